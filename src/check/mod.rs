@@ -1,0 +1,522 @@
+//! Checks: properties a protocol offers, the read-only [`View`] they look at, and the runner
+//! that evaluates them by kind.
+//!
+//! A property is a predicate over the whole simulated world. What makes it a safety or a
+//! liveness check is its *kind*, chosen by the protocol (its default invariants) or by the
+//! scenario (`expect`):
+//! - **always**: must hold after every step; the first step where it fails ends the run.
+//! - **eventually**: must hold at some step after the heal (the liveness phase), within the
+//!   scenario's liveness budget, or by the end of the run if there is no budget.
+//! - **within T after an event**: each time the triggering event happens (a crash, a restart,
+//!   a heal, ...), the property, told which event it was, must hold within T of it.
+//! - **sometimes**: must hold at least once in the run, so that a run which never reached
+//!   the interesting case cannot pass vacuously.
+//!
+//! Must not import the engine's internals beyond the read-only node host view; never prints.
+
+use crate::engine::NodeHost;
+use crate::network::Network;
+use crate::protocol::{Protocol, Value};
+use crate::storage::Store;
+use crate::types::{Endpoint, NodeId, Time};
+use crate::workload::History;
+use serde::{Deserialize, Serialize};
+
+/// The run's phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Faults may happen.
+    Safety,
+    /// After the heal: no new faults; eventually-checks must come true.
+    Liveness,
+}
+
+/// A node's status as the engine sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Running.
+    Up,
+    /// Paused: handles nothing until resumed; its clock runs on.
+    Paused,
+    /// Crashed (or never started because declared permanently down).
+    Down,
+}
+
+/// What a check sees: every node's state, the network, the history. Read-only.
+pub struct View<'a, P: Protocol> {
+    pub(crate) hosts: &'a [NodeHost<P>],
+    pub(crate) network: &'a Network,
+    pub(crate) history: &'a History<P::Request, P::Response>,
+    /// True virtual time of this step.
+    pub time: Time,
+    /// Step number.
+    pub step: u64,
+    /// Current phase.
+    pub phase: Phase,
+    /// When the heal happened, once it has.
+    pub healed_at: Option<Time>,
+    /// The node or client whose event this step handled, if any.
+    pub touched: Option<Endpoint>,
+}
+
+impl<'a, P: Protocol> View<'a, P> {
+    /// Every node id.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeId> + use<'_, 'a, P> {
+        (0..self.hosts.len() as u32).map(NodeId)
+    }
+    /// Cluster size.
+    pub fn cluster_size(&self) -> u32 {
+        self.hosts.len() as u32
+    }
+    /// The protocol state of a node that is up or paused; `None` if it is down.
+    pub fn node(&self, id: NodeId) -> Option<&'a P> {
+        self.hosts.get(id.index()).and_then(|h| h.proto.as_ref())
+    }
+    /// A node's status.
+    pub fn status(&self, id: NodeId) -> Status {
+        self.hosts[id.index()].status
+    }
+    /// Up (not crashed, not paused).
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.status(id) == Status::Up
+    }
+    /// How many times the node has been restarted.
+    pub fn incarnation(&self, id: NodeId) -> u32 {
+        self.hosts[id.index()].incarnation
+    }
+    /// The node's durable store.
+    pub fn store(&self, id: NodeId) -> &'a Store<P::Record> {
+        &self.hosts[id.index()].store
+    }
+    /// The node's local clock reading now.
+    pub fn local_time(&self, id: NodeId) -> Time {
+        self.hosts[id.index()].clock.local(self.time)
+    }
+    /// The last value the node annotated under `key`.
+    pub fn annotation(&self, id: NodeId, key: &str) -> Option<&'a Value> {
+        self.hosts[id.index()].annotations.get(key)
+    }
+    /// The network (link states, reachability helpers).
+    pub fn network(&self) -> &'a Network {
+        self.network
+    }
+    /// Whether the direct link `from -> to` is up.
+    pub fn can_send(&self, from: NodeId, to: NodeId) -> bool {
+        self.network.can_send(from.0, to.0)
+    }
+    /// The client history so far.
+    pub fn history(&self) -> &'a History<P::Request, P::Response> {
+        self.history
+    }
+}
+
+/// What kind of event starts a "within T" obligation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// A node crashed.
+    Crash,
+    /// A node restarted.
+    Restart,
+    /// A node was paused.
+    Pause,
+    /// A node was resumed.
+    Resume,
+    /// Links were cut (any partition shape).
+    Partition,
+    /// Links were restored.
+    HealLinks,
+    /// A clock was stepped or its drift changed.
+    Clock,
+    /// The heal that starts the liveness phase.
+    Heal,
+}
+
+/// One occurrence of a triggering event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Trigger {
+    /// What happened.
+    pub kind: TriggerKind,
+    /// To which node, if it concerned one.
+    pub node: Option<NodeId>,
+    /// When.
+    pub at: Time,
+}
+
+/// Why a property does not hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// What is wrong, in words, naming nodes, terms and indexes.
+    pub message: String,
+    /// The nodes involved.
+    pub nodes: Vec<NodeId>,
+}
+
+impl Failure {
+    /// A failure involving `nodes`.
+    pub fn new(message: impl Into<String>, nodes: Vec<NodeId>) -> Failure {
+        Failure { message: message.into(), nodes }
+    }
+}
+
+/// A property: evaluated with the current view and, for "within" checks, the triggering event.
+pub trait Property<P: Protocol> {
+    /// `Ok` if the property holds now.
+    fn check(&mut self, view: &View<'_, P>, trigger: Option<&Trigger>) -> Result<(), Failure>;
+}
+
+impl<P: Protocol, F> Property<P> for F
+where
+    F: FnMut(&View<'_, P>, Option<&Trigger>) -> Result<(), Failure>,
+{
+    fn check(&mut self, view: &View<'_, P>, trigger: Option<&Trigger>) -> Result<(), Failure> {
+        self(view, trigger)
+    }
+}
+
+/// A property a protocol offers, by name.
+pub struct PropertyDef<P: Protocol> {
+    /// Name used in scenarios.
+    pub name: &'static str,
+    /// One line on what it asserts.
+    pub description: &'static str,
+    /// On by default as an always-check (safety invariants).
+    pub invariant: bool,
+    /// Builds a fresh instance for one run.
+    pub make: fn(&P::Config) -> Box<dyn Property<P>>,
+}
+
+/// When a property must hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectKind {
+    /// After every step.
+    Always,
+    /// At some step after the heal, within `budget` of it (or by the end of the run).
+    Eventually {
+        /// Liveness budget after the heal.
+        budget: Option<Time>,
+    },
+    /// At least once in the run.
+    Sometimes,
+    /// Within `within` after each event of kind `after` (on `node`, if given).
+    Within {
+        /// The triggering event kind.
+        after: TriggerKind,
+        /// Only events concerning this node.
+        node: Option<NodeId>,
+        /// The deadline after each trigger.
+        within: Time,
+    },
+}
+
+impl ExpectKind {
+    /// The kind's name in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExpectKind::Always => "always",
+            ExpectKind::Eventually { .. } => "eventually",
+            ExpectKind::Sometimes => "sometimes",
+            ExpectKind::Within { .. } => "within",
+        }
+    }
+}
+
+/// A property with the kind it is checked as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    /// Property name.
+    pub check: String,
+    /// How it is checked.
+    pub kind: ExpectKind,
+}
+
+/// Whether a finding is about safety or liveness, or something else that stopped the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// Something bad happened (an always-check failed).
+    Safety,
+    /// Something good did not happen in time (eventually or within).
+    Liveness,
+    /// A sometimes-check never held: the run did not exercise what it should.
+    Vacuous,
+    /// A protocol handler panicked.
+    Panic,
+    /// The event budget ran out (a message storm or a livelock).
+    EventBudget,
+}
+
+/// A failed check: what, where, when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Check name.
+    pub check: String,
+    /// Kind name (always, eventually, within, sometimes, or the engine's own).
+    pub kind: String,
+    /// Safety, liveness, ...
+    pub class: FailureClass,
+    /// Step at which it was found.
+    pub step: u64,
+    /// Virtual time at which it was found.
+    pub time: Time,
+    /// Nodes involved.
+    pub nodes: Vec<NodeId>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A check's standing at the end of a run, for the summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    /// Check name.
+    pub check: String,
+    /// Kind name.
+    pub kind: &'static str,
+    /// `held`, `failed`, `satisfied at <time>`, `open` ...
+    pub status: String,
+}
+
+struct Slot<P: Protocol> {
+    name: String,
+    kind: ExpectKind,
+    property: Box<dyn Property<P>>,
+    satisfied_at: Option<Time>,
+    deadline: Option<Time>,
+    triggered: u64,
+}
+
+struct Obligation {
+    slot: usize,
+    trigger: Trigger,
+    deadline: Time,
+}
+
+/// Runs every property of a simulation according to its kind.
+pub struct Checks<P: Protocol> {
+    slots: Vec<Slot<P>>,
+    always: Vec<usize>,
+    waiting: Vec<usize>,
+    obligations: Vec<Obligation>,
+    evaluations: u64,
+    liveness: bool,
+}
+
+impl<P: Protocol> Checks<P> {
+    /// The protocol's invariants plus the scenario's expectations. Fails on an unknown name.
+    pub fn new(config: &P::Config, expectations: &[Expectation]) -> Result<Checks<P>, String> {
+        let defs = P::properties();
+        let mut slots = Vec::new();
+        let make_slot = |def: &PropertyDef<P>, kind: ExpectKind| Slot {
+            name: def.name.to_string(),
+            kind,
+            property: (def.make)(config),
+            satisfied_at: None,
+            deadline: None,
+            triggered: 0,
+        };
+        for def in defs.iter().filter(|d| d.invariant) {
+            slots.push(make_slot(def, ExpectKind::Always));
+        }
+        for e in expectations {
+            let Some(def) = defs.iter().find(|d| d.name == e.check) else {
+                let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+                return Err(format!(
+                    "protocol {} has no check named {:?}; it has: {}",
+                    P::NAME,
+                    e.check,
+                    names.join(", ")
+                ));
+            };
+            if def.invariant && e.kind == ExpectKind::Always {
+                continue; // already on
+            }
+            slots.push(make_slot(def, e.kind.clone()));
+        }
+        let always = slots.iter().enumerate().filter(|(_, s)| s.kind == ExpectKind::Always).map(|(i, _)| i).collect();
+        let waiting = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.kind, ExpectKind::Sometimes))
+            .map(|(i, _)| i)
+            .collect();
+        Ok(Checks { slots, always, waiting, obligations: Vec::new(), evaluations: 0, liveness: false })
+    }
+
+    /// Number of property evaluations so far.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
+    }
+
+    /// Whether any check has work to do after a step.
+    pub fn is_idle(&self) -> bool {
+        self.always.is_empty() && self.waiting.is_empty() && self.obligations.is_empty()
+    }
+
+    /// The liveness phase begins: eventually-checks start being evaluated. Returns the
+    /// deadlines the engine must wake up at.
+    pub fn on_heal(&mut self, at: Time) -> Vec<Time> {
+        self.liveness = true;
+        let mut deadlines = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let ExpectKind::Eventually { budget } = slot.kind {
+                slot.deadline = budget.map(|b| at.add(b));
+                deadlines.extend(slot.deadline);
+                self.waiting.push(i);
+            }
+        }
+        deadlines
+    }
+
+    /// A triggering event happened: opens an obligation for each matching within-check.
+    /// Returns the deadlines the engine must wake up at.
+    pub fn on_trigger(&mut self, trigger: Trigger) -> Vec<Time> {
+        let mut deadlines = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let ExpectKind::Within { after, node, within } = slot.kind {
+                if after == trigger.kind && (node.is_none() || node == trigger.node) {
+                    slot.triggered += 1;
+                    let deadline = trigger.at.add(within);
+                    self.obligations.push(Obligation { slot: i, trigger, deadline });
+                    deadlines.push(deadline);
+                }
+            }
+        }
+        deadlines
+    }
+
+    /// Evaluates what is due after one step. Returns the first failure.
+    pub fn after_step(&mut self, view: &View<'_, P>) -> Option<Finding> {
+        for &i in &self.always {
+            let slot = &mut self.slots[i];
+            self.evaluations += 1;
+            if let Err(f) = slot.property.check(view, None) {
+                return Some(finding(slot, FailureClass::Safety, view, f));
+            }
+        }
+        let slots = &mut self.slots;
+        let evaluations = &mut self.evaluations;
+        self.waiting.retain(|&i| {
+            let slot = &mut slots[i];
+            *evaluations += 1;
+            if slot.property.check(view, None).is_ok() {
+                slot.satisfied_at = Some(view.time);
+                false
+            } else {
+                true
+            }
+        });
+        self.obligations.retain(|o| {
+            let slot = &mut slots[o.slot];
+            *evaluations += 1;
+            slot.property.check(view, Some(&o.trigger)).is_err()
+        });
+        None
+    }
+
+    /// Fails the first eventually- or within-check whose deadline has passed at `now`
+    /// without it holding.
+    pub fn expire(&mut self, view: &View<'_, P>) -> Option<Finding> {
+        let now = view.time;
+        if let Some(o) = self.obligations.iter().find(|o| o.deadline <= now) {
+            let slot = &mut self.slots[o.slot];
+            let trigger = o.trigger;
+            let why = slot.property.check(view, Some(&trigger)).err().map(|f| f.message).unwrap_or_default();
+            let who = trigger.node.map(|n| format!(" of {n}")).unwrap_or_default();
+            let nodes = trigger.node.into_iter().collect();
+            let message = format!(
+                "did not hold within {} after the {:?}{} at {}: {}",
+                Time(o.deadline.0 - trigger.at.0),
+                trigger.kind,
+                who,
+                trigger.at,
+                why
+            );
+            return Some(finding(slot, FailureClass::Liveness, view, Failure { message, nodes }));
+        }
+        for &i in &self.waiting {
+            let slot = &mut self.slots[i];
+            if let (ExpectKind::Eventually { .. }, Some(deadline)) = (&slot.kind, slot.deadline) {
+                if deadline <= now {
+                    let f = slot.property.check(view, None).err().unwrap_or_else(|| Failure::new("", vec![]));
+                    let message = format!("did not hold within the liveness budget (by {deadline}): {}", f.message);
+                    return Some(finding(slot, FailureClass::Liveness, view, Failure { message, nodes: f.nodes }));
+                }
+            }
+        }
+        None
+    }
+
+    /// End of run: eventually-checks that never held fail as liveness, sometimes-checks that
+    /// never held fail as vacuous.
+    pub fn finish(&mut self, view: &View<'_, P>) -> Option<Finding> {
+        for &i in &self.waiting {
+            let slot = &mut self.slots[i];
+            let class = match slot.kind {
+                ExpectKind::Eventually { .. } => FailureClass::Liveness,
+                ExpectKind::Sometimes => FailureClass::Vacuous,
+                _ => continue,
+            };
+            let f = slot.property.check(view, None).err().unwrap_or_else(|| Failure::new("", vec![]));
+            let message = match class {
+                FailureClass::Vacuous => format!("never held in the whole run, so the run did not exercise it: {}", f.message),
+                _ => format!("had not held by the end of the run: {}", f.message),
+            };
+            return Some(finding(slot, class, view, Failure { message, nodes: f.nodes }));
+        }
+        if !self.liveness {
+            for slot in &self.slots {
+                if let ExpectKind::Eventually { .. } = slot.kind {
+                    let message = "the run ended before the heal, so the liveness phase never started".to_string();
+                    return Some(Finding {
+                        check: slot.name.clone(),
+                        kind: slot.kind.name().to_string(),
+                        class: FailureClass::Liveness,
+                        step: view.step,
+                        time: view.time,
+                        nodes: vec![],
+                        message,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Each check's standing, for the summary.
+    pub fn report(&self) -> Vec<CheckReport> {
+        let open: Vec<usize> = self.obligations.iter().map(|o| o.slot).collect();
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let status = match &s.kind {
+                    ExpectKind::Always => "held".to_string(),
+                    ExpectKind::Eventually { .. } | ExpectKind::Sometimes => match s.satisfied_at {
+                        Some(t) => format!("held at {t}"),
+                        None => "not held".to_string(),
+                    },
+                    ExpectKind::Within { .. } => {
+                        let pending = open.iter().filter(|&&o| o == i).count();
+                        format!("{} triggered, {} open at the end", s.triggered, pending)
+                    }
+                };
+                CheckReport { check: s.name.clone(), kind: s.kind.name(), status }
+            })
+            .collect()
+    }
+}
+
+fn finding<P: Protocol>(slot: &Slot<P>, class: FailureClass, view: &View<'_, P>, f: Failure) -> Finding {
+    Finding {
+        check: slot.name.clone(),
+        kind: slot.kind.name().to_string(),
+        class,
+        step: view.step,
+        time: view.time,
+        nodes: f.nodes,
+        message: f.message,
+    }
+}

@@ -1,0 +1,133 @@
+//! What the engine keeps for each node: the protocol instance while it is up, its status,
+//! incarnation, store, clock, random stream, armed timers and annotations.
+//!
+//! A crash drops the instance and the armed timers; the store keeps only synced writes. A
+//! restart builds a new instance, so volatile state cannot survive by accident.
+
+use crate::check::Status;
+use crate::protocol::{Protocol, Value};
+use crate::rng::Rng;
+use crate::storage::Store;
+use crate::types::Time;
+use std::collections::{BTreeMap, VecDeque};
+
+/// A node's local clock: `local = offset + elapsed × (1 + drift_ppm / 10^6)`, in integers.
+///
+/// Timers are relative: a timer asked for `d` of local time fires after `d` converted with
+/// the node's drift at the moment it was set, so a fast clock fires early in true time.
+/// Steps move what `now()` reads; they do not move timers already armed (timers behave like
+/// a monotonic clock, reads like a wall clock).
+#[derive(Clone, Debug)]
+pub struct Clock {
+    base_true: u64,
+    base_local: i128,
+    drift_ppm: i32,
+}
+
+/// Bounds on drift, so a clock never stops or runs backwards: -50% ..= +100%.
+pub const DRIFT_PPM_MIN: i32 = -500_000;
+/// See [`DRIFT_PPM_MIN`].
+pub const DRIFT_PPM_MAX: i32 = 1_000_000;
+
+impl Clock {
+    /// A clock reading `offset_us` at true time zero, running with `drift_ppm`.
+    pub fn new(offset_us: i64, drift_ppm: i32) -> Clock {
+        Clock { base_true: 0, base_local: i128::from(offset_us), drift_ppm: drift_ppm.clamp(DRIFT_PPM_MIN, DRIFT_PPM_MAX) }
+    }
+
+    fn raw(&self, now: Time) -> i128 {
+        let elapsed = i128::from(now.0.saturating_sub(self.base_true));
+        self.base_local + elapsed * i128::from(1_000_000 + self.drift_ppm) / 1_000_000
+    }
+
+    /// The local reading at true time `now` (never below zero).
+    pub fn local(&self, now: Time) -> Time {
+        Time(self.raw(now).clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    /// Jumps the clock by `delta_us` at true time `now`.
+    pub fn step(&mut self, now: Time, delta_us: i64) {
+        self.base_local = self.raw(now) + i128::from(delta_us);
+        self.base_true = now.0;
+    }
+
+    /// Changes the drift from true time `now` on.
+    pub fn set_drift(&mut self, now: Time, drift_ppm: i32) {
+        self.base_local = self.raw(now);
+        self.base_true = now.0;
+        self.drift_ppm = drift_ppm.clamp(DRIFT_PPM_MIN, DRIFT_PPM_MAX);
+    }
+
+    /// Current drift.
+    pub fn drift_ppm(&self) -> i32 {
+        self.drift_ppm
+    }
+
+    /// The true time it takes this clock to advance by `local` (rounded up).
+    pub fn true_duration(&self, local: Time) -> Time {
+        let rate = u128::from((1_000_000 + self.drift_ppm) as u32);
+        let t = (u128::from(local.0) * 1_000_000).div_ceil(rate);
+        Time(t.min(u128::from(u64::MAX)) as u64)
+    }
+}
+
+/// A deferred event of a paused node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HeldEvent {
+    Deliver(u32),
+    Timer(u32),
+}
+
+/// The engine's record of one node.
+pub struct NodeHost<P: Protocol> {
+    pub(crate) proto: Option<P>,
+    pub(crate) status: Status,
+    pub(crate) incarnation: u32,
+    pub(crate) booted: bool,
+    pub(crate) permanently_down: bool,
+    pub(crate) store: Store<P::Record>,
+    pub(crate) clock: Clock,
+    pub(crate) rng: Rng,
+    pub(crate) timers: BTreeMap<P::Timer, u64>,
+    pub(crate) timer_gen: u64,
+    pub(crate) held: VecDeque<HeldEvent>,
+    pub(crate) annotations: BTreeMap<&'static str, Value>,
+}
+
+impl<P: Protocol> NodeHost<P> {
+    pub(crate) fn new(rng: Rng, clock: Clock, permanently_down: bool) -> Self {
+        NodeHost {
+            proto: None,
+            status: Status::Down,
+            incarnation: 0,
+            booted: false,
+            permanently_down,
+            store: Store::new(),
+            clock,
+            rng,
+            timers: BTreeMap::new(),
+            timer_gen: 0,
+            held: VecDeque::new(),
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_and_steps_in_integers() {
+        let mut c = Clock::new(0, 100_000); // 10% fast
+        assert_eq!(c.local(Time::from_secs(10)), Time::from_secs(11));
+        assert_eq!(c.true_duration(Time::from_ms(1_100)), Time::from_ms(1_000));
+        c.step(Time::from_secs(10), -2_000_000);
+        assert_eq!(c.local(Time::from_secs(10)), Time::from_secs(9));
+        c.set_drift(Time::from_secs(10), 0);
+        assert_eq!(c.local(Time::from_secs(20)), Time::from_secs(19));
+        let slow = Clock::new(-5_000_000, -500_000);
+        assert_eq!(slow.local(Time::from_secs(2)), Time::ZERO, "never below zero");
+        assert_eq!(slow.true_duration(Time::from_ms(10)), Time::from_ms(20));
+    }
+}

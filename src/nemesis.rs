@@ -1,0 +1,589 @@
+//! Faults: the one [`Fault`] type that scenarios schedule and the random nemesis draws, and
+//! the nemesis itself.
+//!
+//! The nemesis draws from its own random stream, so turning it on never shifts the network's
+//! or a node's draws. For each enabled fault kind it picks the next time uniformly in
+//! `1 ..= 2 × interval_ms_mean` (integer maths, mean as configured), chooses a target among
+//! the nodes it may hurt, and returns the fault together with the fault that undoes it later
+//! (a restart, a resume, a heal of links). It never takes more nodes down than its budget
+//! allows (by default a minority), so runs stay survivable.
+//!
+//! Must not import the engine, network, storage or trace.
+
+use crate::rng::{Rng, Stream};
+use crate::types::{Endpoint, NodeId, Time};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+
+/// A fault, scheduled by a scenario or drawn by the nemesis. The same values appear in the
+/// trace, so a random run can be written out as an explicit schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Crash a node: its volatile state and unsynced writes are lost, its timers die.
+    Crash(NodeId),
+    /// Restart a crashed node as a new incarnation from its synced store.
+    Restart(NodeId),
+    /// Pause a node: it handles nothing; deliveries and timers wait until it resumes.
+    Pause(NodeId),
+    /// Resume a paused node; it handles what waited, in order.
+    Resume(NodeId),
+    /// Cut every link between different groups, both ways. Unlisted vertices keep their links.
+    Partition(Vec<Vec<Endpoint>>),
+    /// Split `groups` from each other while `via` keeps its links to both sides.
+    Bridge {
+        /// The sides.
+        groups: Vec<Vec<Endpoint>>,
+        /// The node that sees both sides.
+        via: NodeId,
+    },
+    /// Cut every link to and from one vertex.
+    Isolate(Endpoint),
+    /// Cut one direction of one link.
+    Cut {
+        /// Sender side.
+        from: Endpoint,
+        /// Receiver side.
+        to: Endpoint,
+    },
+    /// Restore one direction of one link.
+    Repair {
+        /// Sender side.
+        from: Endpoint,
+        /// Receiver side.
+        to: Endpoint,
+    },
+    /// Restore every link.
+    HealLinks,
+    /// Jump a node's clock by `offset_ms` (negative goes back), like an NTP step.
+    ClockStep {
+        /// The node.
+        node: NodeId,
+        /// Jump in milliseconds.
+        offset_ms: i64,
+    },
+    /// Set a node's clock drift, in parts per million (+100000 runs 10% fast).
+    ClockDrift {
+        /// The node.
+        node: NodeId,
+        /// Drift in ppm.
+        ppm: i32,
+    },
+    /// Heal everything and start the liveness phase.
+    Heal,
+}
+
+impl Fault {
+    /// The node this fault is about, if one.
+    pub fn node(&self) -> Option<NodeId> {
+        match self {
+            Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => Some(*n),
+            Fault::ClockStep { node, .. } | Fault::ClockDrift { node, .. } => Some(*node),
+            Fault::Isolate(Endpoint::Node(n)) => Some(*n),
+            Fault::Bridge { via, .. } => Some(*via),
+            _ => None,
+        }
+    }
+
+    /// Every vertex this fault names, for validation.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        match self {
+            Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => vec![Endpoint::Node(*n)],
+            Fault::ClockStep { node, .. } | Fault::ClockDrift { node, .. } => vec![Endpoint::Node(*node)],
+            Fault::Partition(groups) => groups.iter().flatten().copied().collect(),
+            Fault::Bridge { groups, via } => {
+                let mut v: Vec<Endpoint> = groups.iter().flatten().copied().collect();
+                v.push(Endpoint::Node(*via));
+                v
+            }
+            Fault::Isolate(e) => vec![*e],
+            Fault::Cut { from, to } | Fault::Repair { from, to } => vec![*from, *to],
+            Fault::HealLinks | Fault::Heal => vec![],
+        }
+    }
+
+    /// The scenario key of this fault kind.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Fault::Crash(_) => "crash",
+            Fault::Restart(_) => "restart",
+            Fault::Pause(_) => "pause",
+            Fault::Resume(_) => "resume",
+            Fault::Partition(_) => "partition",
+            Fault::Bridge { .. } => "bridge",
+            Fault::Isolate(_) => "isolate",
+            Fault::Cut { .. } => "cut",
+            Fault::Repair { .. } => "repair",
+            Fault::HealLinks => "heal_links",
+            Fault::ClockStep { .. } => "clock_step",
+            Fault::ClockDrift { .. } => "clock_drift",
+            Fault::Heal => "heal",
+        }
+    }
+}
+
+/// All scenario keys a fault entry may use besides `at_ms`.
+pub const FAULT_KEYS: &[&str] = &[
+    "crash",
+    "restart",
+    "pause",
+    "resume",
+    "partition",
+    "bridge",
+    "isolate",
+    "cut",
+    "repair",
+    "heal_links",
+    "clock_step",
+    "clock_drift",
+    "heal",
+];
+
+/// A fault at a virtual time: `{"at_ms": 1000, "crash": "n2"}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledFault {
+    /// When, in milliseconds of virtual time.
+    pub at_ms: u64,
+    /// What.
+    pub fault: Fault,
+}
+
+impl Serialize for ScheduledFault {
+    /// Written back in the scenario's own shape: `{"at_ms": 5, "crash": "n2"}`, with `true`
+    /// for the faults that take no argument.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("at_ms", &self.at_ms)?;
+        let key = self.fault.key();
+        match &self.fault {
+            Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => map.serialize_entry(key, n)?,
+            Fault::Partition(g) => map.serialize_entry(key, g)?,
+            Fault::Bridge { groups, via } => map.serialize_entry(key, &serde_json::json!({"groups": groups, "via": via}))?,
+            Fault::Isolate(e) => map.serialize_entry(key, e)?,
+            Fault::Cut { from, to } | Fault::Repair { from, to } => map.serialize_entry(key, &serde_json::json!({"from": from, "to": to}))?,
+            Fault::HealLinks | Fault::Heal => map.serialize_entry(key, &true)?,
+            Fault::ClockStep { node, offset_ms } => map.serialize_entry(key, &serde_json::json!({"node": node, "offset_ms": offset_ms}))?,
+            Fault::ClockDrift { node, ppm } => map.serialize_entry(key, &serde_json::json!({"node": node, "ppm": ppm}))?,
+        }
+        map.end()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkSpec {
+    from: Endpoint,
+    to: Endpoint,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BridgeSpec {
+    groups: Vec<Vec<Endpoint>>,
+    via: NodeId,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepSpec {
+    node: NodeId,
+    offset_ms: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriftSpec {
+    node: NodeId,
+    ppm: i32,
+}
+
+/// `true` is the only value accepted for keys that take no argument.
+struct Flag;
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match bool::deserialize(d)? {
+            true => Ok(Flag),
+            false => Err(de::Error::custom("expected `true` (remove the entry instead of setting it false)")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ScheduledFault {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ScheduledFault;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a fault like {\"at_ms\": 1000, \"crash\": \"n2\"}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ScheduledFault, A::Error> {
+                let mut at_ms = None;
+                let mut fault = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "at_ms" {
+                        if at_ms.is_some() {
+                            return Err(de::Error::duplicate_field("at_ms"));
+                        }
+                        at_ms = Some(map.next_value::<u64>()?);
+                        continue;
+                    }
+                    if fault.is_some() {
+                        return Err(de::Error::custom(format!(
+                            "one fault per entry: `{key}` follows another fault key; split it into its own entry"
+                        )));
+                    }
+                    fault = Some(match key.as_str() {
+                        "crash" => Fault::Crash(map.next_value()?),
+                        "restart" => Fault::Restart(map.next_value()?),
+                        "pause" => Fault::Pause(map.next_value()?),
+                        "resume" => Fault::Resume(map.next_value()?),
+                        "partition" => Fault::Partition(map.next_value()?),
+                        "isolate" => Fault::Isolate(map.next_value()?),
+                        "bridge" => {
+                            let b: BridgeSpec = map.next_value()?;
+                            Fault::Bridge { groups: b.groups, via: b.via }
+                        }
+                        "cut" => {
+                            let l: LinkSpec = map.next_value()?;
+                            Fault::Cut { from: l.from, to: l.to }
+                        }
+                        "repair" => {
+                            let l: LinkSpec = map.next_value()?;
+                            Fault::Repair { from: l.from, to: l.to }
+                        }
+                        "heal_links" => {
+                            map.next_value::<Flag>()?;
+                            Fault::HealLinks
+                        }
+                        "heal" => {
+                            map.next_value::<Flag>()?;
+                            Fault::Heal
+                        }
+                        "clock_step" => {
+                            let s: StepSpec = map.next_value()?;
+                            Fault::ClockStep { node: s.node, offset_ms: s.offset_ms }
+                        }
+                        "clock_drift" => {
+                            let s: DriftSpec = map.next_value()?;
+                            Fault::ClockDrift { node: s.node, ppm: s.ppm }
+                        }
+                        other => {
+                            return Err(de::Error::unknown_field(other, FAULT_KEYS_WITH_AT));
+                        }
+                    });
+                }
+                let at_ms = at_ms.ok_or_else(|| de::Error::missing_field("at_ms"))?;
+                let fault = fault.ok_or_else(|| {
+                    de::Error::custom(format!("a fault entry needs one of: {}", FAULT_KEYS.join(", ")))
+                })?;
+                Ok(ScheduledFault { at_ms, fault })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+const FAULT_KEYS_WITH_AT: &[&str] = &[
+    "at_ms",
+    "crash",
+    "restart",
+    "pause",
+    "resume",
+    "partition",
+    "bridge",
+    "isolate",
+    "cut",
+    "repair",
+    "heal_links",
+    "clock_step",
+    "clock_drift",
+    "heal",
+];
+
+/// Random crashes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashSpec {
+    /// Mean time between crashes, milliseconds.
+    pub interval_ms_mean: u64,
+    /// Shortest downtime before the nemesis restarts the node, milliseconds.
+    pub down_ms_min: u64,
+    /// Longest downtime, milliseconds.
+    pub down_ms_max: u64,
+    /// Most nodes down (crashed or paused) at once; default: a minority, `(n - 1) / 2`.
+    #[serde(default)]
+    pub max_down: Option<u32>,
+}
+
+/// Random pauses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PauseSpec {
+    /// Mean time between pauses, milliseconds.
+    pub interval_ms_mean: u64,
+    /// Shortest pause, milliseconds.
+    pub duration_ms_min: u64,
+    /// Longest pause, milliseconds.
+    pub duration_ms_max: u64,
+}
+
+/// Partition shapes the nemesis may draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// Two groups, the smaller one a minority.
+    Split,
+    /// One node cut off.
+    Isolate,
+    /// One direction of one link cut.
+    OneWay,
+    /// Two groups and one node that sees both.
+    Bridge,
+}
+
+/// Random partitions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// Mean time between partitions, milliseconds.
+    pub interval_ms_mean: u64,
+    /// Shortest partition, milliseconds.
+    pub duration_ms_min: u64,
+    /// Longest partition, milliseconds.
+    pub duration_ms_max: u64,
+    /// Shapes to draw from (default: all).
+    #[serde(default = "all_shapes")]
+    pub shapes: Vec<Shape>,
+}
+
+fn all_shapes() -> Vec<Shape> {
+    vec![Shape::Split, Shape::Isolate, Shape::OneWay, Shape::Bridge]
+}
+
+/// Random clock faults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSpec {
+    /// Mean time between clock faults, milliseconds.
+    pub interval_ms_mean: u64,
+    /// Largest step, either way, milliseconds.
+    pub step_ms_max: u64,
+    /// Largest drift, either way, ppm.
+    pub drift_ppm_max: u32,
+}
+
+/// The random nemesis of a scenario (`"nemesis": {...}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NemesisConfig {
+    /// No new faults after this time, milliseconds; the heal follows (unless `heal_at_ms`
+    /// says otherwise).
+    pub until_ms: u64,
+    /// Random crashes (and the restarts that follow them).
+    #[serde(default)]
+    pub crash: Option<CrashSpec>,
+    /// Random pauses.
+    #[serde(default)]
+    pub pause: Option<PauseSpec>,
+    /// Random partitions.
+    #[serde(default)]
+    pub partition: Option<PartitionSpec>,
+    /// Random clock steps and drift changes.
+    #[serde(default)]
+    pub clock: Option<ClockSpec>,
+}
+
+/// One fault kind the nemesis drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NemesisKind {
+    /// Crash and restart.
+    Crash,
+    /// Pause and resume.
+    Pause,
+    /// Partition and heal links.
+    Partition,
+    /// Clock step or drift.
+    Clock,
+}
+
+/// What the nemesis may know about the world when it draws.
+pub struct WorldState<'a> {
+    /// Nodes that are up (not crashed, not paused).
+    pub up: &'a [bool],
+    /// Nodes the nemesis must leave alone (declared permanently down).
+    pub off_limits: &'a [bool],
+    /// Whether any link is cut now.
+    pub links_cut: bool,
+}
+
+/// The random fault generator.
+pub struct Nemesis {
+    config: NemesisConfig,
+    nodes: u32,
+    rng: Rng,
+}
+
+impl Nemesis {
+    /// A nemesis for `nodes` nodes drawing from the `Nemesis` stream of `seed`.
+    pub fn new(config: NemesisConfig, nodes: u32, seed: u64) -> Nemesis {
+        Nemesis { config, nodes, rng: Rng::new(seed, Stream::Nemesis) }
+    }
+
+    /// The time after which no new fault is drawn.
+    pub fn until(&self) -> Time {
+        Time::from_ms(self.config.until_ms)
+    }
+
+    /// Enabled kinds, in a fixed order.
+    pub fn kinds(&self) -> Vec<NemesisKind> {
+        let mut k = Vec::new();
+        if self.config.crash.is_some() {
+            k.push(NemesisKind::Crash);
+        }
+        if self.config.pause.is_some() {
+            k.push(NemesisKind::Pause);
+        }
+        if self.config.partition.is_some() {
+            k.push(NemesisKind::Partition);
+        }
+        if self.config.clock.is_some() {
+            k.push(NemesisKind::Clock);
+        }
+        k
+    }
+
+    /// The next time a fault of `kind` is drawn, after `now`.
+    pub fn next_time(&mut self, kind: NemesisKind, now: Time) -> Time {
+        let mean = match kind {
+            NemesisKind::Crash => self.config.crash.as_ref().map(|c| c.interval_ms_mean),
+            NemesisKind::Pause => self.config.pause.as_ref().map(|c| c.interval_ms_mean),
+            NemesisKind::Partition => self.config.partition.as_ref().map(|c| c.interval_ms_mean),
+            NemesisKind::Clock => self.config.clock.as_ref().map(|c| c.interval_ms_mean),
+        }
+        .unwrap_or(0)
+        .max(1);
+        let us = self.rng.between(1, mean.saturating_mul(2_000));
+        now.add(Time(us))
+    }
+
+    fn pick(&mut self, candidates: &[NodeId]) -> Option<NodeId> {
+        (!candidates.is_empty()).then(|| candidates[self.rng.index(candidates.len())])
+    }
+
+    /// Draws one fault of `kind` at `now`; returns it and its undo with the undo's time.
+    /// `None` when no fault of that kind can be injected safely now.
+    pub fn draw(&mut self, kind: NemesisKind, now: Time, world: &WorldState<'_>) -> Option<(Fault, Option<(Time, Fault)>)> {
+        let n = self.nodes;
+        let eligible: Vec<NodeId> = (0..n).map(NodeId).filter(|id| world.up[id.index()] && !world.off_limits[id.index()]).collect();
+        let down_now = (0..n as usize).filter(|&i| !world.up[i]).count() as u32;
+        match kind {
+            NemesisKind::Crash => {
+                let spec = self.config.crash.clone()?;
+                let max_down = spec.max_down.unwrap_or((n.saturating_sub(1)) / 2);
+                if down_now >= max_down {
+                    return None;
+                }
+                let node = self.pick(&eligible)?;
+                let down = self.rng.between(spec.down_ms_min, spec.down_ms_max);
+                Some((Fault::Crash(node), Some((now.add(Time::from_ms(down)), Fault::Restart(node)))))
+            }
+            NemesisKind::Pause => {
+                let spec = self.config.pause.clone()?;
+                let max_down = self.config.crash.as_ref().and_then(|c| c.max_down).unwrap_or((n.saturating_sub(1)) / 2);
+                if down_now >= max_down {
+                    return None;
+                }
+                let node = self.pick(&eligible)?;
+                let d = self.rng.between(spec.duration_ms_min, spec.duration_ms_max);
+                Some((Fault::Pause(node), Some((now.add(Time::from_ms(d)), Fault::Resume(node)))))
+            }
+            NemesisKind::Partition => {
+                let spec = self.config.partition.clone()?;
+                if world.links_cut || n < 2 || spec.shapes.is_empty() {
+                    return None;
+                }
+                let shape = spec.shapes[self.rng.index(spec.shapes.len())];
+                let mut order: Vec<NodeId> = (0..n).map(NodeId).collect();
+                self.rng.shuffle(&mut order);
+                let ep = |v: &[NodeId]| v.iter().map(|&x| Endpoint::Node(x)).collect::<Vec<_>>();
+                let fault = match shape {
+                    Shape::Split => {
+                        let minority = 1 + self.rng.below(u64::from(n / 2).max(1)) as usize;
+                        Fault::Partition(vec![ep(&order[..minority]), ep(&order[minority..])])
+                    }
+                    Shape::Isolate => Fault::Isolate(Endpoint::Node(order[0])),
+                    Shape::OneWay => Fault::Cut { from: Endpoint::Node(order[0]), to: Endpoint::Node(order[1]) },
+                    Shape::Bridge if n >= 3 => {
+                        let rest = &order[1..];
+                        let half = rest.len() / 2;
+                        Fault::Bridge { groups: vec![ep(&rest[..half]), ep(&rest[half..])], via: order[0] }
+                    }
+                    Shape::Bridge => Fault::Isolate(Endpoint::Node(order[0])),
+                };
+                let d = self.rng.between(spec.duration_ms_min, spec.duration_ms_max);
+                Some((fault, Some((now.add(Time::from_ms(d)), Fault::HealLinks))))
+            }
+            NemesisKind::Clock => {
+                let spec = self.config.clock.clone()?;
+                let node = self.pick(&(0..n).map(NodeId).filter(|id| !world.off_limits[id.index()]).collect::<Vec<_>>())?;
+                let fault = if self.rng.below(2) == 0 {
+                    let magnitude = self.rng.between(1, spec.step_ms_max.max(1)) as i64;
+                    let offset_ms = if self.rng.below(2) == 0 { magnitude } else { -magnitude };
+                    Fault::ClockStep { node, offset_ms }
+                } else {
+                    let m = u64::from(spec.drift_ppm_max);
+                    let ppm = self.rng.between(0, 2 * m) as i64 - m as i64;
+                    Fault::ClockDrift { node, ppm: ppm as i32 }
+                };
+                Some((fault, None))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_entries_parse_and_reject_mistakes() {
+        let f: ScheduledFault = serde_json::from_str(r#"{"at_ms": 5, "crash": "n2"}"#).unwrap();
+        assert_eq!(f, ScheduledFault { at_ms: 5, fault: Fault::Crash(NodeId(1)) });
+        let f: ScheduledFault = serde_json::from_str(r#"{"heal_links": true, "at_ms": 7}"#).unwrap();
+        assert_eq!(f.fault, Fault::HealLinks);
+        let e = serde_json::from_str::<ScheduledFault>(r#"{"at_ms": 5, "crsh": "n2"}"#).unwrap_err().to_string();
+        assert!(e.contains("unknown field `crsh`") && e.contains("crash"), "{e}");
+        let e = serde_json::from_str::<ScheduledFault>(r#"{"at_ms": 5, "crash": "n2", "pause": "n1"}"#).unwrap_err().to_string();
+        assert!(e.contains("one fault per entry"), "{e}");
+        let e = serde_json::from_str::<ScheduledFault>(r#"{"crash": "n2"}"#).unwrap_err().to_string();
+        assert!(e.contains("at_ms"), "{e}");
+        let e = serde_json::from_str::<ScheduledFault>(r#"{"at_ms": 1, "crash": "x2"}"#).unwrap_err().to_string();
+        assert!(e.contains("node name"), "{e}");
+    }
+
+    #[test]
+    fn nemesis_respects_its_budget_and_is_seeded() {
+        let config = NemesisConfig {
+            until_ms: 10_000,
+            crash: Some(CrashSpec { interval_ms_mean: 100, down_ms_min: 10, down_ms_max: 20, max_down: None }),
+            pause: None,
+            partition: None,
+            clock: None,
+        };
+        let up = [true, false, true, true, true];
+        let off = [false; 5];
+        let world = WorldState { up: &up, off_limits: &off, links_cut: false };
+        let mut a = Nemesis::new(config.clone(), 5, 3);
+        let mut b = Nemesis::new(config, 5, 3);
+        let (fa, undo) = a.draw(NemesisKind::Crash, Time::ZERO, &world).unwrap();
+        assert_eq!(Some((fa.clone(), undo.clone())), b.draw(NemesisKind::Crash, Time::ZERO, &world));
+        assert_ne!(fa, Fault::Crash(NodeId(1)), "must not pick a node that is already down");
+        assert!(matches!(undo, Some((_, Fault::Restart(_)))));
+        let up = [true, false, false, true, true];
+        let world = WorldState { up: &up, off_limits: &off, links_cut: false };
+        assert_eq!(a.draw(NemesisKind::Crash, Time::ZERO, &world), None, "two of five down is the budget");
+    }
+}

@@ -1,0 +1,370 @@
+//! Ping: the demonstration protocol that exercises every part of the engine.
+//!
+//! Every node pings every other node each `interval_ms` (plus jitter from its own random
+//! stream) and answers each ping with a pong. A node counts the pongs it gets from each
+//! peer. Clients send `Echo(v)` to any node and expect `Echoed { value: v }` back.
+//!
+//! The lesson is about incarnations. A ping carries the sender's *boot number*, kept in the
+//! durable store and bumped on every start. A pong for boot `b`, sequence `s` is only
+//! plausible if this node, in boot `b`, has sent ping `s`. After a crash and restart the boot
+//! number goes up, so pongs answering the previous incarnation's pings are recognised and
+//! ignored. With the bug switch `skip_boot_sync` the node writes its boot number but never
+//! syncs it: after a crash the number goes back, a late pong from the old incarnation looks
+//! like an answer to a ping the new one never sent, and the `pong_matches_ping` invariant
+//! catches it. That is the same mistake as a Raft node that forgets to sync its term.
+
+use crate::protocol::{
+    ClientCtx, ClientId, Ctx, Failure, NodeId, Property, PropertyDef, Protocol, RequestId, Time, TriggerKind, View,
+};
+use crate::workload::{Driver, Generator, Outcome, Verdict};
+use serde::{Deserialize, Serialize};
+
+/// Bug switches, all off by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bugs {
+    /// Write the boot number but never sync it, so a crash can roll it back.
+    pub skip_boot_sync: bool,
+}
+
+/// Ping parameters (`protocol.params`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Local time between rounds of pings, milliseconds.
+    pub interval_ms: u64,
+    /// Extra random delay added to each round, up to this many milliseconds.
+    pub jitter_ms: u64,
+    /// Bug switches.
+    pub bugs: Bugs,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { interval_ms: 100, jitter_ms: 20, bugs: Bugs::default() }
+    }
+}
+
+/// Node-to-node messages.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Msg {
+    /// "Are you there?", from boot `boot`, round `seq`.
+    Ping {
+        /// Sender's boot number.
+        boot: u64,
+        /// Round number within that boot.
+        seq: u64,
+    },
+    /// "Yes", echoing the ping's boot and round.
+    Pong {
+        /// The boot number of the ping answered.
+        boot: u64,
+        /// The round of the ping answered.
+        seq: u64,
+    },
+}
+
+/// Timers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timer {
+    /// Time for the next round of pings.
+    Round,
+}
+
+/// Client requests.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Send this value back.
+    Echo(u64),
+}
+
+/// Node answers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// The value, and who echoed it.
+    Echoed {
+        /// The value sent.
+        value: u64,
+        /// The node that answered.
+        by: NodeId,
+    },
+}
+
+/// What the store holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Record {
+    /// The boot number (cell `"boot"`).
+    Boot(u64),
+}
+
+/// A pong that answers no ping this incarnation sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anomaly {
+    /// Who sent the pong.
+    pub from: NodeId,
+    /// Its boot number.
+    pub boot: u64,
+    /// Its round.
+    pub seq: u64,
+    /// The last round this node had sent to that peer.
+    pub sent: u64,
+}
+
+/// One ping node.
+#[derive(Clone, Debug)]
+pub struct Ping {
+    id: NodeId,
+    config: Config,
+    boot: u64,
+    round: u64,
+    sent: Vec<u64>,
+    pongs: Vec<u64>,
+    anomalies: Vec<Anomaly>,
+}
+
+impl Ping {
+    /// This incarnation's boot number.
+    pub fn boot(&self) -> u64 {
+        self.boot
+    }
+    /// Pongs received from `peer` in this incarnation.
+    pub fn pongs_from(&self, peer: NodeId) -> u64 {
+        self.pongs[peer.index()]
+    }
+    /// Implausible pongs seen (empty unless something is wrong).
+    pub fn anomalies(&self) -> &[Anomaly] {
+        &self.anomalies
+    }
+
+    fn begin(&mut self, ctx: &mut Ctx<'_, Self>, boot: u64) {
+        self.boot = boot;
+        ctx.write_cell("boot", Record::Boot(boot));
+        if !self.config.bugs.skip_boot_sync {
+            ctx.sync();
+        }
+        ctx.annotate("boot", boot);
+        let first = ctx.rng().between(0, self.config.interval_ms);
+        ctx.set_timer(Timer::Round, Time::from_ms(first));
+    }
+}
+
+impl Protocol for Ping {
+    const NAME: &'static str = "ping";
+    type Config = Config;
+    type Msg = Msg;
+    type Timer = Timer;
+    type Request = Request;
+    type Response = Response;
+    type Record = Record;
+    type Client = Driver<Ping, EchoGenerator>;
+
+    fn new(id: NodeId, nodes: u32, config: &Config) -> Self {
+        Ping {
+            id,
+            config: config.clone(),
+            boot: 0,
+            round: 0,
+            sent: vec![0; nodes as usize],
+            pongs: vec![0; nodes as usize],
+            anomalies: Vec::new(),
+        }
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.begin(ctx, 1);
+    }
+
+    fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let last = match ctx.store().cell("boot") {
+            Some(Record::Boot(b)) => *b,
+            None => 0,
+        };
+        self.begin(ctx, last + 1);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Ping { boot, seq } => ctx.send(from, Msg::Pong { boot, seq }),
+            Msg::Pong { boot, seq } => {
+                if boot != self.boot {
+                    return; // answers a ping of an earlier incarnation
+                }
+                let sent = self.sent[from.index()];
+                if seq > sent || seq == 0 {
+                    self.anomalies.push(Anomaly { from, boot, seq, sent });
+                    return;
+                }
+                self.pongs[from.index()] += 1;
+                if self.pongs[from.index()] == 1 {
+                    ctx.annotate("peers_heard", self.pongs.iter().filter(|&&c| c > 0).count() as u64);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Round => {
+                self.round += 1;
+                for peer in ctx.peers() {
+                    self.sent[peer.index()] = self.round;
+                    ctx.send(peer, Msg::Ping { boot: self.boot, seq: self.round });
+                }
+                let jitter = ctx.rng().between(0, self.config.jitter_ms);
+                ctx.set_timer(Timer::Round, Time::from_ms(self.config.interval_ms + jitter));
+            }
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, client: ClientId, id: RequestId, request: Request) {
+        match request {
+            Request::Echo(value) => ctx.reply(client, id, Response::Echoed { value, by: self.id }),
+        }
+    }
+
+    fn properties() -> Vec<PropertyDef<Self>> {
+        vec![
+            PropertyDef {
+                name: "pong_matches_ping",
+                description: "every pong a node accepts answers a ping it sent in this incarnation",
+                invariant: true,
+                make: |_| Box::new(PongMatchesPing),
+            },
+            PropertyDef {
+                name: "echo_correct",
+                description: "every echo that completed ok returned the value that was sent",
+                invariant: true,
+                make: |_| Box::new(EchoCorrect { checked: 0 }),
+            },
+            PropertyDef {
+                name: "all_connected",
+                description: "every up node has had a pong from every other up node it can reach both ways, since the heal (or the trigger)",
+                invariant: false,
+                make: |_| Box::new(AllConnected { baseline: None }),
+            },
+            PropertyDef {
+                name: "pong_received",
+                description: "some node received a pong",
+                invariant: false,
+                make: |_| {
+                    Box::new(|v: &View<'_, Ping>, _: Option<&crate::check::Trigger>| {
+                        let any = v.nodes().filter_map(|n| v.node(n)).any(|p| p.pongs.iter().any(|&c| c > 0));
+                        if any { Ok(()) } else { Err(Failure::new("no node has received a pong", vec![])) }
+                    })
+                },
+            },
+        ]
+    }
+
+    fn record_bytes(_: &Record) -> u64 {
+        8
+    }
+}
+
+struct PongMatchesPing;
+
+impl Property<Ping> for PongMatchesPing {
+    fn check(&mut self, view: &View<'_, Ping>, _: Option<&crate::check::Trigger>) -> Result<(), Failure> {
+        // Only the node this step touched can have changed.
+        let candidates: Vec<NodeId> = match view.touched {
+            Some(crate::types::Endpoint::Node(n)) => vec![n],
+            Some(_) => return Ok(()),
+            None => view.nodes().collect(),
+        };
+        for n in candidates {
+            if let Some(a) = view.node(n).and_then(|p| p.anomalies.first()) {
+                let p = view.node(n).map(|p| p.boot).unwrap_or(0);
+                return Err(Failure::new(
+                    format!(
+                        "{n} (boot {p}) accepted a pong from {} for boot {} round {}, but this incarnation had only sent round {} to it: the pong answers an earlier incarnation whose boot number was reused",
+                        a.from, a.boot, a.seq, a.sent
+                    ),
+                    vec![n, a.from],
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct EchoCorrect {
+    checked: usize,
+}
+
+impl Property<Ping> for EchoCorrect {
+    fn check(&mut self, view: &View<'_, Ping>, _: Option<&crate::check::Trigger>) -> Result<(), Failure> {
+        let ops = view.history().ops();
+        // Operations complete in order per client, not globally: advance over the settled prefix.
+        while let Some(op) = ops.get(self.checked) {
+            match (&op.request, &op.outcome) {
+                (_, Outcome::Pending) => break,
+                (Request::Echo(sent), Outcome::Ok(Response::Echoed { value, by })) if sent != value => {
+                    return Err(Failure::new(
+                        format!("{} sent echo {sent} and {by} answered {value}", op.client),
+                        vec![*by],
+                    ));
+                }
+                _ => self.checked += 1,
+            }
+        }
+        Ok(())
+    }
+}
+
+struct AllConnected {
+    baseline: Option<(Time, Vec<(u32, Vec<u64>)>)>,
+}
+
+impl Property<Ping> for AllConnected {
+    fn check(&mut self, view: &View<'_, Ping>, trigger: Option<&crate::check::Trigger>) -> Result<(), Failure> {
+        let since = trigger.map(|t| t.at).or(view.healed_at).unwrap_or(Time::ZERO);
+        let fresh = self.baseline.as_ref().is_none_or(|(at, _)| *at != since);
+        if fresh {
+            let counts = view
+                .nodes()
+                .map(|n| (view.incarnation(n), view.node(n).map(|p| p.pongs.clone()).unwrap_or_default()))
+                .collect();
+            self.baseline = Some((since, counts));
+        }
+        let (_, base) = self.baseline.as_ref().expect("set above");
+        let restricted = trigger.filter(|t| t.kind == TriggerKind::Restart || t.kind == TriggerKind::Resume).and_then(|t| t.node);
+        for a in view.nodes().filter(|&a| view.is_up(a) && restricted.is_none_or(|r| r == a)) {
+            let Some(pa) = view.node(a) else { continue };
+            for b in view.nodes().filter(|&b| b != a && view.is_up(b)) {
+                if !(view.can_send(a, b) && view.can_send(b, a)) {
+                    continue;
+                }
+                let (inc, counts) = &base[a.index()];
+                let before = if *inc == view.incarnation(a) { counts.get(b.index()).copied().unwrap_or(0) } else { 0 };
+                if pa.pongs[b.index()] <= before {
+                    return Err(Failure::new(format!("{a} has had no pong from {b} since {since}"), vec![a, b]));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Echo workload: each client sends increasing values, starting from a random one.
+#[derive(Clone, Debug)]
+pub struct EchoGenerator {
+    next: u64,
+}
+
+impl Generator<Ping> for EchoGenerator {
+    fn new(client: ClientId, _: &Config) -> Self {
+        EchoGenerator { next: u64::from(client.0) * 1_000_000 }
+    }
+    fn next_request(&mut self, ctx: &mut ClientCtx<'_, Ping>) -> Request {
+        self.next += 1 + ctx.rng().below(10);
+        Request::Echo(self.next)
+    }
+    fn classify(&mut self, _: &Request, _: &Response) -> Verdict {
+        Verdict::Ok
+    }
+}

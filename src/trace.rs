@@ -1,0 +1,410 @@
+//! The trace: one record per thing that happens, the run's fingerprint, and the human view.
+//!
+//! Every record is folded into a 64-bit fingerprint with our own pinned hash, whether or not
+//! a trace is written, so two runs can be compared by one number. When a sink is attached,
+//! each record is also written as one JSON line (schema [`TRACE_SCHEMA`], see docs/trace.md).
+//! The engine never touches files: a sink is any [`TraceSink`], and the CLI provides the
+//! file writer and the replay comparer.
+//!
+//! Must not import the engine; never prints.
+
+use crate::hash::StableHasher;
+use crate::nemesis::Fault;
+use crate::network::LossReason;
+use crate::protocol::{Protocol, RequestId, Value};
+use crate::types::{ClientId, Endpoint, NodeId, Time};
+use crate::workload::{OpId, Outcome};
+use serde::Serialize;
+use std::hash::{Hash, Hasher};
+
+/// Version of the JSON Lines trace format. Bump it when a record changes shape.
+pub const TRACE_SCHEMA: u32 = 1;
+
+/// Where a trace line goes. Returning `Err` stops the run (an I/O error, or a replay that
+/// found the first diverging line).
+pub trait TraceSink {
+    /// Takes one JSON line (without the newline).
+    fn line(&mut self, line: &str) -> Result<(), String>;
+}
+
+/// What travels in a message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case", bound = "")]
+pub enum Payload<P: Protocol> {
+    /// Node to node.
+    Peer(P::Msg),
+    /// Client to node.
+    Request {
+        /// Request id.
+        id: RequestId,
+        /// Body.
+        body: P::Request,
+    },
+    /// Node to client.
+    Response {
+        /// Request id.
+        id: RequestId,
+        /// Body.
+        body: P::Response,
+    },
+}
+
+impl<P: Protocol> Clone for Payload<P> {
+    fn clone(&self) -> Self {
+        match self {
+            Payload::Peer(m) => Payload::Peer(m.clone()),
+            Payload::Request { id, body } => Payload::Request { id: *id, body: body.clone() },
+            Payload::Response { id, body } => Payload::Response { id: *id, body: body.clone() },
+        }
+    }
+}
+
+impl<P: Protocol> Hash for Payload<P> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self {
+            Payload::Peer(m) => {
+                h.write_u8(0);
+                m.hash(h);
+            }
+            Payload::Request { id, body } => {
+                h.write_u8(1);
+                id.hash(h);
+                body.hash(h);
+            }
+            Payload::Response { id, body } => {
+                h.write_u8(2);
+                id.hash(h);
+                body.hash(h);
+            }
+        }
+    }
+}
+
+/// Who caused a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The scenario's schedule.
+    Schedule,
+    /// The random nemesis.
+    Nemesis,
+    /// The heal at the start of the liveness phase.
+    Heal,
+}
+
+/// One trace record. Borrowed, so recording allocates nothing when no sink is attached.
+#[derive(Serialize)]
+#[serde(tag = "ev", rename_all = "snake_case", bound = "")]
+pub enum Record<'a, P: Protocol> {
+    /// A node booted (`recover` after a crash).
+    Start {
+        /// Node.
+        node: NodeId,
+        /// Incarnation (0 on first boot).
+        incarnation: u32,
+        /// Restarted from its store.
+        recover: bool,
+    },
+    /// A message was handed to the network.
+    Send {
+        /// Message id.
+        id: u64,
+        /// Sender.
+        from: Endpoint,
+        /// Receiver.
+        to: Endpoint,
+        /// Copies that will arrive (0 lost, 2 duplicated).
+        copies: u8,
+        /// Contents.
+        msg: &'a Payload<P>,
+    },
+    /// A copy reached its receiver's handler.
+    Deliver {
+        /// Message id.
+        id: u64,
+        /// Sender.
+        from: Endpoint,
+        /// Receiver.
+        to: Endpoint,
+        /// Contents.
+        msg: &'a Payload<P>,
+    },
+    /// A message or copy was lost.
+    Lost {
+        /// Message id.
+        id: u64,
+        /// Sender.
+        from: Endpoint,
+        /// Receiver.
+        to: Endpoint,
+        /// Why.
+        reason: LossReason,
+    },
+    /// A copy arrived at a paused node and waits for it to resume.
+    Held {
+        /// Message id.
+        id: u64,
+        /// The paused node.
+        node: NodeId,
+    },
+    /// A node timer fired.
+    Timer {
+        /// Node.
+        node: NodeId,
+        /// Timer.
+        timer: &'a P::Timer,
+    },
+    /// A fault was applied.
+    Fault {
+        /// What.
+        fault: &'a Fault,
+        /// Who caused it.
+        origin: Origin,
+        /// What it did, when that is worth saying (writes lost, ignored because ...).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<&'a str>,
+    },
+    /// A protocol annotated a state change.
+    Note {
+        /// Node.
+        node: NodeId,
+        /// What changed.
+        key: &'static str,
+        /// New value.
+        value: &'a Value,
+    },
+    /// A node synced its store.
+    Sync {
+        /// Node.
+        node: NodeId,
+        /// Operations made durable.
+        ops: usize,
+    },
+    /// A client invoked an operation.
+    Invoke {
+        /// Operation.
+        op: OpId,
+        /// Client.
+        client: ClientId,
+        /// Process id.
+        process: u64,
+        /// Request.
+        request: &'a P::Request,
+    },
+    /// A client operation ended.
+    Complete {
+        /// Operation.
+        op: OpId,
+        /// Client.
+        client: ClientId,
+        /// Process id.
+        process: u64,
+        /// Outcome.
+        outcome: &'a Outcome<P::Response>,
+    },
+    /// The liveness phase began.
+    Phase {
+        /// New phase.
+        phase: &'static str,
+    },
+    /// A check failed.
+    Violation {
+        /// Check.
+        check: &'a str,
+        /// Kind.
+        kind: &'a str,
+        /// Safety, liveness, ...
+        class: &'a str,
+        /// Nodes involved.
+        nodes: &'a [NodeId],
+        /// What broke.
+        message: &'a str,
+    },
+}
+
+impl<P: Protocol> Record<'_, P> {
+    fn absorb(&self, h: &mut StableHasher) {
+        match self {
+            Record::Start { node, incarnation, recover } => (1u8, node, incarnation, recover).hash(h),
+            Record::Send { id, from, to, copies, msg } => {
+                (2u8, id, from, to, copies).hash(h);
+                msg.hash(h);
+            }
+            Record::Deliver { id, from, to, .. } => (3u8, id, from, to).hash(h),
+            Record::Lost { id, from, to, reason } => (4u8, id, from, to, reason.name()).hash(h),
+            Record::Held { id, node } => (5u8, id, node).hash(h),
+            Record::Timer { node, timer } => (6u8, node, timer).hash(h),
+            Record::Fault { fault, origin, detail } => (7u8, fault, origin, detail).hash(h),
+            Record::Note { node, key, value } => (8u8, node, key, value).hash(h),
+            Record::Sync { node, ops } => (9u8, node, ops).hash(h),
+            Record::Invoke { op, client, process, request } => (10u8, op, client, process, request).hash(h),
+            Record::Complete { op, client, process, outcome } => (11u8, op, client, process, outcome).hash(h),
+            Record::Phase { phase } => (12u8, phase).hash(h),
+            Record::Violation { check, kind, class, nodes, message } => (13u8, check, kind, class, nodes, message).hash(h),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(bound = "")]
+struct Line<'a, 'b, P: Protocol> {
+    step: u64,
+    t: Time,
+    #[serde(flatten)]
+    record: &'a Record<'b, P>,
+}
+
+/// Folds records into the fingerprint and writes them to the sink, if any.
+pub struct Recorder {
+    fingerprint: StableHasher,
+    records: u64,
+    sink: Option<Box<dyn TraceSink>>,
+    buf: Vec<u8>,
+    error: Option<String>,
+}
+
+impl Recorder {
+    /// A recorder writing to `sink` (or only fingerprinting when `None`).
+    pub fn new(sink: Option<Box<dyn TraceSink>>) -> Recorder {
+        Recorder { fingerprint: StableHasher::default(), records: 0, sink, buf: Vec::with_capacity(256), error: None }
+    }
+
+    /// Records one event of step `step` at time `t`.
+    #[inline]
+    pub fn record<P: Protocol>(&mut self, step: u64, t: Time, record: &Record<'_, P>) {
+        self.fingerprint.word(step);
+        self.fingerprint.word(t.0);
+        record.absorb(&mut self.fingerprint);
+        self.records += 1;
+        if let Some(sink) = &mut self.sink {
+            if self.error.is_some() {
+                return;
+            }
+            self.buf.clear();
+            let line = Line { step, t, record };
+            if let Err(e) = serde_json::to_writer(&mut self.buf, &line) {
+                self.error = Some(format!("could not serialize a trace record: {e}"));
+                return;
+            }
+            // serde_json writes valid UTF-8.
+            let text = std::str::from_utf8(&self.buf).unwrap_or("");
+            if let Err(e) = sink.line(text) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// The fingerprint of everything recorded so far.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint.finish()
+    }
+
+    /// Records so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Whether a sink is attached (callers skip building costly records otherwise).
+    pub fn has_sink(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// The sink's first error, which stops the run.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Hands the sink back (for the caller to write the summary and close it).
+    pub fn take_sink(&mut self) -> Option<Box<dyn TraceSink>> {
+        self.sink.take()
+    }
+}
+
+/// Formats a fingerprint the way summaries show it.
+pub fn fingerprint_hex(fp: u64) -> String {
+    format!("{fp:016x}")
+}
+
+fn field<'a>(v: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    v.get(key).unwrap_or(&serde_json::Value::Null)
+}
+
+fn short(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The node or client a trace line is about, for `--node` filters.
+pub fn line_endpoints(v: &serde_json::Value) -> Vec<String> {
+    ["node", "from", "to", "client"].iter().map(|k| field(v, k)).filter_map(|x| x.as_str().map(String::from)).collect()
+}
+
+/// One fixed-column line for people: `step  time  where  event  details`. `None` for the
+/// header and summary lines.
+pub fn format_line(v: &serde_json::Value) -> Option<String> {
+    let ev = field(v, "ev").as_str()?;
+    if ev == "header" || ev == "summary" {
+        return None;
+    }
+    let step = field(v, "step").as_u64().unwrap_or(0);
+    let t = Time(field(v, "t").as_u64().unwrap_or(0));
+    let (place, what, detail) = match ev {
+        "start" => (
+            short(field(v, "node")),
+            if field(v, "recover").as_bool() == Some(true) { "^ recover" } else { "^ start" },
+            format!("incarnation {}", field(v, "incarnation")),
+        ),
+        "send" => {
+            let copies = field(v, "copies").as_u64().unwrap_or(1);
+            let mark = match copies {
+                0 => "  (lost)",
+                2 => "  (x2)",
+                _ => "",
+            };
+            (
+                short(field(v, "from")),
+                "> send",
+                format!("#{} -> {}  {}{}", field(v, "id"), short(field(v, "to")), field(v, "msg"), mark),
+            )
+        }
+        "deliver" => (
+            short(field(v, "to")),
+            "< recv",
+            format!("#{} <- {}  {}", field(v, "id"), short(field(v, "from")), field(v, "msg")),
+        ),
+        "lost" => (
+            short(field(v, "to")),
+            "x lost",
+            format!("#{} {} -> {}  ({})", field(v, "id"), short(field(v, "from")), short(field(v, "to")), short(field(v, "reason"))),
+        ),
+        "held" => (short(field(v, "node")), "= held", format!("#{} waits for resume", field(v, "id"))),
+        "timer" => (short(field(v, "node")), "@ timer", field(v, "timer").to_string()),
+        "fault" => {
+            let detail = field(v, "detail").as_str().map(|d| format!("  ({d})")).unwrap_or_default();
+            ("*".to_string(), "! fault", format!("{} by {}{}", field(v, "fault"), short(field(v, "origin")), detail))
+        }
+        "note" => (short(field(v, "node")), "~ state", format!("{} = {}", short(field(v, "key")), short(field(v, "value")))),
+        "sync" => (short(field(v, "node")), "# sync", format!("{} ops durable", field(v, "ops"))),
+        "invoke" => (
+            short(field(v, "client")),
+            "+ invoke",
+            format!("op {} p{}  {}", field(v, "op"), field(v, "process"), field(v, "request")),
+        ),
+        "complete" => (
+            short(field(v, "client")),
+            "- return",
+            format!("op {} p{}  {}", field(v, "op"), field(v, "process"), field(v, "outcome")),
+        ),
+        "phase" => ("*".to_string(), "| phase", short(field(v, "phase"))),
+        "violation" => (
+            "*".to_string(),
+            "!! FAIL",
+            format!("{} ({}, {}): {}", short(field(v, "check")), short(field(v, "kind")), short(field(v, "class")), short(field(v, "message"))),
+        ),
+        other => ("?".to_string(), "?", format!("{other}: {v}")),
+    };
+    Some(format!("{step:>8} {t:>16} {place:<5} {what:<9} {detail}"))
+}
