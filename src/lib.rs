@@ -9,6 +9,8 @@
 //! Module map and import rules: docs/architecture.md.
 
 pub mod check;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod engine;
 pub mod hash;
 pub mod nemesis;

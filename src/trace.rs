@@ -337,9 +337,54 @@ fn short(v: &serde_json::Value) -> String {
     }
 }
 
-/// The node or client a trace line is about, for `--node` filters.
+fn collect_names(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) if crate::types::parse_prefixed(s, 'n').is_some() || crate::types::parse_prefixed(s, 'c').is_some() => {
+            out.push(s.clone())
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_names(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| collect_names(x, out)),
+        _ => {}
+    }
+}
+
+/// The nodes and clients a trace line is about, for `--node` filters (a fault counts for
+/// every vertex it names).
 pub fn line_endpoints(v: &serde_json::Value) -> Vec<String> {
-    ["node", "from", "to", "client"].iter().map(|k| field(v, k)).filter_map(|x| x.as_str().map(String::from)).collect()
+    let mut names: Vec<String> =
+        ["node", "from", "to", "client"].iter().map(|k| field(v, k)).filter_map(|x| x.as_str().map(String::from)).collect();
+    if let Some(f) = v.get("fault") {
+        collect_names(f, &mut names);
+    }
+    names
+}
+
+/// Renders a JSON value compactly for people: `{"ping":{"boot":1,"seq":2}}` becomes
+/// `ping boot=1 seq=2`, and the `peer` wrapper of node-to-node messages is dropped.
+pub fn compact(v: &serde_json::Value) -> String {
+    use serde_json::Value as V;
+    match v {
+        V::String(s) => s.clone(),
+        V::Null => "-".to_string(),
+        V::Object(o) if o.len() == 1 => {
+            let (k, inner) = o.iter().next().expect("one entry");
+            match (k.as_str(), inner) {
+                ("peer", _) => compact(inner),
+                (_, V::Object(fields)) => {
+                    let parts: Vec<String> = fields.iter().map(|(fk, fv)| format!("{fk}={}", compact(fv))).collect();
+                    format!("{k} {}", parts.join(" "))
+                }
+                (_, V::Bool(true)) => k.clone(),
+                _ => format!("{k} {}", compact(inner)),
+            }
+        }
+        V::Object(o) => {
+            let parts: Vec<String> = o.iter().map(|(k, x)| format!("{k}={}", compact(x))).collect();
+            format!("{{{}}}", parts.join(" "))
+        }
+        V::Array(a) => format!("[{}]", a.iter().map(compact).collect::<Vec<_>>().join(" ")),
+        other => other.to_string(),
+    }
 }
 
 /// One fixed-column line for people: `step  time  where  event  details`. `None` for the
@@ -367,13 +412,13 @@ pub fn format_line(v: &serde_json::Value) -> Option<String> {
             (
                 short(field(v, "from")),
                 "> send",
-                format!("#{} -> {}  {}{}", field(v, "id"), short(field(v, "to")), field(v, "msg"), mark),
+                format!("#{} -> {}  {}{}", field(v, "id"), short(field(v, "to")), compact(field(v, "msg")), mark),
             )
         }
         "deliver" => (
             short(field(v, "to")),
             "< recv",
-            format!("#{} <- {}  {}", field(v, "id"), short(field(v, "from")), field(v, "msg")),
+            format!("#{} <- {}  {}", field(v, "id"), short(field(v, "from")), compact(field(v, "msg"))),
         ),
         "lost" => (
             short(field(v, "to")),
@@ -381,22 +426,25 @@ pub fn format_line(v: &serde_json::Value) -> Option<String> {
             format!("#{} {} -> {}  ({})", field(v, "id"), short(field(v, "from")), short(field(v, "to")), short(field(v, "reason"))),
         ),
         "held" => (short(field(v, "node")), "= held", format!("#{} waits for resume", field(v, "id"))),
-        "timer" => (short(field(v, "node")), "@ timer", field(v, "timer").to_string()),
+        "timer" => (short(field(v, "node")), "@ timer", compact(field(v, "timer"))),
         "fault" => {
             let detail = field(v, "detail").as_str().map(|d| format!("  ({d})")).unwrap_or_default();
-            ("*".to_string(), "! fault", format!("{} by {}{}", field(v, "fault"), short(field(v, "origin")), detail))
+            let mut names = Vec::new();
+            collect_names(field(v, "fault"), &mut names);
+            let place = if names.len() == 1 { names.remove(0) } else { "*".to_string() };
+            (place, "! fault", format!("{} by {}{}", compact(field(v, "fault")), short(field(v, "origin")), detail))
         }
         "note" => (short(field(v, "node")), "~ state", format!("{} = {}", short(field(v, "key")), short(field(v, "value")))),
         "sync" => (short(field(v, "node")), "# sync", format!("{} ops durable", field(v, "ops"))),
         "invoke" => (
             short(field(v, "client")),
             "+ invoke",
-            format!("op {} p{}  {}", field(v, "op"), field(v, "process"), field(v, "request")),
+            format!("op {} p{}  {}", field(v, "op"), field(v, "process"), compact(field(v, "request"))),
         ),
         "complete" => (
             short(field(v, "client")),
             "- return",
-            format!("op {} p{}  {}", field(v, "op"), field(v, "process"), field(v, "outcome")),
+            format!("op {} p{}  {}", field(v, "op"), field(v, "process"), compact(field(v, "outcome"))),
         ),
         "phase" => ("*".to_string(), "| phase", short(field(v, "phase"))),
         "violation" => (

@@ -1,0 +1,680 @@
+//! The command-line interface: `run`, `replay`, `validate`, `list` and `trace show`.
+//!
+//! With scenario loading, the only module that touches files, the environment or stdout.
+//! [`main`] takes the arguments and two writers and returns the exit code, so tests can run
+//! every command in-process.
+
+use crate::engine::{RunReport, Simulation, Verdict, install_panic_capture};
+use crate::protocol::Protocol;
+use crate::protocol::registry::{PROTOCOLS, ProtocolVisitor};
+use crate::scenario::{self, InputError, Scenario};
+use crate::trace::{self, TRACE_SCHEMA, TraceSink};
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Exit codes. Part of the interface: scripts and CI rely on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Every check held (or the command succeeded).
+    Ok = 0,
+    /// A check failed, or a protocol panicked.
+    CheckFailed = 1,
+    /// Bad input: a scenario, a trace or an argument.
+    BadInput = 2,
+    /// A replay diverged from its trace.
+    Diverged = 3,
+    /// A check ran out of its budget before it could decide.
+    Inconclusive = 4,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "faultline", version, about = "A deterministic distributed-systems simulator", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scenario (a path, or the name of a bundled scenario such as ping/basic).
+    Run {
+        /// Scenario file or bundled name.
+        scenario: String,
+        /// Seed (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write the JSON Lines trace here.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Override one scenario field, e.g. --set network.loss=0.1 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Print only the verdict line (and the replay line on failure).
+        #[arg(long, short)]
+        quiet: bool,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run a trace from its header and compare it event by event.
+    Replay {
+        /// A trace written by `run --trace`.
+        trace: PathBuf,
+    },
+    /// Check a scenario without running it.
+    Validate {
+        /// Scenario file or bundled name.
+        scenario: String,
+        /// Overrides, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// List bundled scenarios, protocols and network presets.
+    List,
+    /// Work with trace files.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TraceCommand {
+    /// Print a trace as one fixed-column line per event.
+    Show {
+        /// A trace written by `run --trace`.
+        trace: PathBuf,
+        /// Only events about this node or client (n1, c2).
+        #[arg(long)]
+        node: Option<String>,
+        /// Only events at or after this virtual time (1500ms, 1.5s, or microseconds).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only events at or before this virtual time.
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+/// Runs the CLI with `args` (including the program name); returns the exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    install_panic_capture();
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { Exit::BadInput } else { Exit::Ok };
+            if code == Exit::Ok {
+                let _ = write!(out, "{}", e.render());
+            } else {
+                let _ = write!(err, "{}", e.render());
+            }
+            return code as i32;
+        }
+    };
+    let exit = match cli.command {
+        Command::Run { scenario, seed, trace, set, quiet, json } => {
+            cmd_run(&RunArgs { scenario, seed, trace, set, quiet, json }, out, err)
+        }
+        Command::Replay { trace } => cmd_replay(&trace, out, err),
+        Command::Validate { scenario, set } => cmd_validate(&scenario, &set, out, err),
+        Command::List => cmd_list(out),
+        Command::Trace { command: TraceCommand::Show { trace, node, from, to } } => {
+            cmd_trace_show(&trace, node.as_deref(), from.as_deref(), to.as_deref(), out, err)
+        }
+    };
+    exit as i32
+}
+
+struct RunArgs {
+    scenario: String,
+    seed: Option<u64>,
+    trace: Option<PathBuf>,
+    set: Vec<String>,
+    quiet: bool,
+    json: bool,
+}
+
+/// Reads a scenario from a path, or from the bundled set by name.
+pub fn read_scenario(name: &str, overrides: &[String]) -> Result<Scenario, InputError> {
+    let path = Path::new(name);
+    if path.exists() {
+        let text = std::fs::read(path).map_err(|e| input_error(name, format!("cannot read: {e}")))?;
+        let text = String::from_utf8(text).map_err(|_| input_error(name, "not UTF-8 text".to_string()))?;
+        return scenario::load(name, &text, overrides);
+    }
+    match scenario::bundled(name) {
+        Some(text) => scenario::load(name, text, overrides),
+        None => Err(input_error(
+            name,
+            format!("no such file, and no bundled scenario of that name; bundled: {}", scenario::bundled_names().join(", ")),
+        )),
+    }
+}
+
+fn input_error(file: &str, message: String) -> InputError {
+    InputError { file: file.to_string(), line: None, column: None, field: None, message }
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The one line that replays a run.
+pub fn replay_line(source: &str, seed: u64, overrides: &[String]) -> String {
+    let mut line = format!("faultline run {} --seed {seed}", shell_quote(source));
+    for o in overrides {
+        line.push_str(&format!(" --set {}", shell_quote(o)));
+    }
+    line
+}
+
+/// Writes trace lines to `PATH.partial` and renames it to `PATH` once the summary is in, so
+/// a trace that exists under its own name is always complete.
+struct FileSink {
+    writer: BufWriter<File>,
+    partial: PathBuf,
+    path: PathBuf,
+}
+
+impl FileSink {
+    fn create(path: &Path) -> Result<FileSink, String> {
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let file = File::create(&partial).map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+        Ok(FileSink { writer: BufWriter::with_capacity(1 << 16, file), partial, path: path.to_path_buf() })
+    }
+
+    fn complete(mut self, summary: &str) -> Result<(), String> {
+        self.line(summary)?;
+        self.writer.flush().map_err(|e| format!("cannot write {}: {e}", self.partial.display()))?;
+        std::fs::rename(&self.partial, &self.path).map_err(|e| format!("cannot rename to {}: {e}", self.path.display()))
+    }
+}
+
+impl TraceSink for FileSink {
+    fn line(&mut self, line: &str) -> Result<(), String> {
+        self.writer
+            .write_all(line.as_bytes())
+            .and_then(|_| self.writer.write_all(b"\n"))
+            .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))
+    }
+}
+
+/// Shares a [`FileSink`] between the engine (which owns a `Box<dyn TraceSink>`) and the
+/// command, which writes the header before and the summary after.
+struct Shared<S>(std::rc::Rc<std::cell::RefCell<Option<S>>>);
+
+impl<S: TraceSink> TraceSink for Shared<S> {
+    fn line(&mut self, line: &str) -> Result<(), String> {
+        match self.0.borrow_mut().as_mut() {
+            Some(s) => s.line(line),
+            None => Err("the trace was already closed".to_string()),
+        }
+    }
+}
+
+fn header(scn: &Scenario, seed: u64, overrides: &[String]) -> String {
+    serde_json::json!({
+        "ev": "header",
+        "schema": TRACE_SCHEMA,
+        "tool": "faultline",
+        "version": crate::VERSION,
+        "git_commit": crate::GIT_COMMIT,
+        "seed": seed,
+        "source": scn.source,
+        "overrides": overrides,
+        "scenario": scn.json,
+    })
+    .to_string()
+}
+
+/// The summary as JSON: the report, the fingerprint in hex, the replay line.
+pub fn summary_json(report: &RunReport, replay: &str) -> serde_json::Value {
+    let mut v = serde_json::to_value(report).expect("reports serialize");
+    let obj = v.as_object_mut().expect("a struct serializes as an object");
+    obj.insert("fingerprint".into(), trace::fingerprint_hex(report.fingerprint).into());
+    obj.insert("reproduce".into(), replay.into());
+    obj.insert("version".into(), crate::VERSION.into());
+    v
+}
+
+struct RunTyped<'a> {
+    scn: &'a Scenario,
+    seed: u64,
+    sink: Option<Box<dyn TraceSink>>,
+}
+
+impl ProtocolVisitor for RunTyped<'_> {
+    type Output = Result<RunReport, InputError>;
+    fn visit<P: Protocol>(self) -> Self::Output {
+        let config = self.scn.config::<P>(self.seed)?;
+        let mut sim = Simulation::<P>::new(config, self.sink).map_err(|m| input_error(&self.scn.source, m))?;
+        Ok(sim.run())
+    }
+}
+
+/// Runs a loaded scenario with `seed`, streaming the trace to `sink` if given.
+pub fn run_scenario(scn: &Scenario, seed: u64, sink: Option<Box<dyn TraceSink>>) -> Result<RunReport, InputError> {
+    scn.with_protocol(RunTyped { scn, seed, sink })
+}
+
+fn verdict_exit(v: &Verdict) -> Exit {
+    match v {
+        Verdict::Pass => Exit::Ok,
+        Verdict::Fail(_) => Exit::CheckFailed,
+        Verdict::Aborted { .. } => Exit::BadInput,
+    }
+}
+
+fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let scn = match read_scenario(&a.scenario, &a.set) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let seed = a.seed.unwrap_or(scn.file.seed);
+    let replay = replay_line(&a.scenario, seed, &a.set);
+    let shared = std::rc::Rc::new(std::cell::RefCell::new(None::<FileSink>));
+    let sink: Option<Box<dyn TraceSink>> = match &a.trace {
+        None => None,
+        Some(path) => {
+            let mut fs = match FileSink::create(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = writeln!(err, "error: {e}");
+                    return Exit::BadInput;
+                }
+            };
+            if let Err(e) = fs.line(&header(&scn, seed, &a.set)) {
+                let _ = writeln!(err, "error: {e}");
+                return Exit::BadInput;
+            }
+            *shared.borrow_mut() = Some(fs);
+            Some(Box::new(Shared(shared.clone())))
+        }
+    };
+    let report = match run_scenario(&scn, seed, sink) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let summary = summary_json(&report, &replay);
+    if let Some(fs) = shared.borrow_mut().take() {
+        let mut line = summary.clone();
+        line.as_object_mut().expect("object").insert("ev".into(), "summary".into());
+        if let Err(e) = fs.complete(&line.to_string()) {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    }
+    if a.json {
+        let _ = writeln!(out, "{summary}");
+    } else {
+        print_human(&scn, &report, &replay, a.trace.as_deref(), a.quiet, out);
+    }
+    if let Verdict::Aborted { reason } = &report.verdict {
+        let _ = writeln!(err, "error: the run was stopped: {reason}");
+    }
+    verdict_exit(&report.verdict)
+}
+
+fn print_human(scn: &Scenario, r: &RunReport, replay: &str, trace: Option<&Path>, quiet: bool, out: &mut dyn Write) {
+    let fp = trace::fingerprint_hex(r.fingerprint);
+    if !quiet {
+        let f = &scn.file;
+        let _ = writeln!(out, "faultline {}  scenario {}  seed {}", crate::VERSION, scn.source, r.seed);
+        let _ = writeln!(out, "  protocol {}, {} nodes, {} clients", r.protocol, f.nodes, f.workload.clients);
+        let _ = writeln!(
+            out,
+            "  steps {}  virtual time {}  faults {}  checks evaluated {}",
+            r.steps, r.time_end, r.faults_injected, r.checks_evaluated
+        );
+        let n = &r.network;
+        let _ = writeln!(
+            out,
+            "  messages: {} sent, {} delivered, {} duplicated, {} long-delayed; lost: {} to loss, {} to partitions, {} to down receivers",
+            n.sent, n.delivered, n.duplicated, n.long_delayed, n.lost_loss, n.lost_partition, n.lost_receiver_down
+        );
+        let restarts: u32 = r.incarnations.iter().sum();
+        let lost: u64 = r.storage.iter().map(|s| s.writes_lost).sum();
+        let _ = writeln!(
+            out,
+            "  storage: {} syncs, {} bytes synced, {} unsynced writes lost; {} restarts",
+            r.syncs(),
+            r.bytes_synced(),
+            lost,
+            restarts
+        );
+        if r.ops.invoked > 0 {
+            let o = &r.ops;
+            let _ = writeln!(
+                out,
+                "  client ops: {} invoked, {} ok, {} failed, {} unknown, {} pending at the end",
+                o.invoked, o.ok, o.fail, o.unknown, o.pending
+            );
+        }
+        for c in &r.checks {
+            let _ = writeln!(out, "  check {:<22} {:<10} {}", c.check, c.kind, c.status);
+        }
+        let _ = writeln!(out, "  fingerprint {fp}");
+        if let Some(t) = trace {
+            let _ = writeln!(out, "  trace {}", t.display());
+        }
+    }
+    match &r.verdict {
+        Verdict::Pass => {
+            let _ = writeln!(out, "PASS seed {} fingerprint {fp}", r.seed);
+        }
+        Verdict::Fail(f) => {
+            let nodes: Vec<String> = f.nodes.iter().map(|n| n.to_string()).collect();
+            let class = format!("{:?}", f.class).to_lowercase();
+            let _ = writeln!(
+                out,
+                "FAIL {class}: check {} ({}) at step {}, t={}{}",
+                f.check,
+                f.kind,
+                f.step,
+                f.time,
+                if nodes.is_empty() { String::new() } else { format!(", nodes {}", nodes.join(" ")) }
+            );
+            let _ = writeln!(out, "  {}", f.message);
+            let _ = writeln!(out, "reproduce: {replay}");
+        }
+        Verdict::Aborted { reason } => {
+            let _ = writeln!(out, "ABORTED: {reason}");
+        }
+    }
+}
+
+/// Compares each replayed line with the next line of the recorded trace.
+struct CompareSink {
+    lines: std::io::Lines<BufReader<File>>,
+    compared: u64,
+}
+
+impl CompareSink {
+    fn next_recorded(&mut self) -> Option<String> {
+        self.lines.next().and_then(|l| l.ok())
+    }
+}
+
+fn step_of(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "?".to_string())
+}
+
+impl TraceSink for CompareSink {
+    fn line(&mut self, line: &str) -> Result<(), String> {
+        self.compared += 1;
+        match self.next_recorded() {
+            Some(recorded) if recorded == line => Ok(()),
+            Some(recorded) => Err(format!(
+                "diverged at record {} (step {}):\n  recorded: {recorded}\n  replayed: {line}",
+                self.compared,
+                step_of(&recorded)
+            )),
+            None => Err(format!(
+                "diverged at record {} (step {}): the recorded trace ends here but the replay goes on:\n  replayed: {line}",
+                self.compared,
+                step_of(line)
+            )),
+        }
+    }
+}
+
+fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let shown = path.display().to_string();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(err, "error: {shown}: cannot open: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let mut lines = BufReader::new(file).lines();
+    let head: serde_json::Value = match lines.next().and_then(|l| l.ok()).map(|l| serde_json::from_str(&l)) {
+        Some(Ok(v)) => v,
+        _ => {
+            let _ = writeln!(err, "error: {shown}:1: the first line is not a faultline trace header");
+            return Exit::BadInput;
+        }
+    };
+    if head.get("ev").and_then(|e| e.as_str()) != Some("header") {
+        let _ = writeln!(err, "error: {shown}:1: the first line is not a faultline trace header");
+        return Exit::BadInput;
+    }
+    if head.get("schema").and_then(|s| s.as_u64()) != Some(u64::from(TRACE_SCHEMA)) {
+        let _ = writeln!(err, "error: {shown}:1: schema: this faultline reads trace schema {TRACE_SCHEMA}, the file has {}", head["schema"]);
+        return Exit::BadInput;
+    }
+    let Some(seed) = head.get("seed").and_then(|s| s.as_u64()) else {
+        let _ = writeln!(err, "error: {shown}:1: seed: missing from the header");
+        return Exit::BadInput;
+    };
+    let version = head.get("version").and_then(|v| v.as_str()).unwrap_or("?");
+    if version != crate::VERSION {
+        let _ = writeln!(err, "warning: the trace was written by faultline {version}; this is {}", crate::VERSION);
+    }
+    let text = head.get("scenario").map(|s| s.to_string()).unwrap_or_default();
+    let source = head.get("source").and_then(|s| s.as_str()).unwrap_or("trace").to_string();
+    let scn = match scenario::load(&format!("{shown} (header scenario)"), &text, &[]) {
+        Ok(mut s) => {
+            s.source = source.clone();
+            s
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let compare = std::rc::Rc::new(std::cell::RefCell::new(Some(CompareSink { lines, compared: 0 })));
+    let report = match run_scenario(&scn, seed, Some(Box::new(Shared(compare.clone())))) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    if let Verdict::Aborted { reason } = &report.verdict {
+        let _ = writeln!(out, "DIVERGED: {reason}");
+        return Exit::Diverged;
+    }
+    let overrides: Vec<String> = head
+        .get("overrides")
+        .and_then(|o| o.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let mut summary = summary_json(&report, &replay_line(&source, seed, &overrides));
+    summary.as_object_mut().expect("object").insert("ev".into(), "summary".into());
+    let mut sink = compare.borrow_mut().take().expect("the sink is back after the run");
+    if let Err(e) = sink.line(&summary.to_string()) {
+        let _ = writeln!(out, "DIVERGED in the summary: {e}");
+        return Exit::Diverged;
+    }
+    if let Some(extra) = sink.next_recorded() {
+        let _ = writeln!(out, "DIVERGED: the recorded trace has more lines after the summary: {extra}");
+        return Exit::Diverged;
+    }
+    let verdict = match &report.verdict {
+        Verdict::Pass => "PASS".to_string(),
+        Verdict::Fail(f) => format!("FAIL {} at step {}", f.check, f.step),
+        Verdict::Aborted { reason } => reason.clone(),
+    };
+    let _ = writeln!(
+        out,
+        "IDENTICAL: {} records replayed, fingerprint {}, the run ends {verdict} as recorded",
+        sink.compared,
+        trace::fingerprint_hex(report.fingerprint)
+    );
+    Exit::Ok
+}
+
+fn cmd_validate(name: &str, set: &[String], out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    match read_scenario(name, set) {
+        Ok(s) => {
+            let f = &s.file;
+            let _ = writeln!(
+                out,
+                "ok: {name}: protocol {}, {} nodes, {} clients, {} scheduled faults{}, {} expectations, {} ms",
+                f.protocol.name,
+                f.nodes,
+                f.workload.clients,
+                f.faults.len(),
+                if f.nemesis.is_some() { " and a nemesis" } else { "" },
+                f.expect.len(),
+                f.limits.time_ms
+            );
+            Exit::Ok
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            Exit::BadInput
+        }
+    }
+}
+
+fn cmd_list(out: &mut dyn Write) -> Exit {
+    let _ = writeln!(out, "Bundled scenarios (run with: faultline run NAME):");
+    for name in scenario::bundled_names() {
+        let description = scenario::bundled(name)
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+            .and_then(|v| v.get("description").and_then(|d| d.as_str()).map(String::from))
+            .unwrap_or_default();
+        let first = description.split(". ").next().unwrap_or("").trim_end_matches('.');
+        let _ = writeln!(out, "  {name:<28} {first}");
+    }
+    let _ = writeln!(out, "\nProtocols: {}", PROTOCOLS.join(", "));
+    let _ = writeln!(out, "\nNetwork presets (\"network\": {{\"preset\": NAME}}):");
+    for (name, what) in scenario::PRESETS {
+        let _ = writeln!(out, "  {name:<12} {what}");
+    }
+    Exit::Ok
+}
+
+/// Parses `1500ms`, `1.5s`, `2s` or a bare number of microseconds.
+pub fn parse_time(text: &str) -> Option<u64> {
+    let t = text.trim();
+    if let Some(ms) = t.strip_suffix("ms") {
+        return ms.trim().parse::<u64>().ok().map(|v| v.saturating_mul(1_000));
+    }
+    if let Some(us) = t.strip_suffix("us") {
+        return us.trim().parse().ok();
+    }
+    if let Some(s) = t.strip_suffix('s') {
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let whole: u64 = whole.parse().ok()?;
+        let frac_us: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse().ok()? };
+        return whole.checked_mul(1_000_000)?.checked_add(frac_us);
+    }
+    t.parse().ok()
+}
+
+fn cmd_trace_show(path: &Path, node: Option<&str>, from: Option<&str>, to: Option<&str>, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let shown = path.display().to_string();
+    let parse = |s: Option<&str>, what: &str, default: u64| -> Result<u64, String> {
+        match s {
+            None => Ok(default),
+            Some(s) => parse_time(s).ok_or_else(|| format!("--{what} {s:?}: expected a time like 1500ms, 1.5s or 1500000 (microseconds)")),
+        }
+    };
+    let (from, to) = match (parse(from, "from", 0), parse(to, "to", u64::MAX)) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(err, "error: {shown}: cannot open: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let _ = writeln!(out, "{:>8} {:>16} {:<5} {:<9} details", "step", "time", "where", "event");
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let Ok(line) = line else {
+            let _ = writeln!(err, "error: {shown}:{}: cannot read the line", i + 1);
+            return Exit::BadInput;
+        };
+        let v: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = writeln!(err, "error: {shown}:{}:{}: not a JSON trace record: {e}", i + 1, e.column());
+                return Exit::BadInput;
+            }
+        };
+        match v.get("ev").and_then(|e| e.as_str()) {
+            Some("header") => {
+                let _ = writeln!(
+                    out,
+                    "# trace of {} seed {} (faultline {})",
+                    v["source"].as_str().unwrap_or("?"),
+                    v["seed"],
+                    v["version"].as_str().unwrap_or("?")
+                );
+                continue;
+            }
+            Some("summary") => {
+                let verdict = v["verdict"]["verdict"].as_str().unwrap_or("?");
+                let _ = writeln!(out, "# end: {verdict}, {} steps, fingerprint {}", v["steps"], v["fingerprint"].as_str().unwrap_or("?"));
+                continue;
+            }
+            _ => {}
+        }
+        let t = v.get("t").and_then(|t| t.as_u64()).unwrap_or(0);
+        if t < from || t > to {
+            continue;
+        }
+        if let Some(n) = node {
+            if !trace::line_endpoints(&v).iter().any(|e| e == n) {
+                continue;
+            }
+        }
+        if let Some(text) = trace::format_line(&v) {
+            if writeln!(out, "{text}").is_err() {
+                return Exit::Ok; // stdout closed (e.g. piped into head)
+            }
+        }
+    }
+    Exit::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse() {
+        assert_eq!(parse_time("1500ms"), Some(1_500_000));
+        assert_eq!(parse_time("1.5s"), Some(1_500_000));
+        assert_eq!(parse_time("2s"), Some(2_000_000));
+        assert_eq!(parse_time("17"), Some(17));
+        assert_eq!(parse_time("1.1234567s"), None);
+        assert_eq!(parse_time("abc"), None);
+    }
+
+    #[test]
+    fn replay_lines_quote_what_needs_it() {
+        assert_eq!(replay_line("ping/basic", 4, &["network.loss=0.1".into()]), "faultline run ping/basic --seed 4 --set network.loss=0.1");
+        assert_eq!(replay_line("my file.json", 1, &[]), "faultline run 'my file.json' --seed 1");
+    }
+}
