@@ -1,0 +1,323 @@
+//! Each fault kind shows its documented effect, on a small protocol written here from
+//! scratch (which also shows that the protocol API is usable from outside the crate).
+
+mod common;
+
+use common::MemSink;
+use faultline::check::{Failure, FailureClass, Property, PropertyDef, Trigger, View};
+use faultline::engine::{ClockInit, SimConfig, Simulation, Verdict};
+use faultline::nemesis::{Fault, ScheduledFault};
+use faultline::protocol::{ClientCtx, ClientLogic, Ctx, NodeId, Protocol, RequestId, Time, WorkloadConfig};
+use faultline::types::Endpoint;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct ProbeConfig {
+    /// Local time until the first timer.
+    timer_ms: u64,
+    /// Re-arm the timer and broadcast a numbered message each time it fires.
+    repeat: bool,
+    /// Panic when the timer fires.
+    panic_on_timer: bool,
+    /// Message storm: answer every message with two.
+    storm: bool,
+}
+
+/// Writes one synced and one unsynced cell on boot; reports what it finds after a restart.
+struct Probe {
+    config: ProbeConfig,
+    counter: u64,
+    seen_synced: Option<bool>,
+    seen_unsynced: Option<bool>,
+}
+
+struct Idle;
+
+impl ClientLogic<Probe> for Idle {
+    fn new(_: faultline::protocol::ClientId, _: u32, _: &WorkloadConfig, _: &ProbeConfig) -> Self {
+        Idle
+    }
+    fn on_start(&mut self, _: &mut ClientCtx<'_, Probe>) {}
+    fn on_response(&mut self, _: &mut ClientCtx<'_, Probe>, _: NodeId, _: RequestId, _: ()) {}
+    fn on_timer(&mut self, _: &mut ClientCtx<'_, Probe>, _: u64) {}
+}
+
+impl Protocol for Probe {
+    const NAME: &'static str = "probe";
+    type Config = ProbeConfig;
+    type Msg = u64;
+    type Timer = u8;
+    type Request = ();
+    type Response = ();
+    type Record = u64;
+    type Client = Idle;
+
+    fn new(_: NodeId, _: u32, config: &ProbeConfig) -> Self {
+        Probe { config: config.clone(), counter: 0, seen_synced: None, seen_unsynced: None }
+    }
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.write_cell("synced", 1);
+        ctx.sync();
+        ctx.write_cell("unsynced", 2);
+        ctx.append(7);
+        ctx.set_timer(0, Time::from_ms(self.config.timer_ms));
+    }
+    fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.seen_synced = Some(ctx.store().cell("synced") == Some(&1));
+        self.seen_unsynced = Some(ctx.store().cell("unsynced").is_some() || !ctx.store().is_empty());
+        ctx.annotate("recovered", 1u64);
+    }
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: u64) {
+        ctx.annotate("got", msg);
+        if self.config.storm {
+            ctx.send(from, msg + 1);
+            ctx.send(from, msg + 1);
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: u8) {
+        assert!(!self.config.panic_on_timer, "probe told to panic");
+        ctx.annotate("fired", ctx.now().as_us());
+        if self.config.repeat {
+            self.counter += 1;
+            ctx.broadcast(self.counter);
+            ctx.set_timer(0, Time::from_ms(self.config.timer_ms));
+        }
+    }
+    fn properties() -> Vec<PropertyDef<Self>> {
+        vec![PropertyDef {
+            name: "never",
+            description: "never holds",
+            invariant: false,
+            make: |_| Box::new(|_: &View<'_, Probe>, _: Option<&Trigger>| Err(Failure::new("by design", vec![]))),
+        }, PropertyDef {
+            name: "always_ok",
+            description: "always holds",
+            invariant: false,
+            make: |_| Box::new(AlwaysOk),
+        }]
+    }
+}
+
+struct AlwaysOk;
+impl Property<Probe> for AlwaysOk {
+    fn check(&mut self, _: &View<'_, Probe>, _: Option<&Trigger>) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+fn config(nodes: u32) -> SimConfig<Probe> {
+    let mut c = SimConfig::new(nodes, 1);
+    c.protocol = ProbeConfig { timer_ms: 100, repeat: true, ..Default::default() };
+    c.time_limit = Time::from_secs(2);
+    c
+}
+
+fn at(ms: u64, fault: Fault) -> ScheduledFault {
+    ScheduledFault { at_ms: ms, fault }
+}
+
+fn n(i: u32) -> NodeId {
+    NodeId(i)
+}
+
+fn run(c: SimConfig<Probe>) -> (faultline::engine::RunReport, Vec<Value>) {
+    let sink = MemSink::default();
+    let mut sim = Simulation::new(c, Some(Box::new(sink.clone()))).unwrap();
+    let report = sim.run();
+    (report, sink.records())
+}
+
+fn of<'a>(records: &'a [Value], ev: &str) -> impl Iterator<Item = &'a Value> + 'a {
+    let ev = ev.to_string();
+    records.iter().filter(move |r| r["ev"] == ev.as_str())
+}
+
+#[test]
+fn a_paused_node_handles_held_deliveries_in_order_at_resume() {
+    let mut c = config(3);
+    c.faults = vec![at(250, Fault::Pause(n(2))), at(800, Fault::Resume(n(2)))];
+    let (report, records) = run(c);
+    assert_eq!(report.verdict, Verdict::Pass);
+    let held: Vec<u64> = of(&records, "held").map(|r| r["id"].as_u64().unwrap()).collect();
+    assert!(held.len() >= 4, "messages to n3 were held while it was paused: {held:?}");
+    let delivered_at_resume: Vec<u64> = of(&records, "deliver")
+        .filter(|r| r["to"] == "n3" && r["t"] == 800_000)
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(held, delivered_at_resume, "held messages are handled at resume, in arrival order");
+    assert!(of(&records, "deliver").all(|r| r["to"] != "n3" || r["t"].as_u64().unwrap() < 250_000 || r["t"].as_u64().unwrap() >= 800_000));
+    // The paused node's own timer waited too: it fired at resume, not during the pause.
+    let fired: Vec<u64> = of(&records, "timer").filter(|r| r["node"] == "n3").map(|r| r["t"].as_u64().unwrap()).collect();
+    assert!(fired.contains(&800_000) && !fired.iter().any(|&t| t > 250_000 && t < 800_000), "{fired:?}");
+}
+
+#[test]
+fn a_fast_clock_fires_its_timer_early_in_true_time() {
+    let mut c = config(2);
+    c.protocol.repeat = false;
+    c.protocol.timer_ms = 1_000;
+    c.clocks = vec![ClockInit { node: n(0), offset_ms: 0, drift_ppm: 250_000 }, ClockInit { node: n(1), offset_ms: 5_000, drift_ppm: 0 }];
+    let (_, records) = run(c);
+    let fired = |node: &str| of(&records, "timer").find(|r| r["node"] == node).map(|r| r["t"].as_u64().unwrap());
+    assert_eq!(fired("n1"), Some(800_000), "1 s of a clock running 25% fast passes in 0.8 s of true time");
+    assert_eq!(fired("n2"), Some(1_000_000), "an offset does not move timers");
+    // What the fast node read when its timer fired: its local clock, 1 s.
+    let local = of(&records, "note").find(|r| r["node"] == "n1" && r["key"] == "fired").unwrap();
+    assert_eq!(local["value"], 1_000_000);
+    let local = of(&records, "note").find(|r| r["node"] == "n2" && r["key"] == "fired").unwrap();
+    assert_eq!(local["value"], 6_000_000, "the offset shows in what the node reads");
+}
+
+#[test]
+fn a_clock_step_moves_reads_not_timers() {
+    let mut c = config(1);
+    c.faults = vec![at(150, Fault::ClockStep { node: n(0), offset_ms: -1_000 })];
+    let (_, records) = run(c);
+    let fired: Vec<(u64, i64)> = of(&records, "note")
+        .filter(|r| r["key"] == "fired")
+        .map(|r| (r["t"].as_u64().unwrap(), r["value"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(fired[0], (100_000, 100_000));
+    assert_eq!(fired[1], (200_000, 0), "the read went back a second (clamped at zero), the timer still fired 100 ms later");
+}
+
+#[test]
+fn a_one_way_cut_delivers_one_direction_only() {
+    let mut c = config(2);
+    c.faults = vec![at(0, Fault::Cut { from: Endpoint::Node(n(0)), to: Endpoint::Node(n(1)) })];
+    c.heal_at = Some(c.time_limit); // by default the heal follows the last fault at once
+    let (_, records) = run(c);
+    let forward = |ev: &str| of(&records, ev).filter(|r| r["from"] == "n1" && r["to"] == "n2").count();
+    let backward = |ev: &str| of(&records, ev).filter(|r| r["from"] == "n2" && r["to"] == "n1").count();
+    assert_eq!(forward("deliver"), 0);
+    assert!(forward("lost") > 5);
+    assert!(of(&records, "lost").all(|r| r["reason"] == "partition"));
+    assert!(backward("deliver") > 5);
+    assert_eq!(backward("lost"), 0);
+}
+
+#[test]
+fn a_bridge_node_reaches_both_sides() {
+    let mut c = config(5);
+    let side = |ids: &[u32]| ids.iter().map(|&i| Endpoint::Node(n(i))).collect::<Vec<_>>();
+    c.faults = vec![at(0, Fault::Bridge { groups: vec![side(&[0, 1]), side(&[3, 4])], via: n(2) })];
+    c.heal_at = Some(c.time_limit);
+    let (_, records) = run(c);
+    for other in ["n1", "n2", "n4", "n5"] {
+        assert!(of(&records, "deliver").any(|r| r["from"] == "n3" && r["to"] == other), "n3 reaches {other}");
+        assert!(of(&records, "deliver").any(|r| r["from"] == other && r["to"] == "n3"), "{other} reaches n3");
+    }
+    assert!(!of(&records, "deliver").any(|r| r["from"] == "n1" && r["to"] == "n4"));
+    assert!(of(&records, "lost").any(|r| r["from"] == "n1" && r["to"] == "n4" && r["reason"] == "partition"));
+}
+
+#[test]
+fn unsynced_writes_vanish_on_a_crash() {
+    let mut c = config(2);
+    c.faults = vec![at(500, Fault::Crash(n(1))), at(700, Fault::Restart(n(1)))];
+    let sink = MemSink::default();
+    let mut sim = Simulation::new(c, Some(Box::new(sink.clone()))).unwrap();
+    sim.run_until(Time::from_ms(600));
+    assert_eq!(sim.status(n(1)), faultline::check::Status::Down);
+    assert!(sim.node(n(1)).is_none(), "a crash drops the protocol instance");
+    assert_eq!(sim.store(n(1)).cell("synced"), Some(&1));
+    assert_eq!(sim.store(n(1)).cell("unsynced"), None, "pending writes are gone");
+    sim.run_until(Time::from_ms(750));
+    let p = sim.node(n(1)).expect("restarted");
+    assert_eq!((p.seen_synced, p.seen_unsynced), (Some(true), Some(false)));
+    let report = sim.run();
+    assert_eq!(report.incarnations, vec![0, 1]);
+    assert_eq!(report.storage[1].writes_lost, 2, "the unsynced cell and the unsynced record");
+    let records = sink.records();
+    let crash = of(&records, "fault").find(|r| r["fault"]["crash"] == "n2").unwrap();
+    assert_eq!(crash["detail"], "2 unsynced writes lost");
+    assert!(of(&records, "start").any(|r| r["node"] == "n2" && r["recover"] == true && r["incarnation"] == 1));
+    // Messages that arrive while it is down are lost with that reason.
+    assert!(of(&records, "lost").any(|r| r["to"] == "n2" && r["reason"] == "receiver_down"));
+    // Its timers died with it: none fires between crash and restart.
+    assert!(!of(&records, "timer").any(|r| r["node"] == "n2" && (500_000..700_000).contains(&r["t"].as_u64().unwrap())));
+}
+
+#[test]
+fn a_protocol_panic_is_a_finding_not_a_crash_of_the_tool() {
+    faultline::engine::install_panic_capture();
+    let mut c = config(2);
+    c.protocol.panic_on_timer = true;
+    let (report, records) = run(c);
+    let Verdict::Fail(f) = report.verdict else { panic!("expected a failure, got {:?}", report.verdict) };
+    assert_eq!(f.class, FailureClass::Panic);
+    assert_eq!(f.check, "protocol_panic");
+    assert!(f.message.contains("probe told to panic") && f.message.contains("tests/faults.rs"), "{}", f.message);
+    assert_eq!(f.nodes, vec![n(0)]);
+    assert!(of(&records, "violation").any(|r| r["check"] == "protocol_panic"));
+}
+
+#[test]
+fn exceeding_the_event_budget_fails_and_the_time_limit_ends_normally() {
+    let mut c = config(2);
+    c.protocol.storm = true;
+    c.events_max = 5_000;
+    let (report, _) = run(c);
+    let Verdict::Fail(f) = report.verdict else { panic!("a storm must fail") };
+    assert_eq!(f.class, FailureClass::EventBudget);
+    assert_eq!(report.steps, 5_001);
+
+    let (report, _) = run(config(2));
+    assert_eq!(report.verdict, Verdict::Pass);
+    assert_eq!(report.time_end, Time::from_secs(2));
+}
+
+#[test]
+fn check_kinds_fail_the_way_they_should() {
+    use faultline::check::{ExpectKind, Expectation, TriggerKind};
+    let expect = |check: &str, kind: ExpectKind| Expectation { check: check.into(), kind };
+
+    let mut c = config(2);
+    c.expectations = vec![expect("never", ExpectKind::Sometimes)];
+    let Verdict::Fail(f) = run(c).0.verdict else { panic!() };
+    assert_eq!((f.class, f.check.as_str()), (FailureClass::Vacuous, "never"));
+
+    let mut c = config(2);
+    c.faults = vec![at(300, Fault::Crash(n(0)))];
+    c.expectations = vec![expect("never", ExpectKind::Within { after: TriggerKind::Crash, node: None, within: Time::from_ms(200) })];
+    let Verdict::Fail(f) = run(c).0.verdict else { panic!() };
+    assert_eq!(f.class, FailureClass::Liveness);
+    assert_eq!(f.time, Time::from_ms(500), "fails at the deadline, 200 ms after the crash");
+    assert!(f.message.contains("after the Crash of n1"), "{}", f.message);
+
+    let mut c = config(2);
+    c.expectations = vec![expect("never", ExpectKind::Eventually { budget: Some(Time::from_ms(300)) })];
+    let Verdict::Fail(f) = run(c).0.verdict else { panic!() };
+    assert_eq!((f.class, f.time), (FailureClass::Liveness, Time::from_ms(300)));
+
+    let mut c = config(2);
+    c.expectations = vec![expect("never", ExpectKind::Always)];
+    let Verdict::Fail(f) = run(c).0.verdict else { panic!() };
+    assert_eq!((f.class, f.step), (FailureClass::Safety, 1));
+
+    let mut c = config(2);
+    c.faults = vec![at(300, Fault::Crash(n(0)))];
+    c.expectations = vec![
+        expect("always_ok", ExpectKind::Sometimes),
+        expect("always_ok", ExpectKind::Eventually { budget: None }),
+        expect("always_ok", ExpectKind::Within { after: TriggerKind::Restart, node: Some(n(0)), within: Time::from_ms(1) }),
+    ];
+    let (report, _) = run(c);
+    assert_eq!(report.verdict, Verdict::Pass);
+    assert!(report.checks.iter().any(|c| c.kind == "within" && c.status.starts_with("1 triggered")), "the heal restarted n1: {:?}", report.checks);
+}
+
+#[test]
+fn the_heal_restarts_crashed_nodes_but_not_permanently_down_ones() {
+    let mut c = config(3);
+    c.permanently_down = vec![n(2)];
+    c.faults = vec![at(100, Fault::Crash(n(0))), at(200, Fault::Pause(n(1)))];
+    c.heal_at = Some(Time::from_ms(400));
+    let (report, records) = run(c);
+    assert_eq!(report.verdict, Verdict::Pass);
+    assert_eq!(report.incarnations, vec![1, 0, 0]);
+    assert!(!of(&records, "start").any(|r| r["node"] == "n3"), "n3 never starts");
+    assert!(of(&records, "fault").any(|r| r["fault"]["resume"] == "n2" && r["origin"] == "heal" && r["t"] == 400_000));
+    assert!(of(&records, "phase").any(|r| r["phase"] == "liveness" && r["t"] == 400_000));
+}
