@@ -100,12 +100,20 @@ enum TraceCommand {
 }
 
 /// Runs the CLI with `args` (including the program name); returns the exit code.
-pub fn main(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+pub fn main(
+    args: impl IntoIterator<Item = OsString>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     install_panic_capture();
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { Exit::BadInput } else { Exit::Ok };
+            let code = if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Ok
+            };
             if code == Exit::Ok {
                 let _ = write!(out, "{}", e.render());
             } else {
@@ -115,15 +123,44 @@ pub fn main(args: impl IntoIterator<Item = OsString>, out: &mut dyn Write, err: 
         }
     };
     let exit = match cli.command {
-        Command::Run { scenario, seed, trace, set, quiet, json } => {
-            cmd_run(&RunArgs { scenario, seed, trace, set, quiet, json }, out, err)
-        }
+        Command::Run {
+            scenario,
+            seed,
+            trace,
+            set,
+            quiet,
+            json,
+        } => cmd_run(
+            &RunArgs {
+                scenario,
+                seed,
+                trace,
+                set,
+                quiet,
+                json,
+            },
+            out,
+            err,
+        ),
         Command::Replay { trace } => cmd_replay(&trace, out, err),
         Command::Validate { scenario, set } => cmd_validate(&scenario, &set, out, err),
         Command::List => cmd_list(out),
-        Command::Trace { command: TraceCommand::Show { trace, node, from, to } } => {
-            cmd_trace_show(&trace, node.as_deref(), from.as_deref(), to.as_deref(), out, err)
-        }
+        Command::Trace {
+            command:
+                TraceCommand::Show {
+                    trace,
+                    node,
+                    from,
+                    to,
+                },
+        } => cmd_trace_show(
+            &trace,
+            node.as_deref(),
+            from.as_deref(),
+            to.as_deref(),
+            out,
+            err,
+        ),
     };
     exit as i32
 }
@@ -141,25 +178,39 @@ struct RunArgs {
 pub fn read_scenario(name: &str, overrides: &[String]) -> Result<Scenario, InputError> {
     let path = Path::new(name);
     if path.exists() {
-        let text = std::fs::read(path).map_err(|e| input_error(name, format!("cannot read: {e}")))?;
-        let text = String::from_utf8(text).map_err(|_| input_error(name, "not UTF-8 text".to_string()))?;
+        let text =
+            std::fs::read(path).map_err(|e| input_error(name, format!("cannot read: {e}")))?;
+        let text =
+            String::from_utf8(text).map_err(|_| input_error(name, "not UTF-8 text".to_string()))?;
         return scenario::load(name, &text, overrides);
     }
     match scenario::bundled(name) {
         Some(text) => scenario::load(name, text, overrides),
         None => Err(input_error(
             name,
-            format!("no such file, and no bundled scenario of that name; bundled: {}", scenario::bundled_names().join(", ")),
+            format!(
+                "no such file, and no bundled scenario of that name; bundled: {}",
+                scenario::bundled_names().join(", ")
+            ),
         )),
     }
 }
 
 fn input_error(file: &str, message: String) -> InputError {
-    InputError { file: file.to_string(), line: None, column: None, field: None, message }
+    InputError {
+        file: file.to_string(),
+        line: None,
+        column: None,
+        field: None,
+        message,
+    }
 }
 
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -188,14 +239,22 @@ impl FileSink {
         let mut partial = path.as_os_str().to_owned();
         partial.push(".partial");
         let partial = PathBuf::from(partial);
-        let file = File::create(&partial).map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-        Ok(FileSink { writer: BufWriter::with_capacity(1 << 16, file), partial, path: path.to_path_buf() })
+        let file = File::create(&partial)
+            .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+        Ok(FileSink {
+            writer: BufWriter::with_capacity(1 << 16, file),
+            partial,
+            path: path.to_path_buf(),
+        })
     }
 
     fn complete(mut self, summary: &str) -> Result<(), String> {
         self.line(summary)?;
-        self.writer.flush().map_err(|e| format!("cannot write {}: {e}", self.partial.display()))?;
-        std::fs::rename(&self.partial, &self.path).map_err(|e| format!("cannot rename to {}: {e}", self.path.display()))
+        self.writer
+            .flush()
+            .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))?;
+        std::fs::rename(&self.partial, &self.path)
+            .map_err(|e| format!("cannot rename to {}: {e}", self.path.display()))
     }
 }
 
@@ -240,7 +299,10 @@ fn header(scn: &Scenario, seed: u64, overrides: &[String]) -> String {
 pub fn summary_json(report: &RunReport, replay: &str) -> serde_json::Value {
     let mut v = serde_json::to_value(report).expect("reports serialize");
     let obj = v.as_object_mut().expect("a struct serializes as an object");
-    obj.insert("fingerprint".into(), trace::fingerprint_hex(report.fingerprint).into());
+    obj.insert(
+        "fingerprint".into(),
+        trace::fingerprint_hex(report.fingerprint).into(),
+    );
     obj.insert("reproduce".into(), replay.into());
     obj.insert("version".into(), crate::VERSION.into());
     v
@@ -256,13 +318,18 @@ impl ProtocolVisitor for RunTyped<'_> {
     type Output = Result<RunReport, InputError>;
     fn visit<P: Protocol>(self) -> Self::Output {
         let config = self.scn.config::<P>(self.seed)?;
-        let mut sim = Simulation::<P>::new(config, self.sink).map_err(|m| input_error(&self.scn.source, m))?;
+        let mut sim = Simulation::<P>::new(config, self.sink)
+            .map_err(|m| input_error(&self.scn.source, m))?;
         Ok(sim.run())
     }
 }
 
 /// Runs a loaded scenario with `seed`, streaming the trace to `sink` if given.
-pub fn run_scenario(scn: &Scenario, seed: u64, sink: Option<Box<dyn TraceSink>>) -> Result<RunReport, InputError> {
+pub fn run_scenario(
+    scn: &Scenario,
+    seed: u64,
+    sink: Option<Box<dyn TraceSink>>,
+) -> Result<RunReport, InputError> {
     scn.with_protocol(RunTyped { scn, seed, sink })
 }
 
@@ -313,7 +380,9 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let summary = summary_json(&report, &replay);
     if let Some(fs) = shared.borrow_mut().take() {
         let mut line = summary.clone();
-        line.as_object_mut().expect("object").insert("ev".into(), "summary".into());
+        line.as_object_mut()
+            .expect("object")
+            .insert("ev".into(), "summary".into());
         if let Err(e) = fs.complete(&line.to_string()) {
             let _ = writeln!(err, "error: {e}");
             return Exit::BadInput;
@@ -330,12 +399,29 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     verdict_exit(&report.verdict)
 }
 
-fn print_human(scn: &Scenario, r: &RunReport, replay: &str, trace: Option<&Path>, quiet: bool, out: &mut dyn Write) {
+fn print_human(
+    scn: &Scenario,
+    r: &RunReport,
+    replay: &str,
+    trace: Option<&Path>,
+    quiet: bool,
+    out: &mut dyn Write,
+) {
     let fp = trace::fingerprint_hex(r.fingerprint);
     if !quiet {
         let f = &scn.file;
-        let _ = writeln!(out, "faultline {}  scenario {}  seed {}", crate::VERSION, scn.source, r.seed);
-        let _ = writeln!(out, "  protocol {}, {} nodes, {} clients", r.protocol, f.nodes, f.workload.clients);
+        let _ = writeln!(
+            out,
+            "faultline {}  scenario {}  seed {}",
+            crate::VERSION,
+            scn.source,
+            r.seed
+        );
+        let _ = writeln!(
+            out,
+            "  protocol {}, {} nodes, {} clients",
+            r.protocol, f.nodes, f.workload.clients
+        );
         let _ = writeln!(
             out,
             "  steps {}  virtual time {}  faults {}  checks evaluated {}",
@@ -345,7 +431,13 @@ fn print_human(scn: &Scenario, r: &RunReport, replay: &str, trace: Option<&Path>
         let _ = writeln!(
             out,
             "  messages: {} sent, {} delivered, {} duplicated, {} long-delayed; lost: {} to loss, {} to partitions, {} to down receivers",
-            n.sent, n.delivered, n.duplicated, n.long_delayed, n.lost_loss, n.lost_partition, n.lost_receiver_down
+            n.sent,
+            n.delivered,
+            n.duplicated,
+            n.long_delayed,
+            n.lost_loss,
+            n.lost_partition,
+            n.lost_receiver_down
         );
         let restarts: u32 = r.incarnations.iter().sum();
         let lost: u64 = r.storage.iter().map(|s| s.writes_lost).sum();
@@ -387,7 +479,11 @@ fn print_human(scn: &Scenario, r: &RunReport, replay: &str, trace: Option<&Path>
                 f.kind,
                 f.step,
                 f.time,
-                if nodes.is_empty() { String::new() } else { format!(", nodes {}", nodes.join(" ")) }
+                if nodes.is_empty() {
+                    String::new()
+                } else {
+                    format!(", nodes {}", nodes.join(" "))
+                }
             );
             let _ = writeln!(out, "  {}", f.message);
             let _ = writeln!(out, "reproduce: {replay}");
@@ -447,19 +543,33 @@ fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
         }
     };
     let mut lines = BufReader::new(file).lines();
-    let head: serde_json::Value = match lines.next().and_then(|l| l.ok()).map(|l| serde_json::from_str(&l)) {
+    let head: serde_json::Value = match lines
+        .next()
+        .and_then(|l| l.ok())
+        .map(|l| serde_json::from_str(&l))
+    {
         Some(Ok(v)) => v,
         _ => {
-            let _ = writeln!(err, "error: {shown}:1: the first line is not a faultline trace header");
+            let _ = writeln!(
+                err,
+                "error: {shown}:1: the first line is not a faultline trace header"
+            );
             return Exit::BadInput;
         }
     };
     if head.get("ev").and_then(|e| e.as_str()) != Some("header") {
-        let _ = writeln!(err, "error: {shown}:1: the first line is not a faultline trace header");
+        let _ = writeln!(
+            err,
+            "error: {shown}:1: the first line is not a faultline trace header"
+        );
         return Exit::BadInput;
     }
     if head.get("schema").and_then(|s| s.as_u64()) != Some(u64::from(TRACE_SCHEMA)) {
-        let _ = writeln!(err, "error: {shown}:1: schema: this faultline reads trace schema {TRACE_SCHEMA}, the file has {}", head["schema"]);
+        let _ = writeln!(
+            err,
+            "error: {shown}:1: schema: this faultline reads trace schema {TRACE_SCHEMA}, the file has {}",
+            head["schema"]
+        );
         return Exit::BadInput;
     }
     let Some(seed) = head.get("seed").and_then(|s| s.as_u64()) else {
@@ -468,10 +578,21 @@ fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     };
     let version = head.get("version").and_then(|v| v.as_str()).unwrap_or("?");
     if version != crate::VERSION {
-        let _ = writeln!(err, "warning: the trace was written by faultline {version}; this is {}", crate::VERSION);
+        let _ = writeln!(
+            err,
+            "warning: the trace was written by faultline {version}; this is {}",
+            crate::VERSION
+        );
     }
-    let text = head.get("scenario").map(|s| s.to_string()).unwrap_or_default();
-    let source = head.get("source").and_then(|s| s.as_str()).unwrap_or("trace").to_string();
+    let text = head
+        .get("scenario")
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let source = head
+        .get("source")
+        .and_then(|s| s.as_str())
+        .unwrap_or("trace")
+        .to_string();
     let scn = match scenario::load(&format!("{shown} (header scenario)"), &text, &[]) {
         Ok(mut s) => {
             s.source = source.clone();
@@ -482,7 +603,10 @@ fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
             return Exit::BadInput;
         }
     };
-    let compare = std::rc::Rc::new(std::cell::RefCell::new(Some(CompareSink { lines, compared: 0 })));
+    let compare = std::rc::Rc::new(std::cell::RefCell::new(Some(CompareSink {
+        lines,
+        compared: 0,
+    })));
     let report = match run_scenario(&scn, seed, Some(Box::new(Shared(compare.clone())))) {
         Ok(r) => r,
         Err(e) => {
@@ -497,17 +621,30 @@ fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let overrides: Vec<String> = head
         .get("overrides")
         .and_then(|o| o.as_array())
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let mut summary = summary_json(&report, &replay_line(&source, seed, &overrides));
-    summary.as_object_mut().expect("object").insert("ev".into(), "summary".into());
-    let mut sink = compare.borrow_mut().take().expect("the sink is back after the run");
+    summary
+        .as_object_mut()
+        .expect("object")
+        .insert("ev".into(), "summary".into());
+    let mut sink = compare
+        .borrow_mut()
+        .take()
+        .expect("the sink is back after the run");
     if let Err(e) = sink.line(&summary.to_string()) {
         let _ = writeln!(out, "DIVERGED in the summary: {e}");
         return Exit::Diverged;
     }
     if let Some(extra) = sink.next_recorded() {
-        let _ = writeln!(out, "DIVERGED: the recorded trace has more lines after the summary: {extra}");
+        let _ = writeln!(
+            out,
+            "DIVERGED: the recorded trace has more lines after the summary: {extra}"
+        );
         return Exit::Diverged;
     }
     let verdict = match &report.verdict {
@@ -535,7 +672,11 @@ fn cmd_validate(name: &str, set: &[String], out: &mut dyn Write, err: &mut dyn W
                 f.nodes,
                 f.workload.clients,
                 f.faults.len(),
-                if f.nemesis.is_some() { " and a nemesis" } else { "" },
+                if f.nemesis.is_some() {
+                    " and a nemesis"
+                } else {
+                    ""
+                },
                 f.expect.len(),
                 f.limits.time_ms
             );
@@ -553,13 +694,24 @@ fn cmd_list(out: &mut dyn Write) -> Exit {
     for name in scenario::bundled_names() {
         let description = scenario::bundled(name)
             .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-            .and_then(|v| v.get("description").and_then(|d| d.as_str()).map(String::from))
+            .and_then(|v| {
+                v.get("description")
+                    .and_then(|d| d.as_str())
+                    .map(String::from)
+            })
             .unwrap_or_default();
-        let first = description.split(". ").next().unwrap_or("").trim_end_matches('.');
+        let first = description
+            .split(". ")
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('.');
         let _ = writeln!(out, "  {name:<28} {first}");
     }
     let _ = writeln!(out, "\nProtocols: {}", PROTOCOLS.join(", "));
-    let _ = writeln!(out, "\nNetwork presets (\"network\": {{\"preset\": NAME}}):");
+    let _ = writeln!(
+        out,
+        "\nNetwork presets (\"network\": {{\"preset\": NAME}}):"
+    );
     for (name, what) in scenario::PRESETS {
         let _ = writeln!(out, "  {name:<12} {what}");
     }
@@ -570,7 +722,11 @@ fn cmd_list(out: &mut dyn Write) -> Exit {
 pub fn parse_time(text: &str) -> Option<u64> {
     let t = text.trim();
     if let Some(ms) = t.strip_suffix("ms") {
-        return ms.trim().parse::<u64>().ok().map(|v| v.saturating_mul(1_000));
+        return ms
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|v| v.saturating_mul(1_000));
     }
     if let Some(us) = t.strip_suffix("us") {
         return us.trim().parse().ok();
@@ -581,18 +737,33 @@ pub fn parse_time(text: &str) -> Option<u64> {
             return None;
         }
         let whole: u64 = whole.parse().ok()?;
-        let frac_us: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse().ok()? };
+        let frac_us: u64 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<6}").parse().ok()?
+        };
         return whole.checked_mul(1_000_000)?.checked_add(frac_us);
     }
     t.parse().ok()
 }
 
-fn cmd_trace_show(path: &Path, node: Option<&str>, from: Option<&str>, to: Option<&str>, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+fn cmd_trace_show(
+    path: &Path,
+    node: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
     let shown = path.display().to_string();
     let parse = |s: Option<&str>, what: &str, default: u64| -> Result<u64, String> {
         match s {
             None => Ok(default),
-            Some(s) => parse_time(s).ok_or_else(|| format!("--{what} {s:?}: expected a time like 1500ms, 1.5s or 1500000 (microseconds)")),
+            Some(s) => parse_time(s).ok_or_else(|| {
+                format!(
+                    "--{what} {s:?}: expected a time like 1500ms, 1.5s or 1500000 (microseconds)"
+                )
+            }),
         }
     };
     let (from, to) = match (parse(from, "from", 0), parse(to, "to", u64::MAX)) {
@@ -609,7 +780,11 @@ fn cmd_trace_show(path: &Path, node: Option<&str>, from: Option<&str>, to: Optio
             return Exit::BadInput;
         }
     };
-    let _ = writeln!(out, "{:>8} {:>16} {:<5} {:<9} details", "step", "time", "where", "event");
+    let _ = writeln!(
+        out,
+        "{:>8} {:>16} {:<5} {:<9} details",
+        "step", "time", "where", "event"
+    );
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let Ok(line) = line else {
             let _ = writeln!(err, "error: {shown}:{}: cannot read the line", i + 1);
@@ -618,7 +793,12 @@ fn cmd_trace_show(path: &Path, node: Option<&str>, from: Option<&str>, to: Optio
         let v: serde_json::Value = match serde_json::from_str(&line) {
             Ok(v) => v,
             Err(e) => {
-                let _ = writeln!(err, "error: {shown}:{}:{}: not a JSON trace record: {e}", i + 1, e.column());
+                let _ = writeln!(
+                    err,
+                    "error: {shown}:{}:{}: not a JSON trace record: {e}",
+                    i + 1,
+                    e.column()
+                );
                 return Exit::BadInput;
             }
         };
@@ -635,7 +815,12 @@ fn cmd_trace_show(path: &Path, node: Option<&str>, from: Option<&str>, to: Optio
             }
             Some("summary") => {
                 let verdict = v["verdict"]["verdict"].as_str().unwrap_or("?");
-                let _ = writeln!(out, "# end: {verdict}, {} steps, fingerprint {}", v["steps"], v["fingerprint"].as_str().unwrap_or("?"));
+                let _ = writeln!(
+                    out,
+                    "# end: {verdict}, {} steps, fingerprint {}",
+                    v["steps"],
+                    v["fingerprint"].as_str().unwrap_or("?")
+                );
                 continue;
             }
             _ => {}
@@ -674,7 +859,13 @@ mod tests {
 
     #[test]
     fn replay_lines_quote_what_needs_it() {
-        assert_eq!(replay_line("ping/basic", 4, &["network.loss=0.1".into()]), "faultline run ping/basic --seed 4 --set network.loss=0.1");
-        assert_eq!(replay_line("my file.json", 1, &[]), "faultline run 'my file.json' --seed 1");
+        assert_eq!(
+            replay_line("ping/basic", 4, &["network.loss=0.1".into()]),
+            "faultline run ping/basic --seed 4 --set network.loss=0.1"
+        );
+        assert_eq!(
+            replay_line("my file.json", 1, &[]),
+            "faultline run 'my file.json' --seed 1"
+        );
     }
 }

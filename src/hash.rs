@@ -19,7 +19,10 @@ pub type StableBuildHasher = BuildHasherDefault<StableHasher>;
 
 impl Default for StableHasher {
     fn default() -> Self {
-        StableHasher { state: 0x6A09_E667_F3BC_C908, words: 0 }
+        StableHasher {
+            state: 0x6A09_E667_F3BC_C908,
+            words: 0,
+        }
     }
 }
 
@@ -33,7 +36,9 @@ impl StableHasher {
     /// Folds one 64-bit word into the state.
     #[inline]
     pub fn word(&mut self, w: u64) {
-        self.state = (self.state ^ mix(w.wrapping_add(self.words))).rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.state = (self.state ^ mix(w.wrapping_add(self.words)))
+            .rotate_left(29)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         self.words = self.words.wrapping_add(1);
     }
 

@@ -89,8 +89,12 @@ impl Fault {
     /// Every vertex this fault names, for validation.
     pub fn endpoints(&self) -> Vec<Endpoint> {
         match self {
-            Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => vec![Endpoint::Node(*n)],
-            Fault::ClockStep { node, .. } | Fault::ClockDrift { node, .. } => vec![Endpoint::Node(*node)],
+            Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => {
+                vec![Endpoint::Node(*n)]
+            }
+            Fault::ClockStep { node, .. } | Fault::ClockDrift { node, .. } => {
+                vec![Endpoint::Node(*node)]
+            }
             Fault::Partition(groups) => groups.iter().flatten().copied().collect(),
             Fault::Bridge { groups, via } => {
                 let mut v: Vec<Endpoint> = groups.iter().flatten().copied().collect();
@@ -158,14 +162,25 @@ impl Serialize for ScheduledFault {
         map.serialize_entry("at_ms", &self.at_ms)?;
         let key = self.fault.key();
         match &self.fault {
-            Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => map.serialize_entry(key, n)?,
+            Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => {
+                map.serialize_entry(key, n)?
+            }
             Fault::Partition(g) => map.serialize_entry(key, g)?,
-            Fault::Bridge { groups, via } => map.serialize_entry(key, &serde_json::json!({"groups": groups, "via": via}))?,
+            Fault::Bridge { groups, via } => {
+                map.serialize_entry(key, &serde_json::json!({"groups": groups, "via": via}))?
+            }
             Fault::Isolate(e) => map.serialize_entry(key, e)?,
-            Fault::Cut { from, to } | Fault::Repair { from, to } => map.serialize_entry(key, &serde_json::json!({"from": from, "to": to}))?,
+            Fault::Cut { from, to } | Fault::Repair { from, to } => {
+                map.serialize_entry(key, &serde_json::json!({"from": from, "to": to}))?
+            }
             Fault::HealLinks | Fault::Heal => map.serialize_entry(key, &true)?,
-            Fault::ClockStep { node, offset_ms } => map.serialize_entry(key, &serde_json::json!({"node": node, "offset_ms": offset_ms}))?,
-            Fault::ClockDrift { node, ppm } => map.serialize_entry(key, &serde_json::json!({"node": node, "ppm": ppm}))?,
+            Fault::ClockStep { node, offset_ms } => map.serialize_entry(
+                key,
+                &serde_json::json!({"node": node, "offset_ms": offset_ms}),
+            )?,
+            Fault::ClockDrift { node, ppm } => {
+                map.serialize_entry(key, &serde_json::json!({"node": node, "ppm": ppm}))?
+            }
         }
         map.end()
     }
@@ -206,7 +221,9 @@ impl<'de> Deserialize<'de> for Flag {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match bool::deserialize(d)? {
             true => Ok(Flag),
-            false => Err(de::Error::custom("expected `true` (remove the entry instead of setting it false)")),
+            false => Err(de::Error::custom(
+                "expected `true` (remove the entry instead of setting it false)",
+            )),
         }
     }
 }
@@ -244,15 +261,24 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                         "isolate" => Fault::Isolate(map.next_value()?),
                         "bridge" => {
                             let b: BridgeSpec = map.next_value()?;
-                            Fault::Bridge { groups: b.groups, via: b.via }
+                            Fault::Bridge {
+                                groups: b.groups,
+                                via: b.via,
+                            }
                         }
                         "cut" => {
                             let l: LinkSpec = map.next_value()?;
-                            Fault::Cut { from: l.from, to: l.to }
+                            Fault::Cut {
+                                from: l.from,
+                                to: l.to,
+                            }
                         }
                         "repair" => {
                             let l: LinkSpec = map.next_value()?;
-                            Fault::Repair { from: l.from, to: l.to }
+                            Fault::Repair {
+                                from: l.from,
+                                to: l.to,
+                            }
                         }
                         "heal_links" => {
                             map.next_value::<Flag>()?;
@@ -264,11 +290,17 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                         }
                         "clock_step" => {
                             let s: StepSpec = map.next_value()?;
-                            Fault::ClockStep { node: s.node, offset_ms: s.offset_ms }
+                            Fault::ClockStep {
+                                node: s.node,
+                                offset_ms: s.offset_ms,
+                            }
                         }
                         "clock_drift" => {
                             let s: DriftSpec = map.next_value()?;
-                            Fault::ClockDrift { node: s.node, ppm: s.ppm }
+                            Fault::ClockDrift {
+                                node: s.node,
+                                ppm: s.ppm,
+                            }
                         }
                         other => {
                             return Err(de::Error::unknown_field(other, FAULT_KEYS_WITH_AT));
@@ -277,7 +309,10 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                 }
                 let at_ms = at_ms.ok_or_else(|| de::Error::missing_field("at_ms"))?;
                 let fault = fault.ok_or_else(|| {
-                    de::Error::custom(format!("a fault entry needs one of: {}", FAULT_KEYS.join(", ")))
+                    de::Error::custom(format!(
+                        "a fault entry needs one of: {}",
+                        FAULT_KEYS.join(", ")
+                    ))
                 })?;
                 Ok(ScheduledFault { at_ms, fault })
             }
@@ -429,7 +464,11 @@ pub struct Nemesis {
 impl Nemesis {
     /// A nemesis for `nodes` nodes drawing from the `Nemesis` stream of `seed`.
     pub fn new(config: NemesisConfig, nodes: u32, seed: u64) -> Nemesis {
-        Nemesis { config, nodes, rng: Rng::new(seed, Stream::Nemesis) }
+        Nemesis {
+            config,
+            nodes,
+            rng: Rng::new(seed, Stream::Nemesis),
+        }
     }
 
     /// The time after which no new fault is drawn.
@@ -475,9 +514,17 @@ impl Nemesis {
 
     /// Draws one fault of `kind` at `now`; returns it and its undo with the undo's time.
     /// `None` when no fault of that kind can be injected safely now.
-    pub fn draw(&mut self, kind: NemesisKind, now: Time, world: &WorldState<'_>) -> Option<(Fault, Option<(Time, Fault)>)> {
+    pub fn draw(
+        &mut self,
+        kind: NemesisKind,
+        now: Time,
+        world: &WorldState<'_>,
+    ) -> Option<(Fault, Option<(Time, Fault)>)> {
         let n = self.nodes;
-        let eligible: Vec<NodeId> = (0..n).map(NodeId).filter(|id| world.up[id.index()] && !world.off_limits[id.index()]).collect();
+        let eligible: Vec<NodeId> = (0..n)
+            .map(NodeId)
+            .filter(|id| world.up[id.index()] && !world.off_limits[id.index()])
+            .collect();
         let down_now = (0..n as usize).filter(|&i| !world.up[i]).count() as u32;
         match kind {
             NemesisKind::Crash => {
@@ -488,17 +535,28 @@ impl Nemesis {
                 }
                 let node = self.pick(&eligible)?;
                 let down = self.rng.between(spec.down_ms_min, spec.down_ms_max);
-                Some((Fault::Crash(node), Some((now.add(Time::from_ms(down)), Fault::Restart(node)))))
+                Some((
+                    Fault::Crash(node),
+                    Some((now.add(Time::from_ms(down)), Fault::Restart(node))),
+                ))
             }
             NemesisKind::Pause => {
                 let spec = self.config.pause.clone()?;
-                let max_down = self.config.crash.as_ref().and_then(|c| c.max_down).unwrap_or((n.saturating_sub(1)) / 2);
+                let max_down = self
+                    .config
+                    .crash
+                    .as_ref()
+                    .and_then(|c| c.max_down)
+                    .unwrap_or((n.saturating_sub(1)) / 2);
                 if down_now >= max_down {
                     return None;
                 }
                 let node = self.pick(&eligible)?;
                 let d = self.rng.between(spec.duration_ms_min, spec.duration_ms_max);
-                Some((Fault::Pause(node), Some((now.add(Time::from_ms(d)), Fault::Resume(node)))))
+                Some((
+                    Fault::Pause(node),
+                    Some((now.add(Time::from_ms(d)), Fault::Resume(node))),
+                ))
             }
             NemesisKind::Partition => {
                 let spec = self.config.partition.clone()?;
@@ -515,11 +573,17 @@ impl Nemesis {
                         Fault::Partition(vec![ep(&order[..minority]), ep(&order[minority..])])
                     }
                     Shape::Isolate => Fault::Isolate(Endpoint::Node(order[0])),
-                    Shape::OneWay => Fault::Cut { from: Endpoint::Node(order[0]), to: Endpoint::Node(order[1]) },
+                    Shape::OneWay => Fault::Cut {
+                        from: Endpoint::Node(order[0]),
+                        to: Endpoint::Node(order[1]),
+                    },
                     Shape::Bridge if n >= 3 => {
                         let rest = &order[1..];
                         let half = rest.len() / 2;
-                        Fault::Bridge { groups: vec![ep(&rest[..half]), ep(&rest[half..])], via: order[0] }
+                        Fault::Bridge {
+                            groups: vec![ep(&rest[..half]), ep(&rest[half..])],
+                            via: order[0],
+                        }
                     }
                     Shape::Bridge => Fault::Isolate(Endpoint::Node(order[0])),
                 };
@@ -528,15 +592,27 @@ impl Nemesis {
             }
             NemesisKind::Clock => {
                 let spec = self.config.clock.clone()?;
-                let node = self.pick(&(0..n).map(NodeId).filter(|id| !world.off_limits[id.index()]).collect::<Vec<_>>())?;
+                let node = self.pick(
+                    &(0..n)
+                        .map(NodeId)
+                        .filter(|id| !world.off_limits[id.index()])
+                        .collect::<Vec<_>>(),
+                )?;
                 let fault = if self.rng.below(2) == 0 {
                     let magnitude = self.rng.between(1, spec.step_ms_max.max(1)) as i64;
-                    let offset_ms = if self.rng.below(2) == 0 { magnitude } else { -magnitude };
+                    let offset_ms = if self.rng.below(2) == 0 {
+                        magnitude
+                    } else {
+                        -magnitude
+                    };
                     Fault::ClockStep { node, offset_ms }
                 } else {
                     let m = u64::from(spec.drift_ppm_max);
                     let ppm = self.rng.between(0, 2 * m) as i64 - m as i64;
-                    Fault::ClockDrift { node, ppm: ppm as i32 }
+                    Fault::ClockDrift {
+                        node,
+                        ppm: ppm as i32,
+                    }
                 };
                 Some((fault, None))
             }
@@ -551,16 +627,35 @@ mod tests {
     #[test]
     fn fault_entries_parse_and_reject_mistakes() {
         let f: ScheduledFault = serde_json::from_str(r#"{"at_ms": 5, "crash": "n2"}"#).unwrap();
-        assert_eq!(f, ScheduledFault { at_ms: 5, fault: Fault::Crash(NodeId(1)) });
-        let f: ScheduledFault = serde_json::from_str(r#"{"heal_links": true, "at_ms": 7}"#).unwrap();
+        assert_eq!(
+            f,
+            ScheduledFault {
+                at_ms: 5,
+                fault: Fault::Crash(NodeId(1))
+            }
+        );
+        let f: ScheduledFault =
+            serde_json::from_str(r#"{"heal_links": true, "at_ms": 7}"#).unwrap();
         assert_eq!(f.fault, Fault::HealLinks);
-        let e = serde_json::from_str::<ScheduledFault>(r#"{"at_ms": 5, "crsh": "n2"}"#).unwrap_err().to_string();
-        assert!(e.contains("unknown field `crsh`") && e.contains("crash"), "{e}");
-        let e = serde_json::from_str::<ScheduledFault>(r#"{"at_ms": 5, "crash": "n2", "pause": "n1"}"#).unwrap_err().to_string();
+        let e = serde_json::from_str::<ScheduledFault>(r#"{"at_ms": 5, "crsh": "n2"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown field `crsh`") && e.contains("crash"),
+            "{e}"
+        );
+        let e =
+            serde_json::from_str::<ScheduledFault>(r#"{"at_ms": 5, "crash": "n2", "pause": "n1"}"#)
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("one fault per entry"), "{e}");
-        let e = serde_json::from_str::<ScheduledFault>(r#"{"crash": "n2"}"#).unwrap_err().to_string();
+        let e = serde_json::from_str::<ScheduledFault>(r#"{"crash": "n2"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at_ms"), "{e}");
-        let e = serde_json::from_str::<ScheduledFault>(r#"{"at_ms": 1, "crash": "x2"}"#).unwrap_err().to_string();
+        let e = serde_json::from_str::<ScheduledFault>(r#"{"at_ms": 1, "crash": "x2"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("node name"), "{e}");
     }
 
@@ -568,22 +663,46 @@ mod tests {
     fn nemesis_respects_its_budget_and_is_seeded() {
         let config = NemesisConfig {
             until_ms: 10_000,
-            crash: Some(CrashSpec { interval_ms_mean: 100, down_ms_min: 10, down_ms_max: 20, max_down: None }),
+            crash: Some(CrashSpec {
+                interval_ms_mean: 100,
+                down_ms_min: 10,
+                down_ms_max: 20,
+                max_down: None,
+            }),
             pause: None,
             partition: None,
             clock: None,
         };
         let up = [true, false, true, true, true];
         let off = [false; 5];
-        let world = WorldState { up: &up, off_limits: &off, links_cut: false };
+        let world = WorldState {
+            up: &up,
+            off_limits: &off,
+            links_cut: false,
+        };
         let mut a = Nemesis::new(config.clone(), 5, 3);
         let mut b = Nemesis::new(config, 5, 3);
         let (fa, undo) = a.draw(NemesisKind::Crash, Time::ZERO, &world).unwrap();
-        assert_eq!(Some((fa.clone(), undo.clone())), b.draw(NemesisKind::Crash, Time::ZERO, &world));
-        assert_ne!(fa, Fault::Crash(NodeId(1)), "must not pick a node that is already down");
+        assert_eq!(
+            Some((fa.clone(), undo.clone())),
+            b.draw(NemesisKind::Crash, Time::ZERO, &world)
+        );
+        assert_ne!(
+            fa,
+            Fault::Crash(NodeId(1)),
+            "must not pick a node that is already down"
+        );
         assert!(matches!(undo, Some((_, Fault::Restart(_)))));
         let up = [true, false, false, true, true];
-        let world = WorldState { up: &up, off_limits: &off, links_cut: false };
-        assert_eq!(a.draw(NemesisKind::Crash, Time::ZERO, &world), None, "two of five down is the budget");
+        let world = WorldState {
+            up: &up,
+            off_limits: &off,
+            links_cut: false,
+        };
+        assert_eq!(
+            a.draw(NemesisKind::Crash, Time::ZERO, &world),
+            None,
+            "two of five down is the budget"
+        );
     }
 }

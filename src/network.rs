@@ -62,7 +62,9 @@ impl Latency {
     pub fn bounds_us(&self) -> (u64, u64) {
         match *self {
             Latency::Constant { us } => (us, us),
-            Latency::Uniform { min_us, max_us } | Latency::Pareto { min_us, max_us } => (min_us, max_us),
+            Latency::Uniform { min_us, max_us } | Latency::Pareto { min_us, max_us } => {
+                (min_us, max_us)
+            }
         }
     }
 }
@@ -99,7 +101,10 @@ pub struct LinkModel {
 impl Default for LinkModel {
     fn default() -> Self {
         LinkModel {
-            latency: Latency::Uniform { min_us: 500, max_us: 2_000 },
+            latency: Latency::Uniform {
+                min_us: 500,
+                max_us: 2_000,
+            },
             loss: Ratio::ZERO,
             duplicate: Ratio::ZERO,
             long_delay: None,
@@ -183,7 +188,8 @@ impl Network {
     /// behaves like `default`, drawing from the `Network` stream of `seed`.
     pub fn new(nodes: u32, clients: u32, default: LinkModel, seed: u64) -> Network {
         let vertices = (nodes + clients) as usize;
-        let mut links = MatrixGraph::with_capacity_and_hasher(vertices, StableBuildHasher::default());
+        let mut links =
+            MatrixGraph::with_capacity_and_hasher(vertices, StableBuildHasher::default());
         for i in 0..nodes {
             links.add_node(Endpoint::Node(NodeId(i)));
         }
@@ -218,7 +224,11 @@ impl Network {
 
     /// The endpoint of a dense vertex index.
     pub fn endpoint(&self, v: u32) -> Endpoint {
-        if v < self.nodes { Endpoint::Node(NodeId(v)) } else { Endpoint::Client(ClientId(v - self.nodes)) }
+        if v < self.nodes {
+            Endpoint::Node(NodeId(v))
+        } else {
+            Endpoint::Client(ClientId(v - self.nodes))
+        }
     }
 
     fn ix(v: u32) -> NodeIndex<u16> {
@@ -355,8 +365,12 @@ impl Network {
         let mut groups: Vec<Vec<NodeId>> = tarjan_scc(&self.links)
             .into_iter()
             .map(|g| {
-                let mut nodes: Vec<NodeId> =
-                    g.into_iter().map(|ix| ix.index() as u32).filter(|&v| v < self.nodes).map(NodeId).collect();
+                let mut nodes: Vec<NodeId> = g
+                    .into_iter()
+                    .map(|ix| ix.index() as u32)
+                    .filter(|&v| v < self.nodes)
+                    .map(NodeId)
+                    .collect();
                 nodes.sort();
                 nodes
             })
@@ -395,7 +409,10 @@ impl Network {
         }
         let mut best = 0u128;
         bron_kerbosch(&adj, 0, pool, 0, &mut best);
-        (0..self.nodes).filter(|i| best & (1 << i) != 0).map(NodeId).collect()
+        (0..self.nodes)
+            .filter(|i| best & (1 << i) != 0)
+            .map(NodeId)
+            .collect()
     }
 
     fn clique_greedy(&self, candidates: &[NodeId]) -> Vec<NodeId> {
@@ -439,7 +456,10 @@ fn bron_kerbosch(adj: &[u128], r: u128, mut p: u128, mut x: u128, best: &mut u12
         }
         return;
     }
-    if (r | p).count_ones() <= best.count_ones() && best.count_ones() > 0 && (r | p).count_ones() < best.count_ones() {
+    if (r | p).count_ones() <= best.count_ones()
+        && best.count_ones() > 0
+        && (r | p).count_ones() < best.count_ones()
+    {
         return;
     }
     let pivot = (p | x).trailing_zeros() as usize;
@@ -485,7 +505,10 @@ mod tests {
         // Reachability through the bridge joins everyone; direct majorities are the two halves.
         assert_eq!(net.reachability_groups().len(), 1);
         let all: Vec<NodeId> = (0..5).map(NodeId).collect();
-        assert_eq!(net.fully_connected_majority(&all), Some(vec![NodeId(0), NodeId(1), NodeId(2)]));
+        assert_eq!(
+            net.fully_connected_majority(&all),
+            Some(vec![NodeId(0), NodeId(1), NodeId(2)])
+        );
     }
 
     #[test]
@@ -495,8 +518,14 @@ mod tests {
         assert!(!net.link_up(n(1), Endpoint::Client(ClientId(0))));
         assert_eq!(net.links_cut(), 2 * 4);
         let all: Vec<NodeId> = (0..3).map(NodeId).collect();
-        assert_eq!(net.fully_connected_majority(&all), Some(vec![NodeId(0), NodeId(2)]));
-        assert_eq!(net.reachability_groups(), vec![vec![NodeId(0), NodeId(2)], vec![NodeId(1)]]);
+        assert_eq!(
+            net.fully_connected_majority(&all),
+            Some(vec![NodeId(0), NodeId(2)])
+        );
+        assert_eq!(
+            net.reachability_groups(),
+            vec![vec![NodeId(0), NodeId(2)], vec![NodeId(1)]]
+        );
         net.heal();
         assert_eq!(net.links_cut(), 0);
     }
@@ -512,7 +541,10 @@ mod tests {
     #[test]
     fn loss_duplication_and_latency_follow_the_model() {
         let model = LinkModel {
-            latency: Latency::Uniform { min_us: 100, max_us: 200 },
+            latency: Latency::Uniform {
+                min_us: 100,
+                max_us: 200,
+            },
             loss: Ratio { ppm: 200_000 },
             duplicate: Ratio { ppm: 100_000 },
             long_delay: None,
@@ -537,7 +569,10 @@ mod tests {
     #[test]
     fn pareto_is_heavy_tailed_and_capped() {
         let mut rng = Rng::new(5, Stream::Network);
-        let lat = Latency::Pareto { min_us: 1_000, max_us: 1_000_000 };
+        let lat = Latency::Pareto {
+            min_us: 1_000,
+            max_us: 1_000_000,
+        };
         let mut samples: Vec<u64> = (0..20_000).map(|_| lat.sample(&mut rng)).collect();
         samples.sort();
         let median = samples[samples.len() / 2];

@@ -136,7 +136,11 @@ mod tests {
         assert_eq!(n.next_u64(), PINNED_NODE3_42);
     }
 
-    const PINNED_NETWORK_42: [u64; 3] = [14589515635352196654, 2877973030336034368, 15230479811515263985];
+    const PINNED_NETWORK_42: [u64; 3] = [
+        14589515635352196654,
+        2877973030336034368,
+        15230479811515263985,
+    ];
     const PINNED_NODE3_42: u64 = 9339078721357850405;
 
     #[test]
@@ -161,7 +165,8 @@ mod tests {
         assert!(seen.iter().all(|&c| c > 800 && c < 1_200), "{seen:?}");
         assert_eq!(r.below(0), 0);
         assert_eq!(r.between(5, 5), 5);
-        assert!(r.between(0, u64::MAX) <= u64::MAX);
+        let wide: Vec<u64> = (0..4).map(|_| r.between(0, u64::MAX)).collect();
+        assert!(wide.iter().any(|&v| v > u64::from(u32::MAX)), "the full range is reachable: {wide:?}");
     }
 
     #[test]
@@ -169,7 +174,9 @@ mod tests {
         let mut r = Rng::new(9, Stream::Nemesis);
         assert!(!r.chance(Ratio::ZERO));
         assert!(r.chance(Ratio::ONE));
-        let hits = (0..100_000).filter(|_| r.chance(Ratio { ppm: 100_000 })).count();
+        let hits = (0..100_000)
+            .filter(|_| r.chance(Ratio { ppm: 100_000 }))
+            .count();
         assert!((9_000..11_000).contains(&hits), "{hits}");
     }
 }

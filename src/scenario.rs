@@ -358,7 +358,12 @@ pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
     skip_ws(bytes, &mut pos);
     let before = &text[..pos.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     Some((line, column))
 }
 
@@ -432,21 +437,60 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("lan", "uniform 0.2-1 ms, no loss"),
     ("wan", "Pareto from 20 ms (median 40 ms) capped at 2 s"),
     ("lossy", "uniform 1-10 ms, 5% loss, 2% duplicates"),
-    ("unreliable", "Pareto from 5 ms capped at 5 s, 10% loss, 5% duplicates, 2% delayed 0.5-3 s"),
+    (
+        "unreliable",
+        "Pareto from 5 ms capped at 5 s, 10% loss, 5% duplicates, 2% delayed 0.5-3 s",
+    ),
 ];
 
 fn preset(name: &str) -> Option<LinkModel> {
     let ppm = |p| Ratio { ppm: p };
     Some(match name {
-        "perfect" => LinkModel { latency: Latency::Constant { us: 1_000 }, loss: Ratio::ZERO, duplicate: Ratio::ZERO, long_delay: None },
-        "lan" => LinkModel { latency: Latency::Uniform { min_us: 200, max_us: 1_000 }, loss: Ratio::ZERO, duplicate: Ratio::ZERO, long_delay: None },
-        "wan" => LinkModel { latency: Latency::Pareto { min_us: 20_000, max_us: 2_000_000 }, loss: Ratio::ZERO, duplicate: Ratio::ZERO, long_delay: None },
-        "lossy" => LinkModel { latency: Latency::Uniform { min_us: 1_000, max_us: 10_000 }, loss: ppm(50_000), duplicate: ppm(20_000), long_delay: None },
+        "perfect" => LinkModel {
+            latency: Latency::Constant { us: 1_000 },
+            loss: Ratio::ZERO,
+            duplicate: Ratio::ZERO,
+            long_delay: None,
+        },
+        "lan" => LinkModel {
+            latency: Latency::Uniform {
+                min_us: 200,
+                max_us: 1_000,
+            },
+            loss: Ratio::ZERO,
+            duplicate: Ratio::ZERO,
+            long_delay: None,
+        },
+        "wan" => LinkModel {
+            latency: Latency::Pareto {
+                min_us: 20_000,
+                max_us: 2_000_000,
+            },
+            loss: Ratio::ZERO,
+            duplicate: Ratio::ZERO,
+            long_delay: None,
+        },
+        "lossy" => LinkModel {
+            latency: Latency::Uniform {
+                min_us: 1_000,
+                max_us: 10_000,
+            },
+            loss: ppm(50_000),
+            duplicate: ppm(20_000),
+            long_delay: None,
+        },
         "unreliable" => LinkModel {
-            latency: Latency::Pareto { min_us: 5_000, max_us: 5_000_000 },
+            latency: Latency::Pareto {
+                min_us: 5_000,
+                max_us: 5_000_000,
+            },
             loss: ppm(100_000),
             duplicate: ppm(50_000),
-            long_delay: Some(LongDelay { ratio: ppm(20_000), min_ms: 500, max_ms: 3_000 }),
+            long_delay: Some(LongDelay {
+                ratio: ppm(20_000),
+                min_ms: 500,
+                max_ms: 3_000,
+            }),
         },
         _ => return None,
     })
@@ -455,11 +499,18 @@ fn preset(name: &str) -> Option<LinkModel> {
 /// Applies one `--set path=value` override to a scenario's JSON. The value is read as JSON
 /// if it parses (`0.1`, `true`, `{"uniform": ...}`), else as a string (`n2`).
 pub fn apply_override(json: &mut serde_json::Value, assignment: &str) -> Result<(), InputError> {
-    let err = |m: String| InputError { file: "--set".into(), line: None, column: None, field: Some(assignment.to_string()), message: m };
+    let err = |m: String| InputError {
+        file: "--set".into(),
+        line: None,
+        column: None,
+        field: Some(assignment.to_string()),
+        message: m,
+    };
     let Some((path, raw)) = assignment.split_once('=') else {
         return Err(err("expected KEY=VALUE, e.g. --set network.loss=0.1".into()));
     };
-    let value: serde_json::Value = serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
+    let value: serde_json::Value =
+        serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
     let segs = parse_path(path);
     if segs.is_empty() {
         return Err(err("the key is empty".into()));
@@ -476,7 +527,9 @@ pub fn apply_override(json: &mut serde_json::Value, assignment: &str) -> Result<
                     obj.insert(k.clone(), value);
                     return Ok(());
                 }
-                cur = obj.entry(k.clone()).or_insert_with(|| serde_json::Value::Object(Default::default()));
+                cur = obj
+                    .entry(k.clone())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()));
             }
             Seg::Index(n) => {
                 let Some(arr) = cur.as_array_mut() else {
@@ -484,7 +537,9 @@ pub fn apply_override(json: &mut serde_json::Value, assignment: &str) -> Result<
                 };
                 let len = arr.len();
                 let Some(slot) = arr.get_mut(*n) else {
-                    return Err(err(format!("index {n} is out of range (the list has {len} entries)")));
+                    return Err(err(format!(
+                        "index {n} is out of range (the list has {len} entries)"
+                    )));
                 };
                 if last {
                     *slot = value;
@@ -517,9 +572,18 @@ impl Ctx<'_> {
 
 /// Parses and validates scenario `text` from `source`, with `overrides` applied.
 pub fn load(source: &str, text: &str, overrides: &[String]) -> Result<Scenario, InputError> {
-    let whole = Ctx { source, text: Some(text) };
+    let whole = Ctx {
+        source,
+        text: Some(text),
+    };
     if text.len() > FILE_BYTES_MAX {
-        return Err(whole.error("", format!("the file is {} bytes; scenarios are at most {FILE_BYTES_MAX}", text.len())));
+        return Err(whole.error(
+            "",
+            format!(
+                "the file is {} bytes; scenarios are at most {FILE_BYTES_MAX}",
+                text.len()
+            ),
+        ));
     }
     let mut json: serde_json::Value = serde_json::from_str(text).map_err(|e| InputError {
         file: source.to_string(),
@@ -535,10 +599,17 @@ pub fn load(source: &str, text: &str, overrides: &[String]) -> Result<Scenario, 
         apply_override(&mut json, o)?;
     }
     // With overrides, positions in the file no longer describe the document being read.
-    let ctx = if overrides.is_empty() { whole } else { Ctx { source, text: None } };
+    let ctx = if overrides.is_empty() {
+        whole
+    } else {
+        Ctx { source, text: None }
+    };
     if let Some(schema) = json.get("schema") {
         if schema.as_u64() != Some(u64::from(SCHEMA)) {
-            return Err(ctx.error("schema", format!("unsupported schema version {schema}; this faultline reads {SCHEMA}")));
+            return Err(ctx.error(
+                "schema",
+                format!("unsupported schema version {schema}; this faultline reads {SCHEMA}"),
+            ));
         }
     }
     let file: ScenarioFile = serde_path_to_error::deserialize(&json).map_err(|e| {
@@ -548,9 +619,14 @@ pub fn load(source: &str, text: &str, overrides: &[String]) -> Result<Scenario, 
         ctx.error(&field, message)
     })?;
     resolve_network(&mut json, &file, &ctx)?;
-    let file: ScenarioFile = serde_path_to_error::deserialize(&json).map_err(|e| ctx.error(&e.path().to_string(), e.inner().to_string()))?;
+    let file: ScenarioFile = serde_path_to_error::deserialize(&json)
+        .map_err(|e| ctx.error(&e.path().to_string(), e.inner().to_string()))?;
     validate(&file, &ctx)?;
-    Ok(Scenario { source: source.to_string(), json, file })
+    Ok(Scenario {
+        source: source.to_string(),
+        json,
+        file,
+    })
 }
 
 fn strip_position(msg: &str) -> String {
@@ -562,13 +638,28 @@ fn strip_position(msg: &str) -> String {
 
 /// Replaces `network.preset` with the fields it stands for (explicit fields win), so the
 /// effective JSON in a trace header needs no preset table to replay.
-fn resolve_network(json: &mut serde_json::Value, file: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
-    let Some(name) = &file.network.preset else { return Ok(()) };
+fn resolve_network(
+    json: &mut serde_json::Value,
+    file: &ScenarioFile,
+    ctx: &Ctx<'_>,
+) -> Result<(), InputError> {
+    let Some(name) = &file.network.preset else {
+        return Ok(());
+    };
     let Some(base) = preset(name) else {
         let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
-        return Err(ctx.error("network.preset", format!("unknown preset {name:?}; expected one of: {}", names.join(", "))));
+        return Err(ctx.error(
+            "network.preset",
+            format!(
+                "unknown preset {name:?}; expected one of: {}",
+                names.join(", ")
+            ),
+        ));
     };
-    let net = json.get_mut("network").and_then(|n| n.as_object_mut()).expect("network parsed as an object");
+    let net = json
+        .get_mut("network")
+        .and_then(|n| n.as_object_mut())
+        .expect("network parsed as an object");
     net.remove("preset");
     let base = serde_json::to_value(&base).expect("link models serialize");
     for (k, v) in base.as_object().expect("a struct serializes as an object") {
@@ -577,12 +668,25 @@ fn resolve_network(json: &mut serde_json::Value, file: &ScenarioFile, ctx: &Ctx<
     Ok(())
 }
 
-fn check_endpoint(ctx: &Ctx<'_>, field: &str, e: Endpoint, nodes: u32, clients: u32) -> Result<(), InputError> {
+fn check_endpoint(
+    ctx: &Ctx<'_>,
+    field: &str,
+    e: Endpoint,
+    nodes: u32,
+    clients: u32,
+) -> Result<(), InputError> {
     match e {
-        Endpoint::Node(n) if n.0 >= nodes => Err(ctx.error(field, format!("{n} does not exist: the cluster has {nodes} nodes (n1..n{nodes})"))),
+        Endpoint::Node(n) if n.0 >= nodes => Err(ctx.error(
+            field,
+            format!("{n} does not exist: the cluster has {nodes} nodes (n1..n{nodes})"),
+        )),
         Endpoint::Client(c) if c.0 >= clients => Err(ctx.error(
             field,
-            if clients == 0 { format!("{c} does not exist: the workload has no clients") } else { format!("{c} does not exist: the workload has {clients} clients (c1..c{clients})") },
+            if clients == 0 {
+                format!("{c} does not exist: the workload has no clients")
+            } else {
+                format!("{c} does not exist: the workload has {clients} clients (c1..c{clients})")
+            },
         )),
         _ => Ok(()),
     }
@@ -591,10 +695,16 @@ fn check_endpoint(ctx: &Ctx<'_>, field: &str, e: Endpoint, nodes: u32, clients: 
 fn check_latency(ctx: &Ctx<'_>, field: &str, l: &Latency) -> Result<(), InputError> {
     let (lo, hi) = l.bounds_us();
     if lo > hi {
-        return Err(ctx.error(field, format!("the minimum {lo} us is above the maximum {hi} us")));
+        return Err(ctx.error(
+            field,
+            format!("the minimum {lo} us is above the maximum {hi} us"),
+        ));
     }
     if hi > DELAY_US_MAX {
-        return Err(ctx.error(field, format!("{hi} us is longer than the {DELAY_US_MAX} us (one hour) a message may take")));
+        return Err(ctx.error(
+            field,
+            format!("{hi} us is longer than the {DELAY_US_MAX} us (one hour) a message may take"),
+        ));
     }
     if matches!(l, Latency::Pareto { min_us: 0, .. }) {
         return Err(ctx.error(field, "a Pareto latency needs min_us of at least 1"));
@@ -604,7 +714,10 @@ fn check_latency(ctx: &Ctx<'_>, field: &str, l: &Latency) -> Result<(), InputErr
 
 fn check_long_delay(ctx: &Ctx<'_>, field: &str, d: &LongDelay) -> Result<(), InputError> {
     if d.min_ms > d.max_ms {
-        return Err(ctx.error(field, format!("min_ms {} is above max_ms {}", d.min_ms, d.max_ms)));
+        return Err(ctx.error(
+            field,
+            format!("min_ms {} is above max_ms {}", d.min_ms, d.max_ms),
+        ));
     }
     if d.max_ms.saturating_mul(1_000) > DELAY_US_MAX {
         return Err(ctx.error(field, "a long delay may be at most one hour (3600000 ms)"));
@@ -614,24 +727,49 @@ fn check_long_delay(ctx: &Ctx<'_>, field: &str, d: &LongDelay) -> Result<(), Inp
 
 fn check_range(ctx: &Ctx<'_>, field: &str, lo: u64, hi: u64, what: &str) -> Result<(), InputError> {
     if lo > hi {
-        return Err(ctx.error(field, format!("the {what} minimum {lo} is above its maximum {hi}")));
+        return Err(ctx.error(
+            field,
+            format!("the {what} minimum {lo} is above its maximum {hi}"),
+        ));
     }
     Ok(())
 }
 
 fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
     if f.schema != SCHEMA {
-        return Err(ctx.error("schema", format!("unsupported schema version {}; this faultline reads {SCHEMA}", f.schema)));
+        return Err(ctx.error(
+            "schema",
+            format!(
+                "unsupported schema version {}; this faultline reads {SCHEMA}",
+                f.schema
+            ),
+        ));
     }
     if !PROTOCOLS.contains(&f.protocol.name.as_str()) {
-        return Err(ctx.error("protocol.name", format!("unknown protocol {:?}; expected one of: {}", f.protocol.name, PROTOCOLS.join(", "))));
+        return Err(ctx.error(
+            "protocol.name",
+            format!(
+                "unknown protocol {:?}; expected one of: {}",
+                f.protocol.name,
+                PROTOCOLS.join(", ")
+            ),
+        ));
     }
     if f.nodes == 0 || f.nodes > NODES_MAX {
-        return Err(ctx.error("nodes", format!("{} nodes is out of range; expected 1 to {NODES_MAX}", f.nodes)));
+        return Err(ctx.error(
+            "nodes",
+            format!(
+                "{} nodes is out of range; expected 1 to {NODES_MAX}",
+                f.nodes
+            ),
+        ));
     }
     let (nodes, clients) = (f.nodes, f.workload.clients);
     if clients > CLIENTS_MAX {
-        return Err(ctx.error("workload.clients", format!("{clients} clients is out of range; expected at most {CLIENTS_MAX}")));
+        return Err(ctx.error(
+            "workload.clients",
+            format!("{clients} clients is out of range; expected at most {CLIENTS_MAX}"),
+        ));
     }
     let time_ms = f.limits.time_ms;
     if time_ms == 0 || time_ms > TIME_MS_MAX {
@@ -639,21 +777,39 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
     }
     if let Some(e) = f.limits.events_max {
         if e == 0 || e > EVENTS_MAX_LIMIT {
-            return Err(ctx.error("limits.events_max", format!("{e} is out of range; expected 1 to {EVENTS_MAX_LIMIT}")));
+            return Err(ctx.error(
+                "limits.events_max",
+                format!("{e} is out of range; expected 1 to {EVENTS_MAX_LIMIT}"),
+            ));
         }
     }
     if let Some(p) = f.limits.pending_max {
         if p == 0 || p > PENDING_MAX_LIMIT {
-            return Err(ctx.error("limits.pending_max", format!("{p} is out of range; expected 1 to {PENDING_MAX_LIMIT}")));
+            return Err(ctx.error(
+                "limits.pending_max",
+                format!("{p} is out of range; expected 1 to {PENDING_MAX_LIMIT}"),
+            ));
         }
     }
     let w = &f.workload;
-    check_range(ctx, "workload.think_ms_min", w.think_ms_min, w.think_ms_max, "think time")?;
+    check_range(
+        ctx,
+        "workload.think_ms_min",
+        w.think_ms_min,
+        w.think_ms_max,
+        "think time",
+    )?;
     if clients > 0 && w.timeout_ms == 0 {
-        return Err(ctx.error("workload.timeout_ms", "a client timeout of 0 ms would retry forever at one instant; expected at least 1"));
+        return Err(ctx.error(
+            "workload.timeout_ms",
+            "a client timeout of 0 ms would retry forever at one instant; expected at least 1",
+        ));
     }
     if w.think_ms_max > TIME_MS_MAX || w.timeout_ms > TIME_MS_MAX {
-        return Err(ctx.error("workload", "think and timeout times may be at most one year"));
+        return Err(ctx.error(
+            "workload",
+            "think and timeout times may be at most one year",
+        ));
     }
     let net = &f.network;
     if let Some(l) = &net.latency {
@@ -663,7 +819,13 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
         check_long_delay(ctx, "network.long_delay", d)?;
     }
     for (i, l) in net.links.iter().enumerate() {
-        check_endpoint(ctx, &format!("network.links[{i}].from"), l.from, nodes, clients)?;
+        check_endpoint(
+            ctx,
+            &format!("network.links[{i}].from"),
+            l.from,
+            nodes,
+            clients,
+        )?;
         check_endpoint(ctx, &format!("network.links[{i}].to"), l.to, nodes, clients)?;
         if let Some(lat) = &l.latency {
             check_latency(ctx, &format!("network.links[{i}].latency"), lat)?;
@@ -673,28 +835,64 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
         }
     }
     if nodes.saturating_add(clients) > 2_000 && !net.links.is_empty() {
-        return Err(ctx.error("network.links", "per-link overrides are limited to clusters of at most 2000 vertices"));
+        return Err(ctx.error(
+            "network.links",
+            "per-link overrides are limited to clusters of at most 2000 vertices",
+        ));
     }
     for (i, c) in f.clocks.iter().enumerate() {
-        check_endpoint(ctx, &format!("clocks[{i}].node"), Endpoint::Node(c.node), nodes, clients)?;
+        check_endpoint(
+            ctx,
+            &format!("clocks[{i}].node"),
+            Endpoint::Node(c.node),
+            nodes,
+            clients,
+        )?;
         if !(DRIFT_PPM_MIN..=DRIFT_PPM_MAX).contains(&c.drift_ppm) {
-            return Err(ctx.error(&format!("clocks[{i}].drift_ppm"), format!("{} is out of range; expected {DRIFT_PPM_MIN} to {DRIFT_PPM_MAX}", c.drift_ppm)));
+            return Err(ctx.error(
+                &format!("clocks[{i}].drift_ppm"),
+                format!(
+                    "{} is out of range; expected {DRIFT_PPM_MIN} to {DRIFT_PPM_MAX}",
+                    c.drift_ppm
+                ),
+            ));
         }
         if c.offset_ms.unsigned_abs() > CLOCK_STEP_MS_MAX as u64 {
-            return Err(ctx.error(&format!("clocks[{i}].offset_ms"), "an offset may be at most one day either way"));
+            return Err(ctx.error(
+                &format!("clocks[{i}].offset_ms"),
+                "an offset may be at most one day either way",
+            ));
         }
     }
     for (i, n) in f.permanently_down.iter().enumerate() {
-        check_endpoint(ctx, &format!("permanently_down[{i}]"), Endpoint::Node(*n), nodes, clients)?;
+        check_endpoint(
+            ctx,
+            &format!("permanently_down[{i}]"),
+            Endpoint::Node(*n),
+            nodes,
+            clients,
+        )?;
     }
     let mut previous = 0;
     for (i, sf) in f.faults.iter().enumerate() {
         let at = format!("faults[{i}].at_ms");
         if sf.at_ms < previous {
-            return Err(ctx.error(&at, format!("{} comes before the previous entry's {previous}; list faults in time order", sf.at_ms)));
+            return Err(ctx.error(
+                &at,
+                format!(
+                    "{} comes before the previous entry's {previous}; list faults in time order",
+                    sf.at_ms
+                ),
+            ));
         }
         if sf.at_ms > time_ms {
-            return Err(ctx.error(&at, format!("{} is after the end of the run (limits.time_ms = {time_ms})", sf.at_ms)));
+            return Err(ctx.error(
+                &at,
+                format!(
+                    "{} is after the end of the run (limits.time_ms = {time_ms})",
+                    sf.at_ms
+                ),
+            ));
         }
         previous = sf.at_ms;
         let field = format!("faults[{i}].{}", sf.fault.key());
@@ -713,7 +911,10 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
                     }
                     for e in g {
                         if seen.contains(e) {
-                            return Err(ctx.error(&field, format!("{e} is in more than one group; groups must not overlap")));
+                            return Err(ctx.error(
+                                &field,
+                                format!("{e} is in more than one group; groups must not overlap"),
+                            ));
                         }
                         seen.push(*e);
                     }
@@ -727,55 +928,106 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
             Fault::Cut { from, to } | Fault::Repair { from, to } if from == to => {
                 return Err(ctx.error(&field, "from and to are the same vertex"));
             }
-            Fault::ClockStep { offset_ms, .. } if offset_ms.unsigned_abs() > CLOCK_STEP_MS_MAX as u64 => {
+            Fault::ClockStep { offset_ms, .. }
+                if offset_ms.unsigned_abs() > CLOCK_STEP_MS_MAX as u64 =>
+            {
                 return Err(ctx.error(&field, "a clock step may be at most one day either way"));
             }
             Fault::ClockDrift { ppm, .. } if !(DRIFT_PPM_MIN..=DRIFT_PPM_MAX).contains(ppm) => {
-                return Err(ctx.error(&field, format!("{ppm} ppm is out of range; expected {DRIFT_PPM_MIN} to {DRIFT_PPM_MAX}")));
+                return Err(ctx.error(
+                    &field,
+                    format!(
+                        "{ppm} ppm is out of range; expected {DRIFT_PPM_MIN} to {DRIFT_PPM_MAX}"
+                    ),
+                ));
             }
             Fault::Restart(n) if f.permanently_down.contains(n) => {
-                return Err(ctx.error(&field, format!("{n} is declared permanently down; remove the restart or the declaration")));
+                return Err(ctx.error(
+                    &field,
+                    format!(
+                        "{n} is declared permanently down; remove the restart or the declaration"
+                    ),
+                ));
             }
             _ => {}
         }
     }
     if let Some(nm) = &f.nemesis {
         if nm.until_ms > time_ms {
-            return Err(ctx.error("nemesis.until_ms", format!("{} is after the end of the run ({time_ms})", nm.until_ms)));
+            return Err(ctx.error(
+                "nemesis.until_ms",
+                format!("{} is after the end of the run ({time_ms})", nm.until_ms),
+            ));
         }
         let intervals = [
-            ("crash", nm.crash.as_ref().map(|c| (c.interval_ms_mean, c.down_ms_min, c.down_ms_max))),
-            ("pause", nm.pause.as_ref().map(|c| (c.interval_ms_mean, c.duration_ms_min, c.duration_ms_max))),
-            ("partition", nm.partition.as_ref().map(|c| (c.interval_ms_mean, c.duration_ms_min, c.duration_ms_max))),
-            ("clock", nm.clock.as_ref().map(|c| (c.interval_ms_mean, 0, 0))),
+            (
+                "crash",
+                nm.crash
+                    .as_ref()
+                    .map(|c| (c.interval_ms_mean, c.down_ms_min, c.down_ms_max)),
+            ),
+            (
+                "pause",
+                nm.pause
+                    .as_ref()
+                    .map(|c| (c.interval_ms_mean, c.duration_ms_min, c.duration_ms_max)),
+            ),
+            (
+                "partition",
+                nm.partition
+                    .as_ref()
+                    .map(|c| (c.interval_ms_mean, c.duration_ms_min, c.duration_ms_max)),
+            ),
+            (
+                "clock",
+                nm.clock.as_ref().map(|c| (c.interval_ms_mean, 0, 0)),
+            ),
         ];
         for (name, spec) in intervals {
             let Some((mean, lo, hi)) = spec else { continue };
             if mean == 0 || mean > TIME_MS_MAX {
-                return Err(ctx.error(&format!("nemesis.{name}.interval_ms_mean"), "expected a mean interval of 1 ms to one year"));
+                return Err(ctx.error(
+                    &format!("nemesis.{name}.interval_ms_mean"),
+                    "expected a mean interval of 1 ms to one year",
+                ));
             }
             check_range(ctx, &format!("nemesis.{name}"), lo, hi, "duration")?;
             if hi > TIME_MS_MAX {
-                return Err(ctx.error(&format!("nemesis.{name}"), "durations may be at most one year"));
+                return Err(ctx.error(
+                    &format!("nemesis.{name}"),
+                    "durations may be at most one year",
+                ));
             }
         }
         if let Some(c) = &nm.clock {
             if c.drift_ppm_max > DRIFT_PPM_MIN.unsigned_abs() {
-                return Err(ctx.error("nemesis.clock.drift_ppm_max", format!("expected at most {}", DRIFT_PPM_MIN.unsigned_abs())));
+                return Err(ctx.error(
+                    "nemesis.clock.drift_ppm_max",
+                    format!("expected at most {}", DRIFT_PPM_MIN.unsigned_abs()),
+                ));
             }
             if c.step_ms_max > CLOCK_STEP_MS_MAX as u64 {
-                return Err(ctx.error("nemesis.clock.step_ms_max", "a clock step may be at most one day"));
+                return Err(ctx.error(
+                    "nemesis.clock.step_ms_max",
+                    "a clock step may be at most one day",
+                ));
             }
         }
         if let Some(p) = &nm.partition {
             if p.shapes.is_empty() {
-                return Err(ctx.error("nemesis.partition.shapes", "list at least one shape, or remove the partition block"));
+                return Err(ctx.error(
+                    "nemesis.partition.shapes",
+                    "list at least one shape, or remove the partition block",
+                ));
             }
         }
     }
     if let Some(h) = f.heal_at_ms {
         if h > time_ms {
-            return Err(ctx.error("heal_at_ms", format!("{h} is after the end of the run ({time_ms})")));
+            return Err(ctx.error(
+                "heal_at_ms",
+                format!("{h} is after the end of the run ({time_ms})"),
+            ));
         }
     }
     if f.liveness_budget_ms.is_some_and(|b| b > TIME_MS_MAX) {
@@ -788,15 +1040,29 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
             return Err(ctx.error(&base, "a `within` expectation needs `within_ms` and `after` (crash, restart, pause, resume, partition, heal_links, clock, heal)"));
         }
         if !is_within && (e.within_ms.is_some() || e.after.is_some() || e.node.is_some()) {
-            return Err(ctx.error(&base, "`within_ms`, `after` and `node` belong to `within` expectations only"));
+            return Err(ctx.error(
+                &base,
+                "`within_ms`, `after` and `node` belong to `within` expectations only",
+            ));
         }
         if e.budget_ms.is_some() && e.kind != KindName::Eventually {
-            return Err(ctx.error(&format!("{base}.budget_ms"), "`budget_ms` belongs to `eventually` expectations only"));
+            return Err(ctx.error(
+                &format!("{base}.budget_ms"),
+                "`budget_ms` belongs to `eventually` expectations only",
+            ));
         }
         if let Some(n) = e.node {
-            check_endpoint(ctx, &format!("{base}.node"), Endpoint::Node(n), nodes, clients)?;
+            check_endpoint(
+                ctx,
+                &format!("{base}.node"),
+                Endpoint::Node(n),
+                nodes,
+                clients,
+            )?;
         }
-        if e.within_ms.is_some_and(|w| w > TIME_MS_MAX) || e.budget_ms.is_some_and(|w| w > TIME_MS_MAX) {
+        if e.within_ms.is_some_and(|w| w > TIME_MS_MAX)
+            || e.budget_ms.is_some_and(|w| w > TIME_MS_MAX)
+        {
             return Err(ctx.error(&base, "expected at most one year"));
         }
     }
@@ -820,12 +1086,20 @@ fn protocol_config<P: Protocol>(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<P::Co
     }
     serde_path_to_error::deserialize(&f.protocol.params).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "protocol.params".to_string() } else { format!("protocol.params.{path}") };
+        let field = if path == "." {
+            "protocol.params".to_string()
+        } else {
+            format!("protocol.params.{path}")
+        };
         ctx.error(&field, strip_position(&e.inner().to_string()))
     })
 }
 
-fn typed_config<P: Protocol>(f: &ScenarioFile, seed: u64, ctx: &Ctx<'_>) -> Result<SimConfig<P>, InputError> {
+fn typed_config<P: Protocol>(
+    f: &ScenarioFile,
+    seed: u64,
+    ctx: &Ctx<'_>,
+) -> Result<SimConfig<P>, InputError> {
     let protocol = protocol_config::<P>(f, ctx)?;
     let defs = P::properties();
     let mut expectations = Vec::new();
@@ -834,7 +1108,12 @@ fn typed_config<P: Protocol>(f: &ScenarioFile, seed: u64, ctx: &Ctx<'_>) -> Resu
             let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
             return Err(ctx.error(
                 &format!("expect[{i}].check"),
-                format!("protocol {} has no check named {:?}; it has: {}", P::NAME, e.check, names.join(", ")),
+                format!(
+                    "protocol {} has no check named {:?}; it has: {}",
+                    P::NAME,
+                    e.check,
+                    names.join(", ")
+                ),
             ));
         }
         let kind = match e.kind {
@@ -849,7 +1128,10 @@ fn typed_config<P: Protocol>(f: &ScenarioFile, seed: u64, ctx: &Ctx<'_>) -> Resu
                 within: Time::from_ms(e.within_ms.unwrap_or(0)),
             },
         };
-        expectations.push(Expectation { check: e.check.clone(), kind });
+        expectations.push(Expectation {
+            check: e.check.clone(),
+            kind,
+        });
     }
     let net = &f.network;
     let base = LinkModel::default();
@@ -878,7 +1160,15 @@ fn typed_config<P: Protocol>(f: &ScenarioFile, seed: u64, ctx: &Ctx<'_>) -> Resu
         protocol,
         link,
         links,
-        clocks: f.clocks.iter().map(|c| ClockInit { node: c.node, offset_ms: c.offset_ms, drift_ppm: c.drift_ppm }).collect(),
+        clocks: f
+            .clocks
+            .iter()
+            .map(|c| ClockInit {
+                node: c.node,
+                offset_ms: c.offset_ms,
+                drift_ppm: c.drift_ppm,
+            })
+            .collect(),
         workload: f.workload.clone(),
         faults: f.faults.clone(),
         nemesis: f.nemesis.clone(),
@@ -895,9 +1185,19 @@ fn typed_config<P: Protocol>(f: &ScenarioFile, seed: u64, ctx: &Ctx<'_>) -> Resu
 impl Scenario {
     /// The typed configuration for protocol `P` with `seed`.
     pub fn config<P: Protocol>(&self, seed: u64) -> Result<SimConfig<P>, InputError> {
-        let ctx = Ctx { source: &self.source, text: None };
+        let ctx = Ctx {
+            source: &self.source,
+            text: None,
+        };
         if self.file.protocol.name != P::NAME {
-            return Err(ctx.error("protocol.name", format!("this scenario is for {}, not {}", self.file.protocol.name, P::NAME)));
+            return Err(ctx.error(
+                "protocol.name",
+                format!(
+                    "this scenario is for {}, not {}",
+                    self.file.protocol.name,
+                    P::NAME
+                ),
+            ));
         }
         typed_config::<P>(&self.file, seed, &ctx)
     }
@@ -946,7 +1246,11 @@ mod tests {
     #[test]
     fn errors_name_line_column_and_field() {
         let e = err(&GOOD.replace("\"n2\"}", "\"n9\"}"));
-        assert_eq!((e.line, e.field.as_deref()), (Some(7), Some("faults[0].crash")), "{e}");
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(7), Some("faults[0].crash")),
+            "{e}"
+        );
         assert!(e.message.contains("n9 does not exist"), "{e}");
 
         let e = err(&GOOD.replace("\"nodes\": 3", "\"nodes\": \"three\""));
@@ -972,16 +1276,35 @@ mod tests {
         assert!(e.message.contains("one year"), "{e}");
 
         let e = err("{\"schema\": 1,");
-        assert!(e.line.is_some() && e.message.contains("not valid JSON"), "{e}");
+        assert!(
+            e.line.is_some() && e.message.contains("not valid JSON"),
+            "{e}"
+        );
     }
 
     #[test]
     fn overrides_and_presets() {
-        let s = load("t.json", GOOD, &["network.preset=lossy".into(), "network.loss=0.25".into(), "nodes=4".into()]).unwrap();
+        let s = load(
+            "t.json",
+            GOOD,
+            &[
+                "network.preset=lossy".into(),
+                "network.loss=0.25".into(),
+                "nodes=4".into(),
+            ],
+        )
+        .unwrap();
         assert_eq!(s.file.nodes, 4);
         assert_eq!(s.file.network.loss, Some(Ratio { ppm: 250_000 }));
-        assert_eq!(s.file.network.duplicate, Some(Ratio { ppm: 20_000 }), "from the preset");
-        assert!(s.json["network"].get("preset").is_none(), "presets are resolved in the effective JSON");
+        assert_eq!(
+            s.file.network.duplicate,
+            Some(Ratio { ppm: 20_000 }),
+            "from the preset"
+        );
+        assert!(
+            s.json["network"].get("preset").is_none(),
+            "presets are resolved in the effective JSON"
+        );
         let e = load("t.json", GOOD, &["network.preset=fast".into()]).unwrap_err();
         assert!(e.message.contains("unknown preset"), "{e}");
         let e = load("t.json", GOOD, &["nodes".into()]).unwrap_err();

@@ -20,7 +20,10 @@ struct Image<R> {
 
 impl<R> Default for Image<R> {
     fn default() -> Self {
-        Image { records: Vec::new(), cells: BTreeMap::new() }
+        Image {
+            records: Vec::new(),
+            cells: BTreeMap::new(),
+        }
     }
 }
 

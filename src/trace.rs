@@ -53,8 +53,14 @@ impl<P: Protocol> Clone for Payload<P> {
     fn clone(&self) -> Self {
         match self {
             Payload::Peer(m) => Payload::Peer(m.clone()),
-            Payload::Request { id, body } => Payload::Request { id: *id, body: body.clone() },
-            Payload::Response { id, body } => Payload::Response { id: *id, body: body.clone() },
+            Payload::Request { id, body } => Payload::Request {
+                id: *id,
+                body: body.clone(),
+            },
+            Payload::Response { id, body } => Payload::Response {
+                id: *id,
+                body: body.clone(),
+            },
         }
     }
 }
@@ -225,22 +231,57 @@ pub enum Record<'a, P: Protocol> {
 impl<P: Protocol> Record<'_, P> {
     fn absorb(&self, h: &mut StableHasher) {
         match self {
-            Record::Start { node, incarnation, recover } => (1u8, node, incarnation, recover).hash(h),
-            Record::Send { id, from, to, copies, msg } => {
+            Record::Start {
+                node,
+                incarnation,
+                recover,
+            } => (1u8, node, incarnation, recover).hash(h),
+            Record::Send {
+                id,
+                from,
+                to,
+                copies,
+                msg,
+            } => {
                 (2u8, id, from, to, copies).hash(h);
                 msg.hash(h);
             }
             Record::Deliver { id, from, to, .. } => (3u8, id, from, to).hash(h),
-            Record::Lost { id, from, to, reason } => (4u8, id, from, to, reason.name()).hash(h),
+            Record::Lost {
+                id,
+                from,
+                to,
+                reason,
+            } => (4u8, id, from, to, reason.name()).hash(h),
             Record::Held { id, node } => (5u8, id, node).hash(h),
             Record::Timer { node, timer } => (6u8, node, timer).hash(h),
-            Record::Fault { fault, origin, detail } => (7u8, fault, origin, detail).hash(h),
+            Record::Fault {
+                fault,
+                origin,
+                detail,
+            } => (7u8, fault, origin, detail).hash(h),
             Record::Note { node, key, value } => (8u8, node, key, value).hash(h),
             Record::Sync { node, ops } => (9u8, node, ops).hash(h),
-            Record::Invoke { op, client, process, request } => (10u8, op, client, process, request).hash(h),
-            Record::Complete { op, client, process, outcome } => (11u8, op, client, process, outcome).hash(h),
+            Record::Invoke {
+                op,
+                client,
+                process,
+                request,
+            } => (10u8, op, client, process, request).hash(h),
+            Record::Complete {
+                op,
+                client,
+                process,
+                outcome,
+            } => (11u8, op, client, process, outcome).hash(h),
             Record::Phase { phase } => (12u8, phase).hash(h),
-            Record::Violation { check, kind, class, nodes, message } => (13u8, check, kind, class, nodes, message).hash(h),
+            Record::Violation {
+                check,
+                kind,
+                class,
+                nodes,
+                message,
+            } => (13u8, check, kind, class, nodes, message).hash(h),
         }
     }
 }
@@ -266,7 +307,13 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder writing to `sink` (or only fingerprinting when `None`).
     pub fn new(sink: Option<Box<dyn TraceSink>>) -> Recorder {
-        Recorder { fingerprint: StableHasher::default(), records: 0, sink, buf: Vec::with_capacity(256), error: None }
+        Recorder {
+            fingerprint: StableHasher::default(),
+            records: 0,
+            sink,
+            buf: Vec::with_capacity(256),
+            error: None,
+        }
     }
 
     /// Records one event of step `step` at time `t`.
@@ -339,7 +386,10 @@ fn short(v: &serde_json::Value) -> String {
 
 fn collect_names(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
-        serde_json::Value::String(s) if crate::types::parse_prefixed(s, 'n').is_some() || crate::types::parse_prefixed(s, 'c').is_some() => {
+        serde_json::Value::String(s)
+            if crate::types::parse_prefixed(s, 'n').is_some()
+                || crate::types::parse_prefixed(s, 'c').is_some() =>
+        {
             out.push(s.clone())
         }
         serde_json::Value::Array(a) => a.iter().for_each(|x| collect_names(x, out)),
@@ -351,8 +401,11 @@ fn collect_names(v: &serde_json::Value, out: &mut Vec<String>) {
 /// The nodes and clients a trace line is about, for `--node` filters (a fault counts for
 /// every vertex it names).
 pub fn line_endpoints(v: &serde_json::Value) -> Vec<String> {
-    let mut names: Vec<String> =
-        ["node", "from", "to", "client"].iter().map(|k| field(v, k)).filter_map(|x| x.as_str().map(String::from)).collect();
+    let mut names: Vec<String> = ["node", "from", "to", "client"]
+        .iter()
+        .map(|k| field(v, k))
+        .filter_map(|x| x.as_str().map(String::from))
+        .collect();
     if let Some(f) = v.get("fault") {
         collect_names(f, &mut names);
     }
@@ -371,7 +424,10 @@ pub fn compact(v: &serde_json::Value) -> String {
             match (k.as_str(), inner) {
                 ("peer", _) => compact(inner),
                 (_, V::Object(fields)) => {
-                    let parts: Vec<String> = fields.iter().map(|(fk, fv)| format!("{fk}={}", compact(fv))).collect();
+                    let parts: Vec<String> = fields
+                        .iter()
+                        .map(|(fk, fv)| format!("{fk}={}", compact(fv)))
+                        .collect();
                     format!("{k} {}", parts.join(" "))
                 }
                 (_, V::Bool(true)) => k.clone(),
@@ -379,7 +435,10 @@ pub fn compact(v: &serde_json::Value) -> String {
             }
         }
         V::Object(o) => {
-            let parts: Vec<String> = o.iter().map(|(k, x)| format!("{k}={}", compact(x))).collect();
+            let parts: Vec<String> = o
+                .iter()
+                .map(|(k, x)| format!("{k}={}", compact(x)))
+                .collect();
             format!("{{{}}}", parts.join(" "))
         }
         V::Array(a) => format!("[{}]", a.iter().map(compact).collect::<Vec<_>>().join(" ")),
@@ -399,7 +458,11 @@ pub fn format_line(v: &serde_json::Value) -> Option<String> {
     let (place, what, detail) = match ev {
         "start" => (
             short(field(v, "node")),
-            if field(v, "recover").as_bool() == Some(true) { "^ recover" } else { "^ start" },
+            if field(v, "recover").as_bool() == Some(true) {
+                "^ recover"
+            } else {
+                "^ start"
+            },
             format!("incarnation {}", field(v, "incarnation")),
         ),
         "send" => {
@@ -412,45 +475,110 @@ pub fn format_line(v: &serde_json::Value) -> Option<String> {
             (
                 short(field(v, "from")),
                 "> send",
-                format!("#{} -> {}  {}{}", field(v, "id"), short(field(v, "to")), compact(field(v, "msg")), mark),
+                format!(
+                    "#{} -> {}  {}{}",
+                    field(v, "id"),
+                    short(field(v, "to")),
+                    compact(field(v, "msg")),
+                    mark
+                ),
             )
         }
         "deliver" => (
             short(field(v, "to")),
             "< recv",
-            format!("#{} <- {}  {}", field(v, "id"), short(field(v, "from")), compact(field(v, "msg"))),
+            format!(
+                "#{} <- {}  {}",
+                field(v, "id"),
+                short(field(v, "from")),
+                compact(field(v, "msg"))
+            ),
         ),
         "lost" => (
             short(field(v, "to")),
             "x lost",
-            format!("#{} {} -> {}  ({})", field(v, "id"), short(field(v, "from")), short(field(v, "to")), short(field(v, "reason"))),
+            format!(
+                "#{} {} -> {}  ({})",
+                field(v, "id"),
+                short(field(v, "from")),
+                short(field(v, "to")),
+                short(field(v, "reason"))
+            ),
         ),
-        "held" => (short(field(v, "node")), "= held", format!("#{} waits for resume", field(v, "id"))),
-        "timer" => (short(field(v, "node")), "@ timer", compact(field(v, "timer"))),
+        "held" => (
+            short(field(v, "node")),
+            "= held",
+            format!("#{} waits for resume", field(v, "id")),
+        ),
+        "timer" => (
+            short(field(v, "node")),
+            "@ timer",
+            compact(field(v, "timer")),
+        ),
         "fault" => {
-            let detail = field(v, "detail").as_str().map(|d| format!("  ({d})")).unwrap_or_default();
+            let detail = field(v, "detail")
+                .as_str()
+                .map(|d| format!("  ({d})"))
+                .unwrap_or_default();
             let mut names = Vec::new();
             collect_names(field(v, "fault"), &mut names);
-            let place = if names.len() == 1 { names.remove(0) } else { "*".to_string() };
-            (place, "! fault", format!("{} by {}{}", compact(field(v, "fault")), short(field(v, "origin")), detail))
+            let place = if names.len() == 1 {
+                names.remove(0)
+            } else {
+                "*".to_string()
+            };
+            (
+                place,
+                "! fault",
+                format!(
+                    "{} by {}{}",
+                    compact(field(v, "fault")),
+                    short(field(v, "origin")),
+                    detail
+                ),
+            )
         }
-        "note" => (short(field(v, "node")), "~ state", format!("{} = {}", short(field(v, "key")), short(field(v, "value")))),
-        "sync" => (short(field(v, "node")), "# sync", format!("{} ops durable", field(v, "ops"))),
+        "note" => (
+            short(field(v, "node")),
+            "~ state",
+            format!("{} = {}", short(field(v, "key")), short(field(v, "value"))),
+        ),
+        "sync" => (
+            short(field(v, "node")),
+            "# sync",
+            format!("{} ops durable", field(v, "ops")),
+        ),
         "invoke" => (
             short(field(v, "client")),
             "+ invoke",
-            format!("op {} p{}  {}", field(v, "op"), field(v, "process"), compact(field(v, "request"))),
+            format!(
+                "op {} p{}  {}",
+                field(v, "op"),
+                field(v, "process"),
+                compact(field(v, "request"))
+            ),
         ),
         "complete" => (
             short(field(v, "client")),
             "- return",
-            format!("op {} p{}  {}", field(v, "op"), field(v, "process"), compact(field(v, "outcome"))),
+            format!(
+                "op {} p{}  {}",
+                field(v, "op"),
+                field(v, "process"),
+                compact(field(v, "outcome"))
+            ),
         ),
         "phase" => ("*".to_string(), "| phase", short(field(v, "phase"))),
         "violation" => (
             "*".to_string(),
             "!! FAIL",
-            format!("{} ({}, {}): {}", short(field(v, "check")), short(field(v, "kind")), short(field(v, "class")), short(field(v, "message"))),
+            format!(
+                "{} ({}, {}): {}",
+                short(field(v, "check")),
+                short(field(v, "kind")),
+                short(field(v, "class")),
+                short(field(v, "message"))
+            ),
         ),
         other => ("?".to_string(), "?", format!("{other}: {v}")),
     };

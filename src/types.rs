@@ -177,7 +177,9 @@ impl Ratio {
         if !(0.0..=1.0).contains(&p) {
             return None;
         }
-        Some(Ratio { ppm: (p * 1_000_000.0).round() as u32 })
+        Some(Ratio {
+            ppm: (p * 1_000_000.0).round() as u32,
+        })
     }
 
     /// The ratio as a probability, for display and serialization.

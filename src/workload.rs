@@ -107,13 +107,23 @@ pub struct OpCounts {
 impl<Q, S> History<Q, S> {
     /// An empty history for `clients` clients (process ids `0..clients` are taken first).
     pub fn new(clients: u32) -> Self {
-        History { ops: Vec::new(), next_process: u64::from(clients) }
+        History {
+            ops: Vec::new(),
+            next_process: u64::from(clients),
+        }
     }
 
     /// Records an invocation.
     pub fn invoke(&mut self, client: ClientId, process: u64, request: Q, now: Time) -> OpId {
         let id = OpId(self.ops.len() as u32);
-        self.ops.push(HistoryOp { client, process, request, invoked_at: now, outcome: Outcome::Pending, completed_at: None });
+        self.ops.push(HistoryOp {
+            client,
+            process,
+            request,
+            invoked_at: now,
+            outcome: Outcome::Pending,
+            completed_at: None,
+        });
         id
     }
 
@@ -121,7 +131,10 @@ impl<Q, S> History<Q, S> {
     /// release builds.
     pub fn complete(&mut self, op: OpId, outcome: Outcome<S>, now: Time) {
         let entry = &mut self.ops[op.0 as usize];
-        debug_assert!(matches!(entry.outcome, Outcome::Pending), "operation {op:?} completed twice");
+        debug_assert!(
+            matches!(entry.outcome, Outcome::Pending),
+            "operation {op:?} completed twice"
+        );
         if matches!(entry.outcome, Outcome::Pending) {
             entry.outcome = outcome;
             entry.completed_at = Some(now);
@@ -147,7 +160,10 @@ impl<Q, S> History<Q, S> {
 
     /// Counts by outcome.
     pub fn counts(&self) -> OpCounts {
-        let mut c = OpCounts { invoked: self.ops.len() as u64, ..OpCounts::default() };
+        let mut c = OpCounts {
+            invoked: self.ops.len() as u64,
+            ..OpCounts::default()
+        };
         for op in &self.ops {
             match op.outcome {
                 Outcome::Pending => c.pending += 1,
@@ -210,7 +226,9 @@ pub struct Driver<P: Protocol, G> {
 
 impl<P: Protocol, G: Generator<P>> Driver<P, G> {
     fn think(&mut self, ctx: &mut ClientCtx<'_, P>) {
-        let ms = ctx.rng().between(self.config.think_ms_min, self.config.think_ms_max);
+        let ms = ctx
+            .rng()
+            .between(self.config.think_ms_min, self.config.think_ms_max);
         ctx.set_timer(TIMER_THINK, Time::from_ms(ms));
     }
 
@@ -244,7 +262,8 @@ impl<P: Protocol, G: Generator<P>> Driver<P, G> {
     }
 
     fn may_issue(&self, now: Time) -> bool {
-        let under_max = self.config.ops_per_client_max == 0 || self.issued < self.config.ops_per_client_max;
+        let under_max =
+            self.config.ops_per_client_max == 0 || self.issued < self.config.ops_per_client_max;
         let in_time = self.config.stop_ms == 0 || now < Time::from_ms(self.config.stop_ms);
         under_max && in_time
     }
@@ -268,7 +287,13 @@ impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
         self.think(ctx);
     }
 
-    fn on_response(&mut self, ctx: &mut ClientCtx<'_, P>, from: NodeId, id: RequestId, response: P::Response) {
+    fn on_response(
+        &mut self,
+        ctx: &mut ClientCtx<'_, P>,
+        from: NodeId,
+        id: RequestId,
+        response: P::Response,
+    ) {
         let Some(cur) = &self.current else { return };
         if cur.id != id {
             return; // a late answer to an earlier attempt of a finished operation
@@ -305,7 +330,13 @@ impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
                 self.next_request += 1;
                 self.issued += 1;
                 let target = self.pick_target(ctx, None);
-                self.current = Some(InFlight { op, id, request, attempts: 0, target });
+                self.current = Some(InFlight {
+                    op,
+                    id,
+                    request,
+                    attempts: 0,
+                    target,
+                });
                 self.transmit(ctx);
             }
             TIMER_TIMEOUT => {

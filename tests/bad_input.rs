@@ -11,7 +11,14 @@ fn mutations(v: &Value) -> Vec<Value> {
     let mut out = vec![Value::Null, serde_json::json!([]), serde_json::json!({})];
     match v {
         Value::Number(_) => {
-            for n in [serde_json::json!(0), serde_json::json!(-1), serde_json::json!(1u64 << 63), serde_json::json!(1e300), serde_json::json!(0.5), serde_json::json!(3)] {
+            for n in [
+                serde_json::json!(0),
+                serde_json::json!(-1),
+                serde_json::json!(1u64 << 63),
+                serde_json::json!(1e300),
+                serde_json::json!(0.5),
+                serde_json::json!(3),
+            ] {
                 out.push(n);
             }
             out.push(Value::String("7".into()));
@@ -41,7 +48,11 @@ fn paths(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
     match v {
         Value::Object(o) => {
             for (k, x) in o {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 paths(x, &p, out);
             }
         }
@@ -61,14 +72,31 @@ fn set(doc: &mut Value, path: &str, value: Value) {
 fn check(file: &std::path::Path, what: &str) {
     let p = file.to_str().unwrap();
     let (code, out, err) = cli(&["validate", p]);
-    assert!(code == 0 || code == 2, "validate {what}: exit {code}\n{out}{err}");
+    assert!(
+        code == 0 || code == 2,
+        "validate {what}: exit {code}\n{out}{err}"
+    );
     if code == 2 {
-        assert!(err.starts_with("error: ") && err.contains(p), "validate {what}: the error names the file: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(p),
+            "validate {what}: the error names the file: {err}"
+        );
         return;
     }
     // Keep the runs short: the point is that nothing panics or hangs.
-    let (code, out, err) = cli(&["run", p, "--quiet", "--set", "limits.events_max=3000", "--set", "limits.pending_max=5000"]);
-    assert!((0..=2).contains(&code), "run {what}: exit {code}\n{out}{err}");
+    let (code, out, err) = cli(&[
+        "run",
+        p,
+        "--quiet",
+        "--set",
+        "limits.events_max=3000",
+        "--set",
+        "limits.pending_max=5000",
+    ]);
+    assert!(
+        (0..=2).contains(&code),
+        "run {what}: exit {code}\n{out}{err}"
+    );
 }
 
 #[test]
@@ -84,7 +112,10 @@ fn every_prefix_of_every_bundled_scenario_is_handled() {
             std::fs::write(&file, &text[..cut]).unwrap();
             for cmd in ["validate", "run"] {
                 let (code, out, err) = cli(&[cmd, file.to_str().unwrap()]);
-                assert_eq!(code, 2, "{cmd}: {name} cut at byte {cut} must be rejected\n{out}{err}");
+                assert_eq!(
+                    code, 2,
+                    "{cmd}: {name} cut at byte {cut} must be rejected\n{out}{err}"
+                );
                 assert!(err.contains("s.json:"), "{err}");
             }
             tried += 1;
@@ -103,7 +134,10 @@ fn mutated_values_never_panic() {
         let doc: Value = serde_json::from_str(bundled(name).unwrap()).unwrap();
         let mut all = Vec::new();
         paths(&doc, "", &mut all);
-        for (path, value) in all.iter().filter(|(p, _)| !p.is_empty() && p != "description") {
+        for (path, value) in all
+            .iter()
+            .filter(|(p, _)| !p.is_empty() && p != "description")
+        {
             for m in mutations(value) {
                 let mut d = doc.clone();
                 set(&mut d, path, m.clone());
@@ -124,10 +158,26 @@ fn absurd_sizes_are_refused_quickly() {
     let base: Value = serde_json::from_str(bundled("ping/basic").unwrap()).unwrap();
     for (path, value, expect) in [
         ("nodes", serde_json::json!(1_000_000), "nodes"),
-        ("limits.time_ms", serde_json::json!(100u64 * 365 * 24 * 3_600_000), "limits.time_ms"),
-        ("limits.events_max", serde_json::json!(0), "limits.events_max"),
-        ("workload.clients", serde_json::json!(5_000_000), "workload.clients"),
-        ("network.latency", serde_json::json!({"uniform": {"min_us": 10, "max_us": 1u64 << 60}}), "network.latency"),
+        (
+            "limits.time_ms",
+            serde_json::json!(100u64 * 365 * 24 * 3_600_000),
+            "limits.time_ms",
+        ),
+        (
+            "limits.events_max",
+            serde_json::json!(0),
+            "limits.events_max",
+        ),
+        (
+            "workload.clients",
+            serde_json::json!(5_000_000),
+            "workload.clients",
+        ),
+        (
+            "network.latency",
+            serde_json::json!({"uniform": {"min_us": 10, "max_us": 1u64 << 60}}),
+            "network.latency",
+        ),
     ] {
         let mut d = base.clone();
         set(&mut d, path, value);
@@ -138,7 +188,11 @@ fn absurd_sizes_are_refused_quickly() {
     }
     // A century of virtual time is refused; a year with a tiny event budget ends as a clear failure.
     let mut d = base.clone();
-    set(&mut d, "limits.time_ms", serde_json::json!(365u64 * 24 * 3_600_000));
+    set(
+        &mut d,
+        "limits.time_ms",
+        serde_json::json!(365u64 * 24 * 3_600_000),
+    );
     set(&mut d, "limits.events_max", serde_json::json!(100));
     std::fs::write(&file, serde_json::to_string_pretty(&d).unwrap()).unwrap();
     let (code, out, _) = cli(&["run", file.to_str().unwrap()]);

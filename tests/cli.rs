@@ -11,21 +11,39 @@ fn run_passes_with_exit_0_and_prints_seed_and_fingerprint() {
     assert!(out.contains("seed 1"), "{out}");
     assert!(out.contains("fingerprint "), "{out}");
     assert!(out.contains("syncs"), "{out}");
-    assert!(out.lines().last().unwrap().starts_with("PASS seed 1 fingerprint "), "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("PASS seed 1 fingerprint "),
+        "{out}"
+    );
 }
 
 #[test]
 fn a_failing_check_exits_1_with_the_check_step_time_nodes_and_a_replay_line() {
     let (code, out, _) = cli(&["run", "ping/bug-skip-boot-sync"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL safety: check pong_matches_ping (always) at step "), "{out}");
+    assert!(
+        out.contains("FAIL safety: check pong_matches_ping (always) at step "),
+        "{out}"
+    );
     assert!(out.contains("nodes n1"), "{out}");
-    assert!(out.contains("reproduce: faultline run ping/bug-skip-boot-sync --seed 1"), "{out}");
+    assert!(
+        out.contains("reproduce: faultline run ping/bug-skip-boot-sync --seed 1"),
+        "{out}"
+    );
     // The replay line does replay it.
     let (code2, out2, _) = cli(&["run", "ping/bug-skip-boot-sync", "--seed", "1"]);
     assert_eq!((code2, out2), (1, out));
     // And with the bug switch off the same run passes.
-    let (code, out, _) = cli(&["run", "ping/bug-skip-boot-sync", "--set", "protocol.params.bugs.skip_boot_sync=false", "--quiet"]);
+    let (code, out, _) = cli(&[
+        "run",
+        "ping/bug-skip-boot-sync",
+        "--set",
+        "protocol.params.bugs.skip_boot_sync=false",
+        "--quiet",
+    ]);
     assert_eq!(code, 0, "{out}");
 }
 
@@ -47,22 +65,36 @@ fn json_summary_is_one_object_with_the_counters() {
 fn bad_input_exits_2_with_file_line_column_and_field() {
     let dir = temp_dir("badinput");
     let path = dir.join("bad.json");
-    let text = faultline::scenario::bundled("ping/crash-restart").unwrap().replace("\"crash\": \"n2\"", "\"crash\": \"n7\"");
+    let text = faultline::scenario::bundled("ping/crash-restart")
+        .unwrap()
+        .replace("\"crash\": \"n2\"", "\"crash\": \"n7\"");
     std::fs::write(&path, text).unwrap();
     let p = path.to_str().unwrap();
     for cmd in ["run", "validate"] {
         let (code, out, err) = cli(&[cmd, p]);
         assert_eq!(code, 2, "{out}{err}");
-        assert!(err.contains(&format!("{p}:")) && err.contains("faults[0].crash: n7 does not exist"), "{err}");
+        assert!(
+            err.contains(&format!("{p}:")) && err.contains("faults[0].crash: n7 does not exist"),
+            "{err}"
+        );
         let loc = err.split(':').nth(2).unwrap();
-        assert!(loc.trim().parse::<usize>().is_ok(), "a line number follows the file name: {err}");
+        assert!(
+            loc.trim().parse::<usize>().is_ok(),
+            "a line number follows the file name: {err}"
+        );
     }
     let (code, _, err) = cli(&["run", "no/such/scenario"]);
     assert_eq!(code, 2);
-    assert!(err.contains("ping/basic"), "lists the bundled scenarios: {err}");
+    assert!(
+        err.contains("ping/basic"),
+        "lists the bundled scenarios: {err}"
+    );
     let (code, _, err) = cli(&["run", "ping/basic", "--set", "network.loss=2"]);
     assert_eq!(code, 2);
-    assert!(err.contains("network.loss") && err.contains("between 0 and 1"), "{err}");
+    assert!(
+        err.contains("network.loss") && err.contains("between 0 and 1"),
+        "{err}"
+    );
     let (code, _, _) = cli(&["run"]);
     assert_eq!(code, 2, "missing arguments are bad input");
     let (code, _, err) = cli(&["replay", p]);
@@ -74,7 +106,12 @@ fn bad_input_exits_2_with_file_line_column_and_field() {
 fn trace_files_are_complete_or_marked_partial() {
     let dir = temp_dir("tracefile");
     let path = dir.join("t.jsonl");
-    let (code, _, _) = cli(&["run", "ping/partition-heal", "--trace", path.to_str().unwrap()]);
+    let (code, _, _) = cli(&[
+        "run",
+        "ping/partition-heal",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0);
     let text = std::fs::read_to_string(&path).unwrap();
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
@@ -82,17 +119,31 @@ fn trace_files_are_complete_or_marked_partial() {
     assert_eq!(first["schema"], 1);
     assert_eq!(first["seed"], 3);
     assert_eq!(first["scenario"]["nodes"], 5);
-    assert!(first["scenario"]["network"].get("preset").is_none(), "presets are resolved in the header");
+    assert!(
+        first["scenario"]["network"].get("preset").is_none(),
+        "presets are resolved in the header"
+    );
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["ev"], "summary");
-    let kinds: std::collections::BTreeSet<String> =
-        text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter_map(|v| v["ev"].as_str().map(String::from)).collect();
-    for k in ["send", "deliver", "lost", "timer", "fault", "note", "sync", "invoke", "complete", "phase", "start"] {
+    let kinds: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["ev"].as_str().map(String::from))
+        .collect();
+    for k in [
+        "send", "deliver", "lost", "timer", "fault", "note", "sync", "invoke", "complete", "phase",
+        "start",
+    ] {
         assert!(kinds.contains(k), "the trace has {k} records: {kinds:?}");
     }
     assert!(!dir.join("t.jsonl.partial").exists());
     // A trace that cannot be written is an error, not a silent success.
-    let (code, _, err) = cli(&["run", "ping/basic", "--trace", dir.join("missing/dir/t.jsonl").to_str().unwrap()]);
+    let (code, _, err) = cli(&[
+        "run",
+        "ping/basic",
+        "--trace",
+        dir.join("missing/dir/t.jsonl").to_str().unwrap(),
+    ]);
     assert_eq!(code, 2, "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -101,12 +152,38 @@ fn trace_files_are_complete_or_marked_partial() {
 fn trace_show_filters_by_node_and_time() {
     let dir = temp_dir("show");
     let path = dir.join("t.jsonl");
-    cli(&["run", "ping/crash-restart", "--trace", path.to_str().unwrap()]);
-    let (code, out, _) = cli(&["trace", "show", path.to_str().unwrap(), "--node", "n2", "--from", "999ms", "--to", "1.2s"]);
+    cli(&[
+        "run",
+        "ping/crash-restart",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    let (code, out, _) = cli(&[
+        "trace",
+        "show",
+        path.to_str().unwrap(),
+        "--node",
+        "n2",
+        "--from",
+        "999ms",
+        "--to",
+        "1.2s",
+    ]);
     assert_eq!(code, 0);
-    let body: Vec<&str> = out.lines().filter(|l| !l.starts_with('#') && !l.trim_start().starts_with("step")).collect();
-    assert!(body.iter().any(|l| l.contains("! fault") && l.contains("crash n2")), "{out}");
-    assert!(body.iter().any(|l| l.contains("x lost") && l.contains("receiver_down")), "{out}");
+    let body: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim_start().starts_with("step"))
+        .collect();
+    assert!(
+        body.iter()
+            .any(|l| l.contains("! fault") && l.contains("crash n2")),
+        "{out}"
+    );
+    assert!(
+        body.iter()
+            .any(|l| l.contains("x lost") && l.contains("receiver_down")),
+        "{out}"
+    );
     assert!(body.iter().all(|l| l.contains("n2")), "{out}");
     let (code, _, err) = cli(&["trace", "show", path.to_str().unwrap(), "--from", "soon"]);
     assert_eq!(code, 2, "{err}");

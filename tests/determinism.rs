@@ -35,7 +35,11 @@ fn the_trace_does_not_change_the_fingerprint() {
         let with = run_scenario(&scn, scn.file.seed, Some(Box::new(sink.clone()))).unwrap();
         let without = run_scenario(&scn, scn.file.seed, None).unwrap();
         assert_eq!(with.fingerprint, without.fingerprint, "{name}");
-        assert_eq!(with.records as usize, sink.0.borrow().len(), "{name}: one line per record");
+        assert_eq!(
+            with.records as usize,
+            sink.0.borrow().len(),
+            "{name}: one line per record"
+        );
     }
 }
 
@@ -50,7 +54,8 @@ fn different_seeds_give_different_runs() {
 
 #[test]
 fn fingerprints_are_pinned() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fingerprints.txt");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fingerprints.txt");
     let got: BTreeMap<String, String> = bundled_names()
         .into_iter()
         .map(|n| {
@@ -63,7 +68,8 @@ fn fingerprints_are_pinned() {
         std::fs::write(&path, &text).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&path).expect("tests/golden/fingerprints.txt (create it with UPDATE_GOLDEN=1)");
+    let want = std::fs::read_to_string(&path)
+        .expect("tests/golden/fingerprints.txt (create it with UPDATE_GOLDEN=1)");
     let want: BTreeMap<String, String> = want
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -74,7 +80,10 @@ fn fingerprints_are_pinned() {
         .collect();
     for (name, fp) in &got {
         match want.get(name) {
-            Some(w) => assert_eq!(w, fp, "{name}: the run changed (fingerprint and step count). If that is intended, rerun with UPDATE_GOLDEN=1 and explain the change in the commit"),
+            Some(w) => assert_eq!(
+                w, fp,
+                "{name}: the run changed (fingerprint and step count). If that is intended, rerun with UPDATE_GOLDEN=1 and explain the change in the commit"
+            ),
             None => panic!("{name} has no pinned fingerprint; rerun with UPDATE_GOLDEN=1"),
         }
     }
@@ -88,22 +97,37 @@ fn replay_matches_and_tampering_is_caught_at_its_step() {
     let t = trace.to_str().unwrap();
     let (code, out, _) = cli(&["run", "ping/crash-restart", "--trace", t]);
     assert_eq!(code, 0, "{out}");
-    assert!(!dir.join("run.jsonl.partial").exists(), "the partial file is renamed once complete");
+    assert!(
+        !dir.join("run.jsonl.partial").exists(),
+        "the partial file is renamed once complete"
+    );
     let (code, out, err) = cli(&["replay", t]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("IDENTICAL"), "{out}");
 
     let text = std::fs::read_to_string(&trace).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    let i = lines.iter().position(|l| l.contains("\"ev\":\"deliver\"") && l.contains("\"step\":500")).or_else(|| lines.iter().position(|l| l.contains("\"ev\":\"deliver\""))).unwrap();
-    let step = serde_json::from_str::<serde_json::Value>(&lines[i]).unwrap()["step"].as_u64().unwrap();
+    let i = lines
+        .iter()
+        .position(|l| l.contains("\"ev\":\"deliver\"") && l.contains("\"step\":500"))
+        .or_else(|| lines.iter().position(|l| l.contains("\"ev\":\"deliver\"")))
+        .unwrap();
+    let step = serde_json::from_str::<serde_json::Value>(&lines[i]).unwrap()["step"]
+        .as_u64()
+        .unwrap();
     lines[i] = lines[i].replacen("\"to\":\"n", "\"to\":\"c", 1);
     let tampered = dir.join("tampered.jsonl");
     std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
     let (code, out, _) = cli(&["replay", tampered.to_str().unwrap()]);
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains(&format!("(step {step})")), "names the step: {out}");
-    assert!(out.contains("recorded:") && out.contains("replayed:"), "shows both versions: {out}");
+    assert!(
+        out.contains(&format!("(step {step})")),
+        "names the step: {out}"
+    );
+    assert!(
+        out.contains("recorded:") && out.contains("replayed:"),
+        "shows both versions: {out}"
+    );
 
     // A truncated trace (no summary) diverges too: the replay goes on where the file stops.
     let cut: Vec<String> = text.lines().take(50).map(String::from).collect();

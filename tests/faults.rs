@@ -7,7 +7,9 @@ use common::MemSink;
 use faultline::check::{Failure, FailureClass, Property, PropertyDef, Trigger, View};
 use faultline::engine::{ClockInit, SimConfig, Simulation, Verdict};
 use faultline::nemesis::{Fault, ScheduledFault};
-use faultline::protocol::{ClientCtx, ClientLogic, Ctx, NodeId, Protocol, RequestId, Time, WorkloadConfig};
+use faultline::protocol::{
+    ClientCtx, ClientLogic, Ctx, NodeId, Protocol, RequestId, Time, WorkloadConfig,
+};
 use faultline::types::Endpoint;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,7 +56,12 @@ impl Protocol for Probe {
     type Client = Idle;
 
     fn new(_: NodeId, _: u32, config: &ProbeConfig) -> Self {
-        Probe { config: config.clone(), counter: 0, seen_synced: None, seen_unsynced: None }
+        Probe {
+            config: config.clone(),
+            counter: 0,
+            seen_synced: None,
+            seen_unsynced: None,
+        }
     }
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         ctx.write_cell("synced", 1);
@@ -65,7 +72,8 @@ impl Protocol for Probe {
     }
     fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.seen_synced = Some(ctx.store().cell("synced") == Some(&1));
-        self.seen_unsynced = Some(ctx.store().cell("unsynced").is_some() || !ctx.store().is_empty());
+        self.seen_unsynced =
+            Some(ctx.store().cell("unsynced").is_some() || !ctx.store().is_empty());
         ctx.annotate("recovered", 1u64);
     }
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: u64) {
@@ -85,17 +93,24 @@ impl Protocol for Probe {
         }
     }
     fn properties() -> Vec<PropertyDef<Self>> {
-        vec![PropertyDef {
-            name: "never",
-            description: "never holds",
-            invariant: false,
-            make: |_| Box::new(|_: &View<'_, Probe>, _: Option<&Trigger>| Err(Failure::new("by design", vec![]))),
-        }, PropertyDef {
-            name: "always_ok",
-            description: "always holds",
-            invariant: false,
-            make: |_| Box::new(AlwaysOk),
-        }]
+        vec![
+            PropertyDef {
+                name: "never",
+                description: "never holds",
+                invariant: false,
+                make: |_| {
+                    Box::new(|_: &View<'_, Probe>, _: Option<&Trigger>| {
+                        Err(Failure::new("by design", vec![]))
+                    })
+                },
+            },
+            PropertyDef {
+                name: "always_ok",
+                description: "always holds",
+                invariant: false,
+                make: |_| Box::new(AlwaysOk),
+            },
+        ]
     }
 }
 
@@ -108,7 +123,11 @@ impl Property<Probe> for AlwaysOk {
 
 fn config(nodes: u32) -> SimConfig<Probe> {
     let mut c = SimConfig::new(nodes, 1);
-    c.protocol = ProbeConfig { timer_ms: 100, repeat: true, ..Default::default() };
+    c.protocol = ProbeConfig {
+        timer_ms: 100,
+        repeat: true,
+        ..Default::default()
+    };
     c.time_limit = Time::from_secs(2);
     c
 }
@@ -139,17 +158,33 @@ fn a_paused_node_handles_held_deliveries_in_order_at_resume() {
     c.faults = vec![at(250, Fault::Pause(n(2))), at(800, Fault::Resume(n(2)))];
     let (report, records) = run(c);
     assert_eq!(report.verdict, Verdict::Pass);
-    let held: Vec<u64> = of(&records, "held").map(|r| r["id"].as_u64().unwrap()).collect();
-    assert!(held.len() >= 4, "messages to n3 were held while it was paused: {held:?}");
+    let held: Vec<u64> = of(&records, "held")
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert!(
+        held.len() >= 4,
+        "messages to n3 were held while it was paused: {held:?}"
+    );
     let delivered_at_resume: Vec<u64> = of(&records, "deliver")
         .filter(|r| r["to"] == "n3" && r["t"] == 800_000)
         .map(|r| r["id"].as_u64().unwrap())
         .collect();
-    assert_eq!(held, delivered_at_resume, "held messages are handled at resume, in arrival order");
-    assert!(of(&records, "deliver").all(|r| r["to"] != "n3" || r["t"].as_u64().unwrap() < 250_000 || r["t"].as_u64().unwrap() >= 800_000));
+    assert_eq!(
+        held, delivered_at_resume,
+        "held messages are handled at resume, in arrival order"
+    );
+    assert!(of(&records, "deliver").all(|r| r["to"] != "n3"
+        || r["t"].as_u64().unwrap() < 250_000
+        || r["t"].as_u64().unwrap() >= 800_000));
     // The paused node's own timer waited too: it fired at resume, not during the pause.
-    let fired: Vec<u64> = of(&records, "timer").filter(|r| r["node"] == "n3").map(|r| r["t"].as_u64().unwrap()).collect();
-    assert!(fired.contains(&800_000) && !fired.iter().any(|&t| t > 250_000 && t < 800_000), "{fired:?}");
+    let fired: Vec<u64> = of(&records, "timer")
+        .filter(|r| r["node"] == "n3")
+        .map(|r| r["t"].as_u64().unwrap())
+        .collect();
+    assert!(
+        fired.contains(&800_000) && !fired.iter().any(|&t| t > 250_000 && t < 800_000),
+        "{fired:?}"
+    );
 }
 
 #[test]
@@ -157,39 +192,93 @@ fn a_fast_clock_fires_its_timer_early_in_true_time() {
     let mut c = config(2);
     c.protocol.repeat = false;
     c.protocol.timer_ms = 1_000;
-    c.clocks = vec![ClockInit { node: n(0), offset_ms: 0, drift_ppm: 250_000 }, ClockInit { node: n(1), offset_ms: 5_000, drift_ppm: 0 }];
+    c.clocks = vec![
+        ClockInit {
+            node: n(0),
+            offset_ms: 0,
+            drift_ppm: 250_000,
+        },
+        ClockInit {
+            node: n(1),
+            offset_ms: 5_000,
+            drift_ppm: 0,
+        },
+    ];
     let (_, records) = run(c);
-    let fired = |node: &str| of(&records, "timer").find(|r| r["node"] == node).map(|r| r["t"].as_u64().unwrap());
-    assert_eq!(fired("n1"), Some(800_000), "1 s of a clock running 25% fast passes in 0.8 s of true time");
-    assert_eq!(fired("n2"), Some(1_000_000), "an offset does not move timers");
+    let fired = |node: &str| {
+        of(&records, "timer")
+            .find(|r| r["node"] == node)
+            .map(|r| r["t"].as_u64().unwrap())
+    };
+    assert_eq!(
+        fired("n1"),
+        Some(800_000),
+        "1 s of a clock running 25% fast passes in 0.8 s of true time"
+    );
+    assert_eq!(
+        fired("n2"),
+        Some(1_000_000),
+        "an offset does not move timers"
+    );
     // What the fast node read when its timer fired: its local clock, 1 s.
-    let local = of(&records, "note").find(|r| r["node"] == "n1" && r["key"] == "fired").unwrap();
+    let local = of(&records, "note")
+        .find(|r| r["node"] == "n1" && r["key"] == "fired")
+        .unwrap();
     assert_eq!(local["value"], 1_000_000);
-    let local = of(&records, "note").find(|r| r["node"] == "n2" && r["key"] == "fired").unwrap();
-    assert_eq!(local["value"], 6_000_000, "the offset shows in what the node reads");
+    let local = of(&records, "note")
+        .find(|r| r["node"] == "n2" && r["key"] == "fired")
+        .unwrap();
+    assert_eq!(
+        local["value"], 6_000_000,
+        "the offset shows in what the node reads"
+    );
 }
 
 #[test]
 fn a_clock_step_moves_reads_not_timers() {
     let mut c = config(1);
-    c.faults = vec![at(150, Fault::ClockStep { node: n(0), offset_ms: -1_000 })];
+    c.faults = vec![at(
+        150,
+        Fault::ClockStep {
+            node: n(0),
+            offset_ms: -1_000,
+        },
+    )];
     let (_, records) = run(c);
     let fired: Vec<(u64, i64)> = of(&records, "note")
         .filter(|r| r["key"] == "fired")
         .map(|r| (r["t"].as_u64().unwrap(), r["value"].as_i64().unwrap()))
         .collect();
     assert_eq!(fired[0], (100_000, 100_000));
-    assert_eq!(fired[1], (200_000, 0), "the read went back a second (clamped at zero), the timer still fired 100 ms later");
+    assert_eq!(
+        fired[1],
+        (200_000, 0),
+        "the read went back a second (clamped at zero), the timer still fired 100 ms later"
+    );
 }
 
 #[test]
 fn a_one_way_cut_delivers_one_direction_only() {
     let mut c = config(2);
-    c.faults = vec![at(0, Fault::Cut { from: Endpoint::Node(n(0)), to: Endpoint::Node(n(1)) })];
+    c.faults = vec![at(
+        0,
+        Fault::Cut {
+            from: Endpoint::Node(n(0)),
+            to: Endpoint::Node(n(1)),
+        },
+    )];
     c.heal_at = Some(c.time_limit); // by default the heal follows the last fault at once
     let (_, records) = run(c);
-    let forward = |ev: &str| of(&records, ev).filter(|r| r["from"] == "n1" && r["to"] == "n2").count();
-    let backward = |ev: &str| of(&records, ev).filter(|r| r["from"] == "n2" && r["to"] == "n1").count();
+    let forward = |ev: &str| {
+        of(&records, ev)
+            .filter(|r| r["from"] == "n1" && r["to"] == "n2")
+            .count()
+    };
+    let backward = |ev: &str| {
+        of(&records, ev)
+            .filter(|r| r["from"] == "n2" && r["to"] == "n1")
+            .count()
+    };
     assert_eq!(forward("deliver"), 0);
     assert!(forward("lost") > 5);
     assert!(of(&records, "lost").all(|r| r["reason"] == "partition"));
@@ -200,16 +289,35 @@ fn a_one_way_cut_delivers_one_direction_only() {
 #[test]
 fn a_bridge_node_reaches_both_sides() {
     let mut c = config(5);
-    let side = |ids: &[u32]| ids.iter().map(|&i| Endpoint::Node(n(i))).collect::<Vec<_>>();
-    c.faults = vec![at(0, Fault::Bridge { groups: vec![side(&[0, 1]), side(&[3, 4])], via: n(2) })];
+    let side = |ids: &[u32]| {
+        ids.iter()
+            .map(|&i| Endpoint::Node(n(i)))
+            .collect::<Vec<_>>()
+    };
+    c.faults = vec![at(
+        0,
+        Fault::Bridge {
+            groups: vec![side(&[0, 1]), side(&[3, 4])],
+            via: n(2),
+        },
+    )];
     c.heal_at = Some(c.time_limit);
     let (_, records) = run(c);
     for other in ["n1", "n2", "n4", "n5"] {
-        assert!(of(&records, "deliver").any(|r| r["from"] == "n3" && r["to"] == other), "n3 reaches {other}");
-        assert!(of(&records, "deliver").any(|r| r["from"] == other && r["to"] == "n3"), "{other} reaches n3");
+        assert!(
+            of(&records, "deliver").any(|r| r["from"] == "n3" && r["to"] == other),
+            "n3 reaches {other}"
+        );
+        assert!(
+            of(&records, "deliver").any(|r| r["from"] == other && r["to"] == "n3"),
+            "{other} reaches n3"
+        );
     }
     assert!(!of(&records, "deliver").any(|r| r["from"] == "n1" && r["to"] == "n4"));
-    assert!(of(&records, "lost").any(|r| r["from"] == "n1" && r["to"] == "n4" && r["reason"] == "partition"));
+    assert!(
+        of(&records, "lost")
+            .any(|r| r["from"] == "n1" && r["to"] == "n4" && r["reason"] == "partition")
+    );
 }
 
 #[test]
@@ -220,23 +328,41 @@ fn unsynced_writes_vanish_on_a_crash() {
     let mut sim = Simulation::new(c, Some(Box::new(sink.clone()))).unwrap();
     sim.run_until(Time::from_ms(600));
     assert_eq!(sim.status(n(1)), faultline::check::Status::Down);
-    assert!(sim.node(n(1)).is_none(), "a crash drops the protocol instance");
+    assert!(
+        sim.node(n(1)).is_none(),
+        "a crash drops the protocol instance"
+    );
     assert_eq!(sim.store(n(1)).cell("synced"), Some(&1));
-    assert_eq!(sim.store(n(1)).cell("unsynced"), None, "pending writes are gone");
+    assert_eq!(
+        sim.store(n(1)).cell("unsynced"),
+        None,
+        "pending writes are gone"
+    );
     sim.run_until(Time::from_ms(750));
     let p = sim.node(n(1)).expect("restarted");
     assert_eq!((p.seen_synced, p.seen_unsynced), (Some(true), Some(false)));
     let report = sim.run();
     assert_eq!(report.incarnations, vec![0, 1]);
-    assert_eq!(report.storage[1].writes_lost, 2, "the unsynced cell and the unsynced record");
+    assert_eq!(
+        report.storage[1].writes_lost, 2,
+        "the unsynced cell and the unsynced record"
+    );
     let records = sink.records();
-    let crash = of(&records, "fault").find(|r| r["fault"]["crash"] == "n2").unwrap();
+    let crash = of(&records, "fault")
+        .find(|r| r["fault"]["crash"] == "n2")
+        .unwrap();
     assert_eq!(crash["detail"], "2 unsynced writes lost");
-    assert!(of(&records, "start").any(|r| r["node"] == "n2" && r["recover"] == true && r["incarnation"] == 1));
+    assert!(
+        of(&records, "start")
+            .any(|r| r["node"] == "n2" && r["recover"] == true && r["incarnation"] == 1)
+    );
     // Messages that arrive while it is down are lost with that reason.
     assert!(of(&records, "lost").any(|r| r["to"] == "n2" && r["reason"] == "receiver_down"));
     // Its timers died with it: none fires between crash and restart.
-    assert!(!of(&records, "timer").any(|r| r["node"] == "n2" && (500_000..700_000).contains(&r["t"].as_u64().unwrap())));
+    assert!(
+        !of(&records, "timer")
+            .any(|r| r["node"] == "n2" && (500_000..700_000).contains(&r["t"].as_u64().unwrap()))
+    );
 }
 
 #[test]
@@ -245,10 +371,16 @@ fn a_protocol_panic_is_a_finding_not_a_crash_of_the_tool() {
     let mut c = config(2);
     c.protocol.panic_on_timer = true;
     let (report, records) = run(c);
-    let Verdict::Fail(f) = report.verdict else { panic!("expected a failure, got {:?}", report.verdict) };
+    let Verdict::Fail(f) = report.verdict else {
+        panic!("expected a failure, got {:?}", report.verdict)
+    };
     assert_eq!(f.class, FailureClass::Panic);
     assert_eq!(f.check, "protocol_panic");
-    assert!(f.message.contains("probe told to panic") && f.message.contains("tests/faults.rs"), "{}", f.message);
+    assert!(
+        f.message.contains("probe told to panic") && f.message.contains("tests/faults.rs"),
+        "{}",
+        f.message
+    );
     assert_eq!(f.nodes, vec![n(0)]);
     assert!(of(&records, "violation").any(|r| r["check"] == "protocol_panic"));
 }
@@ -259,7 +391,9 @@ fn exceeding_the_event_budget_fails_and_the_time_limit_ends_normally() {
     c.protocol.storm = true;
     c.events_max = 5_000;
     let (report, _) = run(c);
-    let Verdict::Fail(f) = report.verdict else { panic!("a storm must fail") };
+    let Verdict::Fail(f) = report.verdict else {
+        panic!("a storm must fail")
+    };
     assert_eq!(f.class, FailureClass::EventBudget);
     assert_eq!(report.steps, 5_001);
 
@@ -271,29 +405,62 @@ fn exceeding_the_event_budget_fails_and_the_time_limit_ends_normally() {
 #[test]
 fn check_kinds_fail_the_way_they_should() {
     use faultline::check::{ExpectKind, Expectation, TriggerKind};
-    let expect = |check: &str, kind: ExpectKind| Expectation { check: check.into(), kind };
+    let expect = |check: &str, kind: ExpectKind| Expectation {
+        check: check.into(),
+        kind,
+    };
 
     let mut c = config(2);
     c.expectations = vec![expect("never", ExpectKind::Sometimes)];
-    let Verdict::Fail(f) = run(c).0.verdict else { panic!() };
-    assert_eq!((f.class, f.check.as_str()), (FailureClass::Vacuous, "never"));
+    let Verdict::Fail(f) = run(c).0.verdict else {
+        panic!()
+    };
+    assert_eq!(
+        (f.class, f.check.as_str()),
+        (FailureClass::Vacuous, "never")
+    );
 
     let mut c = config(2);
     c.faults = vec![at(300, Fault::Crash(n(0)))];
-    c.expectations = vec![expect("never", ExpectKind::Within { after: TriggerKind::Crash, node: None, within: Time::from_ms(200) })];
-    let Verdict::Fail(f) = run(c).0.verdict else { panic!() };
+    c.expectations = vec![expect(
+        "never",
+        ExpectKind::Within {
+            after: TriggerKind::Crash,
+            node: None,
+            within: Time::from_ms(200),
+        },
+    )];
+    let Verdict::Fail(f) = run(c).0.verdict else {
+        panic!()
+    };
     assert_eq!(f.class, FailureClass::Liveness);
-    assert_eq!(f.time, Time::from_ms(500), "fails at the deadline, 200 ms after the crash");
+    assert_eq!(
+        f.time,
+        Time::from_ms(500),
+        "fails at the deadline, 200 ms after the crash"
+    );
     assert!(f.message.contains("after the Crash of n1"), "{}", f.message);
 
     let mut c = config(2);
-    c.expectations = vec![expect("never", ExpectKind::Eventually { budget: Some(Time::from_ms(300)) })];
-    let Verdict::Fail(f) = run(c).0.verdict else { panic!() };
-    assert_eq!((f.class, f.time), (FailureClass::Liveness, Time::from_ms(300)));
+    c.expectations = vec![expect(
+        "never",
+        ExpectKind::Eventually {
+            budget: Some(Time::from_ms(300)),
+        },
+    )];
+    let Verdict::Fail(f) = run(c).0.verdict else {
+        panic!()
+    };
+    assert_eq!(
+        (f.class, f.time),
+        (FailureClass::Liveness, Time::from_ms(300))
+    );
 
     let mut c = config(2);
     c.expectations = vec![expect("never", ExpectKind::Always)];
-    let Verdict::Fail(f) = run(c).0.verdict else { panic!() };
+    let Verdict::Fail(f) = run(c).0.verdict else {
+        panic!()
+    };
     assert_eq!((f.class, f.step), (FailureClass::Safety, 1));
 
     let mut c = config(2);
@@ -301,11 +468,25 @@ fn check_kinds_fail_the_way_they_should() {
     c.expectations = vec![
         expect("always_ok", ExpectKind::Sometimes),
         expect("always_ok", ExpectKind::Eventually { budget: None }),
-        expect("always_ok", ExpectKind::Within { after: TriggerKind::Restart, node: Some(n(0)), within: Time::from_ms(1) }),
+        expect(
+            "always_ok",
+            ExpectKind::Within {
+                after: TriggerKind::Restart,
+                node: Some(n(0)),
+                within: Time::from_ms(1),
+            },
+        ),
     ];
     let (report, _) = run(c);
     assert_eq!(report.verdict, Verdict::Pass);
-    assert!(report.checks.iter().any(|c| c.kind == "within" && c.status.starts_with("1 triggered")), "the heal restarted n1: {:?}", report.checks);
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| c.kind == "within" && c.status.starts_with("1 triggered")),
+        "the heal restarted n1: {:?}",
+        report.checks
+    );
 }
 
 #[test]
@@ -317,7 +498,13 @@ fn the_heal_restarts_crashed_nodes_but_not_permanently_down_ones() {
     let (report, records) = run(c);
     assert_eq!(report.verdict, Verdict::Pass);
     assert_eq!(report.incarnations, vec![1, 0, 0]);
-    assert!(!of(&records, "start").any(|r| r["node"] == "n3"), "n3 never starts");
-    assert!(of(&records, "fault").any(|r| r["fault"]["resume"] == "n2" && r["origin"] == "heal" && r["t"] == 400_000));
+    assert!(
+        !of(&records, "start").any(|r| r["node"] == "n3"),
+        "n3 never starts"
+    );
+    assert!(
+        of(&records, "fault")
+            .any(|r| r["fault"]["resume"] == "n2" && r["origin"] == "heal" && r["t"] == 400_000)
+    );
     assert!(of(&records, "phase").any(|r| r["phase"] == "liveness" && r["t"] == 400_000));
 }

@@ -157,7 +157,10 @@ pub struct Failure {
 impl Failure {
     /// A failure involving `nodes`.
     pub fn new(message: impl Into<String>, nodes: Vec<NodeId>) -> Failure {
-        Failure { message: message.into(), nodes }
+        Failure {
+            message: message.into(),
+            nodes,
+        }
     }
 }
 
@@ -335,14 +338,26 @@ impl<P: Protocol> Checks<P> {
             }
             slots.push(make_slot(def, e.kind.clone()));
         }
-        let always = slots.iter().enumerate().filter(|(_, s)| s.kind == ExpectKind::Always).map(|(i, _)| i).collect();
+        let always = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == ExpectKind::Always)
+            .map(|(i, _)| i)
+            .collect();
         let waiting = slots
             .iter()
             .enumerate()
             .filter(|(_, s)| matches!(s.kind, ExpectKind::Sometimes))
             .map(|(i, _)| i)
             .collect();
-        Ok(Checks { slots, always, waiting, obligations: Vec::new(), evaluations: 0, liveness: false })
+        Ok(Checks {
+            slots,
+            always,
+            waiting,
+            obligations: Vec::new(),
+            evaluations: 0,
+            liveness: false,
+        })
     }
 
     /// Number of property evaluations so far.
@@ -375,11 +390,20 @@ impl<P: Protocol> Checks<P> {
     pub fn on_trigger(&mut self, trigger: Trigger) -> Vec<Time> {
         let mut deadlines = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
-            if let ExpectKind::Within { after, node, within } = slot.kind {
+            if let ExpectKind::Within {
+                after,
+                node,
+                within,
+            } = slot.kind
+            {
                 if after == trigger.kind && (node.is_none() || node == trigger.node) {
                     slot.triggered += 1;
                     let deadline = trigger.at.add(within);
-                    self.obligations.push(Obligation { slot: i, trigger, deadline });
+                    self.obligations.push(Obligation {
+                        slot: i,
+                        trigger,
+                        deadline,
+                    });
                     deadlines.push(deadline);
                 }
             }
@@ -423,7 +447,12 @@ impl<P: Protocol> Checks<P> {
         if let Some(o) = self.obligations.iter().find(|o| o.deadline <= now) {
             let slot = &mut self.slots[o.slot];
             let trigger = o.trigger;
-            let why = slot.property.check(view, Some(&trigger)).err().map(|f| f.message).unwrap_or_default();
+            let why = slot
+                .property
+                .check(view, Some(&trigger))
+                .err()
+                .map(|f| f.message)
+                .unwrap_or_default();
             let who = trigger.node.map(|n| format!(" of {n}")).unwrap_or_default();
             let nodes = trigger.node.into_iter().collect();
             let message = format!(
@@ -434,15 +463,35 @@ impl<P: Protocol> Checks<P> {
                 trigger.at,
                 why
             );
-            return Some(finding(slot, FailureClass::Liveness, view, Failure { message, nodes }));
+            return Some(finding(
+                slot,
+                FailureClass::Liveness,
+                view,
+                Failure { message, nodes },
+            ));
         }
         for &i in &self.waiting {
             let slot = &mut self.slots[i];
             if let (ExpectKind::Eventually { .. }, Some(deadline)) = (&slot.kind, slot.deadline) {
                 if deadline <= now {
-                    let f = slot.property.check(view, None).err().unwrap_or_else(|| Failure::new("", vec![]));
-                    let message = format!("did not hold within the liveness budget (by {deadline}): {}", f.message);
-                    return Some(finding(slot, FailureClass::Liveness, view, Failure { message, nodes: f.nodes }));
+                    let f = slot
+                        .property
+                        .check(view, None)
+                        .err()
+                        .unwrap_or_else(|| Failure::new("", vec![]));
+                    let message = format!(
+                        "did not hold within the liveness budget (by {deadline}): {}",
+                        f.message
+                    );
+                    return Some(finding(
+                        slot,
+                        FailureClass::Liveness,
+                        view,
+                        Failure {
+                            message,
+                            nodes: f.nodes,
+                        },
+                    ));
                 }
             }
         }
@@ -459,17 +508,34 @@ impl<P: Protocol> Checks<P> {
                 ExpectKind::Sometimes => FailureClass::Vacuous,
                 _ => continue,
             };
-            let f = slot.property.check(view, None).err().unwrap_or_else(|| Failure::new("", vec![]));
+            let f = slot
+                .property
+                .check(view, None)
+                .err()
+                .unwrap_or_else(|| Failure::new("", vec![]));
             let message = match class {
-                FailureClass::Vacuous => format!("never held in the whole run, so the run did not exercise it: {}", f.message),
+                FailureClass::Vacuous => format!(
+                    "never held in the whole run, so the run did not exercise it: {}",
+                    f.message
+                ),
                 _ => format!("had not held by the end of the run: {}", f.message),
             };
-            return Some(finding(slot, class, view, Failure { message, nodes: f.nodes }));
+            return Some(finding(
+                slot,
+                class,
+                view,
+                Failure {
+                    message,
+                    nodes: f.nodes,
+                },
+            ));
         }
         if !self.liveness {
             for slot in &self.slots {
                 if let ExpectKind::Eventually { .. } = slot.kind {
-                    let message = "the run ended before the heal, so the liveness phase never started".to_string();
+                    let message =
+                        "the run ended before the heal, so the liveness phase never started"
+                            .to_string();
                     return Some(Finding {
                         check: slot.name.clone(),
                         kind: slot.kind.name().to_string(),
@@ -503,13 +569,22 @@ impl<P: Protocol> Checks<P> {
                         format!("{} triggered, {} open at the end", s.triggered, pending)
                     }
                 };
-                CheckReport { check: s.name.clone(), kind: s.kind.name(), status }
+                CheckReport {
+                    check: s.name.clone(),
+                    kind: s.kind.name(),
+                    status,
+                }
             })
             .collect()
     }
 }
 
-fn finding<P: Protocol>(slot: &Slot<P>, class: FailureClass, view: &View<'_, P>, f: Failure) -> Finding {
+fn finding<P: Protocol>(
+    slot: &Slot<P>,
+    class: FailureClass,
+    view: &View<'_, P>,
+    f: Failure,
+) -> Finding {
     Finding {
         check: slot.name.clone(),
         kind: slot.kind.name().to_string(),

@@ -17,7 +17,9 @@ mod queue;
 pub use node_host::{Clock, DRIFT_PPM_MAX, DRIFT_PPM_MIN, NodeHost};
 pub use queue::{EventQueue, Slab};
 
-use crate::check::{Checks, Expectation, FailureClass, Finding, Phase, Status, Trigger, TriggerKind, View};
+use crate::check::{
+    Checks, Expectation, FailureClass, Finding, Phase, Status, Trigger, TriggerKind, View,
+};
 use crate::nemesis::{Fault, Nemesis, NemesisConfig, NemesisKind, ScheduledFault, WorldState};
 use crate::network::{Fate, LinkModel, LossReason, NetStats, Network};
 use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol};
@@ -231,7 +233,9 @@ pub fn install_panic_capture() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if IN_HANDLER.with(|h| *h.borrow()) {
-                let place = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+                let place = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
                 PANIC_WHERE.with(|p| *p.borrow_mut() = place);
             } else {
                 previous(info);
@@ -310,7 +314,8 @@ impl<P: Protocol> Simulation<P> {
     pub fn new(config: SimConfig<P>, sink: Option<Box<dyn TraceSink>>) -> Result<Self, String> {
         let checks = Checks::new(&config.protocol, &config.expectations)?;
         let n = config.nodes;
-        let mut network = Network::new(n, config.workload.clients, config.link.clone(), config.seed);
+        let mut network =
+            Network::new(n, config.workload.clients, config.link.clone(), config.seed);
         for (from, to, model) in &config.links {
             network.set_link_model(*from, *to, model.clone());
         }
@@ -336,7 +341,10 @@ impl<P: Protocol> Simulation<P> {
                 timer_gen: 0,
             })
             .collect();
-        let nemesis = config.nemesis.clone().map(|c| Nemesis::new(c, n, config.seed));
+        let nemesis = config
+            .nemesis
+            .clone()
+            .map(|c| Nemesis::new(c, n, config.seed));
         let mut sim = Simulation {
             queue: EventQueue::new(),
             hosts,
@@ -377,8 +385,12 @@ impl<P: Protocol> Simulation<P> {
         for i in 0..self.config.workload.clients {
             self.queue.push(Time::ZERO, Ev::ClientStart(i));
         }
-        let mut scheduled: Vec<(Time, Fault)> =
-            self.config.faults.iter().map(|f| (Time::from_ms(f.at_ms), f.fault.clone())).collect();
+        let mut scheduled: Vec<(Time, Fault)> = self
+            .config
+            .faults
+            .iter()
+            .map(|f| (Time::from_ms(f.at_ms), f.fault.clone()))
+            .collect();
         // Stable: faults at the same time keep the scenario's order.
         scheduled.sort_by_key(|(t, _)| *t);
         let explicit_heal = scheduled.iter().any(|(_, f)| *f == Fault::Heal);
@@ -453,7 +465,10 @@ impl<P: Protocol> Simulation<P> {
             self.fail_engine(
                 "event_budget",
                 FailureClass::EventBudget,
-                format!("more than {} events pending at once at {}", self.config.pending_max, self.now),
+                format!(
+                    "more than {} events pending at once at {}",
+                    self.config.pending_max, self.now
+                ),
             );
             return;
         }
@@ -505,7 +520,13 @@ impl<P: Protocol> Simulation<P> {
         self.recorder.record::<P>(
             self.step,
             self.now,
-            &Record::Violation { check: &f.check, kind: &f.kind, class: &class, nodes: &f.nodes, message: &f.message },
+            &Record::Violation {
+                check: &f.check,
+                kind: &f.kind,
+                class: &class,
+                nodes: &f.nodes,
+                message: &f.message,
+            },
         );
         self.finding = Some(f);
         self.finished = true;
@@ -516,7 +537,15 @@ impl<P: Protocol> Simulation<P> {
             Some(Endpoint::Node(n)) => vec![n],
             _ => vec![],
         };
-        let f = Finding { check: check.to_string(), kind: "engine".to_string(), class, step: self.step, time: self.now, nodes, message };
+        let f = Finding {
+            check: check.to_string(),
+            kind: "engine".to_string(),
+            class,
+            step: self.step,
+            time: self.now,
+            nodes,
+            message,
+        };
         self.fail(f);
     }
 
@@ -558,7 +587,15 @@ impl<P: Protocol> Simulation<P> {
         host.proto = Some(P::new(n, self.config.nodes, &self.config.protocol));
         let incarnation = host.incarnation;
         self.touched = Some(Endpoint::Node(n));
-        self.recorder.record::<P>(self.step, self.now, &Record::Start { node: n, incarnation, recover });
+        self.recorder.record::<P>(
+            self.step,
+            self.now,
+            &Record::Start {
+                node: n,
+                incarnation,
+                recover,
+            },
+        );
         if recover {
             self.call_node(n, |p, ctx| p.on_recover(ctx));
         } else {
@@ -574,10 +611,21 @@ impl<P: Protocol> Simulation<P> {
             debug_assert!(false, "a handler call for a node that is down");
             return;
         };
-        debug_assert_eq!(host.status, Status::Up, "a handler call for a node that is not up");
+        debug_assert_eq!(
+            host.status,
+            Status::Up,
+            "a handler call for a node that is not up"
+        );
         let mut effects = std::mem::take(&mut self.effects);
         let result = {
-            let mut ctx = Ctx::new(n, self.config.nodes, local, &mut host.rng, &mut host.store, &mut effects);
+            let mut ctx = Ctx::new(
+                n,
+                self.config.nodes,
+                local,
+                &mut host.rng,
+                &mut host.store,
+                &mut effects,
+            );
             guarded(|| f(proto, &mut ctx))
         };
         match result {
@@ -602,7 +650,10 @@ impl<P: Protocol> Simulation<P> {
                         self.fail_engine(
                             "protocol_error",
                             FailureClass::Panic,
-                            format!("{n} sent a message to {to}, which does not exist (cluster of {})", self.config.nodes),
+                            format!(
+                                "{n} sent a message to {to}, which does not exist (cluster of {})",
+                                self.config.nodes
+                            ),
                         );
                         return;
                     }
@@ -614,25 +665,51 @@ impl<P: Protocol> Simulation<P> {
                     let generation = host.timer_gen;
                     let at = self.now.add(host.clock.true_duration(after));
                     host.timers.insert(timer.clone(), generation);
-                    let slot = self.timers.insert(TimerEntry { node: n.0, incarnation: host.incarnation, generation, timer });
+                    let slot = self.timers.insert(TimerEntry {
+                        node: n.0,
+                        incarnation: host.incarnation,
+                        generation,
+                        timer,
+                    });
                     self.queue.push(at, Ev::Timer(slot));
                 }
                 Effect::CancelTimer { timer } => {
                     self.hosts[n.index()].timers.remove(&timer);
                 }
-                Effect::Reply { client, id, response } => {
+                Effect::Reply {
+                    client,
+                    id,
+                    response,
+                } => {
                     if client.0 >= self.config.workload.clients {
-                        self.fail_engine("protocol_error", FailureClass::Panic, format!("{n} replied to {client}, which does not exist"));
+                        self.fail_engine(
+                            "protocol_error",
+                            FailureClass::Panic,
+                            format!("{n} replied to {client}, which does not exist"),
+                        );
                         return;
                     }
-                    self.send(Endpoint::Node(n), Endpoint::Client(client), Payload::Response { id, body: response });
+                    self.send(
+                        Endpoint::Node(n),
+                        Endpoint::Client(client),
+                        Payload::Response { id, body: response },
+                    );
                 }
                 Effect::Annotate { key, value } => {
-                    self.recorder.record::<P>(self.step, self.now, &Record::Note { node: n, key, value: &value });
+                    self.recorder.record::<P>(
+                        self.step,
+                        self.now,
+                        &Record::Note {
+                            node: n,
+                            key,
+                            value: &value,
+                        },
+                    );
                     self.hosts[n.index()].annotations.insert(key, value);
                 }
                 Effect::Synced { ops } => {
-                    self.recorder.record::<P>(self.step, self.now, &Record::Sync { node: n, ops });
+                    self.recorder
+                        .record::<P>(self.step, self.now, &Record::Sync { node: n, ops });
                 }
             }
         }
@@ -645,21 +722,56 @@ impl<P: Protocol> Simulation<P> {
         let fate = self.network.transmit(vf, vt);
         let copies = match fate {
             Fate::Lost => 0,
-            Fate::Arrives { duplicate: None, .. } => 1,
-            Fate::Arrives { duplicate: Some(_), .. } => 2,
+            Fate::Arrives {
+                duplicate: None, ..
+            } => 1,
+            Fate::Arrives {
+                duplicate: Some(_), ..
+            } => 2,
         };
-        self.recorder.record::<P>(self.step, self.now, &Record::Send { id, from, to, copies, msg: &payload });
+        self.recorder.record::<P>(
+            self.step,
+            self.now,
+            &Record::Send {
+                id,
+                from,
+                to,
+                copies,
+                msg: &payload,
+            },
+        );
         match fate {
             Fate::Lost => {
-                self.recorder.record::<P>(self.step, self.now, &Record::Lost { id, from, to, reason: LossReason::Loss });
+                self.recorder.record::<P>(
+                    self.step,
+                    self.now,
+                    &Record::Lost {
+                        id,
+                        from,
+                        to,
+                        reason: LossReason::Loss,
+                    },
+                );
             }
             Fate::Arrives { first, duplicate } => {
                 if let Some(second) = duplicate {
-                    let copy = InFlight { id, from, to, payload: payload.clone(), arrived: false };
+                    let copy = InFlight {
+                        id,
+                        from,
+                        to,
+                        payload: payload.clone(),
+                        arrived: false,
+                    };
                     let slot = self.msgs.insert(copy);
                     self.queue.push(self.now.add(second), Ev::Deliver(slot));
                 }
-                let slot = self.msgs.insert(InFlight { id, from, to, payload, arrived: false });
+                let slot = self.msgs.insert(InFlight {
+                    id,
+                    from,
+                    to,
+                    payload,
+                    arrived: false,
+                });
                 self.queue.push(self.now.add(first), Ev::Deliver(slot));
             }
         }
@@ -667,13 +779,27 @@ impl<P: Protocol> Simulation<P> {
 
     fn lose(&mut self, m: &InFlight<P>, reason: LossReason) {
         self.network.count_lost(reason);
-        self.recorder.record::<P>(self.step, self.now, &Record::Lost { id: m.id, from: m.from, to: m.to, reason });
+        self.recorder.record::<P>(
+            self.step,
+            self.now,
+            &Record::Lost {
+                id: m.id,
+                from: m.from,
+                to: m.to,
+                reason,
+            },
+        );
     }
 
     fn deliver(&mut self, slot: u32) -> bool {
-        let Some(m) = self.msgs.get(slot) else { return false };
+        let Some(m) = self.msgs.get(slot) else {
+            return false;
+        };
         let (from, to, arrived) = (m.from, m.to, m.arrived);
-        let link_up = arrived || self.network.can_send(self.network.vertex(from), self.network.vertex(to));
+        let link_up = arrived
+            || self
+                .network
+                .can_send(self.network.vertex(from), self.network.vertex(to));
         match to {
             Endpoint::Node(n) => {
                 let status = self.hosts[n.index()].status;
@@ -692,15 +818,29 @@ impl<P: Protocol> Simulation<P> {
                     let m = self.msgs.get_mut(slot).expect("slot checked above");
                     m.arrived = true;
                     let id = m.id;
-                    self.hosts[n.index()].held.push_back(HeldEvent::Deliver(slot));
-                    self.recorder.record::<P>(self.step, self.now, &Record::Held { id, node: n });
+                    self.hosts[n.index()]
+                        .held
+                        .push_back(HeldEvent::Deliver(slot));
+                    self.recorder
+                        .record::<P>(self.step, self.now, &Record::Held { id, node: n });
                     return true;
                 }
                 let m = self.msgs.remove(slot).expect("slot checked above");
                 self.network.count_delivered();
-                self.recorder.record::<P>(self.step, self.now, &Record::Deliver { id: m.id, from, to, msg: &m.payload });
+                self.recorder.record::<P>(
+                    self.step,
+                    self.now,
+                    &Record::Deliver {
+                        id: m.id,
+                        from,
+                        to,
+                        msg: &m.payload,
+                    },
+                );
                 match (from, m.payload) {
-                    (Endpoint::Node(src), Payload::Peer(msg)) => self.call_node(n, |p, ctx| p.on_message(ctx, src, msg)),
+                    (Endpoint::Node(src), Payload::Peer(msg)) => {
+                        self.call_node(n, |p, ctx| p.on_message(ctx, src, msg))
+                    }
                     (Endpoint::Client(c), Payload::Request { id, body }) => {
                         self.call_node(n, |p, ctx| p.on_request(ctx, c, id, body))
                     }
@@ -716,7 +856,16 @@ impl<P: Protocol> Simulation<P> {
                     return true;
                 }
                 self.network.count_delivered();
-                self.recorder.record::<P>(self.step, self.now, &Record::Deliver { id: m.id, from, to, msg: &m.payload });
+                self.recorder.record::<P>(
+                    self.step,
+                    self.now,
+                    &Record::Deliver {
+                        id: m.id,
+                        from,
+                        to,
+                        msg: &m.payload,
+                    },
+                );
                 if let (Endpoint::Node(src), Payload::Response { id, body }) = (from, m.payload) {
                     self.call_client(c.0, |cl, ctx| cl.on_response(ctx, src, id, body));
                 }
@@ -726,9 +875,13 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn fire_timer(&mut self, slot: u32) -> bool {
-        let Some(t) = self.timers.get(slot) else { return false };
+        let Some(t) = self.timers.get(slot) else {
+            return false;
+        };
         let host = &self.hosts[t.node as usize];
-        let live = host.status != Status::Down && host.incarnation == t.incarnation && host.timers.get(&t.timer) == Some(&t.generation);
+        let live = host.status != Status::Down
+            && host.incarnation == t.incarnation
+            && host.timers.get(&t.timer) == Some(&t.generation);
         if !live {
             self.timers.remove(slot);
             return false;
@@ -741,7 +894,14 @@ impl<P: Protocol> Simulation<P> {
         let t = self.timers.remove(slot).expect("slot checked above");
         self.hosts[n.index()].timers.remove(&t.timer);
         self.touched = Some(Endpoint::Node(n));
-        self.recorder.record::<P>(self.step, self.now, &Record::Timer { node: n, timer: &t.timer });
+        self.recorder.record::<P>(
+            self.step,
+            self.now,
+            &Record::Timer {
+                node: n,
+                timer: &t.timer,
+            },
+        );
         self.call_node(n, |p, ctx| p.on_timer(ctx, t.timer));
         true
     }
@@ -770,7 +930,11 @@ impl<P: Protocol> Simulation<P> {
             }
             Err(message) => {
                 effects.clear();
-                self.fail_engine("protocol_panic", FailureClass::Panic, format!("client c{} panicked: {message}", c + 1));
+                self.fail_engine(
+                    "protocol_panic",
+                    FailureClass::Panic,
+                    format!("client c{} panicked: {message}", c + 1),
+                );
             }
         }
         self.client_effects = effects;
@@ -780,7 +944,11 @@ impl<P: Protocol> Simulation<P> {
         match e {
             ClientEffect::Send { to, id, request } => {
                 if to.0 < self.config.nodes {
-                    self.send(Endpoint::Client(ClientId(c)), Endpoint::Node(to), Payload::Request { id, body: request });
+                    self.send(
+                        Endpoint::Client(ClientId(c)),
+                        Endpoint::Node(to),
+                        Payload::Request { id, body: request },
+                    );
                 }
             }
             ClientEffect::SetTimer { timer, after } => {
@@ -788,7 +956,11 @@ impl<P: Protocol> Simulation<P> {
                 host.timer_gen += 1;
                 let generation = host.timer_gen;
                 host.timers.insert(timer, generation);
-                let slot = self.client_timers.insert(ClientTimerEntry { client: c, generation, timer });
+                let slot = self.client_timers.insert(ClientTimerEntry {
+                    client: c,
+                    generation,
+                    timer,
+                });
                 self.queue.push(self.now.add(after), Ev::ClientTimer(slot));
             }
             ClientEffect::CancelTimer { timer } => {
@@ -799,7 +971,12 @@ impl<P: Protocol> Simulation<P> {
                 self.recorder.record::<P>(
                     self.step,
                     self.now,
-                    &Record::Invoke { op, client: o.client, process: o.process, request: &o.request },
+                    &Record::Invoke {
+                        op,
+                        client: o.client,
+                        process: o.process,
+                        request: &o.request,
+                    },
                 );
             }
             ClientEffect::Completed(op) => {
@@ -807,14 +984,21 @@ impl<P: Protocol> Simulation<P> {
                 self.recorder.record::<P>(
                     self.step,
                     self.now,
-                    &Record::Complete { op, client: o.client, process: o.process, outcome: &o.outcome },
+                    &Record::Complete {
+                        op,
+                        client: o.client,
+                        process: o.process,
+                        outcome: &o.outcome,
+                    },
                 );
             }
         }
     }
 
     fn fire_client_timer(&mut self, slot: u32) -> bool {
-        let Some(t) = self.client_timers.remove(slot) else { return false };
+        let Some(t) = self.client_timers.remove(slot) else {
+            return false;
+        };
         let host = &mut self.clients[t.client as usize];
         if host.timers.get(&t.timer) != Some(&t.generation) {
             return false;
@@ -831,15 +1015,23 @@ impl<P: Protocol> Simulation<P> {
         let up: Vec<bool> = self.hosts.iter().map(|h| h.status == Status::Up).collect();
         let off: Vec<bool> = self.hosts.iter().map(|h| h.permanently_down).collect();
         let links_cut = self.network.links_cut() > 0;
-        let world = WorldState { up: &up, off_limits: &off, links_cut };
-        let Some(nemesis) = &mut self.nemesis else { return false };
+        let world = WorldState {
+            up: &up,
+            off_limits: &off,
+            links_cut,
+        };
+        let Some(nemesis) = &mut self.nemesis else {
+            return false;
+        };
         let drawn = nemesis.draw(kind, self.now, &world);
         let next = nemesis.next_time(kind, self.now);
         let until = nemesis.until();
         if next < until {
             self.queue.push(next, Ev::Nemesis(kind));
         }
-        let Some((fault, undo)) = drawn else { return false };
+        let Some((fault, undo)) = drawn else {
+            return false;
+        };
         self.faults.push((fault.clone(), Origin::Nemesis));
         if let Some((t, undo)) = undo {
             self.schedule_fault(t, undo, Origin::Nemesis);
@@ -849,14 +1041,26 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn trigger(&mut self, kind: TriggerKind, node: Option<NodeId>) {
-        let deadlines = self.checks.on_trigger(Trigger { kind, node, at: self.now });
+        let deadlines = self.checks.on_trigger(Trigger {
+            kind,
+            node,
+            at: self.now,
+        });
         for d in deadlines {
             self.queue.push(d, Ev::Deadline);
         }
     }
 
     fn record_fault(&mut self, fault: &Fault, origin: Origin, detail: Option<&str>) {
-        self.recorder.record::<P>(self.step, self.now, &Record::Fault { fault, origin, detail });
+        self.recorder.record::<P>(
+            self.step,
+            self.now,
+            &Record::Fault {
+                fault,
+                origin,
+                detail,
+            },
+        );
     }
 
     fn apply_fault(&mut self, fault: &Fault, origin: Origin) {
@@ -937,7 +1141,9 @@ impl<P: Protocol> Simulation<P> {
                 self.trigger(TriggerKind::HealLinks, None);
             }
             Fault::ClockStep { node, offset_ms } => {
-                self.hosts[node.index()].clock.step(self.now, offset_ms.saturating_mul(1_000));
+                self.hosts[node.index()]
+                    .clock
+                    .step(self.now, offset_ms.saturating_mul(1_000));
                 self.record_fault(fault, origin, None);
                 self.trigger(TriggerKind::Clock, Some(*node));
             }
@@ -993,12 +1199,15 @@ impl<P: Protocol> Simulation<P> {
         self.healed_at = Some(self.now);
         self.network.heal();
         self.record_fault(&Fault::Heal, origin, None);
-        self.recorder.record::<P>(self.step, self.now, &Record::Phase { phase: "liveness" });
+        self.recorder
+            .record::<P>(self.step, self.now, &Record::Phase { phase: "liveness" });
         for i in 0..self.config.nodes {
             let n = NodeId(i);
             match self.hosts[n.index()].status {
                 Status::Paused => self.apply_fault(&Fault::Resume(n), Origin::Heal),
-                Status::Down if !self.hosts[n.index()].permanently_down => self.apply_fault(&Fault::Restart(n), Origin::Heal),
+                Status::Down if !self.hosts[n.index()].permanently_down => {
+                    self.apply_fault(&Fault::Restart(n), Origin::Heal)
+                }
                 _ => {}
             }
         }
@@ -1011,7 +1220,9 @@ impl<P: Protocol> Simulation<P> {
     /// The report so far (complete once the run has ended).
     pub fn report(&self) -> RunReport {
         let verdict = match (&self.finding, self.recorder.error()) {
-            (_, Some(e)) => Verdict::Aborted { reason: e.to_string() },
+            (_, Some(e)) => Verdict::Aborted {
+                reason: e.to_string(),
+            },
             (Some(f), None) => Verdict::Fail(f.clone()),
             (None, None) => Verdict::Pass,
         };
@@ -1070,4 +1281,3 @@ impl<P: Protocol> Simulation<P> {
         self.recorder.take_sink()
     }
 }
-

@@ -32,7 +32,11 @@ pub const DRIFT_PPM_MAX: i32 = 1_000_000;
 impl Clock {
     /// A clock reading `offset_us` at true time zero, running with `drift_ppm`.
     pub fn new(offset_us: i64, drift_ppm: i32) -> Clock {
-        Clock { base_true: 0, base_local: i128::from(offset_us), drift_ppm: drift_ppm.clamp(DRIFT_PPM_MIN, DRIFT_PPM_MAX) }
+        Clock {
+            base_true: 0,
+            base_local: i128::from(offset_us),
+            drift_ppm: drift_ppm.clamp(DRIFT_PPM_MIN, DRIFT_PPM_MAX),
+        }
     }
 
     fn raw(&self, now: Time) -> i128 {
@@ -127,7 +131,11 @@ mod tests {
         c.set_drift(Time::from_secs(10), 0);
         assert_eq!(c.local(Time::from_secs(20)), Time::from_secs(19));
         let slow = Clock::new(-5_000_000, -500_000);
-        assert_eq!(slow.local(Time::from_secs(2)), Time::ZERO, "never below zero");
+        assert_eq!(
+            slow.local(Time::from_secs(2)),
+            Time::ZERO,
+            "never below zero"
+        );
         assert_eq!(slow.true_duration(Time::from_ms(10)), Time::from_ms(20));
     }
 }

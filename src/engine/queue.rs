@@ -43,15 +43,26 @@ pub struct EventQueue<E> {
 impl<E> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
-        EventQueue { heap: BinaryHeap::with_capacity(1024), seq: 0, last_popped: (Time::ZERO, 0) }
+        EventQueue {
+            heap: BinaryHeap::with_capacity(1024),
+            seq: 0,
+            last_popped: (Time::ZERO, 0),
+        }
     }
 
     /// Schedules `event` at `time`; returns its sequence number.
     #[inline]
     pub fn push(&mut self, time: Time, event: E) -> u64 {
-        debug_assert!(time >= self.last_popped.0, "an event was scheduled in the past");
+        debug_assert!(
+            time >= self.last_popped.0,
+            "an event was scheduled in the past"
+        );
         self.seq += 1;
-        self.heap.push(Entry { time, seq: self.seq, event });
+        self.heap.push(Entry {
+            time,
+            seq: self.seq,
+            event,
+        });
         self.seq
     }
 
@@ -59,7 +70,10 @@ impl<E> EventQueue<E> {
     #[inline]
     pub fn pop(&mut self) -> Option<(Time, E)> {
         let e = self.heap.pop()?;
-        debug_assert!((e.time, e.seq) > self.last_popped, "time went backwards in the queue");
+        debug_assert!(
+            (e.time, e.seq) > self.last_popped,
+            "time went backwards in the queue"
+        );
         self.last_popped = (e.time, e.seq);
         Some((e.time, e.event))
     }
@@ -96,7 +110,10 @@ pub struct Slab<T> {
 impl<T> Slab<T> {
     /// An empty slab.
     pub fn new() -> Self {
-        Slab { items: Vec::new(), free: Vec::new() }
+        Slab {
+            items: Vec::new(),
+            free: Vec::new(),
+        }
     }
     /// Stores `item`; returns its index.
     #[inline]

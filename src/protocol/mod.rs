@@ -71,7 +71,13 @@ pub trait Protocol: Sized + 'static {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Self::Timer);
 
     /// A client request. The default ignores it (the client will time out).
-    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, client: ClientId, id: RequestId, request: Self::Request) {
+    fn on_request(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        client: ClientId,
+        id: RequestId,
+        request: Self::Request,
+    ) {
         let _ = (ctx, client, id, request);
     }
 
@@ -201,7 +207,14 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         store: &'a mut Store<P::Record>,
         effects: &'a mut Vec<Effect<P>>,
     ) -> Self {
-        Ctx { id, nodes, now, rng, store, effects }
+        Ctx {
+            id,
+            nodes,
+            now,
+            rng,
+            store,
+            effects,
+        }
     }
 
     /// This node.
@@ -243,7 +256,10 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     /// Sends a copy of `msg` to every other node, in id order.
     pub fn broadcast(&mut self, msg: P::Msg) {
         for to in self.peers() {
-            self.effects.push(Effect::Send { to, msg: msg.clone() });
+            self.effects.push(Effect::Send {
+                to,
+                msg: msg.clone(),
+            });
         }
     }
 
@@ -259,12 +275,19 @@ impl<'a, P: Protocol> Ctx<'a, P> {
 
     /// Answers a client request.
     pub fn reply(&mut self, client: ClientId, id: RequestId, response: P::Response) {
-        self.effects.push(Effect::Reply { client, id, response });
+        self.effects.push(Effect::Reply {
+            client,
+            id,
+            response,
+        });
     }
 
     /// Records a state change worth showing in the trace and the viewer.
     pub fn annotate(&mut self, key: &'static str, value: impl Into<Value>) {
-        self.effects.push(Effect::Annotate { key, value: value.into() });
+        self.effects.push(Effect::Annotate {
+            key,
+            value: value.into(),
+        });
     }
 
     /// Reads the node's store (what it wrote, synced or not).
@@ -350,7 +373,15 @@ impl<'a, P: Protocol> ClientCtx<'a, P> {
         process: &'a mut u64,
         effects: &'a mut Vec<ClientEffect<P>>,
     ) -> Self {
-        ClientCtx { id, nodes, now, rng, history, process, effects }
+        ClientCtx {
+            id,
+            nodes,
+            now,
+            rng,
+            history,
+            process,
+            effects,
+        }
     }
 
     /// This client.
@@ -387,7 +418,9 @@ impl<'a, P: Protocol> ClientCtx<'a, P> {
     }
     /// Records the invocation of an operation in the history.
     pub fn invoke(&mut self, request: P::Request) -> OpId {
-        let op = self.history.invoke(self.id, *self.process, request, self.now);
+        let op = self
+            .history
+            .invoke(self.id, *self.process, request, self.now);
         self.effects.push(ClientEffect::Invoked(op));
         op
     }
@@ -410,7 +443,13 @@ pub trait ClientLogic<P: Protocol>: Sized {
     /// Called once at time zero.
     fn on_start(&mut self, ctx: &mut ClientCtx<'_, P>);
     /// An answer arrived from node `from`.
-    fn on_response(&mut self, ctx: &mut ClientCtx<'_, P>, from: NodeId, id: RequestId, response: P::Response);
+    fn on_response(
+        &mut self,
+        ctx: &mut ClientCtx<'_, P>,
+        from: NodeId,
+        id: RequestId,
+        response: P::Response,
+    );
     /// A client timer fired.
     fn on_timer(&mut self, ctx: &mut ClientCtx<'_, P>, timer: u64);
 }

@@ -14,7 +14,8 @@
 //! catches it. That is the same mistake as a Raft node that forgets to sync its term.
 
 use crate::protocol::{
-    ClientCtx, ClientId, Ctx, Failure, NodeId, Property, PropertyDef, Protocol, RequestId, Time, TriggerKind, View,
+    ClientCtx, ClientId, Ctx, Failure, NodeId, Property, PropertyDef, Protocol, RequestId, Time,
+    TriggerKind, View,
 };
 use crate::workload::{Driver, Generator, Outcome, Verdict};
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { interval_ms: 100, jitter_ms: 20, bugs: Bugs::default() }
+        Config {
+            interval_ms: 100,
+            jitter_ms: 20,
+            bugs: Bugs::default(),
+        }
     }
 }
 
@@ -196,12 +201,20 @@ impl Protocol for Ping {
                 }
                 let sent = self.sent[from.index()];
                 if seq > sent || seq == 0 {
-                    self.anomalies.push(Anomaly { from, boot, seq, sent });
+                    self.anomalies.push(Anomaly {
+                        from,
+                        boot,
+                        seq,
+                        sent,
+                    });
                     return;
                 }
                 self.pongs[from.index()] += 1;
                 if self.pongs[from.index()] == 1 {
-                    ctx.annotate("peers_heard", self.pongs.iter().filter(|&&c| c > 0).count() as u64);
+                    ctx.annotate(
+                        "peers_heard",
+                        self.pongs.iter().filter(|&&c| c > 0).count() as u64,
+                    );
                 }
             }
         }
@@ -213,15 +226,30 @@ impl Protocol for Ping {
                 self.round += 1;
                 for peer in ctx.peers() {
                     self.sent[peer.index()] = self.round;
-                    ctx.send(peer, Msg::Ping { boot: self.boot, seq: self.round });
+                    ctx.send(
+                        peer,
+                        Msg::Ping {
+                            boot: self.boot,
+                            seq: self.round,
+                        },
+                    );
                 }
                 let jitter = ctx.rng().between(0, self.config.jitter_ms);
-                ctx.set_timer(Timer::Round, Time::from_ms(self.config.interval_ms + jitter));
+                ctx.set_timer(
+                    Timer::Round,
+                    Time::from_ms(self.config.interval_ms + jitter),
+                );
             }
         }
     }
 
-    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, client: ClientId, id: RequestId, request: Request) {
+    fn on_request(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        client: ClientId,
+        id: RequestId,
+        request: Request,
+    ) {
         match request {
             Request::Echo(value) => ctx.reply(client, id, Response::Echoed { value, by: self.id }),
         }
@@ -253,8 +281,15 @@ impl Protocol for Ping {
                 invariant: false,
                 make: |_| {
                     Box::new(|v: &View<'_, Ping>, _: Option<&crate::check::Trigger>| {
-                        let any = v.nodes().filter_map(|n| v.node(n)).any(|p| p.pongs.iter().any(|&c| c > 0));
-                        if any { Ok(()) } else { Err(Failure::new("no node has received a pong", vec![])) }
+                        let any = v
+                            .nodes()
+                            .filter_map(|n| v.node(n))
+                            .any(|p| p.pongs.iter().any(|&c| c > 0));
+                        if any {
+                            Ok(())
+                        } else {
+                            Err(Failure::new("no node has received a pong", vec![]))
+                        }
                     })
                 },
             },
@@ -269,7 +304,11 @@ impl Protocol for Ping {
 struct PongMatchesPing;
 
 impl Property<Ping> for PongMatchesPing {
-    fn check(&mut self, view: &View<'_, Ping>, _: Option<&crate::check::Trigger>) -> Result<(), Failure> {
+    fn check(
+        &mut self,
+        view: &View<'_, Ping>,
+        _: Option<&crate::check::Trigger>,
+    ) -> Result<(), Failure> {
         // Only the node this step touched can have changed.
         let candidates: Vec<NodeId> = match view.touched {
             Some(crate::types::Endpoint::Node(n)) => vec![n],
@@ -297,13 +336,19 @@ struct EchoCorrect {
 }
 
 impl Property<Ping> for EchoCorrect {
-    fn check(&mut self, view: &View<'_, Ping>, _: Option<&crate::check::Trigger>) -> Result<(), Failure> {
+    fn check(
+        &mut self,
+        view: &View<'_, Ping>,
+        _: Option<&crate::check::Trigger>,
+    ) -> Result<(), Failure> {
         let ops = view.history().ops();
         // Operations complete in order per client, not globally: advance over the settled prefix.
         while let Some(op) = ops.get(self.checked) {
             match (&op.request, &op.outcome) {
                 (_, Outcome::Pending) => break,
-                (Request::Echo(sent), Outcome::Ok(Response::Echoed { value, by })) if sent != value => {
+                (Request::Echo(sent), Outcome::Ok(Response::Echoed { value, by }))
+                    if sent != value =>
+                {
                     return Err(Failure::new(
                         format!("{} sent echo {sent} and {by} answered {value}", op.client),
                         vec![*by],
@@ -316,33 +361,60 @@ impl Property<Ping> for EchoCorrect {
     }
 }
 
+/// Per node: its incarnation and the pongs it had from each peer, when the baseline was taken.
+type Counts = Vec<(u32, Vec<u64>)>;
+
 struct AllConnected {
-    baseline: Option<(Time, Vec<(u32, Vec<u64>)>)>,
+    baseline: Option<(Time, Counts)>,
 }
 
 impl Property<Ping> for AllConnected {
-    fn check(&mut self, view: &View<'_, Ping>, trigger: Option<&crate::check::Trigger>) -> Result<(), Failure> {
-        let since = trigger.map(|t| t.at).or(view.healed_at).unwrap_or(Time::ZERO);
+    fn check(
+        &mut self,
+        view: &View<'_, Ping>,
+        trigger: Option<&crate::check::Trigger>,
+    ) -> Result<(), Failure> {
+        let since = trigger
+            .map(|t| t.at)
+            .or(view.healed_at)
+            .unwrap_or(Time::ZERO);
         let fresh = self.baseline.as_ref().is_none_or(|(at, _)| *at != since);
         if fresh {
             let counts = view
                 .nodes()
-                .map(|n| (view.incarnation(n), view.node(n).map(|p| p.pongs.clone()).unwrap_or_default()))
+                .map(|n| {
+                    (
+                        view.incarnation(n),
+                        view.node(n).map(|p| p.pongs.clone()).unwrap_or_default(),
+                    )
+                })
                 .collect();
             self.baseline = Some((since, counts));
         }
         let (_, base) = self.baseline.as_ref().expect("set above");
-        let restricted = trigger.filter(|t| t.kind == TriggerKind::Restart || t.kind == TriggerKind::Resume).and_then(|t| t.node);
-        for a in view.nodes().filter(|&a| view.is_up(a) && restricted.is_none_or(|r| r == a)) {
+        let restricted = trigger
+            .filter(|t| t.kind == TriggerKind::Restart || t.kind == TriggerKind::Resume)
+            .and_then(|t| t.node);
+        for a in view
+            .nodes()
+            .filter(|&a| view.is_up(a) && restricted.is_none_or(|r| r == a))
+        {
             let Some(pa) = view.node(a) else { continue };
             for b in view.nodes().filter(|&b| b != a && view.is_up(b)) {
                 if !(view.can_send(a, b) && view.can_send(b, a)) {
                     continue;
                 }
                 let (inc, counts) = &base[a.index()];
-                let before = if *inc == view.incarnation(a) { counts.get(b.index()).copied().unwrap_or(0) } else { 0 };
+                let before = if *inc == view.incarnation(a) {
+                    counts.get(b.index()).copied().unwrap_or(0)
+                } else {
+                    0
+                };
                 if pa.pongs[b.index()] <= before {
-                    return Err(Failure::new(format!("{a} has had no pong from {b} since {since}"), vec![a, b]));
+                    return Err(Failure::new(
+                        format!("{a} has had no pong from {b} since {since}"),
+                        vec![a, b],
+                    ));
                 }
             }
         }
@@ -358,7 +430,9 @@ pub struct EchoGenerator {
 
 impl Generator<Ping> for EchoGenerator {
     fn new(client: ClientId, _: &Config) -> Self {
-        EchoGenerator { next: u64::from(client.0) * 1_000_000 }
+        EchoGenerator {
+            next: u64::from(client.0) * 1_000_000,
+        }
     }
     fn next_request(&mut self, ctx: &mut ClientCtx<'_, Ping>) -> Request {
         self.next += 1 + ctx.rng().below(10);

@@ -19,7 +19,11 @@ impl TraceSink for MemSink {
 impl MemSink {
     /// Every captured record, parsed.
     pub fn records(&self) -> Vec<serde_json::Value> {
-        self.0.borrow().iter().map(|l| serde_json::from_str(l).expect("trace lines are JSON")).collect()
+        self.0
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("trace lines are JSON"))
+            .collect()
     }
 }
 
@@ -30,7 +34,11 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
     let mut argv = vec!["faultline".to_string()];
     argv.extend(args.iter().map(|s| s.to_string()));
     let code = faultline::cli::main(argv.into_iter().map(Into::into), &mut out, &mut err);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
 }
 
 /// A fresh temporary directory for one test.
