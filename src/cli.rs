@@ -449,6 +449,13 @@ fn print_human(
             lost,
             restarts
         );
+        let per_node: Vec<String> = r
+            .storage
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("n{} {}/{}B", i + 1, s.syncs, s.bytes_synced))
+            .collect();
+        let _ = writeln!(out, "  syncs/bytes per node: {}", per_node.join("  "));
         if r.ops.invoked > 0 {
             let o = &r.ops;
             let _ = writeln!(

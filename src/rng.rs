@@ -166,7 +166,10 @@ mod tests {
         assert_eq!(r.below(0), 0);
         assert_eq!(r.between(5, 5), 5);
         let wide: Vec<u64> = (0..4).map(|_| r.between(0, u64::MAX)).collect();
-        assert!(wide.iter().any(|&v| v > u64::from(u32::MAX)), "the full range is reachable: {wide:?}");
+        assert!(
+            wide.iter().any(|&v| v > u64::from(u32::MAX)),
+            "the full range is reachable: {wide:?}"
+        );
     }
 
     #[test]

@@ -213,6 +213,15 @@ pub enum Record<'a, P: Protocol> {
         /// New phase.
         phase: &'static str,
     },
+    /// A check came true (an eventually- or sometimes-check, or a within-obligation).
+    Check {
+        /// Check.
+        check: &'a str,
+        /// Kind.
+        kind: &'a str,
+        /// What happened.
+        status: &'a str,
+    },
     /// A check failed.
     Violation {
         /// Check.
@@ -282,6 +291,11 @@ impl<P: Protocol> Record<'_, P> {
                 nodes,
                 message,
             } => (13u8, check, kind, class, nodes, message).hash(h),
+            Record::Check {
+                check,
+                kind,
+                status,
+            } => (14u8, check, kind, status).hash(h),
         }
     }
 }
@@ -569,6 +583,16 @@ pub fn format_line(v: &serde_json::Value) -> Option<String> {
             ),
         ),
         "phase" => ("*".to_string(), "| phase", short(field(v, "phase"))),
+        "check" => (
+            "*".to_string(),
+            "v check",
+            format!(
+                "{} ({}): {}",
+                short(field(v, "check")),
+                short(field(v, "kind")),
+                short(field(v, "status"))
+            ),
+        ),
         "violation" => (
             "*".to_string(),
             "!! FAIL",

@@ -282,6 +282,18 @@ pub struct CheckReport {
     pub status: String,
 }
 
+/// A check that came true, for the trace: an eventually- or sometimes-check reached, or a
+/// within-obligation met.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckEvent {
+    /// Check name.
+    pub check: String,
+    /// Kind name.
+    pub kind: &'static str,
+    /// What happened, in words.
+    pub status: String,
+}
+
 struct Slot<P: Protocol> {
     name: String,
     kind: ExpectKind,
@@ -305,6 +317,7 @@ pub struct Checks<P: Protocol> {
     obligations: Vec<Obligation>,
     evaluations: u64,
     liveness: bool,
+    events: Vec<CheckEvent>,
 }
 
 impl<P: Protocol> Checks<P> {
@@ -357,6 +370,7 @@ impl<P: Protocol> Checks<P> {
             obligations: Vec::new(),
             evaluations: 0,
             liveness: false,
+            events: Vec::new(),
         })
     }
 
@@ -422,11 +436,17 @@ impl<P: Protocol> Checks<P> {
         }
         let slots = &mut self.slots;
         let evaluations = &mut self.evaluations;
+        let events = &mut self.events;
         self.waiting.retain(|&i| {
             let slot = &mut slots[i];
             *evaluations += 1;
             if slot.property.check(view, None).is_ok() {
                 slot.satisfied_at = Some(view.time);
+                events.push(CheckEvent {
+                    check: slot.name.clone(),
+                    kind: slot.kind.name(),
+                    status: "held".to_string(),
+                });
                 false
             } else {
                 true
@@ -435,9 +455,32 @@ impl<P: Protocol> Checks<P> {
         self.obligations.retain(|o| {
             let slot = &mut slots[o.slot];
             *evaluations += 1;
-            slot.property.check(view, Some(&o.trigger)).is_err()
+            let open = slot.property.check(view, Some(&o.trigger)).is_err();
+            if !open {
+                let who = o
+                    .trigger
+                    .node
+                    .map(|n| format!(" of {n}"))
+                    .unwrap_or_default();
+                let status = format!(
+                    "held {} after the {:?}{who}",
+                    Time(view.time.0 - o.trigger.at.0),
+                    o.trigger.kind
+                );
+                events.push(CheckEvent {
+                    check: slot.name.clone(),
+                    kind: "within",
+                    status,
+                });
+            }
+            open
         });
         None
+    }
+
+    /// Takes the checks that came true since the last call, for the trace.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, CheckEvent> {
+        self.events.drain(..)
     }
 
     /// Fails the first eventually- or within-check whose deadline has passed at `now`

@@ -489,6 +489,17 @@ impl<P: Protocol> Simulation<P> {
                 self.fail(f);
                 return;
             }
+            for e in self.checks.drain_events() {
+                self.recorder.record::<P>(
+                    self.step,
+                    self.now,
+                    &Record::Check {
+                        check: &e.check,
+                        kind: e.kind,
+                        status: &e.status,
+                    },
+                );
+            }
         }
         if matches!(ev, Ev::Deadline | Ev::End) {
             let view = view!(self);
