@@ -478,7 +478,7 @@ fn print_human(
         }
         Verdict::Fail(f) => {
             let nodes: Vec<String> = f.nodes.iter().map(|n| n.to_string()).collect();
-            let class = format!("{:?}", f.class).to_lowercase();
+            let class = f.class.name();
             let _ = writeln!(
                 out,
                 "FAIL {class}: check {} ({}) at step {}, t={}{}",

@@ -17,6 +17,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::NodeIndex;
 use petgraph::matrix_graph::MatrixGraph;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// A latency distribution. All values are integer microseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +177,8 @@ pub struct Network {
     /// For each ordered pair (dense, `from * vertices + to`), the index into `models`.
     link_model: Vec<u16>,
     links: MatrixGraph<Endpoint, (), StableBuildHasher>,
+    /// The links that are cut now, so healing and counting cost what is cut, not V².
+    cut: BTreeSet<(u32, u32)>,
     rng: Rng,
     stats: NetStats,
 }
@@ -202,10 +205,17 @@ impl Network {
             models: vec![default],
             link_model: vec![0; vertices * vertices],
             links,
+            cut: BTreeSet::new(),
             rng: Rng::new(seed, Stream::Network),
             stats: NetStats::default(),
         };
-        net.heal();
+        for a in 0..vertices as u32 {
+            for b in 0..vertices as u32 {
+                if a != b {
+                    net.links.add_edge(Self::ix(a), Self::ix(b), ());
+                }
+            }
+        }
         net
     }
 
@@ -295,7 +305,7 @@ impl Network {
     /// Cuts the directed link `from -> to`.
     pub fn cut(&mut self, from: Endpoint, to: Endpoint) {
         let (a, b) = (self.vertex(from), self.vertex(to));
-        if a != b && self.links.has_edge(Self::ix(a), Self::ix(b)) {
+        if a != b && self.cut.insert((a, b)) {
             self.links.remove_edge(Self::ix(a), Self::ix(b));
         }
     }
@@ -303,8 +313,8 @@ impl Network {
     /// Restores the directed link `from -> to`.
     pub fn repair(&mut self, from: Endpoint, to: Endpoint) {
         let (a, b) = (self.vertex(from), self.vertex(to));
-        if a != b {
-            self.links.update_edge(Self::ix(a), Self::ix(b), ());
+        if self.cut.remove(&(a, b)) {
+            self.links.add_edge(Self::ix(a), Self::ix(b), ());
         }
     }
 
@@ -334,28 +344,19 @@ impl Network {
 
     /// Restores every link.
     pub fn heal(&mut self) {
-        let n = self.vertices();
-        for a in 0..n {
-            for b in 0..n {
-                if a != b {
-                    self.links.update_edge(Self::ix(a), Self::ix(b), ());
-                }
-            }
+        for (a, b) in std::mem::take(&mut self.cut) {
+            self.links.add_edge(Self::ix(a), Self::ix(b), ());
         }
     }
 
     /// Number of directed links between distinct vertices that are cut now.
     pub fn links_cut(&self) -> u64 {
-        let n = self.vertices();
-        let mut cut = 0;
-        for a in 0..n {
-            for b in 0..n {
-                if a != b && !self.links.has_edge(Self::ix(a), Self::ix(b)) {
-                    cut += 1;
-                }
-            }
-        }
-        cut
+        debug_assert!(
+            self.cut
+                .iter()
+                .all(|&(a, b)| !self.links.has_edge(Self::ix(a), Self::ix(b)))
+        );
+        self.cut.len() as u64
     }
 
     /// Groups of nodes (clients left out) in which every node can reach every other one,

@@ -25,7 +25,7 @@ pub const SCHEMA: u32 = 1;
 /// Most nodes in one simulation.
 pub const NODES_MAX: u32 = 1_000;
 /// Most clients in one simulation.
-pub const CLIENTS_MAX: u32 = 10_000;
+pub const CLIENTS_MAX: u32 = 1_000;
 /// Longest run: one year of virtual time.
 pub const TIME_MS_MAX: u64 = 365 * 24 * 3_600 * 1_000;
 /// Largest event budget.

@@ -252,6 +252,19 @@ pub enum FailureClass {
     EventBudget,
 }
 
+impl FailureClass {
+    /// The name used in reports and traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureClass::Safety => "safety",
+            FailureClass::Liveness => "liveness",
+            FailureClass::Vacuous => "vacuous",
+            FailureClass::Panic => "panic",
+            FailureClass::EventBudget => "event_budget",
+        }
+    }
+}
+
 /// A failed check: what, where, when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {

@@ -527,14 +527,14 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn fail(&mut self, f: Finding) {
-        let class = format!("{:?}", f.class).to_lowercase();
+        let class = f.class.name();
         self.recorder.record::<P>(
             self.step,
             self.now,
             &Record::Violation {
                 check: &f.check,
                 kind: &f.kind,
-                class: &class,
+                class,
                 nodes: &f.nodes,
                 message: &f.message,
             },
