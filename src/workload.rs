@@ -195,6 +195,11 @@ pub trait Generator<P: Protocol>: Sized {
     fn next_request(&mut self, ctx: &mut ClientCtx<'_, P>) -> P::Request;
     /// How to read an answer to `request`.
     fn classify(&mut self, request: &P::Request, response: &P::Response) -> Verdict;
+    /// Keep sending to the node that answered last (a leader), instead of a random node for
+    /// each new operation.
+    fn sticky(&self) -> bool {
+        true
+    }
 }
 
 const TIMER_THINK: u64 = 0;
@@ -300,7 +305,7 @@ impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
         }
         match self.generator.classify(&cur.request, &response) {
             Verdict::Ok => {
-                self.preferred = Some(from);
+                self.preferred = self.generator.sticky().then_some(from);
                 self.finish(ctx, Outcome::Ok(response));
             }
             Verdict::Fail => self.finish(ctx, Outcome::Fail(response)),

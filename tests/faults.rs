@@ -508,3 +508,123 @@ fn the_heal_restarts_crashed_nodes_but_not_permanently_down_ones() {
     );
     assert!(of(&records, "phase").any(|r| r["phase"] == "liveness" && r["t"] == 400_000));
 }
+
+fn bundled_run(name: &str, seed: Option<u64>) -> (faultline::engine::RunReport, Vec<Value>) {
+    let scn =
+        faultline::scenario::load(name, faultline::scenario::bundled(name).unwrap(), &[]).unwrap();
+    let sink = MemSink::default();
+    let report = faultline::cli::run_scenario(
+        &scn,
+        seed.unwrap_or(scn.file.seed),
+        Some(Box::new(sink.clone())),
+    )
+    .unwrap();
+    (report, sink.records())
+}
+
+#[test]
+fn a_client_on_the_wrong_side_of_a_partition_loses_its_requests() {
+    let (report, records) = bundled_run("ping/partition-heal", None);
+    assert_eq!(report.verdict, Verdict::Pass);
+    let cut = |r: &&Value| (1_000_000..3_000_000).contains(&r["t"].as_u64().unwrap());
+    let lost_requests = of(&records, "lost")
+        .filter(cut)
+        .filter(|r| r["from"] == "c1" && ["n3", "n4", "n5"].contains(&r["to"].as_str().unwrap()))
+        .count();
+    assert!(
+        lost_requests > 0,
+        "c1 sits with n1 and n2; its requests to the majority side are cut"
+    );
+    assert!(
+        of(&records, "lost")
+            .filter(cut)
+            .all(|r| r["reason"] == "partition")
+    );
+    assert!(
+        !of(&records, "deliver")
+            .filter(cut)
+            .any(|r| r["from"] == "c1" && ["n3", "n4", "n5"].contains(&r["to"].as_str().unwrap())),
+        "nothing from c1 crosses the cut"
+    );
+    assert!(
+        of(&records, "deliver")
+            .filter(cut)
+            .any(|r| r["from"] == "c1" && r["to"] == "n1"),
+        "c1 still reaches its own side"
+    );
+}
+
+#[test]
+fn the_nemesis_injects_and_undoes_faults_within_its_budget() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 1..=6 {
+        let (report, records) = bundled_run("ping/nemesis", Some(seed));
+        let faults: Vec<&Value> = of(&records, "fault")
+            .filter(|r| r["origin"] == "nemesis")
+            .collect();
+        assert!(
+            faults.len() >= 4,
+            "seed {seed}: the nemesis was active: {}",
+            faults.len()
+        );
+        assert!(
+            faults
+                .iter()
+                .all(|r| r["t"].as_u64().unwrap() <= 8_000_000 + 1_500_000),
+            "undo faults end soon after until_ms"
+        );
+        for f in &faults {
+            if let Some(k) = f["fault"]
+                .as_object()
+                .and_then(|o| o.keys().next().cloned())
+            {
+                kinds.insert(k);
+            } else if let Some(k) = f["fault"].as_str() {
+                kinds.insert(k.to_string());
+            }
+        }
+        // Never more than a minority (2 of 5) down or paused at once.
+        let mut down = std::collections::BTreeSet::new();
+        for f in of(&records, "fault") {
+            if f["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("ignored"))
+            {
+                continue;
+            }
+            let fault = &f["fault"];
+            if let Some(n) = fault.get("crash").or(fault.get("pause")) {
+                down.insert(n.as_str().unwrap().to_string());
+            }
+            if let Some(n) = fault.get("restart").or(fault.get("resume")) {
+                down.remove(n.as_str().unwrap());
+            }
+            assert!(down.len() <= 2, "seed {seed}: {down:?} down at {}", f["t"]);
+        }
+        assert!(
+            down.is_empty(),
+            "seed {seed}: the heal brings everyone back: {down:?}"
+        );
+        assert_eq!(report.verdict, Verdict::Pass, "seed {seed}");
+    }
+    for k in [
+        "crash",
+        "restart",
+        "pause",
+        "resume",
+        "heal_links",
+        "clock_step",
+        "clock_drift",
+    ] {
+        assert!(
+            kinds.contains(k),
+            "the nemesis drew {k} on some seed: {kinds:?}"
+        );
+    }
+    assert!(
+        kinds
+            .iter()
+            .any(|k| ["partition", "isolate", "cut", "bridge"].contains(&k.as_str())),
+        "{kinds:?}"
+    );
+}

@@ -441,4 +441,7 @@ impl Generator<Ping> for EchoGenerator {
     fn classify(&mut self, _: &Request, _: &Response) -> Verdict {
         Verdict::Ok
     }
+    fn sticky(&self) -> bool {
+        false // any node can echo: spread the load
+    }
 }
