@@ -628,3 +628,39 @@ fn the_nemesis_injects_and_undoes_faults_within_its_budget() {
         "{kinds:?}"
     );
 }
+
+#[test]
+fn a_client_that_cannot_reach_anyone_gives_up_with_unknown_and_a_new_process() {
+    let scn = faultline::scenario::load(
+        "ping/basic",
+        faultline::scenario::bundled("ping/basic").unwrap(),
+        &[
+            "workload.clients=1".into(),
+            "faults=[{\"at_ms\": 0, \"isolate\": \"c1\"}]".into(),
+            "heal_at_ms=5000".into(),
+            "expect=[]".into(),
+        ],
+    )
+    .unwrap();
+    let sink = MemSink::default();
+    let report = faultline::cli::run_scenario(&scn, 1, Some(Box::new(sink.clone()))).unwrap();
+    assert_eq!(report.verdict, Verdict::Pass);
+    assert_eq!(report.ops.ok, 0);
+    assert!(report.ops.unknown >= 3, "{:?}", report.ops);
+    let records = sink.records();
+    let completes: Vec<&Value> = of(&records, "complete").collect();
+    assert!(completes.iter().all(|r| r["outcome"] == "unknown"));
+    let processes: Vec<u64> = of(&records, "invoke")
+        .map(|r| r["process"].as_u64().unwrap())
+        .collect();
+    assert_eq!(processes[0], 0);
+    assert!(
+        processes.windows(2).all(|w| w[1] > w[0]),
+        "a new process id after each unknown outcome: {processes:?}"
+    );
+    // Each operation was tried 1 + retries (2) times, each time the request was cut.
+    let first_op_sends = of(&records, "send")
+        .filter(|r| r["from"] == "c1" && r["msg"]["request"]["id"] == 0)
+        .count();
+    assert_eq!(first_op_sends, 3);
+}

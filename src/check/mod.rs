@@ -57,7 +57,8 @@ pub struct View<'a, P: Protocol> {
     pub phase: Phase,
     /// When the heal happened, once it has.
     pub healed_at: Option<Time>,
-    /// The node or client whose event this step handled, if any.
+    /// The one node or client this step changed, so an always-check may look only there.
+    /// `None` when the step may have changed several nodes (a heal, a partition): look at all.
     pub touched: Option<Endpoint>,
 }
 

@@ -1226,6 +1226,8 @@ impl<P: Protocol> Simulation<P> {
             self.queue.push(d, Ev::Deadline);
         }
         self.trigger(TriggerKind::Heal, None);
+        // The heal touched many nodes in one step: checks must look at all of them.
+        self.touched = None;
     }
 
     /// The report so far (complete once the run has ended).
