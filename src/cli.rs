@@ -4,9 +4,8 @@
 //! [`main`] takes the arguments and two writers and returns the exit code, so tests can run
 //! every command in-process.
 
-use crate::engine::{RunReport, Simulation, Verdict, install_panic_capture};
-use crate::protocol::Protocol;
-use crate::protocol::registry::{PROTOCOLS, ProtocolVisitor};
+use crate::engine::{RunReport, Verdict, install_panic_capture};
+use crate::protocol::registry::PROTOCOLS;
 use crate::scenario::{self, InputError, Scenario};
 use crate::trace::{self, TRACE_SCHEMA, TraceSink};
 use clap::{Parser, Subcommand};
@@ -308,29 +307,13 @@ pub fn summary_json(report: &RunReport, replay: &str) -> serde_json::Value {
     v
 }
 
-struct RunTyped<'a> {
-    scn: &'a Scenario,
-    seed: u64,
-    sink: Option<Box<dyn TraceSink>>,
-}
-
-impl ProtocolVisitor for RunTyped<'_> {
-    type Output = Result<RunReport, InputError>;
-    fn visit<P: Protocol>(self) -> Self::Output {
-        let config = self.scn.config::<P>(self.seed)?;
-        let mut sim = Simulation::<P>::new(config, self.sink)
-            .map_err(|m| input_error(&self.scn.source, m))?;
-        Ok(sim.run())
-    }
-}
-
 /// Runs a loaded scenario with `seed`, streaming the trace to `sink` if given.
 pub fn run_scenario(
     scn: &Scenario,
     seed: u64,
     sink: Option<Box<dyn TraceSink>>,
 ) -> Result<RunReport, InputError> {
-    scn.with_protocol(RunTyped { scn, seed, sink })
+    scn.run(seed, sink)
 }
 
 fn verdict_exit(v: &Verdict) -> Exit {

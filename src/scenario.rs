@@ -8,11 +8,12 @@
 //! caller passes the text).
 
 use crate::check::{ExpectKind, Expectation, TriggerKind};
-use crate::engine::{ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, SimConfig};
+use crate::engine::{ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, RunReport, SimConfig, Simulation};
 use crate::nemesis::{Fault, NemesisConfig, ScheduledFault};
 use crate::network::{Latency, LinkModel, LongDelay};
 use crate::protocol::Protocol;
 use crate::protocol::registry::{PROTOCOLS, ProtocolVisitor, with_protocol};
+use crate::trace::TraceSink;
 use crate::types::{Endpoint, NodeId, Ratio, Time};
 use crate::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};
@@ -1200,6 +1201,39 @@ impl Scenario {
             ));
         }
         typed_config::<P>(&self.file, seed, &ctx)
+    }
+
+    /// Runs this scenario with `seed`, streaming the trace to `sink` if given.
+    pub fn run(
+        &self,
+        seed: u64,
+        sink: Option<Box<dyn TraceSink>>,
+    ) -> Result<RunReport, InputError> {
+        struct RunTyped<'a> {
+            scn: &'a Scenario,
+            seed: u64,
+            sink: Option<Box<dyn TraceSink>>,
+        }
+        impl ProtocolVisitor for RunTyped<'_> {
+            type Output = Result<RunReport, InputError>;
+            fn visit<P: Protocol>(self) -> Self::Output {
+                let config = self.scn.config::<P>(self.seed)?;
+                let mut sim =
+                    Simulation::<P>::new(config, self.sink).map_err(|message| InputError {
+                        file: self.scn.source.clone(),
+                        line: None,
+                        column: None,
+                        field: Some("expect".to_string()),
+                        message,
+                    })?;
+                Ok(sim.run())
+            }
+        }
+        self.with_protocol(RunTyped {
+            scn: self,
+            seed,
+            sink,
+        })
     }
 
     /// Calls `visitor` with this scenario's protocol type.

@@ -6,14 +6,13 @@
 mod common;
 
 use common::{MemSink, cli, temp_dir};
-use faultline::cli::run_scenario;
 use faultline::scenario::{bundled, bundled_names, load};
 use std::collections::BTreeMap;
 
 fn fingerprint(name: &str, seed: Option<u64>) -> (u64, u64) {
     let scn = load(name, bundled(name).unwrap(), &[]).unwrap();
     let seed = seed.unwrap_or(scn.file.seed);
-    let r = run_scenario(&scn, seed, None).unwrap();
+    let r = scn.run(seed, None).unwrap();
     (r.fingerprint, r.steps)
 }
 
@@ -32,8 +31,10 @@ fn the_trace_does_not_change_the_fingerprint() {
     for name in bundled_names() {
         let scn = load(name, bundled(name).unwrap(), &[]).unwrap();
         let sink = MemSink::default();
-        let with = run_scenario(&scn, scn.file.seed, Some(Box::new(sink.clone()))).unwrap();
-        let without = run_scenario(&scn, scn.file.seed, None).unwrap();
+        let with = scn
+            .run(scn.file.seed, Some(Box::new(sink.clone())))
+            .unwrap();
+        let without = scn.run(scn.file.seed, None).unwrap();
         assert_eq!(with.fingerprint, without.fingerprint, "{name}");
         assert_eq!(
             with.records as usize,

@@ -513,12 +513,9 @@ fn bundled_run(name: &str, seed: Option<u64>) -> (faultline::engine::RunReport, 
     let scn =
         faultline::scenario::load(name, faultline::scenario::bundled(name).unwrap(), &[]).unwrap();
     let sink = MemSink::default();
-    let report = faultline::cli::run_scenario(
-        &scn,
-        seed.unwrap_or(scn.file.seed),
-        Some(Box::new(sink.clone())),
-    )
-    .unwrap();
+    let report = scn
+        .run(seed.unwrap_or(scn.file.seed), Some(Box::new(sink.clone())))
+        .unwrap();
     (report, sink.records())
 }
 
@@ -643,7 +640,7 @@ fn a_client_that_cannot_reach_anyone_gives_up_with_unknown_and_a_new_process() {
     )
     .unwrap();
     let sink = MemSink::default();
-    let report = faultline::cli::run_scenario(&scn, 1, Some(Box::new(sink.clone()))).unwrap();
+    let report = scn.run(1, Some(Box::new(sink.clone()))).unwrap();
     assert_eq!(report.verdict, Verdict::Pass);
     assert_eq!(report.ops.ok, 0);
     assert!(report.ops.unknown >= 3, "{:?}", report.ops);
