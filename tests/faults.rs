@@ -105,6 +105,18 @@ impl Protocol for Probe {
                 },
             },
             PropertyDef {
+                name: "panics",
+                description: "a buggy check",
+                invariant: false,
+                make: |_| {
+                    Box::new(
+                        |_: &View<'_, Probe>, _: Option<&Trigger>| -> Result<(), Failure> {
+                            panic!("check bug")
+                        },
+                    )
+                },
+            },
+            PropertyDef {
                 name: "always_ok",
                 description: "always holds",
                 invariant: false,
@@ -660,4 +672,23 @@ fn a_client_that_cannot_reach_anyone_gives_up_with_unknown_and_a_new_process() {
         .filter(|r| r["from"] == "c1" && r["msg"]["request"]["id"] == 0)
         .count();
     assert_eq!(first_op_sends, 3);
+}
+
+#[test]
+fn a_panicking_check_is_a_finding_too() {
+    use faultline::check::{ExpectKind, Expectation};
+    faultline::engine::install_panic_capture();
+    let mut c = config(2);
+    c.expectations = vec![Expectation {
+        check: "panics".into(),
+        kind: ExpectKind::Always,
+    }];
+    let Verdict::Fail(f) = run(c).0.verdict else {
+        panic!("expected a failure")
+    };
+    assert_eq!(
+        (f.check.as_str(), f.class),
+        ("check_panic", FailureClass::Panic)
+    );
+    assert!(f.message.contains("check bug"), "{}", f.message);
 }

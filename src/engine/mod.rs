@@ -485,7 +485,9 @@ impl<P: Protocol> Simulation<P> {
         }
         if handled && !self.checks.is_idle() {
             let view = view!(self);
-            if let Some(f) = self.checks.after_step(&view) {
+            let checks = &mut self.checks;
+            let verdict = guarded(|| checks.after_step(&view));
+            if let Some(f) = self.check_verdict(verdict) {
                 self.fail(f);
                 return;
             }
@@ -503,7 +505,9 @@ impl<P: Protocol> Simulation<P> {
         }
         if matches!(ev, Ev::Deadline | Ev::End) {
             let view = view!(self);
-            if let Some(f) = self.checks.expire(&view) {
+            let checks = &mut self.checks;
+            let verdict = guarded(|| checks.expire(&view));
+            if let Some(f) = self.check_verdict(verdict) {
                 self.fail(f);
                 return;
             }
@@ -520,9 +524,27 @@ impl<P: Protocol> Simulation<P> {
         self.finished = true;
         if self.finding.is_none() {
             let view = view!(self);
-            if let Some(f) = self.checks.finish(&view) {
+            let checks = &mut self.checks;
+            let verdict = guarded(|| checks.finish(&view));
+            if let Some(f) = self.check_verdict(verdict) {
                 self.fail(f);
             }
+        }
+    }
+
+    /// A check that panicked is a finding too: checks are protocol code.
+    fn check_verdict(&self, verdict: Result<Option<Finding>, String>) -> Option<Finding> {
+        match verdict {
+            Ok(f) => f,
+            Err(message) => Some(Finding {
+                check: "check_panic".to_string(),
+                kind: "engine".to_string(),
+                class: FailureClass::Panic,
+                step: self.step,
+                time: self.now,
+                nodes: vec![],
+                message: format!("a {} check panicked: {message}", P::NAME),
+            }),
         }
     }
 
@@ -595,7 +617,21 @@ impl<P: Protocol> Simulation<P> {
         }
         host.booted = true;
         host.status = Status::Up;
-        host.proto = Some(P::new(n, self.config.nodes, &self.config.protocol));
+        let (nodes, config) = (self.config.nodes, &self.config.protocol);
+        match guarded(|| P::new(n, nodes, config)) {
+            Ok(p) => host.proto = Some(p),
+            Err(message) => {
+                host.status = Status::Down;
+                self.touched = Some(Endpoint::Node(n));
+                self.fail_engine(
+                    "protocol_panic",
+                    FailureClass::Panic,
+                    format!("{n} panicked while being built: {message}"),
+                );
+                return;
+            }
+        }
+        let host = &self.hosts[n.index()];
         let incarnation = host.incarnation;
         self.touched = Some(Endpoint::Node(n));
         self.recorder.record::<P>(
