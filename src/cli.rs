@@ -450,6 +450,9 @@ fn print_human(
         for c in &r.checks {
             let _ = writeln!(out, "  check {:<22} {:<10} {}", c.check, c.kind, c.status);
         }
+        for (name, value) in &r.metrics {
+            let _ = writeln!(out, "  metric {name:<30} {value}");
+        }
         let _ = writeln!(out, "  fingerprint {fp}");
         if let Some(t) = trace {
             let _ = writeln!(out, "  trace {}", t.display());

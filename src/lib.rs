@@ -12,6 +12,7 @@ pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod engine;
+pub mod fixed;
 pub mod hash;
 pub mod nemesis;
 pub mod network;

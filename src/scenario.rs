@@ -162,6 +162,9 @@ pub struct ExpectSpec {
     /// For `eventually`: its own budget after the heal, milliseconds.
     #[serde(default)]
     pub budget_ms: Option<u64>,
+    /// For `eventually`: once true, it must stay true to the end of the run.
+    #[serde(default)]
+    pub stays: bool,
 }
 
 /// A scenario file, as written.
@@ -1046,6 +1049,9 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
                 "`within_ms`, `after` and `node` belong to `within` expectations only",
             ));
         }
+        if e.stays && e.kind != KindName::Eventually {
+            return Err(ctx.error(&format!("{base}.stays"), "`stays` belongs to `eventually` expectations only"));
+        }
         if e.budget_ms.is_some() && e.kind != KindName::Eventually {
             return Err(ctx.error(
                 &format!("{base}.budget_ms"),
@@ -1122,6 +1128,7 @@ fn typed_config<P: Protocol>(
             KindName::Sometimes => ExpectKind::Sometimes,
             KindName::Eventually => ExpectKind::Eventually {
                 budget: e.budget_ms.or(f.liveness_budget_ms).map(Time::from_ms),
+                stays: e.stays,
             },
             KindName::Within => ExpectKind::Within {
                 after: e.after.unwrap_or(TriggerKind::Crash),

@@ -169,6 +169,17 @@ impl Failure {
 pub trait Property<P: Protocol> {
     /// `Ok` if the property holds now.
     fn check(&mut self, view: &View<'_, P>, trigger: Option<&Trigger>) -> Result<(), Failure>;
+
+    /// Told of every triggering event (crash, restart, heal, ...) as it happens, whatever the
+    /// property's kind, so a property can also measure (detection times, recovery times).
+    fn on_trigger(&mut self, trigger: &Trigger) {
+        let _ = trigger;
+    }
+
+    /// Measurements for the run summary, as (name, value) pairs.
+    fn metrics(&self) -> Vec<(String, serde_json::Value)> {
+        Vec::new()
+    }
 }
 
 impl<P: Protocol, F> Property<P> for F
@@ -202,6 +213,9 @@ pub enum ExpectKind {
     Eventually {
         /// Liveness budget after the heal.
         budget: Option<Time>,
+        /// Once true, it must stay true to the end of the run (eventual stability, as in
+        /// "eventually no live node is suspected").
+        stays: bool,
     },
     /// At least once in the run.
     Sometimes,
@@ -328,6 +342,8 @@ pub struct Checks<P: Protocol> {
     slots: Vec<Slot<P>>,
     always: Vec<usize>,
     waiting: Vec<usize>,
+    /// Eventually-checks that held and must keep holding.
+    stable: Vec<usize>,
     obligations: Vec<Obligation>,
     evaluations: u64,
     liveness: bool,
@@ -381,6 +397,7 @@ impl<P: Protocol> Checks<P> {
             slots,
             always,
             waiting,
+            stable: Vec::new(),
             obligations: Vec::new(),
             evaluations: 0,
             liveness: false,
@@ -395,7 +412,7 @@ impl<P: Protocol> Checks<P> {
 
     /// Whether any check has work to do after a step.
     pub fn is_idle(&self) -> bool {
-        self.always.is_empty() && self.waiting.is_empty() && self.obligations.is_empty()
+        self.always.is_empty() && self.waiting.is_empty() && self.stable.is_empty() && self.obligations.is_empty()
     }
 
     /// The liveness phase begins: eventually-checks start being evaluated. Returns the
@@ -404,7 +421,7 @@ impl<P: Protocol> Checks<P> {
         self.liveness = true;
         let mut deadlines = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
-            if let ExpectKind::Eventually { budget } = slot.kind {
+            if let ExpectKind::Eventually { budget, .. } = slot.kind {
                 slot.deadline = budget.map(|b| at.add(b));
                 deadlines.extend(slot.deadline);
                 self.waiting.push(i);
@@ -418,6 +435,7 @@ impl<P: Protocol> Checks<P> {
     pub fn on_trigger(&mut self, trigger: Trigger) -> Vec<Time> {
         let mut deadlines = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
+            slot.property.on_trigger(&trigger);
             if let ExpectKind::Within {
                 after,
                 node,
@@ -448,7 +466,17 @@ impl<P: Protocol> Checks<P> {
                 return Some(finding(slot, FailureClass::Safety, view, f));
             }
         }
+        for &i in &self.stable {
+            let slot = &mut self.slots[i];
+            self.evaluations += 1;
+            if let Err(f) = slot.property.check(view, None) {
+                let since = slot.satisfied_at.unwrap_or_default();
+                let message = format!("held at {since} but stopped holding again: {}", f.message);
+                return Some(finding(slot, FailureClass::Liveness, view, Failure { message, nodes: f.nodes }));
+            }
+        }
         let slots = &mut self.slots;
+        let stable = &mut self.stable;
         let evaluations = &mut self.evaluations;
         let events = &mut self.events;
         self.waiting.retain(|&i| {
@@ -456,6 +484,9 @@ impl<P: Protocol> Checks<P> {
             *evaluations += 1;
             if slot.property.check(view, None).is_ok() {
                 slot.satisfied_at = Some(view.time);
+                if let ExpectKind::Eventually { stays: true, .. } = slot.kind {
+                    stable.push(i);
+                }
                 events.push(CheckEvent {
                     check: slot.name.clone(),
                     kind: slot.kind.name(),
@@ -606,6 +637,17 @@ impl<P: Protocol> Checks<P> {
             }
         }
         None
+    }
+
+    /// Every measurement the checks report, by name (the first check to report a name wins).
+    pub fn metrics(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let mut all = std::collections::BTreeMap::new();
+        for slot in &self.slots {
+            for (k, v) in slot.property.metrics() {
+                all.entry(k).or_insert(v);
+            }
+        }
+        all
     }
 
     /// Each check's standing, for the summary.

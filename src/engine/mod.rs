@@ -160,6 +160,8 @@ pub struct RunReport {
     pub incarnations: Vec<u32>,
     /// Client operations by outcome.
     pub ops: OpCounts,
+    /// Measurements reported by the protocol's checks (detection times, recovery, ...).
+    pub metrics: BTreeMap<String, serde_json::Value>,
     /// Trace records produced.
     pub records: u64,
     /// The run's fingerprint (hex in summaries).
@@ -1288,6 +1290,7 @@ impl<P: Protocol> Simulation<P> {
             storage: self.hosts.iter().map(|h| h.store.stats()).collect(),
             incarnations: self.hosts.iter().map(|h| h.incarnation).collect(),
             ops: self.history.counts(),
+            metrics: self.checks.metrics(),
             records: self.recorder.records(),
             fingerprint: self.recorder.fingerprint(),
         }

@@ -16,6 +16,7 @@
 //! Must not import the engine, the network or the trace.
 
 pub mod ping;
+pub mod reliable;
 pub mod registry;
 
 pub use crate::check::{Failure, Property, PropertyDef, Trigger, TriggerKind, View};
