@@ -24,7 +24,7 @@ const LN_2_Q62: u128 = 3_196_577_161_300_663_915; // ln 2 × 2^62
 pub fn exp(x: i128) -> i128 {
     let x = x.clamp(-60 * ONE, 60 * ONE);
     // e^x = 2^(x log2 e) = 2^k × 2^f, k integer, 0 <= f < 1.
-    let y = x * LOG2_E >> 32;
+    let y = (x * LOG2_E) >> 32;
     let k = y >> 32; // floor, arithmetic shift
     let f = (y - (k << 32)) as u128; // 0 ..= 2^32 - 1
     // 2^f = e^(f ln 2), with r = f ln 2 in [0, ln 2), in Q62.
@@ -53,7 +53,11 @@ pub fn log2(x: i128) -> i128 {
     let msb = 127 - x.leading_zeros() as i128; // position of the top bit
     let int_part = msb - 32;
     // m = x / 2^msb in [1, 2), held in Q62.
-    let mut m: u128 = if msb >= 62 { x >> (msb - 62) } else { x << (62 - msb) };
+    let mut m: u128 = if msb >= 62 {
+        x >> (msb - 62)
+    } else {
+        x << (62 - msb)
+    };
     let mut frac: i128 = 0;
     for bit in (0..32).rev() {
         m = (m * m) >> 62;
@@ -67,7 +71,7 @@ pub fn log2(x: i128) -> i128 {
 
 /// `log10(x)` for positive `x` in Q32.32.
 pub fn log10(x: i128) -> i128 {
-    log2(x) * LOG10_2 >> 32
+    (log2(x) * LOG10_2) >> 32
 }
 
 /// Phi of the phi-accrual failure detector, in thousandths, with the logistic approximation
@@ -80,11 +84,11 @@ pub fn phi_milli(elapsed_us: u64, mean_us: u64, std_us: u64) -> u64 {
     let std = i128::from(std_us.max(1));
     let y = ((i128::from(elapsed_us) - i128::from(mean_us)) << 32) / std;
     let y = y.clamp(-32 * ONE, 32 * ONE);
-    let y2 = y * y >> 32;
-    let z = y * (A + (B * y2 >> 32)) >> 32;
+    let y2 = (y * y) >> 32;
+    let z = (y * (A + ((B * y2) >> 32))) >> 32;
     let phi = if z > 40 * ONE {
         // log10(1 + e^z) = z log10(e) + log10(1 + e^-z), and the last term is below 1e-17.
-        z * LOG10_E >> 32
+        (z * LOG10_E) >> 32
     } else {
         log10(ONE + exp(z))
     };
@@ -105,7 +109,10 @@ mod tests {
             let x = i as f64 / 10.0;
             let got = f(exp(q(x)));
             let want = x.exp();
-            assert!((got - want).abs() <= want * 1e-8 + 1e-9, "exp({x}) = {got}, want {want}");
+            assert!(
+                (got - want).abs() <= want * 1e-8 + 1e-9,
+                "exp({x}) = {got}, want {want}"
+            );
         }
         for i in 1..=2000 {
             let x = i as f64 / 7.0;
@@ -120,7 +127,11 @@ mod tests {
     fn phi_float(elapsed: f64, mean: f64, std: f64) -> f64 {
         let y = ((elapsed - mean) / std).clamp(-32.0, 32.0);
         let z = y * (1.5976 + 0.070566 * y * y);
-        if z > 40.0 { z * std::f64::consts::LOG10_E } else { (1.0 + z.exp()).log10() }
+        if z > 40.0 {
+            z * std::f64::consts::LOG10_E
+        } else {
+            (1.0 + z.exp()).log10()
+        }
     }
 
     #[test]
@@ -129,7 +140,10 @@ mod tests {
             for (mean, std) in [(100_000u64, 10_000u64), (500_000, 200_000), (1_000_000, 1)] {
                 let got = phi_milli(elapsed, mean, std) as f64 / 1000.0;
                 let want = phi_float(elapsed as f64, mean as f64, std as f64);
-                assert!((got - want).abs() < 0.002, "phi({elapsed}, {mean}, {std}) = {got}, want {want}");
+                assert!(
+                    (got - want).abs() < 0.002,
+                    "phi({elapsed}, {mean}, {std}) = {got}, want {want}"
+                );
             }
         }
     }

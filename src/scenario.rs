@@ -1050,7 +1050,10 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
             ));
         }
         if e.stays && e.kind != KindName::Eventually {
-            return Err(ctx.error(&format!("{base}.stays"), "`stays` belongs to `eventually` expectations only"));
+            return Err(ctx.error(
+                &format!("{base}.stays"),
+                "`stays` belongs to `eventually` expectations only",
+            ));
         }
         if e.budget_ms.is_some() && e.kind != KindName::Eventually {
             return Err(ctx.error(

@@ -457,6 +457,7 @@ fn check_kinds_fail_the_way_they_should() {
     c.expectations = vec![expect(
         "never",
         ExpectKind::Eventually {
+            stays: false,
             budget: Some(Time::from_ms(300)),
         },
     )];
@@ -479,7 +480,13 @@ fn check_kinds_fail_the_way_they_should() {
     c.faults = vec![at(300, Fault::Crash(n(0)))];
     c.expectations = vec![
         expect("always_ok", ExpectKind::Sometimes),
-        expect("always_ok", ExpectKind::Eventually { budget: None }),
+        expect(
+            "always_ok",
+            ExpectKind::Eventually {
+                budget: None,
+                stays: false,
+            },
+        ),
         expect(
             "always_ok",
             ExpectKind::Within {

@@ -412,7 +412,10 @@ impl<P: Protocol> Checks<P> {
 
     /// Whether any check has work to do after a step.
     pub fn is_idle(&self) -> bool {
-        self.always.is_empty() && self.waiting.is_empty() && self.stable.is_empty() && self.obligations.is_empty()
+        self.always.is_empty()
+            && self.waiting.is_empty()
+            && self.stable.is_empty()
+            && self.obligations.is_empty()
     }
 
     /// The liveness phase begins: eventually-checks start being evaluated. Returns the
@@ -466,13 +469,41 @@ impl<P: Protocol> Checks<P> {
                 return Some(finding(slot, FailureClass::Safety, view, f));
             }
         }
-        for &i in &self.stable {
-            let slot = &mut self.slots[i];
+        // Eventually-and-stays: a break before the deadline sends the check back to waiting
+        // (it must come true again, for good, by the deadline); a break after it fails.
+        let mut i = 0;
+        while i < self.stable.len() {
+            let slot = &mut self.slots[self.stable[i]];
             self.evaluations += 1;
-            if let Err(f) = slot.property.check(view, None) {
-                let since = slot.satisfied_at.unwrap_or_default();
-                let message = format!("held at {since} but stopped holding again: {}", f.message);
-                return Some(finding(slot, FailureClass::Liveness, view, Failure { message, nodes: f.nodes }));
+            match slot.property.check(view, None) {
+                Ok(()) => i += 1,
+                Err(f) => {
+                    let since = slot.satisfied_at.unwrap_or_default();
+                    if slot.deadline.is_none_or(|d| view.time < d) {
+                        slot.satisfied_at = None;
+                        self.events.push(CheckEvent {
+                            check: slot.name.clone(),
+                            kind: "eventually",
+                            status: format!("stopped holding (held since {since}): {}", f.message),
+                        });
+                        let idx = self.stable.swap_remove(i);
+                        self.waiting.push(idx);
+                        continue;
+                    }
+                    let message = format!(
+                        "held since {since} but stopped holding after the deadline: {}",
+                        f.message
+                    );
+                    return Some(finding(
+                        slot,
+                        FailureClass::Liveness,
+                        view,
+                        Failure {
+                            message,
+                            nodes: f.nodes,
+                        },
+                    ));
+                }
             }
         }
         let slots = &mut self.slots;

@@ -15,15 +15,19 @@
 //!
 //! Must not import the engine, the network or the trace.
 
+pub mod fd;
 pub mod ping;
-pub mod reliable;
 pub mod registry;
+pub mod reliable;
 
-pub use crate::check::{Failure, Property, PropertyDef, Trigger, TriggerKind, View};
+pub use crate::check::{Failure, Property, PropertyDef, Status, Trigger, TriggerKind, View};
+pub use crate::fixed;
 pub use crate::rng::Rng;
 pub use crate::storage::Store;
 pub use crate::types::{ClientId, Endpoint, NodeId, Ratio, Time};
-pub use crate::workload::{History, OpId, Outcome, WorkloadConfig};
+pub use crate::workload::{
+    Driver, Generator, History, OpId, Outcome, Verdict as ClientVerdict, WorkloadConfig,
+};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -14,11 +14,11 @@
 //! catches it. That is the same mistake as a Raft node that forgets to sync its term.
 
 use crate::protocol::{
-    ClientCtx, ClientId, Ctx, Failure, NodeId, Property, PropertyDef, Protocol, RequestId, Time,
-    TriggerKind, View,
+    ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Endpoint, Failure, Generator,
+    NodeId, Outcome, Property, PropertyDef, Protocol, RequestId, Time, Trigger, TriggerKind, View,
 };
-use crate::workload::{Driver, Generator, Outcome, Verdict};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Bug switches, all off by default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,14 +273,18 @@ impl Protocol for Ping {
                 name: "all_connected",
                 description: "every up node has had a pong from every other up node it can reach both ways, since the heal (or the trigger)",
                 invariant: false,
-                make: |_| Box::new(AllConnected { baseline: None }),
+                make: |_| {
+                    Box::new(AllConnected {
+                        baselines: BTreeMap::new(),
+                    })
+                },
             },
             PropertyDef {
                 name: "pong_received",
                 description: "some node received a pong",
                 invariant: false,
                 make: |_| {
-                    Box::new(|v: &View<'_, Ping>, _: Option<&crate::check::Trigger>| {
+                    Box::new(|v: &View<'_, Ping>, _: Option<&Trigger>| {
                         let any = v
                             .nodes()
                             .filter_map(|n| v.node(n))
@@ -304,14 +308,10 @@ impl Protocol for Ping {
 struct PongMatchesPing;
 
 impl Property<Ping> for PongMatchesPing {
-    fn check(
-        &mut self,
-        view: &View<'_, Ping>,
-        _: Option<&crate::check::Trigger>,
-    ) -> Result<(), Failure> {
+    fn check(&mut self, view: &View<'_, Ping>, _: Option<&Trigger>) -> Result<(), Failure> {
         // Only the node this step touched can have changed.
         let (first, last) = match view.touched {
-            Some(crate::types::Endpoint::Node(n)) => (n.0, n.0 + 1),
+            Some(Endpoint::Node(n)) => (n.0, n.0 + 1),
             Some(_) => return Ok(()),
             None => (0, view.cluster_size()),
         };
@@ -336,11 +336,7 @@ struct EchoCorrect {
 }
 
 impl Property<Ping> for EchoCorrect {
-    fn check(
-        &mut self,
-        view: &View<'_, Ping>,
-        _: Option<&crate::check::Trigger>,
-    ) -> Result<(), Failure> {
+    fn check(&mut self, view: &View<'_, Ping>, _: Option<&Trigger>) -> Result<(), Failure> {
         let ops = view.history().ops();
         // Operations complete in order per client, not globally: advance over the settled prefix.
         while let Some(op) = ops.get(self.checked) {
@@ -365,21 +361,21 @@ impl Property<Ping> for EchoCorrect {
 type Counts = Vec<(u32, Vec<u64>)>;
 
 struct AllConnected {
-    baseline: Option<(Time, Counts)>,
+    /// One baseline per start time: a within-check's obligations share this instance, and
+    /// several may be open at once (two restarts close together).
+    baselines: BTreeMap<Time, Counts>,
 }
 
+/// Baselines kept at most; the oldest go first (their obligations are long closed).
+const BASELINES_MAX: usize = 64;
+
 impl Property<Ping> for AllConnected {
-    fn check(
-        &mut self,
-        view: &View<'_, Ping>,
-        trigger: Option<&crate::check::Trigger>,
-    ) -> Result<(), Failure> {
+    fn check(&mut self, view: &View<'_, Ping>, trigger: Option<&Trigger>) -> Result<(), Failure> {
         let since = trigger
             .map(|t| t.at)
             .or(view.healed_at)
             .unwrap_or(Time::ZERO);
-        let fresh = self.baseline.as_ref().is_none_or(|(at, _)| *at != since);
-        if fresh {
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.baselines.entry(since) {
             let counts = view
                 .nodes()
                 .map(|n| {
@@ -389,9 +385,12 @@ impl Property<Ping> for AllConnected {
                     )
                 })
                 .collect();
-            self.baseline = Some((since, counts));
+            slot.insert(counts);
+            while self.baselines.len() > BASELINES_MAX {
+                self.baselines.pop_first();
+            }
         }
-        let (_, base) = self.baseline.as_ref().expect("set above");
+        let base = &self.baselines[&since];
         let restricted = trigger
             .filter(|t| t.kind == TriggerKind::Restart || t.kind == TriggerKind::Resume)
             .and_then(|t| t.node);

@@ -19,12 +19,15 @@
 //!   taken for duplicates and silently dropped.
 //!
 //! Exactly-once holds per receiver incarnation: a receiver that crashes forgets what it
-//! delivered, and its application state with it.
+//! delivered, and its application state with it. Acknowledgements carry the receiver's own
+//! session, so when a sender learns that its peer restarted it renumbers what is still
+//! outstanding from 1 for the new incarnation (what the old one acknowledged is not resent);
+//! without that, the new incarnation would wait forever for sequence numbers it never saw.
 //!
 //! The layer is sans-IO: its methods push [`Action`]s into a buffer the protocol drains and
 //! turns into `ctx` calls (see [`Reliable::drain`]).
 
-use crate::types::{NodeId, Time};
+use crate::protocol::{NodeId, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -36,6 +39,8 @@ pub enum Wire<M> {
     Data {
         /// The sender's session (incarnation) number.
         session: u64,
+        /// The receiver's session as the sender last heard it (0: not heard yet).
+        to_session: u64,
         /// Position in the channel, from 1.
         seq: u64,
         /// The application message.
@@ -45,6 +50,8 @@ pub enum Wire<M> {
     Ack {
         /// The session acknowledged.
         session: u64,
+        /// The acknowledging receiver's own session.
+        from_session: u64,
         /// Highest sequence number delivered in order.
         seq: u64,
     },
@@ -67,7 +74,12 @@ pub struct ReliableConfig {
 
 impl Default for ReliableConfig {
     fn default() -> Self {
-        ReliableConfig { rto_ms_min: 50, rto_ms_max: 1_600, resend_max: 32, dedup_seq_only: false }
+        ReliableConfig {
+            rto_ms_min: 50,
+            rto_ms_max: 1_600,
+            resend_max: 32,
+            dedup_seq_only: false,
+        }
     }
 }
 
@@ -86,6 +98,8 @@ pub enum Action<M> {
 
 #[derive(Clone, Debug)]
 struct Outgoing<M> {
+    /// The receiver's session, learned from its acknowledgements (0: not yet).
+    peer_session: u64,
     next_seq: u64,
     unacked: VecDeque<(u64, M)>,
     rto_ms: u64,
@@ -131,8 +145,21 @@ impl<M: Clone> Reliable<M> {
         let rto = config.rto_ms_min.max(1);
         Reliable {
             session,
-            out: (0..nodes).map(|_| Outgoing { next_seq: 1, unacked: VecDeque::new(), rto_ms: rto }).collect(),
-            inc: (0..nodes).map(|_| Incoming { session: 0, delivered: 0, buffer: BTreeMap::new() }).collect(),
+            out: (0..nodes)
+                .map(|_| Outgoing {
+                    peer_session: 0,
+                    next_seq: 1,
+                    unacked: VecDeque::new(),
+                    rto_ms: rto,
+                })
+                .collect(),
+            inc: (0..nodes)
+                .map(|_| Incoming {
+                    session: 0,
+                    delivered: 0,
+                    buffer: BTreeMap::new(),
+                })
+                .collect(),
             config,
             actions: Vec::new(),
             stats: ReliableStats::default(),
@@ -162,22 +189,56 @@ impl<M: Clone> Reliable<M> {
         let first = ch.unacked.is_empty();
         ch.unacked.push_back((seq, msg.clone()));
         self.stats.sent += 1;
-        self.actions.push(Action::Send(to, Wire::Data { session: self.session, seq, msg }));
+        let to_session = ch.peer_session;
+        self.actions.push(Action::Send(
+            to,
+            Wire::Data {
+                session: self.session,
+                to_session,
+                seq,
+                msg,
+            },
+        ));
         if first {
             ch.rto_ms = self.config.rto_ms_min.max(1);
-            self.actions.push(Action::ArmTimer(to, Time::from_ms(ch.rto_ms)));
+            self.actions
+                .push(Action::ArmTimer(to, Time::from_ms(ch.rto_ms)));
         }
     }
 
     /// Handles what arrived from `from`.
     pub fn on_wire(&mut self, from: NodeId, wire: Wire<M>) {
         match wire {
-            Wire::Data { session, seq, msg } => self.on_data(from, session, seq, msg),
-            Wire::Ack { session, seq } => self.on_ack(from, session, seq),
+            Wire::Data {
+                session,
+                to_session,
+                seq,
+                msg,
+            } => self.on_data(from, session, to_session, seq, msg),
+            Wire::Ack {
+                session,
+                from_session,
+                seq,
+            } => self.on_ack(from, session, from_session, seq),
         }
     }
 
-    fn on_data(&mut self, from: NodeId, session: u64, seq: u64, msg: M) {
+    fn on_data(&mut self, from: NodeId, session: u64, to_session: u64, seq: u64, msg: M) {
+        let me = self.session;
+        if to_session != 0 && to_session != me {
+            // Numbered for an earlier incarnation of this node: tell the sender who we are now
+            // (delivered nothing yet), so it renumbers for us.
+            self.stats.stale_dropped += 1;
+            self.actions.push(Action::Send(
+                from,
+                Wire::Ack {
+                    session,
+                    from_session: me,
+                    seq: 0,
+                },
+            ));
+            return;
+        }
         let ch = &mut self.inc[from.index()];
         if !self.config.dedup_seq_only {
             if session < ch.session {
@@ -203,15 +264,38 @@ impl<M: Clone> Reliable<M> {
             }
         }
         // Acknowledge what we have, echoing the session the sender used.
-        let ack = Wire::Ack { session, seq: ch.delivered };
+        let ack = Wire::Ack {
+            session,
+            from_session: me,
+            seq: ch.delivered,
+        };
         self.actions.push(Action::Send(from, ack));
     }
 
-    fn on_ack(&mut self, from: NodeId, session: u64, seq: u64) {
+    fn on_ack(&mut self, from: NodeId, session: u64, from_session: u64, seq: u64) {
         if session != self.session {
             return; // for an earlier incarnation of this node
         }
         let ch = &mut self.out[from.index()];
+        if from_session < ch.peer_session {
+            return; // from an earlier incarnation of the peer
+        }
+        if from_session > ch.peer_session {
+            let restarted = ch.peer_session != 0;
+            ch.peer_session = from_session;
+            if restarted {
+                // The peer restarted: number what is outstanding afresh, from 1, and resend now.
+                for (i, (s, _)) in ch.unacked.iter_mut().enumerate() {
+                    *s = i as u64 + 1;
+                }
+                ch.next_seq = ch.unacked.len() as u64 + 1;
+                ch.rto_ms = self.config.rto_ms_min.max(1);
+                if !ch.unacked.is_empty() {
+                    self.actions.push(Action::ArmTimer(from, Time::ZERO));
+                }
+                return;
+            }
+        }
         let before = ch.unacked.len();
         while ch.unacked.front().is_some_and(|(s, _)| *s <= seq) {
             ch.unacked.pop_front();
@@ -221,7 +305,8 @@ impl<M: Clone> Reliable<M> {
             if ch.unacked.is_empty() {
                 self.actions.push(Action::DisarmTimer(from));
             } else {
-                self.actions.push(Action::ArmTimer(from, Time::from_ms(ch.rto_ms)));
+                self.actions
+                    .push(Action::ArmTimer(from, Time::from_ms(ch.rto_ms)));
             }
         }
     }
@@ -235,10 +320,17 @@ impl<M: Clone> Reliable<M> {
         }
         for (seq, msg) in ch.unacked.iter().take(self.config.resend_max) {
             self.stats.retransmitted += 1;
-            self.actions.push(Action::Send(to, Wire::Data { session: self.session, seq: *seq, msg: msg.clone() }));
+            let data = Wire::Data {
+                session: self.session,
+                to_session: ch.peer_session,
+                seq: *seq,
+                msg: msg.clone(),
+            };
+            self.actions.push(Action::Send(to, data));
         }
         ch.rto_ms = (ch.rto_ms * 2).min(self.config.rto_ms_max.max(1));
-        self.actions.push(Action::ArmTimer(to, Time::from_ms(ch.rto_ms)));
+        self.actions
+            .push(Action::ArmTimer(to, Time::from_ms(ch.rto_ms)));
     }
 
     /// Takes the actions produced since the last call, in order.
@@ -251,7 +343,13 @@ impl<M: Clone> Reliable<M> {
 mod tests {
     use super::*;
 
-    fn pump(a: &mut Reliable<u32>, b: &mut Reliable<u32>, an: NodeId, bn: NodeId, lose_data: bool) -> Vec<u32> {
+    fn pump(
+        a: &mut Reliable<u32>,
+        b: &mut Reliable<u32>,
+        an: NodeId,
+        bn: NodeId,
+        lose_data: bool,
+    ) -> Vec<u32> {
         let mut delivered = Vec::new();
         let mut to_b: Vec<Wire<u32>> = Vec::new();
         for act in a.drain() {
@@ -289,48 +387,208 @@ mod tests {
         assert!(pump(&mut a, &mut b, an, bn, true).is_empty(), "both lost");
         a.on_timer(bn);
         // Deliver the retransmissions reversed and twice.
-        let wires: Vec<Wire<u32>> = a.drain().filter_map(|x| if let Action::Send(_, w) = x { Some(w) } else { None }).collect();
+        let wires: Vec<Wire<u32>> = a
+            .drain()
+            .filter_map(|x| {
+                if let Action::Send(_, w) = x {
+                    Some(w)
+                } else {
+                    None
+                }
+            })
+            .collect();
         for w in wires.iter().rev().chain(wires.iter()) {
             b.on_wire(an, w.clone());
         }
-        let got: Vec<u32> = b.drain().filter_map(|x| if let Action::Deliver(_, m) = x { Some(m) } else { None }).collect();
+        let got: Vec<u32> = b
+            .drain()
+            .filter_map(|x| {
+                if let Action::Deliver(_, m) = x {
+                    Some(m)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(got, vec![10, 11]);
         assert_eq!(b.stats().duplicates_dropped, 2);
-        b.on_wire(an, Wire::Data { session: 1, seq: 2, msg: 11 });
+        b.on_wire(
+            an,
+            Wire::Data {
+                session: 1,
+                to_session: 0,
+                seq: 2,
+                msg: 11,
+            },
+        );
         let acks: Vec<Action<u32>> = b.drain().collect();
-        assert_eq!(acks, vec![Action::Send(an, Wire::Ack { session: 1, seq: 2 })]);
-        a.on_wire(bn, Wire::Ack { session: 1, seq: 2 });
+        assert_eq!(
+            acks,
+            vec![Action::Send(
+                an,
+                Wire::Ack {
+                    session: 1,
+                    from_session: 1,
+                    seq: 2
+                }
+            )]
+        );
+        a.on_wire(
+            bn,
+            Wire::Ack {
+                session: 1,
+                from_session: 1,
+                seq: 2,
+            },
+        );
         assert_eq!(a.outstanding(bn), 0);
         assert!(a.drain().any(|x| x == Action::DisarmTimer(bn)));
     }
 
     #[test]
     fn a_restarted_sender_starts_a_new_session() {
-        let (an, bn) = (NodeId(0), NodeId(1));
+        let an = NodeId(0);
         let mut b: Reliable<u32> = Reliable::new(2, 1, ReliableConfig::default());
-        b.on_wire(an, Wire::Data { session: 1, seq: 1, msg: 1 });
-        b.on_wire(an, Wire::Data { session: 2, seq: 1, msg: 100 });
-        b.on_wire(an, Wire::Data { session: 1, seq: 2, msg: 2 });
-        let got: Vec<u32> = b.drain().filter_map(|x| if let Action::Deliver(_, m) = x { Some(m) } else { None }).collect();
-        assert_eq!(got, vec![1, 100], "the old session's late message is dropped");
+        b.on_wire(
+            an,
+            Wire::Data {
+                session: 1,
+                to_session: 0,
+                seq: 1,
+                msg: 1,
+            },
+        );
+        b.on_wire(
+            an,
+            Wire::Data {
+                session: 2,
+                to_session: 0,
+                seq: 1,
+                msg: 100,
+            },
+        );
+        b.on_wire(
+            an,
+            Wire::Data {
+                session: 1,
+                to_session: 0,
+                seq: 2,
+                msg: 2,
+            },
+        );
+        let got: Vec<u32> = b
+            .drain()
+            .filter_map(|x| {
+                if let Action::Deliver(_, m) = x {
+                    Some(m)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![1, 100],
+            "the old session's late message is dropped"
+        );
         assert_eq!(b.stats().stale_dropped, 1);
 
-        let buggy = ReliableConfig { dedup_seq_only: true, ..ReliableConfig::default() };
+        let buggy = ReliableConfig {
+            dedup_seq_only: true,
+            ..ReliableConfig::default()
+        };
         let mut b: Reliable<u32> = Reliable::new(2, 1, buggy);
-        b.on_wire(an, Wire::Data { session: 1, seq: 1, msg: 1 });
-        b.on_wire(an, Wire::Data { session: 2, seq: 1, msg: 100 });
-        let got: Vec<u32> = b.drain().filter_map(|x| if let Action::Deliver(_, m) = x { Some(m) } else { None }).collect();
-        assert_eq!(got, vec![1], "with the bug, the new incarnation's first message is taken for a duplicate");
+        b.on_wire(
+            an,
+            Wire::Data {
+                session: 1,
+                to_session: 0,
+                seq: 1,
+                msg: 1,
+            },
+        );
+        b.on_wire(
+            an,
+            Wire::Data {
+                session: 2,
+                to_session: 0,
+                seq: 1,
+                msg: 100,
+            },
+        );
+        let got: Vec<u32> = b
+            .drain()
+            .filter_map(|x| {
+                if let Action::Deliver(_, m) = x {
+                    Some(m)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![1],
+            "with the bug, the new incarnation's first message is taken for a duplicate"
+        );
+    }
+
+    #[test]
+    fn a_restarted_receiver_gets_the_outstanding_messages_renumbered() {
+        let (an, bn) = (NodeId(0), NodeId(1));
+        let mut a = Reliable::new(2, 1, ReliableConfig::default());
+        let mut b: Reliable<u32> = Reliable::new(2, 1, ReliableConfig::default());
+        a.send(bn, 1);
+        a.send(bn, 2);
+        assert_eq!(pump(&mut a, &mut b, an, bn, false), vec![1, 2]);
+        a.send(bn, 3);
+        a.send(bn, 4);
+        let _ = a.drain().count(); // lost in flight
+        // b restarts as session 2 and knows nothing.
+        let mut b: Reliable<u32> = Reliable::new(2, 2, ReliableConfig::default());
+        a.on_timer(bn);
+        assert!(
+            pump(&mut a, &mut b, an, bn, false).is_empty(),
+            "addressed to the old incarnation: refused"
+        );
+        let armed: Vec<Action<u32>> = a.drain().collect();
+        assert_eq!(
+            armed,
+            vec![Action::ArmTimer(bn, Time::ZERO)],
+            "renumbered and resent at once"
+        );
+        a.on_timer(bn);
+        assert_eq!(
+            pump(&mut a, &mut b, an, bn, false),
+            vec![3, 4],
+            "3 and 4 as seq 1 and 2 of the new channel"
+        );
+        assert_eq!(a.outstanding(bn), 0);
     }
 
     #[test]
     fn backoff_doubles_to_the_cap_and_resets_on_progress() {
         let bn = NodeId(1);
-        let cfg = ReliableConfig { rto_ms_min: 10, rto_ms_max: 35, resend_max: 1, dedup_seq_only: false };
+        let cfg = ReliableConfig {
+            rto_ms_min: 10,
+            rto_ms_max: 35,
+            resend_max: 1,
+            dedup_seq_only: false,
+        };
         let mut a = Reliable::new(2, 1, cfg);
         a.send(bn, 1);
         a.send(bn, 2);
-        let timers = |a: &mut Reliable<u32>| -> Vec<Time> { a.drain().filter_map(|x| if let Action::ArmTimer(_, t) = x { Some(t) } else { None }).collect() };
+        let timers = |a: &mut Reliable<u32>| -> Vec<Time> {
+            a.drain()
+                .filter_map(|x| {
+                    if let Action::ArmTimer(_, t) = x {
+                        Some(t)
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        };
         assert_eq!(timers(&mut a), vec![Time::from_ms(10)]);
         a.on_timer(bn);
         assert_eq!(a.stats().retransmitted, 1, "a window of one");
@@ -338,7 +596,14 @@ mod tests {
         a.on_timer(bn);
         a.on_timer(bn);
         assert_eq!(timers(&mut a), vec![Time::from_ms(35), Time::from_ms(35)]);
-        a.on_wire(bn, Wire::Ack { session: 1, seq: 1 });
+        a.on_wire(
+            bn,
+            Wire::Ack {
+                session: 1,
+                from_session: 1,
+                seq: 1,
+            },
+        );
         assert_eq!(timers(&mut a), vec![Time::from_ms(10)]);
     }
 }
