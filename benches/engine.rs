@@ -1,1 +1,765 @@
-fn main() {}
+//! Engine throughput and memory benchmark (`cargo bench --bench engine`).
+//!
+//! What it measures, all on the `ping` protocol with 5 nodes, built from the bundled scenario
+//! `ping/basic` with the network preset switched to `lossy` (uniform 1-10 ms latency, 5% loss,
+//! 2% duplicates) and its 2 echo clients on:
+//!
+//! 1. **Throughput**: events per second of wall time, where an event is one queue pop
+//!    (`RunReport.steps`), with the trace off (no sink) and with the trace streamed as JSON
+//!    lines to a `BufWriter<File>` in a temporary directory (page cache, no fsync). Each
+//!    configuration runs 3 times; the table shows the best and the median. The timed region
+//!    is `Simulation::new` + `run` + drop (the drop flushes the trace file).
+//! 2. **Bare baseline**: a `std::collections::BinaryHeap` of 24-byte entries (time, seq, an
+//!    8-byte event, ordered on (time, seq) reversed, like the engine's queue) holding the same
+//!    number of pending events the simulation holds on average. Each iteration pops the
+//!    earliest entry and pushes one at its time plus a xorshift latency of 1-10 ms. The
+//!    average queue length is *measured*: a separate, untimed run advances in 100 µs steps of
+//!    virtual time and computes pending = pushes - pops from public counters (see
+//!    [`measure_queue`]); an engine-side probe of `limits.pending_max` confirms the maximum.
+//!    `sim/bare` is the share of the bare heap's speed the whole engine keeps: 100% would
+//!    mean the engine costs no more than its queue.
+//! 3. **Memory**: a counting `#[global_allocator]` around `System` tracks live and peak heap
+//!    bytes. For runs of N and 10N events (trace off and trace to file; with 2 clients and
+//!    with none, because the client history grows with the run by design) it reports the
+//!    peak live bytes above what was live before the run, the bytes still held when the run
+//!    ends (before the simulation is dropped), and allocator calls per million events, both
+//!    over the whole run (set-up included) and in the steady state (the second half of the
+//!    run only: the hot path's own allocations).
+//!
+//! Sizes: about 3 million events per throughput run and N = 1 million for memory (10N = 10
+//! million); the virtual time limit that gives them is calibrated on a 100 s run first. Every
+//! run must pass its checks, or the bench panics (it would be measuring the wrong thing).
+//!
+//! How to read it: the throughput rows are the engine's speed on a small, busy cluster; the
+//! memory rows should stay flat from N to 10N except for what the client history keeps (one
+//! entry per operation, which the checker needs). `FAULTLINE_BENCH_QUICK=1` shrinks every
+//! size tenfold for a smoke test; its numbers are not meaningful.
+
+// Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
+#![allow(clippy::disallowed_types)]
+
+use faultline::engine::{RunReport, Simulation, Verdict};
+use faultline::protocol::ping::Ping;
+use faultline::scenario::{self, KindName, Scenario};
+use faultline::trace::TraceSink;
+use faultline::types::Time;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::RefCell;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::time::Instant;
+
+// ---------------------------------------------------------------------------------------
+// Counting allocator
+// ---------------------------------------------------------------------------------------
+
+/// Live heap bytes.
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+/// Highest `CURRENT` since the last [`reset_peak`].
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// Calls to `alloc` and `alloc_zeroed`.
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+/// Calls to `realloc` (a growing `Vec`, `String`, ...).
+static REALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+/// `System`, counting bytes and calls. Relaxed atomics: the bench is single-threaded, and the
+/// counters only need to be exact, not ordered with other memory.
+struct Counting;
+
+fn grew(bytes: usize) {
+    let now = CURRENT.fetch_add(bytes, AtomicOrdering::Relaxed) + bytes;
+    PEAK.fetch_max(now, AtomicOrdering::Relaxed);
+}
+
+fn shrank(bytes: usize) {
+    CURRENT.fetch_sub(bytes, AtomicOrdering::Relaxed);
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
+// `GlobalAlloc` contract holds exactly as it does for `System`; the counting has no effect on
+// the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged (see the impl).
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            ALLOCS.fetch_add(1, AtomicOrdering::Relaxed);
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged (see the impl).
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            ALLOCS.fetch_add(1, AtomicOrdering::Relaxed);
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.dealloc(ptr, layout) };
+        shrank(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded unchanged (see the impl).
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            REALLOCS.fetch_add(1, AtomicOrdering::Relaxed);
+            // Count the new block before releasing the old one: a moving realloc holds both.
+            grew(new_size);
+            shrank(layout.size());
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Makes the peak start from what is live now; returns that.
+fn reset_peak() -> usize {
+    let now = CURRENT.load(AtomicOrdering::Relaxed);
+    PEAK.store(now, AtomicOrdering::Relaxed);
+    now
+}
+
+/// Allocator calls so far: (alloc + alloc_zeroed, realloc).
+fn alloc_calls() -> (usize, usize) {
+    (
+        ALLOCS.load(AtomicOrdering::Relaxed),
+        REALLOCS.load(AtomicOrdering::Relaxed),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Workload
+// ---------------------------------------------------------------------------------------
+
+/// The bundled scenario every run starts from.
+const SCENARIO: &str = "ping/basic";
+/// Overrides applied to it in every run (besides the limits).
+const BASE_OVERRIDES: &[&str] = &["network.preset=lossy"];
+/// Repeats of each timed configuration.
+const REPEATS: usize = 3;
+
+/// One workload: the base scenario plus some overrides, with its measured event rate so runs
+/// of a given number of events can be asked for by virtual time.
+struct Workload {
+    label: &'static str,
+    overrides: Vec<String>,
+    /// Events per millisecond of virtual time, from a calibration run.
+    events_per_ms: f64,
+    seed: u64,
+}
+
+impl Workload {
+    fn new(label: &'static str, extra: &[&str]) -> Workload {
+        let overrides: Vec<String> = BASE_OVERRIDES
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect();
+        let mut w = Workload {
+            label,
+            overrides,
+            events_per_ms: 1.0,
+            seed: 0,
+        };
+        // Calibrate on 100 s of virtual time: long past the start-up transient.
+        const CALIBRATION_MS: u64 = 100_000;
+        let scn = w.scenario_ms(CALIBRATION_MS, None);
+        w.seed = scn.file.seed;
+        let report = run(&scn, w.seed, None);
+        w.events_per_ms = report.steps as f64 / CALIBRATION_MS as f64;
+        w
+    }
+
+    /// The scenario for a run of `time_ms` of virtual time, with extra `limits` overrides.
+    fn scenario_ms(&self, time_ms: u64, pending_max: Option<u64>) -> Scenario {
+        let text = scenario::bundled(SCENARIO).expect("the bundled scenario exists");
+        let mut overrides = self.overrides.clone();
+        overrides.push(format!("limits.time_ms={time_ms}"));
+        // Never the limit that ends a benchmark run: generous, and checked after each run.
+        overrides.push(format!(
+            "limits.events_max={}",
+            (time_ms as f64 * self.events_per_ms * 4.0) as u64 + 100_000
+        ));
+        if let Some(p) = pending_max {
+            overrides.push(format!("limits.pending_max={p}"));
+        }
+        scenario::load(SCENARIO, text, &overrides).expect("the benchmark scenario is valid")
+    }
+
+    /// The scenario for a run of about `events` events.
+    fn scenario_events(&self, events: u64) -> Scenario {
+        let ms = (events as f64 / self.events_per_ms).ceil() as u64;
+        self.scenario_ms(ms.max(1), None)
+    }
+}
+
+/// Runs `scn` to its end (building and dropping the simulation).
+fn run(scn: &Scenario, seed: u64, sink: Option<Box<dyn TraceSink>>) -> RunReport {
+    let config = scn.config::<Ping>(seed).expect("a ping scenario");
+    let mut sim = Simulation::<Ping>::new(config, sink).expect("valid expectations");
+    sim.run()
+}
+
+/// Panics unless a benchmark run passed: a failing run would measure the wrong thing.
+fn expect_pass(r: &RunReport, what: &str) {
+    match &r.verdict {
+        Verdict::Pass => {}
+        other => panic!("the {what} run did not pass: {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Trace sinks
+// ---------------------------------------------------------------------------------------
+
+/// Streams trace lines to a file, like the CLI's `--trace` (which adds a header, a summary
+/// and a rename at the end).
+struct FileSink {
+    writer: BufWriter<File>,
+}
+
+impl FileSink {
+    fn create(path: &Path) -> FileSink {
+        let file = File::create(path).expect("create the trace file");
+        FileSink {
+            writer: BufWriter::with_capacity(1 << 16, file),
+        }
+    }
+}
+
+impl TraceSink for FileSink {
+    fn line(&mut self, line: &str) -> Result<(), String> {
+        self.writer
+            .write_all(line.as_bytes())
+            .and_then(|_| self.writer.write_all(b"\n"))
+            .map_err(|e| format!("cannot write the trace: {e}"))
+    }
+}
+
+/// A private directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let dir = std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the temp dir");
+        TempDir(dir)
+    }
+    fn trace_path(&self) -> PathBuf {
+        self.0.join("trace.jsonl")
+    }
+    /// Size of the trace file, then removes it.
+    fn take_trace(&self) -> u64 {
+        let path = self.trace_path();
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let _ = std::fs::remove_file(&path);
+        size
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where a run's trace goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trace {
+    Off,
+    File,
+}
+
+impl Trace {
+    fn label(self) -> &'static str {
+        match self {
+            Trace::Off => "off",
+            Trace::File => "file",
+        }
+    }
+    fn sink(self, dir: &TempDir) -> Option<Box<dyn TraceSink>> {
+        match self {
+            Trace::Off => None,
+            Trace::File => Some(Box::new(FileSink::create(&dir.trace_path()))),
+        }
+    }
+}
+
+/// Counts the trace records the queue-length accounting needs (see [`measure_queue`]).
+#[derive(Default)]
+struct RecordCounts {
+    /// Node boots (each arms one ping round timer).
+    starts: u64,
+    /// Node timers fired (each ping round re-arms one).
+    timers: u64,
+    /// Client operations completed (each arms one think timer).
+    completes: u64,
+    /// Messages sent by clients (each arms one timeout timer).
+    client_sends: u64,
+}
+
+struct CountingSink(Rc<RefCell<RecordCounts>>);
+
+impl TraceSink for CountingSink {
+    fn line(&mut self, line: &str) -> Result<(), String> {
+        let mut c = self.0.borrow_mut();
+        if line.contains(r#""ev":"send""#) {
+            if line.contains(r#""from":"c"#) {
+                c.client_sends += 1;
+            }
+        } else if line.contains(r#""ev":"timer""#) {
+            c.timers += 1;
+        } else if line.contains(r#""ev":"complete""#) {
+            c.completes += 1;
+        } else if line.contains(r#""ev":"start""#) {
+            c.starts += 1;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Queue length
+// ---------------------------------------------------------------------------------------
+
+/// What the queue holds, measured on an untimed run.
+struct QueueStats {
+    /// Average pending events weighted by the pops in each sample interval (the heap size the
+    /// pops see).
+    per_event: f64,
+    /// Average over virtual time.
+    per_time: f64,
+    /// Largest sampled.
+    max_sampled: u64,
+    /// Largest queue length right after a pop, found by probing `limits.pending_max`.
+    max_after_pop: u64,
+}
+
+/// Measures the pending-event count. The engine has no accessor for it, so it is rebuilt
+/// exactly from public counters: pending = pushes - pops, with pops = `steps` and pushes =
+///   nodes + clients (start events) + 1 (the heal) + 1 (the end) + one deadline per
+///   eventually-expectation with a budget (all scheduled at time zero for this scenario,
+///   which has no faults)
+/// + node timers armed: one per boot and one per round fired (ping re-arms every round)
+/// + client timers armed: one think timer per client start and per completed operation, one
+///   timeout per message a client sends (a cancelled timeout stays queued until it fires)
+/// + message copies queued: sent - lost to loss + duplicated (from the network counters).
+///
+/// This is ping- and driver-specific; it is checked against the engine's own bound check.
+fn measure_queue(w: &Workload, virtual_ms: u64) -> QueueStats {
+    let scn = w.scenario_ms(virtual_ms, None);
+    let f = &scn.file;
+    let deadlines = f
+        .expect
+        .iter()
+        .filter(|e| {
+            e.kind == KindName::Eventually && e.budget_ms.or(f.liveness_budget_ms).is_some()
+        })
+        .count() as u64;
+    assert!(
+        f.faults.is_empty() && f.nemesis.is_none(),
+        "the queue accounting assumes no faults"
+    );
+    let fixed = u64::from(f.nodes) + 2 * u64::from(f.workload.clients) + 2 + deadlines;
+    let counts = Rc::new(RefCell::new(RecordCounts::default()));
+    let config = scn.config::<Ping>(w.seed).expect("a ping scenario");
+    let mut sim = Simulation::<Ping>::new(config, Some(Box::new(CountingSink(counts.clone()))))
+        .expect("valid expectations");
+    const SAMPLE_US: u64 = 100;
+    let (mut sum_time, mut samples) = (0u128, 0u64);
+    let (mut sum_event, mut weight) = (0u128, 0u64);
+    let mut max_sampled = 0u64;
+    let mut last_steps = 0u64;
+    let mut t = 0u64;
+    loop {
+        t += SAMPLE_US;
+        let going = sim.run_until(Time(t));
+        let steps = sim.report().steps;
+        if !going {
+            break;
+        }
+        let net = sim.network().stats();
+        let c = counts.borrow();
+        let pushes = fixed
+            + c.starts
+            + c.timers
+            + c.completes
+            + c.client_sends
+            + (net.sent - net.lost_loss + net.duplicated);
+        let pending = pushes
+            .checked_sub(steps)
+            .expect("the accounting missed a push");
+        // Between steps, every node has its round timer queued and the end is queued.
+        assert!(pending > u64::from(f.nodes), "the accounting missed a push");
+        sum_time += u128::from(pending);
+        samples += 1;
+        let popped = steps - last_steps;
+        sum_event += u128::from(pending) * u128::from(popped);
+        weight += popped;
+        max_sampled = max_sampled.max(pending);
+        last_steps = steps;
+    }
+    expect_pass(&sim.report(), "queue-measurement");
+    drop(sim);
+
+    // The engine fails a run when the queue holds more than `pending_max` events right after
+    // a pop: the smallest bound that passes is the true maximum, at every step.
+    let probe_ms = virtual_ms.min(60_000);
+    let passes = |p: u64| {
+        let scn = w.scenario_ms(probe_ms, Some(p));
+        matches!(run(&scn, w.seed, None).verdict, Verdict::Pass)
+    };
+    let (mut lo, mut hi) = (1u64, 4 * max_sampled + 64);
+    assert!(passes(hi), "the probe's upper bound is too low");
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if passes(mid) { hi = mid } else { lo = mid + 1 }
+    }
+    QueueStats {
+        per_event: sum_event as f64 / weight.max(1) as f64,
+        per_time: sum_time as f64 / samples.max(1) as f64,
+        max_sampled,
+        max_after_pop: lo,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Bare baseline
+// ---------------------------------------------------------------------------------------
+
+/// An 8-byte event, like the engine's `Ev` (a tag and a u32 slot).
+#[derive(Clone, Copy)]
+#[allow(dead_code)] // the payloads are only carried, as in the engine's queue
+enum BareEv {
+    Deliver(u32),
+    Timer(u32),
+}
+
+/// The engine's queue entry shape: (time, seq, event), 24 bytes.
+#[derive(Clone, Copy)]
+struct BareEntry {
+    time: u64,
+    seq: u64,
+    ev: BareEv,
+}
+
+const _: () = assert!(std::mem::size_of::<BareEntry>() == 24);
+
+impl PartialEq for BareEntry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl Eq for BareEntry {}
+impl PartialOrd for BareEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for BareEntry {
+    /// Reversed, so the max-heap pops the earliest (time, seq) first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// xorshift64: a tiny generator, so the baseline measures the heap and not the draws.
+fn xorshift(s: &mut u64) -> u64 {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    *s
+}
+
+/// Pops `pops` events from a heap kept at `pending` entries; returns pops per second.
+fn bare_heap(pending: usize, pops: u64) -> f64 {
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut heap = BinaryHeap::with_capacity(1024);
+    let mut seq = 0u64;
+    for i in 0..pending {
+        seq += 1;
+        heap.push(BareEntry {
+            time: 1_000 + xorshift(&mut rng) % 9_001,
+            seq,
+            ev: BareEv::Deliver(i as u32),
+        });
+    }
+    let start = Instant::now();
+    let mut check = 0u64;
+    for _ in 0..pops {
+        let e = heap.pop().expect("the heap is never empty");
+        check = check.wrapping_add(e.time ^ e.seq);
+        seq += 1;
+        // 1-10 ms, like the lossy preset's latency (microseconds).
+        let latency = 1_000 + xorshift(&mut rng) % 9_001;
+        let ev = match e.ev {
+            BareEv::Deliver(s) => BareEv::Timer(s),
+            BareEv::Timer(s) => BareEv::Deliver(s),
+        };
+        heap.push(BareEntry {
+            time: e.time + latency,
+            seq,
+            ev,
+        });
+    }
+    black_box(check);
+    black_box(&heap);
+    pops as f64 / start.elapsed().as_secs_f64()
+}
+
+// ---------------------------------------------------------------------------------------
+// Measurements
+// ---------------------------------------------------------------------------------------
+
+/// Best and median of some rates.
+fn best_median(mut rates: Vec<f64>) -> (f64, f64) {
+    rates.sort_by(|a, b| a.total_cmp(b));
+    (rates[rates.len() - 1], rates[rates.len() / 2])
+}
+
+/// Times `REPEATS` runs; returns (events per run, rates, trace bytes per run).
+fn throughput(w: &Workload, events: u64, trace: Trace, dir: &TempDir) -> (u64, Vec<f64>, u64) {
+    let scn = w.scenario_events(events);
+    let (mut steps, mut rates, mut bytes) = (0, Vec::new(), 0);
+    for _ in 0..REPEATS {
+        let start = Instant::now();
+        let config = scn.config::<Ping>(w.seed).expect("a ping scenario");
+        let mut sim = Simulation::<Ping>::new(config, trace.sink(dir)).expect("valid");
+        let report = sim.run();
+        drop(sim); // flushes the trace file
+        let secs = start.elapsed().as_secs_f64();
+        expect_pass(&report, "throughput");
+        steps = report.steps;
+        rates.push(report.steps as f64 / secs);
+        bytes = dir.take_trace();
+    }
+    (steps, rates, bytes)
+}
+
+/// One memory measurement.
+struct MemRow {
+    steps: u64,
+    /// Client operations invoked (each keeps one entry in the history).
+    ops: u64,
+    /// Peak live bytes above the live bytes before the run.
+    peak: usize,
+    /// Live bytes above the baseline when the run has ended, before the drop.
+    retained: usize,
+    /// Allocator calls (alloc + realloc) per event, over the whole run.
+    calls_per_event: f64,
+    /// Allocator calls per event over the second half of the run.
+    steady_calls_per_event: f64,
+    /// Of which reallocs, steady state.
+    steady_reallocs_per_event: f64,
+}
+
+fn memory(w: &Workload, events: u64, trace: Trace, dir: &TempDir) -> MemRow {
+    let scn = w.scenario_events(events);
+    let half = Time::from_ms(scn.file.limits.time_ms / 2);
+    let config = scn.config::<Ping>(w.seed).expect("a ping scenario");
+    let base = reset_peak();
+    let (a0, r0) = alloc_calls();
+    let mut sim = Simulation::<Ping>::new(config, trace.sink(dir)).expect("valid");
+    sim.run_until(half);
+    // `report` allocates: read the counters after it here and before it below.
+    let half_steps = sim.report().steps;
+    let (a1, r1) = alloc_calls();
+    sim.run_until(Time::MAX);
+    let (a2, r2) = alloc_calls();
+    let live_end = CURRENT.load(AtomicOrdering::Relaxed);
+    let peak = PEAK.load(AtomicOrdering::Relaxed);
+    let report = sim.report();
+    drop(sim);
+    expect_pass(&report, "memory");
+    dir.take_trace();
+    let steady_steps = (report.steps - half_steps).max(1) as f64;
+    MemRow {
+        steps: report.steps,
+        ops: report.ops.invoked,
+        peak: peak - base,
+        retained: live_end.saturating_sub(base),
+        calls_per_event: ((a2 - a0) + (r2 - r0)) as f64 / report.steps.max(1) as f64,
+        steady_calls_per_event: ((a2 - a1) + (r2 - r1)) as f64 / steady_steps,
+        steady_reallocs_per_event: (r2 - r1) as f64 / steady_steps,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------------------
+
+/// 1234567 -> "1,234,567".
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mib(bytes: usize) -> String {
+    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string())
+}
+
+fn main() {
+    let quick = std::env::var("FAULTLINE_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let scale = if quick { 10 } else { 1 };
+    let throughput_events = 3_000_000 / scale;
+    let memory_events = 1_000_000 / scale;
+    let dir = TempDir::new();
+
+    let with_clients = Workload::new("2 clients", &[]);
+    let no_clients = Workload::new("0 clients", &["workload.clients=0"]);
+    let f = &with_clients.scenario_ms(1, None).file;
+
+    println!(
+        "faultline engine bench{}",
+        if quick { " (QUICK: sizes / 10)" } else { "" }
+    );
+    println!(
+        "machine: {} CPUs available, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    println!(
+        "workload: {SCENARIO} --set {} : protocol {}, {} nodes, {} clients, seed {}, ~{:.0} events per virtual second",
+        BASE_OVERRIDES.join(" --set "),
+        f.protocol.name,
+        f.nodes,
+        f.workload.clients,
+        with_clients.seed,
+        with_clients.events_per_ms * 1_000.0
+    );
+
+    // Queue length, for the baseline.
+    let q = measure_queue(&with_clients, if quick { 10_000 } else { 120_000 });
+    let pending = q.per_event.round().max(1.0) as usize;
+    println!(
+        "queue length (measured, see measure_queue): average {:.2} per pop, {:.2} over virtual time; max {} sampled, {} right after a pop (engine probe of limits.pending_max)",
+        q.per_event, q.per_time, q.max_sampled, q.max_after_pop
+    );
+    println!();
+
+    // 1 and 2: throughput against the bare heap.
+    let (steps_off, off, _) = throughput(&with_clients, throughput_events, Trace::Off, &dir);
+    let (steps_file, file, trace_bytes) =
+        throughput(&with_clients, throughput_events, Trace::File, &dir);
+    let bare: Vec<f64> = (0..REPEATS)
+        .map(|_| bare_heap(pending, steps_off))
+        .collect();
+    let (off_best, off_med) = best_median(off);
+    let (file_best, file_med) = best_median(file);
+    let (bare_best, bare_med) = best_median(bare);
+    println!(
+        "THROUGHPUT (events = queue pops; {REPEATS} runs each; wall time of new + run + drop)"
+    );
+    println!(
+        "{:<44} {:>12} {:>14} {:>14} {:>12}",
+        "configuration", "events/run", "best ev/s", "median ev/s", "ns/ev (med)"
+    );
+    let row = |name: &str, steps: u64, best: f64, med: f64| {
+        println!(
+            "{:<44} {:>12} {:>14} {:>14} {:>12.1}",
+            name,
+            thousands(steps),
+            thousands(best as u64),
+            thousands(med as u64),
+            1e9 / med
+        );
+    };
+    row("sim, trace off", steps_off, off_best, off_med);
+    row(
+        "sim, trace -> file (BufWriter, no fsync)",
+        steps_file,
+        file_best,
+        file_med,
+    );
+    row(
+        &format!("bare BinaryHeap, {pending} pending x 24 B"),
+        steps_off,
+        bare_best,
+        bare_med,
+    );
+    println!(
+        "sim/bare, trace off: {:.1}% (best/best), {:.1}% (median/median)   [target >= 30%]",
+        100.0 * off_best / bare_best,
+        100.0 * off_med / bare_med
+    );
+    println!(
+        "sim/bare, trace file: {:.1}% (best/best), {:.1}% (median/median); trace {:.0} bytes/event, {} per run",
+        100.0 * file_best / bare_best,
+        100.0 * file_med / bare_med,
+        trace_bytes as f64 / steps_file.max(1) as f64,
+        mib(trace_bytes as usize)
+    );
+    println!();
+
+    // 3: memory at N and 10N.
+    println!(
+        "MEMORY (counting global allocator; peak and retained are live heap bytes above the live bytes before the run)"
+    );
+    println!(
+        "{:<10} {:<6} {:>12} {:>10} {:>12} {:>16} {:>14} {:>14} {:>16}",
+        "workload",
+        "trace",
+        "events",
+        "client ops",
+        "peak",
+        "retained at end",
+        "calls/1M ev",
+        "steady calls",
+        "steady reallocs"
+    );
+    for w in [&with_clients, &no_clients] {
+        for trace in [Trace::Off, Trace::File] {
+            for n in [memory_events, 10 * memory_events] {
+                let m = memory(w, n, trace, &dir);
+                println!(
+                    "{:<10} {:<6} {:>12} {:>10} {:>12} {:>16} {:>14.1} {:>14.1} {:>16.1}",
+                    w.label,
+                    trace.label(),
+                    thousands(m.steps),
+                    thousands(m.ops),
+                    mib(m.peak),
+                    mib(m.retained),
+                    1e6 * m.calls_per_event,
+                    1e6 * m.steady_calls_per_event,
+                    1e6 * m.steady_reallocs_per_event
+                );
+            }
+        }
+    }
+    println!(
+        "(calls/1M ev: allocator calls (alloc + alloc_zeroed + realloc) per million events over the whole run, set-up included; steady: over the second half of the run only; steady reallocs: the reallocs among those)"
+    );
+}
