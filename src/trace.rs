@@ -238,13 +238,21 @@ pub enum Record<'a, P: Protocol> {
 }
 
 impl<P: Protocol> Record<'_, P> {
+    /// Folds the record into the fingerprint. The frequent records pack their small fields
+    /// into as few words as they fit in; the rare ones hash field by field.
     fn absorb(&self, h: &mut StableHasher) {
+        // A tag in the low byte, small fields above it, so each frequent record costs one or
+        // two words plus its message.
+        let tag = |t: u64, rest: u64| t | (rest << 8);
         match self {
             Record::Start {
                 node,
                 incarnation,
                 recover,
-            } => (1u8, node, incarnation, recover).hash(h),
+            } => h.word(tag(
+                1,
+                u64::from(*recover) | (u64::from(node.0) << 1) | (u64::from(*incarnation) << 33),
+            )),
             Record::Send {
                 id,
                 from,
@@ -252,25 +260,38 @@ impl<P: Protocol> Record<'_, P> {
                 copies,
                 msg,
             } => {
-                (2u8, id, from, to, copies).hash(h);
+                h.word(tag(2, u64::from(*copies) | (id << 8)));
+                h.word(link(from, to));
                 msg.hash(h);
             }
-            Record::Deliver { id, from, to, .. } => (3u8, id, from, to).hash(h),
+            Record::Deliver { id, from, to, .. } => {
+                h.word(tag(3, *id));
+                h.word(link(from, to));
+            }
             Record::Lost {
                 id,
                 from,
                 to,
                 reason,
-            } => (4u8, id, from, to, reason.name()).hash(h),
-            Record::Held { id, node } => (5u8, id, node).hash(h),
-            Record::Timer { node, timer } => (6u8, node, timer).hash(h),
+            } => {
+                h.word(tag(4, (*reason as u64) | (id << 8)));
+                h.word(link(from, to));
+            }
+            Record::Held { id, node } => {
+                h.word(tag(5, *id));
+                h.word(u64::from(node.0));
+            }
+            Record::Timer { node, timer } => {
+                h.word(tag(6, u64::from(node.0)));
+                timer.hash(h);
+            }
+            Record::Sync { node, ops } => h.word(tag(9, u64::from(node.0) | ((*ops as u64) << 32))),
             Record::Fault {
                 fault,
                 origin,
                 detail,
             } => (7u8, fault, origin, detail).hash(h),
             Record::Note { node, key, value } => (8u8, node, key, value).hash(h),
-            Record::Sync { node, ops } => (9u8, node, ops).hash(h),
             Record::Invoke {
                 op,
                 client,
@@ -300,6 +321,15 @@ impl<P: Protocol> Record<'_, P> {
     }
 }
 
+/// Both ends of a message in one word: 32 bits each, clients marked by the top bit.
+fn link(from: &Endpoint, to: &Endpoint) -> u64 {
+    let v = |e: &Endpoint| match e {
+        Endpoint::Node(n) => u64::from(n.0),
+        Endpoint::Client(c) => u64::from(c.0) | (1 << 31),
+    };
+    (v(from) << 32) | v(to)
+}
+
 #[derive(Serialize)]
 #[serde(bound = "")]
 struct Line<'a, 'b, P: Protocol> {
@@ -312,6 +342,8 @@ struct Line<'a, 'b, P: Protocol> {
 /// Folds records into the fingerprint and writes them to the sink, if any.
 pub struct Recorder {
     fingerprint: StableHasher,
+    /// The step whose number and time are already in the fingerprint.
+    absorbed_step: Option<u64>,
     records: u64,
     sink: Option<Box<dyn TraceSink>>,
     buf: Vec<u8>,
@@ -323,6 +355,7 @@ impl Recorder {
     pub fn new(sink: Option<Box<dyn TraceSink>>) -> Recorder {
         Recorder {
             fingerprint: StableHasher::default(),
+            absorbed_step: None,
             records: 0,
             sink,
             buf: Vec::with_capacity(256),
@@ -333,8 +366,12 @@ impl Recorder {
     /// Records one event of step `step` at time `t`.
     #[inline]
     pub fn record<P: Protocol>(&mut self, step: u64, t: Time, record: &Record<'_, P>) {
-        self.fingerprint.word(step);
-        self.fingerprint.word(t.0);
+        // Records of one step share its number and time: fold those in once per step.
+        if self.absorbed_step != Some(step) {
+            self.absorbed_step = Some(step);
+            self.fingerprint.word(step);
+            self.fingerprint.word(t.0);
+        }
         record.absorb(&mut self.fingerprint);
         self.records += 1;
         if let Some(sink) = &mut self.sink {

@@ -30,7 +30,7 @@ use crate::types::{ClientId, Endpoint, NodeId, Time};
 use crate::workload::{History, OpCounts, WorkloadConfig};
 use node_host::HeldEvent;
 use serde::Serialize;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -222,7 +222,7 @@ struct ClientHost<P: Protocol> {
 }
 
 thread_local! {
-    static IN_HANDLER: RefCell<bool> = const { RefCell::new(false) };
+    static IN_HANDLER: Cell<bool> = const { Cell::new(false) };
     static PANIC_WHERE: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
@@ -234,7 +234,7 @@ pub fn install_panic_capture() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if IN_HANDLER.with(|h| *h.borrow()) {
+            if IN_HANDLER.with(Cell::get) {
                 let place = info
                     .location()
                     .map(|l| format!("{}:{}", l.file(), l.line()));
@@ -247,10 +247,10 @@ pub fn install_panic_capture() {
 }
 
 fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
-    IN_HANDLER.with(|h| *h.borrow_mut() = true);
-    PANIC_WHERE.with(|p| *p.borrow_mut() = None);
+    // PANIC_WHERE needs no reset here: it is only read, and taken, right after a panic.
+    let outer = IN_HANDLER.with(|h| h.replace(true));
     let result = catch_unwind(AssertUnwindSafe(f));
-    IN_HANDLER.with(|h| *h.borrow_mut() = false);
+    IN_HANDLER.with(|h| h.set(outer));
     result.map_err(|payload| {
         let text = if let Some(s) = payload.downcast_ref::<&str>() {
             (*s).to_string()
@@ -488,7 +488,7 @@ impl<P: Protocol> Simulation<P> {
         if handled && !self.checks.is_idle() {
             let view = view!(self);
             let checks = &mut self.checks;
-            let verdict = guarded(|| checks.after_step(&view));
+            let verdict = guarded(|| checks.after_step(&view).map(Box::new));
             if let Some(f) = self.check_verdict(verdict) {
                 self.fail(f);
                 return;
@@ -508,7 +508,7 @@ impl<P: Protocol> Simulation<P> {
         if matches!(ev, Ev::Deadline | Ev::End) {
             let view = view!(self);
             let checks = &mut self.checks;
-            let verdict = guarded(|| checks.expire(&view));
+            let verdict = guarded(|| checks.expire(&view).map(Box::new));
             if let Some(f) = self.check_verdict(verdict) {
                 self.fail(f);
                 return;
@@ -527,7 +527,7 @@ impl<P: Protocol> Simulation<P> {
         if self.finding.is_none() {
             let view = view!(self);
             let checks = &mut self.checks;
-            let verdict = guarded(|| checks.finish(&view));
+            let verdict = guarded(|| checks.finish(&view).map(Box::new));
             if let Some(f) = self.check_verdict(verdict) {
                 self.fail(f);
             }
@@ -535,9 +535,12 @@ impl<P: Protocol> Simulation<P> {
     }
 
     /// A check that panicked is a finding too: checks are protocol code.
-    fn check_verdict(&self, verdict: Result<Option<Finding>, String>) -> Option<Finding> {
+    /// The finding travels boxed: the common answer, "nothing", then moves one pointer.
+    #[inline]
+    fn check_verdict(&self, verdict: Result<Option<Box<Finding>>, String>) -> Option<Finding> {
         match verdict {
-            Ok(f) => f,
+            Ok(None) => None,
+            Ok(Some(f)) => Some(*f),
             Err(message) => Some(Finding {
                 check: "check_panic".to_string(),
                 kind: "engine".to_string(),

@@ -41,6 +41,9 @@ impl Clock {
 
     fn raw(&self, now: Time) -> i128 {
         let elapsed = i128::from(now.0.saturating_sub(self.base_true));
+        if self.drift_ppm == 0 {
+            return self.base_local + elapsed; // the common case: no 128-bit division
+        }
         self.base_local + elapsed * i128::from(1_000_000 + self.drift_ppm) / 1_000_000
     }
 
@@ -69,6 +72,9 @@ impl Clock {
 
     /// The true time it takes this clock to advance by `local` (rounded up).
     pub fn true_duration(&self, local: Time) -> Time {
+        if self.drift_ppm == 0 {
+            return local;
+        }
         let rate = u128::from((1_000_000 + self.drift_ppm) as u32);
         let t = (u128::from(local.0) * 1_000_000).div_ceil(rate);
         Time(t.min(u128::from(u64::MAX)) as u64)
