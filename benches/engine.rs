@@ -631,6 +631,87 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".to_string())
 }
 
+/// Issue 3's figure: the lossy failure-detection scenario with every check on, and the share
+/// of wall time the checks take, measured as the difference to the same runs (same seeds,
+/// same events) with checks switched off.
+fn fd_checks(quick: bool) {
+    use faultline::engine::{SimConfig, Simulation};
+    use faultline::protocol::fd::Fd;
+    let name = "fd/lossy-links";
+    let time_ms = if quick { 60_000 } else { 600_000 };
+    let overrides = vec![
+        format!("limits.time_ms={time_ms}"),
+        "limits.events_max=100000000".to_string(),
+    ];
+    let scn = faultline::scenario::load(
+        name,
+        faultline::scenario::bundled(name).expect("bundled"),
+        &overrides,
+    )
+    .expect("the fd scenario loads");
+    let timed = |checks: bool| -> (u64, u64, f64) {
+        let mut config: SimConfig<Fd> = scn.config(scn.file.seed).expect("typed config");
+        config.checks = checks;
+        let start = Instant::now();
+        let mut sim = Simulation::new(config, None).expect("simulation");
+        let r = sim.run();
+        let secs = start.elapsed().as_secs_f64();
+        if checks {
+            expect_pass(&r, "fd/lossy-links with checks");
+        }
+        (r.steps, r.checks_evaluated, secs)
+    };
+    let mut on = Vec::new();
+    let mut off = Vec::new();
+    let mut steps = (0, 0);
+    let mut evaluations = 0;
+    for _ in 0..REPEATS {
+        let (s_on, e_on, t_on) = timed(true);
+        let (s_off, _, t_off) = timed(false);
+        steps = (s_on, s_off);
+        evaluations = e_on;
+        on.push(s_on as f64 / t_on);
+        off.push(s_off as f64 / t_off);
+    }
+    let (on_best, on_med) = best_median(on);
+    let (off_best, off_med) = best_median(off);
+    println!();
+    println!(
+        "FAILURE DETECTION ({name}, {} virtual s, every check on: no_duplicates, fifo, fd_metrics always; completeness within; all_delivered eventually)",
+        time_ms / 1000
+    );
+    println!(
+        "{:<44} {:>12} {:>14} {:>14} {:>12}",
+        "configuration", "events/run", "best ev/s", "median ev/s", "ns/ev (med)"
+    );
+    let row = |label: &str, n: u64, best: f64, med: f64| {
+        println!(
+            "{:<44} {:>12} {:>14} {:>14} {:>12.1}",
+            label,
+            thousands(n),
+            thousands(best as u64),
+            thousands(med as u64),
+            1e9 / med
+        );
+    };
+    row("fd, every check on", steps.0, on_best, on_med);
+    row(
+        "fd, checks off (same seed and events)",
+        steps.1,
+        off_best,
+        off_med,
+    );
+    let ns_on = 1e9 / on_med;
+    let ns_off = 1e9 / off_med;
+    println!(
+        "time in checks: {:.1}% of the run ({:.1} ns of {:.1} ns per event; {:.2} property evaluations per event)",
+        100.0 * (ns_on - ns_off).max(0.0) / ns_on,
+        (ns_on - ns_off).max(0.0),
+        ns_on,
+        evaluations as f64 / steps.0.max(1) as f64
+    );
+}
+
 fn main() {
     let quick = std::env::var("FAULTLINE_BENCH_QUICK").is_ok_and(|v| v == "1");
     let scale = if quick { 10 } else { 1 };
@@ -762,4 +843,5 @@ fn main() {
     println!(
         "(calls/1M ev: allocator calls (alloc + alloc_zeroed + realloc) per million events over the whole run, set-up included; steady: over the second half of the run only; steady reallocs: the reallocs among those)"
     );
+    fd_checks(quick);
 }

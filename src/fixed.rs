@@ -74,15 +74,28 @@ pub fn log10(x: i128) -> i128 {
     (log2(x) * LOG10_2) >> 32
 }
 
-/// Phi of the phi-accrual failure detector, in thousandths, with the logistic approximation
-/// of the normal distribution's tail: `phi = log10(1 + e^z)`, `z = y (1.5976 + 0.070566 y²)`,
-/// `y = (elapsed - mean) / std`. All times in microseconds; `std_us` must be positive.
-pub fn phi_milli(elapsed_us: u64, mean_us: u64, std_us: u64) -> u64 {
+/// The `y = (elapsed - mean) / std` (Q32.32) above which phi exceeds `threshold_milli`
+/// thousandths. Phi grows with `y`, so a detector can compare `y` with this once-computed
+/// bound instead of evaluating logarithms on every check; found by bisection on
+/// [`phi_of_y_milli`], so the two agree to the last representable step.
+pub fn phi_y_threshold(threshold_milli: u64) -> i128 {
+    let (mut lo, mut hi) = (-32 * ONE, 32 * ONE);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if phi_of_y_milli(mid) > threshold_milli {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+/// Phi in thousandths for a given `y` in Q32.32 (see [`phi_milli`]).
+pub fn phi_of_y_milli(y: i128) -> u64 {
     const A: i128 = q(1.5976);
     const B: i128 = q(0.070566);
     const LOG10_E: i128 = q(std::f64::consts::LOG10_E);
-    let std = i128::from(std_us.max(1));
-    let y = ((i128::from(elapsed_us) - i128::from(mean_us)) << 32) / std;
     let y = y.clamp(-32 * ONE, 32 * ONE);
     let y2 = (y * y) >> 32;
     let z = (y * (A + ((B * y2) >> 32))) >> 32;
@@ -93,6 +106,14 @@ pub fn phi_milli(elapsed_us: u64, mean_us: u64, std_us: u64) -> u64 {
         log10(ONE + exp(z))
     };
     ((phi.max(0) * 1000 + (ONE / 2)) >> 32) as u64
+}
+
+/// Phi of the phi-accrual failure detector, in thousandths, with the logistic approximation
+/// of the normal distribution's tail: `phi = log10(1 + e^z)`, `z = y (1.5976 + 0.070566 y²)`,
+/// `y = (elapsed - mean) / std`. All times in microseconds; `std_us` must be positive.
+pub fn phi_milli(elapsed_us: u64, mean_us: u64, std_us: u64) -> u64 {
+    let std = i128::from(std_us.max(1));
+    phi_of_y_milli(((i128::from(elapsed_us) - i128::from(mean_us)) << 32) / std)
 }
 
 #[cfg(test)]
@@ -147,6 +168,19 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn the_y_threshold_agrees_with_phi() {
+        for t in [1_000u64, 3_000, 8_000, 12_000, 16_000] {
+            let y = phi_y_threshold(t);
+            assert!(
+                phi_of_y_milli(y) > t && phi_of_y_milli(y - 1) <= t,
+                "threshold {t}"
+            );
+        }
+        assert_eq!(phi_y_threshold(8_000), PINNED_Y_8);
+    }
+    const PINNED_Y_8: i128 = 22_446_111_808;
 
     /// Pins results: a change here changes every run that uses phi-accrual.
     #[test]

@@ -1190,6 +1190,7 @@ fn typed_config<P: Protocol>(
         pending_max: f.limits.pending_max.unwrap_or(1_000_000) as usize,
         liveness_budget: f.liveness_budget_ms.map(Time::from_ms),
         expectations,
+        checks: true,
     })
 }
 

@@ -81,6 +81,9 @@ pub struct SimConfig<P: Protocol> {
     pub liveness_budget: Option<Time>,
     /// Checks beyond the protocol's default invariants.
     pub expectations: Vec<Expectation>,
+    /// Run the checks (the default). Off only to measure what they cost: a run without
+    /// checks proves nothing.
+    pub checks: bool,
 }
 
 impl<P: Protocol> SimConfig<P> {
@@ -103,6 +106,7 @@ impl<P: Protocol> SimConfig<P> {
             pending_max: 1_000_000,
             liveness_budget: None,
             expectations: Vec::new(),
+            checks: true,
         }
     }
 
@@ -314,7 +318,11 @@ pub struct Simulation<P: Protocol> {
 impl<P: Protocol> Simulation<P> {
     /// Builds a simulation. Fails only if an expectation names a check the protocol lacks.
     pub fn new(config: SimConfig<P>, sink: Option<Box<dyn TraceSink>>) -> Result<Self, String> {
-        let checks = Checks::new(&config.protocol, &config.expectations)?;
+        let checks = if config.checks {
+            Checks::new(&config.protocol, &config.expectations)?
+        } else {
+            Checks::none()
+        };
         let n = config.nodes;
         let mut network =
             Network::new(n, config.workload.clients, config.link.clone(), config.seed);

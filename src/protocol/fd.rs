@@ -31,7 +31,7 @@
 //! plus delay), `never_trust_again` (a suspected node stays suspected), `dedup_seq_only` (the
 //! delivery layer ignores sessions, so a restarted sender's messages are taken for duplicates).
 
-use crate::protocol::fixed::phi_milli;
+use crate::protocol::fixed::phi_y_threshold;
 use crate::protocol::reliable::{Action, Reliable, ReliableConfig, Wire};
 use crate::protocol::{
     ClientCtx, ClientId, ClientLogic, Ctx, Endpoint, Failure, NodeId, Property, PropertyDef,
@@ -190,6 +190,8 @@ pub struct Anomaly {
 pub struct Fd {
     id: NodeId,
     config: Config,
+    /// Phi exceeds the threshold exactly when (silence - mean) / std exceeds this (Q32.32).
+    phi_y: i128,
     session: u64,
     peers: Vec<Peer>,
     rd: Reliable<App>,
@@ -275,10 +277,10 @@ impl Fd {
     fn evaluate(&mut self, ctx: &mut Ctx<'_, Self>) {
         let now = ctx.now();
         let timeout = Time::from_ms(self.timeout_ms());
-        let threshold = self.config.phi_threshold.saturating_mul(1_000);
         let min_std = self.config.phi_min_std_ms.saturating_mul(1_000).max(1);
         let pause = self.config.phi_acceptable_pause_ms.saturating_mul(1_000);
         let never_trust = self.config.bugs.never_trust_again;
+        let phi_y = self.phi_y;
         let mut changed = [false, false];
         for i in 0..self.peers.len() {
             if i == self.id.index() {
@@ -293,7 +295,9 @@ impl Fd {
                 let mean = p.sum / n;
                 let var = (p.sum_sq / n).saturating_sub(mean * mean);
                 let std = (var.isqrt() as u64).max(min_std);
-                phi_milli(silent.as_us(), mean as u64 + pause, std) > threshold
+                // phi > threshold  <=>  (silence - mean) / std > phi_y; compared without a division.
+                let excess = i128::from(silent.as_us()) - (mean as i128 + i128::from(pause));
+                (excess << 32) > phi_y * i128::from(std)
             };
             for (slot, new, flag) in [
                 (0, fixed, &mut p.suspect_fixed),
@@ -403,6 +407,7 @@ impl Protocol for Fd {
         Fd {
             id,
             config: config.clone(),
+            phi_y: phi_y_threshold(config.phi_threshold.saturating_mul(1_000)),
             session: 0,
             peers: vec![Peer::default(); nodes as usize],
             rd: Reliable::new(nodes, 0, config.reliable.clone()),
@@ -679,18 +684,15 @@ impl Property<Fd> for AllDelivered {
     }
 }
 
-/// One open false suspicion.
-struct Open {
-    since: Time,
-}
-
 /// Measures both detectors and the delivery layer.
 struct Metrics {
     budget: Time,
-    /// Per detector: current suspicion state per (observer, target), as last seen.
-    state: [BTreeMap<(NodeId, NodeId), bool>; 2],
-    /// Per detector: open false suspicions.
-    open: [BTreeMap<(NodeId, NodeId), Open>; 2],
+    /// Cluster size, once known (the tables below are `n × n`, observer-major).
+    n: usize,
+    /// Per detector: suspicion state per (observer, target), as last seen.
+    state: [Vec<bool>; 2],
+    /// Per detector: when each open false suspicion began.
+    open: [Vec<Option<Time>>; 2],
     false_count: [u64; 2],
     false_us: [u64; 2],
     /// Per detector: detection times of crashes, microseconds.
@@ -700,7 +702,7 @@ struct Metrics {
     missed: [u64; 2],
     /// Retransmissions of earlier incarnations, and the last value seen per node.
     retransmissions_done: u64,
-    retransmissions_seen: BTreeMap<NodeId, (u32, u64)>,
+    retransmissions_seen: Vec<(u32, u64)>,
     /// Recoveries still open (started at), and finished ones.
     recovering: Vec<Time>,
     recoveries: Vec<u64>,
@@ -713,6 +715,7 @@ impl Metrics {
     fn new(c: &Config) -> Self {
         Metrics {
             budget: Time::from_ms(c.recovery_budget_ms),
+            n: 0,
             state: Default::default(),
             open: Default::default(),
             false_count: [0; 2],
@@ -721,7 +724,7 @@ impl Metrics {
             crashes: BTreeMap::new(),
             missed: [0; 2],
             retransmissions_done: 0,
-            retransmissions_seen: BTreeMap::new(),
+            retransmissions_seen: Vec::new(),
             recovering: Vec::new(),
             recoveries: Vec::new(),
             unrecovered: 0,
@@ -729,17 +732,14 @@ impl Metrics {
     }
 
     fn close_observer(&mut self, a: NodeId, now: Time) {
+        let row = a.index() * self.n..(a.index() + 1) * self.n;
         for d in 0..2 {
-            let keys: Vec<(NodeId, NodeId)> = self.open[d]
-                .range((a, NodeId(0))..=(a, NodeId(u32::MAX)))
-                .map(|(k, _)| *k)
-                .collect();
-            for k in keys {
-                if let Some(o) = self.open[d].remove(&k) {
-                    self.false_us[d] += now.sub(o.since).as_us();
+            for slot in &mut self.open[d][row.clone()] {
+                if let Some(since) = slot.take() {
+                    self.false_us[d] += now.sub(since).as_us();
                 }
             }
-            self.state[d].retain(|(o, _), _| *o != a);
+            self.state[d][row.clone()].fill(false);
         }
     }
 }
@@ -774,6 +774,13 @@ impl Property<Fd> for Metrics {
 
     fn check(&mut self, view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
         let now = view.time;
+        if self.n == 0 {
+            self.n = view.cluster_size() as usize;
+            self.state = [vec![false; self.n * self.n], vec![false; self.n * self.n]];
+            self.open = [vec![None; self.n * self.n], vec![None; self.n * self.n]];
+            self.retransmissions_seen = vec![(0, 0); self.n];
+        }
+        let n = self.n;
         // Crashes: fill in the observers once, at the first look after the crash.
         for (x, (at, pending)) in self.crashes.iter_mut() {
             if *at == now && pending[0].is_empty() && pending[1].is_empty() {
@@ -788,7 +795,7 @@ impl Property<Fd> for Metrics {
                 continue;
             };
             let inc = view.incarnation(a);
-            let seen = self.retransmissions_seen.entry(a).or_insert((inc, 0));
+            let seen = &mut self.retransmissions_seen[a.index()];
             if seen.0 != inc {
                 self.retransmissions_done += seen.1;
                 *seen = (inc, 0);
@@ -797,7 +804,8 @@ impl Property<Fd> for Metrics {
             for (d, det) in DETECTORS.iter().enumerate() {
                 for b in view.nodes().filter(|&b| b != a) {
                     let now_suspects = p.suspects_by(*det, b);
-                    let was = self.state[d].insert((a, b), now_suspects).unwrap_or(false);
+                    let cell = a.index() * n + b.index();
+                    let was = std::mem::replace(&mut self.state[d][cell], now_suspects);
                     if now_suspects == was {
                         continue;
                     }
@@ -811,10 +819,10 @@ impl Property<Fd> for Metrics {
                             }
                         } else {
                             self.false_count[d] += 1;
-                            self.open[d].insert((a, b), Open { since: now });
+                            self.open[d][cell] = Some(now);
                         }
-                    } else if let Some(o) = self.open[d].remove(&(a, b)) {
-                        self.false_us[d] += now.sub(o.since).as_us();
+                    } else if let Some(since) = self.open[d][cell].take() {
+                        self.false_us[d] += now.sub(since).as_us();
                     }
                 }
             }
@@ -847,7 +855,7 @@ impl Property<Fd> for Metrics {
     fn metrics(&self) -> Vec<(String, serde_json::Value)> {
         let mut m = Vec::new();
         for (d, name) in ["fixed", "phi"].iter().enumerate() {
-            let open_count = self.open[d].len() as u64;
+            let open_count = self.open[d].iter().filter(|o| o.is_some()).count() as u64;
             m.push((format!("{name}.detection"), stats(&self.detections[d])));
             m.push((format!("{name}.crashes_missed"), self.missed[d].into()));
             m.push((
@@ -866,7 +874,7 @@ impl Property<Fd> for Metrics {
         let retrans = self.retransmissions_done
             + self
                 .retransmissions_seen
-                .values()
+                .iter()
                 .map(|(_, r)| r)
                 .sum::<u64>();
         m.push(("retransmissions".into(), retrans.into()));
