@@ -303,7 +303,6 @@ pub fn summary_json(report: &RunReport, replay: &str) -> serde_json::Value {
         trace::fingerprint_hex(report.fingerprint).into(),
     );
     obj.insert("reproduce".into(), replay.into());
-    obj.insert("version".into(), crate::VERSION.into());
     v
 }
 
@@ -320,6 +319,7 @@ fn verdict_exit(v: &Verdict) -> Exit {
     match v {
         Verdict::Pass => Exit::Ok,
         Verdict::Fail(_) => Exit::CheckFailed,
+        Verdict::Inconclusive { .. } => Exit::Inconclusive,
         Verdict::Aborted { .. } => Exit::BadInput,
     }
 }
@@ -372,6 +372,11 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
         }
     }
     if a.json {
+        let mut summary = summary;
+        summary
+            .as_object_mut()
+            .expect("object")
+            .insert("version".into(), crate::VERSION.into());
         let _ = writeln!(out, "{summary}");
     } else {
         print_human(&scn, &report, &replay, a.trace.as_deref(), a.quiet, out);
@@ -481,6 +486,10 @@ fn print_human(
             let _ = writeln!(out, "  {}", f.message);
             let _ = writeln!(out, "reproduce: {replay}");
         }
+        Verdict::Inconclusive { reason } => {
+            let _ = writeln!(out, "INCONCLUSIVE seed {}: {reason}", r.seed);
+            let _ = writeln!(out, "reproduce: {replay}");
+        }
         Verdict::Aborted { reason } => {
             let _ = writeln!(out, "ABORTED: {reason}");
         }
@@ -500,11 +509,22 @@ impl CompareSink {
 }
 
 fn step_of(line: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(line)
-        .ok()
+    let v = serde_json::from_str::<serde_json::Value>(line).ok();
+    match v
+        .as_ref()
         .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "?".to_string())
+    {
+        Some(s) => format!("step {s}"),
+        None if v
+            .as_ref()
+            .and_then(|v| v.get("ev"))
+            .and_then(|e| e.as_str())
+            == Some("summary") =>
+        {
+            "the summary".to_string()
+        }
+        None => "no step".to_string(),
+    }
 }
 
 impl TraceSink for CompareSink {
@@ -513,12 +533,12 @@ impl TraceSink for CompareSink {
         match self.next_recorded() {
             Some(recorded) if recorded == line => Ok(()),
             Some(recorded) => Err(format!(
-                "diverged at record {} (step {}):\n  recorded: {recorded}\n  replayed: {line}",
+                "diverged at record {} ({}):\n  recorded: {recorded}\n  replayed: {line}",
                 self.compared,
                 step_of(&recorded)
             )),
             None => Err(format!(
-                "diverged at record {} (step {}): the recorded trace ends here but the replay goes on:\n  replayed: {line}",
+                "diverged at record {} ({}): the recorded trace ends here but the replay goes on:\n  replayed: {line}",
                 self.compared,
                 step_of(line)
             )),
@@ -643,6 +663,7 @@ fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let verdict = match &report.verdict {
         Verdict::Pass => "PASS".to_string(),
         Verdict::Fail(f) => format!("FAIL {} at step {}", f.check, f.step),
+        Verdict::Inconclusive { reason } => format!("INCONCLUSIVE ({reason})"),
         Verdict::Aborted { reason } => reason.clone(),
     };
     let _ = writeln!(
@@ -823,7 +844,9 @@ fn cmd_trace_show(
             continue;
         }
         if let Some(n) = node {
-            if !trace::line_endpoints(&v).iter().any(|e| e == n) {
+            // Lines about no particular node (phase, check results) stay: they are context.
+            let about = trace::line_endpoints(&v);
+            if !about.is_empty() && !about.iter().any(|e| e == n) {
                 continue;
             }
         }

@@ -623,8 +623,12 @@ pub fn load(source: &str, text: &str, overrides: &[String]) -> Result<Scenario, 
         ctx.error(&field, message)
     })?;
     resolve_network(&mut json, &file, &ctx)?;
-    let file: ScenarioFile = serde_path_to_error::deserialize(&json)
-        .map_err(|e| ctx.error(&e.path().to_string(), e.inner().to_string()))?;
+    let file: ScenarioFile = serde_path_to_error::deserialize(&json).map_err(|e| {
+        ctx.error(
+            &e.path().to_string(),
+            strip_position(&e.inner().to_string()),
+        )
+    })?;
     validate(&file, &ctx)?;
     Ok(Scenario {
         source: source.to_string(),
@@ -1026,6 +1030,12 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
             }
         }
     }
+    if f.heal_at_ms.is_some() && f.faults.iter().any(|sf| sf.fault == Fault::Heal) {
+        return Err(ctx.error(
+            "heal_at_ms",
+            "the fault schedule has its own `heal` entry; keep one of the two",
+        ));
+    }
     if let Some(h) = f.heal_at_ms {
         if h > time_ms {
             return Err(ctx.error(
@@ -1319,6 +1329,14 @@ mod tests {
 
         let e = err(&GOOD.replace("\"time_ms\": 1000", "\"time_ms\": 9000000000000"));
         assert!(e.message.contains("one year"), "{e}");
+
+        let e = err(&GOOD
+            .replace("\"limits\"", "\"heal_at_ms\": 50, \"limits\"")
+            .replace(
+                "{\"at_ms\": 10, \"crash\": \"n2\"}",
+                "{\"at_ms\": 10, \"heal\": true}",
+            ));
+        assert!(e.message.contains("own `heal` entry"), "{e}");
 
         let e = err("{\"schema\": 1,");
         assert!(

@@ -457,8 +457,10 @@ pub fn line_endpoints(v: &serde_json::Value) -> Vec<String> {
         .map(|k| field(v, k))
         .filter_map(|x| x.as_str().map(String::from))
         .collect();
-    if let Some(f) = v.get("fault") {
-        collect_names(f, &mut names);
+    for key in ["fault", "nodes"] {
+        if let Some(f) = v.get(key) {
+            collect_names(f, &mut names);
+        }
     }
     names
 }

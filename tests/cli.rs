@@ -201,3 +201,59 @@ fn list_and_validate_cover_every_bundled_scenario() {
     }
     assert!(out.contains("unreliable"), "presets listed");
 }
+
+#[test]
+fn a_run_that_ends_before_its_checks_are_due_is_inconclusive() {
+    let (code, out, _) = cli(&["run", "ping/crash-restart", "--set", "limits.time_ms=2520"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("INCONCLUSIVE seed 7")
+            && out.contains("all_connected (within, after the restart of n2"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "reproduce: faultline run ping/crash-restart --seed 7 --set limits.time_ms=2520"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_summary_marks_the_failed_check_and_trace_show_keeps_the_failure_for_its_nodes() {
+    let (_, out, _) = cli(&["run", "ping/bug-skip-boot-sync"]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("check pong_matches_ping") && l.contains("FAILED at step")),
+        "{out}"
+    );
+    let dir = temp_dir("failshow");
+    let path = dir.join("t.jsonl");
+    cli(&[
+        "run",
+        "ping/bug-skip-boot-sync",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    let (_, shown, _) = cli(&[
+        "trace",
+        "show",
+        path.to_str().unwrap(),
+        "--node",
+        "n2",
+        "--from",
+        "1.12s",
+    ]);
+    assert!(
+        shown.contains("!! FAIL") && shown.contains("pong_matches_ping"),
+        "{shown}"
+    );
+    // The summary line carries no tool version, so a replay by a later build compares events only.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert!(last.get("version").is_none() && last["ev"] == "summary");
+    let (_, json, _) = cli(&["run", "ping/basic", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["version"], faultline::VERSION);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -24,6 +24,8 @@ struct ProbeConfig {
     panic_on_timer: bool,
     /// Message storm: answer every message with two.
     storm: bool,
+    /// Panic when recovering after a crash.
+    panic_on_recover: bool,
 }
 
 /// Writes one synced and one unsynced cell on boot; reports what it finds after a restart.
@@ -71,6 +73,10 @@ impl Protocol for Probe {
         ctx.set_timer(0, Time::from_ms(self.config.timer_ms));
     }
     fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
+        assert!(
+            !self.config.panic_on_recover,
+            "probe told to panic on recover"
+        );
         self.seen_synced = Some(ctx.store().cell("synced") == Some(&1));
         self.seen_unsynced =
             Some(ctx.store().cell("unsynced").is_some() || !ctx.store().is_empty());
@@ -451,7 +457,7 @@ fn check_kinds_fail_the_way_they_should() {
         Time::from_ms(500),
         "fails at the deadline, 200 ms after the crash"
     );
-    assert!(f.message.contains("after the Crash of n1"), "{}", f.message);
+    assert!(f.message.contains("after the crash of n1"), "{}", f.message);
 
     let mut c = config(2);
     c.expectations = vec![expect(
@@ -698,4 +704,33 @@ fn a_panicking_check_is_a_finding_too() {
         ("check_panic", FailureClass::Panic)
     );
     assert!(f.message.contains("check bug"), "{}", f.message);
+}
+
+#[test]
+fn the_first_failure_ends_the_run_even_in_the_middle_of_a_heal() {
+    faultline::engine::install_panic_capture();
+    let mut c = config(3);
+    c.protocol.panic_on_recover = true;
+    c.faults = vec![at(100, Fault::Crash(n(0))), at(100, Fault::Crash(n(1)))];
+    c.heal_at = Some(Time::from_ms(300));
+    let (report, records) = run(c);
+    let Verdict::Fail(f) = report.verdict else {
+        panic!("expected a failure")
+    };
+    assert_eq!(
+        f.nodes,
+        vec![n(0)],
+        "the first restart's panic is the finding"
+    );
+    assert_eq!(
+        of(&records, "violation").count(),
+        1,
+        "one violation, and the heal stopped there"
+    );
+    assert!(!of(&records, "start").any(|r| r["node"] == "n2" && r["recover"] == true));
+    assert_eq!(
+        records.last().unwrap()["ev"],
+        "violation",
+        "nothing is recorded after the failure"
+    );
 }

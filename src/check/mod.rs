@@ -135,6 +135,22 @@ pub enum TriggerKind {
     Heal,
 }
 
+impl TriggerKind {
+    /// The name scenarios use (`crash`, `heal_links`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerKind::Crash => "crash",
+            TriggerKind::Restart => "restart",
+            TriggerKind::Pause => "pause",
+            TriggerKind::Resume => "resume",
+            TriggerKind::Partition => "partition",
+            TriggerKind::HealLinks => "heal_links",
+            TriggerKind::Clock => "clock",
+            TriggerKind::Heal => "heal",
+        }
+    }
+}
+
 /// One occurrence of a triggering event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Trigger {
@@ -434,17 +450,53 @@ impl<P: Protocol> Checks<P> {
 
     /// The liveness phase begins: eventually-checks start being evaluated. Returns the
     /// deadlines the engine must wake up at.
+    /// A later heal (a scenario may heal more than once) starts the window again.
     pub fn on_heal(&mut self, at: Time) -> Vec<Time> {
         self.liveness = true;
         let mut deadlines = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if let ExpectKind::Eventually { budget, .. } = slot.kind {
                 slot.deadline = budget.map(|b| at.add(b));
+                slot.satisfied_at = None;
                 deadlines.extend(slot.deadline);
+                self.waiting.retain(|&w| w != i);
+                self.stable.retain(|&w| w != i);
                 self.waiting.push(i);
             }
         }
         deadlines
+    }
+
+    /// Checks the run could not decide: within-obligations and eventually-checks whose
+    /// deadline lies beyond `now` (the end of the run) and which had not held yet.
+    pub fn undecided(&self, now: Time) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .obligations
+            .iter()
+            .map(|o| {
+                let who = o
+                    .trigger
+                    .node
+                    .map(|n| format!(" of {n}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} (within, after the {}{who} at {}, due {})",
+                    self.slots[o.slot].name,
+                    o.trigger.kind.name(),
+                    o.trigger.at,
+                    o.deadline
+                )
+            })
+            .collect();
+        for &i in &self.waiting {
+            let slot = &self.slots[i];
+            if let (ExpectKind::Eventually { .. }, Some(d)) = (&slot.kind, slot.deadline) {
+                if d > now {
+                    out.push(format!("{} (eventually, due {d})", slot.name));
+                }
+            }
+        }
+        out
     }
 
     /// A triggering event happened: opens an obligation for each matching within-check.
@@ -553,9 +605,9 @@ impl<P: Protocol> Checks<P> {
                     .map(|n| format!(" of {n}"))
                     .unwrap_or_default();
                 let status = format!(
-                    "held {} after the {:?}{who}",
+                    "held {} after the {}{who}",
                     Time(view.time.0 - o.trigger.at.0),
-                    o.trigger.kind
+                    o.trigger.kind.name()
                 );
                 events.push(CheckEvent {
                     check: slot.name.clone(),
@@ -589,9 +641,9 @@ impl<P: Protocol> Checks<P> {
             let who = trigger.node.map(|n| format!(" of {n}")).unwrap_or_default();
             let nodes = trigger.node.into_iter().collect();
             let message = format!(
-                "did not hold within {} after the {:?}{} at {}: {}",
+                "did not hold within {} after the {}{} at {}: {}",
                 Time(o.deadline.0 - trigger.at.0),
-                trigger.kind,
+                trigger.kind.name(),
                 who,
                 trigger.at,
                 why
@@ -637,6 +689,10 @@ impl<P: Protocol> Checks<P> {
         for &i in &self.waiting {
             let slot = &mut self.slots[i];
             let class = match slot.kind {
+                // Due after the end: undecided, reported by `undecided`, not failed.
+                ExpectKind::Eventually { .. } if slot.deadline.is_some_and(|d| d > view.time) => {
+                    continue;
+                }
                 ExpectKind::Eventually { .. } => FailureClass::Liveness,
                 ExpectKind::Sometimes => FailureClass::Vacuous,
                 _ => continue,
@@ -696,13 +752,22 @@ impl<P: Protocol> Checks<P> {
     }
 
     /// Each check's standing, for the summary.
-    pub fn report(&self) -> Vec<CheckReport> {
+    pub fn report(&self, failed: Option<&Finding>) -> Vec<CheckReport> {
         let open: Vec<usize> = self.obligations.iter().map(|o| o.slot).collect();
+        let failed_slot = failed.and_then(|f| {
+            self.slots
+                .iter()
+                .position(|s| s.name == f.check && s.kind.name() == f.kind)
+        });
         self.slots
             .iter()
             .enumerate()
             .map(|(i, s)| {
                 let status = match &s.kind {
+                    _ if failed_slot == Some(i) => {
+                        let f = failed.expect("a failed slot comes with its finding");
+                        format!("FAILED at step {}, {}", f.step, f.time)
+                    }
                     ExpectKind::Always => "held".to_string(),
                     ExpectKind::Eventually { .. } | ExpectKind::Sometimes => match s.satisfied_at {
                         Some(t) => format!("held at {t}"),

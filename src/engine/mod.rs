@@ -129,6 +129,12 @@ pub enum Verdict {
     Pass,
     /// A check failed, a protocol panicked, or the event budget ran out.
     Fail(Finding),
+    /// No check failed, but some could not be decided: a within- or eventually-check whose
+    /// deadline lies beyond the end of the run had not held yet.
+    Inconclusive {
+        /// Which checks, and why.
+        reason: String,
+    },
     /// The run was stopped from outside (the trace sink refused a line: an I/O error, or a
     /// replay that diverged).
     Aborted {
@@ -460,6 +466,7 @@ impl<P: Protocol> Simulation<P> {
         debug_assert!(time >= self.now, "virtual time went backwards");
         self.now = time;
         self.step += 1;
+        self.touched = None;
         if self.step > self.config.events_max {
             self.fail_engine(
                 "event_budget",
@@ -562,6 +569,9 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn fail(&mut self, f: Finding) {
+        if self.finding.is_some() {
+            return; // the first failure is the one that counts; nothing after it is recorded
+        }
         let class = f.class.name();
         self.recorder.record::<P>(
             self.step,
@@ -1003,7 +1013,13 @@ impl<P: Protocol> Simulation<P> {
     fn apply_client_effect(&mut self, c: u32, e: ClientEffect<P>) {
         match e {
             ClientEffect::Send { to, id, request } => {
-                if to.0 < self.config.nodes {
+                if to.0 >= self.config.nodes {
+                    self.fail_engine(
+                        "protocol_error",
+                        FailureClass::Panic,
+                        format!("client c{} sent a request to {to}, which does not exist (cluster of {})", c + 1, self.config.nodes),
+                    );
+                } else {
                     self.send(
                         Endpoint::Client(ClientId(c)),
                         Endpoint::Node(to),
@@ -1125,9 +1141,21 @@ impl<P: Protocol> Simulation<P> {
 
     fn apply_fault(&mut self, fault: &Fault, origin: Origin) {
         self.faults_injected += 1;
-        if let Some(n) = fault.node() {
-            self.touched = Some(Endpoint::Node(n));
-        }
+        // Link faults change many nodes' reachability at once: checks must look everywhere.
+        let link_fault = matches!(
+            fault,
+            Fault::Partition(_)
+                | Fault::Bridge { .. }
+                | Fault::Isolate(_)
+                | Fault::Cut { .. }
+                | Fault::Repair { .. }
+                | Fault::HealLinks
+        );
+        self.touched = if link_fault {
+            None
+        } else {
+            fault.node().map(Endpoint::Node)
+        };
         match fault {
             Fault::Crash(n) => {
                 if self.hosts[n.index()].status == Status::Down {
@@ -1262,6 +1290,9 @@ impl<P: Protocol> Simulation<P> {
         self.recorder
             .record::<P>(self.step, self.now, &Record::Phase { phase: "liveness" });
         for i in 0..self.config.nodes {
+            if self.finding.is_some() {
+                return; // a restart or resume failed: the run ends here
+            }
             let n = NodeId(i);
             match self.hosts[n.index()].status {
                 Status::Paused => self.apply_fault(&Fault::Resume(n), Origin::Heal),
@@ -1286,6 +1317,14 @@ impl<P: Protocol> Simulation<P> {
                 reason: e.to_string(),
             },
             (Some(f), None) => Verdict::Fail(f.clone()),
+            (None, None) if self.finished && !self.checks.undecided(self.now).is_empty() => {
+                Verdict::Inconclusive {
+                    reason: format!(
+                        "the run ended before these checks were due: {}; lengthen limits.time_ms",
+                        self.checks.undecided(self.now).join("; ")
+                    ),
+                }
+            }
             (None, None) => Verdict::Pass,
         };
         RunReport {
@@ -1296,7 +1335,7 @@ impl<P: Protocol> Simulation<P> {
             time_end: self.now,
             faults_injected: self.faults_injected,
             checks_evaluated: self.checks.evaluations(),
-            checks: self.checks.report(),
+            checks: self.checks.report(self.finding.as_ref()),
             network: self.network.stats(),
             storage: self.hosts.iter().map(|h| h.store.stats()).collect(),
             incarnations: self.hosts.iter().map(|h| h.incarnation).collect(),

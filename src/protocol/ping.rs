@@ -425,7 +425,7 @@ impl Property<Ping> for AllConnected {
     }
 }
 
-/// Echo workload: each client sends increasing values, starting from a random one.
+/// Echo workload: client `c` sends increasing values from `c × 1,000,000`, in random steps.
 #[derive(Clone, Debug)]
 pub struct EchoGenerator {
     next: u64,
