@@ -128,21 +128,7 @@ impl Fault {
 }
 
 /// All scenario keys a fault entry may use besides `at_ms`.
-pub const FAULT_KEYS: &[&str] = &[
-    "crash",
-    "restart",
-    "pause",
-    "resume",
-    "partition",
-    "bridge",
-    "isolate",
-    "cut",
-    "repair",
-    "heal_links",
-    "clock_step",
-    "clock_drift",
-    "heal",
-];
+pub const FAULT_KEYS: &[&str] = FAULT_KEYS_WITH_AT.split_at(1).1;
 
 /// A fault at a virtual time: `{"at_ms": 1000, "crash": "n2"}`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -847,6 +847,13 @@ impl<P: Protocol> Simulation<P> {
         }
     }
 
+    fn record_delivery(&mut self, m: &InFlight<P>) {
+        self.network.count_delivered();
+        let (id, from, to, msg) = (m.id, m.from, m.to, &m.payload);
+        self.recorder
+            .record::<P>(self.step, self.now, &Record::Deliver { id, from, to, msg });
+    }
+
     fn lose(&mut self, m: &InFlight<P>, reason: LossReason) {
         self.network.count_lost(reason);
         self.recorder.record::<P>(
@@ -896,17 +903,7 @@ impl<P: Protocol> Simulation<P> {
                     return true;
                 }
                 let m = self.msgs.remove(slot).expect("slot checked above");
-                self.network.count_delivered();
-                self.recorder.record::<P>(
-                    self.step,
-                    self.now,
-                    &Record::Deliver {
-                        id: m.id,
-                        from,
-                        to,
-                        msg: &m.payload,
-                    },
-                );
+                self.record_delivery(&m);
                 match (from, m.payload) {
                     (Endpoint::Node(src), Payload::Peer(msg)) => {
                         self.call_node(n, |p, ctx| p.on_message(ctx, src, msg))
@@ -925,17 +922,7 @@ impl<P: Protocol> Simulation<P> {
                     self.lose(&m, LossReason::Partition);
                     return true;
                 }
-                self.network.count_delivered();
-                self.recorder.record::<P>(
-                    self.step,
-                    self.now,
-                    &Record::Deliver {
-                        id: m.id,
-                        from,
-                        to,
-                        msg: &m.payload,
-                    },
-                );
+                self.record_delivery(&m);
                 if let (Endpoint::Node(src), Payload::Response { id, body }) = (from, m.payload) {
                     self.call_client(c.0, |cl, ctx| cl.on_response(ctx, src, id, body));
                 }
