@@ -631,14 +631,11 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".to_string())
 }
 
-/// Issue 3's figure: the lossy failure-detection scenario with every check on, and the share
-/// of wall time the checks take, measured as the difference to the same runs (same seeds,
-/// same events) with checks switched off.
-fn fd_checks(quick: bool) {
+/// A protocol's scenario with every check on, and the share of wall time the checks take,
+/// measured as the difference to the same runs (same seed, same events) with checks off.
+/// Used for fd (issue 3) and Raft (issue 4).
+fn checks_share<P: faultline::protocol::Protocol>(name: &str, title: &str, time_ms: u64) {
     use faultline::engine::{SimConfig, Simulation};
-    use faultline::protocol::fd::Fd;
-    let name = "fd/lossy-links";
-    let time_ms = if quick { 60_000 } else { 600_000 };
     let overrides = vec![
         format!("limits.time_ms={time_ms}"),
         "limits.events_max=100000000".to_string(),
@@ -650,14 +647,14 @@ fn fd_checks(quick: bool) {
     )
     .expect("the fd scenario loads");
     let timed = |checks: bool| -> (u64, u64, f64) {
-        let mut config: SimConfig<Fd> = scn.config(scn.file.seed).expect("typed config");
+        let mut config: SimConfig<P> = scn.config(scn.file.seed).expect("typed config");
         config.checks = checks;
         let start = Instant::now();
         let mut sim = Simulation::new(config, None).expect("simulation");
         let r = sim.run();
         let secs = start.elapsed().as_secs_f64();
         if checks {
-            expect_pass(&r, "fd/lossy-links with checks");
+            expect_pass(&r, name);
         }
         (r.steps, r.checks_evaluated, secs)
     };
@@ -677,7 +674,7 @@ fn fd_checks(quick: bool) {
     let (off_best, off_med) = best_median(off);
     println!();
     println!(
-        "FAILURE DETECTION ({name}, {} virtual s, every check on: no_duplicates, fifo, fd_metrics always; completeness within; all_delivered eventually)",
+        "{title} ({name}, {} virtual s, every check on)",
         time_ms / 1000
     );
     println!(
@@ -694,9 +691,9 @@ fn fd_checks(quick: bool) {
             1e9 / med
         );
     };
-    row("fd, every check on", steps.0, on_best, on_med);
+    row("every check on", steps.0, on_best, on_med);
     row(
-        "fd, checks off (same seed and events)",
+        "checks off (same seed and events)",
         steps.1,
         off_best,
         off_med,
@@ -843,5 +840,15 @@ fn main() {
     println!(
         "(calls/1M ev: allocator calls (alloc + alloc_zeroed + realloc) per million events over the whole run, set-up included; steady: over the second half of the run only; steady reallocs: the reallocs among those)"
     );
-    fd_checks(quick);
+    let scale = if quick { 1 } else { 10 };
+    checks_share::<faultline::protocol::fd::Fd>(
+        "fd/lossy-links",
+        "FAILURE DETECTION",
+        60_000 * scale,
+    );
+    checks_share::<faultline::protocol::raft::Raft>(
+        "raft/unreliable-churn",
+        "RAFT, 5 nodes, lab network and churn",
+        14_000 * scale,
+    );
 }

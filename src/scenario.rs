@@ -496,6 +496,19 @@ fn preset(name: &str) -> Option<LinkModel> {
                 max_ms: 3_000,
             }),
         },
+        "lab" => LinkModel {
+            latency: Latency::Uniform {
+                min_us: 0,
+                max_us: 27_000,
+            },
+            loss: ppm(100_000),
+            duplicate: ppm(10_000),
+            long_delay: Some(LongDelay {
+                ratio: ppm(100_000),
+                min_ms: 200,
+                max_ms: 2_000,
+            }),
+        },
         _ => return None,
     })
 }

@@ -17,6 +17,7 @@
 
 pub mod fd;
 pub mod ping;
+pub mod raft;
 pub mod registry;
 pub mod reliable;
 

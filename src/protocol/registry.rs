@@ -12,13 +12,18 @@ pub trait ProtocolVisitor {
 }
 
 /// Names of every bundled protocol.
-pub const PROTOCOLS: &[&str] = &[super::ping::Ping::NAME, super::fd::Fd::NAME];
+pub const PROTOCOLS: &[&str] = &[
+    super::ping::Ping::NAME,
+    super::fd::Fd::NAME,
+    super::raft::Raft::NAME,
+];
 
 /// Calls `visitor` with the protocol named `name`, or returns `None` if there is none.
 pub fn with_protocol<V: ProtocolVisitor>(name: &str, visitor: V) -> Option<V::Output> {
     match name {
         "ping" => Some(visitor.visit::<super::ping::Ping>()),
         "fd" => Some(visitor.visit::<super::fd::Fd>()),
+        "raft" => Some(visitor.visit::<super::raft::Raft>()),
         _ => None,
     }
 }

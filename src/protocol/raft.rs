@@ -1,0 +1,1306 @@
+//! Raft: a replicated key-value store (Ongaro and Ousterhout, "In Search of an Understandable
+//! Consensus Algorithm", extended version, 2014). Section numbers below refer to that paper.
+//!
+//! Each node is a follower, a candidate or a leader (§5.1). A follower that hears nothing
+//! from a leader for a randomized election timeout becomes a candidate, bumps its term and
+//! asks for votes; a node grants at most one vote per term, and only to a candidate whose log
+//! is at least as up to date as its own (§5.2, §5.4.1). A candidate with votes from a
+//! majority becomes leader, appends a no-op entry of its term, and replicates its log with
+//! AppendEntries: each carries the index and term of the entry before the new ones, and a
+//! follower whose log does not match there refuses, telling the leader where its log
+//! diverges so the leader can skip back a whole term at a time (§5.3, the "fast backtracking"
+//! optimisation at the end of that section). The leader commits an entry of *its own term*
+//! once a majority stores it, and with it everything before (§5.4.2: counting replicas of an
+//! older term's entry is the Figure 8 mistake). Every node applies committed entries to the
+//! key-value map in log order.
+//!
+//! Durable state is `currentTerm`, `votedFor` and the log, written to the node's store and
+//! synced before any reply that depends on them leaves the node (§5, Figure 2 "Persistent
+//! state"; a log append costs one record). After a crash a node recovers only what it synced.
+//!
+//! Clients send get, put and append to any node; a follower redirects them to the leader it
+//! knows. Each request carries an id that is the same across retries, and the state machine
+//! remembers the last request applied per client, so a retried write is applied once (§8).
+//!
+//! Bug switches re-introduce classic mistakes; docs/protocols.md lists what each breaks and
+//! which check catches it.
+
+use crate::protocol::{
+    ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Endpoint, Failure, Generator,
+    NodeId, Outcome, Property, PropertyDef, Protocol, RequestId, Time, Trigger, View,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bug switches, all off by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bugs {
+    /// Grant votes without checking that the candidate's log is up to date (§5.4.1).
+    pub skip_up_to_date_check: bool,
+    /// Commit entries of earlier terms by counting replicas (the Figure 8 mistake, §5.4.2).
+    pub commit_old_terms: bool,
+    /// Answer RequestVote and AppendEntries before syncing term, vote and log.
+    pub reply_before_sync: bool,
+    /// On AppendEntries, truncate the log at the first new entry even if it matches.
+    pub truncate_on_match: bool,
+    /// Count every vote reply, so a duplicated message counts twice.
+    pub count_duplicate_votes: bool,
+}
+
+/// Parameters (`protocol.params`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Shortest election timeout, milliseconds of local time.
+    pub election_ms_min: u64,
+    /// Longest election timeout, milliseconds.
+    pub election_ms_max: u64,
+    /// Leader heartbeat period, milliseconds.
+    pub heartbeat_ms: u64,
+    /// Most entries in one AppendEntries.
+    pub batch_max: usize,
+    /// Keys the workload uses (`k0` .. `k{keys-1}`).
+    pub keys: u32,
+    /// Bug switches.
+    pub bugs: Bugs,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            election_ms_min: 150,
+            election_ms_max: 300,
+            heartbeat_ms: 50,
+            batch_max: 64,
+            keys: 5,
+            bugs: Bugs::default(),
+        }
+    }
+}
+
+/// A client operation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Read a key.
+    Get {
+        /// Key.
+        key: String,
+    },
+    /// Overwrite a key.
+    Put {
+        /// Key.
+        key: String,
+        /// New value.
+        value: String,
+    },
+    /// Append to a key's value.
+    Append {
+        /// Key.
+        key: String,
+        /// Suffix.
+        value: String,
+    },
+}
+
+/// An answer to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// Done; for a get, the value read (`None`: the key is absent).
+    Ok {
+        /// The value read, for gets.
+        value: Option<String>,
+    },
+    /// This node is not the leader; try the hinted one.
+    NotLeader {
+        /// The leader this node knows of.
+        hint: Option<NodeId>,
+    },
+}
+
+/// A client command in the log: who asked, under which request id, what.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Command {
+    /// The client.
+    pub client: ClientId,
+    /// Its request id (the same across retries).
+    pub id: RequestId,
+    /// The operation.
+    pub op: Op,
+}
+
+/// One log entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Entry {
+    /// The leader's term when it was created.
+    pub term: u64,
+    /// The command; `None` for the no-op a new leader appends.
+    pub command: Option<Command>,
+}
+
+/// What the store holds: log entries as records, term and vote as cells.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Record {
+    /// A log entry.
+    Entry(Entry),
+    /// currentTerm (cell `"term"`).
+    Term(u64),
+    /// votedFor (cell `"vote"`).
+    Vote(Option<NodeId>),
+}
+
+/// Messages between nodes (§5, Figure 2).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Msg {
+    /// A candidate asks for a vote.
+    RequestVote {
+        /// Candidate's term.
+        term: u64,
+        /// Index of its last entry.
+        last_index: u64,
+        /// Term of its last entry.
+        last_term: u64,
+    },
+    /// The answer.
+    Vote {
+        /// Voter's term.
+        term: u64,
+        /// Whether the vote is granted.
+        granted: bool,
+    },
+    /// The leader replicates entries (none: a heartbeat).
+    Append {
+        /// Leader's term.
+        term: u64,
+        /// Index of the entry before the new ones.
+        prev_index: u64,
+        /// Its term.
+        prev_term: u64,
+        /// New entries.
+        entries: Vec<Entry>,
+        /// Leader's commit index.
+        commit: u64,
+    },
+    /// The answer.
+    AppendReply {
+        /// Follower's term.
+        term: u64,
+        /// Whether the entries were accepted.
+        success: bool,
+        /// On success, the index up to which the follower's log now matches.
+        matched: u64,
+        /// On failure, where the leader should look next: the first index of the
+        /// conflicting term, or one past the follower's last entry.
+        conflict_index: u64,
+        /// On failure, the term of the follower's entry at `prev_index`, if it has one.
+        conflict_term: Option<u64>,
+    },
+}
+
+/// Timers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timer {
+    /// No word from a leader: stand for election.
+    Election,
+    /// Leader: send AppendEntries to everyone.
+    Heartbeat,
+}
+
+/// A node's role (§5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Follows a leader.
+    Follower,
+    /// Stands for election.
+    Candidate,
+    /// Leads its term.
+    Leader,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+/// One Raft node.
+#[derive(Clone, Debug)]
+pub struct Raft {
+    id: NodeId,
+    n: u32,
+    config: Config,
+    term: u64,
+    vote: Option<NodeId>,
+    role: Role,
+    leader: Option<NodeId>,
+    votes: Vec<bool>,
+    vote_count: u32,
+    next: Vec<u64>,
+    matched: Vec<u64>,
+    commit: u64,
+    applied: u64,
+    kv: BTreeMap<String, String>,
+    /// Per client: the last request applied and its answer.
+    sessions: BTreeMap<ClientId, (RequestId, Answer)>,
+    /// Leader: clients waiting for the entry at an index.
+    waiting: BTreeMap<u64, (ClientId, RequestId)>,
+    /// Durable state written but not yet synced (only with the reply_before_sync bug).
+    unsynced: bool,
+}
+
+fn entry(r: &Record) -> &Entry {
+    match r {
+        Record::Entry(e) => e,
+        _ => unreachable!("the record log holds only entries"),
+    }
+}
+
+impl Raft {
+    /// Current term.
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+    /// Current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// Commit index.
+    pub fn commit_index(&self) -> u64 {
+        self.commit
+    }
+    /// Last applied index.
+    pub fn applied_index(&self) -> u64 {
+        self.applied
+    }
+    /// The key-value map as applied so far.
+    pub fn kv(&self) -> &BTreeMap<String, String> {
+        &self.kv
+    }
+
+    fn last(ctx: &Ctx<'_, Self>) -> (u64, u64) {
+        let log = ctx.store().records();
+        (
+            log.len() as u64,
+            log.last().map(|r| entry(r).term).unwrap_or(0),
+        )
+    }
+
+    fn term_at(ctx: &Ctx<'_, Self>, index: u64) -> Option<u64> {
+        if index == 0 {
+            return Some(0);
+        }
+        ctx.store()
+            .record(index as usize - 1)
+            .map(|r| entry(r).term)
+    }
+
+    fn majority(&self) -> u32 {
+        self.n / 2 + 1
+    }
+
+    fn election_timeout(&self, ctx: &mut Ctx<'_, Self>) -> Time {
+        Time::from_ms(
+            ctx.rng()
+                .between(self.config.election_ms_min, self.config.election_ms_max),
+        )
+    }
+
+    fn reset_election(&self, ctx: &mut Ctx<'_, Self>) {
+        let t = self.election_timeout(ctx);
+        ctx.set_timer(Timer::Election, t);
+    }
+
+    /// Writes term and vote; syncs unless the bug says to answer first.
+    fn persist(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.write_cell("term", Record::Term(self.term));
+        ctx.write_cell("vote", Record::Vote(self.vote));
+        self.flush(ctx);
+    }
+
+    fn flush(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.config.bugs.reply_before_sync {
+            self.unsynced = true; // synced later, at the next timer
+        } else {
+            ctx.sync();
+        }
+    }
+
+    fn set_role(&mut self, ctx: &mut Ctx<'_, Self>, role: Role) {
+        if self.role != role {
+            self.role = role;
+            ctx.annotate("role", role.name());
+        }
+    }
+
+    /// Adopts a newer term as a follower (§5.1: any RPC with a higher term).
+    fn become_follower(&mut self, ctx: &mut Ctx<'_, Self>, term: u64) {
+        if term > self.term {
+            self.term = term;
+            self.vote = None;
+            self.persist(ctx);
+            ctx.annotate("term", term);
+        }
+        if self.role == Role::Leader {
+            ctx.cancel_timer(Timer::Heartbeat);
+            self.waiting.clear(); // clients will retry with the new leader
+        }
+        self.set_role(ctx, Role::Follower);
+    }
+
+    fn become_candidate(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.term += 1;
+        self.vote = Some(self.id);
+        self.leader = None;
+        self.persist(ctx);
+        ctx.annotate("term", self.term);
+        self.set_role(ctx, Role::Candidate);
+        self.votes = vec![false; self.n as usize];
+        self.votes[self.id.index()] = true;
+        self.vote_count = 1;
+        let (last_index, last_term) = Self::last(ctx);
+        ctx.broadcast(Msg::RequestVote {
+            term: self.term,
+            last_index,
+            last_term,
+        });
+        self.reset_election(ctx);
+        if self.vote_count >= self.majority() {
+            self.become_leader(ctx);
+        }
+    }
+
+    fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.set_role(ctx, Role::Leader);
+        self.leader = Some(self.id);
+        ctx.annotate("leader", self.id);
+        ctx.cancel_timer(Timer::Election);
+        // A no-op of the new term lets earlier entries commit (§8, and §5.4.2).
+        ctx.append(Record::Entry(Entry {
+            term: self.term,
+            command: None,
+        }));
+        self.flush(ctx);
+        let (last, _) = Self::last(ctx);
+        self.next = vec![last; self.n as usize];
+        self.matched = vec![0; self.n as usize];
+        self.matched[self.id.index()] = last;
+        self.broadcast_append(ctx);
+        ctx.set_timer(Timer::Heartbeat, Time::from_ms(self.config.heartbeat_ms));
+        self.advance_commit(ctx);
+    }
+
+    fn send_append(&self, ctx: &mut Ctx<'_, Self>, to: NodeId) {
+        let (last, _) = Self::last(ctx);
+        let next = self.next[to.index()].clamp(1, last + 1);
+        let prev_index = next - 1;
+        let prev_term = Self::term_at(ctx, prev_index).unwrap_or(0);
+        let end = last.min(prev_index + self.config.batch_max as u64);
+        let entries: Vec<Entry> = ctx.store().records()[prev_index as usize..end as usize]
+            .iter()
+            .map(|r| entry(r).clone())
+            .collect();
+        ctx.send(
+            to,
+            Msg::Append {
+                term: self.term,
+                prev_index,
+                prev_term,
+                entries,
+                commit: self.commit,
+            },
+        );
+    }
+
+    fn broadcast_append(&self, ctx: &mut Ctx<'_, Self>) {
+        for p in ctx.peers() {
+            self.send_append(ctx, p);
+        }
+    }
+
+    /// The leader's commit rule (§5.3, §5.4.2).
+    fn advance_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let (last, _) = Self::last(ctx);
+        let mut n = last;
+        while n > self.commit {
+            let own_term = Self::term_at(ctx, n) == Some(self.term);
+            if own_term || self.config.bugs.commit_old_terms {
+                let replicas = self.matched.iter().filter(|&&m| m >= n).count() as u32;
+                if replicas >= self.majority() {
+                    self.commit = n;
+                    ctx.annotate("commit", n);
+                    break;
+                }
+            }
+            n -= 1;
+        }
+        self.apply(ctx);
+    }
+
+    /// Applies committed entries in log order.
+    fn apply(&mut self, ctx: &mut Ctx<'_, Self>) {
+        while self.applied < self.commit {
+            self.applied += 1;
+            let Some(e) = ctx
+                .store()
+                .record(self.applied as usize - 1)
+                .map(|r| entry(r).clone())
+            else {
+                break;
+            };
+            let Some(cmd) = e.command else { continue };
+            let answer = match self.sessions.get(&cmd.client) {
+                Some((id, answer)) if *id == cmd.id => answer.clone(), // a retry: applied once
+                _ => {
+                    let answer = match &cmd.op {
+                        Op::Get { key } => Answer::Ok {
+                            value: self.kv.get(key).cloned(),
+                        },
+                        Op::Put { key, value } => {
+                            self.kv.insert(key.clone(), value.clone());
+                            Answer::Ok { value: None }
+                        }
+                        Op::Append { key, value } => {
+                            self.kv.entry(key.clone()).or_default().push_str(value);
+                            Answer::Ok { value: None }
+                        }
+                    };
+                    self.sessions.insert(cmd.client, (cmd.id, answer.clone()));
+                    answer
+                }
+            };
+            if let Some((client, id)) = self.waiting.remove(&self.applied) {
+                if client == cmd.client && id == cmd.id {
+                    ctx.reply(client, id, answer);
+                }
+            }
+        }
+    }
+
+    fn on_request_vote(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+    ) {
+        if term > self.term {
+            self.become_follower(ctx, term);
+        }
+        let (my_index, my_term) = Self::last(ctx);
+        let up_to_date = last_term > my_term || (last_term == my_term && last_index >= my_index);
+        let free = self.vote.is_none() || self.vote == Some(from);
+        let granted =
+            term == self.term && free && (up_to_date || self.config.bugs.skip_up_to_date_check);
+        if granted {
+            self.vote = Some(from);
+            self.persist(ctx);
+            self.reset_election(ctx);
+        }
+        ctx.send(
+            from,
+            Msg::Vote {
+                term: self.term,
+                granted,
+            },
+        );
+    }
+
+    fn on_vote(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, term: u64, granted: bool) {
+        if term > self.term {
+            self.become_follower(ctx, term);
+            self.reset_election(ctx);
+            return;
+        }
+        if self.role != Role::Candidate || term != self.term || !granted {
+            return;
+        }
+        if self.config.bugs.count_duplicate_votes {
+            self.vote_count += 1;
+        } else if !self.votes[from.index()] {
+            self.votes[from.index()] = true;
+            self.vote_count += 1;
+        }
+        if self.vote_count >= self.majority() {
+            self.become_leader(ctx);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_append(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: u64,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        commit: u64,
+    ) {
+        let refuse = |me: &Self,
+                      ctx: &mut Ctx<'_, Self>,
+                      conflict_index: u64,
+                      conflict_term: Option<u64>| {
+            ctx.send(
+                from,
+                Msg::AppendReply {
+                    term: me.term,
+                    success: false,
+                    matched: 0,
+                    conflict_index,
+                    conflict_term,
+                },
+            );
+        };
+        if term < self.term {
+            refuse(self, ctx, 0, None);
+            return;
+        }
+        if term > self.term || self.role != Role::Follower {
+            self.become_follower(ctx, term);
+        }
+        if self.leader != Some(from) {
+            self.leader = Some(from);
+            ctx.annotate("leader", from);
+        }
+        self.reset_election(ctx);
+        let (last, _) = Self::last(ctx);
+        if prev_index > last {
+            refuse(self, ctx, last + 1, None);
+            return;
+        }
+        let have = Self::term_at(ctx, prev_index).unwrap_or(0);
+        if have != prev_term {
+            // Skip back over the whole conflicting term (§5.3).
+            let mut first = prev_index;
+            while first > 1 && Self::term_at(ctx, first - 1) == Some(have) {
+                first -= 1;
+            }
+            refuse(self, ctx, first, Some(have));
+            return;
+        }
+        let count = entries.len() as u64;
+        for (i, e) in entries.into_iter().enumerate() {
+            let index = prev_index + 1 + i as u64;
+            let len = ctx.store().len() as u64;
+            if index <= len {
+                let matches = Self::term_at(ctx, index) == Some(e.term);
+                if matches && !self.config.bugs.truncate_on_match {
+                    continue;
+                }
+                ctx.truncate(index as usize - 1);
+            }
+            ctx.append(Record::Entry(e));
+        }
+        self.flush(ctx);
+        let matched = prev_index + count;
+        if commit > self.commit {
+            let new_commit = commit.min(matched);
+            if new_commit > self.commit {
+                self.commit = new_commit;
+                ctx.annotate("commit", new_commit);
+            }
+        }
+        self.apply(ctx);
+        ctx.send(
+            from,
+            Msg::AppendReply {
+                term: self.term,
+                success: true,
+                matched,
+                conflict_index: 0,
+                conflict_term: None,
+            },
+        );
+    }
+
+    fn on_append_reply(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        reply: (u64, bool, u64, u64, Option<u64>),
+    ) {
+        let (term, success, matched, conflict_index, conflict_term) = reply;
+        if term > self.term {
+            self.become_follower(ctx, term);
+            self.reset_election(ctx);
+            return;
+        }
+        if self.role != Role::Leader || term != self.term {
+            return;
+        }
+        let p = from.index();
+        if success {
+            if matched > self.matched[p] {
+                self.matched[p] = matched;
+            }
+            self.next[p] = self.next[p].max(matched + 1);
+            self.advance_commit(ctx);
+            let (last, _) = Self::last(ctx);
+            if self.next[p] <= last {
+                self.send_append(ctx, from);
+            }
+            return;
+        }
+        if conflict_index == 0 {
+            return; // a refusal for an older term
+        }
+        // Fast backtracking: jump past the follower's conflicting term if we have it too.
+        let (last, _) = Self::last(ctx);
+        let mut next = conflict_index;
+        if let Some(ct) = conflict_term {
+            let mut i = last;
+            while i > 0 && Self::term_at(ctx, i).is_some_and(|t| t > ct) {
+                i -= 1;
+            }
+            if i > 0 && Self::term_at(ctx, i) == Some(ct) {
+                next = i + 1;
+            }
+        }
+        self.next[p] = next.clamp(1, last + 1).min(self.next[p].max(1));
+        if self.next[p] > self.matched[p] {
+            self.send_append(ctx, from);
+        }
+    }
+}
+
+impl Protocol for Raft {
+    const NAME: &'static str = "raft";
+    type Config = Config;
+    type Msg = Msg;
+    type Timer = Timer;
+    type Request = Op;
+    type Response = Answer;
+    type Record = Record;
+    type Client = Driver<Raft, KvGenerator>;
+
+    fn new(id: NodeId, nodes: u32, config: &Config) -> Self {
+        Raft {
+            id,
+            n: nodes,
+            config: config.clone(),
+            term: 0,
+            vote: None,
+            role: Role::Follower,
+            leader: None,
+            votes: vec![false; nodes as usize],
+            vote_count: 0,
+            next: vec![1; nodes as usize],
+            matched: vec![0; nodes as usize],
+            commit: 0,
+            applied: 0,
+            kv: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            unsynced: false,
+        }
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.annotate("role", Role::Follower.name());
+        self.reset_election(ctx);
+    }
+
+    fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
+        // Only what was synced survived: term, vote and the log (§5, Figure 2).
+        if let Some(Record::Term(t)) = ctx.store().cell("term") {
+            self.term = *t;
+        }
+        if let Some(Record::Vote(v)) = ctx.store().cell("vote") {
+            self.vote = *v;
+        }
+        ctx.annotate("term", self.term);
+        self.on_start(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::RequestVote {
+                term,
+                last_index,
+                last_term,
+            } => self.on_request_vote(ctx, from, term, last_index, last_term),
+            Msg::Vote { term, granted } => self.on_vote(ctx, from, term, granted),
+            Msg::Append {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => self.on_append(ctx, from, term, prev_index, prev_term, entries, commit),
+            Msg::AppendReply {
+                term,
+                success,
+                matched,
+                conflict_index,
+                conflict_term,
+            } => self.on_append_reply(
+                ctx,
+                from,
+                (term, success, matched, conflict_index, conflict_term),
+            ),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        if self.unsynced {
+            ctx.sync(); // the reply_before_sync bug syncs late, here
+            self.unsynced = false;
+        }
+        match timer {
+            Timer::Election => {
+                if self.role != Role::Leader {
+                    self.become_candidate(ctx);
+                }
+            }
+            Timer::Heartbeat => {
+                if self.role == Role::Leader {
+                    self.broadcast_append(ctx);
+                    ctx.set_timer(Timer::Heartbeat, Time::from_ms(self.config.heartbeat_ms));
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, client: ClientId, id: RequestId, op: Op) {
+        if self.role != Role::Leader {
+            ctx.reply(client, id, Answer::NotLeader { hint: self.leader });
+            return;
+        }
+        if let Some((applied_id, answer)) = self.sessions.get(&client) {
+            if *applied_id == id {
+                ctx.reply(client, id, answer.clone()); // already applied: answer again
+                return;
+            }
+        }
+        if self.waiting.values().any(|&(c, i)| c == client && i == id) {
+            return; // already in the log, waiting to commit
+        }
+        ctx.append(Record::Entry(Entry {
+            term: self.term,
+            command: Some(Command { client, id, op }),
+        }));
+        self.flush(ctx);
+        let (last, _) = Self::last(ctx);
+        self.matched[self.id.index()] = last;
+        self.waiting.insert(last, (client, id));
+        self.broadcast_append(ctx);
+        self.advance_commit(ctx);
+    }
+
+    fn properties() -> Vec<PropertyDef<Self>> {
+        vec![
+            PropertyDef {
+                name: "election_safety",
+                description: "at most one leader per term (§5.2)",
+                invariant: true,
+                make: |_| Box::new(ElectionSafety::default()),
+            },
+            PropertyDef {
+                name: "log_matching",
+                description: "two logs with an entry of the same index and term agree on it and on everything before it (§5.3)",
+                invariant: true,
+                make: |_| Box::new(Logs::new(LogCheck::Matching)),
+            },
+            PropertyDef {
+                name: "leader_completeness",
+                description: "a leader's log holds every entry committed before its term (§5.4)",
+                invariant: true,
+                make: |_| Box::new(Logs::new(LogCheck::Completeness)),
+            },
+            PropertyDef {
+                name: "state_machine_safety",
+                description: "no two nodes apply different commands at the same index (§5.4.3)",
+                invariant: true,
+                make: |_| Box::new(Logs::new(LogCheck::Applied)),
+            },
+            PropertyDef {
+                name: "committed_never_lost",
+                description: "every committed entry is in the synced log of a majority of nodes, so no crash can lose it",
+                invariant: true,
+                make: |_| Box::new(Durable::default()),
+            },
+            PropertyDef {
+                name: "raft_metrics",
+                description: "measures leaders by term, elections, commits, client latency, messages and syncs per commit; never fails",
+                invariant: true,
+                make: |_| Box::new(RaftMetrics::default()),
+            },
+            PropertyDef {
+                name: "leader_elected",
+                description: "some up node is leader and a majority of up nodes follow its term",
+                invariant: false,
+                make: |_| Box::new(LeaderElected),
+            },
+        ]
+    }
+
+    fn record_bytes(r: &Record) -> u64 {
+        match r {
+            Record::Entry(e) => match &e.command {
+                None => 16,
+                Some(c) => {
+                    32 + match &c.op {
+                        Op::Get { key } => key.len() as u64,
+                        Op::Put { key, value } | Op::Append { key, value } => {
+                            (key.len() + value.len()) as u64
+                        }
+                    }
+                }
+            },
+            Record::Term(_) | Record::Vote(_) => 8,
+        }
+    }
+}
+
+fn touched(view: &View<'_, Raft>) -> std::ops::Range<u32> {
+    match view.touched {
+        Some(Endpoint::Node(n)) => n.0..n.0 + 1,
+        Some(Endpoint::Client(_)) => 0..0,
+        None => 0..view.cluster_size(),
+    }
+}
+
+#[derive(Default)]
+struct ElectionSafety {
+    leaders: BTreeMap<u64, NodeId>,
+}
+
+impl Property<Raft> for ElectionSafety {
+    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+        for n in touched(view).map(NodeId) {
+            let Some(r) = view.node(n) else { continue };
+            if r.role != Role::Leader {
+                continue;
+            }
+            match self.leaders.get(&r.term) {
+                Some(&other) if other != n => {
+                    return Err(Failure::new(
+                        format!("{other} and {n} were both leaders in term {}", r.term),
+                        vec![other, n],
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.leaders.insert(r.term, n);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a log-watching property checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LogCheck {
+    Matching,
+    Completeness,
+    Applied,
+}
+
+/// An entry's identity: its term and its command's (client, request id), or none for a no-op.
+type EntryId = (u64, Option<(ClientId, RequestId)>);
+
+fn id_of(e: &Entry) -> EntryId {
+    (e.term, e.command.as_ref().map(|c| (c.client, c.id)))
+}
+
+/// Watches logs incrementally: a copy of each node's log as last seen, so each step looks
+/// only at the suffix that changed (Raft only ever changes a log's suffix).
+struct Logs {
+    what: LogCheck,
+    seen: Vec<Vec<EntryId>>,
+    /// For log matching: every (index, term) ever seen, with its entry and the term before it.
+    index: BTreeMap<(u64, u64), (EntryId, u64)>,
+    /// Entries known committed, by index.
+    committed: Vec<EntryId>,
+    /// Per node: highest index checked as applied, and per index the entry applied there.
+    applied_by: Vec<u64>,
+    applied: Vec<EntryId>,
+    /// Per node: the term in which it was last checked as a new leader.
+    leader_checked: Vec<u64>,
+}
+
+impl Logs {
+    fn new(what: LogCheck) -> Self {
+        Logs {
+            what,
+            seen: Vec::new(),
+            index: BTreeMap::new(),
+            committed: Vec::new(),
+            applied_by: Vec::new(),
+            applied: Vec::new(),
+            leader_checked: Vec::new(),
+        }
+    }
+}
+
+impl Property<Raft> for Logs {
+    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.seen.len() != n {
+            self.seen = vec![Vec::new(); n];
+            self.applied_by = vec![0; n];
+            self.leader_checked = vec![0; n];
+        }
+        for node in touched(view).map(NodeId) {
+            let i = node.index();
+            let log = view.store(node).records();
+            // The first index whose entry differs from what we saw last time.
+            let old = &self.seen[i];
+            let common = old.len().min(log.len());
+            let mut from = common;
+            while from > 0 && old[from - 1] != id_of(entry(&log[from - 1])) {
+                from -= 1;
+            }
+            if from == log.len() && from == old.len() {
+                // Unchanged log; fall through to the applied/leader checks.
+            } else {
+                let seen = &mut self.seen[i];
+                seen.truncate(from);
+                for (k, r) in log.iter().enumerate().skip(from) {
+                    let e = entry(r);
+                    let idx = k as u64 + 1;
+                    let prev_term = if k == 0 { 0 } else { entry(&log[k - 1]).term };
+                    let eid = id_of(e);
+                    seen.push(eid);
+                    if self.what == LogCheck::Matching {
+                        match self.index.get(&(idx, e.term)) {
+                            Some(&(other, other_prev))
+                                if other != eid || other_prev != prev_term =>
+                            {
+                                return Err(Failure::new(
+                                    format!(
+                                        "{node} has at index {idx} term {} an entry {:?} after term {prev_term}, but another log has {:?} after term {other_prev} there",
+                                        e.term, eid.1, other.1
+                                    ),
+                                    vec![node],
+                                ));
+                            }
+                            Some(_) => {}
+                            None => {
+                                self.index.insert((idx, e.term), (eid, prev_term));
+                            }
+                        }
+                    }
+                }
+            }
+            let Some(r) = view.node(node) else { continue };
+            // Learn newly committed entries from this node's commit index.
+            let upto = (r.commit as usize).min(log.len());
+            while self.committed.len() < upto {
+                let k = self.committed.len();
+                self.committed.push(id_of(entry(&log[k])));
+            }
+            match self.what {
+                LogCheck::Applied => {
+                    if r.applied < self.applied_by[i] {
+                        self.applied_by[i] = 0; // restarted: it applies from the start again
+                    }
+                    let upto = (r.applied as usize).min(log.len());
+                    for (k, rec) in log
+                        .iter()
+                        .enumerate()
+                        .take(upto)
+                        .skip(self.applied_by[i] as usize)
+                    {
+                        let eid = id_of(entry(rec));
+                        match self.applied.get(k) {
+                            Some(other) if *other != eid => {
+                                return Err(Failure::new(
+                                    format!(
+                                        "{node} applied {:?} of term {} at index {}, another node applied {:?} of term {}",
+                                        eid.1,
+                                        eid.0,
+                                        k + 1,
+                                        other.1,
+                                        other.0
+                                    ),
+                                    vec![node],
+                                ));
+                            }
+                            Some(_) => {}
+                            None => self.applied.push(eid),
+                        }
+                    }
+                    self.applied_by[i] = r.applied;
+                }
+                LogCheck::Completeness
+                    if r.role == Role::Leader && self.leader_checked[i] != r.term =>
+                {
+                    self.leader_checked[i] = r.term;
+                    for (k, c) in self.committed.iter().enumerate() {
+                        let has = log.get(k).map(|x| id_of(entry(x)));
+                        if has != Some(*c) {
+                            return Err(Failure::new(
+                                format!(
+                                    "{node} became leader of term {} without the entry {:?} of term {} committed at index {}",
+                                    r.term,
+                                    c.1,
+                                    c.0,
+                                    k + 1
+                                ),
+                                vec![node],
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Committed entries and, for each, how many nodes hold it in their *synced* log. Each step
+/// updates only the touched node's changed suffix, and each newly committed index once.
+#[derive(Default)]
+struct Durable {
+    synced: Vec<Vec<EntryId>>,
+    committed: Vec<EntryId>,
+    holders: Vec<u32>,
+    /// Committed indexes held by fewer than a majority.
+    short: u64,
+}
+
+impl Durable {
+    fn set(&mut self, k: usize, held: bool, majority: u32) {
+        let before = self.holders[k] >= majority;
+        if held {
+            self.holders[k] += 1;
+        } else {
+            self.holders[k] -= 1;
+        }
+        let after = self.holders[k] >= majority;
+        if before && !after {
+            self.short += 1;
+        } else if !before && after {
+            self.short -= 1;
+        }
+    }
+}
+
+impl Property<Raft> for Durable {
+    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        let majority = view.cluster_size() / 2 + 1;
+        if self.synced.len() != n {
+            self.synced = vec![Vec::new(); n];
+        }
+        for node in touched(view).map(NodeId) {
+            let i = node.index();
+            let log = view.store(node).synced_records();
+            let old = &self.synced[i];
+            let common = old.len().min(log.len());
+            let mut from = common;
+            while from > 0 && old[from - 1] != id_of(entry(&log[from - 1])) {
+                from -= 1;
+            }
+            // Entries from `from` on changed: withdraw the old ones, count the new ones.
+            let old_tail: Vec<(usize, EntryId)> =
+                old.iter().copied().enumerate().skip(from).collect();
+            for (k, eid) in old_tail {
+                if self.committed.get(k) == Some(&eid) {
+                    self.set(k, false, majority);
+                }
+            }
+            self.synced[i].truncate(from);
+            for (k, r) in log.iter().enumerate().skip(from) {
+                let eid = id_of(entry(r));
+                self.synced[i].push(eid);
+                if self.committed.get(k) == Some(&eid) {
+                    self.set(k, true, majority);
+                }
+            }
+            // Newly committed entries, learned from this node's commit index and log.
+            if let Some(r) = view.node(node) {
+                let current = view.store(node).records();
+                let upto = (r.commit as usize).min(current.len());
+                while self.committed.len() < upto {
+                    let k = self.committed.len();
+                    let eid = id_of(entry(&current[k]));
+                    self.committed.push(eid);
+                    let held = self
+                        .synced
+                        .iter()
+                        .filter(|l| l.get(k) == Some(&eid))
+                        .count() as u32;
+                    self.holders.push(held);
+                    if held < majority {
+                        self.short += 1;
+                    }
+                }
+            }
+        }
+        if self.short > 0 {
+            let k = self.holders.iter().position(|&h| h < majority).unwrap_or(0);
+            let (term, cmd) = self.committed[k];
+            let holders: Vec<NodeId> = (0..n as u32)
+                .map(NodeId)
+                .filter(|x| self.synced[x.index()].get(k) == Some(&self.committed[k]))
+                .collect();
+            return Err(Failure::new(
+                format!(
+                    "the entry {cmd:?} of term {term} committed at index {} is in the synced log of only {} node(s) ({holders:?}); a crash of the others would lose it",
+                    k + 1,
+                    self.holders[k]
+                ),
+                holders,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Run statistics for the summary.
+#[derive(Default)]
+struct RaftMetrics {
+    leaders: BTreeMap<u64, NodeId>,
+    highest_term: u64,
+    committed: u64,
+    /// Latencies of completed client operations (ok), microseconds; and how many were seen.
+    latencies: Vec<u64>,
+    ops_seen: usize,
+    messages: u64,
+    syncs: u64,
+}
+
+impl Property<Raft> for RaftMetrics {
+    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+        for n in touched(view).map(NodeId) {
+            let Some(r) = view.node(n) else { continue };
+            self.highest_term = self.highest_term.max(r.term);
+            self.committed = self.committed.max(r.commit);
+            if r.role == Role::Leader {
+                self.leaders.entry(r.term).or_insert(n);
+            }
+        }
+        if matches!(view.touched, Some(Endpoint::Client(_)) | None) {
+            let ops = view.history().ops();
+            // Operations complete out of order: rescan the few still open at the tail.
+            while self.ops_seen < ops.len()
+                && !matches!(ops[self.ops_seen].outcome, Outcome::Pending)
+            {
+                let op = &ops[self.ops_seen];
+                if let (Outcome::Ok(_), Some(done)) = (&op.outcome, op.completed_at) {
+                    self.latencies.push(done.sub(op.invoked_at).as_us());
+                }
+                self.ops_seen += 1;
+            }
+        }
+        self.messages = view.network().stats().sent;
+        self.syncs = view.nodes().map(|n| view.store(n).stats().syncs).sum();
+        Ok(())
+    }
+
+    fn metrics(&self) -> Vec<(String, serde_json::Value)> {
+        let mut lat = self.latencies.clone();
+        lat.sort_unstable();
+        let pct = |p: usize| {
+            lat.get((lat.len().saturating_sub(1)) * p / 100)
+                .map(|&us| us as f64 / 1000.0)
+        };
+        let leaders: serde_json::Map<String, serde_json::Value> = self
+            .leaders
+            .iter()
+            .map(|(t, n)| (t.to_string(), n.to_string().into()))
+            .collect();
+        let per_commit = |x: u64| {
+            if self.committed == 0 {
+                serde_json::Value::Null
+            } else {
+                (x as f64 / self.committed as f64).into()
+            }
+        };
+        vec![
+            ("raft.leaders_by_term".into(), leaders.into()),
+            ("raft.terms".into(), self.highest_term.into()),
+            (
+                "raft.terms_with_leader".into(),
+                (self.leaders.len() as u64).into(),
+            ),
+            ("raft.committed_entries".into(), self.committed.into()),
+            (
+                "raft.client_ops_ok".into(),
+                (self.latencies.len() as u64).into(),
+            ),
+            (
+                "raft.latency_ms".into(),
+                serde_json::json!({"p50": pct(50), "p90": pct(90), "p99": pct(99), "max": lat.last().map(|&us| us as f64 / 1000.0)}),
+            ),
+            ("raft.messages_per_commit".into(), per_commit(self.messages)),
+            ("raft.syncs_per_commit".into(), per_commit(self.syncs)),
+        ]
+    }
+}
+
+struct LeaderElected;
+
+impl Property<Raft> for LeaderElected {
+    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let up: Vec<NodeId> = view.nodes().filter(|&n| view.is_up(n)).collect();
+        let Some((leader, term)) = up.iter().find_map(|&n| {
+            view.node(n)
+                .filter(|r| r.role == Role::Leader)
+                .map(|r| (n, r.term))
+        }) else {
+            return Err(Failure::new("no up node is leader", vec![]));
+        };
+        let following = up
+            .iter()
+            .filter(|&&n| view.node(n).is_some_and(|r| r.term == term))
+            .count() as u32;
+        if following * 2 > view.cluster_size() {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                format!("{leader} leads term {term} but only {following} nodes are in that term"),
+                vec![leader],
+            ))
+        }
+    }
+}
+
+/// Key-value workload: random gets, puts and appends over a few keys.
+#[derive(Clone, Debug)]
+pub struct KvGenerator {
+    client: ClientId,
+    keys: u32,
+    count: u64,
+}
+
+impl Generator<Raft> for KvGenerator {
+    fn new(client: ClientId, config: &Config) -> Self {
+        KvGenerator {
+            client,
+            keys: config.keys.max(1),
+            count: 0,
+        }
+    }
+    fn next_request(&mut self, ctx: &mut ClientCtx<'_, Raft>) -> Op {
+        self.count += 1;
+        let key = format!("k{}", ctx.rng().below(u64::from(self.keys)));
+        let value = format!("{}.{}", self.client, self.count);
+        match ctx.rng().below(3) {
+            0 => Op::Get { key },
+            1 => Op::Put { key, value },
+            _ => Op::Append { key, value },
+        }
+    }
+    fn classify(&mut self, _: &Op, answer: &Answer) -> Verdict {
+        match answer {
+            Answer::Ok { .. } => Verdict::Ok,
+            Answer::NotLeader { hint } => Verdict::Redirect(*hint),
+        }
+    }
+}
