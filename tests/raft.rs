@@ -84,3 +84,74 @@ fn bug_switches_are_caught_by_their_checks() {
         );
     }
 }
+
+fn metrics(
+    name: &str,
+    overrides: &[&str],
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let scn = load(name, bundled(name).unwrap(), &overrides).unwrap();
+    let r = scn.run(scn.file.seed, None).unwrap();
+    assert_eq!(r.verdict, Verdict::Pass, "{name} {overrides:?}");
+    r.metrics
+}
+
+#[test]
+fn pre_vote_keeps_a_partially_cut_follower_from_deposing_the_leader() {
+    let with = metrics("raft/partial-partition", &[]);
+    let without = metrics(
+        "raft/partial-partition",
+        &["protocol.params.pre_vote=false"],
+    );
+    assert_eq!(with["raft.terms"], 1, "with pre-vote the term never moves");
+    assert!(
+        without["raft.terms"].as_u64().unwrap() >= 3,
+        "without it the cut follower disrupts: {}",
+        without["raft.terms"]
+    );
+}
+
+#[test]
+fn a_violation_is_reported_at_the_step_where_it_happens() {
+    use faultline::trace::TraceSink;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    #[derive(Clone, Default)]
+    struct Lines(Rc<RefCell<Vec<serde_json::Value>>>);
+    impl TraceSink for Lines {
+        fn line(&mut self, line: &str) -> Result<(), String> {
+            self.0
+                .borrow_mut()
+                .push(serde_json::from_str(line).unwrap());
+            Ok(())
+        }
+    }
+    // With reply_before_sync, the first entry a leader commits is held by a majority of logs
+    // but synced by none of the followers: the violation belongs to that very step.
+    let name = "raft/first-election";
+    let scn = load(
+        name,
+        bundled(name).unwrap(),
+        &["protocol.params.bugs.reply_before_sync=true".into()],
+    )
+    .unwrap();
+    let lines = Lines::default();
+    let r = scn
+        .run(scn.file.seed, Some(Box::new(lines.clone())))
+        .unwrap();
+    let Verdict::Fail(f) = r.verdict else {
+        panic!("must fail")
+    };
+    let records = lines.0.borrow();
+    let first_commit = records
+        .iter()
+        .find(|v| v["ev"] == "note" && v["key"] == "commit")
+        .expect("a commit");
+    assert_eq!(f.check, "committed_never_lost");
+    assert_eq!(
+        serde_json::json!(f.step),
+        first_commit["step"],
+        "reported at the step of the first commit"
+    );
+    assert_eq!(records.last().unwrap()["ev"], "violation");
+}

@@ -60,6 +60,14 @@ pub struct Config {
     pub heartbeat_ms: u64,
     /// Most entries in one AppendEntries.
     pub batch_max: usize,
+    /// Pre-vote (Ongaro's thesis §9.6): before bumping its term, a node asks whether it
+    /// could win; peers that heard from a leader within the minimum election timeout say no.
+    /// Stops a node that is cut off from the leader (but not from everyone) from disrupting
+    /// the cluster with ever higher terms.
+    pub pre_vote: bool,
+    /// Check-quorum: a leader that has not heard from a majority within the maximum election
+    /// timeout steps down, so a leader cut off from the majority stops accepting writes.
+    pub check_quorum: bool,
     /// Keys the workload uses (`k0` .. `k{keys-1}`).
     pub keys: u32,
     /// Bug switches.
@@ -73,6 +81,8 @@ impl Default for Config {
             election_ms_max: 300,
             heartbeat_ms: 50,
             batch_max: 64,
+            pre_vote: false,
+            check_quorum: false,
             keys: 5,
             bugs: Bugs::default(),
         }
@@ -165,6 +175,22 @@ pub enum Msg {
         /// Term of its last entry.
         last_term: u64,
     },
+    /// Pre-vote: "would you vote for me in `term`?" (the sender's term is not changed).
+    PreVote {
+        /// The term the sender would stand in.
+        term: u64,
+        /// Index of its last entry.
+        last_index: u64,
+        /// Term of its last entry.
+        last_term: u64,
+    },
+    /// The answer to a pre-vote.
+    PreVoteReply {
+        /// The term asked about.
+        term: u64,
+        /// Whether the sender would vote so.
+        granted: bool,
+    },
     /// The answer.
     Vote {
         /// Voter's term.
@@ -209,6 +235,8 @@ pub enum Timer {
     Election,
     /// Leader: send AppendEntries to everyone.
     Heartbeat,
+    /// Leader with check-quorum: have we heard from a majority lately?
+    Quorum,
 }
 
 /// A node's role (§5.1).
@@ -256,6 +284,12 @@ pub struct Raft {
     waiting: BTreeMap<u64, (ClientId, RequestId)>,
     /// Durable state written but not yet synced (only with the reply_before_sync bug).
     unsynced: bool,
+    /// Local time a leader was last heard from (pre-vote refuses while it is recent).
+    heard_leader: Option<Time>,
+    /// Pre-vote in progress: the pre-votes granted.
+    pre_votes: Option<Vec<bool>>,
+    /// Leader with check-quorum: peers heard from since the last quorum check.
+    active: Vec<bool>,
 }
 
 fn entry(r: &Record) -> &Entry {
@@ -353,7 +387,9 @@ impl Raft {
         if self.role == Role::Leader {
             ctx.cancel_timer(Timer::Heartbeat);
             self.waiting.clear(); // clients will retry with the new leader
+            ctx.cancel_timer(Timer::Quorum);
         }
+        self.pre_votes = None;
         self.set_role(ctx, Role::Follower);
     }
 
@@ -379,6 +415,68 @@ impl Raft {
         }
     }
 
+    fn start_pre_vote(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let mut granted = vec![false; self.n as usize];
+        granted[self.id.index()] = true;
+        self.pre_votes = Some(granted);
+        ctx.annotate("pre_vote", self.term + 1);
+        let (last_index, last_term) = Self::last(ctx);
+        ctx.broadcast(Msg::PreVote {
+            term: self.term + 1,
+            last_index,
+            last_term,
+        });
+        self.reset_election(ctx);
+        self.count_pre_votes(ctx);
+    }
+
+    fn count_pre_votes(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let majority = self.majority();
+        let won = self
+            .pre_votes
+            .as_ref()
+            .is_some_and(|g| g.iter().filter(|&&x| x).count() as u32 >= majority);
+        if won {
+            self.pre_votes = None;
+            self.become_candidate(ctx);
+        }
+    }
+
+    fn on_pre_vote(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+    ) {
+        let (my_index, my_term) = Self::last(ctx);
+        let up_to_date = last_term > my_term || (last_term == my_term && last_index >= my_index);
+        let now = ctx.now();
+        let leader_recent = self.role == Role::Leader
+            || self
+                .heard_leader
+                .is_some_and(|t| now.sub(t) < Time::from_ms(self.config.election_ms_min));
+        let granted = term > self.term && up_to_date && !leader_recent;
+        ctx.send(from, Msg::PreVoteReply { term, granted });
+    }
+
+    fn on_pre_vote_reply(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: u64,
+        granted: bool,
+    ) {
+        if term != self.term + 1 || !granted || self.role == Role::Leader {
+            return;
+        }
+        if let Some(g) = &mut self.pre_votes {
+            g[from.index()] = true;
+        }
+        self.count_pre_votes(ctx);
+    }
+
     fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.set_role(ctx, Role::Leader);
         self.leader = Some(self.id);
@@ -396,6 +494,10 @@ impl Raft {
         self.matched[self.id.index()] = last;
         self.broadcast_append(ctx);
         ctx.set_timer(Timer::Heartbeat, Time::from_ms(self.config.heartbeat_ms));
+        if self.config.check_quorum {
+            self.active = vec![false; self.n as usize];
+            ctx.set_timer(Timer::Quorum, Time::from_ms(self.config.election_ms_max));
+        }
         self.advance_commit(ctx);
     }
 
@@ -573,6 +675,8 @@ impl Raft {
             self.leader = Some(from);
             ctx.annotate("leader", from);
         }
+        self.heard_leader = Some(ctx.now());
+        self.pre_votes = None;
         self.reset_election(ctx);
         let (last, _) = Self::last(ctx);
         if prev_index > last {
@@ -640,6 +744,7 @@ impl Raft {
             return;
         }
         let p = from.index();
+        self.active[p] = true;
         if success {
             if matched > self.matched[p] {
                 self.matched[p] = matched;
@@ -703,6 +808,9 @@ impl Protocol for Raft {
             sessions: BTreeMap::new(),
             waiting: BTreeMap::new(),
             unsynced: false,
+            heard_leader: None,
+            pre_votes: None,
+            active: vec![false; nodes as usize],
         }
     }
 
@@ -731,6 +839,12 @@ impl Protocol for Raft {
                 last_term,
             } => self.on_request_vote(ctx, from, term, last_index, last_term),
             Msg::Vote { term, granted } => self.on_vote(ctx, from, term, granted),
+            Msg::PreVote {
+                term,
+                last_index,
+                last_term,
+            } => self.on_pre_vote(ctx, from, term, last_index, last_term),
+            Msg::PreVoteReply { term, granted } => self.on_pre_vote_reply(ctx, from, term, granted),
             Msg::Append {
                 term,
                 prev_index,
@@ -760,7 +874,25 @@ impl Protocol for Raft {
         match timer {
             Timer::Election => {
                 if self.role != Role::Leader {
-                    self.become_candidate(ctx);
+                    if self.config.pre_vote {
+                        self.start_pre_vote(ctx);
+                    } else {
+                        self.become_candidate(ctx);
+                    }
+                }
+            }
+            Timer::Quorum => {
+                if self.role == Role::Leader {
+                    let heard = self.active.iter().filter(|&&a| a).count() as u32 + 1;
+                    if heard < self.majority() {
+                        ctx.annotate("stepped_down", "no quorum");
+                        self.leader = None;
+                        self.become_follower(ctx, self.term);
+                        self.reset_election(ctx);
+                    } else {
+                        self.active = vec![false; self.n as usize];
+                        ctx.set_timer(Timer::Quorum, Time::from_ms(self.config.election_ms_max));
+                    }
                 }
             }
             Timer::Heartbeat => {
