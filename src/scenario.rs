@@ -165,6 +165,9 @@ pub struct ExpectSpec {
     /// For `eventually`: once true, it must stay true to the end of the run.
     #[serde(default)]
     pub stays: bool,
+    /// For `client_ops_ok`: how many operations must complete ok.
+    #[serde(default)]
+    pub at_least: Option<u64>,
 }
 
 /// A scenario file, as written.
@@ -1137,8 +1140,11 @@ fn typed_config<P: Protocol>(
     let defs = P::properties();
     let mut expectations = Vec::new();
     for (i, e) in f.expect.iter().enumerate() {
-        if !defs.iter().any(|d| d.name == e.check) {
-            let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+        if !defs.iter().any(|d| d.name == e.check)
+            && !crate::check::BUILTIN_CHECKS.iter().any(|b| b.0 == e.check)
+        {
+            let mut names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+            names.extend(crate::check::BUILTIN_CHECKS.iter().map(|b| b.0));
             return Err(ctx.error(
                 &format!("expect[{i}].check"),
                 format!(
@@ -1162,9 +1168,16 @@ fn typed_config<P: Protocol>(
                 within: Time::from_ms(e.within_ms.unwrap_or(0)),
             },
         };
+        if e.at_least.is_some() && e.check != "client_ops_ok" {
+            return Err(ctx.error(
+                &format!("expect[{i}].at_least"),
+                "`at_least` belongs to the client_ops_ok check only",
+            ));
+        }
         expectations.push(Expectation {
             check: e.check.clone(),
             kind,
+            at_least: e.at_least,
         });
     }
     let net = &f.network;

@@ -426,6 +426,7 @@ fn check_kinds_fail_the_way_they_should() {
     let expect = |check: &str, kind: ExpectKind| Expectation {
         check: check.into(),
         kind,
+        at_least: None,
     };
 
     let mut c = config(2);
@@ -695,6 +696,7 @@ fn a_panicking_check_is_a_finding_too() {
     c.expectations = vec![Expectation {
         check: "panics".into(),
         kind: ExpectKind::Always,
+        at_least: None,
     }];
     let Verdict::Fail(f) = run(c).0.verdict else {
         panic!("expected a failure")

@@ -155,3 +155,28 @@ fn a_violation_is_reported_at_the_step_where_it_happens() {
     );
     assert_eq!(records.last().unwrap()["ev"], "violation");
 }
+
+#[test]
+fn client_liveness_checks_fail_when_clients_are_not_served() {
+    // Without a majority no operation can complete: the give-ups after the heal fail
+    // ops_after_heal_complete, and client_ops_ok never reaches its count.
+    let base = vec![
+        "permanently_down=[\"n1\",\"n2\",\"n3\"]".to_string(),
+        "workload.timeout_ms=100".to_string(),
+    ];
+    let mut o = base.clone();
+    o.push("expect=[{\"check\": \"ops_after_heal_complete\", \"kind\": \"always\"}]".into());
+    let Verdict::Fail(f) = verdict("raft/first-election", None, &o) else {
+        panic!("must fail")
+    };
+    assert_eq!(f.check, "ops_after_heal_complete", "{}", f.message);
+    assert!(f.message.contains("given up (unknown)"), "{}", f.message);
+    let mut o = base;
+    o.push(
+        "expect=[{\"check\": \"client_ops_ok\", \"kind\": \"eventually\", \"at_least\": 1}]".into(),
+    );
+    let Verdict::Fail(f) = verdict("raft/first-election", None, &o) else {
+        panic!("must fail")
+    };
+    assert_eq!(f.check, "client_ops_ok", "{}", f.message);
+}
