@@ -78,13 +78,17 @@ impl Rng {
         if n == 0 {
             return 0;
         }
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let product = u128::from(self.next_u64()) * u128::from(n);
-            if (product as u64) >= threshold {
-                return (product >> 64) as u64;
+        let mut product = u128::from(self.next_u64()) * u128::from(n);
+        // The rejection threshold (2^64 mod n) is below n, so a low half of at least n is
+        // always accepted: the costly modulo is needed only in the rare other case. The
+        // decisions, and so the draws consumed, are exactly those of always computing it.
+        if (product as u64) < n {
+            let threshold = n.wrapping_neg() % n;
+            while (product as u64) < threshold {
+                product = u128::from(self.next_u64()) * u128::from(n);
             }
         }
+        (product >> 64) as u64
     }
 
     /// Uniform in `lo..=hi` (returns `lo` if `hi < lo`).
