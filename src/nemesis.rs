@@ -130,13 +130,32 @@ impl Fault {
 /// All scenario keys a fault entry may use besides `at_ms`.
 pub const FAULT_KEYS: &[&str] = FAULT_KEYS_WITH_AT.split_at(1).1;
 
-/// A fault at a virtual time: `{"at_ms": 1000, "crash": "n2"}`.
+/// A fault at a virtual time: `{"at_ms": 1000, "crash": "n2"}`, or in reaction to a node's
+/// trace annotation: `{"at_ms": 1500, "on": {"node": "n5", "note": "role", "value": "leader"},
+/// "isolate": "n5"}` isolates n5 the first time, from 1.5 s on, that it says it leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduledFault {
-    /// When, in milliseconds of virtual time.
+    /// When, in milliseconds of virtual time; with `on`, the time from which it watches.
     pub at_ms: u64,
+    /// Fire on an annotation instead of at `at_ms` (once, at the step that annotates).
+    pub on: Option<NoteTrigger>,
     /// What.
     pub fault: Fault,
+}
+
+/// An annotation a reactive fault waits for: the first one at or after its `at_ms` from the
+/// given node (any node if none) under `note`, with `value` if given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteTrigger {
+    /// The annotating node; any node when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeId>,
+    /// The annotation key (`role`, `term`, `commit`, ...).
+    pub note: String,
+    /// The value it must have (a number, a word, a node name, or null); any when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
 }
 
 impl Serialize for ScheduledFault {
@@ -144,8 +163,11 @@ impl Serialize for ScheduledFault {
     /// for the faults that take no argument.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(2))?;
+        let mut map = s.serialize_map(Some(2 + usize::from(self.on.is_some())))?;
         map.serialize_entry("at_ms", &self.at_ms)?;
+        if let Some(on) = &self.on {
+            map.serialize_entry("on", on)?;
+        }
         let key = self.fault.key();
         match &self.fault {
             Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => {
@@ -224,8 +246,16 @@ impl<'de> Deserialize<'de> for ScheduledFault {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ScheduledFault, A::Error> {
                 let mut at_ms = None;
+                let mut on = None;
                 let mut fault = None;
                 while let Some(key) = map.next_key::<String>()? {
+                    if key == "on" {
+                        if on.is_some() {
+                            return Err(de::Error::duplicate_field("on"));
+                        }
+                        on = Some(map.next_value::<NoteTrigger>()?);
+                        continue;
+                    }
                     if key == "at_ms" {
                         if at_ms.is_some() {
                             return Err(de::Error::duplicate_field("at_ms"));
@@ -293,14 +323,18 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                         }
                     });
                 }
-                let at_ms = at_ms.ok_or_else(|| de::Error::missing_field("at_ms"))?;
+                let at_ms = match (at_ms, &on) {
+                    (Some(t), _) => t,
+                    (None, Some(_)) => 0,
+                    (None, None) => return Err(de::Error::missing_field("at_ms")),
+                };
                 let fault = fault.ok_or_else(|| {
                     de::Error::custom(format!(
                         "a fault entry needs one of: {}",
                         FAULT_KEYS.join(", ")
                     ))
                 })?;
-                Ok(ScheduledFault { at_ms, fault })
+                Ok(ScheduledFault { at_ms, on, fault })
             }
         }
         d.deserialize_map(V)
@@ -309,6 +343,7 @@ impl<'de> Deserialize<'de> for ScheduledFault {
 
 const FAULT_KEYS_WITH_AT: &[&str] = &[
     "at_ms",
+    "on",
     "crash",
     "restart",
     "pause",
@@ -617,9 +652,20 @@ mod tests {
             f,
             ScheduledFault {
                 at_ms: 5,
+                on: None,
                 fault: Fault::Crash(NodeId(1))
             }
         );
+        let f: ScheduledFault = serde_json::from_str(
+            r#"{"on": {"node": "n5", "note": "role", "value": "leader"}, "isolate": "n5"}"#,
+        )
+        .unwrap();
+        assert_eq!(f.at_ms, 0, "with `on`, at_ms defaults to the start");
+        let on = f.on.clone().unwrap();
+        assert_eq!((on.node, on.note.as_str()), (Some(NodeId(4)), "role"));
+        let back = serde_json::to_value(&f).unwrap();
+        assert_eq!(back["on"]["value"], "leader");
+        assert_eq!(serde_json::from_value::<ScheduledFault>(back).unwrap(), f);
         let f: ScheduledFault =
             serde_json::from_str(r#"{"heal_links": true, "at_ms": 7}"#).unwrap();
         assert_eq!(f.fault, Fault::HealLinks);

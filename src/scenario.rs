@@ -919,6 +919,15 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
             ));
         }
         previous = sf.at_ms;
+        if let Some(node) = sf.on.as_ref().and_then(|on| on.node) {
+            check_endpoint(
+                ctx,
+                &format!("faults[{i}].on.node"),
+                Endpoint::Node(node),
+                nodes,
+                clients,
+            )?;
+        }
         let field = format!("faults[{i}].{}", sf.fault.key());
         for e in sf.fault.endpoints() {
             check_endpoint(ctx, &field, e, nodes, clients)?;

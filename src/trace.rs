@@ -96,6 +96,8 @@ pub enum Origin {
     Nemesis,
     /// The heal at the start of the liveness phase.
     Heal,
+    /// A scheduled fault that waited for a node's annotation (`on`).
+    Reaction,
 }
 
 /// One trace record. Borrowed, so recording allocates nothing when no sink is attached.

@@ -331,6 +331,7 @@ impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
                 }
                 let request = self.generator.next_request(ctx);
                 let op = ctx.invoke(request.clone());
+                // The layout `RequestId::serial` documents.
                 let id = RequestId((u64::from(self.id.0) << 40) | self.next_request);
                 self.next_request += 1;
                 self.issued += 1;

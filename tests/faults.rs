@@ -151,7 +151,11 @@ fn config(nodes: u32) -> SimConfig<Probe> {
 }
 
 fn at(ms: u64, fault: Fault) -> ScheduledFault {
-    ScheduledFault { at_ms: ms, fault }
+    ScheduledFault {
+        at_ms: ms,
+        on: None,
+        fault,
+    }
 }
 
 fn n(i: u32) -> NodeId {
@@ -735,4 +739,56 @@ fn the_first_failure_ends_the_run_even_in_the_middle_of_a_heal() {
         "violation",
         "nothing is recorded after the failure"
     );
+}
+
+#[test]
+fn a_fault_with_on_fires_once_right_after_the_annotation_it_waits_for() {
+    use faultline::nemesis::NoteTrigger;
+    let mut c = config(3);
+    c.faults = vec![
+        // n2 crashes the first time it annotates got=3 (any time).
+        ScheduledFault {
+            at_ms: 0,
+            on: Some(NoteTrigger {
+                node: Some(n(1)),
+                note: "got".into(),
+                value: Some(serde_json::json!(3)),
+            }),
+            fault: Fault::Crash(n(1)),
+        },
+        // Some node's first timer firing at or after 450 ms pauses n3.
+        ScheduledFault {
+            at_ms: 450,
+            on: Some(NoteTrigger {
+                node: None,
+                note: "fired".into(),
+                value: None,
+            }),
+            fault: Fault::Pause(n(2)),
+        },
+    ];
+    let (report, records) = run(c);
+    assert_eq!(report.verdict, Verdict::Pass);
+    let reactions: Vec<&Value> = of(&records, "fault")
+        .filter(|r| r["origin"] == "reaction")
+        .collect();
+    assert_eq!(reactions.len(), 2, "each fires once: {reactions:?}");
+    let got3 = records
+        .iter()
+        .find(|r| r["ev"] == "note" && r["node"] == "n2" && r["key"] == "got" && r["value"] == 3)
+        .expect("n2 got message 3");
+    assert_eq!(reactions[0]["fault"], serde_json::json!({"crash": "n2"}));
+    assert_eq!(reactions[0]["t"], got3["t"], "at the same virtual time");
+    assert_eq!(
+        reactions[0]["step"].as_u64(),
+        got3["step"].as_u64().map(|s| s + 1),
+        "as the very next step"
+    );
+    let first_fired_late = records
+        .iter()
+        .find(|r| r["ev"] == "note" && r["key"] == "fired" && r["t"].as_u64() >= Some(450_000))
+        .unwrap();
+    assert_eq!(reactions[1]["fault"], serde_json::json!({"pause": "n3"}));
+    assert_eq!(reactions[1]["t"], first_fired_late["t"]);
+    assert!(reactions[1]["t"].as_u64() >= Some(450_000));
 }

@@ -20,9 +20,11 @@ pub use queue::{EventQueue, Slab};
 use crate::check::{
     Checks, Expectation, FailureClass, Finding, Phase, Status, Trigger, TriggerKind, View,
 };
-use crate::nemesis::{Fault, Nemesis, NemesisConfig, NemesisKind, ScheduledFault, WorldState};
+use crate::nemesis::{
+    Fault, Nemesis, NemesisConfig, NemesisKind, NoteTrigger, ScheduledFault, WorldState,
+};
 use crate::network::{Fate, LinkModel, LossReason, NetStats, Network};
-use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol};
+use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol, Value};
 use crate::rng::{Rng, Stream};
 use crate::storage::{Store, StoreStats};
 use crate::trace::{Origin, Payload, Record, Recorder, TraceSink};
@@ -202,6 +204,14 @@ enum Ev {
     End,
 }
 
+/// A scheduled fault that waits for a node's annotation.
+struct Reaction {
+    from: Time,
+    on: NoteTrigger,
+    fault: Fault,
+    fired: bool,
+}
+
 struct InFlight<P: Protocol> {
     id: u64,
     from: Endpoint,
@@ -303,6 +313,8 @@ pub struct Simulation<P: Protocol> {
     timers: Slab<TimerEntry<P>>,
     client_timers: Slab<ClientTimerEntry>,
     faults: Vec<(Fault, Origin)>,
+    /// Scheduled faults waiting for an annotation (`on`); usually none.
+    reactions: Vec<Reaction>,
     nemesis: Option<Nemesis>,
     nemesis_on: bool,
     history: History<P::Request, P::Response>,
@@ -370,6 +382,7 @@ impl<P: Protocol> Simulation<P> {
             timers: Slab::<TimerEntry<P>>::new(),
             client_timers: Slab::new(),
             faults: Vec::new(),
+            reactions: Vec::new(),
             nemesis_on: nemesis.is_some(),
             nemesis,
             history: History::new(config.workload.clients),
@@ -405,7 +418,22 @@ impl<P: Protocol> Simulation<P> {
             .config
             .faults
             .iter()
+            .filter(|f| f.on.is_none())
             .map(|f| (Time::from_ms(f.at_ms), f.fault.clone()))
+            .collect();
+        self.reactions = self
+            .config
+            .faults
+            .iter()
+            .filter_map(|f| {
+                let on = f.on.clone()?;
+                Some(Reaction {
+                    from: Time::from_ms(f.at_ms),
+                    on,
+                    fault: f.fault.clone(),
+                    fired: false,
+                })
+            })
             .collect();
         // Stable: faults at the same time keep the scenario's order.
         scheduled.sort_by_key(|(t, _)| *t);
@@ -427,6 +455,23 @@ impl<P: Protocol> Simulation<P> {
             self.schedule_fault(heal, Fault::Heal, Origin::Heal);
         }
         self.queue.push(self.config.time_limit, Ev::End);
+    }
+
+    /// Schedules, for right after this step, every waiting fault this annotation fires.
+    fn react(&mut self, n: NodeId, key: &str, value: &Value) {
+        for i in 0..self.reactions.len() {
+            let r = &self.reactions[i];
+            let hit = !r.fired
+                && self.now >= r.from
+                && r.on.node.is_none_or(|m| m == n)
+                && r.on.note == key
+                && r.on.value.as_ref().is_none_or(|v| value.matches_json(v));
+            if hit {
+                self.reactions[i].fired = true;
+                let fault = self.reactions[i].fault.clone();
+                self.schedule_fault(self.now, fault, Origin::Reaction);
+            }
+        }
     }
 
     fn schedule_fault(&mut self, at: Time, fault: Fault, origin: Origin) {
@@ -775,6 +820,9 @@ impl<P: Protocol> Simulation<P> {
                             value: &value,
                         },
                     );
+                    if !self.reactions.is_empty() {
+                        self.react(n, key, &value);
+                    }
                     self.hosts[n.index()].annotations.insert(key, value);
                 }
                 Effect::Synced { ops } => {

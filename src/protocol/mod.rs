@@ -40,6 +40,14 @@ use std::hash::Hash;
 #[serde(transparent)]
 pub struct RequestId(pub u64);
 
+impl RequestId {
+    /// The request's number within its client: the built-in workload counts each client's
+    /// requests in the low 40 bits and keeps the client's index above them.
+    pub fn serial(self) -> u64 {
+        self.0 & ((1 << 40) - 1)
+    }
+}
+
 /// A distributed protocol that runs on every node of a simulation.
 pub trait Protocol: Sized + 'static {
     /// The name scenarios use to pick this protocol (`"protocol": {"name": ...}`).
@@ -110,6 +118,21 @@ pub enum Value {
     Node(Option<NodeId>),
     /// Anything else.
     Text(String),
+}
+
+impl Value {
+    /// Whether this value is the one a scenario wrote as JSON: a number for `Int`, a string
+    /// for a word, text or node name, `null` for no node.
+    pub fn matches_json(&self, want: &serde_json::Value) -> bool {
+        match (self, want) {
+            (Value::Int(i), serde_json::Value::Number(n)) => n.as_i64() == Some(*i),
+            (Value::Word(w), serde_json::Value::String(s)) => w == s,
+            (Value::Text(t), serde_json::Value::String(s)) => t == s,
+            (Value::Node(Some(n)), serde_json::Value::String(s)) => n.to_string() == *s,
+            (Value::Node(None), serde_json::Value::Null) => true,
+            _ => false,
+        }
+    }
 }
 
 impl From<u64> for Value {

@@ -186,7 +186,8 @@ pub enum Msg {
     },
     /// The answer to a pre-vote.
     PreVoteReply {
-        /// The term asked about.
+        /// The term asked about when granted; when refused, the voter's own term, so a node
+        /// left behind in an old term learns the current one.
         term: u64,
         /// Whether the sender would vote so.
         granted: bool,
@@ -458,6 +459,7 @@ impl Raft {
                 .heard_leader
                 .is_some_and(|t| now.sub(t) < Time::from_ms(self.config.election_ms_min));
         let granted = term > self.term && up_to_date && !leader_recent;
+        let term = if granted { term } else { self.term };
         ctx.send(from, Msg::PreVoteReply { term, granted });
     }
 
@@ -468,6 +470,12 @@ impl Raft {
         term: u64,
         granted: bool,
     ) {
+        if !granted && term > self.term {
+            // Without this a node that missed a term change would ask for the same stale
+            // term forever and never be elected, even with the best log.
+            self.become_follower(ctx, term);
+            return;
+        }
         if term != self.term + 1 || !granted || self.role == Role::Leader {
             return;
         }
@@ -1043,6 +1051,14 @@ enum LogCheck {
 /// An entry's identity: its term and its command's (client, request id), or none for a no-op.
 type EntryId = (u64, Option<(ClientId, RequestId)>);
 
+/// An entry's command as a violation message names it: `c1 request 19`, or `a no-op`.
+fn show(c: Option<(ClientId, RequestId)>) -> String {
+    match c {
+        Some((client, id)) => format!("{client} request {}", id.serial()),
+        None => "a no-op".to_string(),
+    }
+}
+
 fn id_of(e: &Entry) -> EntryId {
     (e.term, e.command.as_ref().map(|c| (c.client, c.id)))
 }
@@ -1113,8 +1129,10 @@ impl Property<Raft> for Logs {
                             {
                                 return Err(Failure::new(
                                     format!(
-                                        "{node} has at index {idx} term {} an entry {:?} after term {prev_term}, but another log has {:?} after term {other_prev} there",
-                                        e.term, eid.1, other.1
+                                        "{node} has at index {idx} term {} the entry ({}) after term {prev_term}, but another log has ({}) after term {other_prev} there",
+                                        e.term,
+                                        show(eid.1),
+                                        show(other.1)
                                     ),
                                     vec![node],
                                 ));
@@ -1151,11 +1169,11 @@ impl Property<Raft> for Logs {
                             Some(other) if *other != eid => {
                                 return Err(Failure::new(
                                     format!(
-                                        "{node} applied {:?} of term {} at index {}, another node applied {:?} of term {}",
-                                        eid.1,
+                                        "{node} applied ({}) of term {} at index {}, another node applied ({}) of term {}",
+                                        show(eid.1),
                                         eid.0,
                                         k + 1,
-                                        other.1,
+                                        show(other.1),
                                         other.0
                                     ),
                                     vec![node],
@@ -1176,9 +1194,9 @@ impl Property<Raft> for Logs {
                         if has != Some(*c) {
                             return Err(Failure::new(
                                 format!(
-                                    "{node} became leader of term {} without the entry {:?} of term {} committed at index {}",
+                                    "{node} became leader of term {} without the entry ({}) of term {} committed at index {}",
                                     r.term,
-                                    c.1,
+                                    show(c.1),
                                     c.0,
                                     k + 1
                                 ),
@@ -1281,11 +1299,18 @@ impl Property<Raft> for Durable {
                 .map(NodeId)
                 .filter(|x| self.synced[x.index()].get(k) == Some(&self.committed[k]))
                 .collect();
+            let names: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
             return Err(Failure::new(
                 format!(
-                    "the entry {cmd:?} of term {term} committed at index {} is in the synced log of only {} node(s) ({holders:?}); a crash of the others would lose it",
+                    "the entry ({}) of term {term} committed at index {} is in the synced log of only {} of {n} nodes ({}); a crash of the others would lose it",
+                    show(cmd),
                     k + 1,
-                    self.holders[k]
+                    self.holders[k],
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
                 ),
                 holders,
             ));
