@@ -56,7 +56,7 @@ const CAUGHT: &[(&str, &str, u64, &str)] = &[
         "count_duplicate_votes",
         "raft/unreliable-churn",
         200,
-        "committed_never_lost",
+        "leader_completeness",
     ),
     (
         "commit_old_terms",

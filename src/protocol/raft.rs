@@ -384,11 +384,19 @@ impl Raft {
             self.vote = None;
             self.persist(ctx);
             ctx.annotate("term", term);
+            if self.leader.is_some() {
+                // Whoever led the old term does not lead this one.
+                self.leader = None;
+                ctx.annotate("leader", None::<NodeId>);
+            }
         }
         if self.role == Role::Leader {
             ctx.cancel_timer(Timer::Heartbeat);
             self.waiting.clear(); // clients will retry with the new leader
             ctx.cancel_timer(Timer::Quorum);
+            // A leader runs no election timer; a follower must, or a deposed leader that
+            // hears from no new leader would never stand again.
+            self.reset_election(ctx);
         }
         self.pre_votes = None;
         self.set_role(ctx, Role::Follower);
@@ -568,8 +576,11 @@ impl Raft {
                 break;
             };
             let Some(cmd) = e.command else { continue };
+            // A client's request ids only grow (the workload numbers them in order), so one
+            // at or below the last applied is a retry or a late duplicate: applied once.
             let answer = match self.sessions.get(&cmd.client) {
-                Some((id, answer)) if *id == cmd.id => answer.clone(), // a retry: applied once
+                Some((id, answer)) if *id == cmd.id => Some(answer.clone()),
+                Some((id, _)) if *id > cmd.id => None, // the client has moved on
                 _ => {
                     let answer = match &cmd.op {
                         Op::Get { key } => Answer::Ok {
@@ -585,11 +596,11 @@ impl Raft {
                         }
                     };
                     self.sessions.insert(cmd.client, (cmd.id, answer.clone()));
-                    answer
+                    Some(answer)
                 }
             };
             if let Some((client, id)) = self.waiting.remove(&self.applied) {
-                if client == cmd.client && id == cmd.id {
+                if let Some(answer) = answer.filter(|_| client == cmd.client && id == cmd.id) {
                     ctx.reply(client, id, answer);
                 }
             }
@@ -921,6 +932,9 @@ impl Protocol for Raft {
             if *applied_id == id {
                 ctx.reply(client, id, answer.clone()); // already applied: answer again
                 return;
+            }
+            if *applied_id > id {
+                return; // a late copy of a request the client no longer waits for
             }
         }
         if self.waiting.values().any(|&(c, i)| c == client && i == id) {
