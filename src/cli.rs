@@ -5,6 +5,7 @@
 //! every command in-process.
 
 use crate::engine::{RunReport, Verdict, install_panic_capture};
+use crate::lin;
 use crate::protocol::registry::PROTOCOLS;
 use crate::scenario::{self, InputError, Scenario};
 use crate::trace::{self, TRACE_SCHEMA, TraceSink};
@@ -70,6 +71,24 @@ enum Command {
         /// Overrides, as for `run`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+    },
+    /// Check a recorded history for linearizability (Jepsen etcd logs, EDN, Porcupine
+    /// key-value logs, faultline JSON Lines).
+    CheckHistory {
+        /// The history file.
+        file: PathBuf,
+        /// etcd-log, edn (also porcupine-kv), or jsonl; guessed from the first line if absent.
+        #[arg(long)]
+        format: Option<String>,
+        /// register or kv; guessed from the operations if absent.
+        #[arg(long)]
+        model: Option<String>,
+        /// Search steps allowed per key before the answer is "inconclusive".
+        #[arg(long, default_value_t = lin::DEFAULT_BUDGET)]
+        budget: u64,
+        /// Print the verdict as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// List bundled scenarios, protocols and network presets.
     List,
@@ -143,6 +162,21 @@ pub fn main(
         ),
         Command::Replay { trace } => cmd_replay(&trace, out, err),
         Command::Validate { scenario, set } => cmd_validate(&scenario, &set, out, err),
+        Command::CheckHistory {
+            file,
+            format,
+            model,
+            budget,
+            json,
+        } => cmd_check_history(
+            &file,
+            format.as_deref(),
+            model.as_deref(),
+            budget,
+            json,
+            out,
+            err,
+        ),
         Command::List => cmd_list(out),
         Command::Trace {
             command:
@@ -701,6 +735,132 @@ fn cmd_validate(name: &str, set: &[String], out: &mut dyn Write, err: &mut dyn W
             Exit::BadInput
         }
     }
+}
+
+fn cmd_check_history(
+    file: &Path,
+    format: Option<&str>,
+    model: Option<&str>,
+    budget: u64,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    use lin::formats::{Format, parse};
+    let shown = file.display();
+    let bad = |err: &mut dyn Write, msg: String| {
+        let _ = writeln!(err, "error: {msg}");
+        Exit::BadInput
+    };
+    let text = match std::fs::read(file) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => return bad(err, format!("{shown}: not UTF-8 text")),
+        },
+        Err(e) => return bad(err, format!("{shown}: cannot read: {e}")),
+    };
+    let format = match format {
+        Some(name) => match Format::from_name(name) {
+            Some(f) => f,
+            None => {
+                return bad(
+                    err,
+                    format!(
+                        "--format {name:?}: expected one of {}",
+                        Format::NAMES.join(", ")
+                    ),
+                );
+            }
+        },
+        None => match Format::detect(&text) {
+            Some(f) => f,
+            None if text.trim().is_empty() => {
+                return bad(
+                    err,
+                    format!("{shown}: the file is empty: no operations to check"),
+                );
+            }
+            None => {
+                return bad(
+                    err,
+                    format!(
+                        "{shown}: cannot tell the format from the first line; give --format ({})",
+                        Format::NAMES.join(", ")
+                    ),
+                );
+            }
+        },
+    };
+    let ops = match parse(&text, format) {
+        Ok(ops) => ops,
+        Err(e) if e.line == 0 => return bad(err, format!("{shown}: {}", e.message)),
+        Err(e) => return bad(err, format!("{shown}:{e}")),
+    };
+    let model = match model {
+        Some(name) => match lin::ModelKind::from_name(name) {
+            Some(m) => m,
+            None => {
+                return bad(
+                    err,
+                    format!(
+                        "--model {name:?}: expected one of {}",
+                        lin::ModelKind::NAMES.join(", ")
+                    ),
+                );
+            }
+        },
+        None => match lin::ModelKind::guess(&ops) {
+            Some(m) => m,
+            None => {
+                return bad(
+                    err,
+                    format!(
+                        "{shown}: cannot tell the model from operation {:?}; give --model ({})",
+                        ops[0].f,
+                        lin::ModelKind::NAMES.join(", ")
+                    ),
+                );
+            }
+        },
+    };
+    let (verdict, stats) = match lin::check(&ops, model, budget) {
+        Ok(v) => v,
+        Err(e) => return bad(err, format!("{shown}:{e}")),
+    };
+    let code = match &verdict {
+        lin::LinVerdict::Linearizable => Exit::Ok,
+        lin::LinVerdict::NotLinearizable(_) => Exit::CheckFailed,
+        lin::LinVerdict::Inconclusive { .. } => Exit::Inconclusive,
+    };
+    if json {
+        let v = serde_json::json!({"file": shown.to_string(), "verdict": verdict, "stats": stats});
+        let _ = writeln!(out, "{v}");
+        return code;
+    }
+    match &verdict {
+        lin::LinVerdict::Linearizable => {
+            let _ = writeln!(out, "linearizable");
+        }
+        lin::LinVerdict::NotLinearizable(c) => {
+            let _ = writeln!(out, "not linearizable\n  {}", c.explain(&ops));
+        }
+        lin::LinVerdict::Inconclusive { key, steps } => {
+            let key = key
+                .as_ref()
+                .map(|k| format!(" on key {k:?}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "inconclusive: the search{key} used its budget of {steps} steps; raise --budget"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  {} operations ({} ignored: unknown reads or definite failures), {} key(s), {} search steps",
+        stats.ops, stats.ignored, stats.partitions, stats.steps
+    );
+    code
 }
 
 fn cmd_list(out: &mut dyn Write) -> Exit {

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod engine;
 pub mod fixed;
 pub mod hash;
+pub mod lin;
 pub mod nemesis;
 pub mod network;
 pub mod protocol;

@@ -1,0 +1,419 @@
+//! Linearizability: did a history of client operations behave like one correct copy?
+//!
+//! A history is a list of [`Op`]s, each with the time it was invoked and the time it returned
+//! (or no return time when its outcome is unknown: it may have taken effect at any moment
+//! after its invocation, or never). A [`Model`] is the sequential specification the history is
+//! judged against. [`check`] answers [`LinVerdict::Linearizable`], or
+//! [`LinVerdict::NotLinearizable`] with a counterexample, or [`LinVerdict::Inconclusive`] when
+//! the search would take more than its budget of steps (never a guess, and never dependent on
+//! the machine's speed).
+//!
+//! The search is Wing and Gong's, with Lowe's memoization (a cache of the set of operations
+//! linearized so far together with the model state reached, so no configuration is explored
+//! twice), run separately for every key (P-compositionality: a history of independent keys is
+//! linearizable exactly when each key's sub-history is). See docs/linearizability.md.
+//!
+//! Pure: no files, no clock, no global state. Parsers for recorded histories are in
+//! [`formats`].
+
+pub mod formats;
+mod models;
+mod search;
+
+pub use models::{Kv, Register};
+use serde::Serialize;
+use std::fmt;
+
+/// A value in a history: what Jepsen, Porcupine and faultline histories carry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(untagged)]
+pub enum Val {
+    /// Nothing (`nil`, `null`).
+    Nil,
+    /// An integer.
+    Int(i64),
+    /// A string.
+    Str(String),
+    /// A tuple such as a compare-and-set's `[from to]`.
+    List(Vec<Val>),
+}
+
+impl fmt::Display for Val {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Val::Nil => f.write_str("nil"),
+            Val::Int(i) => write!(f, "{i}"),
+            Val::Str(s) => write!(f, "{s:?}"),
+            Val::List(items) => {
+                f.write_str("[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It happened, with this result (the value read; for writes usually the value written).
+    Ok(Val),
+    /// An observed failure. For a compare-and-set: the comparison did not match (a result
+    /// the model must explain). For other operations: it definitely did not take effect.
+    Fail(Val),
+    /// Nobody knows: it may have taken effect at any time after its invocation, or never.
+    Unknown,
+}
+
+/// One client operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Op {
+    /// The process (client incarnation) that issued it.
+    pub process: u64,
+    /// The function: `read`, `write`, `cas`, `get`, `put`, `append`, ...
+    pub f: String,
+    /// The key, for models checked key by key.
+    pub key: Option<String>,
+    /// The argument given at invocation.
+    pub value: Val,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// When it was invoked (virtual microseconds, or the position in a file).
+    pub call: u64,
+    /// When it returned; `None` when the outcome is unknown.
+    pub ret: Option<u64>,
+    /// The line of the file it was invoked on (0 when not from a file).
+    pub line: usize,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "process {} {}", self.process, self.f)?;
+        if let Some(k) = &self.key {
+            write!(f, " key {k:?}")?;
+        }
+        if self.value != Val::Nil {
+            write!(f, " {}", self.value)?;
+        }
+        match &self.outcome {
+            Outcome::Ok(v) => write!(f, " -> ok {v}")?,
+            Outcome::Fail(v) => write!(f, " -> fail {v}")?,
+            Outcome::Unknown => f.write_str(" -> unknown")?,
+        }
+        if self.line > 0 {
+            write!(f, " (line {})", self.line)?;
+        }
+        Ok(())
+    }
+}
+
+/// An operation as a model reads it: its input, and its output unless the outcome is unknown.
+pub type Reading<M> = (<M as Model>::Input, Option<<M as Model>::Output>);
+
+/// A sequential specification: the behaviour of one correct copy.
+///
+/// Models are deterministic: an input applied to a state gives one next state and one output.
+/// Implement this to check a protocol whose operations are not a register or a map.
+pub trait Model {
+    /// The state of the copy.
+    type State: Clone + Eq + fmt::Debug;
+    /// An operation as the model sees it.
+    type Input: Clone + fmt::Debug;
+    /// What an operation returns.
+    type Output: Clone + Eq + fmt::Debug;
+
+    /// The name used on the command line (`register`, `kv`).
+    fn name(&self) -> &'static str;
+
+    /// Reads one operation of a history: `Ok(None)` when it cannot affect the verdict (a read
+    /// whose result is unknown, an operation that definitely did not take effect); the output
+    /// is `None` when the outcome is unknown. `Err` says why the operation does not fit.
+    fn read(&mut self, op: &Op) -> Result<Option<Reading<Self>>, String>;
+
+    /// Operations are checked in independent groups: those with the same key here.
+    fn partition<'a>(&self, op: &'a Op) -> Option<&'a str> {
+        op.key.as_deref()
+    }
+
+    /// The state before any operation.
+    fn init(&mut self) -> Self::State;
+
+    /// Applies `input` to `state`.
+    fn step(&mut self, state: &Self::State, input: &Self::Input) -> (Self::State, Self::Output);
+
+    /// A hash of a state for the search's cache (equal states, equal hashes).
+    fn hash_state(&self, state: &Self::State) -> u64;
+
+    /// A state as a reader would like to see it.
+    fn show_state(&self, state: &Self::State) -> String;
+
+    /// An output as a reader would like to see it.
+    fn show_output(&self, output: &Self::Output) -> String;
+
+    /// A cheap, sound reason why no order of `ops` (one partition, in the form `read` gave)
+    /// can work, if there is one: the index of the operation to blame and why.
+    fn impossible(&self, _ops: &[Reading<Self>]) -> Option<(usize, String)> {
+        None
+    }
+}
+
+/// Why a history is not linearizable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Counterexample {
+    /// The key whose operations cannot be ordered (none for an unkeyed model).
+    pub key: Option<String>,
+    /// The longest order of operations found that the model accepts (indexes into the
+    /// history), ending in `state`.
+    pub prefix: Vec<usize>,
+    /// The model's state after the prefix.
+    pub state: String,
+    /// Operations that would have to come next, and why each cannot.
+    pub stuck: Vec<(usize, String)>,
+    /// A reason found before any search, when there is one.
+    pub reason: Option<String>,
+}
+
+impl Counterexample {
+    /// The counterexample in words, naming operations as the history does.
+    pub fn explain(&self, ops: &[Op]) -> String {
+        let mut s = String::new();
+        if let Some(k) = &self.key {
+            s.push_str(&format!("key {k:?}: "));
+        }
+        if let Some(r) = &self.reason {
+            s.push_str(r);
+            return s;
+        }
+        s.push_str(&format!(
+            "the longest linearizable prefix has {} operation(s)",
+            self.prefix.len()
+        ));
+        let shown = 12;
+        if !self.prefix.is_empty() {
+            s.push_str(if self.prefix.len() > shown {
+                ", ending with:"
+            } else {
+                ":"
+            });
+            for &i in self
+                .prefix
+                .iter()
+                .skip(self.prefix.len().saturating_sub(shown))
+            {
+                s.push_str(&format!("\n    {}", ops[i]));
+            }
+        }
+        s.push_str(&format!(
+            "\n  state after it: {}\n  none of these can come next:",
+            self.state
+        ));
+        for (i, why) in &self.stuck {
+            s.push_str(&format!("\n    {} : {why}", ops[*i]));
+        }
+        s
+    }
+}
+
+/// The answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum LinVerdict {
+    /// Some order of the operations, consistent with real time, the model accepts.
+    Linearizable,
+    /// No such order exists.
+    NotLinearizable(Counterexample),
+    /// The search ran out of steps before it could tell.
+    Inconclusive {
+        /// The key whose search ran out.
+        key: Option<String>,
+        /// The budget that was used up.
+        steps: u64,
+    },
+}
+
+/// What a check did, besides its verdict.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LinStats {
+    /// Operations in the history.
+    pub ops: usize,
+    /// Operations the model ignored (unknown reads, definite failures).
+    pub ignored: usize,
+    /// Independent partitions searched.
+    pub partitions: usize,
+    /// Search steps taken (linearization attempts), over all partitions.
+    pub steps: u64,
+}
+
+/// The default search budget, in steps.
+pub const DEFAULT_BUDGET: u64 = 100_000_000;
+
+/// The models faultline knows by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// One register: read, write, compare-and-set.
+    Register,
+    /// A map of string registers, key by key: get, put, append.
+    Kv,
+}
+
+impl ModelKind {
+    /// Every name, for messages.
+    pub const NAMES: &'static [&'static str] = &["register", "kv"];
+
+    /// Looks a model up by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "register" => Some(ModelKind::Register),
+            "kv" => Some(ModelKind::Kv),
+            _ => None,
+        }
+    }
+
+    /// The model a history's functions suggest: `read`/`write`/`cas` for a register,
+    /// `get`/`put`/`append` for a key-value map.
+    pub fn guess(ops: &[Op]) -> Option<Self> {
+        let f = ops.first()?.f.as_str();
+        match f {
+            "read" | "write" | "cas" => Some(ModelKind::Register),
+            "get" | "put" | "append" => Some(ModelKind::Kv),
+            _ => None,
+        }
+    }
+}
+
+/// Checks a history against a named model with a budget of search steps per partition.
+/// `Err` when an operation does not fit the model.
+pub fn check(ops: &[Op], model: ModelKind, budget: u64) -> Result<(LinVerdict, LinStats), String> {
+    match model {
+        ModelKind::Register => check_with(ops, Register::default(), budget),
+        ModelKind::Kv => check_with(ops, Kv::default(), budget),
+    }
+}
+
+/// Checks a history against any model.
+pub fn check_with<M: Model>(
+    ops: &[Op],
+    mut model: M,
+    budget: u64,
+) -> Result<(LinVerdict, LinStats), String> {
+    let mut stats = LinStats {
+        ops: ops.len(),
+        ..LinStats::default()
+    };
+    // Partition by key, keeping the history's order within each part. BTreeMap: the order
+    // partitions are searched in (and so which failing key is reported) is the keys' order.
+    let mut parts: std::collections::BTreeMap<Option<&str>, Vec<usize>> = Default::default();
+    for (i, op) in ops.iter().enumerate() {
+        parts.entry(model.partition(op)).or_default().push(i);
+    }
+    stats.partitions = parts.len();
+    // Read every partition first (a malformed operation is an error whatever the verdict).
+    let mut prepared = Vec::with_capacity(parts.len());
+    for (key, members) in parts {
+        let mut part = Vec::with_capacity(members.len());
+        for i in members {
+            let op = &ops[i];
+            let read = model.read(op).map_err(|e| {
+                if op.line > 0 {
+                    format!("{}: {e}", op.line)
+                } else {
+                    format!("operation {i} ({op}): {e}")
+                }
+            })?;
+            match read {
+                Some((input, output)) => {
+                    let ret = output.as_ref().map(|_| op.ret.unwrap_or(op.call));
+                    part.push(search::Entry {
+                        input,
+                        output,
+                        call: op.call,
+                        ret,
+                        index: i,
+                    });
+                }
+                None => stats.ignored += 1,
+            }
+        }
+        prepared.push((key.map(str::to_string), part));
+    }
+    for (key, part) in &prepared {
+        let pairs: Vec<_> = part
+            .iter()
+            .map(|e| (e.input.clone(), e.output.clone()))
+            .collect();
+        if let Some((blame, why)) = model.impossible(&pairs) {
+            let init = model.init();
+            return Ok((
+                LinVerdict::NotLinearizable(Counterexample {
+                    key: key.clone(),
+                    prefix: Vec::new(),
+                    state: model.show_state(&init),
+                    stuck: vec![(part[blame].index, why.clone())],
+                    reason: Some(format!("{} : {why}", ops[part[blame].index])),
+                }),
+                stats,
+            ));
+        }
+    }
+    // Search the partitions side by side, in slices of steps that double each round, so one
+    // hard key cannot hide an easy violation on another. The slices depend on step counts
+    // only: the same history always gives the same answer.
+    let mut searches: Vec<Option<search::Search<'_, M>>> = prepared
+        .iter()
+        .map(|(_, part)| Some(search::Search::new(&mut model, part)))
+        .collect();
+    let mut slice = 10_000u64;
+    let mut inconclusive = None;
+    while searches.iter().any(Option::is_some) {
+        for (k, slot) in searches.iter_mut().enumerate() {
+            let Some(s) = slot else { continue };
+            let room = budget.saturating_sub(s.steps).min(slice);
+            let found = s.advance(&mut model, room);
+            let steps = s.steps;
+            match found {
+                Some(search::Found::Linearizable) => {
+                    stats.steps += steps;
+                    *slot = None;
+                }
+                Some(search::Found::Stuck {
+                    prefix,
+                    state,
+                    stuck,
+                }) => {
+                    stats.steps += steps;
+                    let part = &prepared[k].1;
+                    return Ok((
+                        LinVerdict::NotLinearizable(Counterexample {
+                            key: prepared[k].0.clone(),
+                            prefix: prefix.iter().map(|&p| part[p].index).collect(),
+                            state,
+                            stuck: stuck
+                                .into_iter()
+                                .map(|(p, why)| (part[p].index, why))
+                                .collect(),
+                            reason: None,
+                        }),
+                        stats,
+                    ));
+                }
+                None if steps >= budget => {
+                    stats.steps += steps;
+                    inconclusive.get_or_insert((prepared[k].0.clone(), steps));
+                    *slot = None;
+                }
+                None => {}
+            }
+        }
+        slice = slice.saturating_mul(2);
+    }
+    Ok(match inconclusive {
+        Some((key, steps)) => (LinVerdict::Inconclusive { key, steps }, stats),
+        None => (LinVerdict::Linearizable, stats),
+    })
+}

@@ -1,0 +1,305 @@
+//! The search: Wing and Gong's backtracking over the history's call and return events, with
+//! Lowe's cache of (operations linearized, state) configurations already explored.
+//!
+//! Events sit in a doubly linked list in time order (calls before returns at equal times, so
+//! operations that touch in time count as concurrent, which can only make the answer more
+//! forgiving, never wrong). Walking the list from the head, a call is an operation that may
+//! take effect now: if the model accepts it and the configuration it leads to is new, the
+//! operation is taken out of the list (its call and its return), pushed on a stack, and the
+//! walk starts over. Reaching a return means that operation had to take effect before
+//! anything later and none of the choices so far allowed it: undo the last choice and try
+//! the next call after it. Operations with unknown outcome return at the very end, so
+//! reaching one of their returns means every completed operation is placed: success (the
+//! unknown ones left over simply never took effect).
+
+use super::Model;
+
+/// One operation of a partition, as the model reads it.
+pub(super) struct Entry<I, O> {
+    pub input: I,
+    /// `None`: unknown outcome.
+    pub output: Option<O>,
+    pub call: u64,
+    /// `None`: never returned (unknown outcome).
+    pub ret: Option<u64>,
+    /// Index into the whole history.
+    pub index: usize,
+}
+
+pub(super) enum Found {
+    Linearizable,
+    Stuck {
+        /// Partition indexes, in the order the model accepted them.
+        prefix: Vec<usize>,
+        state: String,
+        stuck: Vec<(usize, String)>,
+    },
+}
+
+/// A 64-bit mix (SplitMix64's finalizer): gives each operation a random-looking word whose
+/// XOR over a set is that set's hash.
+pub(super) fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The set of configurations seen: open addressing on a hash of (set, state), each slot
+/// holding the full hash (so most probes settle on one cache line) and the entry's number;
+/// the sets are kept as bit words in one arena. Only membership is ever asked, so nothing
+/// depends on the layout.
+struct Seen<S> {
+    words: usize,
+    bits: Vec<u64>,
+    states: Vec<S>,
+    /// (hash, entry number + 1); 0 marks an empty slot.
+    table: Vec<(u64, u32)>,
+    len: usize,
+}
+
+impl<S: Eq + Clone> Seen<S> {
+    fn new(words: usize) -> Self {
+        Seen {
+            words,
+            bits: Vec::new(),
+            states: Vec::new(),
+            table: vec![(0, 0); 1 << 12],
+            len: 0,
+        }
+    }
+
+    /// Adds the configuration; false if it was there already.
+    fn insert(&mut self, hash: u64, set: &[u64], state: &S) -> bool {
+        let mask = self.table.len() - 1;
+        let mut slot = (hash as usize) & mask;
+        loop {
+            let (h, e) = self.table[slot];
+            if e == 0 {
+                break;
+            }
+            if h == hash {
+                let i = (e - 1) as usize;
+                let stored = &self.bits[i * self.words..(i + 1) * self.words];
+                if self.states[i] == *state && stored.iter().zip(set).all(|(a, b)| a == b) {
+                    return false;
+                }
+            }
+            slot = (slot + 1) & mask;
+        }
+        self.states.push(state.clone());
+        self.bits.extend_from_slice(set);
+        self.len += 1;
+        self.table[slot] = (hash, self.len as u32);
+        if self.len * 2 > self.table.len() {
+            self.grow();
+        }
+        true
+    }
+
+    fn grow(&mut self) {
+        let size = self.table.len() * 2;
+        let mask = size - 1;
+        let mut table = vec![(0u64, 0u32); size];
+        for &(h, e) in self.table.iter().filter(|&&(_, e)| e != 0) {
+            let mut slot = (h as usize) & mask;
+            while table[slot].1 != 0 {
+                slot = (slot + 1) & mask;
+            }
+            table[slot] = (h, e);
+        }
+        self.table = table;
+    }
+}
+
+/// A search in progress over one partition; [`Search::advance`] runs it for a number of
+/// steps and can be called again to go on where it stopped.
+pub(super) struct Search<'a, M: Model> {
+    ops: &'a [Entry<M::Input, M::Output>],
+    end: usize,
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    op_of: Vec<usize>,
+    is_call: Vec<bool>,
+    call_node: Vec<usize>,
+    ret_node: Vec<usize>,
+    set: Vec<u64>,
+    set_hash: u64,
+    keys: Vec<u64>,
+    seen: Seen<M::State>,
+    state: M::State,
+    /// (operation, state before it)
+    stack: Vec<(usize, M::State)>,
+    best: Vec<usize>,
+    cur: usize,
+    /// Steps taken so far.
+    pub steps: u64,
+    done: Option<bool>,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    pub(super) fn new(model: &mut M, ops: &'a [Entry<M::Input, M::Output>]) -> Self {
+        let n = ops.len();
+        // Events 1..=2n in time order; 0 is the head, 2n+1 the end.
+        let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(2 * n);
+        for (i, op) in ops.iter().enumerate() {
+            events.push((op.call, 0, i));
+            events.push((op.ret.unwrap_or(u64::MAX), 1, i));
+        }
+        events.sort_unstable(); // a total order on (time, kind, op): deterministic
+        let end = 2 * n + 1;
+        let mut next: Vec<usize> = (1..=end + 1).collect();
+        let prev: Vec<usize> = (0..=end).map(|i| i.saturating_sub(1)).collect();
+        next[end] = end;
+        let mut op_of = vec![0usize; end + 1];
+        let mut is_call = vec![false; end + 1];
+        let mut call_node = vec![0usize; n];
+        let mut ret_node = vec![0usize; n];
+        for (k, &(_, kind, i)) in events.iter().enumerate() {
+            let node = k + 1;
+            op_of[node] = i;
+            is_call[node] = kind == 0;
+            if kind == 0 {
+                call_node[i] = node;
+            } else {
+                ret_node[i] = node;
+            }
+        }
+        let words = n.div_ceil(64).max(1);
+        Search {
+            ops,
+            end,
+            cur: next[0],
+            next,
+            prev,
+            op_of,
+            is_call,
+            call_node,
+            ret_node,
+            set: vec![0; words],
+            set_hash: 0,
+            keys: (0..n as u64).map(mix).collect(),
+            seen: Seen::new(words),
+            state: model.init(),
+            stack: Vec::new(),
+            best: Vec::new(),
+            steps: 0,
+            done: None,
+        }
+    }
+
+    fn unlink(&mut self, x: usize) {
+        let (p, n) = (self.prev[x], self.next[x]);
+        self.next[p] = n;
+        self.prev[n] = p;
+    }
+
+    fn relink(&mut self, x: usize) {
+        let (p, n) = (self.prev[x], self.next[x]);
+        self.next[p] = x;
+        self.prev[n] = x;
+    }
+
+    /// Runs until the answer is known (`Some`) or `budget` more steps are spent (`None`).
+    pub(super) fn advance(&mut self, model: &mut M, budget: u64) -> Option<Found> {
+        if let Some(ok) = self.done {
+            return Some(if ok {
+                Found::Linearizable
+            } else {
+                stuck(model, self.ops, &self.best)
+            });
+        }
+        let limit = self.steps.saturating_add(budget);
+        let ops = self.ops;
+        loop {
+            let cur = self.cur;
+            if cur == self.end {
+                // Every operation placed.
+                self.done = Some(true);
+                return Some(Found::Linearizable);
+            }
+            let i = self.op_of[cur];
+            if self.is_call[cur] {
+                if self.steps >= limit {
+                    return None;
+                }
+                self.steps += 1;
+                let (after, out) = model.step(&self.state, &ops[i].input);
+                let fits = ops[i].output.as_ref().is_none_or(|want| *want == out);
+                if fits {
+                    self.set[i / 64] |= 1 << (i % 64);
+                    let h = self.set_hash ^ self.keys[i];
+                    if self
+                        .seen
+                        .insert(h ^ mix(model.hash_state(&after)), &self.set, &after)
+                    {
+                        self.set_hash = h;
+                        let before = std::mem::replace(&mut self.state, after);
+                        self.stack.push((i, before));
+                        self.unlink(self.call_node[i]);
+                        self.unlink(self.ret_node[i]);
+                        if self.stack.len() > self.best.len() {
+                            self.best.clear();
+                            self.best.extend(self.stack.iter().map(|&(op, _)| op));
+                        }
+                        self.cur = self.next[0];
+                        continue;
+                    }
+                    self.set[i / 64] &= !(1 << (i % 64));
+                }
+                self.cur = self.next[cur];
+            } else {
+                if ops[i].ret.is_none() {
+                    // Only unknown outcomes are left unplaced: they never took effect.
+                    self.done = Some(true);
+                    return Some(Found::Linearizable);
+                }
+                let Some((j, before)) = self.stack.pop() else {
+                    self.done = Some(false);
+                    return Some(stuck(model, ops, &self.best));
+                };
+                self.relink(self.ret_node[j]);
+                self.relink(self.call_node[j]);
+                self.set[j / 64] &= !(1 << (j % 64));
+                self.set_hash ^= self.keys[j];
+                self.state = before;
+                self.cur = self.next[self.call_node[j]];
+            }
+        }
+    }
+}
+
+/// Builds the counterexample from the longest accepted prefix: the operations that would
+/// have to come next (every one invoked before the earliest return among those left) and
+/// what the model says of each.
+fn stuck<M: Model>(model: &mut M, ops: &[Entry<M::Input, M::Output>], best: &[usize]) -> Found {
+    let mut state = model.init();
+    let mut placed = vec![false; ops.len()];
+    for &i in best {
+        state = model.step(&state, &ops[i].input).0;
+        placed[i] = true;
+    }
+    let deadline = (0..ops.len())
+        .filter(|&i| !placed[i])
+        .filter_map(|i| ops[i].ret)
+        .min()
+        .unwrap_or(u64::MAX);
+    let mut why = Vec::new();
+    for i in (0..ops.len()).filter(|&i| !placed[i] && ops[i].call <= deadline) {
+        let (_, out) = model.step(&state, &ops[i].input);
+        let text = match &ops[i].output {
+            Some(want) if *want != out => format!(
+                "here it would return {}, not {}",
+                model.show_output(&out),
+                model.show_output(want)
+            ),
+            _ => "the model accepts it here, but nothing can follow it".to_string(),
+        };
+        why.push((i, text));
+    }
+    Found::Stuck {
+        prefix: best.to_vec(),
+        state: model.show_state(&state),
+        stuck: why,
+    }
+}
