@@ -489,6 +489,13 @@ fn print_human(
         for c in &r.checks {
             let _ = writeln!(out, "  check {:<22} {:<10} {}", c.check, c.kind, c.status);
         }
+        if let Some(h) = &r.history_check {
+            let _ = writeln!(
+                out,
+                "  check {:<22} {:<10} {} ({} ops, {} ignored, {} keys, {} search steps)",
+                "linearizable", "history", h.verdict, h.ops, h.ignored, h.keys, h.steps
+            );
+        }
         for (name, value) in &r.metrics {
             let _ = writeln!(out, "  metric {name:<30} {value}");
         }

@@ -126,6 +126,10 @@ pub struct Limits {
     /// More pending events than this at once is a failure (default 1 million).
     #[serde(default)]
     pub pending_max: Option<u64>,
+    /// Search steps the end-of-run linearizability check may take per key before it answers
+    /// inconclusive (default 100 million).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_steps: Option<u64>,
 }
 
 /// Kinds as written in scenarios.
@@ -1236,6 +1240,7 @@ fn typed_config<P: Protocol>(
         liveness_budget: f.liveness_budget_ms.map(Time::from_ms),
         expectations,
         checks: true,
+        history_budget: f.limits.history_steps.unwrap_or(crate::lin::DEFAULT_BUDGET),
     })
 }
 

@@ -64,6 +64,13 @@ const CAUGHT: &[(&str, &str, u64, &str)] = &[
         5,
         "leader_completeness",
     ),
+    // No invariant sees a stale read: only the history check can.
+    (
+        "stale_leader_reads",
+        "raft/leader-reads",
+        20,
+        "linearizable",
+    ),
 ];
 
 #[test]

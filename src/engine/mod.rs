@@ -20,6 +20,7 @@ pub use queue::{EventQueue, Slab};
 use crate::check::{
     Checks, Expectation, FailureClass, Finding, Phase, Status, Trigger, TriggerKind, View,
 };
+use crate::lin;
 use crate::nemesis::{
     Fault, Nemesis, NemesisConfig, NemesisKind, NoteTrigger, ScheduledFault, WorldState,
 };
@@ -29,7 +30,7 @@ use crate::rng::{Rng, Stream};
 use crate::storage::{Store, StoreStats};
 use crate::trace::{Origin, Payload, Record, Recorder, TraceSink};
 use crate::types::{ClientId, Endpoint, NodeId, Time};
-use crate::workload::{History, OpCounts, WorkloadConfig};
+use crate::workload::{History, OpCounts, Outcome, WorkloadConfig};
 use node_host::HeldEvent;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
@@ -86,6 +87,9 @@ pub struct SimConfig<P: Protocol> {
     /// Run the checks (the default). Off only to measure what they cost: a run without
     /// checks proves nothing.
     pub checks: bool,
+    /// Search steps the linearizability check may take per key before it answers
+    /// inconclusive.
+    pub history_budget: u64,
 }
 
 impl<P: Protocol> SimConfig<P> {
@@ -109,6 +113,7 @@ impl<P: Protocol> SimConfig<P> {
             liveness_budget: None,
             expectations: Vec::new(),
             checks: true,
+            history_budget: lin::DEFAULT_BUDGET,
         }
     }
 
@@ -148,6 +153,9 @@ pub enum Verdict {
 /// The outcome and the counters of one run.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
+    /// The end-of-run linearizability check, when the protocol has a history model and the
+    /// run got that far.
+    pub history_check: Option<HistoryCheck>,
     /// Protocol name.
     pub protocol: &'static str,
     /// Seed.
@@ -202,6 +210,21 @@ enum Ev {
     Nemesis(NemesisKind),
     Deadline,
     End,
+}
+
+/// What the end-of-run linearizability check found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HistoryCheck {
+    /// `held`, `violated` or `inconclusive`.
+    pub verdict: &'static str,
+    /// Operations in the history.
+    pub ops: usize,
+    /// Operations that cannot matter (unknown reads, definite failures).
+    pub ignored: usize,
+    /// Keys searched independently.
+    pub keys: usize,
+    /// Search steps taken.
+    pub steps: u64,
 }
 
 /// A scheduled fault that waits for a node's annotation.
@@ -331,6 +354,7 @@ pub struct Simulation<P: Protocol> {
     touched: Option<Endpoint>,
     finding: Option<Finding>,
     finished: bool,
+    history_check: Option<HistoryCheck>,
 }
 
 impl<P: Protocol> Simulation<P> {
@@ -399,6 +423,7 @@ impl<P: Protocol> Simulation<P> {
             touched: None,
             finding: None,
             finished: false,
+            history_check: None,
             config,
         };
         sim.schedule_initial();
@@ -591,6 +616,101 @@ impl<P: Protocol> Simulation<P> {
             if let Some(f) = self.check_verdict(verdict) {
                 self.fail(f);
             }
+        }
+        if self.finding.is_none() && self.config.checks {
+            self.check_history();
+        }
+    }
+
+    /// The client history as the linearizability checker reads it (empty when the protocol
+    /// names no history model).
+    pub fn history_ops(&self) -> Vec<lin::Op> {
+        if P::HISTORY_MODEL.is_none() {
+            return Vec::new();
+        }
+        self.history
+            .ops()
+            .iter()
+            .filter_map(|o| {
+                let call = P::history_call(&o.request)?;
+                let (outcome, ret) = match (&o.outcome, o.completed_at) {
+                    (Outcome::Ok(r), Some(t)) => (lin::Outcome::Ok(P::history_value(r)), Some(t)),
+                    (Outcome::Fail(r), Some(t)) => {
+                        (lin::Outcome::Fail(P::history_value(r)), Some(t))
+                    }
+                    _ => (lin::Outcome::Unknown, None),
+                };
+                Some(lin::Op {
+                    process: o.process,
+                    f: call.f.to_string(),
+                    key: call.key,
+                    value: call.value,
+                    outcome,
+                    call: o.invoked_at.as_us(),
+                    ret: ret.map(Time::as_us),
+                    line: 0,
+                })
+            })
+            .collect()
+    }
+
+    /// The end-of-run check that the client history is linearizable.
+    fn check_history(&mut self) {
+        let Some(model) = P::HISTORY_MODEL else {
+            return;
+        };
+        let ops = self.history_ops();
+        if ops.is_empty() {
+            return;
+        }
+        let (verdict, stats) = match lin::check(&ops, model, self.config.history_budget) {
+            Ok(v) => v,
+            Err(e) => {
+                return self.fail_engine(
+                    "linearizable",
+                    FailureClass::Panic,
+                    format!("the {} history does not fit its model: {e}", P::NAME),
+                );
+            }
+        };
+        let status = match &verdict {
+            lin::LinVerdict::Linearizable => "held",
+            lin::LinVerdict::NotLinearizable(_) => "violated",
+            lin::LinVerdict::Inconclusive { .. } => "inconclusive",
+        };
+        self.history_check = Some(HistoryCheck {
+            verdict: status,
+            ops: stats.ops,
+            ignored: stats.ignored,
+            keys: stats.partitions,
+            steps: stats.steps,
+        });
+        match verdict {
+            lin::LinVerdict::NotLinearizable(c) => {
+                let f = Finding {
+                    check: "linearizable".to_string(),
+                    kind: "history".to_string(),
+                    class: FailureClass::Safety,
+                    step: self.step,
+                    time: self.now,
+                    nodes: vec![],
+                    message: format!(
+                        "the client history is not linearizable ({} model): {}",
+                        model.name(),
+                        c.explain(&ops)
+                    ),
+                };
+                self.fail(f);
+            }
+            _ => self.recorder.record::<P>(
+                self.step,
+                self.now,
+                &Record::Check {
+                    check: "linearizable",
+                    kind: "history",
+                    status,
+                },
+            ),
         }
     }
 
@@ -1352,6 +1472,19 @@ impl<P: Protocol> Simulation<P> {
                 reason: e.to_string(),
             },
             (Some(f), None) => Verdict::Fail(f.clone()),
+            (None, None)
+                if self
+                    .history_check
+                    .as_ref()
+                    .is_some_and(|h| h.verdict == "inconclusive") =>
+            {
+                Verdict::Inconclusive {
+                    reason: format!(
+                        "the linearizability search used its budget of {} steps; raise limits.history_steps",
+                        self.config.history_budget
+                    ),
+                }
+            }
             (None, None) if self.finished && !self.checks.undecided(self.now).is_empty() => {
                 Verdict::Inconclusive {
                     reason: format!(
@@ -1378,6 +1511,7 @@ impl<P: Protocol> Simulation<P> {
             metrics: self.checks.metrics(),
             records: self.recorder.records(),
             fingerprint: self.recorder.fingerprint(),
+            history_check: self.history_check.clone(),
         }
     }
 

@@ -108,6 +108,13 @@ impl fmt::Display for Op {
         }
         if self.line > 0 {
             write!(f, " (line {})", self.line)?;
+        } else {
+            // From a simulation: virtual times in microseconds, shown in seconds.
+            let secs = |us: u64| format!("{}.{:06}s", us / 1_000_000, us % 1_000_000);
+            match self.ret {
+                Some(r) => write!(f, " [{} .. {}]", secs(self.call), secs(r))?,
+                None => write!(f, " [{} .. ]", secs(self.call))?,
+            }
         }
         Ok(())
     }
@@ -115,6 +122,17 @@ impl fmt::Display for Op {
 
 /// An operation as a model reads it: its input, and its output unless the outcome is unknown.
 pub type Reading<M> = (<M as Model>::Input, Option<<M as Model>::Output>);
+
+/// What a protocol says a client request is, for the history check: `get` of key `k1`, say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryCall {
+    /// The function (`get`, `put`, `append`, `read`, `write`, `cas`).
+    pub f: &'static str,
+    /// The key, for models checked key by key.
+    pub key: Option<String>,
+    /// The argument.
+    pub value: Val,
+}
 
 /// A sequential specification: the behaviour of one correct copy.
 ///
@@ -265,6 +283,14 @@ pub enum ModelKind {
 impl ModelKind {
     /// Every name, for messages.
     pub const NAMES: &'static [&'static str] = &["register", "kv"];
+
+    /// The model's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::Kv => "kv",
+        }
+    }
 
     /// Looks a model up by name.
     pub fn from_name(name: &str) -> Option<Self> {

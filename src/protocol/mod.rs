@@ -23,6 +23,7 @@ pub mod reliable;
 
 pub use crate::check::{Failure, Property, PropertyDef, Status, Trigger, TriggerKind, View};
 pub use crate::fixed;
+pub use crate::lin::{HistoryCall, ModelKind, Val};
 pub use crate::rng::Rng;
 pub use crate::storage::Store;
 pub use crate::types::{ClientId, Endpoint, NodeId, Ratio, Time};
@@ -93,6 +94,24 @@ pub trait Protocol: Sized + 'static {
         request: Self::Request,
     ) {
         let _ = (ctx, client, id, request);
+    }
+
+    /// The linearizability model the run's client history is checked against when the run
+    /// ends (see [`crate::lin`]); `None`, the default, skips that check.
+    const HISTORY_MODEL: Option<ModelKind> = None;
+
+    /// A request as the history model reads it: function, key and argument. `None` leaves
+    /// the operation out of the check.
+    fn history_call(request: &Self::Request) -> Option<HistoryCall> {
+        let _ = request;
+        None
+    }
+
+    /// A completed operation's result as the history model reads it (the value a read
+    /// returned; `Val::Nil` when there is none).
+    fn history_value(response: &Self::Response) -> Val {
+        let _ = response;
+        Val::Nil
     }
 
     /// Every property this protocol offers to scenarios, with the ones that are on by default

@@ -27,7 +27,8 @@
 
 use crate::protocol::{
     ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Endpoint, Failure, Generator,
-    NodeId, Outcome, Property, PropertyDef, Protocol, RequestId, Time, Trigger, View,
+    HistoryCall, ModelKind, NodeId, Outcome, Property, PropertyDef, Protocol, RequestId, Time,
+    Trigger, Val, View,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,6 +47,23 @@ pub struct Bugs {
     pub truncate_on_match: bool,
     /// Count every vote reply, so a duplicated message counts twice.
     pub count_duplicate_votes: bool,
+    /// With `read_mode` `leader`: answer reads from the leader's state at once, without
+    /// confirming it is still the leader (a deposed leader serves stale values).
+    pub stale_leader_reads: bool,
+}
+
+/// How the leader serves reads (`protocol.params.read_mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadMode {
+    /// A read is a log entry like a write: committed, then applied (§8's simple way).
+    #[default]
+    Log,
+    /// The leader answers from its state machine without a log entry, once an entry of its
+    /// term is committed, a majority has acknowledged a heartbeat sent after the read
+    /// arrived (it is still the leader), and it has applied up to the commit index it saw
+    /// when the read arrived (the read index of §6.4 of Ongaro's thesis).
+    Leader,
 }
 
 /// Parameters (`protocol.params`).
@@ -70,6 +88,11 @@ pub struct Config {
     pub check_quorum: bool,
     /// Keys the workload uses (`k0` .. `k{keys-1}`).
     pub keys: u32,
+    /// How reads are served: `log` (default) or `leader`.
+    pub read_mode: ReadMode,
+    /// Percentage of client operations that are gets; absent, gets, puts and appends are
+    /// equally likely.
+    pub read_percent: Option<u32>,
     /// Bug switches.
     pub bugs: Bugs,
 }
@@ -84,6 +107,8 @@ impl Default for Config {
             pre_vote: false,
             check_quorum: false,
             keys: 5,
+            read_mode: ReadMode::Log,
+            read_percent: None,
             bugs: Bugs::default(),
         }
     }
@@ -211,6 +236,8 @@ pub enum Msg {
         entries: Vec<Entry>,
         /// Leader's commit index.
         commit: u64,
+        /// The leader's heartbeat round, echoed in the reply (confirms leadership for reads).
+        round: u64,
     },
     /// The answer.
     AppendReply {
@@ -225,6 +252,8 @@ pub enum Msg {
         conflict_index: u64,
         /// On failure, the term of the follower's entry at `prev_index`, if it has one.
         conflict_term: Option<u64>,
+        /// The round of the AppendEntries this answers.
+        round: u64,
     },
 }
 
@@ -291,6 +320,24 @@ pub struct Raft {
     pre_votes: Option<Vec<bool>>,
     /// Leader with check-quorum: peers heard from since the last quorum check.
     active: Vec<bool>,
+    /// Leader: the heartbeat round (one per broadcast of AppendEntries).
+    round: u64,
+    /// Leader: per peer, the highest round it acknowledged in this term.
+    acked: Vec<u64>,
+    /// Leader, `read_mode` `leader`: reads waiting to be served.
+    reads: Vec<PendingRead>,
+}
+
+/// A read the leader will answer once it knows it is safe.
+#[derive(Clone, Debug)]
+struct PendingRead {
+    client: ClientId,
+    id: RequestId,
+    key: String,
+    /// The commit index when the read arrived.
+    index: u64,
+    /// A majority must acknowledge this round or a later one.
+    round: u64,
 }
 
 fn entry(r: &Record) -> &Entry {
@@ -393,6 +440,7 @@ impl Raft {
         if self.role == Role::Leader {
             ctx.cancel_timer(Timer::Heartbeat);
             self.waiting.clear(); // clients will retry with the new leader
+            self.reads.clear();
             ctx.cancel_timer(Timer::Quorum);
             // A leader runs no election timer; a follower must, or a deposed leader that
             // hears from no new leader would never stand again.
@@ -507,6 +555,7 @@ impl Raft {
         let (last, _) = Self::last(ctx);
         self.next = vec![last; self.n as usize];
         self.matched = vec![0; self.n as usize];
+        self.acked = vec![0; self.n as usize];
         self.matched[self.id.index()] = last;
         self.broadcast_append(ctx);
         ctx.set_timer(Timer::Heartbeat, Time::from_ms(self.config.heartbeat_ms));
@@ -535,13 +584,43 @@ impl Raft {
                 prev_term,
                 entries,
                 commit: self.commit,
+                round: self.round,
             },
         );
     }
 
-    fn broadcast_append(&self, ctx: &mut Ctx<'_, Self>) {
+    fn broadcast_append(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.round += 1;
         for p in ctx.peers() {
             self.send_append(ctx, p);
+        }
+    }
+
+    /// Answers the pending reads that are now safe (`read_mode` `leader`).
+    fn serve_reads(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.reads.is_empty() || self.role != Role::Leader {
+            return;
+        }
+        if Self::term_at(ctx, self.commit) != Some(self.term) {
+            return; // not yet sure what is committed: wait for the no-op of this term
+        }
+        let me = self.id.index();
+        let mut i = 0;
+        while i < self.reads.len() {
+            let r = &self.reads[i];
+            let confirmed = self
+                .acked
+                .iter()
+                .enumerate()
+                .filter(|&(p, &a)| p == me || a >= r.round)
+                .count() as u32;
+            if confirmed >= self.majority() && self.applied >= r.index {
+                let r = self.reads.swap_remove(i);
+                let value = self.kv.get(&r.key).cloned();
+                ctx.reply(r.client, r.id, Answer::Ok { value });
+            } else {
+                i += 1;
+            }
         }
     }
 
@@ -605,6 +684,7 @@ impl Raft {
                 }
             }
         }
+        self.serve_reads(ctx);
     }
 
     fn on_request_vote(
@@ -666,7 +746,7 @@ impl Raft {
         prev_index: u64,
         prev_term: u64,
         entries: Vec<Entry>,
-        commit: u64,
+        (commit, round): (u64, u64),
     ) {
         let refuse = |me: &Self,
                       ctx: &mut Ctx<'_, Self>,
@@ -680,6 +760,7 @@ impl Raft {
                     matched: 0,
                     conflict_index,
                     conflict_term,
+                    round,
                 },
             );
         };
@@ -743,6 +824,7 @@ impl Raft {
                 matched,
                 conflict_index: 0,
                 conflict_term: None,
+                round,
             },
         );
     }
@@ -752,6 +834,7 @@ impl Raft {
         ctx: &mut Ctx<'_, Self>,
         from: NodeId,
         reply: (u64, bool, u64, u64, Option<u64>),
+        round: u64,
     ) {
         let (term, success, matched, conflict_index, conflict_term) = reply;
         if term > self.term {
@@ -764,6 +847,10 @@ impl Raft {
         }
         let p = from.index();
         self.active[p] = true;
+        if round > self.acked[p] {
+            self.acked[p] = round;
+            self.serve_reads(ctx);
+        }
         if success {
             if matched > self.matched[p] {
                 self.matched[p] = matched;
@@ -830,6 +917,9 @@ impl Protocol for Raft {
             heard_leader: None,
             pre_votes: None,
             active: vec![false; nodes as usize],
+            round: 0,
+            acked: vec![0; nodes as usize],
+            reads: Vec::new(),
         }
     }
 
@@ -870,17 +960,28 @@ impl Protocol for Raft {
                 prev_term,
                 entries,
                 commit,
-            } => self.on_append(ctx, from, term, prev_index, prev_term, entries, commit),
+                round,
+            } => self.on_append(
+                ctx,
+                from,
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                (commit, round),
+            ),
             Msg::AppendReply {
                 term,
                 success,
                 matched,
                 conflict_index,
                 conflict_term,
+                round,
             } => self.on_append_reply(
                 ctx,
                 from,
                 (term, success, matched, conflict_index, conflict_term),
+                round,
             ),
         }
     }
@@ -940,6 +1041,25 @@ impl Protocol for Raft {
         if self.waiting.values().any(|&(c, i)| c == client && i == id) {
             return; // already in the log, waiting to commit
         }
+        if let (ReadMode::Leader, Op::Get { key }) = (self.config.read_mode, &op) {
+            if self.config.bugs.stale_leader_reads {
+                let value = self.kv.get(key).cloned();
+                ctx.reply(client, id, Answer::Ok { value });
+                return;
+            }
+            if !self.reads.iter().any(|r| r.client == client && r.id == id) {
+                self.reads.push(PendingRead {
+                    client,
+                    id,
+                    key: key.clone(),
+                    index: self.commit,
+                    round: self.round + 1,
+                });
+            }
+            self.broadcast_append(ctx); // the round that confirms leadership
+            self.serve_reads(ctx);
+            return;
+        }
         ctx.append(Record::Entry(Entry {
             term: self.term,
             command: Some(Command { client, id, op }),
@@ -950,6 +1070,35 @@ impl Protocol for Raft {
         self.waiting.insert(last, (client, id));
         self.broadcast_append(ctx);
         self.advance_commit(ctx);
+    }
+
+    const HISTORY_MODEL: Option<ModelKind> = Some(ModelKind::Kv);
+
+    fn history_call(request: &Op) -> Option<HistoryCall> {
+        Some(match request {
+            Op::Get { key } => HistoryCall {
+                f: "get",
+                key: Some(key.clone()),
+                value: Val::Nil,
+            },
+            Op::Put { key, value } => HistoryCall {
+                f: "put",
+                key: Some(key.clone()),
+                value: Val::Str(value.clone()),
+            },
+            Op::Append { key, value } => HistoryCall {
+                f: "append",
+                key: Some(key.clone()),
+                value: Val::Str(value.clone()),
+            },
+        })
+    }
+
+    fn history_value(response: &Answer) -> Val {
+        match response {
+            Answer::Ok { value: Some(v) } => Val::Str(v.clone()),
+            _ => Val::Nil,
+        }
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {
@@ -1447,6 +1596,7 @@ impl Property<Raft> for LeaderElected {
 pub struct KvGenerator {
     client: ClientId,
     keys: u32,
+    read_percent: Option<u32>,
     count: u64,
 }
 
@@ -1455,6 +1605,7 @@ impl Generator<Raft> for KvGenerator {
         KvGenerator {
             client,
             keys: config.keys.max(1),
+            read_percent: config.read_percent,
             count: 0,
         }
     }
@@ -1462,7 +1613,12 @@ impl Generator<Raft> for KvGenerator {
         self.count += 1;
         let key = format!("k{}", ctx.rng().below(u64::from(self.keys)));
         let value = format!("{}.{}", self.client, self.count);
-        match ctx.rng().below(3) {
+        let kind = match self.read_percent {
+            None => ctx.rng().below(3),
+            Some(p) if ctx.rng().below(100) < u64::from(p) => 0,
+            Some(_) => 1 + ctx.rng().below(2),
+        };
+        match kind {
             0 => Op::Get { key },
             1 => Op::Put { key, value },
             _ => Op::Append { key, value },
