@@ -257,3 +257,62 @@ fn the_summary_marks_the_failed_check_and_trace_show_keeps_the_failure_for_its_n
     assert_eq!(v["version"], faultline::VERSION);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn check_history_answers_with_exit_codes_0_1_2_and_4() {
+    let dir = temp_dir("check-history");
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let good = write(
+        "good.log",
+        "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 1\t:invoke\t:read\tnil\n\
+         INFO  jepsen.util - 0\t:ok\t:write\t1\nINFO  jepsen.util - 1\t:ok\t:read\t1\n",
+    );
+    let (code, out, _) = cli(&["check-history", &good]);
+    assert_eq!(
+        (code, out.lines().next()),
+        (0, Some("linearizable")),
+        "{out}"
+    );
+
+    let bad = write(
+        "bad.edn",
+        "{:process 0, :type :invoke, :f :put, :key \"k\", :value \"x\"}\n\
+         {:process 0, :type :ok, :f :put, :key \"k\", :value \"x\"}\n\
+         {:process 1, :type :invoke, :f :get, :key \"k\", :value nil}\n\
+         {:process 1, :type :ok, :f :get, :key \"k\", :value \"\"}\n",
+    );
+    let (code, out, _) = cli(&["check-history", &bad]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("not linearizable"), "{out}");
+    assert!(out.contains("key \"k\""), "{out}");
+    let (code, out, _) = cli(&["check-history", &bad, "--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["verdict"]["verdict"], "not_linearizable", "{out}");
+
+    let empty = write("empty.log", "");
+    let (code, _, err) = cli(&["check-history", &empty]);
+    assert_eq!(code, 2);
+    assert!(err.contains("empty"), "{err}");
+    let broken = write(
+        "broken.log",
+        "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - 0\t:ok\n",
+    );
+    let (code, _, err) = cli(&["check-history", &broken]);
+    assert_eq!(code, 2);
+    assert!(err.contains("broken.log:2"), "{err}");
+    let (code, _, err) = cli(&["check-history", &good, "--format", "xml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("etcd-log"), "{err}");
+    let (code, _, err) = cli(&["check-history", &good, "--model", "queue"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("register"), "{err}");
+
+    let (code, out, _) = cli(&["check-history", &good, "--budget", "1"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.starts_with("inconclusive"), "{out}");
+}
