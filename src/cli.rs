@@ -49,6 +49,9 @@ enum Command {
         /// Write the JSON Lines trace here.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// Write the client history here as JSON Lines (what `check-history` reads).
+        #[arg(long)]
+        history: Option<PathBuf>,
         /// Override one scenario field, e.g. --set network.loss=0.1 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
@@ -145,6 +148,7 @@ pub fn main(
             scenario,
             seed,
             trace,
+            history,
             set,
             quiet,
             json,
@@ -153,6 +157,7 @@ pub fn main(
                 scenario,
                 seed,
                 trace,
+                history,
                 set,
                 quiet,
                 json,
@@ -202,6 +207,7 @@ struct RunArgs {
     scenario: String,
     seed: Option<u64>,
     trace: Option<PathBuf>,
+    history: Option<PathBuf>,
     set: Vec<String>,
     quiet: bool,
     json: bool,
@@ -283,6 +289,11 @@ impl FileSink {
 
     fn complete(mut self, summary: &str) -> Result<(), String> {
         self.line(summary)?;
+        self.finish()
+    }
+
+    /// Flushes and moves the finished file into place.
+    fn finish(mut self) -> Result<(), String> {
         self.writer
             .flush()
             .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))?;
@@ -387,13 +398,26 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
             Some(Box::new(Shared(shared.clone())))
         }
     };
-    let report = match run_scenario(&scn, seed, sink) {
+    let (report, ops) = match scn.run_with_history(seed, sink) {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             return Exit::BadInput;
         }
     };
+    if let Some(path) = &a.history {
+        let written = FileSink::create(path).and_then(|mut fs| {
+            let text = lin::formats::to_jsonl(&ops);
+            for line in text.lines() {
+                fs.line(line)?;
+            }
+            fs.finish()
+        });
+        if let Err(e) = written {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    }
     let summary = summary_json(&report, &replay);
     if let Some(fs) = shared.borrow_mut().take() {
         let mut line = summary.clone();

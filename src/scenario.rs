@@ -1270,13 +1270,33 @@ impl Scenario {
         seed: u64,
         sink: Option<Box<dyn TraceSink>>,
     ) -> Result<RunReport, InputError> {
+        Ok(self.run_keeping(seed, sink, false)?.0)
+    }
+
+    /// Like [`Scenario::run`], and also returns the client history as the linearizability
+    /// checker reads it (empty for protocols without a history model).
+    pub fn run_with_history(
+        &self,
+        seed: u64,
+        sink: Option<Box<dyn TraceSink>>,
+    ) -> Result<(RunReport, Vec<crate::lin::Op>), InputError> {
+        self.run_keeping(seed, sink, true)
+    }
+
+    fn run_keeping(
+        &self,
+        seed: u64,
+        sink: Option<Box<dyn TraceSink>>,
+        history: bool,
+    ) -> Result<(RunReport, Vec<crate::lin::Op>), InputError> {
         struct RunTyped<'a> {
             scn: &'a Scenario,
             seed: u64,
             sink: Option<Box<dyn TraceSink>>,
+            history: bool,
         }
         impl ProtocolVisitor for RunTyped<'_> {
-            type Output = Result<RunReport, InputError>;
+            type Output = Result<(RunReport, Vec<crate::lin::Op>), InputError>;
             fn visit<P: Protocol>(self) -> Self::Output {
                 let config = self.scn.config::<P>(self.seed)?;
                 let mut sim =
@@ -1287,13 +1307,20 @@ impl Scenario {
                         field: Some("expect".to_string()),
                         message,
                     })?;
-                Ok(sim.run())
+                let report = sim.run();
+                let ops = if self.history {
+                    sim.history_ops()
+                } else {
+                    Vec::new()
+                };
+                Ok((report, ops))
             }
         }
         self.with_protocol(RunTyped {
             scn: self,
             seed,
             sink,
+            history,
         })
     }
 

@@ -316,3 +316,26 @@ fn check_history_answers_with_exit_codes_0_1_2_and_4() {
     assert_eq!(code, 4, "{out}");
     assert!(out.starts_with("inconclusive"), "{out}");
 }
+
+#[test]
+fn a_run_exports_its_history_and_check_history_reaches_the_same_verdict() {
+    let dir = temp_dir("history-export");
+    for (bug, want) in [("false", 0), ("true", 1)] {
+        let path = dir.join(format!("h-{bug}.jsonl"));
+        let p = path.to_str().unwrap();
+        let set = format!("protocol.params.bugs.stale_leader_reads={bug}");
+        let (code, out, err) = cli(&[
+            "run",
+            "raft/leader-reads",
+            "--set",
+            &set,
+            "--history",
+            p,
+            "-q",
+        ]);
+        assert_eq!(code, want, "{out}{err}");
+        assert!(!dir.join(format!("h-{bug}.jsonl.partial")).exists());
+        let (code, out, err) = cli(&["check-history", p]);
+        assert_eq!(code, want, "the file gives the run's verdict: {out}{err}");
+    }
+}
