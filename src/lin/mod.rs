@@ -165,6 +165,13 @@ pub trait Model {
     /// Applies `input` to `state`.
     fn step(&mut self, state: &Self::State, input: &Self::Input) -> (Self::State, Self::Output);
 
+    /// Whether an input never changes the state (a read). The search takes a read that fits
+    /// without branching on it; a wrong `true` would make the checker unsound.
+    fn is_read_only(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
+
     /// A hash of a state for the search's cache (equal states, equal hashes).
     fn hash_state(&self, state: &Self::State) -> u64;
 

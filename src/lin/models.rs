@@ -150,6 +150,10 @@ impl Model for Register {
         u64::from(*state)
     }
 
+    fn is_read_only(&self, input: &RegisterInput) -> bool {
+        *input == RegisterInput::Read
+    }
+
     fn show_state(&self, state: &u32) -> String {
         format!("value {}", self.values.get(*state))
     }
@@ -462,6 +466,10 @@ impl Model for Kv {
 
     fn hash_state(&self, state: &u32) -> u64 {
         u64::from(*state)
+    }
+
+    fn is_read_only(&self, input: &KvInput) -> bool {
+        *input == KvInput::Get
     }
 
     fn show_state(&self, state: &u32) -> String {

@@ -53,8 +53,11 @@ struct Seen<S> {
     words: usize,
     bits: Vec<u64>,
     states: Vec<S>,
-    /// (hash, entry number + 1); 0 marks an empty slot.
-    table: Vec<(u64, u32)>,
+    /// (the hash's high half, entry number + 1); 0 marks an empty slot. Eight bytes a slot:
+    /// the probe is one cache miss into a table as small as it can be.
+    table: Vec<(u32, u32)>,
+    /// The full hash of each entry, for growing the table.
+    hashes: Vec<u64>,
     len: usize,
 }
 
@@ -65,6 +68,7 @@ impl<S: Eq + Clone> Seen<S> {
             bits: Vec::new(),
             states: Vec::new(),
             table: vec![(0, 0); 1 << 12],
+            hashes: Vec::new(),
             len: 0,
         }
     }
@@ -73,12 +77,13 @@ impl<S: Eq + Clone> Seen<S> {
     fn insert(&mut self, hash: u64, set: &[u64], state: &S) -> bool {
         let mask = self.table.len() - 1;
         let mut slot = (hash as usize) & mask;
+        let tag = (hash >> 32) as u32;
         loop {
-            let (h, e) = self.table[slot];
+            let (t, e) = self.table[slot];
             if e == 0 {
                 break;
             }
-            if h == hash {
+            if t == tag {
                 let i = (e - 1) as usize;
                 let stored = &self.bits[i * self.words..(i + 1) * self.words];
                 if self.states[i] == *state && stored.iter().zip(set).all(|(a, b)| a == b) {
@@ -89,8 +94,9 @@ impl<S: Eq + Clone> Seen<S> {
         }
         self.states.push(state.clone());
         self.bits.extend_from_slice(set);
+        self.hashes.push(hash);
         self.len += 1;
-        self.table[slot] = (hash, self.len as u32);
+        self.table[slot] = (tag, self.len as u32);
         if self.len * 2 > self.table.len() {
             self.grow();
         }
@@ -100,13 +106,13 @@ impl<S: Eq + Clone> Seen<S> {
     fn grow(&mut self) {
         let size = self.table.len() * 2;
         let mask = size - 1;
-        let mut table = vec![(0u64, 0u32); size];
-        for &(h, e) in self.table.iter().filter(|&&(_, e)| e != 0) {
+        let mut table = vec![(0u32, 0u32); size];
+        for (i, &h) in self.hashes.iter().enumerate() {
             let mut slot = (h as usize) & mask;
             while table[slot].1 != 0 {
                 slot = (slot + 1) & mask;
             }
-            table[slot] = (h, e);
+            table[slot] = ((h >> 32) as u32, i as u32 + 1);
         }
         self.table = table;
     }
@@ -128,8 +134,14 @@ pub(super) struct Search<'a, M: Model> {
     keys: Vec<u64>,
     seen: Seen<M::State>,
     state: M::State,
-    /// (operation, state before it)
-    stack: Vec<(usize, M::State)>,
+    /// (operation, state before it, taken without a choice)
+    stack: Vec<(usize, M::State, bool)>,
+    /// Per operation: a read with a known result. When such a read fits the current state
+    /// while it may come next (it was invoked before any unplaced operation returned), taking
+    /// it at once loses nothing: in any order that places it later, it can move up to here,
+    /// since it changes no state and nothing unplaced had to precede it. So it is taken
+    /// without branching, and only its configuration needs remembering.
+    read_only: Vec<bool>,
     best: Vec<usize>,
     cur: usize,
     /// Steps taken so far.
@@ -182,6 +194,10 @@ impl<'a, M: Model> Search<'a, M> {
             seen: Seen::new(words),
             state: model.init(),
             stack: Vec::new(),
+            read_only: ops
+                .iter()
+                .map(|e| e.output.is_some() && model.is_read_only(&e.input))
+                .collect(),
             best: Vec::new(),
             steps: 0,
             done: None,
@@ -226,35 +242,44 @@ impl<'a, M: Model> Search<'a, M> {
                 self.steps += 1;
                 let (after, out) = model.step(&self.state, &ops[i].input);
                 let fits = ops[i].output.as_ref().is_none_or(|want| *want == out);
-                if fits {
-                    self.set[i / 64] |= 1 << (i % 64);
-                    let h = self.set_hash ^ self.keys[i];
-                    if self
-                        .seen
-                        .insert(h ^ mix(model.hash_state(&after)), &self.set, &after)
-                    {
-                        self.set_hash = h;
-                        let before = std::mem::replace(&mut self.state, after);
-                        self.stack.push((i, before));
-                        self.unlink(self.call_node[i]);
-                        self.unlink(self.ret_node[i]);
-                        if self.stack.len() > self.best.len() {
-                            self.best.clear();
-                            self.best.extend(self.stack.iter().map(|&(op, _)| op));
-                        }
-                        self.cur = self.next[0];
-                        continue;
+                if !fits {
+                    self.cur = self.next[cur];
+                    continue;
+                }
+                self.set[i / 64] |= 1 << (i % 64);
+                let h = self.set_hash ^ self.keys[i];
+                if self
+                    .seen
+                    .insert(h ^ mix(model.hash_state(&after)), &self.set, &after)
+                {
+                    self.set_hash = h;
+                    let before = std::mem::replace(&mut self.state, after);
+                    self.stack.push((i, before, self.read_only[i]));
+                    self.unlink(self.call_node[i]);
+                    self.unlink(self.ret_node[i]);
+                    if self.stack.len() > self.best.len() {
+                        self.best.clear();
+                        self.best.extend(self.stack.iter().map(|&(op, _, _)| op));
                     }
-                    self.set[i / 64] &= !(1 << (i % 64));
+                    self.cur = self.next[0];
+                    continue;
                 }
-                self.cur = self.next[cur];
-            } else {
-                if ops[i].ret.is_none() {
-                    // Only unknown outcomes are left unplaced: they never took effect.
-                    self.done = Some(true);
-                    return Some(Found::Linearizable);
+                self.set[i / 64] &= !(1 << (i % 64));
+                if !self.read_only[i] {
+                    self.cur = self.next[cur];
+                    continue;
                 }
-                let Some((j, before)) = self.stack.pop() else {
+                // A read that fits here could just as well come first (see `read_only`):
+                // its configuration failed before, so this one fails too.
+            } else if ops[i].ret.is_none() {
+                // Only unknown outcomes are left unplaced: they never took effect.
+                self.done = Some(true);
+                return Some(Found::Linearizable);
+            }
+            // Backtrack: undo the last choice and try the next call after it. A read taken
+            // because it fit was no choice: undoing it means the choice before it failed.
+            loop {
+                let Some((j, before, forced)) = self.stack.pop() else {
                     self.done = Some(false);
                     return Some(stuck(model, ops, &self.best));
                 };
@@ -263,7 +288,10 @@ impl<'a, M: Model> Search<'a, M> {
                 self.set[j / 64] &= !(1 << (j % 64));
                 self.set_hash ^= self.keys[j];
                 self.state = before;
-                self.cur = self.next[self.call_node[j]];
+                if !forced {
+                    self.cur = self.next[self.call_node[j]];
+                    break;
+                }
             }
         }
     }
