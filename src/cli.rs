@@ -93,6 +93,46 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a scenario under many seeds, spread over threads, and group the failures.
+    Sweep {
+        /// Scenario file or bundled name.
+        scenario: String,
+        /// Seeds, as A..B (both included) or one number.
+        #[arg(long, default_value = "1..100")]
+        seeds: String,
+        /// Threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Stop once this many seeds have failed (the report covers every seed up to the last
+        /// one counted, whatever --jobs is).
+        #[arg(long)]
+        max_failures: Option<u64>,
+        /// Only the seeds congruent to K modulo N, as K/N.
+        #[arg(long, conflicts_with = "shard_from_env")]
+        shard: Option<String>,
+        /// Take K from JOB_COMPLETION_INDEX (Kubernetes indexed Jobs) or SLURM_ARRAY_TASK_ID
+        /// (minus SLURM_ARRAY_TASK_MIN), and N from --shard-count or SLURM_ARRAY_TASK_COUNT.
+        #[arg(long)]
+        shard_from_env: bool,
+        /// N for --shard-from-env.
+        #[arg(long, requires = "shard_from_env")]
+        shard_count: Option<u64>,
+        /// Override one scenario field, as for `run` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// One JSON line per failing seed, then a summary line (what `merge` reads).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Combine the --json outputs of sweep shards and print the grouped summary.
+    Merge {
+        /// Files written by `sweep --json`, one per shard.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the merged summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List bundled scenarios, protocols and network presets.
     List,
     /// Work with trace files.
@@ -182,6 +222,32 @@ pub fn main(
             out,
             err,
         ),
+        Command::Sweep {
+            scenario,
+            seeds,
+            jobs,
+            max_failures,
+            shard,
+            shard_from_env,
+            shard_count,
+            set,
+            json,
+        } => cmd_sweep(
+            &SweepArgs {
+                scenario,
+                seeds,
+                jobs,
+                max_failures,
+                shard,
+                shard_from_env,
+                shard_count,
+                set,
+                json,
+            },
+            out,
+            err,
+        ),
+        Command::Merge { files, json } => cmd_merge(&files, json, out, err),
         Command::List => cmd_list(out),
         Command::Trace {
             command:
@@ -894,6 +960,336 @@ fn cmd_check_history(
     code
 }
 
+struct SweepArgs {
+    scenario: String,
+    seeds: String,
+    jobs: Option<usize>,
+    max_failures: Option<u64>,
+    shard: Option<String>,
+    shard_from_env: bool,
+    shard_count: Option<u64>,
+    set: Vec<String>,
+    json: bool,
+}
+
+/// K and N from the batch engine's environment.
+fn shard_from_env(count: Option<u64>) -> Result<(u64, u64), String> {
+    shard_from_vars(|name| std::env::var(name).ok(), count)
+}
+
+fn shard_from_vars(
+    lookup: impl Fn(&str) -> Option<String>,
+    count: Option<u64>,
+) -> Result<(u64, u64), String> {
+    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let number = |name: &str, v: String| {
+        v.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{name}={v:?} is not a number"))
+    };
+    let (k, n_env) = if let Some(v) = var("JOB_COMPLETION_INDEX") {
+        (number("JOB_COMPLETION_INDEX", v)?, None)
+    } else if let Some(v) = var("SLURM_ARRAY_TASK_ID") {
+        let id = number("SLURM_ARRAY_TASK_ID", v)?;
+        let min = match var("SLURM_ARRAY_TASK_MIN") {
+            Some(m) => number("SLURM_ARRAY_TASK_MIN", m)?,
+            None => 0,
+        };
+        let count = match var("SLURM_ARRAY_TASK_COUNT") {
+            Some(c) => Some(number("SLURM_ARRAY_TASK_COUNT", c)?),
+            None => None,
+        };
+        (
+            id.checked_sub(min)
+                .ok_or("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")?,
+            count,
+        )
+    } else {
+        return Err(
+            "--shard-from-env: neither JOB_COMPLETION_INDEX nor SLURM_ARRAY_TASK_ID is set".into(),
+        );
+    };
+    let n = count.or(n_env).ok_or(
+        "--shard-from-env: give the number of shards with --shard-count (Kubernetes sets no count)",
+    )?;
+    if k >= n {
+        return Err(format!(
+            "--shard-from-env: shard index {k} is not below the count {n}"
+        ));
+    }
+    Ok((k, n))
+}
+
+fn scenario_hash(scn: &Scenario) -> String {
+    trace::fingerprint_hex(crate::hash::stable_hash(&scn.json.to_string()))
+}
+
+#[allow(clippy::disallowed_types)] // wall time for the progress line only; results never see it
+fn cmd_sweep(a: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    use crate::sweep::{self, SeedSet};
+    use std::io::IsTerminal;
+    let bad = |err: &mut dyn Write, msg: String| {
+        let _ = writeln!(err, "error: {msg}");
+        Exit::BadInput
+    };
+    let scn = match read_scenario(&a.scenario, &a.set) {
+        Ok(s) => s,
+        Err(e) => return bad(err, e.to_string()),
+    };
+    let (from, to) = match sweep::parse_range(&a.seeds) {
+        Ok(r) => r,
+        Err(e) => return bad(err, format!("--seeds: {e}")),
+    };
+    let shard = match (&a.shard, a.shard_from_env) {
+        (Some(s), _) => match sweep::parse_shard(s) {
+            Ok(s) => s,
+            Err(e) => return bad(err, format!("--shard: {e}")),
+        },
+        (None, true) => match shard_from_env(a.shard_count) {
+            Ok(s) => s,
+            Err(e) => return bad(err, e),
+        },
+        (None, false) => (0, 1),
+    };
+    let seeds = SeedSet { from, to, shard };
+    let jobs = a.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    if jobs == 0 {
+        return bad(err, "--jobs must be at least 1".into());
+    }
+    let hash = scenario_hash(&scn);
+    let show_progress = !a.json && std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut progress = |p: sweep::Progress| {
+        if show_progress {
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            eprint!(
+                "\r  seeds {}/{}  {:.0} seeds/s  failures {}   ",
+                p.done,
+                p.total,
+                p.done as f64 / secs,
+                p.failed
+            );
+        }
+    };
+    let mut failure_lines = Vec::new();
+    let mut on_failure = |f: &sweep::SeedFailure| {
+        if a.json {
+            failure_lines.push(f.clone());
+        }
+    };
+    let report = sweep::sweep(
+        &scn,
+        seeds,
+        jobs,
+        a.max_failures,
+        &mut progress,
+        &mut on_failure,
+    );
+    if show_progress {
+        eprintln!();
+    }
+    if a.json {
+        // Failure lines in seed order, then the summary, so the output is the same for any
+        // number of jobs.
+        for f in &report.failures {
+            let line = serde_json::json!({
+                "ev": "failure",
+                "version": crate::VERSION,
+                "scenario": scn.source,
+                "scenario_hash": hash,
+                "seed": f.seed,
+                "check": f.check,
+                "class": f.class,
+                "message": f.message,
+                "step": f.step,
+                "time_us": f.time_us,
+                "reproduce": replay_line(&a.scenario, f.seed, &a.set),
+            });
+            let _ = writeln!(out, "{line}");
+        }
+        let summary = serde_json::json!({
+            "ev": "summary",
+            "version": crate::VERSION,
+            "scenario": scn.source,
+            "scenario_hash": hash,
+            "overrides": a.set,
+            "report": report,
+        });
+        let _ = writeln!(out, "{summary}");
+    } else {
+        let (k, n) = shard;
+        let shard_text = if n > 1 {
+            format!(" (shard {k}/{n})")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "sweep {}: seeds {from}..{to}{shard_text}, {jobs} job(s), scenario {hash}",
+            scn.source
+        );
+        print_sweep(&report, &a.scenario, &a.set, out);
+    }
+    sweep_exit(&report)
+}
+
+fn print_sweep(
+    report: &crate::sweep::SweepReport,
+    source: &str,
+    set: &[String],
+    out: &mut dyn Write,
+) {
+    let _ = writeln!(
+        out,
+        "  {} seeds run: {} passed, {} failed{}",
+        report.run,
+        report.passed,
+        report.failures.len(),
+        match report.stopped_after {
+            Some(s) => format!(" (stopped after seed {s}: --max-failures reached)"),
+            None => String::new(),
+        }
+    );
+    for g in &report.groups {
+        let _ = writeln!(
+            out,
+            "  {} ({}): {} seed(s), smallest {}\n    reproduce: {}",
+            g.check,
+            g.class,
+            g.count,
+            g.smallest_seed,
+            replay_line(source, g.smallest_seed, set)
+        );
+    }
+    let _ = writeln!(out, "{}", if report.all_passed() { "PASS" } else { "FAIL" });
+}
+
+fn sweep_exit(report: &crate::sweep::SweepReport) -> Exit {
+    if report.failures.iter().any(|f| f.class != "inconclusive") {
+        Exit::CheckFailed
+    } else if report.failures.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Inconclusive
+    }
+}
+
+fn cmd_merge(files: &[PathBuf], json: bool, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let bad = |err: &mut dyn Write, msg: String| {
+        let _ = writeln!(err, "error: {msg}");
+        Exit::BadInput
+    };
+    let mut reports = Vec::new();
+    let mut identity: Option<(String, String, String, Vec<String>)> = None;
+    for path in files {
+        let shown = path.display();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return bad(err, format!("{shown}: cannot read: {e}")),
+        };
+        let mut summary = None;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: serde_json::Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(e) => {
+                    return bad(
+                        err,
+                        format!("{shown}:{}:{}: not JSON: {e}", n + 1, e.column()),
+                    );
+                }
+            };
+            if v["ev"] == "summary" {
+                summary = Some((n + 1, v));
+            }
+        }
+        let Some((line, v)) = summary else {
+            return bad(
+                err,
+                format!("{shown}: no summary line: not a complete `sweep --json` output"),
+            );
+        };
+        let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let overrides: Vec<String> = v["overrides"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let id = (
+            field("version"),
+            field("scenario_hash"),
+            field("scenario"),
+            overrides,
+        );
+        match &identity {
+            None => identity = Some(id),
+            Some(first) if first.0 != id.0 => {
+                return bad(
+                    err,
+                    format!(
+                        "{shown}: made by faultline {}, the first file by {}",
+                        id.0, first.0
+                    ),
+                );
+            }
+            Some(first) if first.1 != id.1 => {
+                return bad(
+                    err,
+                    format!(
+                        "{shown}: scenario {} differs from the first file's {}",
+                        id.1, first.1
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        match serde_json::from_value::<crate::sweep::SweepReport>(v["report"].clone()) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                return bad(
+                    err,
+                    format!("{shown}:{line}: the summary's report is malformed: {e}"),
+                );
+            }
+        }
+    }
+    let merged = match crate::sweep::merge(&reports) {
+        Ok(m) => m,
+        Err(e) => return bad(err, e),
+    };
+    let (version, hash, source, overrides) = identity.expect("at least one file");
+    if json {
+        let v = serde_json::json!({
+            "ev": "summary",
+            "version": version,
+            "scenario": source,
+            "scenario_hash": hash,
+            "overrides": overrides,
+            "report": merged,
+        });
+        let _ = writeln!(out, "{v}");
+    } else {
+        let _ = writeln!(
+            out,
+            "merge of {} shard(s) of {source}: seeds {}..{}, scenario {hash}",
+            files.len(),
+            merged.seeds.from,
+            merged.seeds.to
+        );
+        print_sweep(&merged, &source, &overrides, out);
+    }
+    sweep_exit(&merged)
+}
+
 fn cmd_list(out: &mut dyn Write) -> Exit {
     let _ = writeln!(out, "Bundled scenarios (run with: faultline run NAME):");
     for name in scenario::bundled_names() {
@@ -1062,6 +1458,43 @@ mod tests {
         assert_eq!(parse_time("17"), Some(17));
         assert_eq!(parse_time("1.1234567s"), None);
         assert_eq!(parse_time("abc"), None);
+    }
+
+    #[test]
+    fn shards_come_from_kubernetes_or_slurm_variables() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let k8s = vars(&[("JOB_COMPLETION_INDEX", "3")]);
+        assert_eq!(shard_from_vars(k8s, Some(8)), Ok((3, 8)));
+        assert!(
+            shard_from_vars(k8s, None)
+                .unwrap_err()
+                .contains("--shard-count")
+        );
+        assert!(shard_from_vars(k8s, Some(3)).is_err(), "index 3 of 3");
+        let slurm = vars(&[
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "8"),
+        ]);
+        assert_eq!(shard_from_vars(slurm, None), Ok((4, 8)));
+        assert!(
+            shard_from_vars(vars(&[]), Some(2))
+                .unwrap_err()
+                .contains("neither")
+        );
+        let junk = vars(&[("JOB_COMPLETION_INDEX", "x")]);
+        assert!(
+            shard_from_vars(junk, Some(2))
+                .unwrap_err()
+                .contains("not a number")
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod protocol;
 pub mod rng;
 pub mod scenario;
 pub mod storage;
+pub mod sweep;
 pub mod trace;
 pub mod types;
 pub mod workload;

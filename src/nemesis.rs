@@ -128,7 +128,7 @@ impl Fault {
 }
 
 /// All scenario keys a fault entry may use besides `at_ms`.
-pub const FAULT_KEYS: &[&str] = FAULT_KEYS_WITH_AT.split_at(1).1;
+pub const FAULT_KEYS: &[&str] = FAULT_KEYS_WITH_AT.split_at(2).1;
 
 /// A fault at a virtual time: `{"at_ms": 1000, "crash": "n2"}`, or in reaction to a node's
 /// trace annotation: `{"at_ms": 1500, "on": {"node": "n5", "note": "role", "value": "leader"},

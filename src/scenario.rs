@@ -452,6 +452,10 @@ pub const PRESETS: &[(&str, &str)] = &[
         "unreliable",
         "Pareto from 5 ms capped at 5 s, 10% loss, 5% duplicates, 2% delayed 0.5-3 s",
     ),
+    (
+        "lab",
+        "uniform 0-27 ms, 10% loss, 1% duplicates, 10% delayed 0.2-2 s (the Raft labs' network)",
+    ),
 ];
 
 fn preset(name: &str) -> Option<LinkModel> {
@@ -819,6 +823,12 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
             ));
         }
     }
+    if f.limits.history_steps == Some(0) {
+        return Err(ctx.error(
+            "limits.history_steps",
+            "0 steps cannot decide anything; expected at least 1 (default 100000000)",
+        ));
+    }
     let w = &f.workload;
     check_range(
         ctx,
@@ -904,7 +914,15 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
     let mut previous = 0;
     for (i, sf) in f.faults.iter().enumerate() {
         let at = format!("faults[{i}].at_ms");
-        if sf.at_ms < previous {
+        if sf.on.is_some() && sf.fault == Fault::Heal {
+            return Err(ctx.error(
+                &format!("faults[{i}].heal"),
+                "the heal cannot wait for an annotation; give it a time, or use heal_links",
+            ));
+        }
+        // A fault with `on` fires when its annotation comes; its at_ms only says from when,
+        // so it may sit anywhere in the list.
+        if sf.on.is_none() && sf.at_ms < previous {
             return Err(ctx.error(
                 &at,
                 format!(

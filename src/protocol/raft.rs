@@ -22,7 +22,7 @@
 //! knows. Each request carries an id that is the same across retries, and the state machine
 //! remembers the last request applied per client, so a retried write is applied once (§8).
 //!
-//! Bug switches re-introduce classic mistakes; docs/protocols.md lists what each breaks and
+//! Bug switches re-introduce classic mistakes; docs/raft.md lists what each breaks and
 //! which check catches it.
 
 use crate::protocol::{

@@ -1,0 +1,144 @@
+//! Sweeps: results independent of the number of threads, a failure limit that cuts at the
+//! same seed for any thread count, shards that merge back into the unsharded sweep, and
+//! merges that refuse incomplete or mixed inputs.
+
+mod common;
+
+use common::{cli, temp_dir};
+use faultline::scenario::{bundled, load};
+use faultline::sweep::{SeedSet, SweepReport, merge, sweep};
+
+fn run(name: &str, set: &[&str], seeds: SeedSet, jobs: usize, max: Option<u64>) -> SweepReport {
+    let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+    let scn = load(name, bundled(name).unwrap(), &set).unwrap();
+    sweep(&scn, seeds, jobs, max, &mut |_| {}, &mut |_| {})
+}
+
+const BUGGY: &[&str] = &["protocol.params.bugs.count_duplicate_votes=true"];
+
+fn all(from: u64, to: u64) -> SeedSet {
+    SeedSet {
+        from,
+        to,
+        shard: (0, 1),
+    }
+}
+
+#[test]
+fn one_job_and_two_jobs_give_the_same_report() {
+    let one = run("raft/unreliable-churn", BUGGY, all(1, 120), 1, None);
+    let two = run("raft/unreliable-churn", BUGGY, all(1, 120), 2, None);
+    assert_eq!(one, two);
+    assert_eq!(one.run, 120);
+    assert!(!one.failures.is_empty(), "seed 95 fails with this switch");
+    assert_eq!(one.groups[0].smallest_seed, 95);
+    assert_eq!(one.passed + one.failures.len() as u64, 120);
+}
+
+#[test]
+fn a_failure_limit_cuts_at_the_same_seed_for_any_number_of_jobs() {
+    let set = ["protocol.params.bugs.commit_old_terms=true"];
+    for jobs in [1, 2, 3] {
+        let r = run("raft/figure-8", &set, all(1, 40), jobs, Some(3));
+        assert_eq!(r.failures.len(), 3, "jobs {jobs}");
+        assert_eq!(r.stopped_after, Some(3), "jobs {jobs}: seeds 1-3 all fail");
+        assert_eq!(r.run, 3);
+    }
+}
+
+#[test]
+fn shards_merge_into_the_unsharded_sweep() {
+    let whole = run("raft/unreliable-churn", BUGGY, all(50, 199), 2, None);
+    let shards: Vec<SweepReport> = (0..3)
+        .map(|k| {
+            let seeds = SeedSet {
+                from: 50,
+                to: 199,
+                shard: (k, 3),
+            };
+            run("raft/unreliable-churn", BUGGY, seeds, 1, None)
+        })
+        .collect();
+    assert_eq!(shards.iter().map(|s| s.run).sum::<u64>(), 150);
+    let merged = merge(&shards).unwrap();
+    assert_eq!(merged, whole);
+    // Incomplete or repeated shards are refused.
+    let e = merge(&shards[..2]).unwrap_err();
+    assert!(e.contains("shard 2/3 is missing"), "{e}");
+    let e = merge(&[shards[0].clone(), shards[0].clone(), shards[1].clone()]).unwrap_err();
+    assert!(e.contains("appears twice"), "{e}");
+}
+
+#[test]
+fn the_cli_sweeps_shards_and_merges_with_exit_codes() {
+    let dir = temp_dir("sweep-cli");
+    let mut files = Vec::new();
+    for k in 0..2 {
+        let path = dir.join(format!("shard{k}.jsonl"));
+        let shard = format!("{k}/2");
+        let (code, out, err) = cli(&[
+            "sweep",
+            "raft/unreliable-churn",
+            "--seeds",
+            "90..100",
+            "--shard",
+            &shard,
+            "--set",
+            BUGGY[0],
+            "--json",
+            "--jobs",
+            "2",
+        ]);
+        // Seed 95 is in shard 1 only.
+        assert_eq!(code, if k == 1 { 1 } else { 0 }, "{out}{err}");
+        std::fs::write(&path, &out).unwrap();
+        files.push(path.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["merge"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = cli(&args);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("11 seeds run: 10 passed, 1 failed"), "{out}");
+    assert!(out.contains("smallest 95"), "{out}");
+    assert!(
+        out.contains("reproduce: faultline run raft/unreliable-churn --seed 95 --set protocol.params.bugs.count_duplicate_votes=true"),
+        "{out}"
+    );
+    // The unsharded sweep says the same.
+    let (code, whole, _) = cli(&[
+        "sweep",
+        "raft/unreliable-churn",
+        "--seeds",
+        "90..100",
+        "--set",
+        BUGGY[0],
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        whole.contains("11 seeds run: 10 passed, 1 failed"),
+        "{whole}"
+    );
+    // A shard of another scenario does not merge.
+    let other = dir.join("other.jsonl");
+    let (_, out, _) = cli(&[
+        "sweep",
+        "raft/first-election",
+        "--seeds",
+        "90..100",
+        "--shard",
+        "1/2",
+        "--json",
+    ]);
+    std::fs::write(&other, out).unwrap();
+    let (code, _, err) = cli(&["merge", &files[0], other.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("scenario"), "{err}");
+    // Bad arguments.
+    let (code, _, err) = cli(&["sweep", "ping/basic", "--seeds", "9..3"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = cli(&["sweep", "ping/basic", "--shard", "2/2"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, out, _) = cli(&["sweep", "ping/basic", "--seeds", "1..20"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("20 seeds run: 20 passed, 0 failed"), "{out}");
+}
