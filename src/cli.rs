@@ -52,6 +52,10 @@ enum Command {
         /// Write the client history here as JSON Lines (what `check-history` reads).
         #[arg(long)]
         history: Option<PathBuf>,
+        /// Write the scenario as this seed runs it (a swarm nemesis resolved into what it
+        /// drew) to this file: running it with the same seed gives the same run.
+        #[arg(long)]
+        emit_scenario: Option<PathBuf>,
         /// Override one scenario field, e.g. --set network.loss=0.1 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
@@ -189,6 +193,7 @@ pub fn main(
             seed,
             trace,
             history,
+            emit_scenario,
             set,
             quiet,
             json,
@@ -198,6 +203,7 @@ pub fn main(
                 seed,
                 trace,
                 history,
+                emit_scenario,
                 set,
                 quiet,
                 json,
@@ -274,6 +280,7 @@ struct RunArgs {
     seed: Option<u64>,
     trace: Option<PathBuf>,
     history: Option<PathBuf>,
+    emit_scenario: Option<PathBuf>,
     set: Vec<String>,
     quiet: bool,
     json: bool,
@@ -444,6 +451,29 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
         }
     };
     let seed = a.seed.unwrap_or(scn.file.seed);
+    // A swarm nemesis is resolved for this seed here, so the trace header holds what it drew.
+    let scn = match scn.for_seed(seed) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    if let Some(path) = &a.emit_scenario {
+        let mut json = scn.json.clone();
+        json["seed"] = seed.into();
+        let written = FileSink::create(path).and_then(|mut fs| {
+            let text = serde_json::to_string_pretty(&json).expect("JSON values print");
+            for line in text.lines() {
+                fs.line(line)?;
+            }
+            fs.finish()
+        });
+        if let Err(e) = written {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    }
     let replay = replay_line(&a.scenario, seed, &a.set);
     let shared = std::rc::Rc::new(std::cell::RefCell::new(None::<FileSink>));
     let sink: Option<Box<dyn TraceSink>> = match &a.trace {

@@ -11,7 +11,7 @@
 //! Must not import the engine, network, storage or trace.
 
 use crate::rng::{Rng, Stream};
-use crate::types::{Endpoint, NodeId, Time};
+use crate::types::{Endpoint, NodeId, Ratio, Time};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -75,6 +75,23 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The same fault about node `n` instead, for faults about one node.
+    pub fn aimed_at(&self, n: NodeId) -> Fault {
+        match self {
+            Fault::Crash(_) => Fault::Crash(n),
+            Fault::Restart(_) => Fault::Restart(n),
+            Fault::Pause(_) => Fault::Pause(n),
+            Fault::Resume(_) => Fault::Resume(n),
+            Fault::Isolate(Endpoint::Node(_)) => Fault::Isolate(Endpoint::Node(n)),
+            Fault::ClockStep { offset_ms, .. } => Fault::ClockStep {
+                node: n,
+                offset_ms: *offset_ms,
+            },
+            Fault::ClockDrift { ppm, .. } => Fault::ClockDrift { node: n, ppm: *ppm },
+            other => other.clone(),
+        }
+    }
+
     /// The node this fault is about, if one.
     pub fn node(&self) -> Option<NodeId> {
         match self {
@@ -156,6 +173,10 @@ pub struct NoteTrigger {
     /// The value it must have (a number, a word, a node name, or null); any when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<serde_json::Value>,
+    /// Aim the fault at the node that annotated instead of the node it names (for faults
+    /// about one node: crash, restart, pause, resume, isolate, clock faults).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retarget: bool,
 }
 
 impl Serialize for ScheduledFault {
@@ -431,6 +452,138 @@ pub struct ClockSpec {
     pub drift_ppm_max: u32,
 }
 
+/// Swarm mode (`"nemesis": {"until_ms": ..., "swarm": {}}`): every seed draws its own set of
+/// fault kinds and rates (in the spirit of swarm testing), so different seeds stress
+/// different combinations. See [`swarm`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwarmSpec {
+    /// The mean time between faults of one kind is drawn between these, milliseconds.
+    pub interval_ms: [u64; 2],
+    /// Longest outage, pause or partition drawn, milliseconds.
+    pub duration_ms_max: u64,
+    /// Also draw faults aimed at the moment a node announces `role` = `leader` (for
+    /// protocols that annotate a role): crash, pause or isolate it right then.
+    pub leader_bias: bool,
+    /// Also draw network misbehaviour: loss, duplicates and long delays.
+    pub network: bool,
+}
+
+impl Default for SwarmSpec {
+    fn default() -> Self {
+        SwarmSpec {
+            interval_ms: [200, 3_000],
+            duration_ms_max: 2_000,
+            leader_bias: true,
+            network: true,
+        }
+    }
+}
+
+/// What a swarm drew for one seed: a plain nemesis, network settings and reactive faults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwarmDraw {
+    /// The nemesis to run.
+    pub nemesis: NemesisConfig,
+    /// Loss, duplicates and long delays to set on the network, when drawn.
+    pub loss: Option<Ratio>,
+    /// Duplicated copies.
+    pub duplicate: Option<Ratio>,
+    /// Long delays.
+    pub long_delay: Option<crate::network::LongDelay>,
+    /// Faults that hit a node as it becomes leader.
+    pub reactions: Vec<ScheduledFault>,
+}
+
+/// Draws one seed's swarm: each fault kind (crashes, pauses, each partition shape, clock
+/// faults, loss, duplicates, long delays, leader-aimed faults) is in with a fixed chance,
+/// with its own rates. Raw draws from the seed's `Swarm` stream, mapped by our own code, so
+/// a seed draws the same swarm in every version that keeps this function.
+pub fn swarm(spec: &SwarmSpec, until_ms: u64, seed: u64) -> SwarmDraw {
+    let mut rng = Rng::new(seed, Stream::Swarm);
+    let [lo, hi] = spec.interval_ms;
+    let (lo, hi) = (lo.max(1), hi.max(lo.max(1)));
+    let dmax = spec.duration_ms_max.max(20);
+    let interval = |rng: &mut Rng| rng.between(lo, hi);
+    let coin = |rng: &mut Rng, in_n: u64| rng.below(in_n) == 0;
+    let crash = coin(&mut rng, 2).then(|| CrashSpec {
+        interval_ms_mean: interval(&mut rng),
+        down_ms_min: 10,
+        down_ms_max: rng.between(20, dmax),
+        max_down: None,
+    });
+    let pause = coin(&mut rng, 2).then(|| PauseSpec {
+        interval_ms_mean: interval(&mut rng),
+        duration_ms_min: 10,
+        duration_ms_max: rng.between(20, dmax),
+    });
+    let shapes: Vec<Shape> = all_shapes()
+        .into_iter()
+        .filter(|_| coin(&mut rng, 2))
+        .collect();
+    let partition = (!shapes.is_empty()).then(|| PartitionSpec {
+        interval_ms_mean: interval(&mut rng),
+        duration_ms_min: 20,
+        duration_ms_max: rng.between(40, dmax),
+        shapes,
+    });
+    let clock = coin(&mut rng, 3).then(|| ClockSpec {
+        interval_ms_mean: interval(&mut rng),
+        step_ms_max: rng.between(1, 1_000),
+        drift_ppm_max: rng.between(100, 100_000) as u32,
+    });
+    let permille = |rng: &mut Rng, lo: u64, hi: u64| Ratio {
+        ppm: (rng.between(lo, hi) * 1_000) as u32,
+    };
+    let (mut loss, mut duplicate, mut long_delay) = (None, None, None);
+    if spec.network {
+        loss = coin(&mut rng, 2).then(|| permille(&mut rng, 5, 150));
+        duplicate = coin(&mut rng, 3).then(|| permille(&mut rng, 5, 80));
+        long_delay = coin(&mut rng, 3).then(|| {
+            let min_ms = rng.between(50, 500);
+            crate::network::LongDelay {
+                ratio: permille(&mut rng, 5, 80),
+                min_ms,
+                max_ms: min_ms + rng.between(0, 2_000),
+            }
+        });
+    }
+    let mut reactions = Vec::new();
+    if spec.leader_bias && coin(&mut rng, 2) {
+        for _ in 0..rng.between(1, 3) {
+            let fault = match rng.below(3) {
+                0 => Fault::Crash(NodeId(0)),
+                1 => Fault::Pause(NodeId(0)),
+                _ => Fault::Isolate(Endpoint::Node(NodeId(0))),
+            };
+            reactions.push(ScheduledFault {
+                at_ms: rng.below(until_ms.max(1)),
+                on: Some(NoteTrigger {
+                    node: None,
+                    note: "role".into(),
+                    value: Some(serde_json::json!("leader")),
+                    retarget: true,
+                }),
+                fault,
+            });
+        }
+    }
+    SwarmDraw {
+        nemesis: NemesisConfig {
+            until_ms,
+            crash,
+            pause,
+            partition,
+            clock,
+            swarm: None,
+        },
+        loss,
+        duplicate,
+        long_delay,
+        reactions,
+    }
+}
+
 /// The random nemesis of a scenario (`"nemesis": {...}`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -438,6 +591,10 @@ pub struct NemesisConfig {
     /// No new faults after this time, milliseconds; the heal follows (unless `heal_at_ms`
     /// says otherwise).
     pub until_ms: u64,
+    /// Swarm mode: the kinds and rates below are drawn per seed instead (any given here are
+    /// replaced). Resolved before the run; traces and `--emit-scenario` hold what was drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<SwarmSpec>,
     /// Random crashes (and the restarts that follow them).
     #[serde(default)]
     pub crash: Option<CrashSpec>,
@@ -695,6 +852,7 @@ mod tests {
     fn nemesis_respects_its_budget_and_is_seeded() {
         let config = NemesisConfig {
             until_ms: 10_000,
+            swarm: None,
             crash: Some(CrashSpec {
                 interval_ms_mean: 100,
                 down_ms_min: 10,
@@ -736,5 +894,36 @@ mod tests {
             None,
             "two of five down is the budget"
         );
+    }
+
+    #[test]
+    fn a_swarm_is_a_function_of_its_seed_and_seeds_differ() {
+        let spec = SwarmSpec::default();
+        assert_eq!(swarm(&spec, 8_000, 5), swarm(&spec, 8_000, 5));
+        let kinds = |d: &SwarmDraw| {
+            (
+                d.nemesis.crash.is_some(),
+                d.nemesis.pause.is_some(),
+                d.nemesis.partition.as_ref().map(|p| p.shapes.clone()),
+                d.nemesis.clock.is_some(),
+                d.loss.is_some(),
+                d.duplicate.is_some(),
+                d.long_delay.is_some(),
+                d.reactions.len(),
+            )
+        };
+        let mixes: std::collections::BTreeSet<String> = (0..200)
+            .map(|s| format!("{:?}", kinds(&swarm(&spec, 8_000, s))))
+            .collect();
+        assert!(mixes.len() > 50, "only {} mixes in 200 seeds", mixes.len());
+        let quiet = SwarmSpec {
+            network: false,
+            leader_bias: false,
+            ..SwarmSpec::default()
+        };
+        for s in 0..50 {
+            let d = swarm(&quiet, 8_000, s);
+            assert!(d.loss.is_none() && d.reactions.is_empty());
+        }
     }
 }

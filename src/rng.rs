@@ -20,6 +20,8 @@ pub enum Stream {
     Nemesis,
     /// Workload-wide decisions.
     Workload,
+    /// The swarm nemesis's choice of fault kinds and rates for a seed.
+    Swarm,
     /// One server node's protocol randomness (`ctx.rng()`), by node index.
     Node(u32),
     /// One client's randomness, by client index.
@@ -32,6 +34,7 @@ impl Stream {
             Stream::Network => 1,
             Stream::Nemesis => 2,
             Stream::Workload => 3,
+            Stream::Swarm => 4,
             Stream::Node(i) => (1 << 32) | u64::from(i),
             Stream::Client(i) => (2 << 32) | u64::from(i),
         }

@@ -1283,6 +1283,48 @@ impl Scenario {
     }
 
     /// Runs this scenario with `seed`, streaming the trace to `sink` if given.
+    /// This scenario as it runs under `seed`: a swarm nemesis replaced by what it draws for
+    /// that seed (the kinds, rates, network settings and leader-aimed faults), so the result
+    /// is an ordinary scenario that runs the same. Without a swarm, the scenario itself.
+    pub fn for_seed(&self, seed: u64) -> Result<Scenario, InputError> {
+        let Some(n) = &self.file.nemesis else {
+            return Ok(self.clone());
+        };
+        let Some(spec) = &n.swarm else {
+            return Ok(self.clone());
+        };
+        let draw = crate::nemesis::swarm(spec, n.until_ms, seed);
+        let mut json = self.json.clone();
+        let obj = json.as_object_mut().expect("a scenario is an object");
+        obj.insert("nemesis".into(), jv(&draw.nemesis));
+        let net = obj
+            .entry("network")
+            .or_insert_with(|| serde_json::json!({}));
+        if !net.is_object() {
+            *net = serde_json::json!({}); // `null` parses as the default network
+        }
+        let net = net.as_object_mut().expect("made an object above");
+        if let Some(l) = draw.loss {
+            net.insert("loss".into(), jv(&l));
+        }
+        if let Some(d) = draw.duplicate {
+            net.insert("duplicate".into(), jv(&d));
+        }
+        if let Some(d) = &draw.long_delay {
+            net.insert("long_delay".into(), jv(d));
+        }
+        if !draw.reactions.is_empty() {
+            let faults = obj.entry("faults").or_insert_with(|| serde_json::json!([]));
+            if !faults.is_array() {
+                *faults = serde_json::json!([]); // `null` parses as no faults
+            }
+            let faults = faults.as_array_mut().expect("made a list above");
+            faults.extend(draw.reactions.iter().map(jv));
+        }
+        let text = serde_json::to_string_pretty(&json).expect("JSON values print");
+        load(&self.source, &text, &[])
+    }
+
     pub fn run(
         &self,
         seed: u64,
@@ -1316,7 +1358,8 @@ impl Scenario {
         impl ProtocolVisitor for RunTyped<'_> {
             type Output = Result<(RunReport, Vec<crate::lin::Op>), InputError>;
             fn visit<P: Protocol>(self) -> Self::Output {
-                let config = self.scn.config::<P>(self.seed)?;
+                let resolved = self.scn.for_seed(self.seed)?;
+                let config = resolved.config::<P>(self.seed)?;
                 let mut sim =
                     Simulation::<P>::new(config, self.sink).map_err(|message| InputError {
                         file: self.scn.source.clone(),
@@ -1346,6 +1389,11 @@ impl Scenario {
     pub fn with_protocol<V: ProtocolVisitor>(&self, visitor: V) -> V::Output {
         with_protocol(&self.file.protocol.name, visitor).expect("validated: the protocol exists")
     }
+}
+
+/// A scenario part as JSON.
+fn jv<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("scenario parts serialize")
 }
 
 #[cfg(test)]

@@ -310,6 +310,12 @@ impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
             }
             Verdict::Fail => self.finish(ctx, Outcome::Fail(response)),
             Verdict::Redirect(hint) => {
+                if from != cur.target {
+                    // A duplicate or late redirect from a node already left behind: following
+                    // it would put a second copy of the request in flight, and duplicates of
+                    // that copy a third, and so on.
+                    return;
+                }
                 let target = match hint {
                     Some(n) if n.0 < self.nodes => n,
                     _ => self.pick_target(ctx, Some(from)),

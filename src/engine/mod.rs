@@ -493,7 +493,12 @@ impl<P: Protocol> Simulation<P> {
                 && r.on.value.as_ref().is_none_or(|v| value.matches_json(v));
             if hit {
                 self.reactions[i].fired = true;
-                let fault = self.reactions[i].fault.clone();
+                let r = &self.reactions[i];
+                let fault = if r.on.retarget {
+                    r.fault.aimed_at(n)
+                } else {
+                    r.fault.clone()
+                };
                 self.schedule_fault(self.now, fault, Origin::Reaction);
             }
         }

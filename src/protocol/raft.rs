@@ -1235,6 +1235,8 @@ struct Logs {
     index: BTreeMap<(u64, u64), (EntryId, u64)>,
     /// Entries known committed, by index.
     committed: Vec<EntryId>,
+    /// Per committed index: the term in which it was first seen committed.
+    committed_in: Vec<u64>,
     /// Per node: highest index checked as applied, and per index the entry applied there.
     applied_by: Vec<u64>,
     applied: Vec<EntryId>,
@@ -1249,6 +1251,7 @@ impl Logs {
             seen: Vec::new(),
             index: BTreeMap::new(),
             committed: Vec::new(),
+            committed_in: Vec::new(),
             applied_by: Vec::new(),
             applied: Vec::new(),
             leader_checked: Vec::new(),
@@ -1314,6 +1317,10 @@ impl Property<Raft> for Logs {
             while self.committed.len() < upto {
                 let k = self.committed.len();
                 self.committed.push(id_of(entry(&log[k])));
+                // Usually the committing leader itself, in the step it commits; a follower
+                // seen first can only be in the same term or later, which checks fewer
+                // leaders, never more.
+                self.committed_in.push(r.term);
             }
             match self.what {
                 LogCheck::Applied => {
@@ -1353,6 +1360,12 @@ impl Property<Raft> for Logs {
                 {
                     self.leader_checked[i] = r.term;
                     for (k, c) in self.committed.iter().enumerate() {
+                        if self.committed_in[k] >= r.term {
+                            // Committed in this term or a later one: a leader elected late
+                            // (its votes were delayed) need not hold it (§5.4's "higher-
+                            // numbered terms").
+                            continue;
+                        }
                         let has = log.get(k).map(|x| id_of(entry(x)));
                         if has != Some(*c) {
                             return Err(Failure::new(
