@@ -137,6 +137,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Hunt every bug switch of every protocol under swarm faults, without telling the sweep
+    /// which switch is on, plus each protocol with none on (false alarms), and print a table.
+    Hunt {
+        /// Wall-clock seconds each row may sweep for.
+        #[arg(long, default_value_t = 10)]
+        budget_seconds: u64,
+        /// Most seeds a row sweeps, whatever the time.
+        #[arg(long, default_value_t = 2000)]
+        seeds_max: u64,
+        /// Threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Only this protocol.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Print the table as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// List bundled scenarios, protocols and network presets.
     List,
     /// Work with trace files.
@@ -254,6 +273,21 @@ pub fn main(
             err,
         ),
         Command::Merge { files, json } => cmd_merge(&files, json, out, err),
+        Command::Hunt {
+            budget_seconds,
+            seeds_max,
+            jobs,
+            protocol,
+            json,
+        } => cmd_hunt(
+            budget_seconds,
+            seeds_max,
+            jobs,
+            protocol.as_deref(),
+            json,
+            out,
+            err,
+        ),
         Command::List => cmd_list(out),
         Command::Trace {
             command:
@@ -1318,6 +1352,144 @@ fn cmd_merge(files: &[PathBuf], json: bool, out: &mut dyn Write, err: &mut dyn W
         print_sweep(&merged, &source, &overrides, out);
     }
     sweep_exit(&merged)
+}
+
+/// One row of the hunt: a protocol with one switch on (or none), swept in growing chunks of
+/// seeds until the first failure, the seed cap, or the time budget.
+#[allow(clippy::disallowed_types)] // the time budget is the point of `hunt`; results are per seed
+fn cmd_hunt(
+    budget_seconds: u64,
+    seeds_max: u64,
+    jobs: Option<usize>,
+    only: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    use crate::sweep::{self, SeedSet};
+    let jobs = jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let protocols: Vec<&str> = PROTOCOLS
+        .iter()
+        .copied()
+        .filter(|p| only.is_none_or(|o| o == *p))
+        .collect();
+    if protocols.is_empty() {
+        let _ = writeln!(
+            err,
+            "error: --protocol: expected one of {}",
+            PROTOCOLS.join(", ")
+        );
+        return Exit::BadInput;
+    }
+    if !json {
+        let _ = writeln!(
+            out,
+            "hunt: each row sweeps <protocol>/swarm from seed 1 for up to {budget_seconds} s or {seeds_max} seeds on {jobs} job(s); the sweep is not told which switch is on\n"
+        );
+        let _ = writeln!(
+            out,
+            "{:<6} {:<24} {:<6} {:>8} {:>9}  check (or false alarms)",
+            "proto", "switch", "found", "seeds", "seconds"
+        );
+    }
+    let mut missed_or_false = false;
+    for proto in protocols {
+        let name = format!("{proto}/swarm");
+        if scenario::bundled(&name).is_none() {
+            let _ = writeln!(err, "note: no {name} scenario: {proto} skipped");
+            continue;
+        }
+        let mut rows: Vec<Option<String>> = vec![None];
+        rows.extend(sweep::bug_switches(proto).into_iter().map(Some));
+        for switch in rows {
+            let set: Vec<String> = switch
+                .iter()
+                .map(|b| format!("protocol.params.bugs.{b}=true"))
+                .collect();
+            let scn = match read_scenario(&name, &set) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = writeln!(err, "error: {e}");
+                    return Exit::BadInput;
+                }
+            };
+            let started = std::time::Instant::now();
+            let (mut next, mut chunk) = (1u64, 50u64);
+            let mut first: Option<sweep::SeedFailure> = None;
+            let mut failures = 0u64;
+            let mut run = 0u64;
+            while next <= seeds_max && started.elapsed().as_secs() < budget_seconds {
+                let to = (next + chunk - 1).min(seeds_max);
+                let seeds = SeedSet {
+                    from: next,
+                    to,
+                    shard: (0, 1),
+                };
+                // With a switch on, stop at the first failure; with none, count them all.
+                let limit = switch.is_some().then_some(1);
+                let r = sweep::sweep(&scn, seeds, jobs, limit, &mut |_| {}, &mut |_| {});
+                run += r.run;
+                failures += r.failures.len() as u64;
+                if first.is_none() {
+                    first = r.failures.first().cloned();
+                }
+                if switch.is_some() && first.is_some() {
+                    break;
+                }
+                next = to + 1;
+                chunk = (chunk * 2).min(1000);
+            }
+            let secs = started.elapsed().as_secs_f64();
+            let (found, detail) = match (&switch, &first) {
+                (Some(_), Some(f)) => ("yes", format!("{} ({})", f.check, f.class)),
+                (Some(_), None) => ("no", "-".to_string()),
+                (None, _) => (
+                    if failures == 0 { "-" } else { "ALARM" },
+                    format!(
+                        "{failures} false alarm(s) in {run} seeds{}",
+                        first
+                            .as_ref()
+                            .map(|f| format!(", first seed {} {}", f.seed, f.check))
+                            .unwrap_or_default()
+                    ),
+                ),
+            };
+            missed_or_false |= found == "no" || found == "ALARM";
+            let seeds_to = match (&switch, &first) {
+                (Some(_), Some(f)) => f.seed,
+                _ => run,
+            };
+            let label = switch.clone().unwrap_or_else(|| "(none)".into());
+            if json {
+                let line = serde_json::json!({
+                    "protocol": proto,
+                    "switch": switch,
+                    "found": found,
+                    "seeds": seeds_to,
+                    "seconds": (secs * 100.0).round() / 100.0,
+                    "check": first.as_ref().map(|f| f.check.clone()),
+                    "failures": failures,
+                    "seeds_run": run,
+                    "reproduce": first.as_ref().map(|f| replay_line(&name, f.seed, &set)),
+                });
+                let _ = writeln!(out, "{line}");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "{proto:<6} {label:<24} {found:<6} {seeds_to:>8} {secs:>9.2}  {detail}"
+                );
+            }
+        }
+    }
+    if missed_or_false {
+        Exit::CheckFailed
+    } else {
+        Exit::Ok
+    }
 }
 
 fn cmd_list(out: &mut dyn Write) -> Exit {

@@ -480,17 +480,12 @@ impl Default for SwarmSpec {
     }
 }
 
-/// What a swarm drew for one seed: a plain nemesis, network settings and reactive faults.
+/// What a swarm drew for one seed: a plain nemesis (network misbehaviour included) and
+/// faults aimed at new leaders.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SwarmDraw {
     /// The nemesis to run.
     pub nemesis: NemesisConfig,
-    /// Loss, duplicates and long delays to set on the network, when drawn.
-    pub loss: Option<Ratio>,
-    /// Duplicated copies.
-    pub duplicate: Option<Ratio>,
-    /// Long delays.
-    pub long_delay: Option<crate::network::LongDelay>,
     /// Faults that hit a node as it becomes leader.
     pub reactions: Vec<ScheduledFault>,
 }
@@ -535,11 +530,11 @@ pub fn swarm(spec: &SwarmSpec, until_ms: u64, seed: u64) -> SwarmDraw {
     let permille = |rng: &mut Rng, lo: u64, hi: u64| Ratio {
         ppm: (rng.between(lo, hi) * 1_000) as u32,
     };
-    let (mut loss, mut duplicate, mut long_delay) = (None, None, None);
+    let mut network = None;
     if spec.network {
-        loss = coin(&mut rng, 2).then(|| permille(&mut rng, 5, 150));
-        duplicate = coin(&mut rng, 3).then(|| permille(&mut rng, 5, 80));
-        long_delay = coin(&mut rng, 3).then(|| {
+        let loss = coin(&mut rng, 2).then(|| permille(&mut rng, 5, 150));
+        let duplicate = coin(&mut rng, 3).then(|| permille(&mut rng, 5, 80));
+        let long_delay = coin(&mut rng, 3).then(|| {
             let min_ms = rng.between(50, 500);
             crate::network::LongDelay {
                 ratio: permille(&mut rng, 5, 80),
@@ -547,6 +542,13 @@ pub fn swarm(spec: &SwarmSpec, until_ms: u64, seed: u64) -> SwarmDraw {
                 max_ms: min_ms + rng.between(0, 2_000),
             }
         });
+        if loss.is_some() || duplicate.is_some() || long_delay.is_some() {
+            network = Some(crate::network::Degradation {
+                loss: loss.unwrap_or(Ratio::ZERO),
+                duplicate: duplicate.unwrap_or(Ratio::ZERO),
+                long_delay,
+            });
+        }
     }
     let mut reactions = Vec::new();
     if spec.leader_bias && coin(&mut rng, 2) {
@@ -575,11 +577,9 @@ pub fn swarm(spec: &SwarmSpec, until_ms: u64, seed: u64) -> SwarmDraw {
             pause,
             partition,
             clock,
+            network,
             swarm: None,
         },
-        loss,
-        duplicate,
-        long_delay,
         reactions,
     }
 }
@@ -607,6 +607,9 @@ pub struct NemesisConfig {
     /// Random clock steps and drift changes.
     #[serde(default)]
     pub clock: Option<ClockSpec>,
+    /// Loss, duplicates and long delays added to every link from the start until the heal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::Degradation>,
 }
 
 /// One fault kind the nemesis drives.
@@ -853,6 +856,7 @@ mod tests {
         let config = NemesisConfig {
             until_ms: 10_000,
             swarm: None,
+            network: None,
             crash: Some(CrashSpec {
                 interval_ms_mean: 100,
                 down_ms_min: 10,
@@ -906,9 +910,7 @@ mod tests {
                 d.nemesis.pause.is_some(),
                 d.nemesis.partition.as_ref().map(|p| p.shapes.clone()),
                 d.nemesis.clock.is_some(),
-                d.loss.is_some(),
-                d.duplicate.is_some(),
-                d.long_delay.is_some(),
+                d.nemesis.network.clone(),
                 d.reactions.len(),
             )
         };
@@ -923,7 +925,7 @@ mod tests {
         };
         for s in 0..50 {
             let d = swarm(&quiet, 8_000, s);
-            assert!(d.loss.is_none() && d.reactions.is_empty());
+            assert!(d.nemesis.network.is_none() && d.reactions.is_empty());
         }
     }
 }

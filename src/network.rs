@@ -181,6 +181,21 @@ pub struct Network {
     cut: BTreeSet<(u32, u32)>,
     rng: Rng,
     stats: NetStats,
+    /// Extra misbehaviour of every link while a nemesis drives it (until the heal).
+    degraded: Option<Degradation>,
+}
+
+/// Misbehaviour added on top of every link's own model (by a nemesis, until the heal).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Degradation {
+    /// A further chance that a copy is lost.
+    pub loss: Ratio,
+    /// A further chance that a message is duplicated.
+    pub duplicate: Ratio,
+    /// A further chance of a long delay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub long_delay: Option<LongDelay>,
 }
 
 /// Largest node count for which [`Network::fully_connected_majority`] searches exactly.
@@ -208,6 +223,7 @@ impl Network {
             cut: BTreeSet::new(),
             rng: Rng::new(seed, Stream::Network),
             stats: NetStats::default(),
+            degraded: None,
         };
         for a in 0..vertices as u32 {
             for b in 0..vertices as u32 {
@@ -269,15 +285,41 @@ impl Network {
             self.stats.lost_loss += 1;
             return Fate::Lost;
         }
-        let duplicated = self.rng.chance(model.duplicate);
-        let first = Self::copy_latency(&mut self.rng, model, &mut self.stats);
+        let mut duplicated = self.rng.chance(model.duplicate);
+        // Draws for the degradation happen only while there is one, so runs without it
+        // draw exactly as before.
+        if let Some(d) = &self.degraded {
+            if self.rng.chance(d.loss) {
+                self.stats.lost_loss += 1;
+                return Fate::Lost;
+            }
+            duplicated |= self.rng.chance(d.duplicate);
+        }
+        let copy = |rng: &mut Rng, stats: &mut NetStats| {
+            let mut t = Self::copy_latency(rng, model, stats);
+            if let Some(long) = self.degraded.as_ref().and_then(|d| d.long_delay.as_ref()) {
+                if rng.chance(long.ratio) {
+                    stats.long_delayed += 1;
+                    t = Time(t.0.saturating_add(
+                        rng.between(long.min_ms, long.max_ms).saturating_mul(1_000),
+                    ));
+                }
+            }
+            t
+        };
+        let first = copy(&mut self.rng, &mut self.stats);
         let duplicate = if duplicated {
             self.stats.duplicated += 1;
-            Some(Self::copy_latency(&mut self.rng, model, &mut self.stats))
+            Some(copy(&mut self.rng, &mut self.stats))
         } else {
             None
         };
         Fate::Arrives { first, duplicate }
+    }
+
+    /// Adds misbehaviour to every link (`Some`) or takes it away (`None`, at the heal).
+    pub fn degrade(&mut self, d: Option<Degradation>) {
+        self.degraded = d;
     }
 
     fn copy_latency(rng: &mut Rng, model: &LinkModel, stats: &mut NetStats) -> Time {

@@ -1297,22 +1297,6 @@ impl Scenario {
         let mut json = self.json.clone();
         let obj = json.as_object_mut().expect("a scenario is an object");
         obj.insert("nemesis".into(), jv(&draw.nemesis));
-        let net = obj
-            .entry("network")
-            .or_insert_with(|| serde_json::json!({}));
-        if !net.is_object() {
-            *net = serde_json::json!({}); // `null` parses as the default network
-        }
-        let net = net.as_object_mut().expect("made an object above");
-        if let Some(l) = draw.loss {
-            net.insert("loss".into(), jv(&l));
-        }
-        if let Some(d) = draw.duplicate {
-            net.insert("duplicate".into(), jv(&d));
-        }
-        if let Some(d) = &draw.long_delay {
-            net.insert("long_delay".into(), jv(d));
-        }
         if !draw.reactions.is_empty() {
             let faults = obj.entry("faults").or_insert_with(|| serde_json::json!([]));
             if !faults.is_array() {

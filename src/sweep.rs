@@ -356,3 +356,19 @@ pub fn merge(reports: &[SweepReport]) -> Result<SweepReport, String> {
         failures,
     })
 }
+
+/// The bug switches of a protocol: the keys of `bugs` in its default parameters, in order.
+pub fn bug_switches(protocol: &str) -> Vec<String> {
+    struct Switches;
+    impl crate::protocol::registry::ProtocolVisitor for Switches {
+        type Output = Vec<String>;
+        fn visit<P: crate::protocol::Protocol>(self) -> Vec<String> {
+            let params = serde_json::to_value(P::Config::default()).unwrap_or_default();
+            params["bugs"]
+                .as_object()
+                .map(|b| b.keys().cloned().collect())
+                .unwrap_or_default()
+        }
+    }
+    crate::protocol::registry::with_protocol(protocol, Switches).unwrap_or_default()
+}

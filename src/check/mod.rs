@@ -196,6 +196,18 @@ pub trait Property<P: Protocol> {
     fn metrics(&self) -> Vec<(String, serde_json::Value)> {
         Vec::new()
     }
+
+    /// Whether [`Property::observe`] must see every step, even while the check itself is not
+    /// yet evaluated (an eventually-check before the heal): for properties that accumulate
+    /// what happened (deliveries to an incarnation that later crashed, say).
+    fn observes_every_step(&self) -> bool {
+        false
+    }
+
+    /// Sees one step without judging it (only if [`Property::observes_every_step`]).
+    fn observe(&mut self, view: &View<'_, P>) {
+        let _ = view;
+    }
 }
 
 impl<P: Protocol, F> Property<P> for F
@@ -455,6 +467,8 @@ struct Obligation {
 pub struct Checks<P: Protocol> {
     slots: Vec<Slot<P>>,
     always: Vec<usize>,
+    /// Slots (not always-checks) whose property observes every step.
+    observers: Vec<usize>,
     waiting: Vec<usize>,
     /// Eventually-checks that held and must keep holding.
     stable: Vec<usize>,
@@ -518,9 +532,16 @@ impl<P: Protocol> Checks<P> {
             .filter(|(_, s)| matches!(s.kind, ExpectKind::Sometimes))
             .map(|(i, _)| i)
             .collect();
+        let observers = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind != ExpectKind::Always && s.property.observes_every_step())
+            .map(|(i, _)| i)
+            .collect();
         Ok(Checks {
             slots,
             always,
+            observers,
             waiting,
             stable: Vec::new(),
             obligations: Vec::new(),
@@ -535,6 +556,7 @@ impl<P: Protocol> Checks<P> {
         Checks {
             slots: Vec::new(),
             always: Vec::new(),
+            observers: Vec::new(),
             waiting: Vec::new(),
             stable: Vec::new(),
             obligations: Vec::new(),
@@ -552,6 +574,7 @@ impl<P: Protocol> Checks<P> {
     /// Whether any check has work to do after a step.
     pub fn is_idle(&self) -> bool {
         self.always.is_empty()
+            && self.observers.is_empty()
             && self.waiting.is_empty()
             && self.stable.is_empty()
             && self.obligations.is_empty()
@@ -637,6 +660,9 @@ impl<P: Protocol> Checks<P> {
 
     /// Evaluates what is due after one step. Returns the first failure.
     pub fn after_step(&mut self, view: &View<'_, P>) -> Option<Finding> {
+        for &i in &self.observers {
+            self.slots[i].property.observe(view);
+        }
         for &i in &self.always {
             let slot = &mut self.slots[i];
             self.evaluations += 1;

@@ -431,6 +431,9 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn schedule_initial(&mut self) {
+        if let Some(d) = self.config.nemesis.as_ref().and_then(|n| n.network.clone()) {
+            self.network.degrade(Some(d));
+        }
         for i in 0..self.config.nodes {
             if !self.hosts[i as usize].permanently_down {
                 self.queue.push(Time::ZERO, Ev::Start(i));
@@ -1443,6 +1446,7 @@ impl<P: Protocol> Simulation<P> {
 
     fn heal(&mut self, origin: Origin) {
         self.nemesis_on = false;
+        self.network.degrade(None);
         self.phase = Phase::Liveness;
         self.healed_at = Some(self.now);
         self.network.heal();

@@ -601,13 +601,18 @@ fn json_val(v: &serde_json::Value) -> Result<Val, String> {
 fn jsonl_events(text: &str) -> Result<Vec<Event>, ParseError> {
     let mut events = Vec::new();
     let mut last_time = 0u64;
+    let mut timed: Option<bool> = None;
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
         if raw.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(raw)
-            .map_err(|e| err(line, e.column(), format!("not JSON: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| {
+            // serde's text ends with its own "at line 1 column N": the line is ours.
+            let text = e.to_string();
+            let what = text.split(" at line ").next().unwrap_or(&text).to_string();
+            err(line, e.column(), format!("not JSON: {what}"))
+        })?;
         let obj = v.as_object().ok_or_else(|| {
             err(
                 line,
@@ -643,6 +648,14 @@ fn jsonl_events(text: &str) -> Result<Vec<Event>, ParseError> {
             None => Val::Nil,
             Some(v) => json_val(v).map_err(|m| err(line, 0, format!("\"value\": {m}")))?,
         };
+        let has_time = field("time").is_some();
+        if *timed.get_or_insert(has_time) != has_time {
+            return Err(err(
+                line,
+                0,
+                "\"time\" must be on every line or on none (positions and microseconds do not mix)",
+            ));
+        }
         let time = match field("time") {
             None => events.len() as u64,
             Some(t) => {

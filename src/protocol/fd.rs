@@ -639,7 +639,7 @@ struct AllDelivered {
 }
 
 impl AllDelivered {
-    fn observe(&mut self, view: &View<'_, Fd>) {
+    fn record(&mut self, view: &View<'_, Fd>) {
         for b in touched_nodes(view).map(NodeId) {
             let Some(p) = view.node(b) else { continue };
             for a in view.nodes() {
@@ -653,8 +653,16 @@ impl AllDelivered {
 }
 
 impl Property<Fd> for AllDelivered {
+    fn observes_every_step(&self) -> bool {
+        true // a delivery to an incarnation that later crashes still counts
+    }
+
+    fn observe(&mut self, view: &View<'_, Fd>) {
+        self.record(view);
+    }
+
     fn check(&mut self, view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
-        self.observe(view);
+        self.record(view);
         if self.owed.is_none() {
             let mut owed = Vec::new();
             for a in view.nodes() {

@@ -23,6 +23,10 @@
 //! session, so when a sender learns that its peer restarted it renumbers what is still
 //! outstanding from 1 for the new incarnation (what the old one acknowledged is not resent);
 //! without that, the new incarnation would wait forever for sequence numbers it never saw.
+//! Data is delivered only when addressed to the receiver's current session: a copy sent
+//! before the sender knew any session of ours could be a long-delayed one an earlier
+//! incarnation already delivered (swarm testing found exactly that), so the first contact
+//! costs one round trip in which the receiver only introduces itself.
 //!
 //! The layer is sans-IO: its methods push [`Action`]s into a buffer the protocol drains and
 //! turns into `ctx` calls (see [`Reliable::drain`]).
@@ -225,9 +229,11 @@ impl<M: Clone> Reliable<M> {
 
     fn on_data(&mut self, from: NodeId, session: u64, to_session: u64, seq: u64, msg: M) {
         let me = self.session;
-        if to_session != 0 && to_session != me {
-            // Numbered for an earlier incarnation of this node: tell the sender who we are now
-            // (delivered nothing yet), so it renumbers for us.
+        if to_session != me {
+            // Numbered for an earlier incarnation of this node, or for nobody in particular
+            // (the sender did not know our session yet: such a copy may be a long-delayed one
+            // that an earlier incarnation already delivered, so it cannot be trusted either).
+            // Tell the sender who we are now (delivered nothing yet); it numbers for us.
             self.stats.stale_dropped += 1;
             self.actions.push(Action::Send(
                 from,
@@ -283,6 +289,12 @@ impl<M: Clone> Reliable<M> {
         if from_session > ch.peer_session {
             let restarted = ch.peer_session != 0;
             ch.peer_session = from_session;
+            if !restarted && !ch.unacked.is_empty() {
+                // First contact: nothing was delivered (unaddressed data is refused), so send
+                // what is outstanding again, now addressed, without waiting for the timer.
+                ch.rto_ms = self.config.rto_ms_min.max(1);
+                self.actions.push(Action::ArmTimer(from, Time::ZERO));
+            }
             if restarted {
                 // The peer restarted: number what is outstanding afresh, from 1, and resend now.
                 for (i, (s, _)) in ch.unacked.iter_mut().enumerate() {
@@ -343,6 +355,19 @@ impl<M: Clone> Reliable<M> {
 mod tests {
     use super::*;
 
+    /// What a receiver's first answer does: the sender learns the receiver's session.
+    fn introduce(a: &mut Reliable<u32>, bn: NodeId, b_session: u64) {
+        a.on_wire(
+            bn,
+            Wire::Ack {
+                session: 1,
+                from_session: b_session,
+                seq: 0,
+            },
+        );
+        let _ = a.drain().count();
+    }
+
     fn pump(
         a: &mut Reliable<u32>,
         b: &mut Reliable<u32>,
@@ -381,6 +406,7 @@ mod tests {
     fn delivers_once_in_order_despite_loss_duplicates_and_reordering() {
         let (an, bn) = (NodeId(0), NodeId(1));
         let mut a = Reliable::new(2, 1, ReliableConfig::default());
+        introduce(&mut a, NodeId(1), 1);
         let mut b: Reliable<u32> = Reliable::new(2, 1, ReliableConfig::default());
         a.send(bn, 10);
         a.send(bn, 11);
@@ -416,7 +442,7 @@ mod tests {
             an,
             Wire::Data {
                 session: 1,
-                to_session: 0,
+                to_session: 1,
                 seq: 2,
                 msg: 11,
             },
@@ -453,7 +479,7 @@ mod tests {
             an,
             Wire::Data {
                 session: 1,
-                to_session: 0,
+                to_session: 1,
                 seq: 1,
                 msg: 1,
             },
@@ -462,7 +488,7 @@ mod tests {
             an,
             Wire::Data {
                 session: 2,
-                to_session: 0,
+                to_session: 1,
                 seq: 1,
                 msg: 100,
             },
@@ -471,7 +497,7 @@ mod tests {
             an,
             Wire::Data {
                 session: 1,
-                to_session: 0,
+                to_session: 1,
                 seq: 2,
                 msg: 2,
             },
@@ -502,7 +528,7 @@ mod tests {
             an,
             Wire::Data {
                 session: 1,
-                to_session: 0,
+                to_session: 1,
                 seq: 1,
                 msg: 1,
             },
@@ -511,7 +537,7 @@ mod tests {
             an,
             Wire::Data {
                 session: 2,
-                to_session: 0,
+                to_session: 1,
                 seq: 1,
                 msg: 100,
             },
@@ -537,6 +563,7 @@ mod tests {
     fn a_restarted_receiver_gets_the_outstanding_messages_renumbered() {
         let (an, bn) = (NodeId(0), NodeId(1));
         let mut a = Reliable::new(2, 1, ReliableConfig::default());
+        introduce(&mut a, NodeId(1), 1);
         let mut b: Reliable<u32> = Reliable::new(2, 1, ReliableConfig::default());
         a.send(bn, 1);
         a.send(bn, 2);
@@ -576,6 +603,7 @@ mod tests {
             dedup_seq_only: false,
         };
         let mut a = Reliable::new(2, 1, cfg);
+        introduce(&mut a, NodeId(1), 1);
         a.send(bn, 1);
         a.send(bn, 2);
         let timers = |a: &mut Reliable<u32>| -> Vec<Time> {
@@ -605,5 +633,30 @@ mod tests {
             },
         );
         assert_eq!(timers(&mut a), vec![Time::from_ms(10)]);
+    }
+
+    #[test]
+    fn unaddressed_data_is_refused_with_an_introduction_and_then_resent_addressed() {
+        let (an, bn) = (NodeId(0), NodeId(1));
+        let mut a = Reliable::new(2, 1, ReliableConfig::default());
+        let mut b: Reliable<u32> = Reliable::new(2, 3, ReliableConfig::default());
+        a.send(bn, 7);
+        // The first copy carries to_session 0: b delivers nothing and introduces itself.
+        assert!(pump(&mut a, &mut b, an, bn, false).is_empty());
+        assert_eq!(b.stats().stale_dropped, 1);
+        // a learned b's session and resends at once (a timer of zero), addressed.
+        a.on_timer(bn);
+        assert_eq!(pump(&mut a, &mut b, an, bn, false), vec![7]);
+        // A long-delayed unaddressed copy of an old message is never delivered again.
+        b.on_wire(
+            an,
+            Wire::Data {
+                session: 1,
+                to_session: 0,
+                seq: 2,
+                msg: 99,
+            },
+        );
+        assert!(!b.drain().any(|x| matches!(x, Action::Deliver(..))));
     }
 }
