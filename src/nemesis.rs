@@ -462,8 +462,8 @@ pub struct SwarmSpec {
     pub interval_ms: [u64; 2],
     /// Longest outage, pause or partition drawn, milliseconds.
     pub duration_ms_max: u64,
-    /// Also draw faults aimed at the moment a node announces `role` = `leader` (for
-    /// protocols that annotate a role): crash, pause or isolate it right then.
+    /// Also draw faults aimed at the moment a node announces `role` = `leader` or a new
+    /// `commit` index (for protocols that annotate them): crash, pause or isolate it then.
     pub leader_bias: bool,
     /// Also draw network misbehaviour: loss, duplicates and long delays.
     pub network: bool,
@@ -552,18 +552,26 @@ pub fn swarm(spec: &SwarmSpec, until_ms: u64, seed: u64) -> SwarmDraw {
     }
     let mut reactions = Vec::new();
     if spec.leader_bias && coin(&mut rng, 2) {
-        for _ in 0..rng.between(1, 3) {
+        // Strike at the moments that matter: a node that has just become leader (its first
+        // entries exist only on itself), and a node that has just advanced its commit index
+        // (what it committed may not have spread yet).
+        for _ in 0..rng.between(1, 4) {
             let fault = match rng.below(3) {
                 0 => Fault::Crash(NodeId(0)),
                 1 => Fault::Pause(NodeId(0)),
                 _ => Fault::Isolate(Endpoint::Node(NodeId(0))),
             };
+            let (note, value) = if coin(&mut rng, 2) {
+                ("role", Some(serde_json::json!("leader")))
+            } else {
+                ("commit", None)
+            };
             reactions.push(ScheduledFault {
                 at_ms: rng.below(until_ms.max(1)),
                 on: Some(NoteTrigger {
                     node: None,
-                    note: "role".into(),
-                    value: Some(serde_json::json!("leader")),
+                    note: note.into(),
+                    value,
                     retarget: true,
                 }),
                 fault,

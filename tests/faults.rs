@@ -769,6 +769,8 @@ fn a_fault_with_on_fires_once_right_after_the_annotation_it_waits_for() {
             fault: Fault::Pause(n(2)),
         },
     ];
+    // Reactions stop at the heal, like every fault; keep it after both.
+    c.heal_at = Some(Time::from_ms(1500));
     let (report, records) = run(c);
     assert_eq!(report.verdict, Verdict::Pass);
     let reactions: Vec<&Value> = of(&records, "fault")

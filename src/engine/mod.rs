@@ -948,7 +948,8 @@ impl<P: Protocol> Simulation<P> {
                             value: &value,
                         },
                     );
-                    if !self.reactions.is_empty() {
+                    // After the heal nothing strikes any more, reactions included.
+                    if !self.reactions.is_empty() && self.phase == Phase::Safety {
                         self.react(n, key, &value);
                     }
                     self.hosts[n.index()].annotations.insert(key, value);

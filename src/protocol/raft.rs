@@ -852,9 +852,14 @@ impl Raft {
             self.serve_reads(ctx);
         }
         if success {
-            if matched > self.matched[p] {
-                self.matched[p] = matched;
+            // Only a reply that tells something new sends more: a duplicated or stale reply
+            // that also sent would put a second stream of AppendEntries in flight, and
+            // duplicates of that a third (a storm that swarm testing found). Heartbeats
+            // cover lost replies.
+            if matched <= self.matched[p] {
+                return;
             }
+            self.matched[p] = matched;
             self.next[p] = self.next[p].max(matched + 1);
             self.advance_commit(ctx);
             let (last, _) = Self::last(ctx);
@@ -878,9 +883,10 @@ impl Raft {
                 next = i + 1;
             }
         }
+        let before = self.next[p];
         self.next[p] = next.clamp(1, last + 1).min(self.next[p].max(1));
-        if self.next[p] > self.matched[p] {
-            self.send_append(ctx, from);
+        if self.next[p] < before && self.next[p] > self.matched[p] {
+            self.send_append(ctx, from); // only when the refusal moved us back
         }
     }
 }
