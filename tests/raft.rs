@@ -32,7 +32,8 @@ fn every_raft_scenario_passes_with_51_seeds() {
     }
 }
 
-/// (bug switch, scenario that provokes it, seeds to search, the check that must catch it)
+/// (bug switch, scenario that provokes it, seeds to search, the check that must catch it;
+/// `a|b` when either consequence is legitimate and which comes first depends on the run)
 const CAUGHT: &[(&str, &str, u64, &str)] = &[
     (
         "reply_before_sync",
@@ -56,7 +57,8 @@ const CAUGHT: &[(&str, &str, u64, &str)] = &[
         "count_duplicate_votes",
         "raft/unreliable-churn",
         200,
-        "leader_completeness",
+        // Two leaders in one term, or a leader short of committed entries.
+        "election_safety|leader_completeness",
     ),
     (
         "commit_old_terms",
@@ -84,9 +86,10 @@ fn bug_switches_are_caught_by_their_checks() {
         let Some((seed, f)) = caught else {
             panic!("{bug}: no seed in 1..={seeds} of {scenario} caught it")
         };
-        assert_eq!(
-            f.check, check,
-            "{bug} on {scenario} --seed {seed}: {}",
+        assert!(
+            check.split('|').any(|c| c == f.check),
+            "{bug} on {scenario} --seed {seed}: {} fired, not {check}: {}",
+            f.check,
             f.message
         );
         // The same seed passes with the switch off: the check fires on the bug, not the run.
