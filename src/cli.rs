@@ -40,32 +40,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a scenario (a path, or the name of a bundled scenario such as ping/basic).
-    Run {
-        /// Scenario file or bundled name.
-        scenario: String,
-        /// Seed (default: the scenario's own).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Write the JSON Lines trace here.
-        #[arg(long)]
-        trace: Option<PathBuf>,
-        /// Write the client history here as JSON Lines (what `check-history` reads).
-        #[arg(long)]
-        history: Option<PathBuf>,
-        /// Write the scenario as this seed runs it (a swarm nemesis resolved into what it
-        /// drew) to this file: running it with the same seed gives the same run.
-        #[arg(long)]
-        emit_scenario: Option<PathBuf>,
-        /// Override one scenario field, e.g. --set network.loss=0.1 (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        /// Print only the verdict line (and the replay line on failure).
-        #[arg(long, short)]
-        quiet: bool,
-        /// Print the summary as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Run(RunArgs),
     /// Re-run a trace from its header and compare it event by event.
     Replay {
         /// A trace written by `run --trace`.
@@ -98,36 +73,7 @@ enum Command {
         json: bool,
     },
     /// Run a scenario under many seeds, spread over threads, and group the failures.
-    Sweep {
-        /// Scenario file or bundled name.
-        scenario: String,
-        /// Seeds, as A..B (both included) or one number.
-        #[arg(long, default_value = "1..100")]
-        seeds: String,
-        /// Threads (default: all cores).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Stop once this many seeds have failed (the report covers every seed up to the last
-        /// one counted, whatever --jobs is).
-        #[arg(long)]
-        max_failures: Option<u64>,
-        /// Only the seeds congruent to K modulo N, as K/N.
-        #[arg(long, conflicts_with = "shard_from_env")]
-        shard: Option<String>,
-        /// Take K from JOB_COMPLETION_INDEX (Kubernetes indexed Jobs) or SLURM_ARRAY_TASK_ID
-        /// (minus SLURM_ARRAY_TASK_MIN), and N from --shard-count or SLURM_ARRAY_TASK_COUNT.
-        #[arg(long)]
-        shard_from_env: bool,
-        /// N for --shard-from-env.
-        #[arg(long, requires = "shard_from_env")]
-        shard_count: Option<u64>,
-        /// Override one scenario field, as for `run` (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        /// One JSON line per failing seed, then a summary line (what `merge` reads).
-        #[arg(long)]
-        json: bool,
-    },
+    Sweep(SweepArgs),
     /// Combine the --json outputs of sweep shards and print the grouped summary.
     Merge {
         /// Files written by `sweep --json`, one per shard.
@@ -207,29 +153,7 @@ pub fn main(
         }
     };
     let exit = match cli.command {
-        Command::Run {
-            scenario,
-            seed,
-            trace,
-            history,
-            emit_scenario,
-            set,
-            quiet,
-            json,
-        } => cmd_run(
-            &RunArgs {
-                scenario,
-                seed,
-                trace,
-                history,
-                emit_scenario,
-                set,
-                quiet,
-                json,
-            },
-            out,
-            err,
-        ),
+        Command::Run(args) => cmd_run(&args, out, err),
         Command::Replay { trace } => cmd_replay(&trace, out, err),
         Command::Validate { scenario, set } => cmd_validate(&scenario, &set, out, err),
         Command::CheckHistory {
@@ -247,31 +171,7 @@ pub fn main(
             out,
             err,
         ),
-        Command::Sweep {
-            scenario,
-            seeds,
-            jobs,
-            max_failures,
-            shard,
-            shard_from_env,
-            shard_count,
-            set,
-            json,
-        } => cmd_sweep(
-            &SweepArgs {
-                scenario,
-                seeds,
-                jobs,
-                max_failures,
-                shard,
-                shard_from_env,
-                shard_count,
-                set,
-                json,
-            },
-            out,
-            err,
-        ),
+        Command::Sweep(args) => cmd_sweep(&args, out, err),
         Command::Merge { files, json } => cmd_merge(&files, json, out, err),
         Command::Hunt {
             budget_seconds,
@@ -309,14 +209,31 @@ pub fn main(
     exit as i32
 }
 
+#[derive(clap::Args, Debug)]
 struct RunArgs {
+    /// Scenario file or bundled name.
     scenario: String,
+    /// Seed (default: the scenario's own).
+    #[arg(long)]
     seed: Option<u64>,
+    /// Write the JSON Lines trace here.
+    #[arg(long)]
     trace: Option<PathBuf>,
+    /// Write the client history here as JSON Lines (what `check-history` reads).
+    #[arg(long)]
     history: Option<PathBuf>,
+    /// Write the scenario as this seed runs it (a swarm nemesis resolved into what it
+    /// drew) to this file: running it with the same seed gives the same run.
+    #[arg(long)]
     emit_scenario: Option<PathBuf>,
+    /// Override one scenario field, e.g. --set network.loss=0.1 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Print only the verdict line (and the replay line on failure).
+    #[arg(long, short)]
     quiet: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
     json: bool,
 }
 
@@ -1024,15 +941,35 @@ fn cmd_check_history(
     code
 }
 
+#[derive(clap::Args, Debug)]
 struct SweepArgs {
+    /// Scenario file or bundled name.
     scenario: String,
+    /// Seeds, as A..B (both included) or one number.
+    #[arg(long, default_value = "1..100")]
     seeds: String,
+    /// Threads (default: all cores).
+    #[arg(long)]
     jobs: Option<usize>,
+    /// Stop once this many seeds have failed (the report covers every seed up to the last
+    /// one counted, whatever --jobs is).
+    #[arg(long)]
     max_failures: Option<u64>,
+    /// Only the seeds congruent to K modulo N, as K/N.
+    #[arg(long, conflicts_with = "shard_from_env")]
     shard: Option<String>,
+    /// Take K from JOB_COMPLETION_INDEX (Kubernetes indexed Jobs) or SLURM_ARRAY_TASK_ID
+    /// (minus SLURM_ARRAY_TASK_MIN), and N from --shard-count or SLURM_ARRAY_TASK_COUNT.
+    #[arg(long)]
     shard_from_env: bool,
+    /// N for --shard-from-env.
+    #[arg(long, requires = "shard_from_env")]
     shard_count: Option<u64>,
+    /// Override one scenario field, as for `run` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// One JSON line per failing seed, then a summary line (what `merge` reads).
+    #[arg(long)]
     json: bool,
 }
 
