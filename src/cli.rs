@@ -289,6 +289,15 @@ pub fn replay_line(source: &str, seed: u64, overrides: &[String]) -> String {
     line
 }
 
+/// Writes a whole file through `PATH.partial`, so a file under its own name is complete.
+fn write_whole(path: &Path, text: &str) -> Result<(), String> {
+    let mut fs = FileSink::create(path)?;
+    for line in text.lines() {
+        fs.line(line)?;
+    }
+    fs.finish()
+}
+
 /// Writes trace lines to `PATH.partial` and renames it to `PATH` once the summary is in, so
 /// a trace that exists under its own name is always complete.
 struct FileSink {
@@ -413,14 +422,8 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     if let Some(path) = &a.emit_scenario {
         let mut json = scn.json.clone();
         json["seed"] = seed.into();
-        let written = FileSink::create(path).and_then(|mut fs| {
-            let text = serde_json::to_string_pretty(&json).expect("JSON values print");
-            for line in text.lines() {
-                fs.line(line)?;
-            }
-            fs.finish()
-        });
-        if let Err(e) = written {
+        let text = serde_json::to_string_pretty(&json).expect("JSON values print");
+        if let Err(e) = write_whole(path, &text) {
             let _ = writeln!(err, "error: {e}");
             return Exit::BadInput;
         }
@@ -453,14 +456,7 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
         }
     };
     if let Some(path) = &a.history {
-        let written = FileSink::create(path).and_then(|mut fs| {
-            let text = lin::formats::to_jsonl(&ops);
-            for line in text.lines() {
-                fs.line(line)?;
-            }
-            fs.finish()
-        });
-        if let Err(e) = written {
+        if let Err(e) = write_whole(path, &lin::formats::to_jsonl(&ops)) {
             let _ = writeln!(err, "error: {e}");
             return Exit::BadInput;
         }
