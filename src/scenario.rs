@@ -1076,6 +1076,26 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
                 ));
             }
         }
+        if let Some(d) = nm.network.as_ref().and_then(|n| n.long_delay.as_ref()) {
+            check_long_delay(ctx, "nemesis.network.long_delay", d)?;
+        }
+        if let Some(sw) = &nm.swarm {
+            let [lo, hi] = sw.interval_ms;
+            if lo == 0 || lo > hi || hi > TIME_MS_MAX {
+                return Err(ctx.error(
+                    "nemesis.swarm.interval_ms",
+                    format!(
+                        "expected [low, high] with 1 <= low <= high <= one year, found [{lo}, {hi}]"
+                    ),
+                ));
+            }
+            if sw.duration_ms_max > TIME_MS_MAX {
+                return Err(ctx.error(
+                    "nemesis.swarm.duration_ms_max",
+                    "durations may be at most one year",
+                ));
+            }
+        }
     }
     if f.heal_at_ms.is_some() && f.faults.iter().any(|sf| sf.fault == Fault::Heal) {
         return Err(ctx.error(

@@ -37,7 +37,10 @@ impl SeedSet {
 
     /// How many seeds.
     pub fn len(&self) -> u64 {
-        self.seeds().count() as u64
+        let (k, n) = self.shard;
+        // Seeds s in from..=to with s % n == k: count those below to+1 minus those below from.
+        let below = |x: u64| x / n + u64::from(x % n > k);
+        below(self.to.saturating_add(1)) - below(self.from)
     }
 
     /// Whether there are none.
@@ -45,6 +48,9 @@ impl SeedSet {
         self.len() == 0
     }
 }
+
+/// Most seeds one sweep takes (its results are kept in memory until it ends).
+pub const SEEDS_MAX: u64 = 100_000_000;
 
 /// Parses `A..B` (both ends included) or a single seed `A`.
 pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -57,6 +63,11 @@ pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
     let b: u64 = b.trim().parse().map_err(|_| bad())?;
     if b < a {
         return Err(format!("the range {text:?} is empty: {b} comes before {a}"));
+    }
+    if b - a >= SEEDS_MAX {
+        return Err(format!(
+            "the range {text:?} holds more than {SEEDS_MAX} seeds; split it into shards or smaller ranges"
+        ));
     }
     Ok((a, b))
 }
@@ -293,11 +304,11 @@ pub fn sweep(
     }
 }
 
-/// Why shard reports cannot be merged.
+/// Merges the reports of the shards of one sweep; `Err` says why they cannot be merged.
 pub fn merge(reports: &[SweepReport]) -> Result<SweepReport, String> {
     let first = reports.first().ok_or("nothing to merge")?;
     let (from, to, n) = (first.seeds.from, first.seeds.to, first.seeds.shard.1);
-    let mut shards = vec![false; n as usize];
+    let mut shards = std::collections::BTreeSet::new();
     for (i, r) in reports.iter().enumerate() {
         if (r.seeds.from, r.seeds.to) != (from, to) {
             return Err(format!(
@@ -315,6 +326,10 @@ pub fn merge(reports: &[SweepReport]) -> Result<SweepReport, String> {
                 r.seeds.shard.1
             ));
         }
+        let k = r.seeds.shard.0;
+        if k >= n {
+            return Err(format!("report {} names shard {k} of {n}", i + 1));
+        }
         if let Some(s) = r.stopped_after {
             return Err(format!(
                 "report {} stopped after seed {s} (--max-failures): it does not cover its shard",
@@ -329,12 +344,12 @@ pub fn merge(reports: &[SweepReport]) -> Result<SweepReport, String> {
                 r.seeds.len()
             ));
         }
-        let k = r.seeds.shard.0 as usize;
-        if std::mem::replace(&mut shards[k], true) {
+        if !shards.insert(k) {
             return Err(format!("shard {k}/{n} appears twice"));
         }
     }
-    if let Some(k) = shards.iter().position(|s| !s) {
+    // With every k below n and none twice, the first gap (if any) is at most reports.len().
+    if let Some(k) = (0..n).find(|k| !shards.contains(k)) {
         return Err(format!("shard {k}/{n} is missing"));
     }
     let mut failures: Vec<SeedFailure> = reports
@@ -371,4 +386,41 @@ pub fn bug_switches(protocol: &str) -> Vec<String> {
         }
     }
     crate::protocol::registry::with_protocol(protocol, Switches).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_set_counts_its_seeds_without_listing_them() {
+        for (from, to) in [(1, 1), (1, 100), (7, 93), (0, 0), (5, 6)] {
+            for n in 1..6 {
+                for k in 0..n {
+                    let s = SeedSet {
+                        from,
+                        to,
+                        shard: (k, n),
+                    };
+                    assert_eq!(s.len(), s.seeds().count() as u64, "{s:?}");
+                }
+            }
+        }
+        assert!(parse_range("1..200000000").is_err());
+        let bad = SweepReport {
+            seeds: SeedSet {
+                from: 1,
+                to: 9,
+                shard: (5, 3),
+            },
+            run: 1,
+            stopped_after: None,
+            passed: 1,
+            failures: Vec::new(),
+            groups: Vec::new(),
+        };
+        let e = merge(&[bad]).unwrap_err();
+        assert!(e.contains("names shard 5 of 3"), "{e}");
+        assert_eq!(parse_range("3..=9"), Ok((3, 9)));
+    }
 }
