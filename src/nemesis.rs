@@ -14,6 +14,7 @@ use crate::rng::{Rng, Stream};
 use crate::types::{Endpoint, NodeId, Ratio, Time};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A fault, scheduled by a scenario or drawn by the nemesis. The same values appear in the
@@ -452,6 +453,42 @@ pub struct ClockSpec {
     pub drift_ppm_max: u32,
 }
 
+/// What a strike does to the node that announced the moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrikeFault {
+    /// Crash it; the nemesis restarts it after the drawn downtime.
+    Crash,
+    /// Pause it; the nemesis resumes it after the drawn duration.
+    Pause,
+    /// Cut all its links; the nemesis heals links after the drawn duration.
+    Isolate,
+}
+
+/// A fault aimed at a moment that matters, in the spirit of FoundationDB's BUGGIFY: every
+/// time a node annotates `note` (with `value`, when given) before `until_ms`, the nemesis
+/// strikes that node with chance `chance` and undoes the strike after a duration drawn
+/// between the bounds. Unlike a scenario's one-shot `on` fault, a strike can fire again and
+/// again, so chains such as "a new leader crashes, comes back, and wins again" happen.
+/// Strikes draw from their own random stream and keep to the nemesis's down budget.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrikeSpec {
+    /// The annotation key (`role`, `commit`, ...).
+    pub note: String,
+    /// The value it must have; any when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+    /// Chance of striking at each matching annotation (0.0 ..= 1.0).
+    pub chance: Ratio,
+    /// What the strike does.
+    pub fault: StrikeFault,
+    /// Shortest time before the strike is undone, milliseconds.
+    pub duration_ms_min: u64,
+    /// Longest time before the strike is undone, milliseconds.
+    pub duration_ms_max: u64,
+}
+
 /// Swarm mode (`"nemesis": {"until_ms": ..., "swarm": {}}`): every seed draws its own set of
 /// fault kinds and rates (in the spirit of swarm testing), so different seeds stress
 /// different combinations. See [`swarm`].
@@ -462,11 +499,15 @@ pub struct SwarmSpec {
     pub interval_ms: [u64; 2],
     /// Longest outage, pause or partition drawn, milliseconds.
     pub duration_ms_max: u64,
-    /// Also draw faults aimed at the moment a node announces `role` = `leader` or a new
-    /// `commit` index (for protocols that annotate them): crash, pause or isolate it then.
+    /// Also draw strikes (see [`StrikeSpec`]) aimed at the moment a node announces `role` =
+    /// `leader` or a new `commit` index (for protocols that annotate them).
     pub leader_bias: bool,
     /// Also draw network misbehaviour: loss, duplicates and long delays.
     pub network: bool,
+    /// Protocol parameters to vary per seed, like FoundationDB's randomized knobs: each key
+    /// names a `protocol.params` field and lists the values a seed picks from.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 impl Default for SwarmSpec {
@@ -476,18 +517,19 @@ impl Default for SwarmSpec {
             duration_ms_max: 2_000,
             leader_bias: true,
             network: true,
+            params: BTreeMap::new(),
         }
     }
 }
 
-/// What a swarm drew for one seed: a plain nemesis (network misbehaviour included) and
-/// faults aimed at new leaders.
+/// What a swarm drew for one seed: a plain nemesis (network misbehaviour and strikes
+/// included) and the protocol parameters it picked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SwarmDraw {
     /// The nemesis to run.
     pub nemesis: NemesisConfig,
-    /// Faults that hit a node as it becomes leader.
-    pub reactions: Vec<ScheduledFault>,
+    /// `protocol.params` fields to set, from [`SwarmSpec::params`].
+    pub params: BTreeMap<String, serde_json::Value>,
 }
 
 /// Draws one seed's swarm: each fault kind (crashes, pauses, each partition shape, clock
@@ -550,34 +592,42 @@ pub fn swarm(spec: &SwarmSpec, until_ms: u64, seed: u64) -> SwarmDraw {
             });
         }
     }
-    let mut reactions = Vec::new();
-    if spec.leader_bias && coin(&mut rng, 2) {
+    let mut strikes = Vec::new();
+    if spec.leader_bias && !coin(&mut rng, 4) {
         // Strike at the moments that matter: a node that has just become leader (its first
         // entries exist only on itself), and a node that has just advanced its commit index
-        // (what it committed may not have spread yet).
-        for _ in 0..rng.between(1, 4) {
+        // (what it committed may not have spread yet). Each rule fires again and again with
+        // its own chance, so chains of such moments happen too.
+        for _ in 0..rng.between(2, 4) {
             let fault = match rng.below(3) {
-                0 => Fault::Crash(NodeId(0)),
-                1 => Fault::Pause(NodeId(0)),
-                _ => Fault::Isolate(Endpoint::Node(NodeId(0))),
+                0 => StrikeFault::Crash,
+                1 => StrikeFault::Pause,
+                _ => StrikeFault::Isolate,
             };
             let (note, value) = if coin(&mut rng, 2) {
                 ("role", Some(serde_json::json!("leader")))
             } else {
                 ("commit", None)
             };
-            reactions.push(ScheduledFault {
-                at_ms: rng.below(until_ms.max(1)),
-                on: Some(NoteTrigger {
-                    node: None,
-                    note: note.into(),
-                    value,
-                    retarget: true,
-                }),
+            let chance = permille(&mut rng, 50, 800);
+            let duration_ms_max = rng.between(20, dmax);
+            strikes.push(StrikeSpec {
+                note: note.into(),
+                value,
+                chance,
                 fault,
+                duration_ms_min: 10,
+                duration_ms_max,
             });
         }
     }
+    // Knobs last, in key order, so adding one never changes the fault draws above.
+    let params = spec
+        .params
+        .iter()
+        .filter(|(_, choices)| !choices.is_empty())
+        .map(|(k, choices)| (k.clone(), choices[rng.index(choices.len())].clone()))
+        .collect();
     SwarmDraw {
         nemesis: NemesisConfig {
             until_ms,
@@ -586,9 +636,10 @@ pub fn swarm(spec: &SwarmSpec, until_ms: u64, seed: u64) -> SwarmDraw {
             partition,
             clock,
             network,
+            strikes,
             swarm: None,
         },
-        reactions,
+        params,
     }
 }
 
@@ -618,6 +669,9 @@ pub struct NemesisConfig {
     /// Loss, duplicates and long delays added to every link from the start until the heal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<crate::network::Degradation>,
+    /// Faults aimed at the moments a node announces (see [`StrikeSpec`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strikes: Vec<StrikeSpec>,
 }
 
 /// One fault kind the nemesis drives.
@@ -648,16 +702,66 @@ pub struct Nemesis {
     config: NemesisConfig,
     nodes: u32,
     rng: Rng,
+    strike_rng: Rng,
 }
 
 impl Nemesis {
-    /// A nemesis for `nodes` nodes drawing from the `Nemesis` stream of `seed`.
+    /// A nemesis for `nodes` nodes drawing from the `Nemesis` stream of `seed` (and strikes
+    /// from the `Strike` stream).
     pub fn new(config: NemesisConfig, nodes: u32, seed: u64) -> Nemesis {
         Nemesis {
             config,
             nodes,
             rng: Rng::new(seed, Stream::Nemesis),
+            strike_rng: Rng::new(seed, Stream::Strike),
         }
+    }
+
+    /// The strike rules.
+    pub fn strikes(&self) -> &[StrikeSpec] {
+        &self.config.strikes
+    }
+
+    /// Most nodes down (crashed or paused) at once.
+    fn max_down(&self) -> u32 {
+        self.config
+            .crash
+            .as_ref()
+            .and_then(|c| c.max_down)
+            .unwrap_or(self.nodes.saturating_sub(1) / 2)
+    }
+
+    /// Strike rule `i` matched an annotation by `node` at `now`: draws whether it strikes
+    /// and, if it does and may (the node is up and not off limits, the down budget allows a
+    /// crash or pause, no links are cut for an isolation), returns the fault and its undo
+    /// with the undo's time. Always one draw for the chance, so the stream's use does not
+    /// depend on the world.
+    pub fn strike(
+        &mut self,
+        i: usize,
+        node: NodeId,
+        now: Time,
+        world: &WorldState<'_>,
+    ) -> Option<(Fault, (Time, Fault))> {
+        let spec = self.config.strikes.get(i)?;
+        if !self.strike_rng.chance(spec.chance) {
+            return None;
+        }
+        let (fault, lo, hi) = (spec.fault, spec.duration_ms_min, spec.duration_ms_max);
+        let k = node.index();
+        if !world.up[k] || world.off_limits[k] {
+            return None;
+        }
+        let down_now = world.up.iter().filter(|&&u| !u).count() as u32;
+        let (hit, undo) = match fault {
+            StrikeFault::Crash | StrikeFault::Pause if down_now >= self.max_down() => return None,
+            StrikeFault::Isolate if world.links_cut => return None,
+            StrikeFault::Crash => (Fault::Crash(node), Fault::Restart(node)),
+            StrikeFault::Pause => (Fault::Pause(node), Fault::Resume(node)),
+            StrikeFault::Isolate => (Fault::Isolate(Endpoint::Node(node)), Fault::HealLinks),
+        };
+        let d = self.strike_rng.between(lo, hi.max(lo));
+        Some((hit, (now.add(Time::from_ms(d)), undo)))
     }
 
     /// The time after which no new fault is drawn.
@@ -731,13 +835,7 @@ impl Nemesis {
             }
             NemesisKind::Pause => {
                 let spec = self.config.pause.clone()?;
-                let max_down = self
-                    .config
-                    .crash
-                    .as_ref()
-                    .and_then(|c| c.max_down)
-                    .unwrap_or((n.saturating_sub(1)) / 2);
-                if down_now >= max_down {
+                if down_now >= self.max_down() {
                     return None;
                 }
                 let node = self.pick(&eligible)?;
@@ -874,6 +972,7 @@ mod tests {
             pause: None,
             partition: None,
             clock: None,
+            strikes: Vec::new(),
         };
         let up = [true, false, true, true, true];
         let off = [false; 5];
@@ -919,7 +1018,7 @@ mod tests {
                 d.nemesis.partition.as_ref().map(|p| p.shapes.clone()),
                 d.nemesis.clock.is_some(),
                 d.nemesis.network.clone(),
-                d.reactions.len(),
+                d.nemesis.strikes.len(),
             )
         };
         let mixes: std::collections::BTreeSet<String> = (0..200)
@@ -933,7 +1032,127 @@ mod tests {
         };
         for s in 0..50 {
             let d = swarm(&quiet, 8_000, s);
-            assert!(d.nemesis.network.is_none() && d.reactions.is_empty());
+            assert!(d.nemesis.network.is_none() && d.nemesis.strikes.is_empty());
+            assert!(d.params.is_empty());
         }
+    }
+
+    #[test]
+    fn swarm_knobs_pick_from_their_lists_and_vary() {
+        let mut spec = SwarmSpec::default();
+        spec.params.insert(
+            "batch_max".into(),
+            vec![serde_json::json!(1), serde_json::json!(64)],
+        );
+        let picks: std::collections::BTreeSet<String> = (0..100)
+            .map(|s| {
+                let d = swarm(&spec, 8_000, s);
+                assert_eq!(d.params.len(), 1);
+                d.params["batch_max"].to_string()
+            })
+            .collect();
+        assert_eq!(
+            picks.into_iter().collect::<Vec<_>>(),
+            vec!["1".to_string(), "64".to_string()]
+        );
+        // Knobs are drawn last: adding one leaves the fault draws as they were.
+        let plain = swarm(&SwarmSpec::default(), 8_000, 9);
+        assert_eq!(swarm(&spec, 8_000, 9).nemesis, plain.nemesis);
+    }
+
+    #[test]
+    fn strikes_fire_by_chance_keep_the_budget_and_come_with_their_undo() {
+        let strike = |fault, chance| StrikeSpec {
+            note: "role".into(),
+            value: None,
+            chance,
+            fault,
+            duration_ms_min: 10,
+            duration_ms_max: 30,
+        };
+        let config = |strikes| NemesisConfig {
+            until_ms: 10_000,
+            swarm: None,
+            network: None,
+            crash: None,
+            pause: None,
+            partition: None,
+            clock: None,
+            strikes,
+        };
+        let up = [true; 5];
+        let off = [false; 5];
+        let world = |up, links_cut| WorldState {
+            up,
+            off_limits: &off,
+            links_cut,
+        };
+        let now = Time::from_ms(100);
+        let mut nm = Nemesis::new(
+            config(vec![
+                strike(StrikeFault::Crash, Ratio::ONE),
+                strike(StrikeFault::Pause, Ratio::ONE),
+                strike(StrikeFault::Isolate, Ratio::ONE),
+                strike(StrikeFault::Crash, Ratio::ZERO),
+            ]),
+            5,
+            1,
+        );
+        let (f, (t, undo)) = nm.strike(0, NodeId(2), now, &world(&up, false)).unwrap();
+        assert_eq!(
+            (f, undo),
+            (Fault::Crash(NodeId(2)), Fault::Restart(NodeId(2)))
+        );
+        assert!(t >= Time::from_ms(110) && t <= Time::from_ms(130), "{t:?}");
+        let (f, (_, undo)) = nm.strike(1, NodeId(3), now, &world(&up, false)).unwrap();
+        assert_eq!(
+            (f, undo),
+            (Fault::Pause(NodeId(3)), Fault::Resume(NodeId(3)))
+        );
+        let (f, (_, undo)) = nm.strike(2, NodeId(4), now, &world(&up, false)).unwrap();
+        assert_eq!(
+            (f, undo),
+            (Fault::Isolate(Endpoint::Node(NodeId(4))), Fault::HealLinks)
+        );
+        assert_eq!(nm.strike(3, NodeId(2), now, &world(&up, false)), None);
+        assert_eq!(
+            nm.strike(2, NodeId(4), now, &world(&up, true)),
+            None,
+            "links are cut"
+        );
+        let two_down = [true, false, false, true, true];
+        assert_eq!(
+            nm.strike(0, NodeId(0), now, &world(&two_down, false)),
+            None,
+            "two of five down is the budget"
+        );
+        assert_eq!(
+            nm.strike(
+                1,
+                NodeId(1),
+                now,
+                &world(&[true, false, true, true, true], false)
+            ),
+            None,
+            "a node that is down is not struck"
+        );
+        // A middling chance strikes sometimes, and the same seed strikes the same way.
+        let half = || {
+            Nemesis::new(
+                config(vec![strike(StrikeFault::Crash, Ratio { ppm: 500_000 })]),
+                5,
+                7,
+            )
+        };
+        let (mut a, mut b) = (half(), half());
+        let run = |nm: &mut Nemesis| {
+            (0..200)
+                .map(|_| nm.strike(0, NodeId(0), now, &world(&up, false)).is_some())
+                .collect::<Vec<_>>()
+        };
+        let fired = run(&mut a);
+        assert_eq!(fired, run(&mut b));
+        let hits = fired.iter().filter(|&&x| x).count();
+        assert!((60..140).contains(&hits), "{hits} of 200");
     }
 }

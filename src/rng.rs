@@ -22,6 +22,8 @@ pub enum Stream {
     Workload,
     /// The swarm nemesis's choice of fault kinds and rates for a seed.
     Swarm,
+    /// The nemesis's strikes at announced moments.
+    Strike,
     /// One server node's protocol randomness (`ctx.rng()`), by node index.
     Node(u32),
     /// One client's randomness, by client index.
@@ -35,6 +37,7 @@ impl Stream {
             Stream::Nemesis => 2,
             Stream::Workload => 3,
             Stream::Swarm => 4,
+            Stream::Strike => 5,
             Stream::Node(i) => (1 << 32) | u64::from(i),
             Stream::Client(i) => (2 << 32) | u64::from(i),
         }

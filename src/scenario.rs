@@ -1079,6 +1079,21 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
         if let Some(d) = nm.network.as_ref().and_then(|n| n.long_delay.as_ref()) {
             check_long_delay(ctx, "nemesis.network.long_delay", d)?;
         }
+        for (i, st) in nm.strikes.iter().enumerate() {
+            let base = format!("nemesis.strikes[{i}]");
+            if st.note.is_empty() {
+                return Err(ctx.error(&format!("{base}.note"), "name an annotation key"));
+            }
+            if st.duration_ms_min > st.duration_ms_max || st.duration_ms_max > TIME_MS_MAX {
+                return Err(ctx.error(
+                    &format!("{base}.duration_ms_max"),
+                    format!(
+                        "expected duration_ms_min <= duration_ms_max <= one year, found {} and {}",
+                        st.duration_ms_min, st.duration_ms_max
+                    ),
+                ));
+            }
+        }
         if let Some(sw) = &nm.swarm {
             let [lo, hi] = sw.interval_ms;
             if lo == 0 || lo > hi || hi > TIME_MS_MAX {
@@ -1161,7 +1176,34 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
     impl ProtocolVisitor for Typed<'_, '_> {
         type Output = Result<(), InputError>;
         fn visit<P: Protocol>(self) -> Self::Output {
-            typed_config::<P>(self.f, 0, self.ctx).map(|_| ())
+            typed_config::<P>(self.f, 0, self.ctx)?;
+            // Every knob value a swarm may pick must make valid parameters on its own.
+            let knobs = self.f.nemesis.as_ref().and_then(|n| n.swarm.as_ref());
+            for (key, choices) in knobs.map(|s| &s.params).into_iter().flatten() {
+                let field = format!("nemesis.swarm.params.{key}");
+                if choices.is_empty() {
+                    return Err(self.ctx.error(&field, "list at least one value"));
+                }
+                for (i, v) in choices.iter().enumerate() {
+                    let mut params = match &self.f.protocol.params {
+                        serde_json::Value::Object(m) => m.clone(),
+                        _ => serde_json::Map::new(),
+                    };
+                    params.insert(key.clone(), v.clone());
+                    let parsed: Result<P::Config, _> =
+                        serde_json::from_value(serde_json::Value::Object(params));
+                    if let Err(e) = parsed {
+                        return Err(self.ctx.error(
+                            &format!("{field}[{i}]"),
+                            format!(
+                                "not a valid protocol parameter here: {}",
+                                strip_position(&e.to_string())
+                            ),
+                        ));
+                    }
+                }
+            }
+            Ok(())
         }
     }
     with_protocol(&f.protocol.name, Typed { f, ctx }).unwrap_or(Ok(()))
@@ -1304,7 +1346,7 @@ impl Scenario {
 
     /// Runs this scenario with `seed`, streaming the trace to `sink` if given.
     /// This scenario as it runs under `seed`: a swarm nemesis replaced by what it draws for
-    /// that seed (the kinds, rates, network settings and leader-aimed faults), so the result
+    /// that seed (the kinds, rates, network settings, strikes and protocol knobs), so the result
     /// is an ordinary scenario that runs the same. Without a swarm, the scenario itself.
     pub fn for_seed(&self, seed: u64) -> Result<Scenario, InputError> {
         let Some(n) = &self.file.nemesis else {
@@ -1317,13 +1359,21 @@ impl Scenario {
         let mut json = self.json.clone();
         let obj = json.as_object_mut().expect("a scenario is an object");
         obj.insert("nemesis".into(), jv(&draw.nemesis));
-        if !draw.reactions.is_empty() {
-            let faults = obj.entry("faults").or_insert_with(|| serde_json::json!([]));
-            if !faults.is_array() {
-                *faults = serde_json::json!([]); // `null` parses as no faults
+        if !draw.params.is_empty() {
+            let protocol = obj
+                .get_mut("protocol")
+                .and_then(|p| p.as_object_mut())
+                .expect("a loaded scenario names its protocol in an object");
+            let params = protocol
+                .entry("params")
+                .or_insert_with(|| serde_json::json!({}));
+            if !params.is_object() {
+                *params = serde_json::json!({}); // `null` parses as no params
             }
-            let faults = faults.as_array_mut().expect("made a list above");
-            faults.extend(draw.reactions.iter().map(jv));
+            let params = params.as_object_mut().expect("made an object above");
+            for (k, v) in draw.params {
+                params.insert(k, v);
+            }
         }
         let text = serde_json::to_string_pretty(&json).expect("JSON values print");
         load(&self.source, &text, &[])
@@ -1480,6 +1530,49 @@ mod tests {
             e.line.is_some() && e.message.contains("not valid JSON"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn strikes_and_swarm_knobs_are_validated() {
+        let with = |nemesis: &str| {
+            GOOD.replace(
+                "\"limits\"",
+                &format!("\"nemesis\": {nemesis},\n  \"limits\""),
+            )
+        };
+        let strike = |min: u64, max: u64| {
+            with(&format!(
+                r#"{{"until_ms": 500, "strikes": [{{"note": "role", "chance": 0.5, "fault": "crash", "duration_ms_min": {min}, "duration_ms_max": {max}}}]}}"#
+            ))
+        };
+        load("t.json", &strike(10, 20), &[]).unwrap();
+        let e = err(&strike(30, 20));
+        assert_eq!(
+            e.field.as_deref(),
+            Some("nemesis.strikes[0].duration_ms_max"),
+            "{e}"
+        );
+        let e = err(&strike(10, 20).replace("0.5", "1.5"));
+        assert!(e.field.as_deref().unwrap_or("").contains("strikes"), "{e}");
+        let e = err(&strike(10, 20).replace("\"fault\": \"crash\"", "\"fault\": \"explode\""));
+        assert!(e.message.contains("unknown variant"), "{e}");
+        // A knob must name a real parameter with a valid value, for every choice.
+        let knobs = |params: &str| {
+            with(&format!(
+                r#"{{"until_ms": 500, "swarm": {{"params": {params}}}}}"#
+            ))
+        };
+        load("t.json", &knobs(r#"{"interval_ms": [50, 100]}"#), &[]).unwrap();
+        let e = err(&knobs(r#"{"interval_ms": [50, "fast"]}"#));
+        assert_eq!(
+            e.field.as_deref(),
+            Some("nemesis.swarm.params.interval_ms[1]"),
+            "{e}"
+        );
+        let e = err(&knobs(r#"{"no_such_knob": [1]}"#));
+        assert!(e.message.contains("no_such_knob"), "{e}");
+        let e = err(&knobs(r#"{"interval_ms": []}"#));
+        assert!(e.message.contains("at least one"), "{e}");
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub enum Origin {
     Heal,
     /// A scheduled fault that waited for a node's annotation (`on`).
     Reaction,
+    /// A nemesis strike at a node's annotation (`nemesis.strikes`).
+    Strike,
 }
 
 /// One trace record. Borrowed, so recording allocates nothing when no sink is attached.

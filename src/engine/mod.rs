@@ -507,6 +507,43 @@ impl<P: Protocol> Simulation<P> {
         }
     }
 
+    /// Lets the nemesis strike the annotating node (`nemesis.strikes`): at most one strike
+    /// per annotation, scheduled for right after this step, with its undo.
+    fn strike(&mut self, n: NodeId, key: &str, value: &Value) {
+        let Some(nemesis) = &self.nemesis else {
+            return;
+        };
+        if nemesis.strikes().is_empty() || self.now >= nemesis.until() {
+            return;
+        }
+        for i in 0..nemesis.strikes().len() {
+            let Some(nemesis) = &self.nemesis else {
+                return;
+            };
+            let s = &nemesis.strikes()[i];
+            if s.note != key || !s.value.as_ref().is_none_or(|v| value.matches_json(v)) {
+                continue;
+            }
+            let up: Vec<bool> = self.hosts.iter().map(|h| h.status == Status::Up).collect();
+            let off: Vec<bool> = self.hosts.iter().map(|h| h.permanently_down).collect();
+            let world = WorldState {
+                up: &up,
+                off_limits: &off,
+                links_cut: self.network.links_cut() > 0,
+            };
+            let now = self.now;
+            let drawn = self
+                .nemesis
+                .as_mut()
+                .and_then(|nm| nm.strike(i, n, now, &world));
+            if let Some((fault, (t, undo))) = drawn {
+                self.schedule_fault(now, fault, Origin::Strike);
+                self.schedule_fault(t, undo, Origin::Nemesis);
+                return;
+            }
+        }
+    }
+
     fn schedule_fault(&mut self, at: Time, fault: Fault, origin: Origin) {
         let idx = self.faults.len() as u32;
         self.faults.push((fault, origin));
@@ -949,8 +986,13 @@ impl<P: Protocol> Simulation<P> {
                         },
                     );
                     // After the heal nothing strikes any more, reactions included.
-                    if !self.reactions.is_empty() && self.phase == Phase::Safety {
-                        self.react(n, key, &value);
+                    if self.phase == Phase::Safety {
+                        if !self.reactions.is_empty() {
+                            self.react(n, key, &value);
+                        }
+                        if self.nemesis_on {
+                            self.strike(n, key, &value);
+                        }
                     }
                     self.hosts[n.index()].annotations.insert(key, value);
                 }
