@@ -153,8 +153,9 @@ pub const FAULT_KEYS: &[&str] = FAULT_KEYS_WITH_AT.split_at(2).1;
 /// "isolate": "n5"}` isolates n5 the first time, from 1.5 s on, that it says it leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduledFault {
-    /// When, in milliseconds of virtual time; with `on`, the time from which it watches.
-    pub at_ms: u64,
+    /// When, in microseconds of virtual time (scenarios write milliseconds, `at_ms`, with up
+    /// to three decimals); with `on`, the time from which it watches.
+    pub at_us: u64,
     /// Fire on an annotation instead of at `at_ms` (once, at the step that annotates).
     pub on: Option<NoteTrigger>,
     /// What.
@@ -180,13 +181,49 @@ pub struct NoteTrigger {
     pub retarget: bool,
 }
 
+/// Milliseconds as a scenario writes them (a whole number, or a decimal with at most three
+/// places for microseconds) to microseconds. Converted once, at load time.
+pub fn ms_to_us(n: &serde_json::Number) -> Result<u64, String> {
+    if let Some(ms) = n.as_u64() {
+        return ms
+            .checked_mul(1_000)
+            .ok_or_else(|| format!("{ms} ms is out of range"));
+    }
+    let x = n.as_f64().unwrap_or(-1.0);
+    if !(0.0..=1.0e15).contains(&x) {
+        return Err(format!(
+            "expected a time in milliseconds (0 or more), found {n}"
+        ));
+    }
+    let us = (x * 1_000.0).round();
+    if (x * 1_000.0 - us).abs() > 1e-6 {
+        return Err(format!(
+            "{n}: milliseconds take at most three decimals (whole microseconds)"
+        ));
+    }
+    Ok(us as u64)
+}
+
+impl ScheduledFault {
+    /// When, as a virtual time.
+    pub fn at(&self) -> Time {
+        Time(self.at_us)
+    }
+}
+
 impl Serialize for ScheduledFault {
     /// Written back in the scenario's own shape: `{"at_ms": 5, "crash": "n2"}`, with `true`
     /// for the faults that take no argument.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(2 + usize::from(self.on.is_some())))?;
-        map.serialize_entry("at_ms", &self.at_ms)?;
+        if self.at_us % 1_000 == 0 {
+            map.serialize_entry("at_ms", &(self.at_us / 1_000))?;
+        } else {
+            // Exact: a float prints the shortest text that parses back to it, and
+            // `ms_to_us` rounds it back to the same microsecond.
+            map.serialize_entry("at_ms", &(self.at_us as f64 / 1_000.0))?;
+        }
         if let Some(on) = &self.on {
             map.serialize_entry("on", on)?;
         }
@@ -282,7 +319,8 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                         if at_ms.is_some() {
                             return Err(de::Error::duplicate_field("at_ms"));
                         }
-                        at_ms = Some(map.next_value::<u64>()?);
+                        let n = map.next_value::<serde_json::Number>()?;
+                        at_ms = Some(ms_to_us(&n).map_err(de::Error::custom)?);
                         continue;
                     }
                     if fault.is_some() {
@@ -345,7 +383,7 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                         }
                     });
                 }
-                let at_ms = match (at_ms, &on) {
+                let at_us = match (at_ms, &on) {
                     (Some(t), _) => t,
                     (None, Some(_)) => 0,
                     (None, None) => return Err(de::Error::missing_field("at_ms")),
@@ -356,7 +394,7 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                         FAULT_KEYS.join(", ")
                     ))
                 })?;
-                Ok(ScheduledFault { at_ms, on, fault })
+                Ok(ScheduledFault { at_us, on, fault })
             }
         }
         d.deserialize_map(V)
@@ -917,7 +955,7 @@ mod tests {
         assert_eq!(
             f,
             ScheduledFault {
-                at_ms: 5,
+                at_us: 5_000,
                 on: None,
                 fault: Fault::Crash(NodeId(1))
             }
@@ -926,7 +964,7 @@ mod tests {
             r#"{"on": {"node": "n5", "note": "role", "value": "leader"}, "isolate": "n5"}"#,
         )
         .unwrap();
-        assert_eq!(f.at_ms, 0, "with `on`, at_ms defaults to the start");
+        assert_eq!(f.at_us, 0, "with `on`, at_ms defaults to the start");
         let on = f.on.clone().unwrap();
         assert_eq!((on.node, on.note.as_str()), (Some(NodeId(4)), "role"));
         let back = serde_json::to_value(&f).unwrap();
@@ -955,6 +993,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("node name"), "{e}");
+    }
+
+    #[test]
+    fn at_ms_takes_microseconds_as_three_decimals_and_writes_them_back() {
+        let f: ScheduledFault =
+            serde_json::from_str(r#"{"at_ms": 1149.337, "crash": "n2"}"#).unwrap();
+        assert_eq!(f.at_us, 1_149_337);
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"at_ms":1149.337,"crash":"n2"}"#
+        );
+        let whole: ScheduledFault = serde_json::from_str(r#"{"at_ms": 7, "crash": "n2"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&whole).unwrap(),
+            r#"{"at_ms":7,"crash":"n2"}"#
+        );
+        for bad in ["1.0001", "-1", "-0.5"] {
+            let text = format!(r#"{{"at_ms": {bad}, "crash": "n2"}}"#);
+            assert!(
+                serde_json::from_str::<ScheduledFault>(&text).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -218,7 +218,70 @@ pub struct ScenarioFile {
     /// Checks beyond the protocol's invariants.
     #[serde(default)]
     pub expect: Vec<ExpectSpec>,
+    /// For regression cases: how a run of this scenario (with its own seed) must end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<ExpectedOutcome>,
 }
+
+/// How a regression case must end (`"outcome": "passes"` or
+/// `"outcome": {"fails": "leader_completeness"}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ExpectedOutcome {
+    /// Every check holds: a fixed bug stays fixed.
+    Passes,
+    /// This check fails: a bug switch or a teaching case is still caught. A run that passes
+    /// instead has gone vacuous (the engine or its randomness moved under it).
+    Fails(String),
+}
+
+impl ExpectedOutcome {
+    /// Whether a run's verdict is this outcome; if not, why not, in words.
+    pub fn judge(&self, verdict: &crate::engine::Verdict) -> Result<(), String> {
+        use crate::engine::Verdict;
+        match (self, verdict) {
+            (ExpectedOutcome::Passes, Verdict::Pass) => Ok(()),
+            (ExpectedOutcome::Fails(c), Verdict::Fail(f)) if f.check == *c => Ok(()),
+            (ExpectedOutcome::Passes, Verdict::Fail(f)) => Err(format!(
+                "expected every check to hold, but {} failed at {}: {} (a fixed bug is back?)",
+                f.check, f.time, f.message
+            )),
+            (ExpectedOutcome::Fails(c), Verdict::Pass) => Err(format!(
+                "expected {c} to fail, but every check held: this case has gone vacuous (did the engine, the protocol or its randomness change?); shrink a new one from a failing seed"
+            )),
+            (ExpectedOutcome::Fails(c), Verdict::Fail(f)) => Err(format!(
+                "expected {c} to fail, but {} failed first at {}: {}",
+                f.check, f.time, f.message
+            )),
+            (ExpectedOutcome::Fails(c), Verdict::Inconclusive { reason }) => Err(format!(
+                "expected {c} to fail, but no check failed (inconclusive: {reason}): this case has gone vacuous (did the engine, the protocol or its randomness change?); shrink a new one from a failing seed"
+            )),
+            (_, Verdict::Inconclusive { reason }) => Err(format!(
+                "expected {self}, but the run was inconclusive: {reason}"
+            )),
+            (_, Verdict::Aborted { reason }) => Err(format!(
+                "expected {self}, but the run was aborted: {reason}"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ExpectedOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedOutcome::Passes => f.write_str("passes"),
+            ExpectedOutcome::Fails(c) => write!(f, "fails {c}"),
+        }
+    }
+}
+
+/// Names the engine itself fails runs under.
+const ENGINE_CHECKS: [&str; 4] = [
+    "linearizable",
+    "protocol_panic",
+    "protocol_error",
+    "event_budget",
+];
 
 fn default_seed() -> u64 {
     1
@@ -268,6 +331,17 @@ pub struct Scenario {
     pub json: serde_json::Value,
     /// Parsed.
     pub file: ScenarioFile,
+}
+
+/// Microseconds as milliseconds the way a scenario writes them (`1149` or `1149.337`).
+pub fn ms_text(us: u64) -> String {
+    if us % 1_000 == 0 {
+        (us / 1_000).to_string()
+    } else {
+        format!("{}.{:03}", us / 1_000, us % 1_000)
+            .trim_end_matches('0')
+            .to_string()
+    }
 }
 
 /// Looks up a bundled scenario by name (`ping/basic`).
@@ -922,25 +996,28 @@ fn validate(f: &ScenarioFile, ctx: &Ctx<'_>) -> Result<(), InputError> {
         }
         // A fault with `on` fires when its annotation comes; its at_ms only says from when,
         // so it may sit anywhere in the list.
-        if sf.on.is_none() && sf.at_ms < previous {
+        if sf.on.is_none() && sf.at_us < previous {
             return Err(ctx.error(
                 &at,
                 format!(
-                    "{} comes before the previous entry's {previous}; list faults in time order",
-                    sf.at_ms
+                    "{} comes before the previous entry's {}; list faults in time order",
+                    ms_text(sf.at_us),
+                    ms_text(previous)
                 ),
             ));
         }
-        if sf.at_ms > time_ms {
+        if sf.at_us > time_ms.saturating_mul(1_000) {
             return Err(ctx.error(
                 &at,
                 format!(
                     "{} is after the end of the run (limits.time_ms = {time_ms})",
-                    sf.at_ms
+                    ms_text(sf.at_us)
                 ),
             ));
         }
-        previous = sf.at_ms;
+        if sf.on.is_none() {
+            previous = sf.at_us;
+        }
         if let Some(node) = sf.on.as_ref().and_then(|on| on.node) {
             check_endpoint(
                 ctx,
@@ -1231,6 +1308,24 @@ fn typed_config<P: Protocol>(
 ) -> Result<SimConfig<P>, InputError> {
     let protocol = protocol_config::<P>(f, ctx)?;
     let defs = P::properties();
+    if let Some(ExpectedOutcome::Fails(check)) = &f.outcome {
+        let known = defs.iter().any(|d| d.name == check)
+            || crate::check::BUILTIN_CHECKS.iter().any(|b| b.0 == check)
+            || ENGINE_CHECKS.contains(&check.as_str());
+        if !known {
+            let mut names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+            names.extend(crate::check::BUILTIN_CHECKS.iter().map(|b| b.0));
+            names.extend(ENGINE_CHECKS);
+            return Err(ctx.error(
+                "outcome.fails",
+                format!(
+                    "protocol {} has no check named {check:?}; it has: {}",
+                    P::NAME,
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
     let mut expectations = Vec::new();
     for (i, e) in f.expect.iter().enumerate() {
         if !defs.iter().any(|d| d.name == e.check)

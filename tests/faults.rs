@@ -152,7 +152,7 @@ fn config(nodes: u32) -> SimConfig<Probe> {
 
 fn at(ms: u64, fault: Fault) -> ScheduledFault {
     ScheduledFault {
-        at_ms: ms,
+        at_us: ms * 1_000,
         on: None,
         fault,
     }
@@ -748,7 +748,7 @@ fn a_fault_with_on_fires_once_right_after_the_annotation_it_waits_for() {
     c.faults = vec![
         // n2 crashes the first time it annotates got=3 (any time).
         ScheduledFault {
-            at_ms: 0,
+            at_us: 0,
             on: Some(NoteTrigger {
                 node: Some(n(1)),
                 note: "got".into(),
@@ -759,7 +759,7 @@ fn a_fault_with_on_fires_once_right_after_the_annotation_it_waits_for() {
         },
         // Some node's first timer firing at or after 450 ms pauses n3.
         ScheduledFault {
-            at_ms: 450,
+            at_us: 450_000,
             on: Some(NoteTrigger {
                 node: None,
                 note: "fired".into(),

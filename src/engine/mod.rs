@@ -122,7 +122,7 @@ impl<P: Protocol> SimConfig<P> {
         if let Some(t) = self.heal_at {
             return t;
         }
-        let last_fault = self.faults.iter().map(|f| Time::from_ms(f.at_ms)).max();
+        let last_fault = self.faults.iter().map(|f| f.at()).max();
         let nemesis_end = self.nemesis.as_ref().map(|n| Time::from_ms(n.until_ms));
         last_fault.max(nemesis_end).unwrap_or(Time::ZERO)
     }
@@ -447,7 +447,7 @@ impl<P: Protocol> Simulation<P> {
             .faults
             .iter()
             .filter(|f| f.on.is_none())
-            .map(|f| (Time::from_ms(f.at_ms), f.fault.clone()))
+            .map(|f| (f.at(), f.fault.clone()))
             .collect();
         self.reactions = self
             .config
@@ -456,7 +456,7 @@ impl<P: Protocol> Simulation<P> {
             .filter_map(|f| {
                 let on = f.on.clone()?;
                 Some(Reaction {
-                    from: Time::from_ms(f.at_ms),
+                    from: f.at(),
                     on,
                     fault: f.fault.clone(),
                     fired: false,

@@ -1,0 +1,931 @@
+//! Shrinking: from a failing seed to a small standalone scenario that fails the same check.
+//!
+//! First the failing run is made *explicit*: everything the random nemesis did becomes an
+//! entry in `faults` at its exact microsecond, every strike becomes a one-shot `on` fault that
+//! waits for the very annotation that set it off, and the nemesis block goes (only its
+//! network degradation, which draws from the network's stream, stays). That scenario is run
+//! and must fail the same check; from then on only explicit edits are tried, each one kept
+//! only if the run still fails that check:
+//!
+//! 1. cut the run off just after the failure;
+//! 2. drop faults: a fault together with its undo, then halves, quarters ... single entries;
+//! 3. fewer clients and fewer operations per client;
+//! 4. fewer nodes (the highest-numbered one goes, with every fault that names it);
+//! 5. a simpler network: no nemesis degradation, no loss, no duplicates, no long delays;
+//! 6. shorter faults (their undo moves earlier) and later faults.
+//!
+//! The passes repeat until none helps or the run budget is spent. Every candidate goes
+//! through the scenario loader, so what comes out is a valid scenario; the seed stays in it
+//! (the network's own draws still use it), and nothing else random is left that matters.
+//! Candidates are tried in a fixed order and the budget counts runs, so shrinking is itself
+//! deterministic.
+//!
+//! Must not touch files, the environment or stdout: the CLI does.
+
+use crate::engine::{RunReport, Verdict};
+use crate::nemesis::{Fault, ScheduledFault};
+use crate::scenario::{Scenario, load, ms_text};
+use crate::trace::TraceSink;
+use crate::types::{Endpoint, NodeId};
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// How hard to try.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Most candidate runs.
+    pub max_runs: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { max_runs: 2_000 }
+    }
+}
+
+/// The sizes shrinking reduces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Size {
+    /// Entries in `faults` (the implied heal not counted).
+    pub faults: usize,
+    /// Client operations invoked.
+    pub ops: u64,
+    /// Nodes.
+    pub nodes: u32,
+    /// Events handled until the run stopped.
+    pub events: u64,
+    /// `limits.time_ms`.
+    pub time_ms: u64,
+}
+
+/// What shrinking produced.
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    /// The failing check it kept failing.
+    pub check: String,
+    /// The check's message on the shrunk run.
+    pub message: String,
+    /// Before (the original run, random faults counted as they happened) and after.
+    pub before: Size,
+    /// After.
+    pub after: Size,
+    /// What each kept edit did, in order.
+    pub steps: Vec<String>,
+    /// Candidate runs made.
+    pub runs: u32,
+    /// The shrunk scenario, ready to write out.
+    pub scenario: Value,
+    /// Its run.
+    pub report: RunReport,
+}
+
+/// Why shrinking could not start.
+#[derive(Debug)]
+pub enum Error {
+    /// The scenario or a derived one is not valid.
+    Input(crate::scenario::InputError),
+    /// The run does not fail (`Pass`), or is inconclusive or aborted: nothing to shrink.
+    NotFailing(String),
+    /// The explicit form of the run did not fail the same way (it is attached, when there
+    /// is one, for a look).
+    NotExplicit(String, Option<Box<Value>>),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Input(e) => write!(f, "{e}"),
+            Error::NotFailing(s) | Error::NotExplicit(s, _) => f.write_str(s),
+        }
+    }
+}
+
+/// Keeps the trace's fault and note records.
+struct Keep(Rc<RefCell<Vec<Value>>>);
+
+impl TraceSink for Keep {
+    fn line(&mut self, line: &str) -> Result<(), String> {
+        if line.contains("\"ev\":\"fault\"") || line.contains("\"ev\":\"note\"") {
+            let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+            self.0.borrow_mut().push(v);
+        }
+        Ok(())
+    }
+}
+
+fn failing_check(r: &RunReport) -> Option<(&str, &str)> {
+    match &r.verdict {
+        Verdict::Fail(f) => Some((f.check.as_str(), f.message.as_str())),
+        _ => None,
+    }
+}
+
+fn size(json: &Value, r: &RunReport) -> Size {
+    Size {
+        faults: json["faults"].as_array().map_or(0, Vec::len),
+        ops: r.ops.invoked,
+        nodes: json["nodes"].as_u64().unwrap_or(0) as u32,
+        events: r.steps,
+        time_ms: json["limits"]["time_ms"].as_u64().unwrap_or(0),
+    }
+}
+
+/// The original run's size: random faults counted as they happened (ignored ones not).
+fn size_before(scn: &Scenario, r: &RunReport, records: &[Value]) -> Size {
+    let random = records
+        .iter()
+        .filter(|v| v["ev"] == "fault" && is_random(v) && !is_ignored(v))
+        .count();
+    let mut s = size(&scn.json, r);
+    s.faults = scn.file.faults.len() + random;
+    s
+}
+
+fn is_random(v: &Value) -> bool {
+    v["origin"] == "nemesis" || v["origin"] == "strike"
+}
+
+fn is_ignored(v: &Value) -> bool {
+    v["detail"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("ignored"))
+}
+
+/// Shrinks the run of `scn` under `seed` (overrides already applied to `scn`).
+pub fn shrink(scn: &Scenario, seed: u64, options: Options) -> Result<Shrunk, Error> {
+    let resolved = scn.for_seed(seed).map_err(Error::Input)?;
+    let records = Rc::new(RefCell::new(Vec::new()));
+    let first = resolved
+        .run(seed, Some(Box::new(Keep(records.clone()))))
+        .map_err(Error::Input)?;
+    let Some((check, _)) = failing_check(&first) else {
+        return Err(Error::NotFailing(format!(
+            "seed {seed} does not fail ({}): nothing to shrink",
+            match &first.verdict {
+                Verdict::Pass => "every check held".to_string(),
+                Verdict::Inconclusive { reason } => format!("inconclusive: {reason}"),
+                Verdict::Aborted { reason } => format!("aborted: {reason}"),
+                Verdict::Fail(_) => unreachable!(),
+            }
+        )));
+    };
+    let check = check.to_string();
+    let before = size_before(scn, &first, &records.borrow());
+    let mut s = Shrinker {
+        source: scn.source.clone(),
+        seed,
+        check,
+        runs: 0,
+        max_runs: options.max_runs,
+        steps: Vec::new(),
+    };
+    // Phase 0: while faults are random, a simpler fault generator under another seed is
+    // worth more than any edit of this one run (whose every later event hangs on the
+    // network's draws so far).
+    let (resolved, seed) = if resolved.file.nemesis.is_some() {
+        let budget = options.max_runs / 2;
+        let (json, seed) = s.simpler_generator(resolved.json.clone(), seed, first.steps, budget);
+        let text = serde_json::to_string(&json).expect("JSON values print");
+        (load(&scn.source, &text, &[]).map_err(Error::Input)?, seed)
+    } else {
+        (resolved, seed)
+    };
+    // Written out explicitly, a run can differ when a fault lands on the very microsecond
+    // of another event (the order of the two flips); then another failing seed of the same
+    // generator is taken.
+    let mut found = None;
+    let mut last_explicit = None;
+    for seed in seed..seed.saturating_add(GENERATOR_SEEDS) {
+        let records = Rc::new(RefCell::new(Vec::new()));
+        let r = resolved
+            .run(seed, Some(Box::new(Keep(records.clone()))))
+            .map_err(Error::Input)?;
+        s.runs += 1;
+        if failing_check(&r).is_none_or(|(c, _)| c != s.check) {
+            continue;
+        }
+        s.seed = seed;
+        let explicit = explicit(&resolved, seed, &records.borrow(), &s.check)?;
+        if let Some(report) = s.test(&explicit) {
+            found = Some((explicit, report));
+            break;
+        }
+        last_explicit = Some(explicit);
+        if resolved.file.nemesis.is_none() {
+            break; // nothing random to write out: another seed is another network
+        }
+    }
+    let Some((explicit, report)) = found else {
+        return Err(Error::NotExplicit(
+            format!(
+                "the run written out with explicit faults no longer fails {}; shrinking needs that first step (please report it with the replay line)",
+                s.check
+            ),
+            last_explicit.map(Box::new),
+        ));
+    };
+    let (json, report) = s.minimize(explicit, report);
+    let message = failing_check(&report)
+        .map(|(_, m)| m.to_string())
+        .unwrap_or_default();
+    Ok(Shrunk {
+        after: size(&json, &report),
+        before,
+        check: s.check,
+        message,
+        steps: s.steps,
+        runs: s.runs,
+        scenario: json,
+        report,
+    })
+}
+
+/// The resolved scenario with the nemesis's doings written out as explicit faults.
+fn explicit(
+    resolved: &Scenario,
+    seed: u64,
+    records: &[Value],
+    check: &str,
+) -> Result<Value, Error> {
+    let mut json = resolved.json.clone();
+    let f = &resolved.file;
+    let strikes = f
+        .nemesis
+        .as_ref()
+        .map(|n| n.strikes.clone())
+        .unwrap_or_default();
+    let heal_us = records
+        .iter()
+        .find(|v| v["ev"] == "fault" && v["origin"] == "heal" && v["fault"] == "heal")
+        .and_then(|v| v["t"].as_u64());
+    let mut faults: Vec<Value> = json["faults"].as_array().cloned().unwrap_or_default();
+    // The last note of each (node, key), to find what set a strike off.
+    let mut last_note: Vec<(String, String, u64, Value)> = Vec::new();
+    for v in records {
+        if v["ev"] == "note" {
+            let (node, key) = (
+                v["node"].as_str().unwrap_or(""),
+                v["key"].as_str().unwrap_or(""),
+            );
+            let t = v["t"].as_u64().unwrap_or(0);
+            match last_note
+                .iter_mut()
+                .find(|(n, k, _, _)| n == node && k == key)
+            {
+                Some(e) => (e.2, e.3) = (t, v["value"].clone()),
+                None => last_note.push((node.into(), key.into(), t, v["value"].clone())),
+            }
+            continue;
+        }
+        if !is_random(v) || is_ignored(v) {
+            continue;
+        }
+        let t = v["t"].as_u64().unwrap_or(0);
+        if heal_us.is_some_and(|h| t >= h) {
+            continue; // undoing something the heal already undid
+        }
+        // Faults without an argument are written as a bare word in traces.
+        let mut entry = match &v["fault"] {
+            Value::Object(m) => m.clone(),
+            Value::String(word) => {
+                let mut m = serde_json::Map::new();
+                m.insert(word.clone(), json!(true));
+                m
+            }
+            _ => continue,
+        };
+        // `at_ms` first, as scenarios are written.
+        let mut timed = serde_json::Map::new();
+        timed.insert("at_ms".into(), at_ms(t));
+        timed.append(&mut entry);
+        let mut entry = timed;
+        if v["origin"] == "strike" {
+            let node = entry
+                .values()
+                .find_map(|x| x.as_str().filter(|s| s.starts_with('n')))
+                .unwrap_or("")
+                .to_string();
+            let on = strikes.iter().find_map(|s| {
+                let (_, _, nt, value) = last_note
+                    .iter()
+                    .find(|(n, k, _, _)| *n == node && *k == s.note)?;
+                let fits = *nt == t && s.value.as_ref().is_none_or(|want| want == value);
+                fits.then(|| json!({"node": node, "note": s.note, "value": value}))
+            });
+            let Some(on) = on else {
+                return Err(Error::NotExplicit(
+                    format!(
+                        "could not find the annotation behind the strike at {} on {node}",
+                        ms_text(t)
+                    ),
+                    None,
+                ));
+            };
+            let fault = std::mem::take(&mut entry);
+            entry.insert("at_ms".into(), at_ms(t));
+            entry.insert("on".into(), on);
+            entry.extend(fault.into_iter().filter(|(k, _)| k != "at_ms"));
+        }
+        faults.push(Value::Object(entry));
+    }
+    // Time order for the timed entries (stable: same-time entries keep their order).
+    faults.sort_by_key(|e| if e.get("on").is_some() { 0 } else { us_of(e) });
+    let obj = json.as_object_mut().expect("a scenario is an object");
+    let own_heal = f.faults.iter().any(|sf| sf.fault == Fault::Heal);
+    if !own_heal && f.heal_at_ms.is_none() {
+        // The heal the original implied (after its last fault and its nemesis), which the
+        // written-out faults would otherwise move.
+        let implied = f
+            .faults
+            .iter()
+            .map(|sf| sf.at_us.div_ceil(1_000))
+            .chain(f.nemesis.as_ref().map(|n| n.until_ms))
+            .max()
+            .unwrap_or(0);
+        let h = heal_us.map_or(implied, |h| h.div_ceil(1_000));
+        obj.insert("heal_at_ms".into(), json!(h));
+    }
+    match f.nemesis.as_ref().and_then(|n| n.network.clone()) {
+        Some(net) => {
+            let until = f.nemesis.as_ref().map_or(0, |n| n.until_ms);
+            obj.insert("nemesis".into(), json!({"until_ms": until, "network": net}));
+        }
+        None => {
+            obj.remove("nemesis");
+        }
+    }
+    obj.insert("faults".into(), Value::Array(faults));
+    obj.insert("seed".into(), json!(seed));
+    obj.insert(
+        "description".into(),
+        json!(format!(
+            "Shrunk by `faultline shrink` from {} (seed {seed}): fails {check}. Edit this text to say what the run shows.",
+            resolved.source
+        )),
+    );
+    Ok(json)
+}
+
+fn at_ms(us: u64) -> Value {
+    if us % 1_000 == 0 {
+        json!(us / 1_000)
+    } else {
+        json!(us as f64 / 1_000.0)
+    }
+}
+
+fn us_of(entry: &Value) -> u64 {
+    entry
+        .get("at_ms")
+        .and_then(|v| match v {
+            Value::Number(n) => crate::nemesis::ms_to_us(n).ok(),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+struct Shrinker {
+    source: String,
+    seed: u64,
+    check: String,
+    runs: u32,
+    max_runs: u32,
+    steps: Vec<String>,
+}
+
+/// Seeds a simpler generator is tried under before it counts as not failing.
+const GENERATOR_SEEDS: u64 = 150;
+
+impl Shrinker {
+    /// The first seed of `seed ..` (at most [`GENERATOR_SEEDS`]) under which `json` fails the
+    /// target check in at most `steps_max` events, with the events it took.
+    fn failing_seed(
+        &mut self,
+        json: &Value,
+        seed: u64,
+        steps_max: u64,
+        budget_end: u32,
+    ) -> Option<(u64, u64)> {
+        let text = serde_json::to_string(json).ok()?;
+        let scn = load(&self.source, &text, &[]).ok()?;
+        for s in seed..seed.saturating_add(GENERATOR_SEEDS) {
+            if self.runs >= budget_end {
+                return None;
+            }
+            self.runs += 1;
+            let r = scn.run(s, None).ok()?;
+            if r.steps <= steps_max && failing_check(&r).is_some_and(|(c, _)| c == self.check) {
+                return Some((s, r.steps));
+            }
+        }
+        None
+    }
+
+    /// Removes random fault kinds, strike rules, nodes, clients and time while some seed
+    /// still fails the target check.
+    fn simpler_generator(
+        &mut self,
+        mut cur: Value,
+        mut seed: u64,
+        mut steps: u64,
+        budget: u32,
+    ) -> (Value, u64) {
+        let end = self.runs.saturating_add(budget);
+        loop {
+            let mut candidates: Vec<(String, Value)> = Vec::new();
+            for kind in ["crash", "pause", "partition", "clock", "network"] {
+                if !cur["nemesis"][kind].is_null() {
+                    let mut c = cur.clone();
+                    c["nemesis"].as_object_mut().expect("object").remove(kind);
+                    candidates.push((format!("no random {kind} faults"), c));
+                }
+            }
+            let rules = cur["nemesis"]["strikes"].as_array().map_or(0, Vec::len);
+            for i in 0..rules {
+                let mut c = cur.clone();
+                let list = c["nemesis"]["strikes"].as_array_mut().expect("list");
+                let rule = list.remove(i);
+                let what = format!(
+                    "no {} strikes on {}{}",
+                    rule["fault"].as_str().unwrap_or("?"),
+                    rule["note"].as_str().unwrap_or("?"),
+                    if rule["value"].is_null() {
+                        String::new()
+                    } else {
+                        format!(" = {}", rule["value"])
+                    }
+                );
+                candidates.push((what, c));
+            }
+            let n = cur["nodes"].as_u64().unwrap_or(0);
+            if n > 1 {
+                if let Some(c) = without_node(&cur, NodeId(n as u32 - 1)) {
+                    candidates.push((format!("nodes {n} -> {}", n - 1), c));
+                }
+            }
+            let clients = cur["workload"]["clients"].as_u64().unwrap_or(0);
+            if clients > 1 {
+                let mut c = cur.clone();
+                c["workload"]["clients"] = json!(clients - 1);
+                candidates.push((format!("clients {clients} -> {}", clients - 1), c));
+            }
+            let until = cur["nemesis"]["until_ms"].as_u64().unwrap_or(0);
+            if until >= 200 {
+                let mut c = cur.clone();
+                c["nemesis"]["until_ms"] = json!(until / 2);
+                candidates.push((
+                    format!("random faults until {} ms, not {until}", until / 2),
+                    c,
+                ));
+            }
+            // Last, the same generator under other seeds, for a shorter failing run.
+            candidates.push(("a shorter failing run".to_string(), cur.clone()));
+            let mut changed = false;
+            for (i, (what, c)) in candidates.into_iter().enumerate() {
+                if self.runs >= end {
+                    return (cur, seed);
+                }
+                let same = c == cur;
+                // A simpler generator may take as long; the same one must be quicker.
+                let limit = if same { steps.saturating_sub(1) } else { steps };
+                let from = if same { seed + 1 } else { seed };
+                let _ = i;
+                if let Some((s, st)) = self.failing_seed(&c, from, limit, end) {
+                    steps = st;
+                    self.steps.push(if s == seed {
+                        what
+                    } else {
+                        format!("{what} (seed {s})")
+                    });
+                    cur = c;
+                    seed = s;
+                    changed = true;
+                    break;
+                }
+            }
+            if !changed {
+                return (cur, seed);
+            }
+        }
+    }
+
+    /// Runs a candidate; its report if it is valid and fails the target check.
+    fn test(&mut self, json: &Value) -> Option<RunReport> {
+        if self.runs >= self.max_runs {
+            return None;
+        }
+        self.runs += 1;
+        let text = serde_json::to_string(json).ok()?;
+        let scn = load(&self.source, &text, &[]).ok()?;
+        let report = scn.run(self.seed, None).ok()?;
+        (failing_check(&report)?.0 == self.check).then_some(report)
+    }
+
+    fn out_of_runs(&self) -> bool {
+        self.runs >= self.max_runs
+    }
+
+    /// Tries `candidate`; keeps it (and says so) if it still fails.
+    fn attempt(
+        &mut self,
+        cur: &mut Value,
+        report: &mut RunReport,
+        candidate: Value,
+        step: impl FnOnce() -> String,
+    ) -> bool {
+        if candidate == *cur {
+            return false;
+        }
+        match self.test(&candidate) {
+            Some(r) => {
+                *cur = candidate;
+                *report = r;
+                self.steps.push(step());
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn minimize(&mut self, mut cur: Value, mut report: RunReport) -> (Value, RunReport) {
+        loop {
+            let mut changed = false;
+            changed |= self.cut_time(&mut cur, &mut report);
+            changed |= self.drop_faults(&mut cur, &mut report);
+            changed |= self.fewer_clients(&mut cur, &mut report);
+            changed |= self.fewer_nodes(&mut cur, &mut report);
+            changed |= self.simpler_network(&mut cur, &mut report);
+            changed |= self.shorter_faults(&mut cur, &mut report);
+            if !changed || self.out_of_runs() {
+                return (cur, report);
+            }
+        }
+    }
+
+    /// Ends the run just after the failure (and drops what lies beyond).
+    fn cut_time(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {
+        let Verdict::Fail(f) = &report.verdict else {
+            return false;
+        };
+        let old = cur["limits"]["time_ms"].as_u64().unwrap_or(0);
+        let mut end = f.time.0.div_ceil(1_000) + 1;
+        if end >= old {
+            // Found at the end of the run (a history or liveness check): try half as long.
+            end = old / 2;
+            if end == 0 {
+                return false;
+            }
+        }
+        let mut c = cur.clone();
+        c["limits"]["time_ms"] = json!(end);
+        if let Some(h) = c["heal_at_ms"].as_u64() {
+            if h > end {
+                c["heal_at_ms"] = json!(end);
+            }
+        }
+        if let Some(u) = c["nemesis"]["until_ms"].as_u64() {
+            if u > end {
+                c["nemesis"]["until_ms"] = json!(end);
+            }
+        }
+        if let Some(list) = c["faults"].as_array_mut() {
+            list.retain(|e| us_of(e) <= end * 1_000);
+        }
+        if c["workload"]["stop_ms"].as_u64().is_some_and(|s| s > end) {
+            c["workload"]["stop_ms"] = json!(end);
+        }
+        self.attempt(cur, report, c, || format!("run length {old} -> {end} ms"))
+    }
+
+    fn faults(cur: &Value) -> Vec<Value> {
+        cur["faults"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn with_faults(cur: &Value, faults: Vec<Value>) -> Value {
+        let mut c = cur.clone();
+        c["faults"] = Value::Array(faults);
+        c
+    }
+
+    fn drop_faults(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {
+        let mut changed = false;
+        // A fault and its undo together first.
+        let mut i = 0;
+        while i < Self::faults(cur).len() && !self.out_of_runs() {
+            let list = Self::faults(cur);
+            if let Some(j) = undo_of(&list, i) {
+                let kept: Vec<Value> = list
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| k != i && k != j)
+                    .map(|(_, e)| e.clone())
+                    .collect();
+                let what = describe(&list[i]);
+                let c = Self::with_faults(cur, kept);
+                if self.attempt(cur, report, c, || format!("dropped {what} and its undo")) {
+                    changed = true;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        // Then chunks, halving down to single entries.
+        let mut chunk = Self::faults(cur).len().div_ceil(2).max(1);
+        loop {
+            let mut start = 0;
+            while start < Self::faults(cur).len() && !self.out_of_runs() {
+                let list = Self::faults(cur);
+                let end = (start + chunk).min(list.len());
+                let kept: Vec<Value> = list[..start].iter().chain(&list[end..]).cloned().collect();
+                let what = if end - start == 1 {
+                    describe(&list[start])
+                } else {
+                    format!("{} faults", end - start)
+                };
+                let c = Self::with_faults(cur, kept);
+                if self.attempt(cur, report, c, || format!("dropped {what}")) {
+                    changed = true;
+                } else {
+                    start = end;
+                }
+            }
+            if chunk == 1 || self.out_of_runs() {
+                return changed;
+            }
+            chunk = chunk.div_ceil(2);
+        }
+    }
+
+    fn fewer_clients(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {
+        let mut changed = false;
+        let clients = cur["workload"]["clients"].as_u64().unwrap_or(0);
+        for want in 0..clients {
+            let mut c = cur.clone();
+            c["workload"]["clients"] = json!(want);
+            if self.attempt(cur, report, c, || format!("clients {clients} -> {want}")) {
+                changed = true;
+                break;
+            }
+        }
+        // Fewer operations per client: at most what the busiest one started, then halves.
+        let clients = cur["workload"]["clients"].as_u64().unwrap_or(0);
+        if clients == 0 {
+            return changed;
+        }
+        let mut most = report.ops.invoked;
+        loop {
+            let old = cur["workload"]["ops_per_client_max"].as_u64().unwrap_or(0);
+            let mut tried = false;
+            for want in [1, most / 2, most] {
+                if want == 0 || (old != 0 && want >= old) {
+                    continue;
+                }
+                tried = true;
+                let mut c = cur.clone();
+                c["workload"]["ops_per_client_max"] = json!(want);
+                let from = if old == 0 {
+                    "no limit".to_string()
+                } else {
+                    old.to_string()
+                };
+                if self.attempt(cur, report, c, || {
+                    format!("operations per client {from} -> {want}")
+                }) {
+                    changed = true;
+                    break;
+                }
+            }
+            let now = cur["workload"]["ops_per_client_max"].as_u64().unwrap_or(0);
+            if !tried || now == old || self.out_of_runs() {
+                return changed;
+            }
+            most = now;
+        }
+    }
+
+    fn fewer_nodes(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {
+        let mut changed = false;
+        loop {
+            let n = cur["nodes"].as_u64().unwrap_or(0) as u32;
+            if n <= 1 || self.out_of_runs() {
+                return changed;
+            }
+            let Some(c) = without_node(cur, NodeId(n - 1)) else {
+                return changed;
+            };
+            if !self.attempt(cur, report, c, || format!("nodes {n} -> {}", n - 1)) {
+                return changed;
+            }
+            changed = true;
+        }
+    }
+
+    fn simpler_network(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {
+        let mut changed = false;
+        if cur.get("nemesis").is_some() {
+            let mut c = cur.clone();
+            c.as_object_mut().expect("object").remove("nemesis");
+            changed |= self.attempt(cur, report, c, || {
+                "no nemesis loss, duplicates or delays".to_string()
+            });
+        }
+        for key in ["loss", "duplicate", "long_delay"] {
+            let present =
+                |v: &Value| !v["network"][key].is_null() && v["network"][key] != json!(0.0);
+            if present(cur) {
+                let mut c = cur.clone();
+                if let Some(o) = c["network"].as_object_mut() {
+                    o.remove(key);
+                }
+                changed |= self.attempt(cur, report, c, || format!("network: no {key}"));
+            }
+            if cur["nemesis"]["network"][key].is_object()
+                || cur["nemesis"]["network"][key]
+                    .as_f64()
+                    .is_some_and(|x| x > 0.0)
+            {
+                let mut c = cur.clone();
+                if let Some(o) = c["nemesis"]["network"].as_object_mut() {
+                    o.remove(key);
+                }
+                changed |= self.attempt(cur, report, c, || format!("nemesis network: no {key}"));
+            }
+        }
+        changed
+    }
+
+    /// Moves each undo earlier (shorter faults), then each timed fault later.
+    fn shorter_faults(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {
+        let mut changed = false;
+        let mut i = 0;
+        while i < Self::faults(cur).len() && !self.out_of_runs() {
+            let list = Self::faults(cur);
+            if list[i].get("on").is_none() {
+                if let Some(j) = undo_of(&list, i) {
+                    let (a, b) = (us_of(&list[i]), us_of(&list[j]));
+                    // Shorter: the undo halfway closer; later: the fault halfway closer.
+                    let mid = a + (b - a) / 2;
+                    let mid_ms = mid.div_ceil(1_000) * 1_000;
+                    if mid_ms < b && mid_ms > a {
+                        let mut l = list.clone();
+                        l[j]["at_ms"] = json!(mid_ms / 1_000);
+                        let what = describe(&list[i]);
+                        let c = Self::with_faults(cur, sorted(l));
+                        if self.attempt(cur, report, c, || {
+                            format!(
+                                "{what} lasts {} ms instead of {}",
+                                ms_text(mid_ms - a),
+                                ms_text(b - a)
+                            )
+                        }) {
+                            changed = true;
+                            continue;
+                        }
+                    }
+                    let later = (a + (b - a) / 2) / 1_000 * 1_000;
+                    if later > a && later < b {
+                        let mut l = list.clone();
+                        l[i]["at_ms"] = json!(later / 1_000);
+                        let what = describe(&list[i]);
+                        let c = Self::with_faults(cur, sorted(l));
+                        if self.attempt(cur, report, c, || {
+                            format!(
+                                "{what} starts at {} ms instead of {}",
+                                ms_text(later),
+                                ms_text(a)
+                            )
+                        }) {
+                            changed = true;
+                            continue;
+                        }
+                    }
+                }
+            }
+            i += 1;
+        }
+        changed
+    }
+}
+
+fn sorted(mut list: Vec<Value>) -> Vec<Value> {
+    list.sort_by_key(|e| if e.get("on").is_some() { 0 } else { us_of(e) });
+    list
+}
+
+fn parse(entry: &Value) -> Option<ScheduledFault> {
+    serde_json::from_value(entry.clone()).ok()
+}
+
+fn describe(entry: &Value) -> String {
+    let Some(sf) = parse(entry) else {
+        return "a fault".to_string();
+    };
+    let what = match &sf.fault {
+        Fault::Crash(n) => format!("crash {n}"),
+        Fault::Restart(n) => format!("restart {n}"),
+        Fault::Pause(n) => format!("pause {n}"),
+        Fault::Resume(n) => format!("resume {n}"),
+        Fault::Isolate(e) => format!("isolate {e}"),
+        Fault::Partition(_) => "a partition".to_string(),
+        Fault::Bridge { via, .. } => format!("a bridge via {via}"),
+        Fault::Cut { from, to } => format!("cut {from}->{to}"),
+        Fault::Repair { from, to } => format!("repair {from}->{to}"),
+        Fault::HealLinks => "heal_links".to_string(),
+        Fault::ClockStep { node, .. } => format!("a clock step on {node}"),
+        Fault::ClockDrift { node, .. } => format!("a clock drift on {node}"),
+        Fault::Heal => "the heal".to_string(),
+    };
+    if sf.on.is_some() {
+        format!("{what} (on a note)")
+    } else {
+        format!("{what} at {} ms", ms_text(sf.at_us))
+    }
+}
+
+/// The entry that undoes entry `i`: the next restart (resume) of a crashed (paused) node, the
+/// next `heal_links` after a link fault.
+fn undo_of(list: &[Value], i: usize) -> Option<usize> {
+    let f = parse(&list[i])?.fault;
+    let undoes = |g: &Fault| match (&f, g) {
+        (Fault::Crash(a), Fault::Restart(b)) | (Fault::Pause(a), Fault::Resume(b)) => a == b,
+        (
+            Fault::Partition(_) | Fault::Bridge { .. } | Fault::Isolate(_) | Fault::Cut { .. },
+            Fault::HealLinks,
+        ) => true,
+        (Fault::Cut { from, to }, Fault::Repair { from: f2, to: t2 }) => from == f2 && to == t2,
+        _ => false,
+    };
+    (i + 1..list.len()).find(|&j| {
+        list[j].get("on").is_none() && parse(&list[j]).is_some_and(|sf| undoes(&sf.fault))
+    })
+}
+
+/// The scenario without node `gone` (the highest-numbered one): faults about it dropped, it
+/// removed from partitions, links, clocks and expectations. `None` if it cannot be removed.
+fn without_node(cur: &Value, gone: NodeId) -> Option<Value> {
+    let mut c = cur.clone();
+    c["nodes"] = json!(gone.0);
+    let name = gone.to_string();
+    let strip = |groups: &[Vec<Endpoint>]| -> Vec<Vec<Endpoint>> {
+        groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .copied()
+                    .filter(|e| *e != Endpoint::Node(gone))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|g| !g.is_empty())
+            .collect()
+    };
+    let mut faults = Vec::new();
+    for e in Shrinker::faults(&c) {
+        let sf = parse(&e)?;
+        if sf.on.as_ref().and_then(|o| o.node) == Some(gone) {
+            continue;
+        }
+        let fault = match sf.fault {
+            Fault::Partition(groups) => {
+                let g = strip(&groups);
+                if g.len() < 2 {
+                    continue;
+                }
+                Fault::Partition(g)
+            }
+            Fault::Bridge { groups, via } if via != gone => {
+                let g = strip(&groups);
+                if g.len() < 2 {
+                    continue;
+                }
+                Fault::Bridge { groups: g, via }
+            }
+            Fault::Cut { from, to } | Fault::Repair { from, to }
+                if from == Endpoint::Node(gone) || to == Endpoint::Node(gone) =>
+            {
+                continue;
+            }
+            f if f.node() == Some(gone) => continue,
+            f => f,
+        };
+        let mut out = serde_json::to_value(ScheduledFault { fault, ..sf }).ok()?;
+        if let Some(at) = e.get("at_ms") {
+            out["at_ms"] = at.clone(); // keep the exact text of the time
+        }
+        faults.push(out);
+    }
+    c["faults"] = Value::Array(faults);
+    let mentions = |v: &Value| v.to_string().contains(&format!("\"{name}\""));
+    for key in ["clocks", "permanently_down"] {
+        if let Some(list) = c[key].as_array_mut() {
+            list.retain(|v| !mentions(v));
+        }
+    }
+    if let Some(list) = c["network"]["links"].as_array_mut() {
+        list.retain(|v| !mentions(v));
+    }
+    if let Some(list) = c["expect"].as_array_mut() {
+        list.retain(|v| !mentions(v));
+    }
+    Some(c)
+}

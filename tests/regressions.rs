@@ -1,0 +1,92 @@
+//! Regression cases: every scenario under scenarios/regressions/ must end the way its
+//! `outcome` says. A case that should fail a check and now passes has gone vacuous (the engine,
+//! the protocol or its randomness moved under it), and this test says so.
+
+use faultline::engine::install_panic_capture;
+use faultline::scenario::{ExpectedOutcome, bundled, bundled_names, load};
+
+fn cases() -> Vec<&'static str> {
+    bundled_names()
+        .into_iter()
+        .filter(|n| n.starts_with("regressions/"))
+        .collect()
+}
+
+#[test]
+fn every_regression_case_ends_as_it_must() {
+    install_panic_capture();
+    let names = cases();
+    assert!(names.len() >= 7, "regression cases: {names:?}");
+    let mut wrong = Vec::new();
+    for name in &names {
+        let scn = load(name, bundled(name).unwrap(), &[]).unwrap();
+        let outcome = scn
+            .file
+            .outcome
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: a regression case needs an `outcome`"));
+        let report = scn.run(scn.file.seed, None).unwrap();
+        if let Err(why) = outcome.judge(&report.verdict) {
+            wrong.push(format!(
+                "{name}: {why}\n  replay: faultline run scenarios/{name}.json"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn both_kinds_of_case_are_kept() {
+    let outcomes: Vec<ExpectedOutcome> = cases()
+        .into_iter()
+        .filter_map(|n| load(n, bundled(n).unwrap(), &[]).unwrap().file.outcome)
+        .collect();
+    assert!(outcomes.contains(&ExpectedOutcome::Passes));
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, ExpectedOutcome::Fails(c) if c == "leader_completeness"))
+    );
+}
+
+#[test]
+fn a_failing_case_that_starts_passing_is_reported_as_vacuous() {
+    install_panic_capture();
+    // The same case with its bug switch off stands for an engine change that made it pass.
+    let name = "regressions/raft-skip-up-to-date-check";
+    let scn = load(
+        name,
+        bundled(name).unwrap(),
+        &["protocol.params.bugs.skip_up_to_date_check=false".into()],
+    )
+    .unwrap();
+    let report = scn.run(scn.file.seed, None).unwrap();
+    let why = scn
+        .file
+        .outcome
+        .as_ref()
+        .unwrap()
+        .judge(&report.verdict)
+        .unwrap_err();
+    assert!(why.contains("gone vacuous"), "{why}");
+    // And a fixed bug that comes back is named.
+    let name = "regressions/raft-duplicate-votes-counted-once";
+    let scn = load(
+        name,
+        bundled(name).unwrap(),
+        &["protocol.params.bugs.count_duplicate_votes=true".into()],
+    )
+    .unwrap();
+    let report = scn.run(scn.file.seed, None).unwrap();
+    let why = ExpectedOutcome::Passes.judge(&report.verdict).unwrap_err();
+    assert!(why.contains("leader_completeness failed"), "{why}");
+}
+
+#[test]
+fn outcome_names_a_real_check() {
+    let text = bundled("regressions/raft-reply-before-sync")
+        .unwrap()
+        .replace("committed_never_lost", "committed_nevr_lost");
+    let e = load("x.json", &text, &[]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("outcome.fails"), "{e}");
+}
