@@ -297,25 +297,7 @@ fn input_error(file: &str, message: String) -> InputError {
     }
 }
 
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-/// The one line that replays a run.
-pub fn replay_line(source: &str, seed: u64, overrides: &[String]) -> String {
-    let mut line = format!("faultline run {} --seed {seed}", shell_quote(source));
-    for o in overrides {
-        line.push_str(&format!(" --set {}", shell_quote(o)));
-    }
-    line
-}
+pub use crate::scenario::replay_line;
 
 /// Writes a whole file through `PATH.partial`, so a file under its own name is complete.
 fn write_whole(path: &Path, text: &str) -> Result<(), String> {

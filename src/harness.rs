@@ -662,7 +662,7 @@ impl<P: Protocol> Harness<P> {
             Source::File(path) => path.display().to_string(),
             Source::Default | Source::Text(_) => return None,
         };
-        is_bundled::<P>().then(|| cli_replay(&source, seed, &self.overrides))
+        is_bundled::<P>().then(|| crate::scenario::replay_line(&source, seed, &self.overrides))
     }
 
     fn cargo_line(&self, seed: u64, determinism: bool) -> String {
@@ -673,7 +673,7 @@ impl<P: Protocol> Harness<P> {
         };
         format!(
             "{ENV_SEED}={seed}{env} cargo test {}",
-            shell_quote(&self.name)
+            crate::scenario::shell_quote(&self.name)
         )
     }
 
@@ -681,7 +681,7 @@ impl<P: Protocol> Harness<P> {
     /// own line for the trace's source, so `faultline replay` finds the summary identical.
     fn summary_reproduce(&self, scn: &Scenario, seed: u64, determinism: bool) -> String {
         if is_bundled::<P>() {
-            cli_replay(&scn.source, seed, &self.overrides)
+            crate::scenario::replay_line(&scn.source, seed, &self.overrides)
         } else {
             self.cargo_line(seed, determinism)
         }
@@ -1137,26 +1137,6 @@ pub fn target_dir(
         })
     };
     from_manifest.or_else(from_exe).unwrap_or(temp)
-}
-
-/// The CLI's replay command for a bundled protocol, quoted the way `faultline run` prints it.
-fn cli_replay(source: &str, seed: u64, overrides: &[String]) -> String {
-    let mut line = format!("faultline run {} --seed {seed}", shell_quote(source));
-    for o in overrides {
-        line.push_str(&format!(" --set {}", shell_quote(o)));
-    }
-    line
-}
-
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// `text` on one line: line breaks become spaces.

@@ -769,11 +769,16 @@ impl Nemesis {
             .unwrap_or(self.nodes.saturating_sub(1) / 2)
     }
 
-    /// Strike rule `i` matched an annotation by `node` at `now`: draws whether it strikes
-    /// and, if it does and may (the node is up and not off limits, the down budget allows a
-    /// crash or pause, no links are cut for an isolation), returns the fault and its undo
-    /// with the undo's time. Always one draw for the chance, so the stream's use does not
-    /// depend on the world.
+    /// Strike rule `i` matched an annotation: draws whether it strikes (one draw, whatever
+    /// the world looks like, so the stream's use does not depend on it).
+    pub fn strike_fires(&mut self, i: usize) -> bool {
+        let chance = self.config.strikes.get(i).map_or(Ratio::ZERO, |s| s.chance);
+        self.strike_rng.chance(chance)
+    }
+
+    /// Rule `i` fired on `node` at `now`: the fault and its undo with the undo's time, if it
+    /// may strike (the node is up and not off limits, the down budget allows a crash or
+    /// pause, no links are cut for an isolation).
     pub fn strike(
         &mut self,
         i: usize,
@@ -782,9 +787,6 @@ impl Nemesis {
         world: &WorldState<'_>,
     ) -> Option<(Fault, (Time, Fault))> {
         let spec = self.config.strikes.get(i)?;
-        if !self.strike_rng.chance(spec.chance) {
-            return None;
-        }
         let (fault, lo, hi) = (spec.fault, spec.duration_ms_min, spec.duration_ms_max);
         let k = node.index();
         if !world.up[k] || world.off_limits[k] {
@@ -1149,6 +1151,13 @@ mod tests {
             links_cut,
         };
         let now = Time::from_ms(100);
+        let fire = |nm: &mut Nemesis, i: usize, n: NodeId, w: &WorldState<'_>| {
+            if nm.strike_fires(i) {
+                nm.strike(i, n, now, w)
+            } else {
+                None
+            }
+        };
         let mut nm = Nemesis::new(
             config(vec![
                 strike(StrikeFault::Crash, Ratio::ONE),
@@ -1159,31 +1168,31 @@ mod tests {
             5,
             1,
         );
-        let (f, (t, undo)) = nm.strike(0, NodeId(2), now, &world(&up, false)).unwrap();
+        let (f, (t, undo)) = fire(&mut nm, 0, NodeId(2), &world(&up, false)).unwrap();
         assert_eq!(
             (f, undo),
             (Fault::Crash(NodeId(2)), Fault::Restart(NodeId(2)))
         );
         assert!(t >= Time::from_ms(110) && t <= Time::from_ms(130), "{t:?}");
-        let (f, (_, undo)) = nm.strike(1, NodeId(3), now, &world(&up, false)).unwrap();
+        let (f, (_, undo)) = fire(&mut nm, 1, NodeId(3), &world(&up, false)).unwrap();
         assert_eq!(
             (f, undo),
             (Fault::Pause(NodeId(3)), Fault::Resume(NodeId(3)))
         );
-        let (f, (_, undo)) = nm.strike(2, NodeId(4), now, &world(&up, false)).unwrap();
+        let (f, (_, undo)) = fire(&mut nm, 2, NodeId(4), &world(&up, false)).unwrap();
         assert_eq!(
             (f, undo),
             (Fault::Isolate(Endpoint::Node(NodeId(4))), Fault::HealLinks)
         );
-        assert_eq!(nm.strike(3, NodeId(2), now, &world(&up, false)), None);
+        assert_eq!(fire(&mut nm, 3, NodeId(2), &world(&up, false)), None);
         assert_eq!(
-            nm.strike(2, NodeId(4), now, &world(&up, true)),
+            fire(&mut nm, 2, NodeId(4), &world(&up, true)),
             None,
             "links are cut"
         );
         let two_down = [true, false, false, true, true];
         assert_eq!(
-            nm.strike(0, NodeId(0), now, &world(&two_down, false)),
+            fire(&mut nm, 0, NodeId(0), &world(&two_down, false)),
             None,
             "two of five down is the budget"
         );
@@ -1208,7 +1217,7 @@ mod tests {
         let (mut a, mut b) = (half(), half());
         let run = |nm: &mut Nemesis| {
             (0..200)
-                .map(|_| nm.strike(0, NodeId(0), now, &world(&up, false)).is_some())
+                .map(|_| fire(nm, 0, NodeId(0), &world(&up, false)).is_some())
                 .collect::<Vec<_>>()
         };
         let fired = run(&mut a);

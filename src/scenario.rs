@@ -333,6 +333,27 @@ pub struct Scenario {
     pub file: ScenarioFile,
 }
 
+/// Quotes `s` for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The one line that replays a run.
+pub fn replay_line(source: &str, seed: u64, overrides: &[String]) -> String {
+    let mut line = format!("faultline run {} --seed {seed}", shell_quote(source));
+    for o in overrides {
+        line.push_str(&format!(" --set {}", shell_quote(o)));
+    }
+    line
+}
+
 /// Microseconds as milliseconds the way a scenario writes them (`1149` or `1149.337`).
 pub fn ms_text(us: u64) -> String {
     if us % 1_000 == 0 {

@@ -482,7 +482,7 @@ impl Shrinker {
             // Last, the same generator under other seeds, for a shorter failing run.
             candidates.push(("a shorter failing run".to_string(), cur.clone()));
             let mut changed = false;
-            for (i, (what, c)) in candidates.into_iter().enumerate() {
+            for (what, c) in candidates {
                 if self.runs >= end {
                     return (cur, seed);
                 }
@@ -490,7 +490,6 @@ impl Shrinker {
                 // A simpler generator may take as long; the same one must be quicker.
                 let limit = if same { steps.saturating_sub(1) } else { steps };
                 let from = if same { seed + 1 } else { seed };
-                let _ = i;
                 if let Some((s, st)) = self.failing_seed(&c, from, limit, end) {
                     steps = st;
                     self.steps.push(if s == seed {

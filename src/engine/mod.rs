@@ -524,6 +524,10 @@ impl<P: Protocol> Simulation<P> {
             if s.note != key || !s.value.as_ref().is_none_or(|v| value.matches_json(v)) {
                 continue;
             }
+            if !self.nemesis.as_mut().is_some_and(|nm| nm.strike_fires(i)) {
+                continue;
+            }
+            // Only a strike that fires needs to look at the world.
             let up: Vec<bool> = self.hosts.iter().map(|h| h.status == Status::Up).collect();
             let off: Vec<bool> = self.hosts.iter().map(|h| h.permanently_down).collect();
             let world = WorldState {
