@@ -25,6 +25,7 @@ pub mod shrink;
 pub mod storage;
 pub mod sweep;
 pub mod trace;
+pub mod tracedoc;
 pub mod types;
 pub mod workload;
 
