@@ -134,7 +134,7 @@ struct ShrinkArgs {
     #[arg(long)]
     force: bool,
     /// Most candidate runs to try.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 10000)]
     max_runs: u32,
 }
 

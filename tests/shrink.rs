@@ -100,3 +100,30 @@ fn shrink_refuses_what_it_cannot_do() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--save-regression"), "{err}");
 }
+
+#[test]
+fn shrinking_drops_nodes_when_the_failure_does_not_need_them() {
+    // truncate_on_match needs only a leader and one follower: five nodes must not survive.
+    let dir = temp_dir("shrink-nodes");
+    let out = dir.join("small.json");
+    let set = "protocol.params.bugs.truncate_on_match=true";
+    let (code, text, err) = cli(&[
+        "shrink",
+        "raft/swarm",
+        "--seed",
+        "1",
+        "--set",
+        set,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(text.contains("nodes 5 -> 4"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(json["nodes"].as_u64().unwrap() <= 3, "{text}");
+    let (code, run, _) = cli(&["run", out.to_str().unwrap(), "-q"]);
+    assert_eq!(code, 1, "{run}");
+    assert!(run.contains("check committed_never_lost"), "{run}");
+    let _ = std::fs::remove_dir_all(dir);
+}
