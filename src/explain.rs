@@ -18,6 +18,8 @@ use crate::tracedoc::TraceDoc;
 
 /// Most timeline entries shown; beyond it the middle is summarised in one line.
 const TIMELINE_MAX: usize = 36;
+/// Most lines of a violation's message shown.
+const MESSAGE_LINES_MAX: usize = 12;
 /// Annotation names that get words of their own instead of the generic summary.
 const KNOWN_NOTES: &[&str] = &[
     "role",
@@ -598,7 +600,18 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
                 format!(" on {}", nodes.join(" "))
             }
         ));
-        out.push(format!("  {}", compact(&v["message"]).replace('\n', " ")));
+        // A long message (a linearizability counterexample) is cut after a dozen lines.
+        let message = compact(&v["message"]);
+        let lines: Vec<&str> = message.lines().collect();
+        for l in lines.iter().take(MESSAGE_LINES_MAX) {
+            out.push(format!("  {}", l.trim_end()));
+        }
+        if lines.len() > MESSAGE_LINES_MAX {
+            out.push(format!(
+                "  ... {} more lines (the summary's verdict has them all)",
+                lines.len() - MESSAGE_LINES_MAX
+            ));
+        }
         if let Some(path) = trace {
             let from = secs(t.saturating_sub(50_000));
             out.push(format!(
