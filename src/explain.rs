@@ -18,6 +18,8 @@ use crate::tracedoc::TraceDoc;
 
 /// Most timeline entries shown; beyond it the middle is summarised in one line.
 const TIMELINE_MAX: usize = 36;
+/// Most elections and violations kept from the elided middle of a long timeline.
+const KEPT_IN_MIDDLE_MAX: usize = 10;
 /// Most lines of a violation's message shown.
 const MESSAGE_LINES_MAX: usize = 12;
 /// Annotation names that get words of their own instead of the generic summary.
@@ -53,15 +55,16 @@ enum Kind {
 }
 
 impl Kind {
-    fn plural(self) -> &'static str {
-        match self {
-            Kind::Start => "start lines",
-            Kind::Election => "election lines",
-            Kind::Fault => "fault lines",
-            Kind::Commit => "commit updates",
-            Kind::Check => "check results",
-            Kind::Violation => "violations",
-        }
+    fn counted(self, count: usize) -> String {
+        let word = match self {
+            Kind::Start => "start line",
+            Kind::Election => "election line",
+            Kind::Fault => "fault line",
+            Kind::Commit => "commit update",
+            Kind::Check => "check result",
+            Kind::Violation => "violation",
+        };
+        format!("{count} {word}{}", if count == 1 { "" } else { "s" })
     }
 }
 
@@ -102,11 +105,13 @@ struct Story<'a> {
 
 impl<'a> Story<'a> {
     fn push(&mut self, t: u64, kind: Kind, text: String) {
-        if kind != Kind::Commit {
+        // Commit progress is told before a change of leader or a violation, not before every
+        // fault, so a churning run does not read as a list of indexes.
+        if matches!(kind, Kind::Election | Kind::Violation) {
             self.tell_commits();
-            if kind != Kind::Election {
-                self.tell_campaign();
-            }
+        }
+        if kind != Kind::Election && kind != Kind::Commit {
+            self.tell_campaign();
         }
         self.entries.push(Entry { t, kind, text });
     }
@@ -480,22 +485,37 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
         let head = TIMELINE_MAX / 2;
         let tail = TIMELINE_MAX - head - 1;
         out.extend(timeline[..head].iter().map(line));
+        // In the middle, elections and violations stay (up to a few); the rest is counted.
         let middle = &timeline[head..timeline.len() - tail];
-        let mut counts: BTreeMap<Kind, usize> = BTreeMap::new();
+        let key = |e: &Entry| matches!(e.kind, Kind::Election | Kind::Violation);
+        let keep_keys = middle.iter().filter(|e| key(e)).count() <= KEPT_IN_MIDDLE_MAX;
+        let mut skipped: Vec<&Entry> = Vec::new();
+        let skip_line = |skipped: &mut Vec<&Entry>, out: &mut Vec<String>| {
+            if skipped.is_empty() {
+                return;
+            }
+            let mut counts: BTreeMap<Kind, usize> = BTreeMap::new();
+            for e in skipped.iter() {
+                *counts.entry(e.kind).or_default() += 1;
+            }
+            let what: Vec<String> = counts.iter().map(|(k, c)| k.counted(*c)).collect();
+            out.push(format!(
+                "  {:>10}  ... {} up to {} ...",
+                "",
+                what.join(", "),
+                secs(skipped.last().map_or(0, |e| e.t)),
+            ));
+            skipped.clear();
+        };
         for e in middle {
-            *counts.entry(e.kind).or_default() += 1;
+            if keep_keys && key(e) {
+                skip_line(&mut skipped, &mut out);
+                out.push(line(e));
+            } else {
+                skipped.push(e);
+            }
         }
-        let what: Vec<String> = counts
-            .iter()
-            .map(|(k, c)| format!("{c} {}", k.plural()))
-            .collect();
-        out.push(format!(
-            "  {:>10}  ... {} more lines up to {} ({}) ...",
-            "",
-            middle.len(),
-            secs(middle.last().map_or(0, |e| e.t)),
-            what.join(", ")
-        ));
+        skip_line(&mut skipped, &mut out);
         out.extend(timeline[timeline.len() - tail..].iter().map(line));
     }
 

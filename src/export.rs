@@ -298,10 +298,10 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
     let tid_activity = TID_SPANS + k;
     let tid_notes = tid_activity + 1;
     let pid = |h: usize| h as u64 + 1;
-    let mut ev: Vec<Value> = Vec::new();
+    let mut ev = Events(Vec::new());
 
     // Names and order of processes and threads.
-    let meta = |ev: &mut Vec<Value>, pid: u64, tid: u64, what: &str, name: &str| {
+    let meta = |ev: &mut Events, pid: u64, tid: u64, what: &str, name: &str| {
         ev.push(json!({"name": what, "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}));
     };
     meta(
@@ -342,7 +342,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
     let mut ops: BTreeMap<u64, (usize, u64, u64, Value)> = BTreeMap::new();
     let mut processes: BTreeMap<(usize, u64), ()> = BTreeMap::new();
 
-    let x = |ev: &mut Vec<Value>,
+    let x = |ev: &mut Events,
              pid: u64,
              tid: u64,
              cat: &str,
@@ -352,7 +352,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
              args: Value| {
         ev.push(json!({"name": name, "cat": cat, "ph": "X", "pid": pid, "tid": tid, "ts": ts, "dur": dur, "args": args}));
     };
-    let instant = |ev: &mut Vec<Value>,
+    let instant = |ev: &mut Events,
                    pid: u64,
                    tid: u64,
                    cat: &str,
@@ -362,7 +362,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                    args: Value| {
         ev.push(json!({"name": name, "cat": cat, "ph": "i", "s": scope, "pid": pid, "tid": tid, "ts": ts, "args": args}));
     };
-    let close_spans = |ev: &mut Vec<Value>,
+    let close_spans = |ev: &mut Events,
                        spans: &mut BTreeMap<(usize, usize), (Value, u64)>,
                        node: usize,
                        t: u64| {
@@ -750,16 +750,21 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
         "time_unit": "ts and dur are microseconds of virtual time",
     });
     let mut out = String::from("{\"traceEvents\":[\n");
-    for (i, e) in ev.iter().enumerate() {
-        if i > 0 {
-            out.push_str(",\n");
-        }
-        out.push_str(&e.to_string());
-    }
+    out.push_str(&ev.0.join(",\n"));
     out.push_str("\n],\n\"displayTimeUnit\":\"ms\",\n\"metadata\":");
     out.push_str(&metadata.to_string());
     out.push_str("}\n");
     Ok(out)
+}
+
+/// Trace events, each already serialized (a `Value` per event would take several times the
+/// memory of the text).
+struct Events(Vec<String>);
+
+impl Events {
+    fn push(&mut self, event: Value) {
+        self.0.push(event.to_string());
+    }
 }
 
 /// A request for labels: its function and key, `get k1`, `echo`.
