@@ -171,10 +171,8 @@ impl Hosts {
 /// The nodes and clients a fault names, in the order they appear.
 pub(crate) fn fault_endpoints(fault: &Value, out: &mut Vec<String>) {
     match fault {
-        Value::String(s) if s != "heal" && s != "heal_links" => {
-            if !out.contains(s) {
-                out.push(s.clone());
-            }
+        Value::String(s) if s != "heal" && s != "heal_links" && !out.contains(s) => {
+            out.push(s.clone());
         }
         Value::Array(items) => items.iter().for_each(|x| fault_endpoints(x, out)),
         Value::Object(o) => o.iter().for_each(|(k, x)| {
@@ -366,7 +364,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                        spans: &mut BTreeMap<(usize, usize), (Value, u64)>,
                        node: usize,
                        t: u64| {
-        for j in 0..span_keys.len() {
+        for (j, key) in span_keys.iter().enumerate() {
             if let Some((value, since)) = spans.remove(&(node, j)) {
                 let name = compact(&value);
                 x(
@@ -377,7 +375,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                     name,
                     since,
                     t - since,
-                    json!({ span_keys[j]: value }),
+                    json!({ *key: value }),
                 );
             }
         }
@@ -534,7 +532,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                 let target = match fault {
                     Value::Object(o) if o.len() == 1 => o.iter().next().and_then(|(kind, v)| {
                         let h = hosts.index(v.as_str()?)?;
-                        (h < hosts.nodes).then(|| (kind.as_str(), h))
+                        (h < hosts.nodes).then_some((kind.as_str(), h))
                     }),
                     _ => None,
                 };
@@ -662,7 +660,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
     }
 
     // What is still open ends with the run.
-    for n in 0..hosts.nodes {
+    for (n, was_started) in started.iter().enumerate() {
         close_spans(&mut ev, &mut spans, n, end);
         if let Some(since) = paused.remove(&n) {
             x(
@@ -687,7 +685,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                 end - since,
                 json!({}),
             );
-        } else if !started[n] {
+        } else if !was_started {
             x(
                 &mut ev,
                 pid(n),
