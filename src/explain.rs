@@ -271,7 +271,10 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
                                 let of = term.map(|x| format!(" of term {x}")).unwrap_or_default();
                                 let how = match s.campaign.take() {
                                     Some(c) if c.tries.len() == 1 && c.tries[0].0 == node => {
-                                        format!(" ({} after its candidacy)", secs(t - c.since))
+                                        format!(
+                                            " ({} after its candidacy)",
+                                            secs(t.saturating_sub(c.since))
+                                        )
                                     }
                                     Some(c) => {
                                         format!(" ({} since {})", s.candidacies(&c), secs(c.since))

@@ -374,7 +374,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                     "state",
                     name,
                     since,
-                    t - since,
+                    t.saturating_sub(since),
                     json!({ *key: value }),
                 );
             }
@@ -396,7 +396,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                             "status",
                             "down".into(),
                             since,
-                            t - since,
+                            t.saturating_sub(since),
                             json!({}),
                         );
                     }
@@ -495,7 +495,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                                     "state",
                                     compact(&old),
                                     since,
-                                    t - since,
+                                    t.saturating_sub(since),
                                     json!({ key: old }),
                                 );
                             }
@@ -547,7 +547,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                                 "status",
                                 "paused".into(),
                                 since,
-                                t - since,
+                                t.saturating_sub(since),
                                 json!({}),
                             );
                         }
@@ -565,7 +565,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                                 "status",
                                 "paused".into(),
                                 since,
-                                t - since,
+                                t.saturating_sub(since),
                                 json!({}),
                             );
                         }
@@ -593,11 +593,11 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                 x(
                     &mut ev,
                     pid(c),
-                    tid_activity + 1 + process,
+                    (tid_activity + 1).saturating_add(process),
                     "op",
                     name,
                     since,
-                    t - since,
+                    t.saturating_sub(since),
                     json!({"op": op, "request": request, "outcome": outcome}),
                 );
             }
@@ -670,7 +670,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                 "status",
                 "paused".into(),
                 since,
-                end - since,
+                end.saturating_sub(since),
                 json!({}),
             );
         }
@@ -682,7 +682,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                 "status",
                 "down".into(),
                 since,
-                end - since,
+                end.saturating_sub(since),
                 json!({}),
             );
         } else if !was_started {
@@ -703,11 +703,11 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
         x(
             &mut ev,
             pid(c),
-            tid_activity + 1 + process,
+            (tid_activity + 1).saturating_add(process),
             "op",
             name,
             since,
-            end - since,
+            end.saturating_sub(since),
             json!({"op": op, "request": request}),
         );
     }
@@ -731,7 +731,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
         meta(
             &mut ev,
             pid(*c),
-            tid_activity + 1 + process,
+            (tid_activity + 1).saturating_add(*process),
             "thread_name",
             &format!("process {process}"),
         );
@@ -1213,5 +1213,45 @@ mod tests {
         assert_eq!(h.index("n0"), None);
         assert_eq!(h.index("x1"), None);
         assert_eq!(h.name(4), "c2");
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    const HEAD: &str = r#"{"ev":"header","schema":1,"seed":1,"source":"x","scenario":{"nodes":2,"protocol":{"name":"raft"},"workload":{"clients":1}}}"#;
+
+    /// Traces that parse but make no sense: every export and the narrative answer with an
+    /// error or with text, never a panic.
+    #[test]
+    fn strange_records_give_errors_or_text_never_a_panic() {
+        let records = [
+            r#"{"step":1,"t":9,"ev":"fault","fault":{"crash":"n1"},"origin":"schedule"}"#,
+            r#"{"step":2,"t":3,"ev":"start","node":"n1","incarnation":1,"recover":true}"#,
+            r#"{"step":3,"t":1,"ev":"note","node":"n2","key":"role","value":"leader"}"#,
+            r#"{"step":4,"t":0,"ev":"note","node":"n2","key":"role","value":"follower"}"#,
+            r#"{"step":5,"t":0,"ev":"invoke","op":1,"client":"c1","process":18446744073709551615,"request":{"get":{"key":[1]}}}"#,
+            r#"{"step":6,"t":0,"ev":"fault","fault":{"partition":"nonsense"},"origin":7}"#,
+            r#"{"step":7,"t":0,"ev":"note","node":"n1","key":"commit","value":"x"}"#,
+            r#"{"step":8,"t":0,"ev":"violation","check":"c","kind":"always","nodes":["n7",3],"message":null}"#,
+            r#"{"step":9,"t":0,"ev":"complete","op":1,"client":"c1","process":0,"outcome":[]}"#,
+            r#"{"step":10,"t":5,"ev":"send","id":1,"from":"n1","to":"c1","copies":0,"msg":7}"#,
+            r#"{"step":11,"t":2,"ev":"deliver","id":1,"from":"n1","to":"c1","msg":null}"#,
+            r#"{"step":12,"t":2,"ev":"deliver","id":2,"from":"n1","to":"n2","msg":null}"#,
+            r#"{"step":13,"ev":"timer","node":"n1"}"#,
+        ];
+        for n in 0..=records.len() {
+            let text = format!("{HEAD}\n{}", records[..n].join("\n"));
+            let doc = TraceDoc::parse(&text).unwrap();
+            for format in [Format::Perfetto, Format::Shiviz, Format::Jepsen] {
+                let _ = export(&doc, format);
+            }
+            let _ = crate::explain::explain(&doc, Some("t.jsonl"));
+        }
+        let doc = TraceDoc::parse(&format!("{HEAD}\n{}", records.join("\n"))).unwrap();
+        let e = shiviz(&doc).unwrap_err();
+        assert_eq!(e.record, 11, "{e}");
+        assert!(e.message.contains("never sent"), "{e}");
     }
 }
