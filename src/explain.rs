@@ -164,14 +164,11 @@ impl<'a> Story<'a> {
             (Some(a), Some(b)) => format!(" in terms {a}-{b}"),
             _ => String::new(),
         };
-        if c.tries.len() == 1 {
-            format!("{} stands for election{terms}", names[0])
-        } else {
-            format!(
-                "{} candidacies by {}{terms}",
-                c.tries.len(),
-                names.join(" ")
-            )
+        // A candidate that stands again only writes a new term, so candidacies are not
+        // counted: the nodes and the terms say enough.
+        match names.len() {
+            1 => format!("{} stands for election{terms}", names[0]),
+            _ => format!("{} stand for election{terms}", names.join(" ")),
         }
     }
 }
@@ -242,7 +239,15 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
                 let key = r.str("key")?;
                 let value = r.get("value");
                 match key {
-                    "term" => s.term[node] = Some(value.clone()),
+                    "term" => {
+                        s.term[node] = Some(value.clone());
+                        // A candidate standing again writes only its new term.
+                        if s.role[node].as_deref() == Some("candidate") {
+                            if let Some(c) = s.campaign.as_mut() {
+                                c.tries.push((node, Some(value.clone())));
+                            }
+                        }
+                    }
                     "commit" => {
                         let c = value.as_u64().unwrap_or(0);
                         s.commit_of[node] = c;
@@ -277,7 +282,7 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
                                         )
                                     }
                                     Some(c) => {
-                                        format!(" ({} since {})", s.candidacies(&c), secs(c.since))
+                                        format!(" (since {}: {})", secs(c.since), s.candidacies(&c))
                                     }
                                     None => String::new(),
                                 };
