@@ -1861,6 +1861,13 @@ fn cmd_export(
             return Exit::BadInput;
         }
     };
+    if format == export::Format::Jepsen && result.is_empty() {
+        let _ = writeln!(
+            err,
+            "note: {}: the run has no client operations; the history is empty",
+            path.display()
+        );
+    }
     let written = match output {
         Some(o) => write_whole(o, &result),
         None => out.write_all(result.as_bytes()).map_err(|e| e.to_string()),
