@@ -5,10 +5,13 @@
 //! every command in-process.
 
 use crate::engine::{RunReport, Verdict, install_panic_capture};
+use crate::explain;
+use crate::export::{self, RecordError};
 use crate::lin;
 use crate::protocol::registry::PROTOCOLS;
 use crate::scenario::{self, InputError, Scenario};
 use crate::trace::{self, TRACE_SCHEMA, TraceSink};
+use crate::tracedoc::TraceDoc;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::fs::File;
@@ -110,6 +113,23 @@ enum Command {
     Trace {
         #[command(subcommand)]
         command: TraceCommand,
+    },
+    /// Export a trace for another tool (docs/exports.md): perfetto (ui.perfetto.dev,
+    /// chrome://tracing), shiviz (vector clocks) or jepsen (the client history as EDN).
+    Export {
+        /// A trace written by `run --trace`.
+        trace: PathBuf,
+        /// perfetto, shiviz or jepsen.
+        #[arg(long)]
+        format: String,
+        /// Write here (through FILE.partial, then renamed) instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// Tell the story of a run from its trace in plain language.
+    Explain {
+        /// A trace written by `run --trace`.
+        trace: PathBuf,
     },
 }
 
@@ -233,6 +253,12 @@ pub fn main(
             out,
             err,
         ),
+        Command::Export {
+            trace,
+            format,
+            output,
+        } => cmd_export(&trace, &format, output.as_deref(), out, err),
+        Command::Explain { trace } => cmd_explain(&trace, out, err),
     };
     exit as i32
 }
@@ -263,6 +289,9 @@ struct RunArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// After the run, tell its story in plain language (as `explain` does for a trace).
+    #[arg(long, conflicts_with = "json")]
+    explain: bool,
 }
 
 /// Reads a scenario from a path, or from the bundled set by name.
@@ -351,6 +380,22 @@ impl TraceSink for FileSink {
             .write_all(line.as_bytes())
             .and_then(|_| self.writer.write_all(b"\n"))
             .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))
+    }
+}
+
+/// Passes lines on to an optional sink and keeps a copy (for `run --explain`).
+struct Keep(
+    Option<Box<dyn TraceSink>>,
+    std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+);
+
+impl TraceSink for Keep {
+    fn line(&mut self, line: &str) -> Result<(), String> {
+        self.1.borrow_mut().push(line.to_string());
+        match &mut self.0 {
+            Some(s) => s.line(line),
+            None => Ok(()),
+        }
     }
 }
 
@@ -458,6 +503,12 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
             Some(Box::new(Shared(shared.clone())))
         }
     };
+    // --explain keeps the lines in memory too, and reads them back after the run.
+    let kept = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let sink = match a.explain {
+        false => sink,
+        true => Some(Box::new(Keep(sink, kept.clone())) as Box<dyn TraceSink>),
+    };
     let (report, ops) = match scn.run_with_history(seed, sink) {
         Ok(r) => r,
         Err(e) => {
@@ -472,12 +523,13 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
         }
     }
     let summary = summary_json(&report, &replay);
+    let mut summary_line = summary.clone();
+    summary_line
+        .as_object_mut()
+        .expect("object")
+        .insert("ev".into(), "summary".into());
     if let Some(fs) = shared.borrow_mut().take() {
-        let mut line = summary.clone();
-        line.as_object_mut()
-            .expect("object")
-            .insert("ev".into(), "summary".into());
-        if let Err(e) = fs.complete(&line.to_string()) {
+        if let Err(e) = fs.complete(&summary_line.to_string()) {
             let _ = writeln!(err, "error: {e}");
             return Exit::BadInput;
         }
@@ -496,6 +548,31 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
                 Ok(()) => writeln!(out, "outcome: {o}, as this regression case expects"),
                 Err(why) => writeln!(out, "outcome: NOT as expected: {why}"),
             };
+        }
+        if a.explain {
+            let mut text = header(&scn, seed, &a.set);
+            for l in kept.borrow().iter().chain([&summary_line.to_string()]) {
+                text.push('\n');
+                text.push_str(l);
+            }
+            let story = TraceDoc::parse(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|doc| {
+                    let shown = a.trace.as_ref().map(|p| p.display().to_string());
+                    explain::explain(&doc, shown.as_deref()).map_err(|e| e.to_string())
+                });
+            match story {
+                Ok(lines) => {
+                    let _ = writeln!(out);
+                    for l in lines {
+                        let _ = writeln!(out, "{l}");
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "error: cannot explain the run: {e}");
+                    return Exit::BadInput;
+                }
+            }
         }
     }
     if let Verdict::Aborted { reason } = &report.verdict {
@@ -1722,6 +1799,106 @@ fn cmd_trace_show(
         }
     }
     Exit::Ok
+}
+
+/// Reads a whole trace for `export` and `explain`; errors name the file, line and column.
+fn read_trace_doc(path: &Path, err: &mut dyn Write) -> Option<(String, TraceDoc)> {
+    let shown = path.display();
+    let text = match std::fs::read(path).map(String::from_utf8) {
+        Ok(Ok(t)) => t,
+        Ok(Err(_)) => {
+            let _ = writeln!(err, "error: {shown}: not UTF-8 text");
+            return None;
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {shown}: cannot open: {e}");
+            return None;
+        }
+    };
+    match TraceDoc::parse(&text) {
+        Ok(doc) => Some((text, doc)),
+        Err(e) => {
+            let _ = writeln!(err, "error: {shown}:{e}");
+            None
+        }
+    }
+}
+
+/// A record the export or narrative cannot read, as `FILE:LINE:1: message`: records are the
+/// non-blank lines after the header, as `TraceDoc::parse` counts them.
+fn record_error(path: &Path, text: &str, e: &RecordError, err: &mut dyn Write) {
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .nth(e.record + 1)
+        .map_or(0, |(i, _)| i + 1);
+    let _ = writeln!(err, "error: {}:{line}:1: {}", path.display(), e.message);
+}
+
+fn cmd_export(
+    path: &Path,
+    format: &str,
+    output: Option<&Path>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    let Some(format) = export::Format::from_name(format) else {
+        let _ = writeln!(
+            err,
+            "error: --format {format:?}: expected one of {}",
+            export::Format::NAMES.join(", ")
+        );
+        return Exit::BadInput;
+    };
+    let Some((text, doc)) = read_trace_doc(path, err) else {
+        return Exit::BadInput;
+    };
+    let result = match export::export(&doc, format) {
+        Ok(r) => r,
+        Err(e) => {
+            record_error(path, &text, &e, err);
+            return Exit::BadInput;
+        }
+    };
+    if format == export::Format::Jepsen && result.is_empty() {
+        let _ = writeln!(
+            err,
+            "note: {}: the run has no client operations; the history is empty",
+            path.display()
+        );
+    }
+    let written = match output {
+        Some(o) => write_whole(o, &result),
+        None => out.write_all(result.as_bytes()).map_err(|e| e.to_string()),
+    };
+    match written {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            Exit::BadInput
+        }
+    }
+}
+
+fn cmd_explain(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let Some((text, doc)) = read_trace_doc(path, err) else {
+        return Exit::BadInput;
+    };
+    match explain::explain(&doc, Some(&path.display().to_string())) {
+        Ok(lines) => {
+            for l in lines {
+                if writeln!(out, "{l}").is_err() {
+                    break; // stdout closed
+                }
+            }
+            Exit::Ok
+        }
+        Err(e) => {
+            record_error(path, &text, &e, err);
+            Exit::BadInput
+        }
+    }
 }
 
 #[cfg(test)]

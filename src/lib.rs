@@ -12,6 +12,8 @@ pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod engine;
+pub mod explain;
+pub mod export;
 pub mod fixed;
 pub mod harness;
 pub mod hash;

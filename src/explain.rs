@@ -1,0 +1,712 @@
+//! A run told in plain language: `faultline explain TRACE` and `run --explain`.
+//!
+//! The story is built from what every trace has (starts, faults, client operations, checks,
+//! the violation and the summary) plus the protocol's annotations. Annotations are read
+//! generically, except that a few names get words of their own when a protocol uses them:
+//! `role` (with `candidate` and `leader`), `term`, `leader`, `commit`, `pre_vote` and
+//! `stepped_down`, which are Raft's. Repetitive events are summarised, so a long run still
+//! reads in a few dozen lines. Returns lines; the CLI prints them.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::export::{
+    Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, time_end,
+};
+use crate::trace::compact;
+use crate::tracedoc::TraceDoc;
+
+/// Most timeline entries shown; beyond it the middle is summarised in one line.
+const TIMELINE_MAX: usize = 36;
+/// Most elections and violations kept from the elided middle of a long timeline.
+const KEPT_IN_MIDDLE_MAX: usize = 10;
+/// Most lines of a violation's message shown.
+const MESSAGE_LINES_MAX: usize = 12;
+/// Annotation names that get words of their own instead of the generic summary.
+const KNOWN_NOTES: &[&str] = &[
+    "role",
+    "term",
+    "leader",
+    "commit",
+    "pre_vote",
+    "stepped_down",
+];
+
+/// Seconds, without trailing zeros: `1s`, `1.2s`, `0.158887s`.
+pub fn secs(us: u64) -> String {
+    let frac = format!("{:06}", us % 1_000_000);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{}s", us / 1_000_000)
+    } else {
+        format!("{}.{frac}s", us / 1_000_000)
+    }
+}
+
+/// What kind of timeline entry, for the summary of an elided stretch.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Start,
+    Election,
+    Fault,
+    Commit,
+    Check,
+    Violation,
+}
+
+impl Kind {
+    fn counted(self, count: usize) -> String {
+        let word = match self {
+            Kind::Start => "start line",
+            Kind::Election => "election line",
+            Kind::Fault => "fault line",
+            Kind::Commit => "commit update",
+            Kind::Check => "check result",
+            Kind::Violation => "violation",
+        };
+        format!("{count} {word}{}", if count == 1 { "" } else { "s" })
+    }
+}
+
+struct Entry {
+    t: u64,
+    kind: Kind,
+    text: String,
+}
+
+/// Candidacies since the last leader, not yet told.
+struct Campaign {
+    since: u64,
+    /// (node, term) of each candidacy.
+    tries: Vec<(usize, Option<Value>)>,
+}
+
+#[derive(Default)]
+struct NoteStats {
+    changes: u64,
+    nodes: BTreeSet<usize>,
+    last: Option<(usize, Value, u64)>,
+}
+
+struct Story<'a> {
+    hosts: Hosts,
+    entries: Vec<Entry>,
+    role: Vec<Option<String>>,
+    term: Vec<Option<Value>>,
+    campaign: Option<Campaign>,
+    stepped_down: Vec<Option<String>>,
+    /// Highest commit index any node reached: (index, node, time), and the last one told.
+    commit_best: Option<(u64, usize, u64)>,
+    commit_told: u64,
+    commit_of: Vec<u64>,
+    pre_votes: BTreeMap<usize, u64>,
+    notes: BTreeMap<&'a str, NoteStats>,
+}
+
+impl<'a> Story<'a> {
+    fn push(&mut self, t: u64, kind: Kind, text: String) {
+        // Commit progress is told before a change of leader or a violation, not before every
+        // fault, so a churning run does not read as a list of indexes.
+        if matches!(kind, Kind::Election | Kind::Violation) {
+            self.tell_commits();
+        }
+        if kind != Kind::Election && kind != Kind::Commit {
+            self.tell_campaign();
+        }
+        self.entries.push(Entry { t, kind, text });
+    }
+
+    fn tell_commits(&mut self) {
+        if let Some((index, node, t)) = self.commit_best {
+            if index > self.commit_told {
+                self.commit_told = index;
+                let at = self.commit_of.iter().filter(|c| **c >= index).count();
+                let others = if at > 1 {
+                    format!(" ({at} of {} nodes have it)", self.hosts.nodes)
+                } else {
+                    String::new()
+                };
+                let text = format!(
+                    "{} has committed up to index {index}{others}",
+                    self.hosts.name(node)
+                );
+                self.entries.push(Entry {
+                    t,
+                    kind: Kind::Commit,
+                    text,
+                });
+            }
+        }
+    }
+
+    /// Candidacies that have not (yet) produced a leader.
+    fn tell_campaign(&mut self) {
+        if let Some(c) = self.campaign.take() {
+            let text = format!("{}; no leader yet", self.candidacies(&c));
+            self.entries.push(Entry {
+                t: c.since,
+                kind: Kind::Election,
+                text,
+            });
+        }
+    }
+
+    fn candidacies(&self, c: &Campaign) -> String {
+        let who: BTreeSet<usize> = c.tries.iter().map(|(n, _)| *n).collect();
+        let names: Vec<String> = who.iter().map(|n| self.hosts.name(*n)).collect();
+        let terms: Vec<u64> = c
+            .tries
+            .iter()
+            .filter_map(|(_, t)| t.as_ref()?.as_u64())
+            .collect();
+        let terms = match (terms.iter().min(), terms.iter().max()) {
+            (Some(a), Some(b)) if a == b => format!(" in term {a}"),
+            (Some(a), Some(b)) => format!(" in terms {a}-{b}"),
+            _ => String::new(),
+        };
+        // A candidate that stands again only writes a new term, so candidacies are not
+        // counted: the nodes and the terms say enough.
+        match names.len() {
+            1 => format!("{} stands for election{terms}", names[0]),
+            _ => format!("{} stand for election{terms}", names.join(" ")),
+        }
+    }
+}
+
+/// The story of the run in `doc`. `trace` is the file's name, for the commands it suggests.
+pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, RecordError> {
+    let hosts = Hosts::of(doc);
+    let n = hosts.nodes;
+    let end = time_end(doc);
+    let mut s = Story {
+        hosts,
+        entries: Vec::new(),
+        role: vec![None; n],
+        term: vec![None; n],
+        campaign: None,
+        stepped_down: vec![None; n],
+        commit_best: None,
+        commit_told: 0,
+        commit_of: vec![0; n],
+        pre_votes: BTreeMap::new(),
+        notes: BTreeMap::new(),
+    };
+    let mut started = vec![false; n];
+    let mut starts: Vec<(u64, Vec<usize>)> = Vec::new();
+    let mut faults: Vec<(u64, Vec<String>)> = Vec::new();
+    // Client operations: counts by outcome and function, and the completions' times.
+    let mut invoked = 0u64;
+    let mut outcomes: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut by_f: BTreeMap<String, u64> = BTreeMap::new();
+    let mut open: BTreeSet<u64> = BTreeSet::new();
+    let mut first_invoke: Option<u64> = None;
+    let mut ok_times: Vec<u64> = Vec::new();
+    let mut checks: BTreeMap<String, (u64, String)> = BTreeMap::new();
+
+    let flush_faults = |s: &mut Story<'_>, faults: &mut Vec<(u64, Vec<String>)>| {
+        for (t, texts) in faults.drain(..) {
+            let text = if texts.len() == 1 {
+                format!("fault: {}", texts[0])
+            } else {
+                format!("faults: {}", texts.join("; "))
+            };
+            s.push(t, Kind::Fault, text);
+        }
+    };
+
+    for r in Rec::all(doc) {
+        let t = r.t()?;
+        // Faults at one moment read as one line; anything else at a later time ends the group.
+        if faults.last().is_some_and(|(ft, _)| *ft != t) {
+            flush_faults(&mut s, &mut faults);
+        }
+        match r.ev() {
+            "start" => {
+                let node = s.hosts.field(r, "node")?;
+                if node < n && r.get("recover").as_bool() != Some(true) {
+                    started[node] = true;
+                    match starts.last_mut() {
+                        Some((st, list)) if *st == t => list.push(node),
+                        _ => starts.push((t, vec![node])),
+                    }
+                }
+            }
+            "note" => {
+                let node = s.hosts.field(r, "node")?;
+                if node >= n {
+                    continue;
+                }
+                let key = r.str("key")?;
+                let value = r.get("value");
+                match key {
+                    "term" => {
+                        s.term[node] = Some(value.clone());
+                        // A candidate standing again writes only its new term.
+                        if s.role[node].as_deref() == Some("candidate") {
+                            if let Some(c) = s.campaign.as_mut() {
+                                c.tries.push((node, Some(value.clone())));
+                            }
+                        }
+                    }
+                    "commit" => {
+                        let c = value.as_u64().unwrap_or(0);
+                        s.commit_of[node] = c;
+                        if s.commit_best.is_none_or(|(b, _, _)| c > b) {
+                            s.commit_best = Some((c, node, t));
+                        }
+                    }
+                    "pre_vote" => *s.pre_votes.entry(node).or_default() += 1,
+                    "stepped_down" => s.stepped_down[node] = Some(compact(value)),
+                    "role" => {
+                        let role = value.as_str().unwrap_or("").to_string();
+                        let was = s.role[node].replace(role.clone());
+                        match role.as_str() {
+                            "candidate" => {
+                                let term = s.term[node].clone();
+                                s.campaign
+                                    .get_or_insert(Campaign {
+                                        since: t,
+                                        tries: Vec::new(),
+                                    })
+                                    .tries
+                                    .push((node, term));
+                            }
+                            "leader" => {
+                                let term = s.term[node].as_ref().map(compact);
+                                let of = term.map(|x| format!(" of term {x}")).unwrap_or_default();
+                                let how = match s.campaign.take() {
+                                    Some(c) if c.tries.len() == 1 && c.tries[0].0 == node => {
+                                        format!(
+                                            " ({} after its candidacy)",
+                                            secs(t.saturating_sub(c.since))
+                                        )
+                                    }
+                                    Some(c) => {
+                                        format!(" (since {}: {})", secs(c.since), s.candidacies(&c))
+                                    }
+                                    None => String::new(),
+                                };
+                                let text =
+                                    format!("{} becomes leader{of}{how}", s.hosts.name(node));
+                                flush_faults(&mut s, &mut faults);
+                                s.push(t, Kind::Election, text);
+                            }
+                            _ if was.as_deref() == Some("leader") => {
+                                let why = s.stepped_down[node]
+                                    .take()
+                                    .map(|w| format!(": {w}"))
+                                    .unwrap_or_default();
+                                let text = format!(
+                                    "{} steps down from leader to {role}{why}",
+                                    s.hosts.name(node)
+                                );
+                                flush_faults(&mut s, &mut faults);
+                                s.push(t, Kind::Election, text);
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+                if !KNOWN_NOTES.contains(&key) {
+                    let st = s.notes.entry(key).or_default();
+                    st.changes += 1;
+                    st.nodes.insert(node);
+                    st.last = Some((node, value.clone(), t));
+                }
+            }
+            "fault" => {
+                let fault = r.get("fault");
+                let mut text = fault_text(fault);
+                let mut named = Vec::new();
+                fault_endpoints(fault, &mut named);
+                let single = match fault {
+                    Value::Object(o) if o.len() == 1 => o.values().next().and_then(Value::as_str),
+                    _ => None,
+                };
+                if let Some(node) = single.and_then(|x| s.hosts.index(x)).filter(|x| *x < n) {
+                    if s.role[node].as_deref() == Some("leader") {
+                        let term = s.term[node]
+                            .as_ref()
+                            .map(|x| format!(" of term {}", compact(x)));
+                        text.push_str(&format!(" (the leader{})", term.unwrap_or_default()));
+                    }
+                    let kind = fault
+                        .as_object()
+                        .and_then(|o| o.keys().next())
+                        .map(String::as_str);
+                    if kind == Some("crash") && !fault_ignored(r) {
+                        s.role[node] = None;
+                    }
+                }
+                let origin = r.get("origin").as_str().unwrap_or("schedule");
+                if origin != "schedule" {
+                    text.push_str(&format!(" [by {origin}]"));
+                }
+                if let Some(d) = r.get("detail").as_str() {
+                    if fault_ignored(r) || d.contains("lost") && !d.starts_with("0 ") {
+                        text.push_str(&format!(" ({d})"));
+                    }
+                }
+                match faults.last_mut() {
+                    Some((ft, list)) if *ft == t => list.push(text),
+                    _ => faults.push((t, vec![text])),
+                }
+            }
+            "phase" => {
+                let text = format!("the {} phase begins", compact(r.get("phase")));
+                match faults.last_mut() {
+                    Some((ft, list)) if *ft == t => list.push(text),
+                    _ => faults.push((t, vec![text])),
+                }
+            }
+            "invoke" => {
+                invoked += 1;
+                first_invoke.get_or_insert(t);
+                open.insert(r.u64("op")?);
+                let f = crate::export::history_call(r.get("request")).f;
+                *by_f.entry(f).or_default() += 1;
+            }
+            "complete" => {
+                open.remove(&r.u64("op")?);
+                let outcome = match r.get("outcome") {
+                    Value::Object(o) if o.contains_key("ok") => "ok",
+                    Value::Object(o) if o.contains_key("fail") => "failed",
+                    _ => "unknown",
+                };
+                *outcomes.entry(outcome).or_default() += 1;
+                if outcome == "ok" {
+                    ok_times.push(t);
+                }
+            }
+            "check" => {
+                let name = format!("{} ({})", compact(r.get("check")), compact(r.get("kind")));
+                let status = compact(r.get("status"));
+                let text = format!("check {name}: {status}");
+                // A check that keeps coming true is told once, with its count at the end.
+                if !checks.contains_key(&name) {
+                    flush_faults(&mut s, &mut faults);
+                    s.push(t, Kind::Check, text);
+                }
+                checks.insert(name, (t, status));
+            }
+            "violation" => {
+                let nodes: Vec<String> = r
+                    .get("nodes")
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(compact)
+                    .collect();
+                let on = if nodes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" on {}", nodes.join(" "))
+                };
+                let text = format!(
+                    "VIOLATION of {} ({}){on}",
+                    compact(r.get("check")),
+                    compact(r.get("kind"))
+                );
+                flush_faults(&mut s, &mut faults);
+                s.push(t, Kind::Violation, text);
+            }
+            _ => {}
+        }
+    }
+    flush_faults(&mut s, &mut faults);
+    s.tell_commits();
+    s.tell_campaign();
+
+    // Starts come first: they are at time zero, or at the boot of a late node.
+    let never: Vec<String> = (0..n)
+        .filter(|i| !started[*i])
+        .map(|i| s.hosts.name(i))
+        .collect();
+    let mut start_entries: Vec<Entry> = starts
+        .into_iter()
+        .map(|(t, nodes)| {
+            let names: Vec<String> = nodes.iter().map(|i| s.hosts.name(*i)).collect();
+            let verb = if names.len() == 1 { "starts" } else { "start" };
+            Entry {
+                t,
+                kind: Kind::Start,
+                text: format!("{} {verb}", names.join(" ")),
+            }
+        })
+        .collect();
+    if !never.is_empty() {
+        let verb = if never.len() == 1 {
+            "never starts"
+        } else {
+            "never start"
+        };
+        start_entries.push(Entry {
+            t: 0,
+            kind: Kind::Start,
+            text: format!("{} {verb} (permanently down)", never.join(" ")),
+        });
+    }
+    start_entries.append(&mut s.entries);
+    let mut timeline = start_entries;
+    timeline.sort_by_key(|e| e.t); // stable: the order of telling stays within a moment
+
+    // ---- the lines ----
+    let mut out = Vec::new();
+    let clients = s.hosts.clients;
+    out.push(format!(
+        "{}, seed {}: {} on {n} nodes{}, {} of virtual time, {} trace records.",
+        doc.source(),
+        doc.seed(),
+        doc.protocol(),
+        if clients > 0 {
+            format!(
+                " with {clients} client{}",
+                if clients == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        },
+        secs(end),
+        doc.records.len()
+    ));
+    let description = doc
+        .description()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !description.is_empty() {
+        let short: String = description.chars().take(200).collect();
+        let more = if short.len() < description.len() {
+            " ..."
+        } else {
+            ""
+        };
+        out.push(format!("  {short}{more}"));
+    }
+    out.push(String::new());
+    out.push("What happened:".into());
+    let line = |e: &Entry| format!("  {:>10}  {}", secs(e.t), e.text);
+    if timeline.len() <= TIMELINE_MAX {
+        out.extend(timeline.iter().map(line));
+    } else {
+        let head = TIMELINE_MAX / 2;
+        let tail = TIMELINE_MAX - head - 1;
+        out.extend(timeline[..head].iter().map(line));
+        // In the middle, elections and violations stay (up to a few); the rest is counted.
+        let middle = &timeline[head..timeline.len() - tail];
+        let key = |e: &Entry| matches!(e.kind, Kind::Election | Kind::Violation);
+        let keep_keys = middle.iter().filter(|e| key(e)).count() <= KEPT_IN_MIDDLE_MAX;
+        let mut skipped: Vec<&Entry> = Vec::new();
+        let skip_line = |skipped: &mut Vec<&Entry>, out: &mut Vec<String>| {
+            if skipped.is_empty() {
+                return;
+            }
+            let mut counts: BTreeMap<Kind, usize> = BTreeMap::new();
+            for e in skipped.iter() {
+                *counts.entry(e.kind).or_default() += 1;
+            }
+            let what: Vec<String> = counts.iter().map(|(k, c)| k.counted(*c)).collect();
+            out.push(format!(
+                "  {:>10}  ... {} up to {} ...",
+                "",
+                what.join(", "),
+                secs(skipped.last().map_or(0, |e| e.t)),
+            ));
+            skipped.clear();
+        };
+        for e in middle {
+            if keep_keys && key(e) {
+                skip_line(&mut skipped, &mut out);
+                out.push(line(e));
+            } else {
+                skipped.push(e);
+            }
+        }
+        skip_line(&mut skipped, &mut out);
+        out.extend(timeline[timeline.len() - tail..].iter().map(line));
+    }
+
+    // ---- summaries ----
+    out.push(String::new());
+    if let Some((index, node, t)) = s.commit_best {
+        let behind: Vec<String> = (0..n)
+            .filter(|i| s.commit_of[*i] < index)
+            .map(|i| format!("{} at {}", s.hosts.name(i), s.commit_of[i]))
+            .collect();
+        let behind = if behind.is_empty() {
+            "every node reached it".to_string()
+        } else {
+            format!("behind: {}", behind.join(", "))
+        };
+        out.push(format!(
+            "Commits: {} committed up to index {index} by {}; {behind}.",
+            s.hosts.name(node),
+            secs(t)
+        ));
+    }
+    if !s.pre_votes.is_empty() {
+        let per: Vec<String> = s
+            .pre_votes
+            .iter()
+            .map(|(k, c)| format!("{} {c}", s.hosts.name(*k)))
+            .collect();
+        out.push(format!(
+            "Pre-votes (a node asking whether it could win before it stands): {}.",
+            per.join(", ")
+        ));
+    }
+    if invoked > 0 {
+        let done: Vec<String> = ["ok", "failed", "unknown"]
+            .iter()
+            .map(|k| format!("{} {k}", outcomes.get(k).copied().unwrap_or(0)))
+            .collect();
+        let fs: Vec<String> = by_f.iter().map(|(f, c)| format!("{f} {c}")).collect();
+        out.push(format!(
+            "Clients: {invoked} operations ({}), {}, {} still open at the end.",
+            fs.join(", "),
+            done.join(", "),
+            open.len()
+        ));
+        // The longest time with no operation succeeding, from the first invocation on.
+        let mut last = first_invoke.unwrap_or(0);
+        let mut gap = (0u64, last);
+        for &t in ok_times.iter().chain(std::iter::once(&end)) {
+            if t.saturating_sub(last) > gap.0 {
+                gap = (t - last, last);
+            }
+            last = last.max(t);
+        }
+        if gap.0 > 0 {
+            out.push(format!(
+                "  The longest stretch with no operation succeeding: {} to {} ({}).",
+                secs(gap.1),
+                secs(gap.1 + gap.0),
+                secs(gap.0)
+            ));
+        }
+    }
+    for (key, st) in &s.notes {
+        let nodes: Vec<String> = st.nodes.iter().map(|i| s.hosts.name(*i)).collect();
+        let last = match &st.last {
+            Some((node, v, t)) => format!(
+                "; last: {} {key} = {} at {}",
+                s.hosts.name(*node),
+                compact(v),
+                secs(*t)
+            ),
+            None => String::new(),
+        };
+        out.push(format!(
+            "Annotation {key}: set {} time{} on {}{last}.",
+            st.changes,
+            if st.changes == 1 { "" } else { "s" },
+            nodes.join(" ")
+        ));
+    }
+
+    // ---- the end ----
+    if let Some(v) = doc.violation() {
+        let nodes: Vec<String> = v["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(compact)
+            .collect();
+        let t = v["t"].as_u64().unwrap_or(0);
+        out.push(String::new());
+        out.push(format!(
+            "The violation: check {} ({}, {}) failed at {} (step {}){}:",
+            compact(&v["check"]),
+            compact(&v["kind"]),
+            compact(&v["class"]),
+            secs(t),
+            compact(&v["step"]),
+            if nodes.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", nodes.join(" "))
+            }
+        ));
+        // A long message (a linearizability counterexample) is cut after a dozen lines.
+        let message = compact(&v["message"]);
+        let lines: Vec<&str> = message.lines().collect();
+        for l in lines.iter().take(MESSAGE_LINES_MAX) {
+            out.push(format!("  {}", l.trim_end()));
+        }
+        if lines.len() > MESSAGE_LINES_MAX {
+            out.push(format!(
+                "  ... {} more lines (the summary's verdict has them all)",
+                lines.len() - MESSAGE_LINES_MAX
+            ));
+        }
+        if let Some(path) = trace {
+            let from = secs(t.saturating_sub(50_000));
+            out.push(format!(
+                "  Look closer: faultline trace show {path} --from {from} --to {}",
+                secs(t)
+            ));
+        }
+    }
+    if let Some(rep) = doc.reproduce() {
+        if doc.violation().is_some()
+            || doc
+                .summary
+                .as_ref()
+                .is_some_and(|x| x["verdict"]["verdict"] != "pass")
+        {
+            out.push(format!("Replay: {rep}"));
+        }
+    }
+    out.push(String::new());
+    out.push(verdict_line(doc));
+    Ok(out)
+}
+
+fn verdict_line(doc: &TraceDoc) -> String {
+    let Some(summary) = &doc.summary else {
+        return "Verdict: unknown. The trace has no summary line: the run did not finish writing it."
+            .into();
+    };
+    let v = &summary["verdict"];
+    let history = match &summary["history_check"] {
+        Value::Object(h) => format!(
+            " The client history check says {} ({} operations, {} keys).",
+            compact(&h["verdict"]),
+            compact(&h["ops"]),
+            compact(&h["keys"])
+        ),
+        _ => String::new(),
+    };
+    match v["verdict"].as_str() {
+        Some("pass") => format!("Verdict: PASS. Every check held.{history}"),
+        Some("fail") => format!(
+            "Verdict: FAIL ({}): {} ({}) at {}.{history}",
+            compact(&v["class"]),
+            compact(&v["check"]),
+            compact(&v["kind"]),
+            v["time"]
+                .as_u64()
+                .map(secs)
+                .unwrap_or_else(|| compact(&v["time"]))
+        ),
+        Some("inconclusive") => {
+            format!("Verdict: INCONCLUSIVE: {}.{history}", compact(&v["reason"]))
+        }
+        Some("aborted") => format!("Verdict: ABORTED: {}.", compact(&v["reason"])),
+        _ => format!("Verdict: {}", compact(v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_drop_trailing_zeros() {
+        assert_eq!(secs(1_000_000), "1s");
+        assert_eq!(secs(1_200_000), "1.2s");
+        assert_eq!(secs(158_887), "0.158887s");
+        assert_eq!(secs(0), "0s");
+    }
+}
