@@ -54,17 +54,34 @@
     while (frac.length < 6) frac = "0" + frac;
     return s + "." + frac + "s";
   }
+  // Compact text for a value, as `trace show` writes it: a one-key object loses its braces,
+  // inner fields become key=value, lists are [a b], null is -.
+  function compact(v) {
+    if (v === null || v === undefined) return "-";
+    if (typeof v !== "object") return String(v);
+    if (Array.isArray(v)) return "[" + v.map(compact).join(" ") + "]";
+    var keys = Object.keys(v);
+    if (keys.length === 1) {
+      var inner = v[keys[0]];
+      if (inner === true) return keys[0];
+      if (inner && typeof inner === "object" && !Array.isArray(inner)) {
+        return keys[0] + " " + Object.keys(inner).map(function (k) { return k + "=" + compact(inner[k]); }).join(" ");
+      }
+      return keys[0] + " " + compact(inner);
+    }
+    return keys.map(function (k) { return k + "=" + compact(v[k]); }).join(" ");
+  }
   function short(v) {
     if (v === null || v === undefined) return "-";
     if (typeof v === "string") return v;
-    var s = JSON.stringify(v);
+    var s = compact(v);
     return s.length > 80 ? s.slice(0, 77) + "..." : s;
   }
   // A one-line description of a record, like `trace show`.
   function describe(i) {
     var o = recordObj(i);
     switch (o.ev) {
-      case "send": return o.from + " > send #" + o.id + " -> " + o.to + " " + short(o.msg && (o.msg.peer || o.msg.request || o.msg.response || o.msg)) + (o.copies === 0 ? " (lost)" : o.copies > 1 ? " (x" + o.copies + ")" : "");
+      case "send": return o.from + " > send #" + o.id + " -> " + o.to + " " + short(o.msg && o.msg.peer !== undefined ? o.msg.peer : o.msg) + (o.copies === 0 ? " (lost)" : o.copies > 1 ? " (x" + o.copies + ")" : "");
       case "deliver": return o.to + " < recv #" + o.id + " <- " + o.from;
       case "lost": return o.to + " x lost #" + o.id + " " + o.from + " -> " + o.to + " (" + o.reason + ")";
       case "held": return o.node + " = held #" + o.id + " until resume";
@@ -111,27 +128,37 @@
   var openPart = null;
   var stripColours = ["#1e88e5", "#fb8c00", "#43a047", "#8e24aa", "#00acc1", "#6d4c41"];
 
-  function endpointsOf(v) { return Array.isArray(v) ? v : [v]; }
   function closePart(t) { if (openPart) { openPart.t1 = t; parts.push(openPart); openPart = null; } }
-  function openPartNow(t, i) {
-    if (!linkFaults.length) return;
-    var strips = [];
-    var texts = [];
-    linkFaults.forEach(function (f) {
-      texts.push(f.text);
-      f.strips.forEach(function (s) { strips.push(s); });
+  // The directed links cut since the last heal, as "a>b" lane pairs. After each link fault the
+  // lanes are grouped by what they can reach: lanes that reach exactly the same set share a
+  // strip colour, and a lane that reaches everyone gets no strip.
+  var cuts = new Set();
+  function cut(a, b) { if (a >= 0 && b >= 0 && a !== b) cuts.add(a + ">" + b); }
+  function lanesOf(names) { return names.map(laneIndex).filter(function (l) { return l >= 0; }); }
+  function splitGroups(groups) {
+    var gl = groups.map(lanesOf);
+    gl.forEach(function (g, k) {
+      gl.slice(k + 1).forEach(function (h) {
+        g.forEach(function (a) { h.forEach(function (b) { cut(a, b); cut(b, a); }); });
+      });
     });
-    openPart = { t0: t, t1: tEnd, text: texts.join("; "), strips: strips, i0: i };
+  }
+  function openPartNow(t, i) {
+    if (!cuts.size) return;
+    var byReach = new Map();
+    var strips = [];
+    lanes.forEach(function (name, a) {
+      var reach = [], lost = [];
+      lanes.forEach(function (other, b) { (cuts.has(a + ">" + b) ? lost : reach).push(other); });
+      if (!lost.length) return;
+      var key = reach.join(" ");
+      if (!byReach.has(key)) byReach.set(key, stripColours[byReach.size % stripColours.length]);
+      strips.push({ lane: a, colour: byReach.get(key), text: name + " reaches " + reach.join(" ") + "; cut off from " + lost.join(" ") });
+    });
+    openPart = { t0: t, t1: tEnd, text: linkFaults.join("; "), strips: strips, i0: i };
   }
   function groupsText(groups) {
     return groups.map(function (g) { return "{" + g.join(" ") + "}"; }).join(" | ");
-  }
-  function groupStrips(groups) {
-    var s = [];
-    groups.forEach(function (g, k) {
-      g.forEach(function (name) { var l = laneIndex(name); if (l >= 0) s.push({ lane: l, colour: stripColours[k % stripColours.length] }); });
-    });
-    return s;
   }
 
   function onFault(i) {
@@ -156,24 +183,30 @@
         if (openPause[l]) { openPause[l].t1 = t; gaps.push(openPause[l]); delete openPause[l]; }
         break;
       case "partition":
-        linkFaults.push({ text: "partition " + groupsText(arg) + ": only nodes in the same group reach each other", strips: groupStrips(arg) });
+        splitGroups(arg);
+        linkFaults.push("partition " + groupsText(arg));
         break;
       case "bridge":
-        linkFaults.push({ text: "bridge " + groupsText(arg.groups) + " via " + arg.via + ": the groups are cut apart, " + arg.via + " reaches both", strips: groupStrips(arg.groups.concat([[arg.via]])) });
+        splitGroups(arg.groups);
+        linkFaults.push("bridge " + groupsText(arg.groups) + " via " + arg.via);
         break;
       case "isolate":
-        linkFaults.push({ text: "isolate " + arg + ": it reaches no one", strips: [{ lane: laneIndex(arg), colour: "#c62828" }] });
+        l = laneIndex(arg);
+        lanes.forEach(function (_, b) { cut(l, b); cut(b, l); });
+        linkFaults.push("isolate " + arg);
         break;
       case "cut":
-        linkFaults.push({ text: "cut " + arg.from + " -> " + arg.to + " (one way)", strips: [] });
+        cut(laneIndex(arg.from), laneIndex(arg.to));
+        linkFaults.push("cut " + arg.from + " -> " + arg.to);
         break;
       case "repair":
-        var txt = "cut " + arg.from + " -> " + arg.to + " (one way)";
-        linkFaults = linkFaults.filter(function (lf) { return lf.text !== txt; });
+        cuts.delete(laneIndex(arg.from) + ">" + laneIndex(arg.to));
+        linkFaults.push("repair " + arg.from + " -> " + arg.to);
         break;
       case "heal_links":
       case "heal":
         linkFaults = [];
+        cuts.clear();
         if (key === "heal") {
           Object.keys(openPause).forEach(function (k) { openPause[k].t1 = t; gaps.push(openPause[k]); });
           openPause = {};
@@ -395,10 +428,11 @@
     parts.forEach(function (p) {
       if (p.t1 < w0 || p.t0 > w1) return;
       var x0 = clampX(x(p.t0)), x1 = clampX(x(p.t1));
-      tip(el("rect", { x: x0, y: AXIS - 14, width: Math.max(2, x1 - x0), height: height - AXIS + 6, class: "part-band hit", "data-i": p.i0 }, plot), p.text);
+      tip(el("rect", { x: x0, y: AXIS - 14, width: Math.max(2, x1 - x0), height: height - AXIS + 6, class: "part-band hit", "data-i": p.i0 }, plot),
+        p.text + "\n" + p.strips.map(function (st) { return st.text; }).join("\n"));
       p.strips.forEach(function (s) {
         if (s.lane < 0) return;
-        el("rect", { x: x0, y: laneY[s.lane] + laneH[s.lane] - 4, width: Math.max(2, x1 - x0), height: 4, fill: s.colour, class: "part-strip" }, plot);
+        tip(el("rect", { x: x0, y: laneY[s.lane] + laneH[s.lane] - 5, width: Math.max(2, x1 - x0), height: 5, fill: s.colour, class: "part-strip" }, plot), s.text);
       });
       if (x1 - x0 > 60) el("text", { x: x0 + 3, y: AXIS - 4, class: "part-label" }, plot, p.text.length > (x1 - x0) / 5.5 ? p.text.slice(0, Math.max(4, Math.floor((x1 - x0) / 5.5) - 3)) + "..." : p.text);
     });
@@ -416,10 +450,8 @@
       if (l < 0) return;
       var x0 = clampX(x(o.t0)), x1 = clampX(x(o.t1));
       var y = laneY[l] + 5;
-      var req = rest(o.inv).request;
-      var label = "op " + o.id + " " + short(req) + " -> " + (o.done >= 0 ? short(rest(o.done).outcome) : "no answer by the end");
-      tip(el("rect", { x: x0, y: y, width: Math.max(2, x1 - x0), height: laneH[l] - 10, class: "op hit " + o.kind + (o.culprit ? " " + o.culprit : ""), "data-i": o.inv }, plot), label);
-      if (x1 - x0 > 40) el("text", { x: x0 + 2, y: y + laneH[l] / 2, class: "op-label" }, plot, short(req).slice(0, Math.floor((x1 - x0) / 5.5)));
+      el("rect", { x: x0, y: y, width: Math.max(2, x1 - x0), height: laneH[l] - 10, class: "op hit " + o.kind + (o.culprit ? " " + o.culprit : ""), "data-i": o.inv }, plot);
+      if (x1 - x0 > 40) el("text", { x: x0 + 2, y: y + laneH[l] / 2 + 2, class: "op-label" }, plot, compact(rest(o.inv).request).slice(0, Math.floor((x1 - x0) / 5.5)));
       stats.ops++;
     });
 
@@ -437,16 +469,14 @@
       var xa = x(T[a.s]), xb = x(T[a.e]);
       var ya = mid(a.from), yb = mid(a.to);
       var cls = "msg hit" + (a.from >= NODES || a.to >= NODES ? " client" : "") + (a.kind === "dup" ? " dup" : "") + (a.kind === "lost" ? " lost" : "") + (k === selectedArrow ? " sel" : "");
-      var what = describe(a.s);
       if (a.kind === "lost") {
         if (xb - xa < 6) xb = xa + 6;
         var yc = ya + (yb - ya) * 0.7;
         var xc = xa + (xb - xa) * 0.7;
-        var reason = a.e !== a.s ? rest(a.e).reason : "loss";
-        tip(el("line", { x1: xa, y1: ya, x2: xc, y2: yc, class: cls, "data-i": a.e }, g), what + "\nlost: " + reason);
+        el("line", { x1: xa, y1: ya, x2: xc, y2: yc, class: cls, "data-i": a.e }, g);
         el("path", { d: "M" + (xc - 4) + " " + (yc - 4) + " l8 8 M" + (xc + 4) + " " + (yc - 4) + " l-8 8", class: "x" }, g);
       } else {
-        tip(el("line", { x1: xa, y1: ya, x2: xb, y2: yb, class: cls, "data-i": a.s, "marker-end": a.kind === "dup" ? "url(#ahd)" : "url(#ah)" }, g), what + (a.kind === "dup" ? "\nduplicate copy" : ""));
+        el("line", { x1: xa, y1: ya, x2: xb, y2: yb, class: cls, "data-i": a.kind === "dup" ? a.e : a.s, "marker-end": a.kind === "dup" ? "url(#ahd)" : "url(#ah)" }, g);
       }
       stats.arrows++;
     });
@@ -466,18 +496,18 @@
       var xx = x(T[k]);
       var l = R[k][3];
       if (e === EV.note && l >= 0) {
-        tip(el("circle", { cx: xx, cy: laneY[l] + 4, r: 2.6, class: "note hit", "data-i": k }, plot), describe(k));
+        el("circle", { cx: xx, cy: laneY[l] + 4, r: 2.6, class: "note hit", "data-i": k }, plot);
       } else if (e === EV.held && l >= 0) {
-        tip(el("rect", { x: xx - 4, y: mid(l) - 4, width: 8, height: 8, class: "held hit", "data-i": k }, plot), describe(k));
+        el("rect", { x: xx - 4, y: mid(l) - 4, width: 8, height: 8, class: "held hit", "data-i": k }, plot);
       } else if (e === EV.start && l >= 0) {
-        tip(el("path", { d: "M" + xx + " " + (mid(l) - 6) + " l5 6 l-5 6 z", fill: "#2e7d32", class: "hit", "data-i": k }, plot), describe(k));
+        el("path", { d: "M" + xx + " " + (mid(l) - 6) + " l5 6 l-5 6 z", fill: "#2e7d32", class: "hit", "data-i": k }, plot);
       } else if (e === EV.fault) {
         var tl = faultLane(k);
         var yy = tl >= 0 ? laneY[tl] + 2 : AXIS - 12;
-        tip(el("path", { d: "M" + xx + " " + yy + " l6 11 l-12 0 z", class: "fault hit", "data-i": k }, plot), describe(k));
+        el("path", { d: "M" + xx + " " + yy + " l6 11 l-12 0 z", class: "fault hit", "data-i": k }, plot);
       } else if (e === EV.violation) {
         el("line", { x1: xx, x2: xx, y1: AXIS - 14, y2: height, class: "viol-line" }, plot);
-        tip(el("path", { d: "M" + xx + " " + (AXIS - 14) + " l7 7 l-7 7 l-7 -7 z", class: "violation hit", "data-i": k }, plot), describe(k) + "\n" + violationText);
+        el("path", { d: "M" + xx + " " + (AXIS - 14) + " l7 7 l-7 7 l-7 -7 z", class: "violation hit", "data-i": k }, plot);
       }
       stats.marks++;
     });
@@ -499,9 +529,23 @@
       el("text", { x: 8, y: laneY[l] + 15, class: "lane-name" }, grp, name);
       var st = stateAt(l, cursor).filter(function (kv) { return kv[1] !== undefined; });
       if (st.length) {
-        var text = st.map(function (kv) { return kv[0] + " " + short(kv[1]); }).join(" · ");
-        var line1 = text.length > 30 ? text.slice(0, 29) + "…" : text;
-        tip(el("text", { x: 8, y: laneY[l] + 30, class: "lane-state" }, grp, line1), name + " at the current step:\n" + st.map(function (kv) { return kv[0] + " = " + short(kv[1]); }).join("\n"));
+        // Role, term and commit first (Raft), then whatever else the protocol notes.
+        var first = ["role", "term", "commit"];
+        st.sort(function (a, b) {
+          var ia = first.indexOf(a[0]), ib = first.indexOf(b[0]);
+          return (ia < 0 ? 9 : ia) - (ib < 0 ? 9 : ib);
+        });
+        var words = st.map(function (kv) { return kv[0] === "role" ? short(kv[1]) : kv[0] + " " + short(kv[1]); });
+        var lines = ["", ""];
+        words.forEach(function (w) {
+          var k = lines[0] && (lines[0] + " · " + w).length > 30 ? 1 : 0;
+          if (k === 1 && lines[1] && (lines[1] + " · " + w).length > 30) { if (lines[1].slice(-1) !== "…") lines[1] += " …"; return; }
+          lines[k] = lines[k] ? lines[k] + " · " + w : w.slice(0, 30);
+        });
+        var full = name + " at the current step:\n" + st.map(function (kv) { return kv[0] + " = " + short(kv[1]); }).join("\n");
+        lines.forEach(function (ln, k) {
+          if (ln && 28 + k * 12 < laneH[l]) tip(el("text", { x: 8, y: laneY[l] + 28 + k * 12, class: "lane-state" }, grp, ln), full);
+        });
       }
     });
     var axis = el("g", { class: "axis" }, svg);
@@ -699,6 +743,26 @@
     else if (e.key === "-") zoom(2);
     else if (e.key === "0") fit();
     else if (e.key === "v" || e.key === "V") jumpToViolation();
+  });
+
+  // Tooltips for arrows, markers and operations are written when the pointer first reaches
+  // them, so a drawing costs one element per thing drawn.
+  function tooltip(i) {
+    var e = R[i][2];
+    var text = describe(i);
+    if (e === EV.deliver && msgs.get(R[i][5]).d.indexOf(i) > 0) text += "\nduplicate copy";
+    if (e === EV.lost || e === EV.deliver) { var m = msgs.get(R[i][5]); if (m.s >= 0) text = describe(m.s) + "\n" + text; }
+    if (e === EV.invoke) {
+      var o = ops.get(R[i][5]);
+      text = "op " + R[i][5] + " " + short(rest(i).request) + " -> " + (o && o.done >= 0 ? short(rest(o.done).outcome) : "no answer by the end");
+    }
+    if (e === EV.violation) text += "\n" + violationText;
+    return text;
+  }
+  svg.addEventListener("mouseover", function (e) {
+    var t = e.target;
+    if (!t.getAttribute || t.getAttribute("data-i") === null || t.querySelector("title")) return;
+    tip(t, tooltip(Number(t.getAttribute("data-i"))));
   });
 
   // Clicks select; drags pan; the wheel zooms around the pointer.

@@ -35,7 +35,7 @@ const context = await chromium.launchPersistentContext(profile, {
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
   ],
-  viewport: { width: 1400, height: 900 },
+  viewport: { width: 1400, height: 1000 },
 });
 // Nothing on these pages may reach the network.
 await context.route(/^(https?|wss?):/, (route) => route.abort());
@@ -90,6 +90,20 @@ async function checkPage(file) {
     const shown = await page.textContent("#details");
     if (!shown.includes('"ev"')) problems.push("clicking an arrow did not show its record");
   }
+  const stepMs = await page.evaluate(() => {
+    const t = performance.now();
+    window.faultlineViewer.step(1);
+    window.faultlineViewer.step(-1);
+    return (performance.now() - t) / 2;
+  });
+  // The whole run at once: the drawing must stay bounded however many events there are.
+  const f0 = performance.now();
+  await page.click("#btn-fit");
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
+  const fitMs = performance.now() - f0;
+  const fitArrows = await page.$$eval("line.msg", (l) => l.length);
+  if (fitArrows > 3000) problems.push(`the whole-run view drew ${fitArrows} arrows (the cap is 2500)`);
+  await page.click("#btn-zoom-in");
   await page.fill("#jump-time", "0.5s");
   await page.press("#jump-time", "Enter");
   if (info.violation >= 0 || info.culprits > 0) {
@@ -97,12 +111,12 @@ async function checkPage(file) {
     const at = await text();
     if (info.violation >= 0 && !at.includes("FAIL")) problems.push("jump to violation did not reach the violation: " + at);
   }
-  if (shots) await page.screenshot({ path: join(shots, basename(file).replace(/\.html$/, "") + ".png"), fullPage: true });
+  if (shots) await page.screenshot({ path: join(shots, basename(file).replace(/\.html$/, "") + ".png") });
   await page.close();
   const bytes = statSync(file).size;
   console.log(
     `${problems.length ? "FAIL" : "ok  "} ${basename(file)}: ${info.steps} records, ${(bytes / 1e6).toFixed(2)} MB, ` +
-    `${arrows} arrows drawn, ready ${info.readyAt.toFixed(0)} ms after navigation (script ${info.renderMs.toFixed(0)} ms), load+render ${loadMs.toFixed(0)} ms` +
+    `${arrows} arrows drawn, ready ${info.readyAt.toFixed(0)} ms after navigation (script ${info.renderMs.toFixed(0)} ms), load+render ${loadMs.toFixed(0)} ms, one step ${stepMs.toFixed(0)} ms, whole-run redraw ${fitMs.toFixed(0)} ms` +
     (info.culprits ? `, ${info.culprits} counterexample op(s) outlined` : ""),
   );
   for (const p of problems) console.log("     " + p);
