@@ -90,6 +90,34 @@ fn every_bundled_scenario_and_a_100k_record_run_render_in_headless_chromium() {
         std::fs::metadata(&big).unwrap().len()
     );
 
+    // A trace whose texts try to break out of the data block: the page must still render
+    // without errors (check.mjs fails on any script error).
+    let trace = pages_dir.join("hostile.jsonl");
+    let (code, o, e) = cli(&[
+        "run",
+        "ping/partition-heal",
+        "-q",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{o}{e}");
+    let hostile = "</script><script>throw new Error('escaped')</script><!-- \u{2028} & <b>";
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut lines: Vec<String> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if i == 0 {
+            v["scenario"]["description"] = hostile.into();
+        } else if v["ev"] == "note" {
+            v["value"] = hostile.into();
+        }
+        lines.push(v.to_string());
+    }
+    std::fs::write(&trace, lines.join("\n") + "\n").unwrap();
+    let (code, o, e) = cli(&["view", trace.to_str().unwrap()]);
+    assert_eq!(code, 0, "{o}{e}");
+    pages.push(pages_dir.join("hostile.html"));
+
     let started = std::time::Instant::now();
     let result = Command::new("node")
         .arg(root.join("tests/browser/check.mjs"))

@@ -432,7 +432,7 @@
         p.text + "\n" + p.strips.map(function (st) { return st.text; }).join("\n"));
       p.strips.forEach(function (s) {
         if (s.lane < 0) return;
-        tip(el("rect", { x: x0, y: laneY[s.lane] + laneH[s.lane] - 5, width: Math.max(2, x1 - x0), height: 5, fill: s.colour, class: "part-strip" }, plot), s.text);
+        tip(el("rect", { x: x0, y: laneY[s.lane], width: Math.max(2, x1 - x0), height: 5, fill: s.colour, class: "part-strip" }, plot), s.text);
       });
       if (x1 - x0 > 60) el("text", { x: x0 + 3, y: AXIS - 4, class: "part-label" }, plot, p.text.length > (x1 - x0) / 5.5 ? p.text.slice(0, Math.max(4, Math.floor((x1 - x0) / 5.5) - 3)) + "..." : p.text);
     });
@@ -496,7 +496,7 @@
       var xx = x(T[k]);
       var l = R[k][3];
       if (e === EV.note && l >= 0) {
-        el("circle", { cx: xx, cy: laneY[l] + 4, r: 2.6, class: "note hit", "data-i": k }, plot);
+        el("circle", { cx: xx, cy: laneY[l] + 8, r: 2.6, class: "note hit", "data-i": k }, plot);
       } else if (e === EV.held && l >= 0) {
         el("rect", { x: xx - 4, y: mid(l) - 4, width: 8, height: 8, class: "held hit", "data-i": k }, plot);
       } else if (e === EV.start && l >= 0) {
