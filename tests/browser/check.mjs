@@ -2,7 +2,7 @@
 // that each one renders, draws every node's lane and some messages, steps, jumps, and logs no
 // errors. Saves a screenshot of each page.
 //
-//   node tests/browser/check.mjs [--screenshots DIR] [--chromium PATH] PAGE.html...
+//   node tests/browser/check.mjs [--screenshots DIR] [--chromium PATH] [--jobs N] PAGE.html...
 //
 // Prints one line per page (records, bytes, render time) and exits 1 if any page fails.
 
@@ -15,14 +15,16 @@ import { pathToFileURL } from "node:url";
 const args = process.argv.slice(2);
 let shots = null;
 let executablePath = "/usr/bin/chromium";
+let jobs = 2;
 const pages = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--screenshots") shots = args[++i];
   else if (args[i] === "--chromium") executablePath = args[++i];
+  else if (args[i] === "--jobs") jobs = Math.max(1, Number(args[++i]) || 1);
   else pages.push(args[i]);
 }
 if (!pages.length) {
-  console.error("usage: check.mjs [--screenshots DIR] [--chromium PATH] PAGE.html...");
+  console.error("usage: check.mjs [--screenshots DIR] [--chromium PATH] [--jobs N] PAGE.html...");
   process.exit(2);
 }
 if (shots) mkdirSync(shots, { recursive: true });
@@ -114,24 +116,32 @@ async function checkPage(file) {
   if (shots) await page.screenshot({ path: join(shots, basename(file).replace(/\.html$/, "") + ".png") });
   await page.close();
   const bytes = statSync(file).size;
-  console.log(
+  return [(
     `${problems.length ? "FAIL" : "ok  "} ${basename(file)}: ${info.steps} records, ${(bytes / 1e6).toFixed(2)} MB, ` +
     `${arrows} arrows drawn, ready ${info.readyAt.toFixed(0)} ms after navigation (script ${info.renderMs.toFixed(0)} ms), load+render ${loadMs.toFixed(0)} ms, one step ${stepMs.toFixed(0)} ms, whole-run redraw ${fitMs.toFixed(0)} ms` +
-    (info.culprits ? `, ${info.culprits} counterexample op(s) outlined` : ""),
-  );
-  for (const p of problems) console.log("     " + p);
-  if (problems.length) failures.push(file);
+    (info.culprits ? `, ${info.culprits} counterexample op(s) outlined` : "")),
+    ...problems.map((p) => "     " + p)].join("\n") + (problems.length ? "\n" : "");
 }
 
-try {
-  for (const file of pages) {
+// Pages are checked `jobs` at a time; their lines are printed in the order given.
+const reports = new Array(pages.length);
+let next = 0;
+async function worker() {
+  while (next < pages.length) {
+    const k = next++;
     try {
-      await checkPage(file);
+      reports[k] = await checkPage(pages[k]);
     } catch (e) {
-      console.log(`FAIL ${basename(file)}: ${e.message}`);
-      failures.push(file);
+      reports[k] = `FAIL ${basename(pages[k])}: ${e.message}`;
     }
   }
+}
+try {
+  await Promise.all(Array.from({ length: Math.min(jobs, pages.length) }, worker));
+  reports.forEach((r, k) => {
+    console.log(r.replace(/\n$/, ""));
+    if (r.startsWith("FAIL")) failures.push(pages[k]);
+  });
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });
