@@ -384,6 +384,23 @@ fn view_writes_one_self_contained_page_beside_the_trace() {
     let direct = std::fs::read_to_string(&direct).unwrap();
     // The header's git commit is the same build's, so the pages are equal.
     assert_eq!(direct, html);
+    // --trace and --view together: the same trace file, and the same page.
+    let (both_trace, both_page) = (dir.join("both.jsonl"), dir.join("both.html"));
+    let (code, out, err) = cli(&[
+        "run",
+        "ping/partition-heal",
+        "-q",
+        "--trace",
+        both_trace.to_str().unwrap(),
+        "--view",
+        both_page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(&both_trace).unwrap(),
+        std::fs::read_to_string(&trace).unwrap()
+    );
+    assert_eq!(std::fs::read_to_string(&both_page).unwrap(), html);
     assert_eq!(std::fs::read_to_string(&other).unwrap(), html);
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
