@@ -241,7 +241,7 @@
           hasRole = true;
           var segs = roleSeg[lane];
           if (segs.length) segs[segs.length - 1].t1 = T[i];
-          segs.push({ t0: T[i], t1: tEnd, role: String(nx.value) });
+          segs.push({ t0: T[i], t1: tEnd, role: String(nx.value), i0: i });
         }
         break;
       }
@@ -330,8 +330,8 @@
 
   function initialWindow() {
     if (N <= 3000) { w0 = 0; w1 = tEnd; return; }
-    // A long run opens on its first few hundred events.
-    var last = T[Math.min(N - 1, 400)];
+    // A long run opens on its first 2,500 records (enough for a first election).
+    var last = T[Math.min(N - 1, 2500)];
     w0 = 0; w1 = Math.max(last, 1000);
   }
   initialWindow();
@@ -346,6 +346,15 @@
       out.push([key, lo > 0 ? m.val[lo - 1] : undefined]);
     });
     return out;
+  }
+
+  // One note key of `lane` after record `upto`, or undefined.
+  function noteAt(lane, key, upto) {
+    var m = notes[lane] && notes[lane].get(key);
+    if (!m) return undefined;
+    var lo = 0, hi = m.idx.length;
+    while (lo < hi) { var mid = (lo + hi) >> 1; if (m.idx[mid] <= upto) lo = mid + 1; else hi = mid; }
+    return lo > 0 ? m.val[lo - 1] : undefined;
   }
 
   // ---------------------------------------------------------------- drawing
@@ -404,6 +413,7 @@
     el("rect", { x: GUTTER, y: 0, width: width - GUTTER - 10, height: height }, clip);
 
     var plot = el("g", { "clip-path": "url(#plot)" }, svg);
+    var roleLabels = [];
 
     // Lanes, roles, gaps.
     lanes.forEach(function (name, l) {
@@ -413,6 +423,12 @@
         if (s.t1 < w0 || s.t0 > w1) return;
         var x0 = clampX(x(s.t0)), x1 = clampX(x(s.t1));
         tip(el("rect", { x: x0, y: laneY[l] + 6, width: Math.max(1, x1 - x0), height: laneH[l] - 12, class: roleClass(s.role) }, plot), name + ": " + s.role + " from " + fmtTime(s.t0));
+        // Name the role and its term inside the band when there is room (the term is noted
+        // in the same step as the role, so look a few records on).
+        if (x1 - x0 > 70 && s.role !== "follower") {
+          var term = noteAt(l, "term", s.i0 + 8);
+          roleLabels.push([x0 + 3, laneY[l] + laneH[l] - 9, s.role + (term !== undefined ? " · term " + short(term) : "")]);
+        }
       });
       el("line", { x1: GUTTER, x2: width, y1: mid(l), y2: mid(l), class: "lane-line" }, plot);
     });
@@ -510,6 +526,13 @@
         el("path", { d: "M" + xx + " " + (AXIS - 14) + " l7 7 l-7 7 l-7 -7 z", class: "violation hit", "data-i": k }, plot);
       }
       stats.marks++;
+    });
+
+    // Role names over the arrows, on a backing so they stay legible.
+    roleLabels.forEach(function (rl) {
+      var txt = el("text", { x: rl[0], y: rl[1], class: "role-label" }, plot, rl[2]);
+      var w = rl[2].length * 6 + 6;
+      plot.insertBefore(el("rect", { x: rl[0] - 3, y: rl[1] - 10, width: w, height: 13, rx: 3, class: "role-label-bg" }), txt);
     });
 
     // The cursor.

@@ -66,6 +66,9 @@ async function checkPage(file) {
       violation: v.violationIndex, culprits: v.culprits, sent: v.messagesSent,
     };
   });
+  const shot = (suffix) => page.screenshot({ path: join(shots, basename(file).replace(/\.html$/, "") + suffix + ".png") });
+  // The page as it opens: what a reader sees first.
+  if (shots) await shot("");
   for (let n = 1; n <= info.nodes; n++) {
     if (!(await page.$(`g.lane[data-lane="n${n}"]`))) problems.push(`no lane for n${n}`);
   }
@@ -112,8 +115,8 @@ async function checkPage(file) {
     await page.click("#btn-violation");
     const at = await text();
     if (info.violation >= 0 && !at.includes("FAIL")) problems.push("jump to violation did not reach the violation: " + at);
+    if (shots) await shot("-violation");
   }
-  if (shots) await page.screenshot({ path: join(shots, basename(file).replace(/\.html$/, "") + ".png") });
   await page.close();
   const bytes = statSync(file).size;
   return [(
