@@ -389,7 +389,7 @@
   }
 
   function niceStep(span) {
-    var raw = span / 8;
+    var raw = span / Math.max(2, Math.floor((width - GUTTER) / 110));
     var p = Math.pow(10, Math.floor(Math.log10(raw)));
     var f = raw / p;
     return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
@@ -820,6 +820,13 @@
     zoom(e.deltaY > 0 ? 1.25 : 0.8, tAt(e.clientX - rect.left));
   }, { passive: false });
   window.addEventListener("resize", render);
+  // Printing lays the page out anew (no side panel beside the diagram): redraw for its width.
+  window.addEventListener("beforeprint", render);
+  window.addEventListener("afterprint", render);
+  if (window.matchMedia) {
+    var printing = window.matchMedia("print");
+    if (printing.addEventListener) printing.addEventListener("change", render);
+  }
 
   // ---------------------------------------------------------------- caption
 
