@@ -1,4 +1,4 @@
-//! The command-line interface: `run`, `replay`, `validate`, `list` and `trace show`.
+//! The command-line interface: `run`, `replay`, `validate`, `list`, `view` and `trace show`.
 //!
 //! With scenario loading, the only module that touches files, the environment or stdout.
 //! [`main`] takes the arguments and two writers and returns the exit code, so tests can run
@@ -109,6 +109,14 @@ enum Command {
     Shrink(ShrinkArgs),
     /// List bundled scenarios, protocols and network presets.
     List,
+    /// Write a trace as one self-contained HTML page: a space-time diagram to step through.
+    View {
+        /// A trace written by `run --trace`.
+        trace: PathBuf,
+        /// The page to write (default: the trace's path with the extension .html).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
     /// Work with trace files.
     Trace {
         #[command(subcommand)]
@@ -237,6 +245,7 @@ pub fn main(
         ),
         Command::Shrink(args) => cmd_shrink(&args, out, err),
         Command::List => cmd_list(out),
+        Command::View { trace, output } => cmd_view(&trace, output.as_deref(), out, err),
         Command::Trace {
             command:
                 TraceCommand::Show {
@@ -276,6 +285,9 @@ struct RunArgs {
     /// Write the client history here as JSON Lines (what `check-history` reads).
     #[arg(long)]
     history: Option<PathBuf>,
+    /// Write the run as a self-contained HTML page to step through (see `faultline view`).
+    #[arg(long, value_name = "FILE.html")]
+    view: Option<PathBuf>,
     /// Write the scenario as this seed runs it (a swarm nemesis resolved into what it
     /// drew) to this file: running it with the same seed gives the same run.
     #[arg(long)]
@@ -383,17 +395,21 @@ impl TraceSink for FileSink {
     }
 }
 
-/// Passes lines on to an optional sink and keeps a copy (for `run --explain`).
-struct Keep(
-    Option<Box<dyn TraceSink>>,
-    std::rc::Rc<std::cell::RefCell<Vec<String>>>,
-);
+/// Keeps every trace line in memory (for `run --view` and `run --explain`) and passes it on to `next`, if any.
+struct Collect {
+    text: std::rc::Rc<std::cell::RefCell<String>>,
+    next: Option<Box<dyn TraceSink>>,
+}
 
-impl TraceSink for Keep {
+impl TraceSink for Collect {
     fn line(&mut self, line: &str) -> Result<(), String> {
-        self.1.borrow_mut().push(line.to_string());
-        match &mut self.0 {
-            Some(s) => s.line(line),
+        {
+            let mut t = self.text.borrow_mut();
+            t.push_str(line);
+            t.push('\n');
+        }
+        match &mut self.next {
+            Some(n) => n.line(line),
             None => Ok(()),
         }
     }
@@ -503,11 +519,21 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
             Some(Box::new(Shared(shared.clone())))
         }
     };
-    // --explain keeps the lines in memory too, and reads them back after the run.
-    let kept = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
-    let sink = match a.explain {
+    // For --view and --explain, every line also goes to memory; the page and the story are
+    // drawn from them at the end.
+    let collected = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+    let sink = match a.view.is_some() || a.explain {
         false => sink,
-        true => Some(Box::new(Keep(sink, kept.clone())) as Box<dyn TraceSink>),
+        true => {
+            let c = Collect {
+                text: collected.clone(),
+                next: sink,
+            };
+            // The file sink already has its header; memory gets its own copy.
+            c.text.borrow_mut().push_str(&header(&scn, seed, &a.set));
+            c.text.borrow_mut().push('\n');
+            Some(Box::new(c) as Box<dyn TraceSink>)
+        }
     };
     let (report, ops) = match scn.run_with_history(seed, sink) {
         Ok(r) => r,
@@ -534,6 +560,20 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
             return Exit::BadInput;
         }
     }
+    let mut text = collected.take();
+    if !text.is_empty() {
+        text.push_str(&summary_line.to_string());
+        text.push('\n');
+    }
+    if let Some(path) = &a.view {
+        let written = crate::view::page_from_text(&text)
+            .map_err(|e| format!("the run's own trace did not read back: {e}"))
+            .and_then(|page| write_whole(path, &page));
+        if let Err(e) = written {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    }
     if a.json {
         let mut summary = summary;
         summary
@@ -550,11 +590,6 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
             };
         }
         if a.explain {
-            let mut text = header(&scn, seed, &a.set);
-            for l in kept.borrow().iter().chain([&summary_line.to_string()]) {
-                text.push('\n');
-                text.push_str(l);
-            }
             let story = TraceDoc::parse(&text)
                 .map_err(|e| e.to_string())
                 .and_then(|doc| {
@@ -1325,6 +1360,7 @@ fn cmd_sweep(a: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
                 "step": f.step,
                 "time_us": f.time_us,
                 "reproduce": replay_line(&a.scenario, f.seed, &a.set),
+                "view": format!("{} --view seed{}.html", replay_line(&a.scenario, f.seed, &a.set), f.seed),
             });
             let _ = writeln!(out, "{line}");
         }
@@ -1374,12 +1410,14 @@ fn print_sweep(
     for g in &report.groups {
         let _ = writeln!(
             out,
-            "  {} ({}): {} seed(s), smallest {}\n    reproduce: {}",
+            "  {} ({}): {} seed(s), smallest {}\n    reproduce: {}\n    view: {} --view seed{}.html",
             g.check,
             g.class,
             g.count,
             g.smallest_seed,
-            replay_line(source, g.smallest_seed, set)
+            replay_line(source, g.smallest_seed, set),
+            replay_line(source, g.smallest_seed, set),
+            g.smallest_seed
         );
     }
     let _ = writeln!(out, "{}", if report.all_passed() { "PASS" } else { "FAIL" });
@@ -1628,6 +1666,7 @@ fn cmd_hunt(
                     "failures": failures,
                     "seeds_run": run,
                     "reproduce": first.as_ref().map(|f| replay_line(&name, f.seed, &set)),
+                    "view": first.as_ref().map(|f| format!("{} --view seed{}.html", replay_line(&name, f.seed, &set), f.seed)),
                 });
                 let _ = writeln!(out, "{line}");
             } else {
@@ -1701,6 +1740,45 @@ pub fn parse_time(text: &str) -> Option<u64> {
         return whole.checked_mul(1_000_000)?.checked_add(frac_us);
     }
     t.parse().ok()
+}
+
+/// `faultline view TRACE [-o PAGE]`: the trace as one self-contained HTML page.
+fn cmd_view(path: &Path, output: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let shown = path.display();
+    let text = match std::fs::read(path) {
+        Ok(b) => match String::from_utf8(b) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = writeln!(err, "error: {shown}: not UTF-8 text");
+                return Exit::BadInput;
+            }
+        },
+        Err(e) => {
+            let _ = writeln!(err, "error: {shown}: cannot read: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let page = match crate::view::page_from_text(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(err, "error: {shown}:{e}");
+            return Exit::BadInput;
+        }
+    };
+    let target = output.map_or_else(|| path.with_extension("html"), Path::to_path_buf);
+    if target == path {
+        let _ = writeln!(
+            err,
+            "error: {shown}: the page would overwrite the trace; name it with -o"
+        );
+        return Exit::BadInput;
+    }
+    if let Err(e) = write_whole(&target, &page) {
+        let _ = writeln!(err, "error: {e}");
+        return Exit::BadInput;
+    }
+    let _ = writeln!(out, "wrote {} ({} bytes)", target.display(), page.len());
+    Exit::Ok
 }
 
 fn cmd_trace_show(

@@ -29,6 +29,7 @@ pub mod sweep;
 pub mod trace;
 pub mod tracedoc;
 pub mod types;
+pub mod view;
 pub mod workload;
 
 /// The tool's version, written into trace headers.

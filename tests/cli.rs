@@ -339,3 +339,116 @@ fn a_run_exports_its_history_and_check_history_reaches_the_same_verdict() {
         assert_eq!(code, want, "the file gives the run's verdict: {out}{err}");
     }
 }
+
+#[test]
+fn view_writes_one_self_contained_page_beside_the_trace() {
+    let dir = temp_dir("view");
+    let trace = dir.join("run.jsonl");
+    let (code, out, err) = cli(&[
+        "run",
+        "ping/partition-heal",
+        "-q",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = cli(&["view", trace.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let page = dir.join("run.html");
+    assert!(
+        out.starts_with(&format!("wrote {}", page.display())),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("faultline: ping/partition-heal seed 3"));
+    assert!(html.contains("id=\"current-step\""));
+    // -o names the page; the same page comes from run --view directly.
+    let other = dir.join("other.html");
+    let (code, _, _) = cli(&[
+        "view",
+        trace.to_str().unwrap(),
+        "-o",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let direct = dir.join("direct.html");
+    let (code, out, err) = cli(&[
+        "run",
+        "ping/partition-heal",
+        "-q",
+        "--view",
+        direct.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let direct = std::fs::read_to_string(&direct).unwrap();
+    // The header's git commit is the same build's, so the pages are equal.
+    assert_eq!(direct, html);
+    // --trace and --view together: the same trace file, and the same page.
+    let (both_trace, both_page) = (dir.join("both.jsonl"), dir.join("both.html"));
+    let (code, out, err) = cli(&[
+        "run",
+        "ping/partition-heal",
+        "-q",
+        "--trace",
+        both_trace.to_str().unwrap(),
+        "--view",
+        both_page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(&both_trace).unwrap(),
+        std::fs::read_to_string(&trace).unwrap()
+    );
+    assert_eq!(std::fs::read_to_string(&both_page).unwrap(), html);
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), html);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn view_of_a_bad_trace_names_file_line_and_column_and_exits_2() {
+    let dir = temp_dir("view-bad");
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"ev\":\"header\",\"schema\":1,\"seed\":1}\n{\"ev\": }\n",
+    )
+    .unwrap();
+    let (code, out, err) = cli(&["view", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.starts_with(&format!("error: {}:2:8: ", bad.display())),
+        "{err}"
+    );
+    assert!(!dir.join("bad.html").exists());
+    let (code, _, err) = cli(&["view", dir.join("none.jsonl").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read"), "{err}");
+    // The page never overwrites its own trace.
+    let html = dir.join("x.html");
+    std::fs::write(&html, "{\"ev\":\"header\",\"schema\":1,\"seed\":1}\n").unwrap();
+    let (code, _, err) = cli(&["view", html.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn a_sweep_failure_says_how_to_view_the_seed() {
+    let (code, out, err) = cli(&[
+        "sweep",
+        "ping/bug-skip-boot-sync",
+        "--seeds",
+        "1..2",
+        "--jobs",
+        "1",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("view: faultline run ping/bug-skip-boot-sync --seed 1 --view seed1.html"),
+        "{out}"
+    );
+}
