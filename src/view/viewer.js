@@ -864,6 +864,8 @@
     violationIndex: violationIdx,
     culprits: culprits.length,
     jumpToViolation: jumpToViolation,
+    // Shows virtual times a..b (microseconds), e.g. for a screenshot of one moment.
+    showWindow: function (a, b) { w0 = Math.max(0, a); w1 = Math.max(w0 + 20, b); render(); },
     drawn: function () { return { arrows: stats.arrows, marks: stats.marks, ops: stats.ops }; }
   };
 })();
