@@ -914,23 +914,15 @@ pub fn shiviz(doc: &TraceDoc) -> Result<String, RecordError> {
                     event(&mut out, &mut clocks, h, t, text.clone());
                 }
             }
-            "invoke" => {
+            "invoke" | "complete" => {
                 let c = hosts.field(r, "client")?;
+                let ev = r.ev();
+                let what = if ev == "invoke" { "request" } else { "outcome" };
                 let text = format!(
-                    "invoke op {} process {}: {}",
+                    "{ev} op {} process {}: {}",
                     r.u64("op")?,
                     r.u64("process")?,
-                    compact(r.get("request"))
-                );
-                event(&mut out, &mut clocks, c, t, text);
-            }
-            "complete" => {
-                let c = hosts.field(r, "client")?;
-                let text = format!(
-                    "complete op {} process {}: {}",
-                    r.u64("op")?,
-                    r.u64("process")?,
-                    compact(r.get("outcome"))
+                    compact(r.get(what))
                 );
                 event(&mut out, &mut clocks, c, t, text);
             }

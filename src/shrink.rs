@@ -561,16 +561,33 @@ impl Shrinker {
         candidate: Value,
         step: impl FnOnce() -> String,
     ) -> bool {
+        self.attempt_seeds(cur, report, candidate, RESEEDS, step)
+    }
+
+    /// Tries `candidate` under the current seed and the `more` after it; keeps it (with the
+    /// seed that failed, and says so) if one still fails the target check.
+    fn attempt_seeds(
+        &mut self,
+        cur: &mut Value,
+        report: &mut RunReport,
+        candidate: Value,
+        more: u64,
+        step: impl FnOnce() -> String,
+    ) -> bool {
         if candidate == *cur {
+            return false;
+        }
+        if self.out_of_runs() {
             return false;
         }
         let Some(scn) = serde_json::to_string(&candidate)
             .ok()
             .and_then(|t| load(&self.source, &t, &[]).ok())
         else {
+            self.runs += 1; // an invalid candidate costs a run, as if it had been tried
             return false;
         };
-        for s in self.seed..=self.seed.saturating_add(RESEEDS) {
+        for s in self.seed..=self.seed.saturating_add(more) {
             if self.out_of_runs() {
                 return false;
             }
@@ -599,7 +616,7 @@ impl Shrinker {
         self.runs >= self.max_runs
     }
 
-    /// Tries `candidate`; keeps it (and says so) if it still fails.
+    /// Tries `candidate` under the current seed; keeps it (and says so) if it still fails.
     fn attempt(
         &mut self,
         cur: &mut Value,
@@ -607,18 +624,7 @@ impl Shrinker {
         candidate: Value,
         step: impl FnOnce() -> String,
     ) -> bool {
-        if candidate == *cur {
-            return false;
-        }
-        match self.test(&candidate) {
-            Some(r) => {
-                *cur = candidate;
-                *report = r;
-                self.steps.push(step());
-                true
-            }
-            None => false,
-        }
+        self.attempt_seeds(cur, report, candidate, 0, step)
     }
 
     fn minimize(&mut self, mut cur: Value, mut report: RunReport) -> (Value, RunReport) {
