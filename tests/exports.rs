@@ -452,11 +452,11 @@ fn explain_shows_the_violation_and_how_to_replay_it() {
     let story = explain(&path);
     for needle in [
         "VIOLATION of linearizable (history)",
-        "The violation: check linearizable (history, safety) failed at 3s",
+        "The violation: check linearizable (history, safety) failed at 12s",
         "the client history is not linearizable",
-        "Replay: faultline run scenarios/regressions/raft-stale-leader-reads.json --seed 231",
+        "Replay: faultline run scenarios/regressions/raft-stale-leader-reads.json --seed 295",
         "Look closer: faultline trace show",
-        "Verdict: FAIL (safety): linearizable (history) at 3s.",
+        "Verdict: FAIL (safety): linearizable (history) at 12s.",
     ] {
         assert!(story.contains(needle), "{needle:?} in\n{story}");
     }
