@@ -6,7 +6,7 @@
 //! faults are read from their JSON, so a trace of any protocol exports the same way.
 
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::trace::compact;
@@ -338,7 +338,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
     let mut started = vec![false; hosts.nodes];
     // Open operations: op number -> (client, process, invoke time, request).
     let mut ops: BTreeMap<u64, (usize, u64, u64, Value)> = BTreeMap::new();
-    let mut processes: BTreeMap<(usize, u64), ()> = BTreeMap::new();
+    let mut processes: BTreeSet<(usize, u64)> = BTreeSet::new();
 
     let x = |ev: &mut Events,
              pid: u64,
@@ -349,6 +349,19 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
              dur: u64,
              args: Value| {
         ev.push(json!({"name": name, "cat": cat, "ph": "X", "pid": pid, "tid": tid, "ts": ts, "dur": dur, "args": args}));
+    };
+    // A node's down or paused period, from `since` until `until`, on its status track.
+    let status_span = |ev: &mut Events, node: usize, what: &str, since: u64, until: u64| {
+        x(
+            ev,
+            pid(node),
+            TID_STATUS,
+            "status",
+            what.into(),
+            since,
+            until.saturating_sub(since),
+            json!({}),
+        );
     };
     let instant = |ev: &mut Events,
                    pid: u64,
@@ -389,16 +402,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                 if n < hosts.nodes {
                     started[n] = true;
                     if let Some(since) = down.remove(&n) {
-                        x(
-                            &mut ev,
-                            pid(n),
-                            TID_STATUS,
-                            "status",
-                            "down".into(),
-                            since,
-                            t.saturating_sub(since),
-                            json!({}),
-                        );
+                        status_span(&mut ev, n, "down", since, t);
                     }
                 }
                 let word = if r.get("recover").as_bool() == Some(true) {
@@ -540,16 +544,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                     Some(("crash", n)) => {
                         close_spans(&mut ev, &mut spans, n, t);
                         if let Some(since) = paused.remove(&n) {
-                            x(
-                                &mut ev,
-                                pid(n),
-                                TID_STATUS,
-                                "status",
-                                "paused".into(),
-                                since,
-                                t.saturating_sub(since),
-                                json!({}),
-                            );
+                            status_span(&mut ev, n, "paused", since, t);
                         }
                         down.entry(n).or_insert(t);
                     }
@@ -558,16 +553,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                     }
                     Some(("resume", n)) => {
                         if let Some(since) = paused.remove(&n) {
-                            x(
-                                &mut ev,
-                                pid(n),
-                                TID_STATUS,
-                                "status",
-                                "paused".into(),
-                                since,
-                                t.saturating_sub(since),
-                                json!({}),
-                            );
+                            status_span(&mut ev, n, "paused", since, t);
                         }
                     }
                     _ => {}
@@ -576,7 +562,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
             "invoke" => {
                 let c = hosts.field(r, "client")?;
                 let process = r.u64("process")?;
-                processes.insert((c, process), ());
+                processes.insert((c, process));
                 ops.insert(r.u64("op")?, (c, process, t, r.get("request").clone()));
             }
             "complete" => {
@@ -663,28 +649,10 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
     for (n, was_started) in started.iter().enumerate() {
         close_spans(&mut ev, &mut spans, n, end);
         if let Some(since) = paused.remove(&n) {
-            x(
-                &mut ev,
-                pid(n),
-                TID_STATUS,
-                "status",
-                "paused".into(),
-                since,
-                end.saturating_sub(since),
-                json!({}),
-            );
+            status_span(&mut ev, n, "paused", since, end);
         }
         if let Some(since) = down.remove(&n) {
-            x(
-                &mut ev,
-                pid(n),
-                TID_STATUS,
-                "status",
-                "down".into(),
-                since,
-                end.saturating_sub(since),
-                json!({}),
-            );
+            status_span(&mut ev, n, "down", since, end);
         } else if !was_started {
             x(
                 &mut ev,
@@ -727,7 +695,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
             json!({ "events": items }),
         );
     }
-    for (c, process) in processes.keys() {
+    for (c, process) in &processes {
         meta(
             &mut ev,
             pid(*c),
