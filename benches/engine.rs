@@ -38,11 +38,11 @@
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
 
-use faultline::engine::{RunReport, Simulation, Verdict};
-use faultline::protocol::ping::Ping;
+use faultline::base::types::Time;
+use faultline::protocols::ping::Ping;
 use faultline::scenario::{self, KindName, Scenario};
+use faultline::sim::{RunReport, Simulation, Verdict};
 use faultline::trace::TraceSink;
-use faultline::types::Time;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
 use std::collections::BinaryHeap;
@@ -635,7 +635,7 @@ fn cpu_model() -> String {
 /// measured as the difference to the same runs (same seed, same events) with checks off.
 /// Used for fd (issue 3) and Raft (issue 4).
 fn checks_share<P: faultline::protocol::Protocol>(name: &str, title: &str, time_ms: u64) {
-    use faultline::engine::{SimConfig, Simulation};
+    use faultline::sim::{SimConfig, Simulation};
     let overrides = vec![
         format!("limits.time_ms={time_ms}"),
         "limits.events_max=100000000".to_string(),
@@ -841,12 +841,12 @@ fn main() {
         "(calls/1M ev: allocator calls (alloc + alloc_zeroed + realloc) per million events over the whole run, set-up included; steady: over the second half of the run only; steady reallocs: the reallocs among those)"
     );
     let scale = if quick { 1 } else { 10 };
-    checks_share::<faultline::protocol::fd::Fd>(
+    checks_share::<faultline::protocols::fd::Fd>(
         "fd/lossy-links",
         "FAILURE DETECTION",
         60_000 * scale,
     );
-    checks_share::<faultline::protocol::raft::Raft>(
+    checks_share::<faultline::protocols::raft::Raft>(
         "raft/unreliable-churn",
         "RAFT, 5 nodes, lab network and churn",
         14_000 * scale,

@@ -11,8 +11,8 @@
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
 
+use faultline::run::sweep::{SeedSet, sweep};
 use faultline::scenario::load;
-use faultline::sweep::{SeedSet, sweep};
 use std::time::Instant;
 
 const SCENARIO: &str = r#"{

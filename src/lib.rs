@@ -8,29 +8,24 @@
 //!
 //! Module map and import rules: docs/architecture.md.
 
+pub mod base;
 pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
-pub mod engine;
-pub mod explain;
-pub mod export;
-pub mod fixed;
+pub mod faults;
 pub mod harness;
-pub mod hash;
+pub mod history;
+pub mod kit;
 pub mod lin;
-pub mod nemesis;
 pub mod network;
 pub mod protocol;
-pub mod rng;
+pub mod protocols;
+pub mod run;
 pub mod scenario;
-pub mod shrink;
+pub mod sim;
 pub mod storage;
-pub mod sweep;
+pub mod tools;
 pub mod trace;
-pub mod tracedoc;
-pub mod types;
-pub mod view;
-pub mod workload;
 
 /// The tool's version, written into trace headers.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -10,9 +10,9 @@
 //!
 //! Must not import the engine, storage or trace. Never prints.
 
-use crate::hash::StableBuildHasher;
-use crate::rng::{Rng, Stream};
-use crate::types::{ClientId, Endpoint, NodeId, Ratio, Time};
+use crate::base::hash::StableBuildHasher;
+use crate::base::rng::{Rng, Stream};
+use crate::base::types::{ClientId, Endpoint, NodeId, Ratio, Time};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::NodeIndex;
 use petgraph::matrix_graph::MatrixGraph;

@@ -4,13 +4,13 @@
 mod common;
 
 use common::MemSink;
+use faultline::base::types::Endpoint;
 use faultline::check::{Failure, FailureClass, Property, PropertyDef, Trigger, View};
-use faultline::engine::{ClockInit, SimConfig, Simulation, Verdict};
-use faultline::nemesis::{Fault, ScheduledFault};
+use faultline::faults::{Fault, ScheduledFault};
 use faultline::protocol::{
     ClientCtx, ClientLogic, Ctx, NodeId, Protocol, RequestId, Time, WorkloadConfig,
 };
-use faultline::types::Endpoint;
+use faultline::sim::{ClockInit, SimConfig, Simulation, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -162,7 +162,7 @@ fn n(i: u32) -> NodeId {
     NodeId(i)
 }
 
-fn run(c: SimConfig<Probe>) -> (faultline::engine::RunReport, Vec<Value>) {
+fn run(c: SimConfig<Probe>) -> (faultline::sim::RunReport, Vec<Value>) {
     let sink = MemSink::default();
     let mut sim = Simulation::new(c, Some(Box::new(sink.clone()))).unwrap();
     let report = sim.run();
@@ -389,7 +389,7 @@ fn unsynced_writes_vanish_on_a_crash() {
 
 #[test]
 fn a_protocol_panic_is_a_finding_not_a_crash_of_the_tool() {
-    faultline::engine::install_panic_capture();
+    faultline::sim::install_panic_capture();
     let mut c = config(2);
     c.protocol.panic_on_timer = true;
     let (report, records) = run(c);
@@ -539,7 +539,7 @@ fn the_heal_restarts_crashed_nodes_but_not_permanently_down_ones() {
     assert!(of(&records, "phase").any(|r| r["phase"] == "liveness" && r["t"] == 400_000));
 }
 
-fn bundled_run(name: &str, seed: Option<u64>) -> (faultline::engine::RunReport, Vec<Value>) {
+fn bundled_run(name: &str, seed: Option<u64>) -> (faultline::sim::RunReport, Vec<Value>) {
     let scn =
         faultline::scenario::load(name, faultline::scenario::bundled(name).unwrap(), &[]).unwrap();
     let sink = MemSink::default();
@@ -695,7 +695,7 @@ fn a_client_that_cannot_reach_anyone_gives_up_with_unknown_and_a_new_process() {
 #[test]
 fn a_panicking_check_is_a_finding_too() {
     use faultline::check::{ExpectKind, Expectation};
-    faultline::engine::install_panic_capture();
+    faultline::sim::install_panic_capture();
     let mut c = config(2);
     c.expectations = vec![Expectation {
         check: "panics".into(),
@@ -714,7 +714,7 @@ fn a_panicking_check_is_a_finding_too() {
 
 #[test]
 fn the_first_failure_ends_the_run_even_in_the_middle_of_a_heal() {
-    faultline::engine::install_panic_capture();
+    faultline::sim::install_panic_capture();
     let mut c = config(3);
     c.protocol.panic_on_recover = true;
     c.faults = vec![at(100, Fault::Crash(n(0))), at(100, Fault::Crash(n(1)))];
@@ -743,7 +743,7 @@ fn the_first_failure_ends_the_run_even_in_the_middle_of_a_heal() {
 
 #[test]
 fn a_fault_with_on_fires_once_right_after_the_annotation_it_waits_for() {
-    use faultline::nemesis::NoteTrigger;
+    use faultline::faults::NoteTrigger;
     let mut c = config(3);
     c.faults = vec![
         // n2 crashes the first time it annotates got=3 (any time).

@@ -6,7 +6,7 @@ mod common;
 
 use common::{cli, temp_dir};
 use faultline::harness::{Harness, Knobs};
-use faultline::protocol::ping::Ping;
+use faultline::protocols::ping::Ping;
 
 #[test]
 fn a_failing_seed_replays_with_the_cli() {

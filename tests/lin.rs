@@ -2,11 +2,11 @@
 //! agreement with an independent brute-force checker on generated histories, the parsers and
 //! their errors, counterexamples and the step budget.
 
+use faultline::base::rng::{Rng, Stream};
 use faultline::lin::formats::{Format, parse};
 use faultline::lin::{
     DEFAULT_BUDGET, LinVerdict, ModelKind, Op, Outcome, Val, check, formats::to_jsonl,
 };
-use faultline::rng::{Rng, Stream};
 use std::path::{Path, PathBuf};
 
 fn shared_data() -> Option<PathBuf> {

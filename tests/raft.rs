@@ -2,8 +2,8 @@
 //! others, and each bug switch is caught, within a bounded number of seeds of the scenario
 //! whose description says it provokes it, by the check that guards against it.
 
-use faultline::engine::Verdict;
 use faultline::scenario::{bundled, bundled_names, load};
+use faultline::sim::Verdict;
 
 fn verdict(name: &str, seed: Option<u64>, overrides: &[String]) -> Verdict {
     let scn = load(name, bundled(name).unwrap(), overrides).unwrap();

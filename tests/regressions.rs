@@ -2,8 +2,8 @@
 //! `outcome` says. A case that should fail a check and now passes has gone vacuous (the engine,
 //! the protocol or its randomness moved under it), and this test says so.
 
-use faultline::engine::install_panic_capture;
 use faultline::scenario::{ExpectedOutcome, bundled, bundled_names, load};
+use faultline::sim::install_panic_capture;
 
 fn cases() -> Vec<&'static str> {
     bundled_names()

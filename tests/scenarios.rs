@@ -4,8 +4,8 @@
 mod common;
 
 use faultline::check::FailureClass;
-use faultline::engine::{RunReport, Verdict};
 use faultline::scenario::{bundled, bundled_names, load};
+use faultline::sim::{RunReport, Verdict};
 
 fn run(name: &str, overrides: &[&str]) -> RunReport {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();

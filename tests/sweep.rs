@@ -5,8 +5,8 @@
 mod common;
 
 use common::{cli, temp_dir};
+use faultline::run::sweep::{SeedSet, SweepReport, merge, sweep};
 use faultline::scenario::{bundled, load};
-use faultline::sweep::{SeedSet, SweepReport, merge, sweep};
 
 fn run(name: &str, set: &[&str], seeds: SeedSet, jobs: usize, max: Option<u64>) -> SweepReport {
     let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();

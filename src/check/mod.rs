@@ -14,12 +14,12 @@
 //!
 //! Must not import the engine's internals beyond the read-only node host view; never prints.
 
-use crate::engine::NodeHost;
+use crate::base::types::{Endpoint, NodeId, Time};
+use crate::history::History;
 use crate::network::Network;
 use crate::protocol::{Protocol, Value};
+use crate::sim::NodeHost;
 use crate::storage::Store;
-use crate::types::{Endpoint, NodeId, Time};
-use crate::workload::History;
 use serde::{Deserialize, Serialize};
 
 /// The run's phase.
@@ -317,8 +317,8 @@ impl<P: Protocol> Property<P> for ClientOpsOk {
         let ops = view.history().ops();
         while let Some(op) = ops.get(self.settled) {
             match op.outcome {
-                crate::workload::Outcome::Pending => break,
-                crate::workload::Outcome::Ok(_) => self.ok += 1,
+                crate::history::Outcome::Pending => break,
+                crate::history::Outcome::Ok(_) => self.ok += 1,
                 _ => {}
             }
             self.settled += 1;
@@ -353,10 +353,10 @@ impl<P: Protocol> Property<P> for OpsAfterHeal {
         let ops = view.history().ops();
         while let Some(op) = ops.get(self.settled) {
             match &op.outcome {
-                crate::workload::Outcome::Pending => break,
-                crate::workload::Outcome::Ok(_) => {}
+                crate::history::Outcome::Pending => break,
+                crate::history::Outcome::Ok(_) => {}
                 other if op.invoked_at >= healed => {
-                    let what = if matches!(other, crate::workload::Outcome::Unknown) {
+                    let what = if matches!(other, crate::history::Outcome::Unknown) {
                         "was given up (unknown)"
                     } else {
                         "failed"

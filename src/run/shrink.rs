@@ -27,11 +27,11 @@
 //!
 //! Must not touch files, the environment or stdout: the CLI does.
 
-use crate::engine::{RunReport, Verdict};
-use crate::nemesis::{Fault, ScheduledFault};
+use crate::base::types::{Endpoint, NodeId};
+use crate::faults::{Fault, ScheduledFault};
 use crate::scenario::{Scenario, load, ms_text};
+use crate::sim::{RunReport, Verdict};
 use crate::trace::TraceSink;
-use crate::types::{Endpoint, NodeId};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -389,7 +389,7 @@ fn us_of(entry: &Value) -> u64 {
     entry
         .get("at_ms")
         .and_then(|v| match v {
-            Value::Number(n) => crate::nemesis::ms_to_us(n).ok(),
+            Value::Number(n) => crate::faults::ms_to_us(n).ok(),
             _ => None,
         })
         .unwrap_or(0)

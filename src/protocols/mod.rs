@@ -3,6 +3,10 @@
 
 use crate::protocol::Protocol;
 
+pub mod fd;
+pub mod ping;
+pub mod raft;
+
 /// Something to do with a protocol type picked by name.
 pub trait ProtocolVisitor {
     /// What the visit produces.
@@ -12,18 +16,14 @@ pub trait ProtocolVisitor {
 }
 
 /// Names of every bundled protocol.
-pub const PROTOCOLS: &[&str] = &[
-    super::ping::Ping::NAME,
-    super::fd::Fd::NAME,
-    super::raft::Raft::NAME,
-];
+pub const PROTOCOLS: &[&str] = &[ping::Ping::NAME, fd::Fd::NAME, raft::Raft::NAME];
 
 /// Calls `visitor` with the protocol named `name`, or returns `None` if there is none.
 pub fn with_protocol<V: ProtocolVisitor>(name: &str, visitor: V) -> Option<V::Output> {
     match name {
-        "ping" => Some(visitor.visit::<super::ping::Ping>()),
-        "fd" => Some(visitor.visit::<super::fd::Fd>()),
-        "raft" => Some(visitor.visit::<super::raft::Raft>()),
+        "ping" => Some(visitor.visit::<ping::Ping>()),
+        "fd" => Some(visitor.visit::<fd::Fd>()),
+        "raft" => Some(visitor.visit::<raft::Raft>()),
         _ => None,
     }
 }

@@ -10,8 +10,8 @@
 //!
 //! Must not import the engine, network, storage or trace.
 
-use crate::rng::{Rng, Stream};
-use crate::types::{Endpoint, NodeId, Ratio, Time};
+use crate::base::rng::{Rng, Stream};
+use crate::base::types::{Endpoint, NodeId, Ratio, Time};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;

@@ -8,12 +8,14 @@
 //!
 //! Must not import the engine; never prints.
 
-use crate::hash::StableHasher;
-use crate::nemesis::Fault;
+pub mod doc;
+
+use crate::base::hash::StableHasher;
+use crate::base::types::{ClientId, Endpoint, NodeId, Time};
+use crate::faults::Fault;
+use crate::history::{OpId, Outcome};
 use crate::network::LossReason;
 use crate::protocol::{Protocol, RequestId, Value};
-use crate::types::{ClientId, Endpoint, NodeId, Time};
-use crate::workload::{OpId, Outcome};
 use serde::Serialize;
 use std::hash::{Hash, Hasher};
 
@@ -442,8 +444,8 @@ fn short(v: &serde_json::Value) -> String {
 fn collect_names(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
         serde_json::Value::String(s)
-            if crate::types::parse_prefixed(s, 'n').is_some()
-                || crate::types::parse_prefixed(s, 'c').is_some() =>
+            if crate::base::types::parse_prefixed(s, 'n').is_some()
+                || crate::base::types::parse_prefixed(s, 'c').is_some() =>
         {
             out.push(s.clone())
         }

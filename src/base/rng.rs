@@ -6,7 +6,7 @@
 //! shuffles is done here, so an upgrade of `rand` cannot change a run. The first outputs of a
 //! fixed seed are pinned by a test.
 
-use crate::types::Ratio;
+use crate::base::types::Ratio;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

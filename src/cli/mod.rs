@@ -4,14 +4,14 @@
 //! [`main`] takes the arguments and two writers and returns the exit code, so tests can run
 //! every command in-process.
 
-use crate::engine::{RunReport, Verdict, install_panic_capture};
-use crate::explain;
-use crate::export::{self, RecordError};
 use crate::lin;
-use crate::protocol::registry::PROTOCOLS;
+use crate::protocols::PROTOCOLS;
 use crate::scenario::{self, InputError, Scenario};
+use crate::sim::{RunReport, Verdict, install_panic_capture};
+use crate::tools::explain;
+use crate::tools::export::{self, RecordError};
+use crate::trace::doc::TraceDoc;
 use crate::trace::{self, TRACE_SCHEMA, TraceSink};
-use crate::tracedoc::TraceDoc;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::fs::File;
@@ -566,7 +566,7 @@ fn cmd_run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
         text.push('\n');
     }
     if let Some(path) = &a.view {
-        let written = crate::view::page_from_text(&text)
+        let written = crate::tools::view::page_from_text(&text)
             .map_err(|e| format!("the run's own trace did not read back: {e}"))
             .and_then(|page| write_whole(path, &page));
         if let Err(e) = written {
@@ -663,20 +663,20 @@ fn cmd_shrink(a: &ShrinkArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit 
             format!(" ({})", a.set.join(", "))
         }
     );
-    let options = crate::shrink::Options {
+    let options = crate::run::shrink::Options {
         max_runs: a.max_runs,
     };
-    let shrunk = match crate::shrink::shrink(&scn, seed, options) {
+    let shrunk = match crate::run::shrink::shrink(&scn, seed, options) {
         Ok(s) => s,
-        Err(crate::shrink::Error::Input(e)) => {
+        Err(crate::run::shrink::Error::Input(e)) => {
             let _ = writeln!(err, "error: {e}");
             return Exit::BadInput;
         }
-        Err(crate::shrink::Error::NotFailing(why)) => {
+        Err(crate::run::shrink::Error::NotFailing(why)) => {
             let _ = writeln!(err, "error: {why}");
             return Exit::BadInput;
         }
-        Err(crate::shrink::Error::NotExplicit(why, explicit)) => {
+        Err(crate::run::shrink::Error::NotExplicit(why, explicit)) => {
             let _ = writeln!(err, "error: {why}");
             if let Some(json) = explicit {
                 let path = PathBuf::from(format!("{}.explicit.json", a.scenario.replace('/', "-")));
@@ -691,7 +691,7 @@ fn cmd_shrink(a: &ShrinkArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit 
     for (i, step) in shrunk.steps.iter().enumerate() {
         let _ = writeln!(out, "  {:>3}. {step}", i + 1);
     }
-    let row = |label: &str, s: &crate::shrink::Size| {
+    let row = |label: &str, s: &crate::run::shrink::Size| {
         format!(
             "{label:<7}{:>5} faults {:>6} operations {:>3} nodes {:>8} events {:>7} ms",
             s.faults, s.ops, s.nodes, s.events, s.time_ms
@@ -1273,12 +1273,12 @@ fn shard_from_vars(
 }
 
 fn scenario_hash(scn: &Scenario) -> String {
-    trace::fingerprint_hex(crate::hash::stable_hash(&scn.json.to_string()))
+    trace::fingerprint_hex(crate::base::hash::stable_hash(&scn.json.to_string()))
 }
 
 #[allow(clippy::disallowed_types)] // wall time for the progress line only; results never see it
 fn cmd_sweep(a: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
-    use crate::sweep::{self, SeedSet};
+    use crate::run::sweep::{self, SeedSet};
     use std::io::IsTerminal;
     let bad = |err: &mut dyn Write, msg: String| {
         let _ = writeln!(err, "error: {msg}");
@@ -1391,7 +1391,7 @@ fn cmd_sweep(a: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
 }
 
 fn print_sweep(
-    report: &crate::sweep::SweepReport,
+    report: &crate::run::sweep::SweepReport,
     source: &str,
     set: &[String],
     out: &mut dyn Write,
@@ -1423,7 +1423,7 @@ fn print_sweep(
     let _ = writeln!(out, "{}", if report.all_passed() { "PASS" } else { "FAIL" });
 }
 
-fn sweep_exit(report: &crate::sweep::SweepReport) -> Exit {
+fn sweep_exit(report: &crate::run::sweep::SweepReport) -> Exit {
     if report.failures.iter().any(|f| f.class != "inconclusive") {
         Exit::CheckFailed
     } else if report.failures.is_empty() {
@@ -1507,7 +1507,7 @@ fn cmd_merge(files: &[PathBuf], json: bool, out: &mut dyn Write, err: &mut dyn W
             }
             Some(_) => {}
         }
-        match serde_json::from_value::<crate::sweep::SweepReport>(v["report"].clone()) {
+        match serde_json::from_value::<crate::run::sweep::SweepReport>(v["report"].clone()) {
             Ok(r) => reports.push(r),
             Err(e) => {
                 return bad(
@@ -1517,7 +1517,7 @@ fn cmd_merge(files: &[PathBuf], json: bool, out: &mut dyn Write, err: &mut dyn W
             }
         }
     }
-    let merged = match crate::sweep::merge(&reports) {
+    let merged = match crate::run::sweep::merge(&reports) {
         Ok(m) => m,
         Err(e) => return bad(err, e),
     };
@@ -1557,7 +1557,7 @@ fn cmd_hunt(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Exit {
-    use crate::sweep::{self, SeedSet};
+    use crate::run::sweep::{self, SeedSet};
     let jobs = jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -1758,7 +1758,7 @@ fn cmd_view(path: &Path, output: Option<&Path>, out: &mut dyn Write, err: &mut d
             return Exit::BadInput;
         }
     };
-    let page = match crate::view::page_from_text(&text) {
+    let page = match crate::tools::view::page_from_text(&text) {
         Ok(p) => p,
         Err(e) => {
             let _ = writeln!(err, "error: {shown}:{e}");

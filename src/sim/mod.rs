@@ -17,20 +17,21 @@ mod queue;
 pub use node_host::{Clock, DRIFT_PPM_MAX, DRIFT_PPM_MIN, NodeHost};
 pub use queue::{EventQueue, Slab};
 
+use crate::base::rng::{Rng, Stream};
+use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use crate::check::{
     Checks, Expectation, FailureClass, Finding, Phase, Status, Trigger, TriggerKind, View,
 };
-use crate::lin;
-use crate::nemesis::{
+use crate::faults::{
     Fault, Nemesis, NemesisConfig, NemesisKind, NoteTrigger, ScheduledFault, WorldState,
 };
+use crate::history::{History, OpCounts, Outcome};
+use crate::lin;
 use crate::network::{Fate, LinkModel, LossReason, NetStats, Network};
+use crate::protocol::WorkloadConfig;
 use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol, Value};
-use crate::rng::{Rng, Stream};
 use crate::storage::{Store, StoreStats};
 use crate::trace::{Origin, Payload, Record, Recorder, TraceSink};
-use crate::types::{ClientId, Endpoint, NodeId, Time};
-use crate::workload::{History, OpCounts, Outcome, WorkloadConfig};
 use node_host::HeldEvent;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};

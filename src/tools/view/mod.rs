@@ -23,11 +23,11 @@
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
-use crate::tracedoc::{TraceDoc, TraceDocError};
+use crate::trace::doc::{TraceDoc, TraceDocError};
 
-const TEMPLATE: &str = include_str!("view/page.html");
-const SCRIPT: &str = include_str!("view/viewer.js");
-const STYLE: &str = include_str!("view/viewer.css");
+const TEMPLATE: &str = include_str!("page.html");
+const SCRIPT: &str = include_str!("viewer.js");
+const STYLE: &str = include_str!("viewer.css");
 
 /// Fields encoded as lane indexes or ids rather than kept in the record's rest.
 const STRUCTURAL: [&str; 9] = [

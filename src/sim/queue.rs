@@ -5,7 +5,7 @@
 //! Entries are small (time, seq, a compact event) so the heap moves little memory; payloads
 //! live in slabs beside it.
 
-use crate::types::Time;
+use crate::base::types::Time;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 

@@ -10,11 +10,11 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::export::{
+use crate::tools::export::{
     Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, time_end,
 };
 use crate::trace::compact;
-use crate::tracedoc::TraceDoc;
+use crate::trace::doc::TraceDoc;
 
 /// Most timeline entries shown; beyond it the middle is summarised in one line.
 const TIMELINE_MAX: usize = 36;
@@ -364,7 +364,7 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
                 invoked += 1;
                 first_invoke.get_or_insert(t);
                 open.insert(r.u64("op")?);
-                let f = crate::export::history_call(r.get("request")).f;
+                let f = crate::tools::export::history_call(r.get("request")).f;
                 *by_f.entry(f).or_default() += 1;
             }
             "complete" => {

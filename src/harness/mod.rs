@@ -28,11 +28,11 @@
 //! against `P` itself.
 
 use crate::check::Finding;
-use crate::engine::{RunReport, SimConfig, Simulation, Verdict, install_panic_capture};
 use crate::protocol::Protocol;
-use crate::protocol::registry::{PROTOCOLS, ProtocolVisitor, with_protocol};
+use crate::protocols::{PROTOCOLS, ProtocolVisitor, with_protocol};
+use crate::run::sweep::SEEDS_MAX;
 use crate::scenario::{self, InputError, Scenario, ScenarioFile};
-use crate::sweep::SEEDS_MAX;
+use crate::sim::{RunReport, SimConfig, Simulation, Verdict, install_panic_capture};
 use crate::trace::{TRACE_SCHEMA, TraceSink, fingerprint_hex};
 use std::any::TypeId;
 use std::cell::RefCell;
@@ -334,7 +334,7 @@ pub fn sim_config<P: Protocol>(
         None => scn.clone(),
         Some(_) if is_bundled::<P>() => scn.for_seed(seed)?,
         Some((spec, until_ms)) => {
-            let draw = crate::nemesis::swarm(spec, until_ms, seed);
+            let draw = crate::faults::swarm(spec, until_ms, seed);
             let mut json = scn.json.clone();
             json["nemesis"] = serde_json::to_value(&draw.nemesis).expect("a nemesis serializes");
             if !draw.params.is_empty() {
@@ -440,7 +440,7 @@ enum Source {
 ///
 /// ```no_run
 /// use faultline::harness::Harness;
-/// use faultline::protocol::ping::Ping;
+/// use faultline::protocols::ping::Ping;
 ///
 /// Harness::<Ping>::new("ping_survives_crashes")
 ///     .bundled("ping/crash-restart")
@@ -1151,11 +1151,11 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ping::Ping;
     use crate::protocol::{
         ClientCtx, ClientId, ClientLogic, Ctx, Failure as PropFailure, NodeId, PropertyDef,
         RequestId, Time, View, WorkloadConfig,
     };
+    use crate::protocols::ping::Ping;
     use serde::{Deserialize, Serialize};
     use std::sync::atomic::AtomicU64;
 
@@ -1449,7 +1449,7 @@ mod tests {
     #[test]
     fn overrides_reach_the_scenario_and_the_cli_line() {
         let dir = temp("ping_overrides");
-        let mut config = crate::protocol::ping::Config {
+        let mut config = crate::protocols::ping::Config {
             interval_ms: 20,
             jitter_ms: 5,
             ..Default::default()
@@ -1523,7 +1523,7 @@ mod tests {
         assert_eq!(finding.check, "protocol_panic");
         assert!(
             f.line.starts_with(
-                "faultline: toy_panic failed check protocol_panic (panic) at seed 1, t=0.310000s: n1 panicked in a toy handler: boom (at src/harness.rs:"
+                "faultline: toy_panic failed check protocol_panic (panic) at seed 1, t=0.310000s: n1 panicked in a toy handler: boom (at src/harness/mod.rs:"
             ),
             "{f}"
         );

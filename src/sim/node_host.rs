@@ -4,11 +4,11 @@
 //! A crash drops the instance and the armed timers; the store keeps only synced writes. A
 //! restart builds a new instance, so volatile state cannot survive by accident.
 
+use crate::base::rng::Rng;
+use crate::base::types::Time;
 use crate::check::Status;
 use crate::protocol::{Protocol, Value};
-use crate::rng::Rng;
 use crate::storage::Store;
-use crate::types::Time;
 use std::collections::{BTreeMap, VecDeque};
 
 /// A node's local clock: `local = offset + elapsed × (1 + drift_ppm / 10^6)`, in integers.

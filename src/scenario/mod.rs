@@ -7,15 +7,15 @@
 //! is the only module that may be handed file contents (it never opens files itself: the
 //! caller passes the text).
 
+use crate::base::types::{Endpoint, NodeId, Ratio, Time};
 use crate::check::{ExpectKind, Expectation, TriggerKind};
-use crate::engine::{ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, RunReport, SimConfig, Simulation};
-use crate::nemesis::{Fault, NemesisConfig, ScheduledFault};
+use crate::faults::{Fault, NemesisConfig, ScheduledFault};
 use crate::network::{Latency, LinkModel, LongDelay};
 use crate::protocol::Protocol;
-use crate::protocol::registry::{PROTOCOLS, ProtocolVisitor, with_protocol};
+use crate::protocol::WorkloadConfig;
+use crate::protocols::{PROTOCOLS, ProtocolVisitor, with_protocol};
+use crate::sim::{ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, RunReport, SimConfig, Simulation};
 use crate::trace::TraceSink;
-use crate::types::{Endpoint, NodeId, Ratio, Time};
-use crate::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -237,8 +237,8 @@ pub enum ExpectedOutcome {
 
 impl ExpectedOutcome {
     /// Whether a run's verdict is this outcome; if not, why not, in words.
-    pub fn judge(&self, verdict: &crate::engine::Verdict) -> Result<(), String> {
-        use crate::engine::Verdict;
+    pub fn judge(&self, verdict: &crate::sim::Verdict) -> Result<(), String> {
+        use crate::sim::Verdict;
         match (self, verdict) {
             (ExpectedOutcome::Passes, Verdict::Pass) => Ok(()),
             (ExpectedOutcome::Fails(c), Verdict::Fail(f)) if f.check == *c => Ok(()),
@@ -1471,7 +1471,7 @@ impl Scenario {
         let Some(spec) = &n.swarm else {
             return Ok(self.clone());
         };
-        let draw = crate::nemesis::swarm(spec, n.until_ms, seed);
+        let draw = crate::faults::swarm(spec, n.until_ms, seed);
         let mut json = self.json.clone();
         let obj = json.as_object_mut().expect("a scenario is an object");
         obj.insert("nemesis".into(), jv(&draw.nemesis));

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::trace::compact;
-use crate::tracedoc::TraceDoc;
+use crate::trace::doc::TraceDoc;
 
 /// A format `faultline export` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -781,7 +781,7 @@ pub fn shiviz(doc: &TraceDoc) -> Result<String, RecordError> {
             .collect();
         out.push_str(&format!(
             "{} {}\n{} {{{}}}\n",
-            crate::types::Time(t),
+            crate::base::types::Time(t),
             one_line(&text),
             hosts.name(h),
             entries.join(",")
@@ -1207,7 +1207,7 @@ mod robustness {
             for format in [Format::Perfetto, Format::Shiviz, Format::Jepsen] {
                 let _ = export(&doc, format);
             }
-            let _ = crate::explain::explain(&doc, Some("t.jsonl"));
+            let _ = crate::tools::explain::explain(&doc, Some("t.jsonl"));
         }
         let doc = TraceDoc::parse(&format!("{HEAD}\n{}", records.join("\n"))).unwrap();
         let e = shiviz(&doc).unwrap_err();

@@ -11,8 +11,8 @@
 //! [`merge`] checks that shard reports cover every seed once under one tool version and one
 //! scenario. No files, no environment, no output here: the CLI does those.
 
-use crate::engine::Verdict;
 use crate::scenario::Scenario;
+use crate::sim::Verdict;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -375,7 +375,7 @@ pub fn merge(reports: &[SweepReport]) -> Result<SweepReport, String> {
 /// The bug switches of a protocol: the keys of `bugs` in its default parameters, in order.
 pub fn bug_switches(protocol: &str) -> Vec<String> {
     struct Switches;
-    impl crate::protocol::registry::ProtocolVisitor for Switches {
+    impl crate::protocols::ProtocolVisitor for Switches {
         type Output = Vec<String>;
         fn visit<P: crate::protocol::Protocol>(self) -> Vec<String> {
             let params = serde_json::to_value(P::Config::default()).unwrap_or_default();
@@ -385,7 +385,7 @@ pub fn bug_switches(protocol: &str) -> Vec<String> {
                 .unwrap_or_default()
         }
     }
-    crate::protocol::registry::with_protocol(protocol, Switches).unwrap_or_default()
+    crate::protocols::with_protocol(protocol, Switches).unwrap_or_default()
 }
 
 #[cfg(test)]

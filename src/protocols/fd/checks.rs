@@ -1,0 +1,378 @@
+//! The fd checks: the properties `properties()` offers to scenarios.
+
+use super::*;
+
+pub(super) fn touched_nodes(view: &View<'_, Fd>) -> std::ops::Range<u32> {
+    match view.touched {
+        Some(Endpoint::Node(n)) => n.0..n.0 + 1,
+        Some(Endpoint::Client(_)) => 0..0,
+        None => 0..view.cluster_size(),
+    }
+}
+
+pub(super) struct AppOrder {
+    pub(super) duplicate: bool,
+}
+
+impl Property<Fd> for AppOrder {
+    fn check(&mut self, view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
+        for n in touched_nodes(view).map(NodeId) {
+            let Some(p) = view.node(n) else { continue };
+            if let Some(a) = p.anomalies.iter().find(|a| a.duplicate == self.duplicate) {
+                let before = a
+                    .before
+                    .map(|(s, k)| format!("session {s} message {k}"))
+                    .unwrap_or_else(|| "nothing".into());
+                let what = if a.duplicate {
+                    "a duplicate"
+                } else {
+                    "out of order"
+                };
+                return Err(Failure::new(
+                    format!(
+                        "{n} was handed {what}: session {} message {} from {}, after {before}",
+                        a.got.0, a.got.1, a.from
+                    ),
+                    vec![n, a.from],
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) struct Completeness;
+
+impl Property<Fd> for Completeness {
+    fn check(&mut self, view: &View<'_, Fd>, trigger: Option<&Trigger>) -> Result<(), Failure> {
+        let targets: Vec<NodeId> = match trigger.and_then(|t| t.node) {
+            Some(x) => vec![x],
+            None => view
+                .nodes()
+                .filter(|&x| view.status(x) == Status::Down)
+                .collect(),
+        };
+        for x in targets {
+            if view.status(x) != Status::Down {
+                continue; // it came back: nothing left to detect
+            }
+            for a in view
+                .nodes()
+                .filter(|&a| a != x && view.is_up(a) && view.can_send(a, x))
+            {
+                if !view.node(a).is_some_and(|p| p.suspects(x)) {
+                    return Err(Failure::new(
+                        format!("{a} does not suspect {x}, which is down"),
+                        vec![a, x],
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A live node `a` wrongly suspects live node `b`, which it is linked with both ways.
+pub(super) fn false_suspicion(view: &View<'_, Fd>) -> Option<(NodeId, NodeId)> {
+    for a in view.nodes().filter(|&a| view.is_up(a)) {
+        let Some(p) = view.node(a) else { continue };
+        for b in view.nodes().filter(|&b| b != a && view.is_up(b)) {
+            if p.suspects(b) && view.can_send(a, b) && view.can_send(b, a) {
+                return Some((a, b));
+            }
+        }
+    }
+    None
+}
+
+pub(super) struct Accuracy;
+
+impl Property<Fd> for Accuracy {
+    fn check(&mut self, view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
+        match false_suspicion(view) {
+            Some((a, b)) => Err(Failure::new(
+                format!("{a} suspects {b}, which is up and reachable"),
+                vec![a, b],
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct AllDelivered {
+    /// Highest message delivered, per (sender, receiver, sender session), over every
+    /// receiver incarnation.
+    delivered: BTreeMap<(NodeId, NodeId, u64), u64>,
+    /// What had to be delivered: taken at the first look after the heal.
+    owed: Option<Vec<(NodeId, NodeId, u64, u64)>>,
+}
+
+impl AllDelivered {
+    fn record(&mut self, view: &View<'_, Fd>) {
+        for b in touched_nodes(view).map(NodeId) {
+            let Some(p) = view.node(b) else { continue };
+            for a in view.nodes() {
+                if let Some((s, k)) = p.last_delivered(a) {
+                    let e = self.delivered.entry((a, b, s)).or_insert(0);
+                    *e = (*e).max(k);
+                }
+            }
+        }
+    }
+}
+
+impl Property<Fd> for AllDelivered {
+    fn observes_every_step(&self) -> bool {
+        true // a delivery to an incarnation that later crashes still counts
+    }
+
+    fn observe(&mut self, view: &View<'_, Fd>) {
+        self.record(view);
+    }
+
+    fn check(&mut self, view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
+        self.record(view);
+        if self.owed.is_none() {
+            let mut owed = Vec::new();
+            for a in view.nodes() {
+                let Some(p) = view.node(a) else { continue };
+                for b in view.nodes().filter(|&b| b != a) {
+                    if p.sent_to(b) > 0 {
+                        owed.push((a, b, p.session(), p.sent_to(b)));
+                    }
+                }
+            }
+            self.owed = Some(owed);
+        }
+        for &(a, b, session, k) in self.owed.as_deref().unwrap_or(&[]) {
+            let sender_alive = view.node(a).is_some_and(|p| p.session() == session);
+            if !sender_alive || !view.is_up(b) {
+                continue; // the sender's incarnation is gone, or the receiver is down
+            }
+            let got = self.delivered.get(&(a, b, session)).copied().unwrap_or(0);
+            if got < k {
+                return Err(Failure::new(
+                    format!("{b} has {got} of the {k} messages {a} sent it in session {session}"),
+                    vec![a, b],
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Measures both detectors and the delivery layer.
+pub(super) struct Metrics {
+    budget: Time,
+    /// Cluster size, once known (the tables below are `n × n`, observer-major).
+    n: usize,
+    /// Per detector: suspicion state per (observer, target), as last seen.
+    state: [Vec<bool>; 2],
+    /// Per detector: when each open false suspicion began.
+    open: [Vec<Option<Time>>; 2],
+    false_count: [u64; 2],
+    false_us: [u64; 2],
+    /// Per detector: detection times of crashes, microseconds.
+    detections: [Vec<u64>; 2],
+    /// Crashed nodes: crash time and the observers that had not yet suspected them.
+    crashes: BTreeMap<NodeId, (Time, [Vec<NodeId>; 2])>,
+    missed: [u64; 2],
+    /// Retransmissions of earlier incarnations, and the last value seen per node.
+    retransmissions_done: u64,
+    retransmissions_seen: Vec<(u32, u64)>,
+    /// Recoveries still open (started at), and finished ones.
+    recovering: Vec<Time>,
+    recoveries: Vec<u64>,
+    unrecovered: u64,
+}
+
+const DETECTORS: [Detector; 2] = [Detector::Fixed, Detector::Phi];
+
+impl Metrics {
+    pub(super) fn new(c: &Config) -> Self {
+        Metrics {
+            budget: Time::from_ms(c.recovery_budget_ms),
+            n: 0,
+            state: Default::default(),
+            open: Default::default(),
+            false_count: [0; 2],
+            false_us: [0; 2],
+            detections: Default::default(),
+            crashes: BTreeMap::new(),
+            missed: [0; 2],
+            retransmissions_done: 0,
+            retransmissions_seen: Vec::new(),
+            recovering: Vec::new(),
+            recoveries: Vec::new(),
+            unrecovered: 0,
+        }
+    }
+
+    fn close_observer(&mut self, a: NodeId, now: Time) {
+        let row = a.index() * self.n..(a.index() + 1) * self.n;
+        for d in 0..2 {
+            for slot in &mut self.open[d][row.clone()] {
+                if let Some(since) = slot.take() {
+                    self.false_us[d] += now.sub(since).as_us();
+                }
+            }
+            self.state[d][row.clone()].fill(false);
+        }
+    }
+}
+
+fn stats(v: &[u64]) -> serde_json::Value {
+    if v.is_empty() {
+        return serde_json::json!({"count": 0});
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    let ms = |us: u64| us as f64 / 1000.0;
+    serde_json::json!({"count": s.len(), "min_ms": ms(s[0]), "median_ms": ms(s[s.len() / 2]), "max_ms": ms(s[s.len() - 1])})
+}
+
+impl Property<Fd> for Metrics {
+    fn on_trigger(&mut self, t: &Trigger) {
+        match t.kind {
+            TriggerKind::Crash => {
+                if let Some(x) = t.node {
+                    self.crashes.insert(x, (t.at, [Vec::new(), Vec::new()]));
+                }
+            }
+            TriggerKind::Restart
+            | TriggerKind::Resume
+            | TriggerKind::HealLinks
+            | TriggerKind::Heal => {
+                self.recovering.push(t.at);
+            }
+            _ => {}
+        }
+    }
+
+    fn check(&mut self, view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let now = view.time;
+        if self.n == 0 {
+            self.n = view.cluster_size() as usize;
+            self.state = [vec![false; self.n * self.n], vec![false; self.n * self.n]];
+            self.open = [vec![None; self.n * self.n], vec![None; self.n * self.n]];
+            self.retransmissions_seen = vec![(0, 0); self.n];
+        }
+        let n = self.n;
+        // Crashes: fill in the observers once, at the first look after the crash.
+        for (x, (at, pending)) in self.crashes.iter_mut() {
+            if *at == now && pending[0].is_empty() && pending[1].is_empty() {
+                let obs: Vec<NodeId> = view.nodes().filter(|&a| a != *x && view.is_up(a)).collect();
+                *pending = [obs.clone(), obs];
+            }
+        }
+        let nodes = touched_nodes(view);
+        for a in nodes.clone().map(NodeId) {
+            let Some(p) = view.node(a) else {
+                self.close_observer(a, now);
+                continue;
+            };
+            let inc = view.incarnation(a);
+            let seen = &mut self.retransmissions_seen[a.index()];
+            if seen.0 != inc {
+                self.retransmissions_done += seen.1;
+                *seen = (inc, 0);
+            }
+            seen.1 = p.retransmissions();
+            for (d, det) in DETECTORS.iter().enumerate() {
+                for b in view.nodes().filter(|&b| b != a) {
+                    let now_suspects = p.suspects_by(*det, b);
+                    let cell = a.index() * n + b.index();
+                    let was = std::mem::replace(&mut self.state[d][cell], now_suspects);
+                    if now_suspects == was {
+                        continue;
+                    }
+                    if now_suspects {
+                        if view.status(b) == Status::Down {
+                            if let Some((at, pending)) = self.crashes.get_mut(&b) {
+                                if let Some(i) = pending[d].iter().position(|&o| o == a) {
+                                    pending[d].remove(i);
+                                    self.detections[d].push(now.sub(*at).as_us());
+                                }
+                            }
+                        } else {
+                            self.false_count[d] += 1;
+                            self.open[d][cell] = Some(now);
+                        }
+                    } else if let Some(since) = self.open[d][cell].take() {
+                        self.false_us[d] += now.sub(since).as_us();
+                    }
+                }
+            }
+        }
+        // A crashed node that came back ends its detection window.
+        let back: Vec<NodeId> = self
+            .crashes
+            .keys()
+            .copied()
+            .filter(|&x| view.status(x) != Status::Down)
+            .collect();
+        for x in back {
+            if let Some((_, pending)) = self.crashes.remove(&x) {
+                self.missed[0] += pending[0].len() as u64;
+                self.missed[1] += pending[1].len() as u64;
+            }
+        }
+        if !self.recovering.is_empty() && false_suspicion(view).is_none() {
+            for at in self.recovering.drain(..) {
+                self.recoveries.push(now.sub(at).as_us());
+            }
+        }
+        let budget = self.budget;
+        let before = self.recovering.len();
+        self.recovering.retain(|&at| now.sub(at) <= budget);
+        self.unrecovered += (before - self.recovering.len()) as u64;
+        Ok(())
+    }
+
+    fn metrics(&self) -> Vec<(String, serde_json::Value)> {
+        let mut m = Vec::new();
+        for (d, name) in ["fixed", "phi"].iter().enumerate() {
+            let open_count = self.open[d].iter().filter(|o| o.is_some()).count() as u64;
+            m.push((format!("{name}.detection"), stats(&self.detections[d])));
+            m.push((format!("{name}.crashes_missed"), self.missed[d].into()));
+            m.push((
+                format!("{name}.false_suspicions"),
+                (self.false_count[d]).into(),
+            ));
+            m.push((
+                format!("{name}.false_suspicion_ms"),
+                (self.false_us[d] as f64 / 1000.0).into(),
+            ));
+            m.push((
+                format!("{name}.false_suspicions_open_at_end"),
+                open_count.into(),
+            ));
+        }
+        let retrans = self.retransmissions_done
+            + self
+                .retransmissions_seen
+                .iter()
+                .map(|(_, r)| r)
+                .sum::<u64>();
+        m.push(("retransmissions".into(), retrans.into()));
+        let in_time = self
+            .recoveries
+            .iter()
+            .filter(|&&r| r <= self.budget.as_us())
+            .count() as u64;
+        let total = self.recoveries.len() as u64 + self.unrecovered + self.recovering.len() as u64;
+        m.push(("recovery".into(), stats(&self.recoveries)));
+        let rate = if total == 0 {
+            serde_json::Value::Null
+        } else {
+            (in_time as f64 / total as f64).into()
+        };
+        m.push(("recovery_rate".into(), rate));
+        m.push((
+            "recoveries_within_budget".into(),
+            format!("{in_time}/{total}").into(),
+        ));
+        m
+    }
+}
