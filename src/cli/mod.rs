@@ -429,18 +429,14 @@ impl<S: TraceSink> TraceSink for Shared<S> {
 }
 
 fn header(scn: &Scenario, seed: u64, overrides: &[String]) -> String {
-    serde_json::json!({
-        "ev": "header",
-        "schema": TRACE_SCHEMA,
-        "tool": "faultline",
-        "version": crate::VERSION,
-        "git_commit": crate::GIT_COMMIT,
-        "seed": seed,
-        "source": scn.source,
-        "overrides": overrides,
-        "scenario": scn.json,
-    })
-    .to_string()
+    struct Header<'a>(&'a Scenario, u64, &'a [String]);
+    impl crate::protocols::ProtocolVisitor for Header<'_> {
+        type Output = String;
+        fn visit<P: crate::protocol::Protocol>(self) -> String {
+            trace::header::<P>(&self.0.source, &self.0.json, self.1, self.2)
+        }
+    }
+    scn.with_protocol(Header(scn, seed, overrides))
 }
 
 /// The summary as JSON: the report, the fingerprint in hex, the replay line.

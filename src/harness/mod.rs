@@ -33,7 +33,7 @@ use crate::protocols::{PROTOCOLS, ProtocolVisitor, with_protocol};
 use crate::run::sweep::SEEDS_MAX;
 use crate::scenario::{self, InputError, Scenario, ScenarioFile};
 use crate::sim::{RunReport, SimConfig, Simulation, Verdict, install_panic_capture};
-use crate::trace::{TRACE_SCHEMA, TraceSink, fingerprint_hex};
+use crate::trace::{TraceSink, fingerprint_hex};
 use std::any::TypeId;
 use std::cell::RefCell;
 use std::ffi::OsString;
@@ -982,18 +982,8 @@ fn traced_run<P: Protocol>(
 ) -> Result<RunReport, String> {
     let (resolved, config) = sim_config::<P>(scn, seed).map_err(|e| e.to_string())?;
     let mut file = TraceFile::create(path)?;
-    let header = serde_json::json!({
-        "ev": "header",
-        "schema": TRACE_SCHEMA,
-        "tool": "faultline",
-        "version": crate::VERSION,
-        "git_commit": crate::GIT_COMMIT,
-        "seed": seed,
-        "source": resolved.source,
-        "overrides": overrides,
-        "scenario": resolved.json,
-    });
-    file.line(&header.to_string())?;
+    let header = crate::trace::header::<P>(&resolved.source, &resolved.json, seed, overrides);
+    file.line(&header)?;
     let shared = Rc::new(RefCell::new(file));
     let report = match simulate(config, Some(Box::new(SharedFile(shared.clone())))) {
         Ok(r) => r,

@@ -18,10 +18,12 @@
 mod client;
 mod ctx;
 mod value;
+mod vocabulary;
 
 pub use client::{ClientCtx, ClientEffect, ClientLogic, WorkloadConfig};
 pub use ctx::{Ctx, Effect};
 pub use value::Value;
+pub use vocabulary::Vocabulary;
 
 pub use crate::base::fixed;
 pub use crate::base::rng::Rng;
@@ -113,6 +115,12 @@ pub trait Protocol: Sized + 'static {
     fn history_value(response: &Self::Response) -> Val {
         let _ = response;
         Val::Nil
+    }
+
+    /// What this protocol's annotations mean (which key is its role, its epoch, its
+    /// progress), for the tools and the swarm's strikes. The default declares nothing.
+    fn vocabulary() -> Vocabulary {
+        Vocabulary::none()
     }
 
     /// Every property this protocol offers to scenarios, with the ones that are on by default

@@ -424,6 +424,30 @@ impl Recorder {
     }
 }
 
+/// The trace's first line: what was run (tool, version, seed, the effective scenario and its
+/// overrides) and what the protocol's annotations mean (its vocabulary). Written by every
+/// trace writer, so every trace can be replayed and read by the tools.
+pub fn header<P: Protocol>(
+    source: &str,
+    scenario: &serde_json::Value,
+    seed: u64,
+    overrides: &[String],
+) -> String {
+    serde_json::json!({
+        "ev": "header",
+        "schema": TRACE_SCHEMA,
+        "tool": "faultline",
+        "version": crate::VERSION,
+        "git_commit": crate::GIT_COMMIT,
+        "seed": seed,
+        "source": source,
+        "overrides": overrides,
+        "scenario": scenario,
+        "vocabulary": P::vocabulary(),
+    })
+    .to_string()
+}
+
 /// Formats a fingerprint the way summaries show it.
 pub fn fingerprint_hex(fp: u64) -> String {
     format!("{fp:016x}")

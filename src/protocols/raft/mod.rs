@@ -30,7 +30,7 @@ mod checks;
 use crate::protocol::{
     ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Endpoint, Failure, Generator,
     HistoryCall, ModelKind, NodeId, Outcome, Property, PropertyDef, Protocol, RequestId, Time,
-    Trigger, Val, View,
+    Trigger, Val, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -1108,6 +1108,15 @@ impl Protocol for Raft {
             Answer::Ok { value: Some(v) } => Val::Str(v.clone()),
             _ => Val::Nil,
         }
+    }
+
+    fn vocabulary() -> Vocabulary {
+        Vocabulary::none()
+            .role("role", &["leader"], &["candidate"])
+            .epoch("term")
+            .leader("leader")
+            .progress(&["commit"])
+            .step_down("stepped_down")
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

@@ -1,0 +1,501 @@
+//! The runner: evaluates every property of a run according to its kind.
+
+use super::builtin::builtin;
+use super::{
+    CheckEvent, CheckReport, ExpectKind, Expectation, Failure, FailureClass, Finding, Property,
+    PropertyDef, Trigger, View,
+};
+use crate::base::types::Time;
+use crate::protocol::Protocol;
+
+struct Slot<P: Protocol> {
+    name: String,
+    kind: ExpectKind,
+    property: Box<dyn Property<P>>,
+    satisfied_at: Option<Time>,
+    deadline: Option<Time>,
+    triggered: u64,
+}
+
+struct Obligation {
+    slot: usize,
+    trigger: Trigger,
+    deadline: Time,
+}
+
+/// Runs every property of a simulation according to its kind.
+pub struct Checks<P: Protocol> {
+    slots: Vec<Slot<P>>,
+    always: Vec<usize>,
+    /// Slots (not always-checks) whose property observes every step.
+    observers: Vec<usize>,
+    waiting: Vec<usize>,
+    /// Eventually-checks that held and must keep holding.
+    stable: Vec<usize>,
+    obligations: Vec<Obligation>,
+    evaluations: u64,
+    liveness: bool,
+    events: Vec<CheckEvent>,
+}
+
+impl<P: Protocol> Checks<P> {
+    /// The protocol's invariants plus the scenario's expectations. Fails on an unknown name.
+    pub fn new(config: &P::Config, expectations: &[Expectation]) -> Result<Checks<P>, String> {
+        let defs = P::properties();
+        let mut slots = Vec::new();
+        let make_slot = |def: &PropertyDef<P>, kind: ExpectKind| Slot {
+            name: def.name.to_string(),
+            kind,
+            property: (def.make)(config),
+            satisfied_at: None,
+            deadline: None,
+            triggered: 0,
+        };
+        for def in defs.iter().filter(|d| d.invariant) {
+            slots.push(make_slot(def, ExpectKind::Always));
+        }
+        for e in expectations {
+            if let Some(property) = builtin::<P>(&e.check, e.at_least) {
+                slots.push(Slot {
+                    name: e.check.clone(),
+                    kind: e.kind.clone(),
+                    property,
+                    satisfied_at: None,
+                    deadline: None,
+                    triggered: 0,
+                });
+                continue;
+            }
+            let Some(def) = defs.iter().find(|d| d.name == e.check) else {
+                let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+                return Err(format!(
+                    "protocol {} has no check named {:?}; it has: {}",
+                    P::NAME,
+                    e.check,
+                    names.join(", ")
+                ));
+            };
+            if def.invariant && e.kind == ExpectKind::Always {
+                continue; // already on
+            }
+            slots.push(make_slot(def, e.kind.clone()));
+        }
+        let always = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == ExpectKind::Always)
+            .map(|(i, _)| i)
+            .collect();
+        let waiting = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.kind, ExpectKind::Sometimes))
+            .map(|(i, _)| i)
+            .collect();
+        let observers = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind != ExpectKind::Always && s.property.observes_every_step())
+            .map(|(i, _)| i)
+            .collect();
+        Ok(Checks {
+            slots,
+            always,
+            observers,
+            waiting,
+            stable: Vec::new(),
+            obligations: Vec::new(),
+            evaluations: 0,
+            liveness: false,
+            events: Vec::new(),
+        })
+    }
+
+    /// No checks at all (for measuring what checks cost).
+    pub fn none() -> Checks<P> {
+        Checks {
+            slots: Vec::new(),
+            always: Vec::new(),
+            observers: Vec::new(),
+            waiting: Vec::new(),
+            stable: Vec::new(),
+            obligations: Vec::new(),
+            evaluations: 0,
+            liveness: false,
+            events: Vec::new(),
+        }
+    }
+
+    /// Number of property evaluations so far.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
+    }
+
+    /// Whether any check has work to do after a step.
+    pub fn is_idle(&self) -> bool {
+        self.always.is_empty()
+            && self.observers.is_empty()
+            && self.waiting.is_empty()
+            && self.stable.is_empty()
+            && self.obligations.is_empty()
+    }
+
+    /// The liveness phase begins: eventually-checks start being evaluated. Returns the
+    /// deadlines the engine must wake up at.
+    /// A later heal (a scenario may heal more than once) starts the window again.
+    pub fn on_heal(&mut self, at: Time) -> Vec<Time> {
+        self.liveness = true;
+        let mut deadlines = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let ExpectKind::Eventually { budget, .. } = slot.kind {
+                slot.deadline = budget.map(|b| at.add(b));
+                slot.satisfied_at = None;
+                deadlines.extend(slot.deadline);
+                self.waiting.retain(|&w| w != i);
+                self.stable.retain(|&w| w != i);
+                self.waiting.push(i);
+            }
+        }
+        deadlines
+    }
+
+    /// Checks the run could not decide: within-obligations and eventually-checks whose
+    /// deadline lies beyond `now` (the end of the run) and which had not held yet.
+    pub fn undecided(&self, now: Time) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .obligations
+            .iter()
+            .map(|o| {
+                let who = o
+                    .trigger
+                    .node
+                    .map(|n| format!(" of {n}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} (within, after the {}{who} at {}, due {})",
+                    self.slots[o.slot].name,
+                    o.trigger.kind.name(),
+                    o.trigger.at,
+                    o.deadline
+                )
+            })
+            .collect();
+        for &i in &self.waiting {
+            let slot = &self.slots[i];
+            if let (ExpectKind::Eventually { .. }, Some(d)) = (&slot.kind, slot.deadline) {
+                if d > now {
+                    out.push(format!("{} (eventually, due {d})", slot.name));
+                }
+            }
+        }
+        out
+    }
+
+    /// A triggering event happened: opens an obligation for each matching within-check.
+    /// Returns the deadlines the engine must wake up at.
+    pub fn on_trigger(&mut self, trigger: Trigger) -> Vec<Time> {
+        let mut deadlines = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            slot.property.on_trigger(&trigger);
+            if let ExpectKind::Within {
+                after,
+                node,
+                within,
+            } = slot.kind
+            {
+                if after == trigger.kind && (node.is_none() || node == trigger.node) {
+                    slot.triggered += 1;
+                    let deadline = trigger.at.add(within);
+                    self.obligations.push(Obligation {
+                        slot: i,
+                        trigger,
+                        deadline,
+                    });
+                    deadlines.push(deadline);
+                }
+            }
+        }
+        deadlines
+    }
+
+    /// Evaluates what is due after one step. Returns the first failure.
+    pub fn after_step(&mut self, view: &View<'_, P>) -> Option<Finding> {
+        for &i in &self.observers {
+            self.slots[i].property.observe(view);
+        }
+        for &i in &self.always {
+            let slot = &mut self.slots[i];
+            self.evaluations += 1;
+            if let Err(f) = slot.property.check(view, None) {
+                return Some(finding(slot, FailureClass::Safety, view, f));
+            }
+        }
+        // Eventually-and-stays: a break before the deadline sends the check back to waiting
+        // (it must come true again, for good, by the deadline); a break after it fails.
+        let mut i = 0;
+        while i < self.stable.len() {
+            let slot = &mut self.slots[self.stable[i]];
+            self.evaluations += 1;
+            match slot.property.check(view, None) {
+                Ok(()) => i += 1,
+                Err(f) => {
+                    let since = slot.satisfied_at.unwrap_or_default();
+                    if slot.deadline.is_none_or(|d| view.time < d) {
+                        slot.satisfied_at = None;
+                        self.events.push(CheckEvent {
+                            check: slot.name.clone(),
+                            kind: "eventually",
+                            status: format!("stopped holding (held since {since}): {}", f.message),
+                        });
+                        let idx = self.stable.swap_remove(i);
+                        self.waiting.push(idx);
+                        continue;
+                    }
+                    let message = format!(
+                        "held since {since} but stopped holding after the deadline: {}",
+                        f.message
+                    );
+                    return Some(finding(
+                        slot,
+                        FailureClass::Liveness,
+                        view,
+                        Failure {
+                            message,
+                            nodes: f.nodes,
+                        },
+                    ));
+                }
+            }
+        }
+        let slots = &mut self.slots;
+        let stable = &mut self.stable;
+        let evaluations = &mut self.evaluations;
+        let events = &mut self.events;
+        self.waiting.retain(|&i| {
+            let slot = &mut slots[i];
+            *evaluations += 1;
+            if slot.property.check(view, None).is_ok() {
+                slot.satisfied_at = Some(view.time);
+                if let ExpectKind::Eventually { stays: true, .. } = slot.kind {
+                    stable.push(i);
+                }
+                events.push(CheckEvent {
+                    check: slot.name.clone(),
+                    kind: slot.kind.name(),
+                    status: "held".to_string(),
+                });
+                false
+            } else {
+                true
+            }
+        });
+        self.obligations.retain(|o| {
+            let slot = &mut slots[o.slot];
+            *evaluations += 1;
+            let open = slot.property.check(view, Some(&o.trigger)).is_err();
+            if !open {
+                let who = o
+                    .trigger
+                    .node
+                    .map(|n| format!(" of {n}"))
+                    .unwrap_or_default();
+                let status = format!(
+                    "held {} after the {}{who}",
+                    Time(view.time.0 - o.trigger.at.0),
+                    o.trigger.kind.name()
+                );
+                events.push(CheckEvent {
+                    check: slot.name.clone(),
+                    kind: "within",
+                    status,
+                });
+            }
+            open
+        });
+        None
+    }
+
+    /// Takes the checks that came true since the last call, for the trace.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, CheckEvent> {
+        self.events.drain(..)
+    }
+
+    /// Fails the first eventually- or within-check whose deadline has passed at `now`
+    /// without it holding.
+    pub fn expire(&mut self, view: &View<'_, P>) -> Option<Finding> {
+        let now = view.time;
+        if let Some(o) = self.obligations.iter().find(|o| o.deadline <= now) {
+            let slot = &mut self.slots[o.slot];
+            let trigger = o.trigger;
+            let why = slot
+                .property
+                .check(view, Some(&trigger))
+                .err()
+                .map(|f| f.message)
+                .unwrap_or_default();
+            let who = trigger.node.map(|n| format!(" of {n}")).unwrap_or_default();
+            let nodes = trigger.node.into_iter().collect();
+            let message = format!(
+                "did not hold within {} after the {}{} at {}: {}",
+                Time(o.deadline.0 - trigger.at.0),
+                trigger.kind.name(),
+                who,
+                trigger.at,
+                why
+            );
+            return Some(finding(
+                slot,
+                FailureClass::Liveness,
+                view,
+                Failure { message, nodes },
+            ));
+        }
+        for &i in &self.waiting {
+            let slot = &mut self.slots[i];
+            if let (ExpectKind::Eventually { .. }, Some(deadline)) = (&slot.kind, slot.deadline) {
+                if deadline <= now {
+                    let f = slot
+                        .property
+                        .check(view, None)
+                        .err()
+                        .unwrap_or_else(|| Failure::new("", vec![]));
+                    let message = format!(
+                        "did not hold within the liveness budget (by {deadline}): {}",
+                        f.message
+                    );
+                    return Some(finding(
+                        slot,
+                        FailureClass::Liveness,
+                        view,
+                        Failure {
+                            message,
+                            nodes: f.nodes,
+                        },
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    /// End of run: eventually-checks that never held fail as liveness, sometimes-checks that
+    /// never held fail as vacuous.
+    pub fn finish(&mut self, view: &View<'_, P>) -> Option<Finding> {
+        for &i in &self.waiting {
+            let slot = &mut self.slots[i];
+            let class = match slot.kind {
+                // Due after the end: undecided, reported by `undecided`, not failed.
+                ExpectKind::Eventually { .. } if slot.deadline.is_some_and(|d| d > view.time) => {
+                    continue;
+                }
+                ExpectKind::Eventually { .. } => FailureClass::Liveness,
+                ExpectKind::Sometimes => FailureClass::Vacuous,
+                _ => continue,
+            };
+            let f = slot
+                .property
+                .check(view, None)
+                .err()
+                .unwrap_or_else(|| Failure::new("", vec![]));
+            let message = match class {
+                FailureClass::Vacuous => format!(
+                    "never held in the whole run, so the run did not exercise it: {}",
+                    f.message
+                ),
+                _ => format!("had not held by the end of the run: {}", f.message),
+            };
+            return Some(finding(
+                slot,
+                class,
+                view,
+                Failure {
+                    message,
+                    nodes: f.nodes,
+                },
+            ));
+        }
+        if !self.liveness {
+            for slot in &self.slots {
+                if let ExpectKind::Eventually { .. } = slot.kind {
+                    let message =
+                        "the run ended before the heal, so the liveness phase never started"
+                            .to_string();
+                    return Some(Finding {
+                        check: slot.name.clone(),
+                        kind: slot.kind.name().to_string(),
+                        class: FailureClass::Liveness,
+                        step: view.step,
+                        time: view.time,
+                        nodes: vec![],
+                        message,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Every measurement the checks report, by name (the first check to report a name wins).
+    pub fn metrics(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let mut all = std::collections::BTreeMap::new();
+        for slot in &self.slots {
+            for (k, v) in slot.property.metrics() {
+                all.entry(k).or_insert(v);
+            }
+        }
+        all
+    }
+
+    /// Each check's standing, for the summary.
+    pub fn report(&self, failed: Option<&Finding>) -> Vec<CheckReport> {
+        let open: Vec<usize> = self.obligations.iter().map(|o| o.slot).collect();
+        let failed_slot = failed.and_then(|f| {
+            self.slots
+                .iter()
+                .position(|s| s.name == f.check && s.kind.name() == f.kind)
+        });
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let status = match &s.kind {
+                    _ if failed_slot == Some(i) => {
+                        let f = failed.expect("a failed slot comes with its finding");
+                        format!("FAILED at step {}, {}", f.step, f.time)
+                    }
+                    ExpectKind::Always => "held".to_string(),
+                    ExpectKind::Eventually { .. } | ExpectKind::Sometimes => match s.satisfied_at {
+                        Some(t) => format!("held at {t}"),
+                        None => "not held".to_string(),
+                    },
+                    ExpectKind::Within { .. } => {
+                        let pending = open.iter().filter(|&&o| o == i).count();
+                        format!("{} triggered, {} open at the end", s.triggered, pending)
+                    }
+                };
+                CheckReport {
+                    check: s.name.clone(),
+                    kind: s.kind.name(),
+                    status,
+                }
+            })
+            .collect()
+    }
+}
+
+fn finding<P: Protocol>(
+    slot: &Slot<P>,
+    class: FailureClass,
+    view: &View<'_, P>,
+    f: Failure,
+) -> Finding {
+    Finding {
+        check: slot.name.clone(),
+        kind: slot.kind.name().to_string(),
+        class,
+        step: view.step,
+        time: view.time,
+        nodes: f.nodes,
+        message: f.message,
+    }
+}
