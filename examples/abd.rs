@@ -39,8 +39,9 @@
 //!   by this protocol's own invariant `tag_never_goes_back`.
 
 use faultline::protocol::{
-    ClientCtx, ClientId, ClientLogic, Ctx, Endpoint, Failure, HistoryCall, ModelKind, NodeId, OpId,
-    Outcome, Property, PropertyDef, Protocol, RequestId, Time, Trigger, Val, View, WorkloadConfig,
+    ClientCtx, ClientId, ClientLogic, Ctx, Endpoint, Failure, HistoryCall, HistoryCheck,
+    Linearizable, ModelKind, NodeId, OpId, Outcome, Property, PropertyDef, Protocol, RequestId,
+    Time, Trigger, Val, View, WorkloadConfig,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -192,7 +193,9 @@ impl Protocol for Abd {
         }
     }
 
-    const HISTORY_MODEL: Option<ModelKind> = Some(ModelKind::Register);
+    fn history_check() -> Option<Box<dyn HistoryCheck>> {
+        Some(Box::new(Linearizable(ModelKind::Register)))
+    }
 
     fn history_call(request: &Request) -> Option<HistoryCall> {
         let (f, value) = match request {

@@ -26,6 +26,7 @@ pub mod sim;
 pub mod storage;
 pub mod tools;
 pub mod trace;
+pub mod world;
 
 /// The tool's version, written into trace headers.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -74,12 +74,14 @@ impl Rng {
     }
 
     /// A raw 64-bit draw.
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.inner.next_u64()
     }
 
     /// Uniform in `0..n` (Lemire's multiply-and-reject, so there is no modulo bias).
     /// Returns 0 when `n` is 0.
+    #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             return 0;
@@ -98,6 +100,7 @@ impl Rng {
     }
 
     /// Uniform in `lo..=hi` (returns `lo` if `hi < lo`).
+    #[inline]
     pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {
             return lo;
@@ -109,6 +112,7 @@ impl Rng {
     }
 
     /// True with probability `ratio`.
+    #[inline]
     pub fn chance(&mut self, ratio: Ratio) -> bool {
         match ratio.ppm {
             0 => false,

@@ -5,8 +5,8 @@ use crate::base::types::{Endpoint, NodeId, Time};
 use crate::history::History;
 use crate::network::Network;
 use crate::protocol::{Protocol, Value};
-use crate::sim::NodeHost;
 use crate::storage::Store;
+use crate::world::NodeHost;
 use serde::Serialize;
 
 /// The run's phase.

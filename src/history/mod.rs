@@ -2,9 +2,14 @@
 //!
 //! [`History`] is the record every client operation leaves: who invoked what, when, and how
 //! it ended (ok, failed, or unknown when the client gave up). Clients write it through
-//! their context; checks read it during the run and history checks at the end.
+//! their context; checks read it during the run, and the protocol's [`HistoryCheck`]
+//! judges it when the run ends.
 //!
 //! Must not import the engine, network, storage or trace.
+
+mod check;
+
+pub use check::{HistoryCheck, HistoryVerdict, Judgement, Linearizable, checked_ops};
 
 use crate::base::types::{ClientId, Time};
 use serde::Serialize;

@@ -124,11 +124,14 @@ impl fmt::Display for Op {
 pub type Reading<M> = (<M as Model>::Input, Option<<M as Model>::Output>);
 
 /// What a protocol says a client request is, for the history check: `get` of key `k1`, say.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Trace records carry it (`invoke` records, as `call`), so tools read operations the way
+/// the history check does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HistoryCall {
     /// The function (`get`, `put`, `append`, `read`, `write`, `cas`).
     pub f: &'static str,
     /// The key, for models checked key by key.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// The argument.
     pub value: Val,

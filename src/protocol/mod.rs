@@ -29,7 +29,7 @@ pub use crate::base::fixed;
 pub use crate::base::rng::Rng;
 pub use crate::base::types::{ClientId, Endpoint, NodeId, Ratio, Time};
 pub use crate::check::{Failure, Property, PropertyDef, Status, Trigger, TriggerKind, View};
-pub use crate::history::{History, OpId, Outcome};
+pub use crate::history::{History, HistoryCheck, Linearizable, OpId, Outcome};
 pub use crate::kit::driver::{Driver, Generator, Verdict as ClientVerdict};
 pub use crate::lin::{HistoryCall, ModelKind, Val};
 pub use crate::storage::Store;
@@ -99,9 +99,11 @@ pub trait Protocol: Sized + 'static {
         let _ = (ctx, client, id, request);
     }
 
-    /// The linearizability model the run's client history is checked against when the run
-    /// ends (see [`crate::lin`]); `None`, the default, skips that check.
-    const HISTORY_MODEL: Option<ModelKind> = None;
+    /// The check of the whole client history when the run ends (linearizability against a
+    /// register or a key-value map is [`Linearizable`]); `None`, the default, skips it.
+    fn history_check() -> Option<Box<dyn HistoryCheck>> {
+        None
+    }
 
     /// A request as the history model reads it: function, key and argument. `None` leaves
     /// the operation out of the check.

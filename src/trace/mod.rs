@@ -14,6 +14,7 @@ use crate::base::hash::StableHasher;
 use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use crate::faults::Fault;
 use crate::history::{OpId, Outcome};
+use crate::lin::{HistoryCall, Val};
 use crate::network::LossReason;
 use crate::protocol::{Protocol, RequestId, Value};
 use serde::Serialize;
@@ -21,6 +22,18 @@ use std::hash::{Hash, Hasher};
 
 /// Version of the JSON Lines trace format. Bump it when a record changes shape.
 pub const TRACE_SCHEMA: u32 = 1;
+
+/// A trace sink refused a line: why, in words. Boxed, so that recording, which nearly
+/// always succeeds, returns one word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkError(pub Box<String>);
+
+impl SinkError {
+    /// The reason, in words.
+    pub fn into_reason(self) -> String {
+        *self.0
+    }
+}
 
 /// Where a trace line goes. Returning `Err` stops the run (an I/O error, or a replay that
 /// found the first diverging line).
@@ -202,6 +215,10 @@ pub enum Record<'a, P: Protocol> {
         process: u64,
         /// Request.
         request: &'a P::Request,
+        /// The request as the history check reads it (function, key, argument), when a sink
+        /// is attached and the protocol maps its requests. Not part of the fingerprint.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        call: Option<&'a HistoryCall>,
     },
     /// A client operation ended.
     Complete {
@@ -213,6 +230,10 @@ pub enum Record<'a, P: Protocol> {
         process: u64,
         /// Outcome.
         outcome: &'a Outcome<P::Response>,
+        /// The value the history check reads from an ok or failed outcome (a read's value),
+        /// when a sink is attached. Not part of the fingerprint.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<&'a Val>,
     },
     /// The liveness phase began.
     Phase {
@@ -303,12 +324,14 @@ impl<P: Protocol> Record<'_, P> {
                 client,
                 process,
                 request,
+                call: _,
             } => (10u8, op, client, process, request).hash(h),
             Record::Complete {
                 op,
                 client,
                 process,
                 outcome,
+                result: _,
             } => (11u8, op, client, process, outcome).hash(h),
             Record::Phase { phase } => (12u8, phase).hash(h),
             Record::Violation {
@@ -353,7 +376,6 @@ pub struct Recorder {
     records: u64,
     sink: Option<Box<dyn TraceSink>>,
     buf: Vec<u8>,
-    error: Option<String>,
 }
 
 impl Recorder {
@@ -365,13 +387,21 @@ impl Recorder {
             records: 0,
             sink,
             buf: Vec::with_capacity(256),
-            error: None,
         }
     }
 
     /// Records one event of step `step` at time `t`.
+    ///
+    /// Fails when the sink refuses the line (an I/O error, or a replay that found the first
+    /// diverging record): the run must stop there. The record is in the fingerprint either
+    /// way.
     #[inline]
-    pub fn record<P: Protocol>(&mut self, step: u64, t: Time, record: &Record<'_, P>) {
+    pub fn record<P: Protocol>(
+        &mut self,
+        step: u64,
+        t: Time,
+        record: &Record<'_, P>,
+    ) -> Result<(), SinkError> {
         // Records of one step share its number and time: fold those in once per step.
         if self.absorbed_step != Some(step) {
             self.absorbed_step = Some(step);
@@ -380,20 +410,17 @@ impl Recorder {
         }
         record.absorb(&mut self.fingerprint);
         self.records += 1;
-        if let Some(sink) = &mut self.sink {
-            if self.error.is_some() {
-                return;
-            }
-            self.buf.clear();
-            let line = Line { step, t, record };
-            if let Err(e) = serde_json::to_writer(&mut self.buf, &line) {
-                self.error = Some(format!("could not serialize a trace record: {e}"));
-                return;
-            }
-            // serde_json writes valid UTF-8.
-            let text = std::str::from_utf8(&self.buf).unwrap_or("");
-            if let Err(e) = sink.line(text) {
-                self.error = Some(e);
+        match &mut self.sink {
+            None => Ok(()),
+            Some(sink) => {
+                self.buf.clear();
+                let line = Line { step, t, record };
+                serde_json::to_writer(&mut self.buf, &line).map_err(|e| {
+                    SinkError(Box::new(format!("could not serialize a trace record: {e}")))
+                })?;
+                // serde_json writes valid UTF-8.
+                sink.line(std::str::from_utf8(&self.buf).unwrap_or(""))
+                    .map_err(|e| SinkError(Box::new(e)))
             }
         }
     }
@@ -411,11 +438,6 @@ impl Recorder {
     /// Whether a sink is attached (callers skip building costly records otherwise).
     pub fn has_sink(&self) -> bool {
         self.sink.is_some()
-    }
-
-    /// The sink's first error, which stops the run.
-    pub fn error(&self) -> Option<&str> {
-        self.error.as_deref()
     }
 
     /// Hands the sink back (for the caller to write the summary and close it).

@@ -29,8 +29,8 @@ mod checks;
 
 use crate::protocol::{
     ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Endpoint, Failure, Generator,
-    HistoryCall, ModelKind, NodeId, Outcome, Property, PropertyDef, Protocol, RequestId, Time,
-    Trigger, Val, View, Vocabulary,
+    HistoryCall, HistoryCheck, Linearizable, ModelKind, NodeId, Outcome, Property, PropertyDef,
+    Protocol, RequestId, Time, Trigger, Val, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -1081,7 +1081,9 @@ impl Protocol for Raft {
         self.advance_commit(ctx);
     }
 
-    const HISTORY_MODEL: Option<ModelKind> = Some(ModelKind::Kv);
+    fn history_check() -> Option<Box<dyn HistoryCheck>> {
+        Some(Box::new(Linearizable(ModelKind::Kv)))
+    }
 
     fn history_call(request: &Op) -> Option<HistoryCall> {
         Some(match request {

@@ -1,117 +1,28 @@
-//! The simulated network: per-link latency, loss, duplication and long delays, and the link
-//! states that partitions cut.
+//! The simulated network as the world holds it: which directed links are up, and what
+//! happened to the messages sent over them. How long a copy takes and whether it is lost or
+//! duplicated at send is the driver's decision, through a [`Transport`]: the discrete-event
+//! driver uses the seeded [`RandomNetwork`]; the explorer will use one of its own.
 //!
-//! A send is handed to [`Network::transmit`], which decides with the network's own random
-//! stream whether the message is lost or how many copies arrive and when. Whether a link is
-//! cut is decided when a copy *arrives* (the engine asks [`Network::can_send`] then), so a
-//! partition that starts while a message is in flight loses it. Link states live in a petgraph
-//! `MatrixGraph` over every vertex (nodes first, then clients): an edge `a -> b` means the
-//! directed link from `a` to `b` is up.
+//! Whether a link is cut is decided when a copy *arrives* (the world asks
+//! [`Network::can_send`] then), so a partition that starts while a message is in flight loses
+//! it. Link states live in a petgraph `MatrixGraph` over every vertex (nodes first, then
+//! clients): an edge `a -> b` means the directed link from `a` to `b` is up.
 //!
 //! Must not import the engine, storage or trace. Never prints.
 
+mod model;
+mod random;
+
+pub use model::{Degradation, Latency, LinkModel, LongDelay};
+pub use random::RandomNetwork;
+
 use crate::base::hash::StableBuildHasher;
-use crate::base::rng::{Rng, Stream};
-use crate::base::types::{ClientId, Endpoint, NodeId, Ratio, Time};
+use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::NodeIndex;
 use petgraph::matrix_graph::MatrixGraph;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeSet;
-
-/// A latency distribution. All values are integer microseconds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Latency {
-    /// Every copy takes exactly `us`.
-    Constant {
-        /// Latency in microseconds.
-        us: u64,
-    },
-    /// Uniform between `min_us` and `max_us` inclusive.
-    Uniform {
-        /// Smallest latency, microseconds.
-        min_us: u64,
-        /// Largest latency, microseconds.
-        max_us: u64,
-    },
-    /// Heavy-tailed: a Pareto distribution of shape 1 starting at `min_us` (so the median is
-    /// twice `min_us` and one copy in ten takes ten times `min_us`), cut off at `max_us`.
-    /// Computed in integers: `min_us * 2^32 / u` with `u` uniform in `1..=2^32`.
-    Pareto {
-        /// Scale: the smallest latency, microseconds.
-        min_us: u64,
-        /// Cap on the tail, microseconds.
-        max_us: u64,
-    },
-}
-
-impl Latency {
-    fn sample(&self, rng: &mut Rng) -> u64 {
-        match *self {
-            Latency::Constant { us } => us,
-            Latency::Uniform { min_us, max_us } => rng.between(min_us, max_us),
-            Latency::Pareto { min_us, max_us } => {
-                let u = 1 + rng.below(1 << 32);
-                let x = (u128::from(min_us) << 32) / u128::from(u);
-                x.min(u128::from(max_us)) as u64
-            }
-        }
-    }
-
-    /// The bounds `(min, max)` this distribution can produce, for validation.
-    pub fn bounds_us(&self) -> (u64, u64) {
-        match *self {
-            Latency::Constant { us } => (us, us),
-            Latency::Uniform { min_us, max_us } | Latency::Pareto { min_us, max_us } => {
-                (min_us, max_us)
-            }
-        }
-    }
-}
-
-/// A share of messages held back much longer than the latency says.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LongDelay {
-    /// Probability, per copy, of a long delay.
-    pub ratio: Ratio,
-    /// Extra delay range, milliseconds.
-    pub min_ms: u64,
-    /// Extra delay range, milliseconds.
-    pub max_ms: u64,
-}
-
-/// How one directed link behaves.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkModel {
-    /// One-way latency of each copy.
-    pub latency: Latency,
-    /// Probability, per message, that it is lost.
-    #[serde(default)]
-    pub loss: Ratio,
-    /// Probability, per message, that it arrives twice (each copy has its own latency).
-    #[serde(default)]
-    pub duplicate: Ratio,
-    /// Optional long delays for a share of copies.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub long_delay: Option<LongDelay>,
-}
-
-impl Default for LinkModel {
-    fn default() -> Self {
-        LinkModel {
-            latency: Latency::Uniform {
-                min_us: 500,
-                max_us: 2_000,
-            },
-            loss: Ratio::ZERO,
-            duplicate: Ratio::ZERO,
-            long_delay: None,
-        }
-    }
-}
 
 /// Why a message copy never reached its receiver's handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -136,10 +47,10 @@ impl LossReason {
     }
 }
 
-/// What the network decided for one send.
+/// What the transport decided for one send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
-    /// Lost by random loss.
+    /// Lost at send (the network's random loss).
     Lost,
     /// One or two copies arrive after these latencies (the second only when duplicated).
     Arrives {
@@ -147,7 +58,37 @@ pub enum Fate {
         first: Time,
         /// Latency of the duplicate, if any.
         duplicate: Option<Time>,
+        /// How many of the copies got a long delay (for the statistics).
+        long_delays: u8,
     },
+}
+
+impl Fate {
+    /// One copy, arriving after `after`, as a transport without randomness decides.
+    pub fn once(after: Time) -> Fate {
+        Fate::Arrives {
+            first: after,
+            duplicate: None,
+            long_delays: 0,
+        }
+    }
+}
+
+/// Decides the fate of each message when it is sent: the driver's part of the network.
+pub trait Transport {
+    /// The fate of one message from dense vertex `from` to dense vertex `to`.
+    fn fate(&mut self, from: u32, to: u32) -> Fate;
+}
+
+/// A transport that loses nothing and delivers every copy at once: for drivers that choose
+/// loss, duplication and delivery order themselves (the scripted driver, the explorer).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Instant;
+
+impl Transport for Instant {
+    fn fate(&mut self, _: u32, _: u32) -> Fate {
+        Fate::once(Time::ZERO)
+    }
 }
 
 /// Counters for the run summary.
@@ -169,42 +110,23 @@ pub struct NetStats {
     pub lost_receiver_down: u64,
 }
 
-/// The network between every node and client.
+/// The links between every node and client, and the message counters.
+#[derive(Clone)]
 pub struct Network {
     nodes: u32,
     clients: u32,
-    models: Vec<LinkModel>,
-    /// For each ordered pair (dense, `from * vertices + to`), the index into `models`.
-    link_model: Vec<u16>,
     links: MatrixGraph<Endpoint, (), StableBuildHasher>,
     /// The links that are cut now, so healing and counting cost what is cut, not V².
     cut: BTreeSet<(u32, u32)>,
-    rng: Rng,
     stats: NetStats,
-    /// Extra misbehaviour of every link while a nemesis drives it (until the heal).
-    degraded: Option<Degradation>,
-}
-
-/// Misbehaviour added on top of every link's own model (by a nemesis, until the heal).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Degradation {
-    /// A further chance that a copy is lost.
-    pub loss: Ratio,
-    /// A further chance that a message is duplicated.
-    pub duplicate: Ratio,
-    /// A further chance of a long delay.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub long_delay: Option<LongDelay>,
 }
 
 /// Largest node count for which [`Network::fully_connected_majority`] searches exactly.
 pub const EXACT_CLIQUE_NODES_MAX: u32 = 128;
 
 impl Network {
-    /// A fully connected network of `nodes` nodes and `clients` clients where every link
-    /// behaves like `default`, drawing from the `Network` stream of `seed`.
-    pub fn new(nodes: u32, clients: u32, default: LinkModel, seed: u64) -> Network {
+    /// A fully connected network of `nodes` nodes and `clients` clients.
+    pub fn new(nodes: u32, clients: u32) -> Network {
         let vertices = (nodes + clients) as usize;
         let mut links =
             MatrixGraph::with_capacity_and_hasher(vertices, StableBuildHasher::default());
@@ -217,13 +139,9 @@ impl Network {
         let mut net = Network {
             nodes,
             clients,
-            models: vec![default],
-            link_model: vec![0; vertices * vertices],
             links,
             cut: BTreeSet::new(),
-            rng: Rng::new(seed, Stream::Network),
             stats: NetStats::default(),
-            degraded: None,
         };
         for a in 0..vertices as u32 {
             for b in 0..vertices as u32 {
@@ -241,6 +159,7 @@ impl Network {
     }
 
     /// The dense vertex index of an endpoint.
+    #[inline]
     pub fn vertex(&self, e: Endpoint) -> u32 {
         match e {
             Endpoint::Node(n) => n.0,
@@ -259,78 +178,6 @@ impl Network {
 
     fn ix(v: u32) -> NodeIndex<u16> {
         NodeIndex::new(v as usize)
-    }
-
-    /// Gives the directed link `from -> to` its own behaviour.
-    pub fn set_link_model(&mut self, from: Endpoint, to: Endpoint, model: LinkModel) {
-        let index = match self.models.iter().position(|m| *m == model) {
-            Some(i) => i,
-            None => {
-                self.models.push(model);
-                self.models.len() - 1
-            }
-        };
-        let (a, b) = (self.vertex(from), self.vertex(to));
-        let n = self.vertices();
-        self.link_model[(a * n + b) as usize] = index as u16;
-    }
-
-    /// Decides the fate of one message from vertex `from` to vertex `to`. Draw order is fixed:
-    /// loss, then duplication, then each copy's latency and long delay.
-    pub fn transmit(&mut self, from: u32, to: u32) -> Fate {
-        self.stats.sent += 1;
-        let n = self.vertices();
-        let model = &self.models[self.link_model[(from * n + to) as usize] as usize];
-        if self.rng.chance(model.loss) {
-            self.stats.lost_loss += 1;
-            return Fate::Lost;
-        }
-        let mut duplicated = self.rng.chance(model.duplicate);
-        // Draws for the degradation happen only while there is one, so runs without it
-        // draw exactly as before.
-        if let Some(d) = &self.degraded {
-            if self.rng.chance(d.loss) {
-                self.stats.lost_loss += 1;
-                return Fate::Lost;
-            }
-            duplicated |= self.rng.chance(d.duplicate);
-        }
-        let copy = |rng: &mut Rng, stats: &mut NetStats| {
-            let mut t = Self::copy_latency(rng, model, stats);
-            if let Some(long) = self.degraded.as_ref().and_then(|d| d.long_delay.as_ref()) {
-                if rng.chance(long.ratio) {
-                    stats.long_delayed += 1;
-                    t = Time(t.0.saturating_add(
-                        rng.between(long.min_ms, long.max_ms).saturating_mul(1_000),
-                    ));
-                }
-            }
-            t
-        };
-        let first = copy(&mut self.rng, &mut self.stats);
-        let duplicate = if duplicated {
-            self.stats.duplicated += 1;
-            Some(copy(&mut self.rng, &mut self.stats))
-        } else {
-            None
-        };
-        Fate::Arrives { first, duplicate }
-    }
-
-    /// Adds misbehaviour to every link (`Some`) or takes it away (`None`, at the heal).
-    pub fn degrade(&mut self, d: Option<Degradation>) {
-        self.degraded = d;
-    }
-
-    fn copy_latency(rng: &mut Rng, model: &LinkModel, stats: &mut NetStats) -> Time {
-        let mut us = model.latency.sample(rng);
-        if let Some(long) = &model.long_delay {
-            if rng.chance(long.ratio) {
-                stats.long_delayed += 1;
-                us = us.saturating_add(rng.between(long.min_ms, long.max_ms).saturating_mul(1_000));
-            }
-        }
-        Time(us)
     }
 
     /// Whether the direct link `from -> to` (dense vertex indexes) is up now.
@@ -473,12 +320,34 @@ impl Network {
         self.stats
     }
 
+    /// Counts one message handed to the network and what the transport decided for it.
+    #[inline]
+    pub fn count_sent(&mut self, fate: &Fate) {
+        self.stats.sent += 1;
+        match fate {
+            Fate::Lost => self.stats.lost_loss += 1,
+            Fate::Arrives {
+                duplicate,
+                long_delays,
+                ..
+            } => {
+                self.stats.duplicated += u64::from(duplicate.is_some());
+                self.stats.long_delayed += u64::from(*long_delays);
+            }
+        }
+    }
+
+    /// Counts one extra copy a driver made (a duplicate chosen as an action).
+    pub fn count_duplicated(&mut self) {
+        self.stats.duplicated += 1;
+    }
+
     /// Counts one copy handed to a handler.
     pub fn count_delivered(&mut self) {
         self.stats.delivered += 1;
     }
 
-    /// Counts one copy lost on arrival.
+    /// Counts one copy lost.
     pub fn count_lost(&mut self, reason: LossReason) {
         match reason {
             LossReason::Loss => self.stats.lost_loss += 1,
@@ -527,7 +396,7 @@ mod tests {
 
     #[test]
     fn one_way_cut_blocks_one_direction_only() {
-        let mut net = Network::new(3, 0, LinkModel::default(), 1);
+        let mut net = Network::new(3, 0);
         net.cut(n(0), n(1));
         assert!(!net.link_up(n(0), n(1)));
         assert!(net.link_up(n(1), n(0)));
@@ -537,7 +406,7 @@ mod tests {
 
     #[test]
     fn bridge_node_reaches_both_sides() {
-        let mut net = Network::new(5, 1, LinkModel::default(), 1);
+        let mut net = Network::new(5, 1);
         net.split(&[vec![n(0), n(1)], vec![n(3), n(4)]]);
         for i in [0, 1, 3, 4] {
             assert!(net.link_up(n(2), n(i)) && net.link_up(n(i), n(2)));
@@ -556,7 +425,7 @@ mod tests {
 
     #[test]
     fn isolation_and_heal() {
-        let mut net = Network::new(3, 2, LinkModel::default(), 1);
+        let mut net = Network::new(3, 2);
         net.isolate(n(1));
         assert!(!net.link_up(n(1), Endpoint::Client(ClientId(0))));
         assert_eq!(net.links_cut(), 2 * 4);
@@ -575,53 +444,9 @@ mod tests {
 
     #[test]
     fn no_majority_in_an_even_split() {
-        let mut net = Network::new(4, 0, LinkModel::default(), 1);
+        let mut net = Network::new(4, 0);
         net.split(&[vec![n(0), n(1)], vec![n(2), n(3)]]);
         let all: Vec<NodeId> = (0..4).map(NodeId).collect();
         assert_eq!(net.fully_connected_majority(&all), None);
-    }
-
-    #[test]
-    fn loss_duplication_and_latency_follow_the_model() {
-        let model = LinkModel {
-            latency: Latency::Uniform {
-                min_us: 100,
-                max_us: 200,
-            },
-            loss: Ratio { ppm: 200_000 },
-            duplicate: Ratio { ppm: 100_000 },
-            long_delay: None,
-        };
-        let mut net = Network::new(2, 0, model, 3);
-        let (mut lost, mut dup) = (0, 0);
-        for _ in 0..10_000 {
-            match net.transmit(0, 1) {
-                Fate::Lost => lost += 1,
-                Fate::Arrives { first, duplicate } => {
-                    assert!((100..=200).contains(&first.0));
-                    if duplicate.is_some() {
-                        dup += 1;
-                    }
-                }
-            }
-        }
-        assert!((1_800..2_200).contains(&lost), "{lost}");
-        assert!((600..1_000).contains(&dup), "{dup}");
-    }
-
-    #[test]
-    fn pareto_is_heavy_tailed_and_capped() {
-        let mut rng = Rng::new(5, Stream::Network);
-        let lat = Latency::Pareto {
-            min_us: 1_000,
-            max_us: 1_000_000,
-        };
-        let mut samples: Vec<u64> = (0..20_000).map(|_| lat.sample(&mut rng)).collect();
-        samples.sort();
-        let median = samples[samples.len() / 2];
-        assert!((1_800..2_200).contains(&median), "median {median}");
-        let p90 = samples[samples.len() * 9 / 10];
-        assert!((9_000..11_000).contains(&p90), "p90 {p90}");
-        assert!(samples.iter().all(|&s| (1_000..=1_000_000).contains(&s)));
     }
 }

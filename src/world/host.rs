@@ -1,9 +1,11 @@
-//! What the engine keeps for each node: the protocol instance while it is up, its status,
-//! incarnation, store, clock, random stream, armed timers and annotations.
+//! What the world keeps for each node and each client: a node's protocol instance while it
+//! is up, its status, incarnation, store, clock, random stream, armed timers, held events
+//! and annotations; a client's logic, random stream, process id and armed timers.
 //!
 //! A crash drops the instance and the armed timers; the store keeps only synced writes. A
 //! restart builds a new instance, so volatile state cannot survive by accident.
 
+use super::{MsgSlot, TimerSlot};
 use crate::base::rng::Rng;
 use crate::base::types::Time;
 use crate::check::Status;
@@ -81,14 +83,17 @@ impl Clock {
     }
 }
 
-/// A deferred event of a paused node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum HeldEvent {
-    Deliver(u32),
-    Timer(u32),
+/// A deferred event of a paused node: a copy that arrived, or a timer that fired, while it
+/// was paused. Handled, in arrival order, when it resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Held {
+    /// A copy waiting in the slab of messages in flight.
+    Deliver(MsgSlot),
+    /// A timer waiting in the slab of armed timers.
+    Timer(TimerSlot),
 }
 
-/// The engine's record of one node.
+/// The world's record of one node.
 pub struct NodeHost<P: Protocol> {
     pub(crate) proto: Option<P>,
     pub(crate) status: Status,
@@ -100,7 +105,7 @@ pub struct NodeHost<P: Protocol> {
     pub(crate) rng: Rng,
     pub(crate) timers: BTreeMap<P::Timer, u64>,
     pub(crate) timer_gen: u64,
-    pub(crate) held: VecDeque<HeldEvent>,
+    pub(crate) held: VecDeque<Held>,
     pub(crate) annotations: BTreeMap<&'static str, Value>,
 }
 
@@ -119,6 +124,64 @@ impl<P: Protocol> NodeHost<P> {
             timer_gen: 0,
             held: VecDeque::new(),
             annotations: BTreeMap::new(),
+        }
+    }
+}
+
+impl<P: Protocol + Clone> Clone for NodeHost<P> {
+    fn clone(&self) -> Self {
+        NodeHost {
+            proto: self.proto.clone(),
+            status: self.status,
+            incarnation: self.incarnation,
+            booted: self.booted,
+            permanently_down: self.permanently_down,
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            rng: self.rng.clone(),
+            timers: self.timers.clone(),
+            timer_gen: self.timer_gen,
+            held: self.held.clone(),
+            annotations: self.annotations.clone(),
+        }
+    }
+}
+
+/// The world's record of one client. Clients never crash.
+pub struct ClientHost<P: Protocol> {
+    pub(crate) logic: P::Client,
+    pub(crate) rng: Rng,
+    /// The process id the client's operations are recorded under (a new one after an
+    /// operation with an unknown outcome).
+    pub(crate) process: u64,
+    /// Armed timers: timer number to generation.
+    pub(crate) timers: BTreeMap<u64, u64>,
+    pub(crate) timer_gen: u64,
+}
+
+impl<P: Protocol> ClientHost<P> {
+    pub(crate) fn new(logic: P::Client, rng: Rng, process: u64) -> Self {
+        ClientHost {
+            logic,
+            rng,
+            process,
+            timers: BTreeMap::new(),
+            timer_gen: 0,
+        }
+    }
+}
+
+impl<P: Protocol> Clone for ClientHost<P>
+where
+    P::Client: Clone,
+{
+    fn clone(&self) -> Self {
+        ClientHost {
+            logic: self.logic.clone(),
+            rng: self.rng.clone(),
+            process: self.process,
+            timers: self.timers.clone(),
+            timer_gen: self.timer_gen,
         }
     }
 }

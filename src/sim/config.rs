@@ -1,0 +1,90 @@
+//! What a run needs, already validated: [`SimConfig`], built from a scenario (see
+//! `scenario/`) or by hand in tests.
+
+use crate::base::types::{Endpoint, NodeId, Time};
+use crate::check::Expectation;
+use crate::faults::{NemesisConfig, ScheduledFault};
+use crate::lin;
+use crate::network::LinkModel;
+use crate::protocol::{Protocol, WorkloadConfig};
+use crate::world::ClockInit;
+
+/// Everything a run needs, already validated. Built from a scenario (see `scenario.rs`) or
+/// by hand in tests.
+#[derive(Clone, Debug)]
+pub struct SimConfig<P: Protocol> {
+    /// The run's seed; every random stream is derived from it.
+    pub seed: u64,
+    /// Cluster size.
+    pub nodes: u32,
+    /// Protocol parameters.
+    pub protocol: P::Config,
+    /// How every link behaves unless overridden.
+    pub link: LinkModel,
+    /// Per-link overrides.
+    pub links: Vec<(Endpoint, Endpoint, LinkModel)>,
+    /// Clock offsets and drifts at time zero.
+    pub clocks: Vec<ClockInit>,
+    /// Client workload.
+    pub workload: WorkloadConfig,
+    /// Scheduled faults.
+    pub faults: Vec<ScheduledFault>,
+    /// Random faults.
+    pub nemesis: Option<NemesisConfig>,
+    /// Nodes that never start and that the heal leaves down.
+    pub permanently_down: Vec<NodeId>,
+    /// When to heal; `None`: after the last fault (or at time zero if there are none).
+    pub heal_at: Option<Time>,
+    /// The run ends normally here.
+    pub time_limit: Time,
+    /// Popping more events than this is a failure (a storm or a livelock).
+    pub events_max: u64,
+    /// More pending events than this at once is a failure too (bounded memory).
+    pub pending_max: usize,
+    /// Eventually-checks must hold within this long after the heal.
+    pub liveness_budget: Option<Time>,
+    /// Checks beyond the protocol's default invariants.
+    pub expectations: Vec<Expectation>,
+    /// Run the checks (the default). Off only to measure what they cost: a run without
+    /// checks proves nothing.
+    pub checks: bool,
+    /// Search steps the linearizability check may take per key before it answers
+    /// inconclusive.
+    pub history_budget: u64,
+}
+
+impl<P: Protocol> SimConfig<P> {
+    /// A quiet cluster of `nodes` with default parameters, for tests and examples.
+    pub fn new(nodes: u32, seed: u64) -> Self {
+        SimConfig {
+            seed,
+            nodes,
+            protocol: P::Config::default(),
+            link: LinkModel::default(),
+            links: Vec::new(),
+            clocks: Vec::new(),
+            workload: WorkloadConfig::default(),
+            faults: Vec::new(),
+            nemesis: None,
+            permanently_down: Vec::new(),
+            heal_at: None,
+            time_limit: Time::from_secs(10),
+            events_max: 10_000_000,
+            pending_max: 1_000_000,
+            liveness_budget: None,
+            expectations: Vec::new(),
+            checks: true,
+            history_budget: lin::DEFAULT_BUDGET,
+        }
+    }
+
+    /// The time of the heal this configuration implies.
+    pub fn resolved_heal_at(&self) -> Time {
+        if let Some(t) = self.heal_at {
+            return t;
+        }
+        let last_fault = self.faults.iter().map(|f| f.at()).max();
+        let nemesis_end = self.nemesis.as_ref().map(|n| Time::from_ms(n.until_ms));
+        last_fault.max(nemesis_end).unwrap_or(Time::ZERO)
+    }
+}

@@ -1,0 +1,1 @@
+//! The scripted driver (placeholder while the world lands).
