@@ -28,13 +28,13 @@ use crate::base::types::{ClientId, NodeId, Time};
 use crate::check::{Checks, FailureClass, Finding, Phase, Status};
 use crate::faults::{Fault, Nemesis, NemesisKind, NoteTrigger, WorldState};
 use crate::history::{History, HistoryVerdict, checked_ops};
-use crate::network::{Network, RandomNetwork};
+use crate::network::{Fate, Network, RandomNetwork, Transport};
 use crate::protocol::{Protocol, Value};
 use crate::storage::Store;
 use crate::trace::{Origin, Record, Recorder, TraceSink};
 use crate::world::{
-    Action, Applied, ClientTimerSlot, Consequence, Env, Held, MsgSlot, Stop, Stopped, TimerSlot,
-    World, guarded,
+    Action, Applied, ClientTimerSlot, Consequence, Driver, Env, Glimpse, Held, MsgSlot, NodeHost,
+    Stop, Stopped, TimerSlot, World, guarded,
 };
 
 /// An event in the queue. Payloads live in the world (messages, timers) or in the driver
@@ -84,18 +84,9 @@ enum End {
 pub struct Simulation<P: Protocol> {
     config: SimConfig<P>,
     world: World<P>,
-    queue: EventQueue<Ev>,
-    network: RandomNetwork,
-    /// Every fault scheduled so far, with its origin; `Ev::Fault` indexes it.
-    faults: Vec<(Fault, Origin)>,
-    /// Scheduled faults waiting for an annotation (`on`); usually none.
-    reactions: Vec<Reaction>,
-    nemesis: Option<Nemesis>,
-    nemesis_on: bool,
-    checks: Checks<P>,
+    /// The queue and everything that schedules onto it: the world's driver.
+    sched: Sched<P>,
     recorder: Recorder,
-    /// Scratch space for each action's consequences (no allocation per step).
-    consequences: Vec<Consequence>,
     end: Option<End>,
     history_check: Option<HistoryReport>,
 }
@@ -128,15 +119,16 @@ impl<P: Protocol> Simulation<P> {
             .map(|c| Nemesis::new(c, n, config.seed));
         let mut sim = Simulation {
             world,
-            queue: EventQueue::new(),
-            network,
-            faults: Vec::new(),
-            reactions: Vec::new(),
-            nemesis_on: nemesis.is_some(),
-            nemesis,
-            checks,
+            sched: Sched {
+                queue: EventQueue::new(),
+                network,
+                faults: Vec::new(),
+                reactions: Vec::new(),
+                nemesis_on: nemesis.is_some(),
+                nemesis,
+                checks,
+            },
             recorder: Recorder::new(sink),
-            consequences: Vec::new(),
             end: None,
             history_check: None,
             config,
@@ -147,15 +139,15 @@ impl<P: Protocol> Simulation<P> {
 
     fn schedule_initial(&mut self) {
         if let Some(d) = self.config.nemesis.as_ref().and_then(|n| n.network.clone()) {
-            self.network.degrade(Some(d));
+            self.sched.network.degrade(Some(d));
         }
         for i in 0..self.config.nodes {
             if !self.config.permanently_down.contains(&NodeId(i)) {
-                self.queue.push(Time::ZERO, Ev::Start(i));
+                self.sched.queue.push(Time::ZERO, Ev::Start(i));
             }
         }
         for i in 0..self.config.workload.clients {
-            self.queue.push(Time::ZERO, Ev::ClientStart(i));
+            self.sched.queue.push(Time::ZERO, Ev::ClientStart(i));
         }
         let mut scheduled: Vec<(Time, Fault)> = self
             .config
@@ -164,7 +156,7 @@ impl<P: Protocol> Simulation<P> {
             .filter(|f| f.on.is_none())
             .map(|f| (f.at(), f.fault.clone()))
             .collect();
-        self.reactions = self
+        self.sched.reactions = self
             .config
             .faults
             .iter()
@@ -184,12 +176,12 @@ impl<P: Protocol> Simulation<P> {
         for (t, f) in scheduled {
             self.schedule_fault(t, f, Origin::Schedule);
         }
-        if let Some(nemesis) = &mut self.nemesis {
+        if let Some(nemesis) = &mut self.sched.nemesis {
             let until = nemesis.until();
             for kind in nemesis.kinds() {
                 let t = nemesis.next_time(kind, Time::ZERO);
                 if t < until {
-                    self.queue.push(t, Ev::Nemesis(kind));
+                    self.sched.queue.push(t, Ev::Nemesis(kind));
                 }
             }
         }
@@ -197,13 +189,11 @@ impl<P: Protocol> Simulation<P> {
             let heal = self.config.resolved_heal_at();
             self.schedule_fault(heal, Fault::Heal, Origin::Heal);
         }
-        self.queue.push(self.config.time_limit, Ev::End);
+        self.sched.queue.push(self.config.time_limit, Ev::End);
     }
 
     fn schedule_fault(&mut self, at: Time, fault: Fault, origin: Origin) {
-        let idx = self.faults.len() as u32;
-        self.faults.push((fault, origin));
-        self.queue.push(at, Ev::Fault(idx));
+        self.sched.schedule_fault(at, fault, origin);
     }
 
     /// Runs to the end and reports.
@@ -216,7 +206,7 @@ impl<P: Protocol> Simulation<P> {
     /// the run is still going.
     pub fn run_until(&mut self, until: Time) -> bool {
         while self.end.is_none() {
-            let end = match self.queue.peek_time() {
+            let end = match self.sched.queue.peek_time() {
                 Some(t) if t <= until => match self.step() {
                     StepEnd::Continue => continue,
                     StepEnd::Over(end) => end,
@@ -231,7 +221,7 @@ impl<P: Protocol> Simulation<P> {
 
     /// Pops and handles one event.
     fn step(&mut self) -> StepEnd {
-        let Some((time, ev)) = self.queue.pop() else {
+        let Some((time, ev)) = self.sched.queue.pop() else {
             return StepEnd::Over(self.finish());
         };
         self.world.advance(time);
@@ -242,7 +232,7 @@ impl<P: Protocol> Simulation<P> {
                 self.config.events_max
             ))));
         }
-        if self.queue.len() > self.config.pending_max {
+        if self.sched.queue.len() > self.config.pending_max {
             return StepEnd::Over(self.fail(self.engine_finding(format!(
                 "more than {} events pending at once at {now}",
                 self.config.pending_max
@@ -257,14 +247,14 @@ impl<P: Protocol> Simulation<P> {
                 });
             }
         };
-        if applied.handled && !self.checks.is_idle() {
+        if applied.handled && !self.sched.checks.is_idle() {
             let view = self.world.view(applied.touched);
-            let checks = &mut self.checks;
+            let checks = &mut self.sched.checks;
             let verdict = guarded(|| checks.after_step(&view).map(Box::new));
             if let Some(f) = self.check_verdict(verdict) {
                 return StepEnd::Over(self.fail(f));
             }
-            for e in self.checks.drain_events() {
+            for e in self.sched.checks.drain_events() {
                 let record = Record::Check {
                     check: &e.check,
                     kind: e.kind,
@@ -277,7 +267,7 @@ impl<P: Protocol> Simulation<P> {
         }
         if matches!(ev, Ev::Deadline | Ev::End) {
             let view = self.world.view(applied.touched);
-            let checks = &mut self.checks;
+            let checks = &mut self.sched.checks;
             let verdict = guarded(|| checks.expire(&view).map(Box::new));
             if let Some(f) = self.check_verdict(verdict) {
                 return StepEnd::Over(self.fail(f));
@@ -299,12 +289,12 @@ impl<P: Protocol> Simulation<P> {
             Ev::Timer(slot) => Action::Fire(slot),
             Ev::ClientTimer(slot) => Action::FireClient(slot),
             Ev::Fault(idx) => {
-                let (fault, origin) = self.faults[idx as usize].clone();
+                let (fault, origin) = self.sched.faults[idx as usize].clone();
                 if fault == Fault::Heal {
                     // No new faults after the heal, and the network stops misbehaving before
                     // the restarted nodes send anything.
-                    self.nemesis_on = false;
-                    self.network.degrade(None);
+                    self.sched.nemesis_on = false;
+                    self.sched.network.degrade(None);
                 }
                 Action::Fault(fault, origin)
             }
@@ -317,152 +307,38 @@ impl<P: Protocol> Simulation<P> {
         self.apply(action)
     }
 
+    #[inline]
     fn apply(&mut self, action: Action) -> Result<Applied, Stop> {
-        let mut out = std::mem::take(&mut self.consequences);
-        let notes = !self.reactions.is_empty() || self.nemesis_on;
-        let applied = self.world.apply(
+        self.world.apply(
             action,
             &mut Env {
-                transport: &mut self.network,
+                driver: &mut self.sched,
                 recorder: &mut self.recorder,
-                out: &mut out,
-                notes,
             },
-        );
-        // Consequences are scheduled even when the action stopped: they change nothing
-        // after the run's end, and scheduling them keeps this loop simple.
-        for c in out.drain(..) {
-            self.schedule(c);
-        }
-        self.consequences = out;
-        applied
-    }
-
-    /// Schedules one consequence of an action.
-    fn schedule(&mut self, c: Consequence) {
-        let now = self.world.now();
-        let (at, ev) = match c {
-            Consequence::InFlight { slot, after } => (now.add(after), Ev::Deliver(slot)),
-            Consequence::Armed { slot, after } => (now.add(after), Ev::Timer(slot)),
-            Consequence::ClientArmed { slot, after } => (now.add(after), Ev::ClientTimer(slot)),
-            Consequence::Released(Held::Deliver(slot)) => (now, Ev::Deliver(slot)),
-            Consequence::Released(Held::Timer(slot)) => (now, Ev::Timer(slot)),
-            Consequence::Noted { node, key, value } => {
-                // After the heal nothing strikes any more, reactions included.
-                if self.world.phase() == Phase::Safety {
-                    if !self.reactions.is_empty() {
-                        self.react(node, key, &value);
-                    }
-                    if self.nemesis_on {
-                        self.strike(node, key, &value);
-                    }
-                }
-                return;
-            }
-            Consequence::Triggered(trigger) => {
-                for d in self.checks.on_trigger(trigger) {
-                    self.queue.push(d, Ev::Deadline);
-                }
-                return;
-            }
-            Consequence::Healed => {
-                for d in self.checks.on_heal(now) {
-                    self.queue.push(d, Ev::Deadline);
-                }
-                return;
-            }
-        };
-        self.queue.push(at, ev);
-    }
-
-    /// Schedules, for right after this step, every waiting fault this annotation fires.
-    fn react(&mut self, n: NodeId, key: &str, value: &Value) {
-        let now = self.world.now();
-        for i in 0..self.reactions.len() {
-            let r = &self.reactions[i];
-            let hit = !r.fired
-                && now >= r.from
-                && r.on.node.is_none_or(|m| m == n)
-                && r.on.note == key
-                && r.on.value.as_ref().is_none_or(|v| value.matches_json(v));
-            if hit {
-                self.reactions[i].fired = true;
-                let r = &self.reactions[i];
-                let fault = if r.on.retarget {
-                    r.fault.aimed_at(n)
-                } else {
-                    r.fault.clone()
-                };
-                self.schedule_fault(now, fault, Origin::Reaction);
-            }
-        }
-    }
-
-    /// What the nemesis may know of the world when it draws.
-    fn nemesis_view(world: &World<P>) -> (Vec<bool>, Vec<bool>, bool) {
-        let up = world
-            .hosts()
-            .iter()
-            .map(|h| h.status == Status::Up)
-            .collect();
-        let off = world.hosts().iter().map(|h| h.permanently_down).collect();
-        (up, off, world.network().links_cut() > 0)
-    }
-
-    /// Lets the nemesis strike the annotating node (`nemesis.strikes`): at most one strike
-    /// per annotation, scheduled for right after this step, with its undo.
-    fn strike(&mut self, n: NodeId, key: &str, value: &Value) {
-        let now = self.world.now();
-        let Some(nemesis) = &mut self.nemesis else {
-            return;
-        };
-        if nemesis.strikes().is_empty() || now >= nemesis.until() {
-            return;
-        }
-        for i in 0..nemesis.strikes().len() {
-            let s = &nemesis.strikes()[i];
-            if s.note != key || !s.value.as_ref().is_none_or(|v| value.matches_json(v)) {
-                continue;
-            }
-            if !nemesis.strike_fires(i) {
-                continue;
-            }
-            // Only a strike that fires needs to look at the world.
-            let (up, off, links_cut) = Self::nemesis_view(&self.world);
-            let world = WorldState {
-                up: &up,
-                off_limits: &off,
-                links_cut,
-            };
-            if let Some((fault, (t, undo))) = nemesis.strike(i, n, now, &world) {
-                self.schedule_fault(now, fault, Origin::Strike);
-                self.schedule_fault(t, undo, Origin::Nemesis);
-                return;
-            }
-        }
+        )
     }
 
     /// The nemesis draws its next fault of `kind` (if any) and schedules its next tick and
     /// the fault's undo; returns the fault to apply now.
     fn nemesis_tick(&mut self, kind: NemesisKind) -> Option<Action> {
-        if !self.nemesis_on {
+        if !self.sched.nemesis_on {
             return None;
         }
         let now = self.world.now();
-        let (up, off, links_cut) = Self::nemesis_view(&self.world);
+        let (up, off, links_cut) = nemesis_view(self.world.hosts(), self.world.network());
         let world = WorldState {
             up: &up,
             off_limits: &off,
             links_cut,
         };
-        let nemesis = self.nemesis.as_mut()?;
+        let nemesis = self.sched.nemesis.as_mut()?;
         let drawn = nemesis.draw(kind, now, &world);
         let next = nemesis.next_time(kind, now);
         if next < nemesis.until() {
-            self.queue.push(next, Ev::Nemesis(kind));
+            self.sched.queue.push(next, Ev::Nemesis(kind));
         }
         let (fault, undo) = drawn?;
-        self.faults.push((fault.clone(), Origin::Nemesis));
+        self.sched.faults.push((fault.clone(), Origin::Nemesis));
         if let Some((t, undo)) = undo {
             self.schedule_fault(t, undo, Origin::Nemesis);
         }
@@ -473,7 +349,7 @@ impl<P: Protocol> Simulation<P> {
     /// check.
     fn finish(&mut self) -> End {
         let view = self.world.view(None);
-        let checks = &mut self.checks;
+        let checks = &mut self.sched.checks;
         let verdict = guarded(|| checks.finish(&view).map(Box::new));
         if let Some(f) = self.check_verdict(verdict) {
             return self.fail(f);
@@ -613,11 +489,11 @@ impl<P: Protocol> Simulation<P> {
             Some(End::Finished(Some(reason))) => Verdict::Inconclusive {
                 reason: reason.clone(),
             },
-            Some(End::Finished(None)) if !self.checks.undecided(now).is_empty() => {
+            Some(End::Finished(None)) if !self.sched.checks.undecided(now).is_empty() => {
                 Verdict::Inconclusive {
                     reason: format!(
                         "the run ended before these checks were due: {}; lengthen limits.time_ms",
-                        self.checks.undecided(now).join("; ")
+                        self.sched.checks.undecided(now).join("; ")
                     ),
                 }
             }
@@ -634,13 +510,13 @@ impl<P: Protocol> Simulation<P> {
             steps: self.world.step(),
             time_end: now,
             faults_injected: self.world.faults_applied(),
-            checks_evaluated: self.checks.evaluations(),
-            checks: self.checks.report(failed),
+            checks_evaluated: self.sched.checks.evaluations(),
+            checks: self.sched.checks.report(failed),
             network: self.world.network().stats(),
             storage: self.world.hosts().iter().map(|h| h.store.stats()).collect(),
             incarnations: self.world.hosts().iter().map(|h| h.incarnation).collect(),
             ops: self.world.history().counts(),
-            metrics: self.checks.metrics(),
+            metrics: self.sched.checks.metrics(),
             records: self.recorder.records(),
             fingerprint: self.recorder.fingerprint(),
             history_check: self.history_check.clone(),
@@ -681,10 +557,148 @@ impl<P: Protocol> Simulation<P> {
     }
     /// Every fault applied or scheduled so far, with its origin, in scheduling order.
     pub fn faults(&self) -> &[(Fault, Origin)] {
-        &self.faults
+        &self.sched.faults
     }
     /// Hands the trace sink back once the run is over.
     pub fn take_sink(&mut self) -> Option<Box<dyn TraceSink>> {
         self.recorder.take_sink()
+    }
+}
+
+/// What the nemesis may know of the world when it draws: who is up, who is off limits
+/// (permanently down), and whether any link is cut.
+fn nemesis_view<P: Protocol>(
+    hosts: &[NodeHost<P>],
+    network: &Network,
+) -> (Vec<bool>, Vec<bool>, bool) {
+    let up = hosts.iter().map(|h| h.status == Status::Up).collect();
+    let off = hosts.iter().map(|h| h.permanently_down).collect();
+    (up, off, network.links_cut() > 0)
+}
+
+/// The discrete-event driver's side of the world: the queue and everything that schedules
+/// onto it. It decides each send's fate with the random network and schedules each
+/// consequence onto the queue the moment it happens, so the queue's order (and so the run)
+/// is what the engine has always produced.
+struct Sched<P: Protocol> {
+    queue: EventQueue<Ev>,
+    network: RandomNetwork,
+    /// Every fault scheduled so far, with its origin; `Ev::Fault` indexes it.
+    faults: Vec<(Fault, Origin)>,
+    /// Scheduled faults waiting for an annotation (`on`); usually none.
+    reactions: Vec<Reaction>,
+    nemesis: Option<Nemesis>,
+    /// The nemesis and its strikes act until the heal.
+    nemesis_on: bool,
+    checks: Checks<P>,
+}
+
+impl<P: Protocol> Driver<P> for Sched<P> {
+    #[inline]
+    fn fate(&mut self, from: u32, to: u32) -> Fate {
+        self.network.fate(from, to)
+    }
+
+    #[inline(always)]
+    fn take(&mut self, c: Consequence, world: Glimpse<'_, P>) {
+        let now = world.now;
+        let (at, ev) = match c {
+            Consequence::InFlight { slot, after } => (now.add(after), Ev::Deliver(slot)),
+            Consequence::Armed { slot, after } => (now.add(after), Ev::Timer(slot)),
+            Consequence::ClientArmed { slot, after } => (now.add(after), Ev::ClientTimer(slot)),
+            Consequence::Released(Held::Deliver(slot)) => (now, Ev::Deliver(slot)),
+            Consequence::Released(Held::Timer(slot)) => (now, Ev::Timer(slot)),
+            Consequence::Noted { node, key, value } => {
+                // After the heal nothing strikes any more, reactions included.
+                if world.phase == Phase::Safety {
+                    if !self.reactions.is_empty() {
+                        self.react(now, node, key, &value);
+                    }
+                    if self.nemesis_on {
+                        self.strike(&world, node, key, &value);
+                    }
+                }
+                return;
+            }
+            Consequence::Triggered(trigger) => {
+                for d in self.checks.on_trigger(trigger) {
+                    self.queue.push(d, Ev::Deadline);
+                }
+                return;
+            }
+            Consequence::Healed => {
+                for d in self.checks.on_heal(now) {
+                    self.queue.push(d, Ev::Deadline);
+                }
+                return;
+            }
+        };
+        self.queue.push(at, ev);
+    }
+
+    fn wants_notes(&self) -> bool {
+        !self.reactions.is_empty() || self.nemesis_on
+    }
+}
+
+impl<P: Protocol> Sched<P> {
+    fn schedule_fault(&mut self, at: Time, fault: Fault, origin: Origin) {
+        let idx = self.faults.len() as u32;
+        self.faults.push((fault, origin));
+        self.queue.push(at, Ev::Fault(idx));
+    }
+
+    /// Schedules, for right after this step, every waiting fault this annotation fires.
+    fn react(&mut self, now: Time, n: NodeId, key: &str, value: &Value) {
+        for i in 0..self.reactions.len() {
+            let r = &mut self.reactions[i];
+            let hit = !r.fired
+                && now >= r.from
+                && r.on.node.is_none_or(|m| m == n)
+                && r.on.note == key
+                && r.on.value.as_ref().is_none_or(|v| value.matches_json(v));
+            if hit {
+                r.fired = true;
+                let fault = if r.on.retarget {
+                    r.fault.aimed_at(n)
+                } else {
+                    r.fault.clone()
+                };
+                self.schedule_fault(now, fault, Origin::Reaction);
+            }
+        }
+    }
+
+    /// Lets the nemesis strike the annotating node (`nemesis.strikes`): at most one strike
+    /// per annotation, scheduled for right after this step, with its undo.
+    fn strike(&mut self, world: &Glimpse<'_, P>, n: NodeId, key: &str, value: &Value) {
+        let now = world.now;
+        let Some(nemesis) = self.nemesis.as_mut() else {
+            return;
+        };
+        if nemesis.strikes().is_empty() || now >= nemesis.until() {
+            return;
+        }
+        for i in 0..nemesis.strikes().len() {
+            let s = &nemesis.strikes()[i];
+            if s.note != key || !s.value.as_ref().is_none_or(|v| value.matches_json(v)) {
+                continue;
+            }
+            if !nemesis.strike_fires(i) {
+                continue;
+            }
+            // Only a strike that fires needs to look at the world.
+            let (up, off, links_cut) = nemesis_view(world.hosts, world.network);
+            let state = WorldState {
+                up: &up,
+                off_limits: &off,
+                links_cut,
+            };
+            if let Some((fault, (t, undo))) = nemesis.strike(i, n, now, &state) {
+                self.schedule_fault(now, fault, Origin::Strike);
+                self.schedule_fault(t, undo, Origin::Nemesis);
+                return;
+            }
+        }
     }
 }

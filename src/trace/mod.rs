@@ -267,6 +267,7 @@ pub enum Record<'a, P: Protocol> {
 impl<P: Protocol> Record<'_, P> {
     /// Folds the record into the fingerprint. The frequent records pack their small fields
     /// into as few words as they fit in; the rare ones hash field by field.
+    #[inline(always)]
     fn absorb(&self, h: &mut StableHasher) {
         // A tag in the low byte, small fields above it, so each frequent record costs one or
         // two words plus its message.
@@ -394,8 +395,9 @@ impl Recorder {
     ///
     /// Fails when the sink refuses the line (an I/O error, or a replay that found the first
     /// diverging record): the run must stop there. The record is in the fingerprint either
-    /// way.
-    #[inline]
+    /// way. Inlined, so each call site folds in only its own kind of record; writing to the
+    /// sink is out of line.
+    #[inline(always)]
     pub fn record<P: Protocol>(
         &mut self,
         step: u64,
@@ -410,19 +412,30 @@ impl Recorder {
         }
         record.absorb(&mut self.fingerprint);
         self.records += 1;
-        match &mut self.sink {
-            None => Ok(()),
-            Some(sink) => {
-                self.buf.clear();
-                let line = Line { step, t, record };
-                serde_json::to_writer(&mut self.buf, &line).map_err(|e| {
-                    SinkError(Box::new(format!("could not serialize a trace record: {e}")))
-                })?;
-                // serde_json writes valid UTF-8.
-                sink.line(std::str::from_utf8(&self.buf).unwrap_or(""))
-                    .map_err(|e| SinkError(Box::new(e)))
-            }
+        if self.sink.is_some() {
+            return self.write(step, t, record);
         }
+        Ok(())
+    }
+
+    /// Writes one record to the sink as a JSON line.
+    #[inline(never)]
+    fn write<P: Protocol>(
+        &mut self,
+        step: u64,
+        t: Time,
+        record: &Record<'_, P>,
+    ) -> Result<(), SinkError> {
+        let Some(sink) = &mut self.sink else {
+            return Ok(());
+        };
+        self.buf.clear();
+        let line = Line { step, t, record };
+        serde_json::to_writer(&mut self.buf, &line)
+            .map_err(|e| SinkError(Box::new(format!("could not serialize a trace record: {e}"))))?;
+        // serde_json writes valid UTF-8.
+        sink.line(std::str::from_utf8(&self.buf).unwrap_or(""))
+            .map_err(|e| SinkError(Box::new(e)))
     }
 
     /// The fingerprint of everything recorded so far.

@@ -39,7 +39,7 @@ use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use crate::check::{FailureClass, Finding, Phase, Status, Trigger, TriggerKind, View};
 use crate::faults::Fault;
 use crate::history::History;
-use crate::network::{Fate, LossReason, Network, Transport};
+use crate::network::{Fate, LossReason, Network};
 use crate::protocol::{
     ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol, Value, WorkloadConfig,
 };
@@ -117,7 +117,8 @@ pub enum Consequence {
     },
     /// A resumed node's held event is due now.
     Released(Held),
-    /// A node annotated a state change (only when the driver asked, [`Env::notes`]).
+    /// A node annotated a state change (only when the driver asked,
+    /// [`Driver::wants_notes`]).
     Noted {
         /// The node.
         node: NodeId,
@@ -132,18 +133,62 @@ pub enum Consequence {
     Healed,
 }
 
-/// What an action needs from its driver: the transport that decides each send's fate, the
-/// recorder every trace record goes to, and where consequences go.
-pub struct Env<'a, T: Transport> {
-    /// Decides each message's fate at send.
-    pub transport: &'a mut T,
+/// The driver's side of an action: what the world asks of whoever moves it. The world
+/// calls it synchronously, in the order things happen, so a driver can schedule each
+/// consequence exactly where today's order puts it.
+pub trait Driver<P: Protocol> {
+    /// The fate of one message from dense vertex `from` to dense vertex `to`, decided at
+    /// send: lost, or arriving once or twice after latencies the driver chooses. A driver
+    /// that chooses loss and duplication as actions answers [`Fate::once`].
+    fn fate(&mut self, from: u32, to: u32) -> Fate;
+    /// Takes one consequence of the action, as it happens, with a glimpse of the world.
+    fn take(&mut self, c: Consequence, world: Glimpse<'_, P>);
+    /// Whether to report annotations ([`Consequence::Noted`]); a driver that does not react
+    /// to them saves the copies.
+    fn wants_notes(&self) -> bool {
+        false
+    }
+}
+
+/// What a driver may read of the world while it takes a consequence.
+pub struct Glimpse<'a, P: Protocol> {
+    /// Every node's host.
+    pub hosts: &'a [NodeHost<P>],
+    /// The link states.
+    pub network: &'a Network,
+    /// The phase.
+    pub phase: Phase,
+    /// Virtual time now.
+    pub now: Time,
+}
+
+/// What an action needs: the driver, and the recorder every trace record goes to.
+pub struct Env<'a, D> {
+    /// The driver.
+    pub driver: &'a mut D,
     /// Takes every trace record.
     pub recorder: &'a mut Recorder,
-    /// Takes every consequence, in order. The world only pushes.
-    pub out: &'a mut Vec<Consequence>,
-    /// Push [`Consequence::Noted`] for annotations (a driver that reacts to them says so;
-    /// others skip the copies).
-    pub notes: bool,
+}
+
+/// A driver that loses nothing, delivers every copy at once, and collects the consequences
+/// in order: for drivers that choose every action themselves (the scripted driver, and the
+/// explorer to come). Annotations are collected too.
+#[derive(Debug, Default)]
+pub struct Collect {
+    /// The consequences, in order.
+    pub out: Vec<Consequence>,
+}
+
+impl<P: Protocol> Driver<P> for Collect {
+    fn fate(&mut self, _: u32, _: u32) -> Fate {
+        Fate::once(Time::ZERO)
+    }
+    fn take(&mut self, c: Consequence, _: Glimpse<'_, P>) {
+        self.out.push(c);
+    }
+    fn wants_notes(&self) -> bool {
+        true
+    }
 }
 
 /// What an applied action changed.
@@ -493,6 +538,20 @@ impl<P: Protocol> World<P> {
         }
     }
 
+    fn glimpse(&self) -> Glimpse<'_, P> {
+        Glimpse {
+            hosts: &self.hosts,
+            network: &self.network,
+            phase: self.phase,
+            now: self.now,
+        }
+    }
+
+    #[inline(always)]
+    fn tell<D: Driver<P>>(&self, env: &mut Env<'_, D>, c: Consequence) {
+        env.driver.take(c, self.glimpse());
+    }
+
     fn timer_live(&self, t: &TimerEntry<P>) -> bool {
         let host = &self.hosts[t.node as usize];
         host.status != Status::Down
@@ -510,7 +569,8 @@ impl<P: Protocol> World<P> {
     }
 
     /// Applies one action at the current time and step.
-    pub fn apply<T: Transport>(&mut self, action: Action, env: &mut Env<'_, T>) -> Flow<Applied> {
+    #[inline]
+    pub fn apply<D: Driver<P>>(&mut self, action: Action, env: &mut Env<'_, D>) -> Flow<Applied> {
         match action {
             Action::Start(n) => {
                 self.boot(n, env)?;
@@ -536,10 +596,13 @@ impl<P: Protocol> World<P> {
                 let to = twin.to;
                 let slot = MsgSlot(self.msgs.insert(twin));
                 self.network.count_duplicated();
-                env.out.push(Consequence::InFlight {
-                    slot,
-                    after: Time::ZERO,
-                });
+                self.tell(
+                    env,
+                    Consequence::InFlight {
+                        slot,
+                        after: Time::ZERO,
+                    },
+                );
                 Ok(Applied::at(to))
             }
             Action::Fire(slot) => self.fire_timer(slot, env),
@@ -548,8 +611,8 @@ impl<P: Protocol> World<P> {
         }
     }
 
-    #[inline]
-    fn record<T: Transport>(&self, env: &mut Env<'_, T>, record: &Record<'_, P>) -> Flow {
+    #[inline(always)]
+    fn record<D: Driver<P>>(&self, env: &mut Env<'_, D>, record: &Record<'_, P>) -> Flow {
         env.recorder
             .record::<P>(self.step, self.now, record)
             .map_err(|e| Stop(Box::new(Stopped::Aborted(e.into_reason()))))
@@ -567,7 +630,7 @@ impl<P: Protocol> World<P> {
         })))
     }
 
-    fn boot<T: Transport>(&mut self, n: NodeId, env: &mut Env<'_, T>) -> Flow {
+    fn boot<D: Driver<P>>(&mut self, n: NodeId, env: &mut Env<'_, D>) -> Flow {
         let host = &mut self.hosts[n.index()];
         if host.status != Status::Down {
             return Ok(());
@@ -606,10 +669,10 @@ impl<P: Protocol> World<P> {
         }
     }
 
-    fn call_node<T: Transport>(
+    fn call_node<D: Driver<P>>(
         &mut self,
         n: NodeId,
-        env: &mut Env<'_, T>,
+        env: &mut Env<'_, D>,
         f: impl FnOnce(&mut P, &mut Ctx<'_, P>),
     ) -> Flow {
         let host = &mut self.hosts[n.index()];
@@ -648,11 +711,11 @@ impl<P: Protocol> World<P> {
         flow
     }
 
-    fn apply_effects<T: Transport>(
+    fn apply_effects<D: Driver<P>>(
         &mut self,
         n: NodeId,
         effects: &mut Vec<Effect<P>>,
-        env: &mut Env<'_, T>,
+        env: &mut Env<'_, D>,
     ) -> Flow {
         for effect in effects.drain(..) {
             match effect {
@@ -686,7 +749,7 @@ impl<P: Protocol> World<P> {
                         generation,
                         timer,
                     }));
-                    env.out.push(Consequence::Armed { slot, after });
+                    self.tell(env, Consequence::Armed { slot, after });
                 }
                 Effect::CancelTimer { timer } => {
                     self.hosts[n.index()].timers.remove(&timer);
@@ -719,12 +782,13 @@ impl<P: Protocol> World<P> {
                             value: &value,
                         },
                     )?;
-                    if env.notes {
-                        env.out.push(Consequence::Noted {
+                    if env.driver.wants_notes() {
+                        let c = Consequence::Noted {
                             node: n,
                             key,
                             value: value.clone(),
-                        });
+                        };
+                        self.tell(env, c);
                     }
                     self.hosts[n.index()].annotations.insert(key, value);
                 }
@@ -736,17 +800,17 @@ impl<P: Protocol> World<P> {
         Ok(())
     }
 
-    fn send<T: Transport>(
+    fn send<D: Driver<P>>(
         &mut self,
         from: Endpoint,
         to: Endpoint,
         payload: Payload<P>,
-        env: &mut Env<'_, T>,
+        env: &mut Env<'_, D>,
     ) -> Flow {
         let id = self.next_msg_id;
         self.next_msg_id += 1;
         let (vf, vt) = (self.network.vertex(from), self.network.vertex(to));
-        let fate = env.transport.fate(vf, vt);
+        let fate = env.driver.fate(vf, vt);
         self.network.count_sent(&fate);
         let copies = match fate {
             Fate::Lost => 0,
@@ -789,10 +853,13 @@ impl<P: Protocol> World<P> {
                         arrived: false,
                     };
                     let slot = MsgSlot(self.msgs.insert(copy));
-                    env.out.push(Consequence::InFlight {
-                        slot,
-                        after: second,
-                    });
+                    self.tell(
+                        env,
+                        Consequence::InFlight {
+                            slot,
+                            after: second,
+                        },
+                    );
                 }
                 let slot = MsgSlot(self.msgs.insert(InFlight {
                     id,
@@ -801,17 +868,17 @@ impl<P: Protocol> World<P> {
                     payload,
                     arrived: false,
                 }));
-                env.out.push(Consequence::InFlight { slot, after: first });
+                self.tell(env, Consequence::InFlight { slot, after: first });
                 Ok(())
             }
         }
     }
 
-    fn lose<T: Transport>(
+    fn lose<D: Driver<P>>(
         &mut self,
         m: &InFlight<P>,
         reason: LossReason,
-        env: &mut Env<'_, T>,
+        env: &mut Env<'_, D>,
     ) -> Flow {
         self.network.count_lost(reason);
         self.record(
@@ -825,7 +892,7 @@ impl<P: Protocol> World<P> {
         )
     }
 
-    fn deliver<T: Transport>(&mut self, slot: MsgSlot, env: &mut Env<'_, T>) -> Flow<Applied> {
+    fn deliver<D: Driver<P>>(&mut self, slot: MsgSlot, env: &mut Env<'_, D>) -> Flow<Applied> {
         let Some(m) = self.msgs.get(slot.0) else {
             return Ok(Applied::nothing());
         };
@@ -883,13 +950,13 @@ impl<P: Protocol> World<P> {
         }
     }
 
-    fn record_delivery<T: Transport>(&mut self, m: &InFlight<P>, env: &mut Env<'_, T>) -> Flow {
+    fn record_delivery<D: Driver<P>>(&mut self, m: &InFlight<P>, env: &mut Env<'_, D>) -> Flow {
         self.network.count_delivered();
         let (id, from, to, msg) = (m.id, m.from, m.to, &m.payload);
         self.record(env, &Record::Deliver { id, from, to, msg })
     }
 
-    fn fire_timer<T: Transport>(&mut self, slot: TimerSlot, env: &mut Env<'_, T>) -> Flow<Applied> {
+    fn fire_timer<D: Driver<P>>(&mut self, slot: TimerSlot, env: &mut Env<'_, D>) -> Flow<Applied> {
         let Some(t) = self.timers.get(slot.0) else {
             return Ok(Applied::nothing());
         };
@@ -915,10 +982,10 @@ impl<P: Protocol> World<P> {
         Ok(Applied::at(Endpoint::Node(n)))
     }
 
-    fn call_client<T: Transport>(
+    fn call_client<D: Driver<P>>(
         &mut self,
         c: u32,
-        env: &mut Env<'_, T>,
+        env: &mut Env<'_, D>,
         f: impl FnOnce(&mut P::Client, &mut ClientCtx<'_, P>),
     ) -> Flow {
         let mut effects = std::mem::take(&mut self.client_effects);
@@ -950,11 +1017,11 @@ impl<P: Protocol> World<P> {
         flow
     }
 
-    fn apply_client_effect<T: Transport>(
+    fn apply_client_effect<D: Driver<P>>(
         &mut self,
         c: u32,
         e: ClientEffect<P>,
-        env: &mut Env<'_, T>,
+        env: &mut Env<'_, D>,
     ) -> Flow {
         match e {
             ClientEffect::Send { to, id, request } => {
@@ -986,7 +1053,7 @@ impl<P: Protocol> World<P> {
                     generation,
                     timer,
                 }));
-                env.out.push(Consequence::ClientArmed { slot, after });
+                self.tell(env, Consequence::ClientArmed { slot, after });
                 Ok(())
             }
             ClientEffect::CancelTimer { timer } => {
@@ -1037,10 +1104,10 @@ impl<P: Protocol> World<P> {
         }
     }
 
-    fn fire_client_timer<T: Transport>(
+    fn fire_client_timer<D: Driver<P>>(
         &mut self,
         slot: ClientTimerSlot,
-        env: &mut Env<'_, T>,
+        env: &mut Env<'_, D>,
     ) -> Flow<Applied> {
         let Some(t) = self.client_timers.remove(slot.0) else {
             return Ok(Applied::nothing());
@@ -1054,9 +1121,9 @@ impl<P: Protocol> World<P> {
         Ok(Applied::at(Endpoint::Client(ClientId(t.client))))
     }
 
-    fn record_fault<T: Transport>(
+    fn record_fault<D: Driver<P>>(
         &self,
-        env: &mut Env<'_, T>,
+        env: &mut Env<'_, D>,
         fault: &Fault,
         origin: Origin,
         detail: Option<&str>,
@@ -1071,19 +1138,16 @@ impl<P: Protocol> World<P> {
         )
     }
 
-    fn trigger<T: Transport>(&self, env: &mut Env<'_, T>, kind: TriggerKind, node: Option<NodeId>) {
-        env.out.push(Consequence::Triggered(Trigger {
-            kind,
-            node,
-            at: self.now,
-        }));
+    fn trigger<D: Driver<P>>(&self, env: &mut Env<'_, D>, kind: TriggerKind, node: Option<NodeId>) {
+        let at = self.now;
+        self.tell(env, Consequence::Triggered(Trigger { kind, node, at }));
     }
 
-    fn apply_fault<T: Transport>(
+    fn apply_fault<D: Driver<P>>(
         &mut self,
         fault: &Fault,
         origin: Origin,
-        env: &mut Env<'_, T>,
+        env: &mut Env<'_, D>,
     ) -> Flow<Applied> {
         self.faults_applied += 1;
         // Link faults change many nodes' reachability at once: checks must look everywhere.
@@ -1150,8 +1214,11 @@ impl<P: Protocol> World<P> {
                 self.record_fault(env, fault, origin, Some(&detail))?;
                 let host = &mut self.hosts[n.index()];
                 host.status = Status::Up;
-                env.out
-                    .extend(host.held.drain(..).map(Consequence::Released));
+                let mut held = std::mem::take(&mut host.held);
+                for h in held.drain(..) {
+                    self.tell(env, Consequence::Released(h));
+                }
+                self.hosts[n.index()].held = held; // keeps its capacity
                 self.trigger(env, TriggerKind::Resume, Some(*n));
             }
             Fault::Partition(groups) | Fault::Bridge { groups, .. } => {
@@ -1208,7 +1275,7 @@ impl<P: Protocol> World<P> {
         host.store.crash()
     }
 
-    fn drop_held<T: Transport>(&mut self, n: NodeId, env: &mut Env<'_, T>) -> Flow {
+    fn drop_held<D: Driver<P>>(&mut self, n: NodeId, env: &mut Env<'_, D>) -> Flow {
         while let Some(h) = self.hosts[n.index()].held.pop_front() {
             match h {
                 Held::Deliver(slot) => {
@@ -1227,7 +1294,7 @@ impl<P: Protocol> World<P> {
     /// The heal: links are restored, paused nodes resume and crashed ones (but those
     /// declared permanently down) restart, and the liveness phase begins. A driver that
     /// degrades the network or runs a nemesis stops them before applying the heal.
-    fn heal<T: Transport>(&mut self, origin: Origin, env: &mut Env<'_, T>) -> Flow {
+    fn heal<D: Driver<P>>(&mut self, origin: Origin, env: &mut Env<'_, D>) -> Flow {
         self.phase = Phase::Liveness;
         self.healed_at = Some(self.now);
         self.network.heal();
@@ -1245,7 +1312,7 @@ impl<P: Protocol> World<P> {
                 _ => {}
             }
         }
-        env.out.push(Consequence::Healed);
+        self.tell(env, Consequence::Healed);
         self.trigger(env, TriggerKind::Heal, None);
         Ok(())
     }
