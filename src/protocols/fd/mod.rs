@@ -17,8 +17,11 @@
 //!
 //! On top, each node sends numbered application messages to random peers through the
 //! [`Reliable`] layer (sequence numbers, acknowledgements, retransmission with backoff,
-//! sessions that survive restarts). The application checks what arrives: nothing twice, and
-//! in order per sender.
+//! sessions that survive restarts). The layer is a kit component embedded through the
+//! `RELIABLE` mount: its wire travels as `Msg::Reliable`, its timer fires as
+//! `Timer::Retransmit`, its session cell is `Record::Session`, and what it delivers comes back
+//! from each mount call. The application checks what arrives: nothing twice, and in order per
+//! sender.
 //!
 //! Checks: `no_duplicates` and `fifo` (always), `completeness` (every crashed node is
 //! suspected by every live node that could reach it, within T of the crash), `accuracy` (no
