@@ -25,7 +25,7 @@ pub enum Seen<'a> {
 }
 
 /// The key-value state machine: the data and one session per client.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct KvService {
     data: BTreeMap<String, String>,
     /// Per client: the last request applied and its answer.
@@ -109,7 +109,7 @@ impl KvService {
 /// entry there is still that client's command (a new leader may have overwritten it; the
 /// client then times out and retries). Volatile: a leader that steps down forgets it, and
 /// clients retry with the new one.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Waiting {
     by_index: BTreeMap<u64, (ClientId, RequestId)>,
 }

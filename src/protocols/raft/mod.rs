@@ -569,9 +569,10 @@ impl Raft {
         }
         // The latest round a majority has acknowledged, counting this leader as acknowledging
         // every round.
-        let mut acked = self.acked.clone();
-        acked[self.id.index()] = u64::MAX;
-        let confirmed = quorum_value(&acked, self.majority());
+        let me = self.id.index();
+        let acked = self.acked.iter().enumerate();
+        let acked = acked.map(|(p, &a)| if p == me { u64::MAX } else { a });
+        let confirmed = quorum_value(acked, self.majority());
         let mut i = 0;
         while i < self.reads.len() {
             let r = &self.reads[i];
@@ -588,7 +589,7 @@ impl Raft {
     /// entry is of this leader's term; otherwise the highest such index below it.
     fn advance_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
         let (last, _) = Self::last(ctx);
-        let mut n = last.min(quorum_value(&self.matched, self.majority()));
+        let mut n = last.min(quorum_value(self.matched.iter().copied(), self.majority()));
         while n > self.commit {
             let own_term = Self::term_at(ctx, n) == Some(self.term);
             if own_term || self.config.bugs.commit_old_terms {
