@@ -2,16 +2,20 @@
 //! component with its own messages, timer and durable cell, and runs in a `Simulation`. The
 //! component's traffic travels inside the host's messages, its timer fires as the host's, its
 //! cell survives a crash in the host's store, and what it hands up reaches the host.
+//! A second test holds a host's `Ctx` by hand and reads the effects a stateless component's
+//! calls turned into, in order.
 
 mod common;
 
 use common::MemSink;
+use faultline::base::rng::{Rng, Stream};
 use faultline::check::PropertyDef;
 use faultline::faults::{Fault, ScheduledFault};
-use faultline::kit::component::{CompCtx, Component, Mount};
+use faultline::kit::component::{CompCtx, Component, Mount, NoRecord};
 use faultline::kit::no_client::NoClient;
-use faultline::protocol::{Ctx, NodeId, Protocol, Time};
+use faultline::protocol::{Ctx, Effect, NodeId, Protocol, Time, Value};
 use faultline::sim::{SimConfig, Simulation, Verdict};
+use faultline::storage::Store;
 use serde::{Deserialize, Serialize};
 
 /// The component: every node keeps the highest number it has seen, durably, and gossips it.
@@ -257,4 +261,83 @@ fn a_host_runs_an_embedded_component_through_its_mount() {
         "the component's timer fires as the host's"
     );
     assert!(of("note").any(|r| r["key"] == "max"));
+}
+
+/// A component that keeps nothing durable: it beacons a count and reports who beaconed.
+#[derive(Debug, Default)]
+struct Beacon {
+    count: u64,
+}
+
+impl Component for Beacon {
+    type Msg = u64;
+    type Timer = Gossip;
+    type Record = NoRecord;
+    type Output = (NodeId, u64);
+
+    fn on_message(&mut self, cx: &mut CompCtx<'_, Self>, from: NodeId, n: u64) {
+        assert!(
+            cx.cell("anything").is_none(),
+            "a stateless mount reads no cells"
+        );
+        cx.annotate("beacon", n);
+        cx.output((from, n));
+    }
+    fn on_timer(&mut self, cx: &mut CompCtx<'_, Self>, _: Gossip) {
+        self.count += 1;
+        cx.broadcast(self.count);
+        cx.set_timer(Gossip, Time::from_ms(50));
+    }
+}
+
+/// A host's effect, as this test compares it.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Send(NodeId, Msg),
+    Set(Timer, Time),
+    Note(&'static str, Value),
+    Other,
+}
+
+#[test]
+fn a_mount_turns_a_components_requests_into_the_hosts_effects_in_order() {
+    let mut rng = Rng::new(1, Stream::Node(0));
+    let mut store = Store::new();
+    let mut effects = Vec::new();
+    let mut ctx = Ctx::<Host>::new(
+        NodeId(0),
+        3,
+        Time::from_ms(5),
+        &mut rng,
+        &mut store,
+        &mut effects,
+    );
+    let mount = Mount::<Host, Beacon>::stateless(Msg::Part, Timer::Part);
+    let mut beacon = Beacon::default();
+    assert!(mount.timer(&mut ctx, &mut beacon, Gossip).is_empty());
+    let out = mount.message(&mut ctx, &mut beacon, NodeId(2), 9);
+    assert_eq!(
+        out,
+        vec![(NodeId(2), 9)],
+        "the output comes back to the host"
+    );
+    let seen: Vec<Seen> = effects
+        .into_iter()
+        .map(|e| match e {
+            Effect::Send { to, msg } => Seen::Send(to, msg),
+            Effect::SetTimer { timer, after } => Seen::Set(timer, after),
+            Effect::Annotate { key, value } => Seen::Note(key, value),
+            _ => Seen::Other,
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            Seen::Send(NodeId(1), Msg::Part(1)),
+            Seen::Send(NodeId(2), Msg::Part(1)),
+            Seen::Set(Timer::Part(Gossip), Time::from_ms(50)),
+            Seen::Note("beacon", Value::Int(9)),
+        ]
+    );
+    assert!(store.is_empty() && store.cell("anything").is_none());
 }
