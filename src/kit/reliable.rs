@@ -13,7 +13,8 @@
 //!   mark, or already buffered, is dropped (and acknowledged again, in case the ack was lost).
 //! - **Sessions.** A sender numbers from 1 again after a restart, so sequence numbers alone
 //!   cannot tell "old duplicate" from "new message". Each sender incarnation therefore has a
-//!   session number that only grows (the protocol keeps it in its durable store); the receiver
+//!   session number that only grows (the layer keeps it in its store cell `"session"`, bumped
+//!   and synced at every start, before anything is sent); the receiver
 //!   resets a channel when a newer session appears and drops anything from older ones. The bug
 //!   switch `dedup_seq_only` ignores sessions, and a restarted sender's first messages are
 //!   taken for duplicates and silently dropped.
@@ -28,12 +29,20 @@
 //! incarnation already delivered (swarm testing found exactly that), so the first contact
 //! costs one round trip in which the receiver only introduces itself.
 //!
-//! The layer is sans-IO: its methods push [`Action`]s into a buffer the protocol drains and
-//! turns into `ctx` calls (see [`Reliable::drain`]).
+//! The layer is a [`Component`]: a host protocol keeps a [`Reliable`] as a field, wraps
+//! [`Wire`] in one of its messages, [`Retransmit`] in one of its timers and [`Record`] in one
+//! of its records (a [`Mount`](crate::kit::component::Mount)), calls [`Reliable::send`]
+//! through the mount, and gets every message the layer delivers back as a [`Delivery`]
+//! output. fd is the host today. Owns the channels and the session cell; must not know its
+//! host.
 
+use crate::kit::component::{CompCtx, Component};
 use crate::protocol::{NodeId, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+
+/// The store cell that holds the layer's session.
+pub const SESSION_CELL: &str = "session";
 
 /// What the layer puts on the wire.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -61,6 +70,27 @@ pub enum Wire<M> {
     },
 }
 
+/// The layer's timer: retransmit on the channel to this peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Retransmit(pub NodeId);
+
+/// What the layer keeps in its store cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Record {
+    /// The session number, bumped and synced on every start (cell [`SESSION_CELL`]).
+    Session(u64),
+}
+
+/// A message the layer hands to its host: from this peer, exactly once and in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery<M> {
+    /// The sender.
+    pub from: NodeId,
+    /// The message.
+    pub msg: M,
+}
+
 /// Retransmission parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -85,19 +115,6 @@ impl Default for ReliableConfig {
             dedup_seq_only: false,
         }
     }
-}
-
-/// What the protocol must do for the layer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action<M> {
-    /// Put this on the wire to `to`.
-    Send(NodeId, Wire<M>),
-    /// (Re-)arm the retransmission timer of the channel to this peer.
-    ArmTimer(NodeId, Time),
-    /// Disarm it: nothing is outstanding.
-    DisarmTimer(NodeId),
-    /// Hand this message, from this peer, to the application.
-    Deliver(NodeId, M),
 }
 
 #[derive(Clone, Debug)]
@@ -131,24 +148,82 @@ pub struct ReliableStats {
     pub delivered: u64,
 }
 
-/// The reliable-delivery state of one node.
+/// The reliable-delivery state of one node incarnation.
 #[derive(Clone, Debug)]
 pub struct Reliable<M> {
     session: u64,
     config: ReliableConfig,
     out: Vec<Outgoing<M>>,
     inc: Vec<Incoming<M>>,
-    actions: Vec<Action<M>>,
     stats: ReliableStats,
 }
 
-impl<M: Clone> Reliable<M> {
-    /// The layer for a node in a cluster of `nodes`, in sender session `session` (which must
-    /// be larger than any session this node used before).
-    pub fn new(nodes: u32, session: u64, config: ReliableConfig) -> Self {
+impl<M: Clone + std::fmt::Debug> Component for Reliable<M> {
+    type Msg = Wire<M>;
+    type Timer = Retransmit;
+    type Record = Record;
+    type Output = Delivery<M>;
+
+    /// First boot: session 1.
+    fn on_start(&mut self, cx: &mut CompCtx<'_, Self>) {
+        self.begin(cx, 1);
+    }
+
+    /// After a crash: one more than the last synced session.
+    fn on_recover(&mut self, cx: &mut CompCtx<'_, Self>) {
+        let last = match cx.cell(SESSION_CELL) {
+            Some(Record::Session(s)) => s,
+            None => 0,
+        };
+        self.begin(cx, last + 1);
+    }
+
+    /// Handles what arrived from `from`.
+    fn on_message(&mut self, cx: &mut CompCtx<'_, Self>, from: NodeId, wire: Wire<M>) {
+        match wire {
+            Wire::Data {
+                session,
+                to_session,
+                seq,
+                msg,
+            } => self.on_data(cx, from, (session, to_session, seq), msg),
+            Wire::Ack {
+                session,
+                from_session,
+                seq,
+            } => self.on_ack(cx, from, session, from_session, seq),
+        }
+    }
+
+    /// The retransmission timer of the channel to a peer fired: resend the oldest
+    /// outstanding messages and back off.
+    fn on_timer(&mut self, cx: &mut CompCtx<'_, Self>, Retransmit(to): Retransmit) {
+        let ch = &mut self.out[to.index()];
+        if ch.unacked.is_empty() {
+            return;
+        }
+        for (seq, msg) in ch.unacked.iter().take(self.config.resend_max) {
+            self.stats.retransmitted += 1;
+            let data = Wire::Data {
+                session: self.session,
+                to_session: ch.peer_session,
+                seq: *seq,
+                msg: msg.clone(),
+            };
+            cx.send(to, data);
+        }
+        ch.rto_ms = (ch.rto_ms * 2).min(self.config.rto_ms_max.max(1));
+        cx.set_timer(Retransmit(to), Time::from_ms(ch.rto_ms));
+    }
+}
+
+impl<M: Clone + std::fmt::Debug> Reliable<M> {
+    /// The layer for a node in a cluster of `nodes`, built with its host on every boot. It
+    /// has no session until [`Component::on_start`] or [`Component::on_recover`] gives it one.
+    pub fn new(nodes: u32, config: ReliableConfig) -> Self {
         let rto = config.rto_ms_min.max(1);
         Reliable {
-            session,
+            session: 0,
             out: (0..nodes)
                 .map(|_| Outgoing {
                     peer_session: 0,
@@ -165,12 +240,18 @@ impl<M: Clone> Reliable<M> {
                 })
                 .collect(),
             config,
-            actions: Vec::new(),
             stats: ReliableStats::default(),
         }
     }
 
-    /// This node's sender session.
+    /// Takes session `session` and makes it durable before anything is sent under it.
+    fn begin(&mut self, cx: &mut CompCtx<'_, Self>, session: u64) {
+        self.session = session;
+        cx.write_cell(SESSION_CELL, Record::Session(session));
+        cx.sync();
+    }
+
+    /// This node's sender session (0 before the layer started).
     pub fn session(&self) -> u64 {
         self.session
     }
@@ -186,7 +267,7 @@ impl<M: Clone> Reliable<M> {
     }
 
     /// Sends `msg` reliably to `to`.
-    pub fn send(&mut self, to: NodeId, msg: M) {
+    pub fn send(&mut self, cx: &mut CompCtx<'_, Self>, to: NodeId, msg: M) {
         let ch = &mut self.out[to.index()];
         let seq = ch.next_seq;
         ch.next_seq += 1;
@@ -194,7 +275,7 @@ impl<M: Clone> Reliable<M> {
         ch.unacked.push_back((seq, msg.clone()));
         self.stats.sent += 1;
         let to_session = ch.peer_session;
-        self.actions.push(Action::Send(
+        cx.send(
             to,
             Wire::Data {
                 session: self.session,
@@ -202,32 +283,20 @@ impl<M: Clone> Reliable<M> {
                 seq,
                 msg,
             },
-        ));
+        );
         if first {
             ch.rto_ms = self.config.rto_ms_min.max(1);
-            self.actions
-                .push(Action::ArmTimer(to, Time::from_ms(ch.rto_ms)));
+            cx.set_timer(Retransmit(to), Time::from_ms(ch.rto_ms));
         }
     }
 
-    /// Handles what arrived from `from`.
-    pub fn on_wire(&mut self, from: NodeId, wire: Wire<M>) {
-        match wire {
-            Wire::Data {
-                session,
-                to_session,
-                seq,
-                msg,
-            } => self.on_data(from, session, to_session, seq, msg),
-            Wire::Ack {
-                session,
-                from_session,
-                seq,
-            } => self.on_ack(from, session, from_session, seq),
-        }
-    }
-
-    fn on_data(&mut self, from: NodeId, session: u64, to_session: u64, seq: u64, msg: M) {
+    fn on_data(
+        &mut self,
+        cx: &mut CompCtx<'_, Self>,
+        from: NodeId,
+        (session, to_session, seq): (u64, u64, u64),
+        msg: M,
+    ) {
         let me = self.session;
         if to_session != me {
             // Numbered for an earlier incarnation of this node, or for nobody in particular
@@ -235,14 +304,14 @@ impl<M: Clone> Reliable<M> {
             // that an earlier incarnation already delivered, so it cannot be trusted either).
             // Tell the sender who we are now (delivered nothing yet); it numbers for us.
             self.stats.stale_dropped += 1;
-            self.actions.push(Action::Send(
+            cx.send(
                 from,
                 Wire::Ack {
                     session,
                     from_session: me,
                     seq: 0,
                 },
-            ));
+            );
             return;
         }
         let ch = &mut self.inc[from.index()];
@@ -266,7 +335,7 @@ impl<M: Clone> Reliable<M> {
             while let Some(m) = ch.buffer.remove(&(ch.delivered + 1)) {
                 ch.delivered += 1;
                 self.stats.delivered += 1;
-                self.actions.push(Action::Deliver(from, m));
+                cx.output(Delivery { from, msg: m });
             }
         }
         // Acknowledge what we have, echoing the session the sender used.
@@ -275,10 +344,17 @@ impl<M: Clone> Reliable<M> {
             from_session: me,
             seq: ch.delivered,
         };
-        self.actions.push(Action::Send(from, ack));
+        cx.send(from, ack);
     }
 
-    fn on_ack(&mut self, from: NodeId, session: u64, from_session: u64, seq: u64) {
+    fn on_ack(
+        &mut self,
+        cx: &mut CompCtx<'_, Self>,
+        from: NodeId,
+        session: u64,
+        from_session: u64,
+        seq: u64,
+    ) {
         if session != self.session {
             return; // for an earlier incarnation of this node
         }
@@ -293,7 +369,7 @@ impl<M: Clone> Reliable<M> {
                 // First contact: nothing was delivered (unaddressed data is refused), so send
                 // what is outstanding again, now addressed, without waiting for the timer.
                 ch.rto_ms = self.config.rto_ms_min.max(1);
-                self.actions.push(Action::ArmTimer(from, Time::ZERO));
+                cx.set_timer(Retransmit(from), Time::ZERO);
             }
             if restarted {
                 // The peer restarted: number what is outstanding afresh, from 1, and resend now.
@@ -303,7 +379,7 @@ impl<M: Clone> Reliable<M> {
                 ch.next_seq = ch.unacked.len() as u64 + 1;
                 ch.rto_ms = self.config.rto_ms_min.max(1);
                 if !ch.unacked.is_empty() {
-                    self.actions.push(Action::ArmTimer(from, Time::ZERO));
+                    cx.set_timer(Retransmit(from), Time::ZERO);
                 }
                 return;
             }
@@ -315,49 +391,78 @@ impl<M: Clone> Reliable<M> {
         if ch.unacked.len() < before {
             ch.rto_ms = self.config.rto_ms_min.max(1);
             if ch.unacked.is_empty() {
-                self.actions.push(Action::DisarmTimer(from));
+                cx.cancel_timer(Retransmit(from));
             } else {
-                self.actions
-                    .push(Action::ArmTimer(from, Time::from_ms(ch.rto_ms)));
+                cx.set_timer(Retransmit(from), Time::from_ms(ch.rto_ms));
             }
         }
-    }
-
-    /// The retransmission timer of the channel to `to` fired: resend the oldest outstanding
-    /// messages and back off.
-    pub fn on_timer(&mut self, to: NodeId) {
-        let ch = &mut self.out[to.index()];
-        if ch.unacked.is_empty() {
-            return;
-        }
-        for (seq, msg) in ch.unacked.iter().take(self.config.resend_max) {
-            self.stats.retransmitted += 1;
-            let data = Wire::Data {
-                session: self.session,
-                to_session: ch.peer_session,
-                seq: *seq,
-                msg: msg.clone(),
-            };
-            self.actions.push(Action::Send(to, data));
-        }
-        ch.rto_ms = (ch.rto_ms * 2).min(self.config.rto_ms_max.max(1));
-        self.actions
-            .push(Action::ArmTimer(to, Time::from_ms(ch.rto_ms)));
-    }
-
-    /// Takes the actions produced since the last call, in order.
-    pub fn drain(&mut self) -> std::vec::Drain<'_, Action<M>> {
-        self.actions.drain(..)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kit::component::{Act, Detached};
+
+    type A = Act<Wire<u32>, Retransmit>;
+
+    /// One node's layer on a detached context, as a test drives it.
+    struct Node {
+        r: Reliable<u32>,
+        d: Detached<Reliable<u32>>,
+    }
+
+    impl Node {
+        /// Node `id` of two, in session `session` (recovered from session - 1).
+        fn new(id: u32, session: u64, config: ReliableConfig) -> Node {
+            let mut d = Detached::new(NodeId(id), 2);
+            d.run(|cx| {
+                cx.write_cell(SESSION_CELL, Record::Session(session - 1));
+                cx.sync();
+            });
+            let mut r = Reliable::new(2, config);
+            d.recover(&mut r);
+            d.take();
+            assert_eq!(r.session(), session);
+            Node { r, d }
+        }
+        fn send(&mut self, to: NodeId, msg: u32) {
+            let r = &mut self.r;
+            self.d.run(|cx| r.send(cx, to, msg));
+        }
+        fn wire(&mut self, from: NodeId, w: Wire<u32>) -> Vec<u32> {
+            let out = self.d.message(&mut self.r, from, w);
+            out.into_iter().map(|d| d.msg).collect()
+        }
+        fn timer(&mut self, to: NodeId) {
+            self.d.timer(&mut self.r, Retransmit(to));
+        }
+        fn take(&mut self) -> Vec<A> {
+            self.d.take()
+        }
+        fn sent(&mut self) -> Vec<Wire<u32>> {
+            self.take()
+                .into_iter()
+                .filter_map(|a| match a {
+                    Act::Send(_, w) => Some(w),
+                    _ => None,
+                })
+                .collect()
+        }
+        fn timers(&mut self) -> Vec<Time> {
+            self.take()
+                .into_iter()
+                .filter_map(|a| match a {
+                    Act::SetTimer(_, t) => Some(t),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
 
     /// What a receiver's first answer does: the sender learns the receiver's session.
-    fn introduce(a: &mut Reliable<u32>, bn: NodeId, b_session: u64) {
-        a.on_wire(
+    fn introduce(a: &mut Node, bn: NodeId, b_session: u64) {
+        a.wire(
             bn,
             Wire::Ack {
                 session: 1,
@@ -365,193 +470,103 @@ mod tests {
                 seq: 0,
             },
         );
-        let _ = a.drain().count();
+        a.take();
     }
 
-    fn pump(
-        a: &mut Reliable<u32>,
-        b: &mut Reliable<u32>,
-        an: NodeId,
-        bn: NodeId,
-        lose_data: bool,
-    ) -> Vec<u32> {
+    /// Carries a's sends to b (losing data if told to) and b's answers back; returns what b
+    /// delivered.
+    fn pump(a: &mut Node, b: &mut Node, an: NodeId, lose_data: bool) -> Vec<u32> {
         let mut delivered = Vec::new();
-        let mut to_b: Vec<Wire<u32>> = Vec::new();
-        for act in a.drain() {
-            if let Action::Send(to, w) = act {
-                assert_eq!(to, bn);
-                if !(lose_data && matches!(w, Wire::Data { .. })) {
-                    to_b.push(w);
-                }
+        for w in a.sent() {
+            if !(lose_data && matches!(w, Wire::Data { .. })) {
+                delivered.extend(b.wire(an, w));
             }
         }
-        for w in to_b {
-            b.on_wire(an, w);
-        }
-        let mut to_a = Vec::new();
-        for act in b.drain() {
-            match act {
-                Action::Deliver(_, m) => delivered.push(m),
-                Action::Send(_, w) => to_a.push(w),
-                _ => {}
-            }
-        }
-        for w in to_a {
-            a.on_wire(bn, w);
+        let bn = b.d.run(|cx| cx.id()).0;
+        for w in b.sent() {
+            a.wire(bn, w);
         }
         delivered
     }
 
     #[test]
+    fn the_session_is_bumped_and_synced_at_every_start() {
+        let mut d = Detached::new(NodeId(0), 2);
+        let mut r: Reliable<u32> = Reliable::new(2, ReliableConfig::default());
+        d.start(&mut r);
+        assert_eq!(r.session(), 1);
+        assert_eq!(d.take(), vec![A::Sync], "synced before anything is sent");
+        d.crash();
+        let mut r: Reliable<u32> = Reliable::new(2, ReliableConfig::default());
+        d.recover(&mut r);
+        assert_eq!(r.session(), 2);
+        assert_eq!(d.cell(SESSION_CELL), Some(&Record::Session(2)));
+    }
+
+    #[test]
     fn delivers_once_in_order_despite_loss_duplicates_and_reordering() {
         let (an, bn) = (NodeId(0), NodeId(1));
-        let mut a = Reliable::new(2, 1, ReliableConfig::default());
-        introduce(&mut a, NodeId(1), 1);
-        let mut b: Reliable<u32> = Reliable::new(2, 1, ReliableConfig::default());
+        let mut a = Node::new(0, 1, ReliableConfig::default());
+        introduce(&mut a, bn, 1);
+        let mut b = Node::new(1, 1, ReliableConfig::default());
         a.send(bn, 10);
         a.send(bn, 11);
-        assert!(pump(&mut a, &mut b, an, bn, true).is_empty(), "both lost");
-        a.on_timer(bn);
+        assert!(pump(&mut a, &mut b, an, true).is_empty(), "both lost");
+        a.timer(bn);
         // Deliver the retransmissions reversed and twice.
-        let wires: Vec<Wire<u32>> = a
-            .drain()
-            .filter_map(|x| {
-                if let Action::Send(_, w) = x {
-                    Some(w)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let wires = a.sent();
+        let mut got = Vec::new();
         for w in wires.iter().rev().chain(wires.iter()) {
-            b.on_wire(an, w.clone());
+            got.extend(b.wire(an, w.clone()));
         }
-        let got: Vec<u32> = b
-            .drain()
-            .filter_map(|x| {
-                if let Action::Deliver(_, m) = x {
-                    Some(m)
-                } else {
-                    None
-                }
-            })
-            .collect();
         assert_eq!(got, vec![10, 11]);
-        assert_eq!(b.stats().duplicates_dropped, 2);
-        b.on_wire(
-            an,
-            Wire::Data {
-                session: 1,
-                to_session: 1,
-                seq: 2,
-                msg: 11,
-            },
-        );
-        let acks: Vec<Action<u32>> = b.drain().collect();
-        assert_eq!(
-            acks,
-            vec![Action::Send(
-                an,
-                Wire::Ack {
-                    session: 1,
-                    from_session: 1,
-                    seq: 2
-                }
-            )]
-        );
-        a.on_wire(
-            bn,
-            Wire::Ack {
-                session: 1,
-                from_session: 1,
-                seq: 2,
-            },
-        );
-        assert_eq!(a.outstanding(bn), 0);
-        assert!(a.drain().any(|x| x == Action::DisarmTimer(bn)));
+        assert_eq!(b.r.stats().duplicates_dropped, 2);
+        b.take();
+        let late = Wire::Data {
+            session: 1,
+            to_session: 1,
+            seq: 2,
+            msg: 11,
+        };
+        assert!(b.wire(an, late).is_empty());
+        let ack = Wire::Ack {
+            session: 1,
+            from_session: 1,
+            seq: 2,
+        };
+        assert_eq!(b.take(), vec![A::Send(an, ack.clone())]);
+        a.wire(bn, ack);
+        assert_eq!(a.r.outstanding(bn), 0);
+        assert!(a.take().contains(&A::CancelTimer(Retransmit(bn))));
     }
 
     #[test]
     fn a_restarted_sender_starts_a_new_session() {
         let an = NodeId(0);
-        let mut b: Reliable<u32> = Reliable::new(2, 1, ReliableConfig::default());
-        b.on_wire(
-            an,
-            Wire::Data {
-                session: 1,
-                to_session: 1,
-                seq: 1,
-                msg: 1,
-            },
-        );
-        b.on_wire(
-            an,
-            Wire::Data {
-                session: 2,
-                to_session: 1,
-                seq: 1,
-                msg: 100,
-            },
-        );
-        b.on_wire(
-            an,
-            Wire::Data {
-                session: 1,
-                to_session: 1,
-                seq: 2,
-                msg: 2,
-            },
-        );
-        let got: Vec<u32> = b
-            .drain()
-            .filter_map(|x| {
-                if let Action::Deliver(_, m) = x {
-                    Some(m)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let data = |session, seq, msg| Wire::Data {
+            session,
+            to_session: 1,
+            seq,
+            msg,
+        };
+        let mut b = Node::new(1, 1, ReliableConfig::default());
+        let mut got = b.wire(an, data(1, 1, 1));
+        got.extend(b.wire(an, data(2, 1, 100)));
+        got.extend(b.wire(an, data(1, 2, 2)));
         assert_eq!(
             got,
             vec![1, 100],
             "the old session's late message is dropped"
         );
-        assert_eq!(b.stats().stale_dropped, 1);
+        assert_eq!(b.r.stats().stale_dropped, 1);
 
         let buggy = ReliableConfig {
             dedup_seq_only: true,
             ..ReliableConfig::default()
         };
-        let mut b: Reliable<u32> = Reliable::new(2, 1, buggy);
-        b.on_wire(
-            an,
-            Wire::Data {
-                session: 1,
-                to_session: 1,
-                seq: 1,
-                msg: 1,
-            },
-        );
-        b.on_wire(
-            an,
-            Wire::Data {
-                session: 2,
-                to_session: 1,
-                seq: 1,
-                msg: 100,
-            },
-        );
-        let got: Vec<u32> = b
-            .drain()
-            .filter_map(|x| {
-                if let Action::Deliver(_, m) = x {
-                    Some(m)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let mut b = Node::new(1, 1, buggy);
+        let mut got = b.wire(an, data(1, 1, 1));
+        got.extend(b.wire(an, data(2, 1, 100)));
         assert_eq!(
             got,
             vec![1],
@@ -562,35 +577,34 @@ mod tests {
     #[test]
     fn a_restarted_receiver_gets_the_outstanding_messages_renumbered() {
         let (an, bn) = (NodeId(0), NodeId(1));
-        let mut a = Reliable::new(2, 1, ReliableConfig::default());
-        introduce(&mut a, NodeId(1), 1);
-        let mut b: Reliable<u32> = Reliable::new(2, 1, ReliableConfig::default());
+        let mut a = Node::new(0, 1, ReliableConfig::default());
+        introduce(&mut a, bn, 1);
+        let mut b = Node::new(1, 1, ReliableConfig::default());
         a.send(bn, 1);
         a.send(bn, 2);
-        assert_eq!(pump(&mut a, &mut b, an, bn, false), vec![1, 2]);
+        assert_eq!(pump(&mut a, &mut b, an, false), vec![1, 2]);
         a.send(bn, 3);
         a.send(bn, 4);
-        let _ = a.drain().count(); // lost in flight
+        a.take(); // lost in flight
         // b restarts as session 2 and knows nothing.
-        let mut b: Reliable<u32> = Reliable::new(2, 2, ReliableConfig::default());
-        a.on_timer(bn);
+        let mut b = Node::new(1, 2, ReliableConfig::default());
+        a.timer(bn);
         assert!(
-            pump(&mut a, &mut b, an, bn, false).is_empty(),
+            pump(&mut a, &mut b, an, false).is_empty(),
             "addressed to the old incarnation: refused"
         );
-        let armed: Vec<Action<u32>> = a.drain().collect();
         assert_eq!(
-            armed,
-            vec![Action::ArmTimer(bn, Time::ZERO)],
+            a.take(),
+            vec![A::SetTimer(Retransmit(bn), Time::ZERO)],
             "renumbered and resent at once"
         );
-        a.on_timer(bn);
+        a.timer(bn);
         assert_eq!(
-            pump(&mut a, &mut b, an, bn, false),
+            pump(&mut a, &mut b, an, false),
             vec![3, 4],
             "3 and 4 as seq 1 and 2 of the new channel"
         );
-        assert_eq!(a.outstanding(bn), 0);
+        assert_eq!(a.r.outstanding(bn), 0);
     }
 
     #[test]
@@ -602,29 +616,18 @@ mod tests {
             resend_max: 1,
             dedup_seq_only: false,
         };
-        let mut a = Reliable::new(2, 1, cfg);
-        introduce(&mut a, NodeId(1), 1);
+        let mut a = Node::new(0, 1, cfg);
+        introduce(&mut a, bn, 1);
         a.send(bn, 1);
         a.send(bn, 2);
-        let timers = |a: &mut Reliable<u32>| -> Vec<Time> {
-            a.drain()
-                .filter_map(|x| {
-                    if let Action::ArmTimer(_, t) = x {
-                        Some(t)
-                    } else {
-                        None
-                    }
-                })
-                .collect()
-        };
-        assert_eq!(timers(&mut a), vec![Time::from_ms(10)]);
-        a.on_timer(bn);
-        assert_eq!(a.stats().retransmitted, 1, "a window of one");
-        assert_eq!(timers(&mut a), vec![Time::from_ms(20)]);
-        a.on_timer(bn);
-        a.on_timer(bn);
-        assert_eq!(timers(&mut a), vec![Time::from_ms(35), Time::from_ms(35)]);
-        a.on_wire(
+        assert_eq!(a.timers(), vec![Time::from_ms(10)]);
+        a.timer(bn);
+        assert_eq!(a.r.stats().retransmitted, 1, "a window of one");
+        assert_eq!(a.timers(), vec![Time::from_ms(20)]);
+        a.timer(bn);
+        a.timer(bn);
+        assert_eq!(a.timers(), vec![Time::from_ms(35), Time::from_ms(35)]);
+        a.wire(
             bn,
             Wire::Ack {
                 session: 1,
@@ -632,31 +635,29 @@ mod tests {
                 seq: 1,
             },
         );
-        assert_eq!(timers(&mut a), vec![Time::from_ms(10)]);
+        assert_eq!(a.timers(), vec![Time::from_ms(10)]);
     }
 
     #[test]
     fn unaddressed_data_is_refused_with_an_introduction_and_then_resent_addressed() {
-        let (an, bn) = (NodeId(0), NodeId(1));
-        let mut a = Reliable::new(2, 1, ReliableConfig::default());
-        let mut b: Reliable<u32> = Reliable::new(2, 3, ReliableConfig::default());
+        let an = NodeId(0);
+        let bn = NodeId(1);
+        let mut a = Node::new(0, 1, ReliableConfig::default());
+        let mut b = Node::new(1, 3, ReliableConfig::default());
         a.send(bn, 7);
         // The first copy carries to_session 0: b delivers nothing and introduces itself.
-        assert!(pump(&mut a, &mut b, an, bn, false).is_empty());
-        assert_eq!(b.stats().stale_dropped, 1);
+        assert!(pump(&mut a, &mut b, an, false).is_empty());
+        assert_eq!(b.r.stats().stale_dropped, 1);
         // a learned b's session and resends at once (a timer of zero), addressed.
-        a.on_timer(bn);
-        assert_eq!(pump(&mut a, &mut b, an, bn, false), vec![7]);
+        a.timer(bn);
+        assert_eq!(pump(&mut a, &mut b, an, false), vec![7]);
         // A long-delayed unaddressed copy of an old message is never delivered again.
-        b.on_wire(
-            an,
-            Wire::Data {
-                session: 1,
-                to_session: 0,
-                seq: 2,
-                msg: 99,
-            },
-        );
-        assert!(!b.drain().any(|x| matches!(x, Action::Deliver(..))));
+        let old = Wire::Data {
+            session: 1,
+            to_session: 0,
+            seq: 2,
+            msg: 99,
+        };
+        assert!(b.wire(an, old).is_empty());
     }
 }

@@ -17,8 +17,11 @@
 //!
 //! On top, each node sends numbered application messages to random peers through the
 //! [`Reliable`] layer (sequence numbers, acknowledgements, retransmission with backoff,
-//! sessions that survive restarts). The application checks what arrives: nothing twice, and
-//! in order per sender.
+//! sessions that survive restarts). The layer is a kit component embedded through the
+//! `RELIABLE` mount: its wire travels as `Msg::Reliable`, its timer fires as
+//! `Timer::Retransmit`, its session cell is `Record::Session`, and what it delivers comes back
+//! from each mount call. The application checks what arrives: nothing twice, and in order per
+//! sender.
 //!
 //! Checks: `no_duplicates` and `fifo` (always), `completeness` (every crashed node is
 //! suspected by every live node that could reach it, within T of the crash), `accuracy` (no
@@ -33,11 +36,13 @@
 
 mod checks;
 
-use crate::kit::reliable::{Action, Reliable, ReliableConfig, Wire};
+use crate::kit::component::Mount;
+use crate::kit::no_client::NoClient;
+use crate::kit::reliable::{self, Delivery, Reliable, ReliableConfig, Retransmit, Wire};
 use crate::protocol::fixed::phi_y_threshold;
 use crate::protocol::{
-    ClientCtx, ClientId, ClientLogic, Ctx, Endpoint, Failure, NodeId, Property, PropertyDef,
-    Protocol, RequestId, Status, Time, Trigger, TriggerKind, View, WorkloadConfig,
+    Ctx, Endpoint, Failure, NodeId, Property, PropertyDef, Protocol, Status, Time, Trigger,
+    TriggerKind, View,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -152,13 +157,24 @@ pub enum Timer {
     Retransmit(NodeId),
 }
 
-/// What the store holds.
+/// What the store holds: only the delivery layer's cell.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Record {
-    /// The session number, bumped and synced on every start.
+    /// The delivery layer's session number, bumped and synced on every start.
     Session(u64),
 }
+
+/// How the delivery layer sits inside fd: its wire in `Msg::Reliable`, its timer as
+/// `Timer::Retransmit`, its session cell as `Record::Session`.
+const RELIABLE: Mount<Fd, Reliable<App>> = Mount {
+    msg: Msg::Reliable,
+    timer: |Retransmit(to)| Timer::Retransmit(to),
+    record: |reliable::Record::Session(s)| Record::Session(s),
+    unrecord: |r| match r {
+        Record::Session(s) => Some(reliable::Record::Session(*s)),
+    },
+};
 
 /// One peer as this node sees it.
 #[derive(Clone, Debug, Default)]
@@ -195,7 +211,6 @@ pub struct Fd {
     config: Config,
     /// Phi exceeds the threshold exactly when (silence - mean) / std exceeds this (Q32.32).
     phi_y: i128,
-    session: u64,
     peers: Vec<Peer>,
     rd: Reliable<App>,
     anomalies: Vec<Anomaly>,
@@ -216,9 +231,9 @@ impl Fd {
             Detector::Phi => self.peers[peer.index()].suspect_phi,
         }
     }
-    /// This incarnation's session.
+    /// This incarnation's session (the delivery layer's).
     pub fn session(&self) -> u64 {
-        self.session
+        self.rd.session()
     }
     /// Application messages sent to `peer` in this session.
     pub fn sent_to(&self, peer: NodeId) -> u64 {
@@ -233,15 +248,10 @@ impl Fd {
         self.rd.stats().retransmitted
     }
 
-    fn apply(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let actions: Vec<Action<App>> = self.rd.drain().collect();
-        for a in actions {
-            match a {
-                Action::Send(to, w) => ctx.send(to, Msg::Reliable(w)),
-                Action::ArmTimer(to, after) => ctx.set_timer(Timer::Retransmit(to), after),
-                Action::DisarmTimer(to) => ctx.cancel_timer(Timer::Retransmit(to)),
-                Action::Deliver(from, app) => self.deliver(from, app),
-            }
+    /// Takes what the delivery layer delivered (its sends and timers are already the node's).
+    fn delivered(&mut self, deliveries: Vec<Delivery<App>>) {
+        for d in deliveries {
+            self.deliver(d.from, d.msg);
         }
     }
 
@@ -366,14 +376,9 @@ impl Fd {
         }
     }
 
-    fn begin(&mut self, ctx: &mut Ctx<'_, Self>, session: u64) {
-        self.session = session;
-        ctx.write_cell("session", Record::Session(session));
-        ctx.sync();
-        ctx.annotate("session", session);
-        let mut rc = self.config.reliable.clone();
-        rc.dedup_seq_only |= self.config.bugs.dedup_seq_only;
-        self.rd = Reliable::new(self.peers.len() as u32, session, rc);
+    /// Runs after the delivery layer took its session (synced).
+    fn begin(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.annotate("session", self.rd.session());
         let now = ctx.now();
         // Before any heartbeat arrives, assume the heartbeat period with a quarter of it as
         // deviation (two samples, one each side), so the first stragglers do not look like
@@ -407,35 +412,36 @@ impl Protocol for Fd {
     type Client = NoClient;
 
     fn new(id: NodeId, nodes: u32, config: &Config) -> Self {
+        let mut rc = config.reliable.clone();
+        rc.dedup_seq_only |= config.bugs.dedup_seq_only;
         Fd {
             id,
             config: config.clone(),
             phi_y: phi_y_threshold(config.phi_threshold.saturating_mul(1_000)),
-            session: 0,
             peers: vec![Peer::default(); nodes as usize],
-            rd: Reliable::new(nodes, 0, config.reliable.clone()),
+            rd: Reliable::new(nodes, rc),
             anomalies: Vec::new(),
         }
     }
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        self.begin(ctx, 1);
+        let out = RELIABLE.start(ctx, &mut self.rd);
+        self.delivered(out);
+        self.begin(ctx);
     }
 
     fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let last = match ctx.store().cell("session") {
-            Some(Record::Session(s)) => *s,
-            None => 0,
-        };
-        self.begin(ctx, last + 1);
+        let out = RELIABLE.recover(ctx, &mut self.rd);
+        self.delivered(out);
+        self.begin(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         let now = ctx.now();
         self.heard(from, now, ctx);
         if let Msg::Reliable(w) = msg {
-            self.rd.on_wire(from, w);
-            self.apply(ctx);
+            let out = RELIABLE.message(ctx, &mut self.rd, from, w);
+            self.delivered(out);
         }
     }
 
@@ -461,18 +467,19 @@ impl Protocol for Fd {
                         let p = &mut self.peers[to.index()];
                         p.sent += 1;
                         let app = App {
-                            session: self.session,
+                            session: self.rd.session(),
                             k: p.sent,
                         };
-                        self.rd.send(to, app);
-                        self.apply(ctx);
+                        let rd = &mut self.rd;
+                        let ((), out) = RELIABLE.run(ctx, |cx| rd.send(cx, to, app));
+                        self.delivered(out);
                     }
                     ctx.set_timer(Timer::App, Time::from_ms(self.config.app_interval_ms));
                 }
             }
             Timer::Retransmit(to) => {
-                self.rd.on_timer(to);
-                self.apply(ctx);
+                let out = RELIABLE.timer(ctx, &mut self.rd, Retransmit(to));
+                self.delivered(out);
             }
         }
     }
@@ -521,16 +528,4 @@ impl Protocol for Fd {
     fn record_bytes(_: &Record) -> u64 {
         8
     }
-}
-
-/// The fd protocol has no clients.
-pub struct NoClient;
-
-impl ClientLogic<Fd> for NoClient {
-    fn new(_: ClientId, _: u32, _: &WorkloadConfig, _: &Config) -> Self {
-        NoClient
-    }
-    fn on_start(&mut self, _: &mut ClientCtx<'_, Fd>) {}
-    fn on_response(&mut self, _: &mut ClientCtx<'_, Fd>, _: NodeId, _: RequestId, _: ()) {}
-    fn on_timer(&mut self, _: &mut ClientCtx<'_, Fd>, _: u64) {}
 }

@@ -12,7 +12,11 @@
 //! syncs it: after a crash the number goes back, a late pong from the old incarnation looks
 //! like an answer to a ping the new one never sent, and the `pong_matches_ping` invariant
 //! catches it. That is the same mistake as a Raft node that forgets to sync its term.
+//!
+//! From the kit: the clients are the closed-loop driver with an echo generator, and the peers
+//! heard from are counted with the quorum tally (`peers_heard` is its count).
 
+use crate::kit::quorum::Quorum;
 use crate::protocol::{
     ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Endpoint, Failure, Generator,
     NodeId, Outcome, Property, PropertyDef, Protocol, RequestId, Time, Trigger, TriggerKind, View,
@@ -129,6 +133,8 @@ pub struct Ping {
     round: u64,
     sent: Vec<u64>,
     pongs: Vec<u64>,
+    /// The distinct peers this incarnation has had a pong from.
+    heard: Quorum,
     anomalies: Vec<Anomaly>,
 }
 
@@ -176,6 +182,7 @@ impl Protocol for Ping {
             round: 0,
             sent: vec![0; nodes as usize],
             pongs: vec![0; nodes as usize],
+            heard: Quorum::of(nodes, nodes),
             anomalies: Vec::new(),
         }
     }
@@ -210,11 +217,8 @@ impl Protocol for Ping {
                     return;
                 }
                 self.pongs[from.index()] += 1;
-                if self.pongs[from.index()] == 1 {
-                    ctx.annotate(
-                        "peers_heard",
-                        self.pongs.iter().filter(|&&c| c > 0).count() as u64,
-                    );
+                if self.heard.add(from) {
+                    ctx.annotate("peers_heard", self.heard.count());
                 }
             }
         }

@@ -27,10 +27,13 @@
 
 mod checks;
 
+pub use crate::kit::kv::{Answer, Command, Op};
+
+use crate::kit::kv::{self, KvGenerator, KvMix, KvService, KvWorkload, Seen, Waiting};
+use crate::kit::quorum::{self, Quorum, quorum_value};
 use crate::protocol::{
-    ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Endpoint, Failure, Generator,
-    HistoryCall, HistoryCheck, Linearizable, ModelKind, NodeId, Outcome, Property, PropertyDef,
-    Protocol, RequestId, Time, Trigger, Val, View, Vocabulary,
+    ClientId, Ctx, Driver, Endpoint, Failure, HistoryCall, HistoryCheck, NodeId, Outcome, Property,
+    PropertyDef, Protocol, RequestId, Time, Trigger, Val, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -100,6 +103,15 @@ pub struct Config {
     pub bugs: Bugs,
 }
 
+impl KvWorkload for Config {
+    fn kv_mix(&self) -> KvMix {
+        KvMix {
+            keys: self.keys,
+            read_percent: self.read_percent,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -115,58 +127,6 @@ impl Default for Config {
             bugs: Bugs::default(),
         }
     }
-}
-
-/// A client operation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Op {
-    /// Read a key.
-    Get {
-        /// Key.
-        key: String,
-    },
-    /// Overwrite a key.
-    Put {
-        /// Key.
-        key: String,
-        /// New value.
-        value: String,
-    },
-    /// Append to a key's value.
-    Append {
-        /// Key.
-        key: String,
-        /// Suffix.
-        value: String,
-    },
-}
-
-/// An answer to a client.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Answer {
-    /// Done; for a get, the value read (`None`: the key is absent).
-    Ok {
-        /// The value read, for gets.
-        value: Option<String>,
-    },
-    /// This node is not the leader; try the hinted one.
-    NotLeader {
-        /// The leader this node knows of.
-        hint: Option<NodeId>,
-    },
-}
-
-/// A client command in the log: who asked, under which request id, what.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct Command {
-    /// The client.
-    pub client: ClientId,
-    /// Its request id (the same across retries).
-    pub id: RequestId,
-    /// The operation.
-    pub op: Op,
 }
 
 /// One log entry.
@@ -304,25 +264,25 @@ pub struct Raft {
     vote: Option<NodeId>,
     role: Role,
     leader: Option<NodeId>,
-    votes: Vec<bool>,
-    vote_count: u32,
+    /// Candidate: the votes granted in this term.
+    votes: Quorum,
     next: Vec<u64>,
     matched: Vec<u64>,
     commit: u64,
     applied: u64,
-    kv: BTreeMap<String, String>,
-    /// Per client: the last request applied and its answer.
-    sessions: BTreeMap<ClientId, (RequestId, Answer)>,
+    /// The key-value state machine with its client sessions, as applied so far.
+    service: KvService,
     /// Leader: clients waiting for the entry at an index.
-    waiting: BTreeMap<u64, (ClientId, RequestId)>,
+    waiting: Waiting,
     /// Durable state written but not yet synced (only with the reply_before_sync bug).
     unsynced: bool,
     /// Local time a leader was last heard from (pre-vote refuses while it is recent).
     heard_leader: Option<Time>,
     /// Pre-vote in progress: the pre-votes granted.
-    pre_votes: Option<Vec<bool>>,
-    /// Leader with check-quorum: peers heard from since the last quorum check.
-    active: Vec<bool>,
+    pre_votes: Option<Quorum>,
+    /// Leader with check-quorum: the nodes heard from since the last quorum check (itself
+    /// included).
+    active: Quorum,
     /// Leader: the heartbeat round (one per broadcast of AppendEntries).
     round: u64,
     /// Leader: per peer, the highest round it acknowledged in this term.
@@ -369,7 +329,11 @@ impl Raft {
     }
     /// The key-value map as applied so far.
     pub fn kv(&self) -> &BTreeMap<String, String> {
-        &self.kv
+        self.service.data()
+    }
+    /// The key-value state machine (data and client sessions) as applied so far.
+    pub fn service(&self) -> &KvService {
+        &self.service
     }
 
     fn last(ctx: &Ctx<'_, Self>) -> (u64, u64) {
@@ -390,7 +354,7 @@ impl Raft {
     }
 
     fn majority(&self) -> u32 {
-        self.n / 2 + 1
+        quorum::majority(self.n)
     }
 
     fn election_timeout(&self, ctx: &mut Ctx<'_, Self>) -> Time {
@@ -460,9 +424,8 @@ impl Raft {
         self.persist(ctx);
         ctx.annotate("term", self.term);
         self.set_role(ctx, Role::Candidate);
-        self.votes = vec![false; self.n as usize];
-        self.votes[self.id.index()] = true;
-        self.vote_count = 1;
+        self.votes = Quorum::majority(self.n);
+        self.votes.add(self.id);
         let (last_index, last_term) = Self::last(ctx);
         ctx.broadcast(Msg::RequestVote {
             term: self.term,
@@ -470,14 +433,14 @@ impl Raft {
             last_term,
         });
         self.reset_election(ctx);
-        if self.vote_count >= self.majority() {
+        if self.votes.reached() {
             self.become_leader(ctx);
         }
     }
 
     fn start_pre_vote(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let mut granted = vec![false; self.n as usize];
-        granted[self.id.index()] = true;
+        let mut granted = Quorum::majority(self.n);
+        granted.add(self.id);
         self.pre_votes = Some(granted);
         ctx.annotate("pre_vote", self.term + 1);
         let (last_index, last_term) = Self::last(ctx);
@@ -491,11 +454,7 @@ impl Raft {
     }
 
     fn count_pre_votes(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let majority = self.majority();
-        let won = self
-            .pre_votes
-            .as_ref()
-            .is_some_and(|g| g.iter().filter(|&&x| x).count() as u32 >= majority);
+        let won = self.pre_votes.as_ref().is_some_and(Quorum::reached);
         if won {
             self.pre_votes = None;
             self.become_candidate(ctx);
@@ -539,7 +498,7 @@ impl Raft {
             return;
         }
         if let Some(g) = &mut self.pre_votes {
-            g[from.index()] = true;
+            g.add(from);
         }
         self.count_pre_votes(ctx);
     }
@@ -563,7 +522,8 @@ impl Raft {
         self.broadcast_append(ctx);
         ctx.set_timer(Timer::Heartbeat, Time::from_ms(self.config.heartbeat_ms));
         if self.config.check_quorum {
-            self.active = vec![false; self.n as usize];
+            self.active.reset();
+            self.active.add(self.id);
             ctx.set_timer(Timer::Quorum, Time::from_ms(self.config.election_ms_max));
         }
         self.advance_commit(ctx);
@@ -607,39 +567,35 @@ impl Raft {
         if Self::term_at(ctx, self.commit) != Some(self.term) {
             return; // not yet sure what is committed: wait for the no-op of this term
         }
+        // The latest round a majority has acknowledged, counting this leader as acknowledging
+        // every round.
         let me = self.id.index();
+        let acked = self.acked.iter().enumerate();
+        let acked = acked.map(|(p, &a)| if p == me { u64::MAX } else { a });
+        let confirmed = quorum_value(acked, self.majority());
         let mut i = 0;
         while i < self.reads.len() {
             let r = &self.reads[i];
-            let confirmed = self
-                .acked
-                .iter()
-                .enumerate()
-                .filter(|&(p, &a)| p == me || a >= r.round)
-                .count() as u32;
-            if confirmed >= self.majority() && self.applied >= r.index {
+            if confirmed >= r.round && self.applied >= r.index {
                 let r = self.reads.swap_remove(i);
-                let value = self.kv.get(&r.key).cloned();
-                ctx.reply(r.client, r.id, Answer::Ok { value });
+                ctx.reply(r.client, r.id, self.service.read(&r.key));
             } else {
                 i += 1;
             }
         }
     }
 
-    /// The leader's commit rule (§5.3, §5.4.2).
+    /// The leader's commit rule (§5.3, §5.4.2): the highest index a majority stores, if its
+    /// entry is of this leader's term; otherwise the highest such index below it.
     fn advance_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
         let (last, _) = Self::last(ctx);
-        let mut n = last;
+        let mut n = last.min(quorum_value(self.matched.iter().copied(), self.majority()));
         while n > self.commit {
             let own_term = Self::term_at(ctx, n) == Some(self.term);
             if own_term || self.config.bugs.commit_old_terms {
-                let replicas = self.matched.iter().filter(|&&m| m >= n).count() as u32;
-                if replicas >= self.majority() {
-                    self.commit = n;
-                    ctx.annotate("commit", n);
-                    break;
-                }
+                self.commit = n;
+                ctx.annotate("commit", n);
+                break;
             }
             n -= 1;
         }
@@ -658,33 +614,11 @@ impl Raft {
                 break;
             };
             let Some(cmd) = e.command else { continue };
-            // A client's request ids only grow (the workload numbers them in order), so one
-            // at or below the last applied is a retry or a late duplicate: applied once.
-            let answer = match self.sessions.get(&cmd.client) {
-                Some((id, answer)) if *id == cmd.id => Some(answer.clone()),
-                Some((id, _)) if *id > cmd.id => None, // the client has moved on
-                _ => {
-                    let answer = match &cmd.op {
-                        Op::Get { key } => Answer::Ok {
-                            value: self.kv.get(key).cloned(),
-                        },
-                        Op::Put { key, value } => {
-                            self.kv.insert(key.clone(), value.clone());
-                            Answer::Ok { value: None }
-                        }
-                        Op::Append { key, value } => {
-                            self.kv.entry(key.clone()).or_default().push_str(value);
-                            Answer::Ok { value: None }
-                        }
-                    };
-                    self.sessions.insert(cmd.client, (cmd.id, answer.clone()));
-                    Some(answer)
-                }
-            };
-            if let Some((client, id)) = self.waiting.remove(&self.applied) {
-                if let Some(answer) = answer.filter(|_| client == cmd.client && id == cmd.id) {
-                    ctx.reply(client, id, answer);
-                }
+            // The service applies a retry or a late duplicate once (its client sessions).
+            let answer = self.service.apply(&cmd);
+            let waiter = self.waiting.settle(self.applied, &cmd);
+            if let (Some((client, id)), Some(answer)) = (waiter, answer) {
+                ctx.reply(client, id, answer);
             }
         }
         self.serve_reads(ctx);
@@ -730,12 +664,11 @@ impl Raft {
             return;
         }
         if self.config.bugs.count_duplicate_votes {
-            self.vote_count += 1;
-        } else if !self.votes[from.index()] {
-            self.votes[from.index()] = true;
-            self.vote_count += 1;
+            self.votes.add_unguarded(from);
+        } else {
+            self.votes.add(from);
         }
-        if self.vote_count >= self.majority() {
+        if self.votes.reached() {
             self.become_leader(ctx);
         }
     }
@@ -849,7 +782,7 @@ impl Raft {
             return;
         }
         let p = from.index();
-        self.active[p] = true;
+        self.active.add(from);
         if round > self.acked[p] {
             self.acked[p] = round;
             self.serve_reads(ctx);
@@ -913,19 +846,17 @@ impl Protocol for Raft {
             vote: None,
             role: Role::Follower,
             leader: None,
-            votes: vec![false; nodes as usize],
-            vote_count: 0,
+            votes: Quorum::majority(nodes),
             next: vec![1; nodes as usize],
             matched: vec![0; nodes as usize],
             commit: 0,
             applied: 0,
-            kv: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            waiting: BTreeMap::new(),
+            service: KvService::new(),
+            waiting: Waiting::new(),
             unsynced: false,
             heard_leader: None,
             pre_votes: None,
-            active: vec![false; nodes as usize],
+            active: Quorum::majority(nodes),
             round: 0,
             acked: vec![0; nodes as usize],
             reads: Vec::new(),
@@ -1012,14 +943,14 @@ impl Protocol for Raft {
             }
             Timer::Quorum => {
                 if self.role == Role::Leader {
-                    let heard = self.active.iter().filter(|&&a| a).count() as u32 + 1;
-                    if heard < self.majority() {
+                    if !self.active.reached() {
                         ctx.annotate("stepped_down", "no quorum");
                         self.leader = None;
                         self.become_follower(ctx, self.term);
                         self.reset_election(ctx);
                     } else {
-                        self.active = vec![false; self.n as usize];
+                        self.active.reset();
+                        self.active.add(self.id);
                         ctx.set_timer(Timer::Quorum, Time::from_ms(self.config.election_ms_max));
                     }
                 }
@@ -1038,22 +969,20 @@ impl Protocol for Raft {
             ctx.reply(client, id, Answer::NotLeader { hint: self.leader });
             return;
         }
-        if let Some((applied_id, answer)) = self.sessions.get(&client) {
-            if *applied_id == id {
+        match self.service.seen(client, id) {
+            Seen::Applied(answer) => {
                 ctx.reply(client, id, answer.clone()); // already applied: answer again
                 return;
             }
-            if *applied_id > id {
-                return; // a late copy of a request the client no longer waits for
-            }
+            Seen::Stale => return, // a late copy of a request the client no longer waits for
+            Seen::Fresh => {}
         }
-        if self.waiting.values().any(|&(c, i)| c == client && i == id) {
+        if self.waiting.contains(client, id) {
             return; // already in the log, waiting to commit
         }
         if let (ReadMode::Leader, Op::Get { key }) = (self.config.read_mode, &op) {
             if self.config.bugs.stale_leader_reads {
-                let value = self.kv.get(key).cloned();
-                ctx.reply(client, id, Answer::Ok { value });
+                ctx.reply(client, id, self.service.read(key));
                 return;
             }
             if !self.reads.iter().any(|r| r.client == client && r.id == id) {
@@ -1076,40 +1005,21 @@ impl Protocol for Raft {
         self.flush(ctx);
         let (last, _) = Self::last(ctx);
         self.matched[self.id.index()] = last;
-        self.waiting.insert(last, (client, id));
+        self.waiting.insert(last, client, id);
         self.broadcast_append(ctx);
         self.advance_commit(ctx);
     }
 
     fn history_check() -> Option<Box<dyn HistoryCheck>> {
-        Some(Box::new(Linearizable(ModelKind::Kv)))
+        Some(kv::history_check())
     }
 
     fn history_call(request: &Op) -> Option<HistoryCall> {
-        Some(match request {
-            Op::Get { key } => HistoryCall {
-                f: "get",
-                key: Some(key.clone()),
-                value: Val::Nil,
-            },
-            Op::Put { key, value } => HistoryCall {
-                f: "put",
-                key: Some(key.clone()),
-                value: Val::Str(value.clone()),
-            },
-            Op::Append { key, value } => HistoryCall {
-                f: "append",
-                key: Some(key.clone()),
-                value: Val::Str(value.clone()),
-            },
-        })
+        kv::history_call(request)
     }
 
     fn history_value(response: &Answer) -> Val {
-        match response {
-            Answer::Ok { value: Some(v) } => Val::Str(v.clone()),
-            _ => Val::Nil,
-        }
+        kv::history_value(response)
     }
 
     fn vocabulary() -> Vocabulary {
@@ -1172,57 +1082,9 @@ impl Protocol for Raft {
         match r {
             Record::Entry(e) => match &e.command {
                 None => 16,
-                Some(c) => {
-                    32 + match &c.op {
-                        Op::Get { key } => key.len() as u64,
-                        Op::Put { key, value } | Op::Append { key, value } => {
-                            (key.len() + value.len()) as u64
-                        }
-                    }
-                }
+                Some(c) => 32 + c.op.payload_bytes(),
             },
             Record::Term(_) | Record::Vote(_) => 8,
-        }
-    }
-}
-
-/// Key-value workload: random gets, puts and appends over a few keys.
-#[derive(Clone, Debug)]
-pub struct KvGenerator {
-    client: ClientId,
-    keys: u32,
-    read_percent: Option<u32>,
-    count: u64,
-}
-
-impl Generator<Raft> for KvGenerator {
-    fn new(client: ClientId, config: &Config) -> Self {
-        KvGenerator {
-            client,
-            keys: config.keys.max(1),
-            read_percent: config.read_percent,
-            count: 0,
-        }
-    }
-    fn next_request(&mut self, ctx: &mut ClientCtx<'_, Raft>) -> Op {
-        self.count += 1;
-        let key = format!("k{}", ctx.rng().below(u64::from(self.keys)));
-        let value = format!("{}.{}", self.client, self.count);
-        let kind = match self.read_percent {
-            None => ctx.rng().below(3),
-            Some(p) if ctx.rng().below(100) < u64::from(p) => 0,
-            Some(_) => 1 + ctx.rng().below(2),
-        };
-        match kind {
-            0 => Op::Get { key },
-            1 => Op::Put { key, value },
-            _ => Op::Append { key, value },
-        }
-    }
-    fn classify(&mut self, _: &Op, answer: &Answer) -> Verdict {
-        match answer {
-            Answer::Ok { .. } => Verdict::Ok,
-            Answer::NotLeader { hint } => Verdict::Redirect(*hint),
         }
     }
 }
