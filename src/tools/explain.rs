@@ -10,7 +10,7 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::tools::export::{
+use crate::tools::read::{
     Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, time_end,
 };
 use crate::trace::compact;
