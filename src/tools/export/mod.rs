@@ -14,7 +14,7 @@ mod shiviz;
 pub use crate::tools::read::RecordError;
 pub(crate) use jepsen::history_call;
 pub use jepsen::{edn, jepsen};
-pub use perfetto::perfetto;
+pub use perfetto::{perfetto, span_keys};
 pub use shiviz::{SHIVIZ_REGEX, shiviz};
 
 use crate::trace::doc::TraceDoc;
@@ -45,10 +45,11 @@ impl Format {
     }
 }
 
-/// Exports `doc` in `format` with the default options.
+/// Exports `doc` in `format` with the default options (Perfetto: slices for the keys
+/// [`span_keys`] picks from the trace's vocabulary).
 pub fn export(doc: &TraceDoc, format: Format) -> Result<String, RecordError> {
     match format {
-        Format::Perfetto => perfetto(doc, &["role"]),
+        Format::Perfetto => perfetto(doc, &span_keys(&doc.vocabulary)),
         Format::Shiviz => shiviz(doc),
         Format::Jepsen => jepsen(doc),
     }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::jepsen::history_call;
+use crate::protocol::Vocabulary;
 use crate::tools::read::{
     Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, msg_kind, time_end,
 };
@@ -19,12 +20,28 @@ const TID_STATUS: u64 = 1;
 /// First thread of a node process for annotation spans (one per span key).
 const TID_SPANS: u64 = 2;
 
+/// The annotation keys worth a track of slices, from the protocol's vocabulary: its role, its
+/// epoch and the node it believes leads, those it names, in that order. Progress keys change
+/// too often to be slices; they stay instants on the `notes` track.
+pub fn span_keys(vocabulary: &Vocabulary) -> Vec<&str> {
+    let mut keys: Vec<&str> = Vec::new();
+    for key in [&vocabulary.role, &vocabulary.epoch, &vocabulary.leader]
+        .into_iter()
+        .flatten()
+    {
+        if !keys.contains(&key.as_str()) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
 /// The trace in Chrome's Trace Event Format (JSON object form), one event per line.
 ///
 /// Process 0 is the run (faults, phases, check results, the violation); each node and each
 /// client is a process of its own. A node has a `status` thread (down and paused periods), a
-/// thread per annotation key in `span_keys` (a slice per value the key held: Raft's `role`
-/// by default), an `activity` thread (one 1 µs slice per microsecond in which the node
+/// thread per annotation key in `span_keys` (a slice per value the key held; by default the
+/// keys [`span_keys`] picks from the vocabulary), an `activity` thread (one 1 µs slice per microsecond in which the node
 /// started, sent, received or ran a timer, the flow arrows of messages bound to them) and a
 /// `notes` thread (instants for every annotation, fault and loss). A client has an `activity`
 /// thread and one thread per process, whose slices are its operations.
@@ -450,6 +467,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
         "seed": doc.seed(),
         "protocol": doc.protocol(),
         "description": doc.description(),
+        "vocabulary": doc.vocabulary,
         "verdict": doc.summary.as_ref().map(|s| s["verdict"].clone()),
         "fingerprint": doc.summary.as_ref().map(|s| s["fingerprint"].clone()),
         "time_unit": "ts and dur are microseconds of virtual time",
@@ -485,5 +503,77 @@ fn edn_plain(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => compact(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::export::{Format, export};
+
+    /// A made-up protocol whose role key is `duty` (`chief` leads) and whose epoch is `era`.
+    const HEAD: &str = r#"{"ev":"header","schema":1,"seed":1,"source":"x","scenario":{"nodes":2,"protocol":{"name":"made_up"}},"vocabulary":{"role":"duty","leading":["chief"],"contending":["hopeful"],"epoch":"era","leader":"boss","progress":["settled"]}}"#;
+    const RECORDS: &str = r#"{"step":1,"t":0,"ev":"start","node":"n1","incarnation":0,"recover":false}
+{"step":2,"t":0,"ev":"start","node":"n2","incarnation":0,"recover":false}
+{"step":3,"t":10,"ev":"note","node":"n1","key":"duty","value":"hopeful"}
+{"step":3,"t":10,"ev":"note","node":"n1","key":"era","value":1}
+{"step":4,"t":20,"ev":"note","node":"n1","key":"duty","value":"chief"}
+{"step":4,"t":20,"ev":"note","node":"n1","key":"settled","value":3}
+{"step":5,"t":50,"ev":"note","node":"n1","key":"settled","value":4}"#;
+
+    fn events(text: &str) -> Vec<Value> {
+        let v: Value = serde_json::from_str(text).unwrap();
+        v["traceEvents"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn slices_follow_the_vocabulary_keys() {
+        let doc = TraceDoc::parse(&format!("{HEAD}\n{RECORDS}\n")).unwrap();
+        assert_eq!(span_keys(&doc.vocabulary), ["duty", "era", "boss"]);
+        let ev = events(&export(&doc, Format::Perfetto).unwrap());
+        let threads: Vec<&str> = ev
+            .iter()
+            .filter(|e| e["name"] == "thread_name" && e["pid"] == 1)
+            .filter_map(|e| e["args"]["name"].as_str())
+            .collect();
+        assert_eq!(
+            threads,
+            ["status", "duty", "era", "boss", "notes", "activity"]
+        );
+        let slices: Vec<(String, u64, u64)> = ev
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["cat"] == "state")
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["ts"].as_u64().unwrap(),
+                    e["dur"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        // The run ends at its last record (50 µs): the role held hopeful then chief, the
+        // epoch 1; the progress key is no slice.
+        assert_eq!(
+            slices,
+            [
+                ("hopeful".to_string(), 10, 10),
+                ("chief".to_string(), 20, 30),
+                ("1".to_string(), 10, 40),
+            ]
+        );
+        let meta: Value = serde_json::from_str(&export(&doc, Format::Perfetto).unwrap()).unwrap();
+        assert_eq!(meta["metadata"]["vocabulary"]["role"], "duty");
+    }
+
+    #[test]
+    fn a_trace_without_a_vocabulary_gets_no_slice_tracks() {
+        let head = HEAD.split(r#","vocabulary""#).next().unwrap().to_string() + "}";
+        let doc = TraceDoc::parse(&format!("{head}\n{RECORDS}\n")).unwrap();
+        assert!(span_keys(&doc.vocabulary).is_empty());
+        let ev = events(&export(&doc, Format::Perfetto).unwrap());
+        assert!(!ev.iter().any(|e| e["cat"] == "state"));
+        // Every note is still an instant on the notes track.
+        let notes = ev.iter().filter(|e| e["cat"] == "note").count();
+        assert_eq!(notes, 5);
     }
 }
