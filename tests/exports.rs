@@ -426,7 +426,7 @@ fn explain_tells_elections_crashes_and_the_verdict() {
         "1s  fault: crash n2 (the leader of term 1)",
         "n1 becomes leader of term 2",
         "3s  faults: restart n2; heal [by heal]; the liveness phase begins",
-        "n1 has committed up to index",
+        "n1 reaches commit 514",
         "Clients: 513 operations",
         "Verdict: PASS. Every check held. The client history check says held",
     ] {

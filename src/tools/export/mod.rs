@@ -59,7 +59,9 @@ pub fn export(doc: &TraceDoc, format: Format) -> Result<String, RecordError> {
 mod robustness {
     use super::*;
 
-    const HEAD: &str = r#"{"ev":"header","schema":1,"seed":1,"source":"x","scenario":{"nodes":2,"protocol":{"name":"raft"},"workload":{"clients":1}}}"#;
+    /// A made-up protocol whose role key is `duty` (`chief` leads) and whose progress key is
+    /// `settled`, so the records below reach the vocabulary's paths of every tool.
+    const HEAD: &str = r#"{"ev":"header","schema":1,"seed":1,"source":"x","scenario":{"nodes":2,"protocol":{"name":"made_up"},"workload":{"clients":1}},"vocabulary":{"role":"duty","leading":["chief"],"epoch":"era","progress":["settled"]}}"#;
 
     /// Traces that parse but make no sense: every export and the narrative answer with an
     /// error or with text, never a panic.
@@ -68,11 +70,11 @@ mod robustness {
         let records = [
             r#"{"step":1,"t":9,"ev":"fault","fault":{"crash":"n1"},"origin":"schedule"}"#,
             r#"{"step":2,"t":3,"ev":"start","node":"n1","incarnation":1,"recover":true}"#,
-            r#"{"step":3,"t":1,"ev":"note","node":"n2","key":"role","value":"leader"}"#,
-            r#"{"step":4,"t":0,"ev":"note","node":"n2","key":"role","value":"follower"}"#,
+            r#"{"step":3,"t":1,"ev":"note","node":"n2","key":"duty","value":"chief"}"#,
+            r#"{"step":4,"t":0,"ev":"note","node":"n2","key":"duty","value":"backup"}"#,
             r#"{"step":5,"t":0,"ev":"invoke","op":1,"client":"c1","process":18446744073709551615,"request":{"get":{"key":[1]}}}"#,
             r#"{"step":6,"t":0,"ev":"fault","fault":{"partition":"nonsense"},"origin":7}"#,
-            r#"{"step":7,"t":0,"ev":"note","node":"n1","key":"commit","value":"x"}"#,
+            r#"{"step":7,"t":0,"ev":"note","node":"n1","key":"settled","value":"x"}"#,
             r#"{"step":8,"t":0,"ev":"violation","check":"c","kind":"always","nodes":["n7",3],"message":null}"#,
             r#"{"step":9,"t":0,"ev":"complete","op":1,"client":"c1","process":0,"outcome":[]}"#,
             r#"{"step":10,"t":5,"ev":"send","id":1,"from":"n1","to":"c1","copies":0,"msg":7}"#,
