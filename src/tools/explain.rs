@@ -733,11 +733,18 @@ mod tests {
     /// A made-up protocol's words: its leader is a `primary` on the `duty` key (or, acting, a
     /// `regent`), a node seeking it is `hopeful`, its epoch is a `view`, progress is `decided`
     /// then `applied`, and `fenced_by` says why a primary stepped down.
-    const WORDS: &str = r#"{"role":"duty","leading":["primary","regent"],"contending":["hopeful"],"epoch":"view","leader":"chief","progress":["decided","applied"],"step_down":"fenced_by"}"#;
+    fn words() -> Vocabulary {
+        Vocabulary::none()
+            .role("duty", &["primary", "regent"], &["hopeful"])
+            .epoch("view")
+            .leader("chief")
+            .progress(&["decided", "applied"])
+            .step_down("fenced_by")
+    }
 
-    fn trace(vocabulary: Option<&str>, records: &[&str]) -> TraceDoc {
+    fn trace(vocabulary: Option<Vocabulary>, records: &[&str]) -> TraceDoc {
         let words = vocabulary
-            .map(|v| format!(r#","vocabulary":{v}"#))
+            .map(|v| format!(r#","vocabulary":{}"#, serde_json::to_string(&v).unwrap()))
             .unwrap_or_default();
         let mut text = format!(
             r#"{{"ev":"header","schema":1,"seed":4,"source":"made/up","scenario":{{"nodes":3,"protocol":{{"name":"made_up"}}}}{words}}}"#
@@ -788,7 +795,7 @@ mod tests {
     fn elections_progress_and_faults_speak_the_protocols_words() {
         let rs = records();
         let doc = trace(
-            Some(WORDS),
+            Some(words()),
             &rs.iter().map(String::as_str).collect::<Vec<_>>(),
         );
         let told = story(&doc);
@@ -814,7 +821,7 @@ mod tests {
         }
         // A lone contender that wins is timed from its candidacy.
         let doc = trace(
-            Some(WORDS),
+            Some(words()),
             &[
                 &note(1_000, "n2", "view", "1"),
                 &note(1_000, "n2", "duty", r#""hopeful""#),

@@ -207,15 +207,19 @@ mod tests {
 
     #[test]
     fn reads_the_vocabulary_from_the_header_and_rejects_a_malformed_one() {
-        let head = r#"{"ev":"header","schema":1,"seed":3,"scenario":{"nodes":2},"vocabulary":{"role":"duty","leading":["chief"],"contending":["hopeful"],"epoch":"era","progress":["settled"]}}"#;
-        let d = TraceDoc::parse(head).unwrap();
+        // A made-up protocol's words, as a header writes them.
         let expected = Vocabulary::none()
             .role("duty", &["chief"], &["hopeful"])
             .epoch("era")
             .progress(&["settled"]);
+        let head = format!(
+            r#"{{"ev":"header","schema":1,"seed":3,"scenario":{{"nodes":2}},"vocabulary":{}}}"#,
+            serde_json::to_string(&expected).unwrap()
+        );
+        let d = TraceDoc::parse(&head).unwrap();
         assert_eq!(d.vocabulary, expected);
-        let e =
-            TraceDoc::parse(r#"{"ev":"header","schema":1,"vocabulary":{"role":7}}"#).unwrap_err();
+        let e = TraceDoc::parse(r#"{"ev":"header","schema":1,"vocabulary":{"leading":"chief"}}"#)
+            .unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.message.starts_with("vocabulary: "), "{e}");
         let e =

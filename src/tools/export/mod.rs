@@ -61,7 +61,16 @@ mod robustness {
 
     /// A made-up protocol whose role key is `duty` (`chief` leads) and whose progress key is
     /// `settled`, so the records below reach the vocabulary's paths of every tool.
-    const HEAD: &str = r#"{"ev":"header","schema":1,"seed":1,"source":"x","scenario":{"nodes":2,"protocol":{"name":"made_up"},"workload":{"clients":1}},"vocabulary":{"role":"duty","leading":["chief"],"epoch":"era","progress":["settled"]}}"#;
+    fn head() -> String {
+        let words = crate::protocol::Vocabulary::none()
+            .role("duty", &["chief"], &[])
+            .epoch("era")
+            .progress(&["settled"]);
+        format!(
+            r#"{{"ev":"header","schema":1,"seed":1,"source":"x","scenario":{{"nodes":2,"protocol":{{"name":"made_up"}},"workload":{{"clients":1}}}},"vocabulary":{}}}"#,
+            serde_json::to_string(&words).unwrap()
+        )
+    }
 
     /// Traces that parse but make no sense: every export and the narrative answer with an
     /// error or with text, never a panic.
@@ -83,14 +92,14 @@ mod robustness {
             r#"{"step":13,"ev":"timer","node":"n1"}"#,
         ];
         for n in 0..=records.len() {
-            let text = format!("{HEAD}\n{}", records[..n].join("\n"));
+            let text = format!("{}\n{}", head(), records[..n].join("\n"));
             let doc = TraceDoc::parse(&text).unwrap();
             for format in [Format::Perfetto, Format::Shiviz, Format::Jepsen] {
                 let _ = export(&doc, format);
             }
             let _ = crate::tools::explain::explain(&doc, Some("t.jsonl"));
         }
-        let doc = TraceDoc::parse(&format!("{HEAD}\n{}", records.join("\n"))).unwrap();
+        let doc = TraceDoc::parse(&format!("{}\n{}", head(), records.join("\n"))).unwrap();
         let e = shiviz(&doc).unwrap_err();
         assert_eq!(e.record, 11, "{e}");
         assert!(e.message.contains("never sent"), "{e}");

@@ -512,7 +512,23 @@ mod tests {
     use crate::tools::export::{Format, export};
 
     /// A made-up protocol whose role key is `duty` (`chief` leads) and whose epoch is `era`.
-    const HEAD: &str = r#"{"ev":"header","schema":1,"seed":1,"source":"x","scenario":{"nodes":2,"protocol":{"name":"made_up"}},"vocabulary":{"role":"duty","leading":["chief"],"contending":["hopeful"],"epoch":"era","leader":"boss","progress":["settled"]}}"#;
+    fn head(vocabulary: Option<Vocabulary>) -> String {
+        let words = vocabulary
+            .map(|v| format!(r#","vocabulary":{}"#, serde_json::to_string(&v).unwrap()))
+            .unwrap_or_default();
+        format!(
+            r#"{{"ev":"header","schema":1,"seed":1,"source":"x","scenario":{{"nodes":2,"protocol":{{"name":"made_up"}}}}{words}}}"#
+        )
+    }
+
+    fn words() -> Vocabulary {
+        Vocabulary::none()
+            .role("duty", &["chief"], &["hopeful"])
+            .epoch("era")
+            .leader("boss")
+            .progress(&["settled"])
+    }
+
     const RECORDS: &str = r#"{"step":1,"t":0,"ev":"start","node":"n1","incarnation":0,"recover":false}
 {"step":2,"t":0,"ev":"start","node":"n2","incarnation":0,"recover":false}
 {"step":3,"t":10,"ev":"note","node":"n1","key":"duty","value":"hopeful"}
@@ -528,7 +544,7 @@ mod tests {
 
     #[test]
     fn slices_follow_the_vocabulary_keys() {
-        let doc = TraceDoc::parse(&format!("{HEAD}\n{RECORDS}\n")).unwrap();
+        let doc = TraceDoc::parse(&format!("{}\n{RECORDS}\n", head(Some(words())))).unwrap();
         assert_eq!(span_keys(&doc.vocabulary), ["duty", "era", "boss"]);
         let ev = events(&export(&doc, Format::Perfetto).unwrap());
         let threads: Vec<&str> = ev
@@ -562,13 +578,15 @@ mod tests {
             ]
         );
         let meta: Value = serde_json::from_str(&export(&doc, Format::Perfetto).unwrap()).unwrap();
-        assert_eq!(meta["metadata"]["vocabulary"]["role"], "duty");
+        assert_eq!(
+            meta["metadata"]["vocabulary"],
+            serde_json::to_value(words()).unwrap()
+        );
     }
 
     #[test]
     fn a_trace_without_a_vocabulary_gets_no_slice_tracks() {
-        let head = HEAD.split(r#","vocabulary""#).next().unwrap().to_string() + "}";
-        let doc = TraceDoc::parse(&format!("{head}\n{RECORDS}\n")).unwrap();
+        let doc = TraceDoc::parse(&format!("{}\n{RECORDS}\n", head(None))).unwrap();
         assert!(span_keys(&doc.vocabulary).is_empty());
         let ev = events(&export(&doc, Format::Perfetto).unwrap());
         assert!(!ev.iter().any(|e| e["cat"] == "state"));

@@ -224,10 +224,19 @@ pub fn encode(doc: &TraceDoc) -> Value {
 mod tests {
     use super::*;
 
-    const HEAD: &str = r#"{"ev":"header","schema":1,"seed":3,"source":"ping/x","scenario":{"nodes":2,"description":"d </script> <!-- x","protocol":{"name":"ping"},"workload":{"clients":1}},"vocabulary":{"role":"duty","leading":["chief"],"epoch":"era"}}"#;
+    /// A made-up protocol's words: role key `duty`, `chief` leading, epoch `era`.
+    fn words() -> crate::protocol::Vocabulary {
+        crate::protocol::Vocabulary::none()
+            .role("duty", &["chief"], &[])
+            .epoch("era")
+    }
 
     fn trace(records: &[&str]) -> String {
-        let mut t = format!("{HEAD}\n");
+        let mut t = format!(
+            r#"{{"ev":"header","schema":1,"seed":3,"source":"ping/x","scenario":{{"nodes":2,"description":"d </script> <!-- x","protocol":{{"name":"ping"}},"workload":{{"clients":1}}}},"vocabulary":{}}}"#,
+            serde_json::to_string(&words()).unwrap()
+        );
+        t.push('\n');
         for r in records {
             t.push_str(r);
             t.push('\n');
@@ -278,10 +287,8 @@ mod tests {
         let doc = TraceDoc::parse(&text).unwrap();
         let d = encode(&doc);
         // The page learns the protocol's words from the data block.
-        assert_eq!(
-            d["vocabulary"],
-            json!({"role": "duty", "leading": ["chief"], "epoch": "era"})
-        );
+        assert_eq!(d["vocabulary"], serde_json::to_value(words()).unwrap());
+        assert_eq!(d["vocabulary"]["leading"], json!(["chief"]));
         assert_eq!(d["lanes"], json!(["n1", "n2", "c1", "n9"]));
         let r = d["records"].as_array().unwrap();
         assert_eq!(r[0], json!([1, 0, 1, 0, 2, 7, 0]));
