@@ -601,7 +601,7 @@ fn the_tools_name_no_protocols_words() {
     let mut found = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        let asset = !file.extension().is_some_and(|e| e == "rs");
+        let asset = file.extension().is_none_or(|e| e != "rs");
         for (i, line) in text.lines().enumerate() {
             for w in words {
                 let quoted = [format!("\"{w}\""), format!("'{w}'")];
