@@ -406,6 +406,27 @@ fn jepsen_export_maps_requests_as_the_protocol_does() {
     }
 }
 
+#[test]
+fn jepsen_export_needs_the_history_calls_the_trace_records() {
+    // ping has no history check, so its invokes carry no call: the export says so and where.
+    let dir = temp_dir("export-jepsen-no-calls");
+    let (path, text) = traced(&dir, "ping/basic", &[]);
+    let (code, out, err) = cli(&["export", path.to_str().unwrap(), "--format", "jepsen"]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    let first = text
+        .lines()
+        .position(|l| l.contains(r#""ev":"invoke""#))
+        .unwrap();
+    assert!(
+        err.starts_with(&format!(
+            "error: {}:{}:1: invoke: call: missing",
+            path.display(),
+            first + 1
+        )),
+        "{err}"
+    );
+}
+
 // ---- explain ----
 
 fn explain(trace: &Path) -> String {

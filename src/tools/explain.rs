@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::protocol::Vocabulary;
 
 use crate::tools::read::{
-    Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, time_end,
+    Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, op_function, time_end,
 };
 use crate::trace::compact;
 use crate::trace::doc::TraceDoc;
@@ -385,7 +385,7 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
                 invoked += 1;
                 first_invoke.get_or_insert(t);
                 open.insert(r.u64("op")?);
-                let f = crate::tools::export::history_call(r.get("request")).f;
+                let f = op_function(r);
                 *by_f.entry(f).or_default() += 1;
             }
             "complete" => {

@@ -202,13 +202,7 @@ pub(crate) fn fault_text(fault: &Value) -> String {
 
 /// The kind of a message, for labels: `append_entries`, `request get`, `response ok`.
 pub(crate) fn msg_kind(msg: &Value) -> String {
-    fn tag(v: &Value) -> String {
-        match v {
-            Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
-            Value::String(s) => s.clone(),
-            other => compact(other),
-        }
-    }
+    let tag = variant;
     match msg {
         Value::Object(o) if o.len() == 1 => {
             let (k, x) = o.iter().next().expect("one entry");
@@ -219,6 +213,37 @@ pub(crate) fn msg_kind(msg: &Value) -> String {
             }
         }
         other => tag(other),
+    }
+}
+
+/// The function of the client operation an `invoke` record starts: the `f` of its `call` (the
+/// request as the history check reads it), or, in a trace without one (a protocol with no
+/// history model, or a trace written before records carried calls), the request's variant:
+/// `{"echo": 2}` is `echo`.
+pub(crate) fn op_function(invoke: Rec<'_>) -> String {
+    match invoke.get("call").get("f").and_then(Value::as_str) {
+        Some(f) => f.to_string(),
+        None => variant(invoke.get("request")),
+    }
+}
+
+/// The client operation an `invoke` record starts, for labels: its function and key as the
+/// history check reads them (`get k1`), else as [`op_function`] names it.
+pub(crate) fn op_label(invoke: Rec<'_>) -> String {
+    let f = op_function(invoke);
+    match invoke.get("call").get("key") {
+        Some(Value::String(k)) => format!("{f} {k}"),
+        Some(k) if !k.is_null() => format!("{f} {}", compact(k)),
+        _ => f,
+    }
+}
+
+/// The variant of a JSON-encoded enum value: the key of a one-key object, the string itself.
+fn variant(v: &Value) -> String {
+    match v {
+        Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
+        Value::String(s) => s.clone(),
+        other => compact(other),
     }
 }
 
@@ -248,6 +273,21 @@ pub(crate) fn time_end(doc: &TraceDoc) -> u64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn operations_are_named_by_their_call_else_by_their_request() {
+        let named = |v: Value| {
+            let r = Rec { i: 0, v: &v };
+            (op_function(r), op_label(r))
+        };
+        let with_call =
+            json!({"request": {"opaque": 1}, "call": {"f": "put", "key": "k2", "value": 1}});
+        assert_eq!(named(with_call), ("put".into(), "put k2".into()));
+        let keyless = json!({"request": "x", "call": {"f": "read", "value": null}});
+        assert_eq!(named(keyless), ("read".into(), "read".into()));
+        let bare = json!({"request": {"echo": 2}});
+        assert_eq!(named(bare), ("echo".into(), "echo".into()));
+    }
 
     #[test]
     fn faults_read_like_the_scenario() {

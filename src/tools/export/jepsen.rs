@@ -7,75 +7,31 @@ use std::collections::BTreeMap;
 use crate::tools::read::{Rec, RecordError};
 use crate::trace::doc::TraceDoc;
 
-/// A request as a history function, read from its JSON without knowing the protocol: a
-/// one-key object `{"get": {"key": "k1"}}` is the function `get` with its `key`; the
-/// argument is the `value` field, or else the other fields (one: itself, several: a vector in
-/// their order); a bare value `{"echo": 2}` is the argument itself; a string is a function
-/// with no argument.
-pub(crate) struct Call {
-    pub f: String,
-    pub key: Option<Value>,
-    pub value: Value,
+/// A client operation as the history check reads it, from an `invoke` record's `call`: its
+/// function, its key (for models checked key by key) and its argument.
+struct Call {
+    f: String,
+    key: Option<Value>,
+    value: Value,
 }
 
-pub(crate) fn history_call(request: &Value) -> Call {
-    match request {
-        Value::String(s) => Call {
-            f: s.clone(),
-            key: None,
-            value: Value::Null,
-        },
-        Value::Object(o) if o.len() == 1 => {
-            let (f, args) = o.iter().next().expect("one entry");
-            let (key, value) = match args {
-                Value::Object(fields) => {
-                    let key = fields.get("key").cloned();
-                    let value = match fields.get("value") {
-                        Some(v) => v.clone(),
-                        None => {
-                            let rest: Vec<Value> = fields
-                                .iter()
-                                .filter(|(k, _)| *k != "key")
-                                .map(|(_, v)| v.clone())
-                                .collect();
-                            match rest.len() {
-                                0 => Value::Null,
-                                1 => rest[0].clone(),
-                                _ => Value::Array(rest),
-                            }
-                        }
-                    };
-                    (key, value)
-                }
-                other => (None, other.clone()),
-            };
-            Call {
-                f: f.clone(),
-                key,
-                value,
-            }
-        }
-        other => Call {
-            f: "op".into(),
-            key: None,
-            value: other.clone(),
-        },
-    }
-}
-
-/// A response as the value an operation returned: the `value` field of a one-key object
-/// (`{"ok": {"value": "x"}}` is `"x"`), else the object's single value, else nothing.
-pub(crate) fn history_value(response: &Value) -> Value {
-    match response {
-        Value::Object(o) if o.len() == 1 => {
-            let inner = o.values().next().expect("one entry");
-            match inner {
-                Value::Object(fields) => fields.get("value").cloned().unwrap_or(Value::Null),
-                other => other.clone(),
-            }
-        }
-        Value::Object(o) => o.get("value").cloned().unwrap_or(Value::Null),
-        _ => Value::Null,
+impl Call {
+    /// The `call` of an `invoke` record, which the export needs.
+    fn of(r: Rec<'_>) -> Result<Call, RecordError> {
+        let call = r.get("call");
+        let Some(f) = call.get("f").and_then(Value::as_str) else {
+            return r.fail(
+                "invoke: call: missing (expected the operation as the history check reads it: \
+                 {\"f\": ..., \"key\": ..., \"value\": ...}); the Jepsen export needs it, and a trace \
+                 has it only when its protocol maps requests for a history check and the trace was \
+                 written by a faultline that records it",
+            );
+        };
+        Ok(Call {
+            f: f.to_string(),
+            key: call.get("key").filter(|k| !k.is_null()).cloned(),
+            value: call.get("value").cloned().unwrap_or(Value::Null),
+        })
     }
 }
 
@@ -131,12 +87,15 @@ pub fn edn(v: &Value) -> String {
 
 /// The client history as Jepsen EDN: one operation map per line, in the order of the trace.
 ///
-/// An `invoke` record becomes `{:type :invoke, :f :F, :key K, :value V, :process P, :time
-/// NS, :index I}` (`:key` only when the request has one); a `complete` record becomes the
-/// same map with `:type :ok` (`:value` is what the response returned), `:fail` (likewise) or
-/// `:info` (an unknown outcome; `:value` repeats the invocation's). `:time` is the virtual
-/// time in nanoseconds, `:index` the position in the file. Operations still open at the end
-/// have no completion: Jepsen's checkers read them as unknown.
+/// The operations are read as the run's history check read them, from the records' own
+/// fields, never guessed from the request's JSON: an `invoke` record's `call` (function, key,
+/// argument) becomes `{:type :invoke, :f :F, :key K, :value V, :process P, :time NS, :index
+/// I}` (`:key` only when the call has one); a `complete` record becomes the same map with
+/// `:type :ok` or `:fail` and as `:value` its `result` (what the response returned), or
+/// `:type :info` (an unknown outcome; `:value` repeats the invocation's). `:time` is the
+/// virtual time in nanoseconds, `:index` the position in the file. Operations still open at
+/// the end have no completion: Jepsen's checkers read them as unknown. A trace whose invokes
+/// carry no `call` (a protocol without a history check, or an older trace) is an error.
 pub fn jepsen(doc: &TraceDoc) -> Result<String, RecordError> {
     let mut open: BTreeMap<u64, Call> = BTreeMap::new();
     let mut out = String::new();
@@ -163,7 +122,7 @@ pub fn jepsen(doc: &TraceDoc) -> Result<String, RecordError> {
         match r.ev() {
             "invoke" => {
                 let t = r.t()?;
-                let call = history_call(r.get("request"));
+                let call = Call::of(r)?;
                 line(&mut out, "invoke", &call, &call.value, r.u64("process")?, t);
                 open.insert(r.u64("op")?, call);
             }
@@ -173,13 +132,19 @@ pub fn jepsen(doc: &TraceDoc) -> Result<String, RecordError> {
                 let Some(call) = open.remove(&op) else {
                     return r.fail(format!("complete: op {op} was never invoked"));
                 };
-                let outcome = r.get("outcome");
-                let (ty, value) = match outcome {
-                    Value::Object(o) if o.contains_key("ok") => ("ok", history_value(&o["ok"])),
-                    Value::Object(o) if o.contains_key("fail") => {
-                        ("fail", history_value(&o["fail"]))
+                let ty = match r.get("outcome") {
+                    Value::Object(o) if o.contains_key("ok") => "ok",
+                    Value::Object(o) if o.contains_key("fail") => "fail",
+                    _ => "info",
+                };
+                let value = match (ty, r.v.get("result")) {
+                    ("info", _) => call.value.clone(),
+                    (_, Some(v)) => v.clone(),
+                    (_, None) => {
+                        return r.fail(format!(
+                            "complete: result: missing (expected the value op {op} returned, as the history check reads it)"
+                        ));
                     }
-                    _ => ("info", call.value.clone()),
                 };
                 line(&mut out, ty, &call, &value, r.u64("process")?, t);
             }
@@ -194,23 +159,51 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn doc(records: &[&str]) -> TraceDoc {
+        let head = r#"{"ev":"header","schema":1,"seed":1,"scenario":{"nodes":1,"workload":{"clients":1}}}"#;
+        TraceDoc::parse(&format!("{head}\n{}", records.join("\n"))).unwrap()
+    }
+
     #[test]
-    fn requests_and_responses_map_to_history_calls() {
-        let c = history_call(&json!({"put": {"key": "k1", "value": "x"}}));
+    fn operations_come_from_the_records_calls_and_results() {
+        // The request's own JSON is never read: the call says what the operation is.
+        let d = doc(&[
+            r#"{"step":1,"t":1,"ev":"invoke","op":0,"client":"c1","process":0,"request":{"opaque":[1]},"call":{"f":"cas","key":"k","value":[1,2]}}"#,
+            r#"{"step":2,"t":2,"ev":"invoke","op":1,"client":"c1","process":1,"request":"x","call":{"f":"read","value":null}}"#,
+            r#"{"step":3,"t":3,"ev":"complete","op":0,"client":"c1","process":0,"outcome":{"fail":"no"},"result":null}"#,
+            r#"{"step":4,"t":4,"ev":"complete","op":1,"client":"c1","process":1,"outcome":{"ok":{"v":9}},"result":7}"#,
+            r#"{"step":5,"t":5,"ev":"invoke","op":2,"client":"c1","process":2,"request":"y","call":{"f":"write","key":"k","value":"z"}}"#,
+            r#"{"step":6,"t":6,"ev":"complete","op":2,"client":"c1","process":2,"outcome":"unknown"}"#,
+        ]);
+        let lines: Vec<String> = jepsen(&d).unwrap().lines().map(str::to_string).collect();
         assert_eq!(
-            (c.f.as_str(), c.key, c.value),
-            ("put", Some(json!("k1")), json!("x"))
+            lines,
+            [
+                r#"{:type :invoke, :f :cas, :key "k", :value [1 2], :process 0, :time 1000, :index 0}"#,
+                r#"{:type :invoke, :f :read, :value nil, :process 1, :time 2000, :index 1}"#,
+                r#"{:type :fail, :f :cas, :key "k", :value nil, :process 0, :time 3000, :index 2}"#,
+                r#"{:type :ok, :f :read, :value 7, :process 1, :time 4000, :index 3}"#,
+                r#"{:type :invoke, :f :write, :key "k", :value "z", :process 2, :time 5000, :index 4}"#,
+                r#"{:type :info, :f :write, :key "k", :value "z", :process 2, :time 6000, :index 5}"#,
+            ]
         );
-        let c = history_call(&json!({"cas": {"key": "k", "from": 1, "to": 2}}));
-        assert_eq!(c.value, json!([1, 2]));
-        let c = history_call(&json!({"echo": 2}));
-        assert_eq!((c.f.as_str(), c.key, c.value), ("echo", None, json!(2)));
-        assert_eq!(history_value(&json!({"ok": {"value": "v"}})), json!("v"));
-        assert_eq!(
-            history_value(&json!({"echoed": {"value": 2, "by": "n1"}})),
-            json!(2)
-        );
-        assert_eq!(history_value(&json!({"ok": {"value": null}})), Value::Null);
+    }
+
+    #[test]
+    fn a_trace_without_calls_or_results_is_an_error() {
+        let d = doc(&[
+            r#"{"step":1,"t":1,"ev":"invoke","op":0,"client":"c1","process":0,"request":{"echo":2}}"#,
+        ]);
+        let e = jepsen(&d).unwrap_err();
+        assert_eq!(e.record, 0);
+        assert!(e.message.starts_with("invoke: call: missing"), "{e}");
+        let d = doc(&[
+            r#"{"step":1,"t":1,"ev":"invoke","op":0,"client":"c1","process":0,"request":"r","call":{"f":"read","value":null}}"#,
+            r#"{"step":2,"t":2,"ev":"complete","op":0,"client":"c1","process":0,"outcome":{"ok":1}}"#,
+        ]);
+        let e = jepsen(&d).unwrap_err();
+        assert_eq!(e.record, 1);
+        assert!(e.message.starts_with("complete: result: missing"), "{e}");
     }
 
     #[test]

@@ -12,7 +12,6 @@ mod perfetto;
 mod shiviz;
 
 pub use crate::tools::read::RecordError;
-pub(crate) use jepsen::history_call;
 pub use jepsen::{edn, jepsen};
 pub use perfetto::{perfetto, span_keys};
 pub use shiviz::{SHIVIZ_REGEX, shiviz};

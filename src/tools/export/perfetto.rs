@@ -7,10 +7,10 @@
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::jepsen::history_call;
 use crate::protocol::Vocabulary;
 use crate::tools::read::{
-    Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, msg_kind, time_end,
+    Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, msg_kind, op_label,
+    time_end,
 };
 use crate::trace::compact;
 use crate::trace::doc::TraceDoc;
@@ -92,8 +92,8 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
     let mut down: BTreeMap<usize, u64> = BTreeMap::new();
     let mut paused: BTreeMap<usize, u64> = BTreeMap::new();
     let mut started = vec![false; hosts.nodes];
-    // Open operations: op number -> (client, process, invoke time, request).
-    let mut ops: BTreeMap<u64, (usize, u64, u64, Value)> = BTreeMap::new();
+    // Open operations: op number -> (client, process, invoke time, request, label).
+    let mut ops: BTreeMap<u64, (usize, u64, u64, Value, String)> = BTreeMap::new();
     let mut processes: BTreeSet<(usize, u64)> = BTreeSet::new();
 
     let x = |ev: &mut Events,
@@ -319,11 +319,15 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                 let c = hosts.field(r, "client")?;
                 let process = r.u64("process")?;
                 processes.insert((c, process));
-                ops.insert(r.u64("op")?, (c, process, t, r.get("request").clone()));
+                let label = op_label(r);
+                ops.insert(
+                    r.u64("op")?,
+                    (c, process, t, r.get("request").clone(), label),
+                );
             }
             "complete" => {
                 let op = r.u64("op")?;
-                let Some((c, process, since, request)) = ops.remove(&op) else {
+                let Some((c, process, since, request, label)) = ops.remove(&op) else {
                     return r.fail(format!("complete: op {op} was never invoked"));
                 };
                 let outcome = r.get("outcome");
@@ -331,7 +335,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                     Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
                     other => compact(other),
                 };
-                let name = format!("{} -> {result}", call_label(&request));
+                let name = format!("{label} -> {result}");
                 x(
                     &mut ev,
                     pid(c),
@@ -422,8 +426,8 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
             );
         }
     }
-    for (op, (c, process, since, request)) in ops {
-        let name = format!("{} (no outcome by the end)", call_label(&request));
+    for (op, (c, process, since, request, label)) in ops {
+        let name = format!("{label} (no outcome by the end)");
         x(
             &mut ev,
             pid(c),
@@ -487,22 +491,6 @@ struct Events(Vec<String>);
 impl Events {
     fn push(&mut self, event: Value) {
         self.0.push(event.to_string());
-    }
-}
-
-/// A request for labels: its function and key, `get k1`, `echo`.
-fn call_label(request: &Value) -> String {
-    let c = history_call(request);
-    match c.key {
-        Some(k) => format!("{} {}", c.f, edn_plain(&k)),
-        None => c.f,
-    }
-}
-
-fn edn_plain(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => compact(other),
     }
 }
 
