@@ -118,6 +118,30 @@ fn every_bundled_scenario_and_a_100k_record_run_render_in_headless_chromium() {
     assert_eq!(code, 0, "{o}{e}");
     pages.push(pages_dir.join("hostile.html"));
 
+    // A Raft run told in a made-up protocol's words: the page must colour and label its role
+    // bands from the vocabulary alone (check.mjs checks the bands, labels and legend).
+    let raft = pages_dir.join("raft.jsonl");
+    let (code, o, e) = cli(&[
+        "run",
+        "raft/leader-crash",
+        "-q",
+        "--trace",
+        raft.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{o}{e}");
+    let renamed = pages_dir.join("renamed-words.jsonl");
+    std::fs::write(
+        &renamed,
+        in_other_words(&std::fs::read_to_string(&raft).unwrap()),
+    )
+    .unwrap();
+    let (code, o, e) = cli(&["view", renamed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{o}{e}");
+    let renamed_page = pages_dir.join("renamed-words.html");
+    let html = std::fs::read_to_string(&renamed_page).unwrap();
+    assert!(!html.contains(r#""key":"role""#) && html.contains(r#""role":"duty""#));
+    pages.push(renamed_page);
+
     let started = std::time::Instant::now();
     let result = Command::new("node")
         .arg(root.join("tests/browser/check.mjs"))
@@ -139,4 +163,54 @@ fn every_bundled_scenario_and_a_100k_record_run_render_in_headless_chromium() {
         stdout.contains(&format!("{} page(s) checked", pages.len())),
         "{stdout}"
     );
+    let renamed_line = stdout
+        .lines()
+        .find(|l| l.contains("renamed-words.html"))
+        .unwrap();
+    assert!(
+        renamed_line.contains("leading band(s) drawn"),
+        "{renamed_line}"
+    );
+}
+
+/// A Raft trace in a made-up protocol's words: its role key is `duty` (a `leader` becomes a
+/// `chief`, a `candidate` a `hopeful`, a `follower` a `deputy`), its epoch `era`, its leader
+/// key `boss`, its progress `settled`, its step-down reason `fenced`; the header's vocabulary
+/// says so.
+fn in_other_words(trace: &str) -> String {
+    let keys = [
+        ("role", "duty"),
+        ("term", "era"),
+        ("leader", "boss"),
+        ("commit", "settled"),
+        ("stepped_down", "fenced"),
+    ];
+    let roles = [
+        ("leader", "chief"),
+        ("candidate", "hopeful"),
+        ("follower", "deputy"),
+    ];
+    let mut out = String::new();
+    for (i, line) in trace.lines().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if i == 0 {
+            v["vocabulary"] = serde_json::json!({
+                "role": "duty", "leading": ["chief"], "contending": ["hopeful"],
+                "epoch": "era", "leader": "boss", "progress": ["settled"], "step_down": "fenced",
+            });
+        } else if v["ev"] == "note" {
+            let key = v["key"].as_str().unwrap().to_string();
+            if let Some((_, new)) = keys.iter().find(|(old, _)| *old == key) {
+                v["key"] = (*new).into();
+            }
+            if key == "role" {
+                let value = v["value"].as_str().unwrap().to_string();
+                let (_, new) = roles.iter().find(|(old, _)| *old == value).unwrap();
+                v["value"] = (*new).into();
+            }
+        }
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    out
 }

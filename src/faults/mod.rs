@@ -551,59 +551,6 @@ mod tests {
     }
 
     #[test]
-    fn a_swarm_is_a_function_of_its_seed_and_seeds_differ() {
-        let spec = SwarmSpec::default();
-        assert_eq!(swarm(&spec, 8_000, 5), swarm(&spec, 8_000, 5));
-        let kinds = |d: &SwarmDraw| {
-            (
-                d.nemesis.crash.is_some(),
-                d.nemesis.pause.is_some(),
-                d.nemesis.partition.as_ref().map(|p| p.shapes.clone()),
-                d.nemesis.clock.is_some(),
-                d.nemesis.network.clone(),
-                d.nemesis.strikes.len(),
-            )
-        };
-        let mixes: std::collections::BTreeSet<String> = (0..200)
-            .map(|s| format!("{:?}", kinds(&swarm(&spec, 8_000, s))))
-            .collect();
-        assert!(mixes.len() > 50, "only {} mixes in 200 seeds", mixes.len());
-        let quiet = SwarmSpec {
-            network: false,
-            leader_bias: false,
-            ..SwarmSpec::default()
-        };
-        for s in 0..50 {
-            let d = swarm(&quiet, 8_000, s);
-            assert!(d.nemesis.network.is_none() && d.nemesis.strikes.is_empty());
-            assert!(d.params.is_empty());
-        }
-    }
-
-    #[test]
-    fn swarm_knobs_pick_from_their_lists_and_vary() {
-        let mut spec = SwarmSpec::default();
-        spec.params.insert(
-            "batch_max".into(),
-            vec![serde_json::json!(1), serde_json::json!(64)],
-        );
-        let picks: std::collections::BTreeSet<String> = (0..100)
-            .map(|s| {
-                let d = swarm(&spec, 8_000, s);
-                assert_eq!(d.params.len(), 1);
-                d.params["batch_max"].to_string()
-            })
-            .collect();
-        assert_eq!(
-            picks.into_iter().collect::<Vec<_>>(),
-            vec!["1".to_string(), "64".to_string()]
-        );
-        // Knobs are drawn last: adding one leaves the fault draws as they were.
-        let plain = swarm(&SwarmSpec::default(), 8_000, 9);
-        assert_eq!(swarm(&spec, 8_000, 9).nemesis, plain.nemesis);
-    }
-
-    #[test]
     fn strikes_fire_by_chance_keep_the_budget_and_come_with_their_undo() {
         let strike = |fault, chance| StrikeSpec {
             note: "role".into(),

@@ -334,7 +334,7 @@ pub fn sim_config<P: Protocol>(
         None => scn.clone(),
         Some(_) if is_bundled::<P>() => scn.for_seed(seed)?,
         Some((spec, until_ms)) => {
-            let draw = crate::faults::swarm(spec, until_ms, seed);
+            let draw = crate::faults::swarm(spec, until_ms, seed, &P::vocabulary());
             let mut json = scn.json.clone();
             json["nemesis"] = serde_json::to_value(&draw.nemesis).expect("a nemesis serializes");
             if !draw.params.is_empty() {

@@ -1471,7 +1471,15 @@ impl Scenario {
         let Some(spec) = &n.swarm else {
             return Ok(self.clone());
         };
-        let draw = crate::faults::swarm(spec, n.until_ms, seed);
+        struct VocabularyOf;
+        impl ProtocolVisitor for VocabularyOf {
+            type Output = crate::protocol::Vocabulary;
+            fn visit<P: Protocol>(self) -> Self::Output {
+                P::vocabulary()
+            }
+        }
+        let vocabulary = self.with_protocol(VocabularyOf);
+        let draw = crate::faults::swarm(spec, n.until_ms, seed, &vocabulary);
         let mut json = self.json.clone();
         let obj = json.as_object_mut().expect("a scenario is an object");
         obj.insert("nemesis".into(), jv(&draw.nemesis));

@@ -1,17 +1,23 @@
 //! A run told in plain language: `faultline explain TRACE` and `run --explain`.
 //!
 //! The story is built from what every trace has (starts, faults, client operations, checks,
-//! the violation and the summary) plus the protocol's annotations. Annotations are read
-//! generically, except that a few names get words of their own when a protocol uses them:
-//! `role` (with `candidate` and `leader`), `term`, `leader`, `commit`, `pre_vote` and
-//! `stepped_down`, which are Raft's. Repetitive events are summarised, so a long run still
-//! reads in a few dozen lines. Returns lines; the CLI prints them.
+//! the violation and the summary) plus the protocol's annotations, read through the
+//! vocabulary in the trace's header: a node announcing a leading role value "becomes" it (of
+//! its epoch), contending values "stand for election", leaving a leading role "steps down"
+//! (with the step-down key's reason), the main progress key is told as it advances, and a
+//! crash or pause of a leading node says so. The words printed are the protocol's own values
+//! and keys (`n3 becomes primary of view 2`); every annotation the vocabulary does not name is
+//! summarised generically, per node. Repetitive events are summarised, so a long run still
+//! reads in a few dozen lines. Returns lines; the CLI prints them. Must not import the engine
+//! or name a protocol's words.
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::tools::export::{
-    Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, time_end,
+use crate::protocol::Vocabulary;
+
+use crate::tools::read::{
+    Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, op_function, time_end,
 };
 use crate::trace::compact;
 use crate::trace::doc::TraceDoc;
@@ -22,15 +28,6 @@ const TIMELINE_MAX: usize = 36;
 const KEPT_IN_MIDDLE_MAX: usize = 10;
 /// Most lines of a violation's message shown.
 const MESSAGE_LINES_MAX: usize = 12;
-/// Annotation names that get words of their own instead of the generic summary.
-const KNOWN_NOTES: &[&str] = &[
-    "role",
-    "term",
-    "leader",
-    "commit",
-    "pre_vote",
-    "stepped_down",
-];
 
 /// Seconds, without trailing zeros: `1s`, `1.2s`, `0.158887s`.
 pub fn secs(us: u64) -> String {
@@ -49,7 +46,7 @@ enum Kind {
     Start,
     Election,
     Fault,
-    Commit,
+    Progress,
     Check,
     Violation,
 }
@@ -60,7 +57,7 @@ impl Kind {
             Kind::Start => "start line",
             Kind::Election => "election line",
             Kind::Fault => "fault line",
-            Kind::Commit => "commit update",
+            Kind::Progress => "progress update",
             Kind::Check => "check result",
             Kind::Violation => "violation",
         };
@@ -74,68 +71,91 @@ struct Entry {
     text: String,
 }
 
-/// Candidacies since the last leader, not yet told.
+/// Candidacies since the last leading node, not yet told.
 struct Campaign {
     since: u64,
-    /// (node, term) of each candidacy.
+    /// (node, epoch) of each candidacy.
     tries: Vec<(usize, Option<Value>)>,
 }
 
+/// How often one annotation the vocabulary does not name changed, on which nodes, and last.
 #[derive(Default)]
 struct NoteStats {
     changes: u64,
-    nodes: BTreeSet<usize>,
+    per_node: BTreeMap<usize, u64>,
     last: Option<(usize, Value, u64)>,
 }
 
+/// One progress key: how far each node got, and the furthest any node got.
+struct Progress<'a> {
+    key: &'a str,
+    /// Highest value any node reached: (value, node, time).
+    best: Option<(u64, usize, u64)>,
+    /// The highest value told in the timeline so far.
+    told: u64,
+    of: Vec<u64>,
+}
+
 struct Story<'a> {
+    words: &'a Vocabulary,
     hosts: Hosts,
     entries: Vec<Entry>,
     role: Vec<Option<String>>,
-    term: Vec<Option<Value>>,
+    epoch: Vec<Option<Value>>,
     campaign: Option<Campaign>,
     stepped_down: Vec<Option<String>>,
-    /// Highest commit index any node reached: (index, node, time), and the last one told.
-    commit_best: Option<(u64, usize, u64)>,
-    commit_told: u64,
-    commit_of: Vec<u64>,
-    pre_votes: BTreeMap<usize, u64>,
+    /// One per progress key of the vocabulary, the main one first: only the main one is told
+    /// in the timeline, every one in the summaries.
+    progress: Vec<Progress<'a>>,
     notes: BTreeMap<&'a str, NoteStats>,
 }
 
 impl<'a> Story<'a> {
     fn push(&mut self, t: u64, kind: Kind, text: String) {
-        // Commit progress is told before a change of leader or a violation, not before every
-        // fault, so a churning run does not read as a list of indexes.
+        // Progress is told before a change of leader or a violation, not before every fault,
+        // so a churning run does not read as a list of indexes.
         if matches!(kind, Kind::Election | Kind::Violation) {
-            self.tell_commits();
+            self.tell_progress();
         }
-        if kind != Kind::Election && kind != Kind::Commit {
+        if kind != Kind::Election && kind != Kind::Progress {
             self.tell_campaign();
         }
         self.entries.push(Entry { t, kind, text });
     }
 
-    fn tell_commits(&mut self) {
-        if let Some((index, node, t)) = self.commit_best {
-            if index > self.commit_told {
-                self.commit_told = index;
-                let at = self.commit_of.iter().filter(|c| **c >= index).count();
+    /// The main progress key's furthest value, if it advanced since it was last told.
+    fn tell_progress(&mut self) {
+        let Some(p) = self.progress.first_mut() else {
+            return;
+        };
+        if let Some((index, node, t)) = p.best {
+            if index > p.told {
+                p.told = index;
+                let at = p.of.iter().filter(|c| **c >= index).count();
                 let others = if at > 1 {
                     format!(" ({at} of {} nodes have it)", self.hosts.nodes)
                 } else {
                     String::new()
                 };
                 let text = format!(
-                    "{} has committed up to index {index}{others}",
-                    self.hosts.name(node)
+                    "{} reaches {} {index}{others}",
+                    self.hosts.name(node),
+                    p.key
                 );
                 self.entries.push(Entry {
                     t,
-                    kind: Kind::Commit,
+                    kind: Kind::Progress,
                     text,
                 });
             }
+        }
+    }
+
+    /// ` of term 3`: the epoch `node` announced last, in the vocabulary's word.
+    fn of_epoch(&self, node: usize) -> String {
+        match (&self.words.epoch, &self.epoch[node]) {
+            (Some(key), Some(v)) => format!(" of {key} {}", compact(v)),
+            _ => String::new(),
         }
     }
 
@@ -154,21 +174,22 @@ impl<'a> Story<'a> {
     fn candidacies(&self, c: &Campaign) -> String {
         let who: BTreeSet<usize> = c.tries.iter().map(|(n, _)| *n).collect();
         let names: Vec<String> = who.iter().map(|n| self.hosts.name(*n)).collect();
-        let terms: Vec<u64> = c
+        let epochs: Vec<u64> = c
             .tries
             .iter()
             .filter_map(|(_, t)| t.as_ref()?.as_u64())
             .collect();
-        let terms = match (terms.iter().min(), terms.iter().max()) {
-            (Some(a), Some(b)) if a == b => format!(" in term {a}"),
-            (Some(a), Some(b)) => format!(" in terms {a}-{b}"),
+        let key = self.words.epoch.as_deref().unwrap_or_default();
+        let epochs = match (epochs.iter().min(), epochs.iter().max()) {
+            (Some(a), Some(b)) if a == b => format!(" in {key} {a}"),
+            (Some(a), Some(b)) => format!(" in {key}s {a}-{b}"),
             _ => String::new(),
         };
-        // A candidate that stands again only writes a new term, so candidacies are not
-        // counted: the nodes and the terms say enough.
+        // A node that stands again only writes a new epoch, so candidacies are not counted:
+        // the nodes and the epochs say enough.
         match names.len() {
-            1 => format!("{} stands for election{terms}", names[0]),
-            _ => format!("{} stand for election{terms}", names.join(" ")),
+            1 => format!("{} stands for election{epochs}", names[0]),
+            _ => format!("{} stand for election{epochs}", names.join(" ")),
         }
     }
 }
@@ -178,17 +199,25 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
     let hosts = Hosts::of(doc);
     let n = hosts.nodes;
     let end = time_end(doc);
+    let words = &doc.vocabulary;
     let mut s = Story {
+        words,
         hosts,
         entries: Vec::new(),
         role: vec![None; n],
-        term: vec![None; n],
+        epoch: vec![None; n],
         campaign: None,
         stepped_down: vec![None; n],
-        commit_best: None,
-        commit_told: 0,
-        commit_of: vec![0; n],
-        pre_votes: BTreeMap::new(),
+        progress: words
+            .progress
+            .iter()
+            .map(|key| Progress {
+                key,
+                best: None,
+                told: 0,
+                of: vec![0; n],
+            })
+            .collect(),
         notes: BTreeMap::new(),
     };
     let mut started = vec![false; n];
@@ -238,80 +267,75 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
                 }
                 let key = r.str("key")?;
                 let value = r.get("value");
-                match key {
-                    "term" => {
-                        s.term[node] = Some(value.clone());
-                        // A candidate standing again writes only its new term.
-                        if s.role[node].as_deref() == Some("candidate") {
-                            if let Some(c) = s.campaign.as_mut() {
-                                c.tries.push((node, Some(value.clone())));
-                            }
+                let is = |word: &Option<String>| word.as_deref() == Some(key);
+                if is(&words.epoch) {
+                    s.epoch[node] = Some(value.clone());
+                    // A contending node standing again writes only its new epoch.
+                    if s.role[node]
+                        .as_deref()
+                        .is_some_and(|r| words.is_contending(r))
+                    {
+                        if let Some(c) = s.campaign.as_mut() {
+                            c.tries.push((node, Some(value.clone())));
                         }
                     }
-                    "commit" => {
-                        let c = value.as_u64().unwrap_or(0);
-                        s.commit_of[node] = c;
-                        if s.commit_best.is_none_or(|(b, _, _)| c > b) {
-                            s.commit_best = Some((c, node, t));
-                        }
-                    }
-                    "pre_vote" => *s.pre_votes.entry(node).or_default() += 1,
-                    "stepped_down" => s.stepped_down[node] = Some(compact(value)),
-                    "role" => {
-                        let role = value.as_str().unwrap_or("").to_string();
-                        let was = s.role[node].replace(role.clone());
-                        match role.as_str() {
-                            "candidate" => {
-                                let term = s.term[node].clone();
-                                s.campaign
-                                    .get_or_insert(Campaign {
-                                        since: t,
-                                        tries: Vec::new(),
-                                    })
-                                    .tries
-                                    .push((node, term));
-                            }
-                            "leader" => {
-                                let term = s.term[node].as_ref().map(compact);
-                                let of = term.map(|x| format!(" of term {x}")).unwrap_or_default();
-                                let how = match s.campaign.take() {
-                                    Some(c) if c.tries.len() == 1 && c.tries[0].0 == node => {
-                                        format!(
-                                            " ({} after its candidacy)",
-                                            secs(t.saturating_sub(c.since))
-                                        )
-                                    }
-                                    Some(c) => {
-                                        format!(" (since {}: {})", secs(c.since), s.candidacies(&c))
-                                    }
-                                    None => String::new(),
-                                };
-                                let text =
-                                    format!("{} becomes leader{of}{how}", s.hosts.name(node));
-                                flush_faults(&mut s, &mut faults);
-                                s.push(t, Kind::Election, text);
-                            }
-                            _ if was.as_deref() == Some("leader") => {
-                                let why = s.stepped_down[node]
-                                    .take()
-                                    .map(|w| format!(": {w}"))
-                                    .unwrap_or_default();
-                                let text = format!(
-                                    "{} steps down from leader to {role}{why}",
-                                    s.hosts.name(node)
-                                );
-                                flush_faults(&mut s, &mut faults);
-                                s.push(t, Kind::Election, text);
-                            }
-                            _ => {}
-                        }
-                    }
-                    _ => {}
                 }
-                if !KNOWN_NOTES.contains(&key) {
+                if let Some(p) = s.progress.iter_mut().find(|p| p.key == key) {
+                    let c = value.as_u64().unwrap_or(0);
+                    p.of[node] = c;
+                    if p.best.is_none_or(|(b, _, _)| c > b) {
+                        p.best = Some((c, node, t));
+                    }
+                }
+                if is(&words.step_down) {
+                    s.stepped_down[node] = Some(compact(value));
+                }
+                if is(&words.role) {
+                    let role = compact(value);
+                    let was = s.role[node].replace(role.clone());
+                    if words.is_contending(&role) {
+                        let epoch = s.epoch[node].clone();
+                        s.campaign
+                            .get_or_insert(Campaign {
+                                since: t,
+                                tries: Vec::new(),
+                            })
+                            .tries
+                            .push((node, epoch));
+                    } else if words.is_leading(&role) {
+                        let of = s.of_epoch(node);
+                        let how = match s.campaign.take() {
+                            Some(c) if c.tries.len() == 1 && c.tries[0].0 == node => {
+                                format!(
+                                    " ({} after its candidacy)",
+                                    secs(t.saturating_sub(c.since))
+                                )
+                            }
+                            Some(c) => {
+                                format!(" (since {}: {})", secs(c.since), s.candidacies(&c))
+                            }
+                            None => String::new(),
+                        };
+                        let text = format!("{} becomes {role}{of}{how}", s.hosts.name(node));
+                        flush_faults(&mut s, &mut faults);
+                        s.push(t, Kind::Election, text);
+                    } else if let Some(was) = was.filter(|w| words.is_leading(w)) {
+                        let why = s.stepped_down[node]
+                            .take()
+                            .map(|w| format!(": {w}"))
+                            .unwrap_or_default();
+                        let text = format!(
+                            "{} steps down from {was} to {role}{why}",
+                            s.hosts.name(node)
+                        );
+                        flush_faults(&mut s, &mut faults);
+                        s.push(t, Kind::Election, text);
+                    }
+                }
+                if !words.keys().any(|k| k == key) {
                     let st = s.notes.entry(key).or_default();
                     st.changes += 1;
-                    st.nodes.insert(node);
+                    *st.per_node.entry(node).or_default() += 1;
                     st.last = Some((node, value.clone(), t));
                 }
             }
@@ -325,11 +349,8 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
                     _ => None,
                 };
                 if let Some(node) = single.and_then(|x| s.hosts.index(x)).filter(|x| *x < n) {
-                    if s.role[node].as_deref() == Some("leader") {
-                        let term = s.term[node]
-                            .as_ref()
-                            .map(|x| format!(" of term {}", compact(x)));
-                        text.push_str(&format!(" (the leader{})", term.unwrap_or_default()));
+                    if let Some(role) = s.role[node].as_deref().filter(|r| words.is_leading(r)) {
+                        text.push_str(&format!(" (the {role}{})", s.of_epoch(node)));
                     }
                     let kind = fault
                         .as_object()
@@ -364,7 +385,7 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
                 invoked += 1;
                 first_invoke.get_or_insert(t);
                 open.insert(r.u64("op")?);
-                let f = crate::tools::export::history_call(r.get("request")).f;
+                let f = op_function(r);
                 *by_f.entry(f).or_default() += 1;
             }
             "complete" => {
@@ -415,7 +436,7 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
         }
     }
     flush_faults(&mut s, &mut faults);
-    s.tell_commits();
+    s.tell_progress();
     s.tell_campaign();
 
     // Starts come first: they are at time zero, or at the boot of a late node.
@@ -529,10 +550,13 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
 
     // ---- summaries ----
     out.push(String::new());
-    if let Some((index, node, t)) = s.commit_best {
+    for p in &s.progress {
+        let Some((index, node, t)) = p.best else {
+            continue;
+        };
         let behind: Vec<String> = (0..n)
-            .filter(|i| s.commit_of[*i] < index)
-            .map(|i| format!("{} at {}", s.hosts.name(i), s.commit_of[i]))
+            .filter(|i| p.of[*i] < index)
+            .map(|i| format!("{} at {}", s.hosts.name(i), p.of[i]))
             .collect();
         let behind = if behind.is_empty() {
             "every node reached it".to_string()
@@ -540,20 +564,10 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
             format!("behind: {}", behind.join(", "))
         };
         out.push(format!(
-            "Commits: {} committed up to index {index} by {}; {behind}.",
+            "Progress: {} reached {} {index} by {}; {behind}.",
             s.hosts.name(node),
+            p.key,
             secs(t)
-        ));
-    }
-    if !s.pre_votes.is_empty() {
-        let per: Vec<String> = s
-            .pre_votes
-            .iter()
-            .map(|(k, c)| format!("{} {c}", s.hosts.name(*k)))
-            .collect();
-        out.push(format!(
-            "Pre-votes (a node asking whether it could win before it stands): {}.",
-            per.join(", ")
         ));
     }
     if invoked > 0 {
@@ -587,7 +601,22 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
         }
     }
     for (key, st) in &s.notes {
-        let nodes: Vec<String> = st.nodes.iter().map(|i| s.hosts.name(*i)).collect();
+        // Which nodes set it, and how often each when some set it more often than others (a
+        // count per node tells, say, which node kept asking).
+        let first = st.per_node.values().next().copied();
+        let even = st.per_node.values().all(|c| Some(*c) == first);
+        let nodes: Vec<String> = st
+            .per_node
+            .iter()
+            .map(|(i, c)| match even {
+                true => s.hosts.name(*i),
+                false => format!("{} {c}", s.hosts.name(*i)),
+            })
+            .collect();
+        let nodes = match even {
+            true => format!("on {}", nodes.join(" ")),
+            false => format!("({})", nodes.join(", ")),
+        };
         let last = match &st.last {
             Some((node, v, t)) => format!(
                 "; last: {} {key} = {} at {}",
@@ -598,10 +627,9 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
             None => String::new(),
         };
         out.push(format!(
-            "Annotation {key}: set {} time{} on {}{last}.",
+            "Annotation {key}: set {} time{} {nodes}{last}.",
             st.changes,
             if st.changes == 1 { "" } else { "s" },
-            nodes.join(" ")
         ));
     }
 
@@ -701,6 +729,135 @@ fn verdict_line(doc: &TraceDoc) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A made-up protocol's words: its leader is a `primary` on the `duty` key (or, acting, a
+    /// `regent`), a node seeking it is `hopeful`, its epoch is a `view`, progress is `decided`
+    /// then `applied`, and `fenced_by` says why a primary stepped down.
+    fn words() -> Vocabulary {
+        Vocabulary::none()
+            .role("duty", &["primary", "regent"], &["hopeful"])
+            .epoch("view")
+            .leader("chief")
+            .progress(&["decided", "applied"])
+            .step_down("fenced_by")
+    }
+
+    fn trace(vocabulary: Option<Vocabulary>, records: &[&str]) -> TraceDoc {
+        let words = vocabulary
+            .map(|v| format!(r#","vocabulary":{}"#, serde_json::to_string(&v).unwrap()))
+            .unwrap_or_default();
+        let mut text = format!(
+            r#"{{"ev":"header","schema":1,"seed":4,"source":"made/up","scenario":{{"nodes":3,"protocol":{{"name":"made_up"}}}}{words}}}"#
+        );
+        for (i, r) in records.iter().enumerate() {
+            text.push_str(&format!("\n{{\"step\":{},{r}}}", i + 1));
+        }
+        TraceDoc::parse(&text).unwrap()
+    }
+
+    fn note(t: u64, node: &str, key: &str, value: &str) -> String {
+        format!(r#""t":{t},"ev":"note","node":"{node}","key":"{key}","value":{value}"#)
+    }
+
+    fn story(doc: &TraceDoc) -> String {
+        explain(doc, None).unwrap().join("\n")
+    }
+
+    fn records() -> Vec<String> {
+        let start = |node: &str| {
+            format!(r#""t":0,"ev":"start","node":"{node}","incarnation":0,"recover":false"#)
+        };
+        vec![
+            start("n1"),
+            start("n2"),
+            start("n3"),
+            note(1_000, "n1", "view", "3"),
+            note(1_000, "n1", "duty", r#""hopeful""#),
+            note(1_500, "n3", "view", "4"),
+            note(1_500, "n3", "duty", r#""hopeful""#),
+            note(2_000, "n3", "duty", r#""primary""#),
+            note(2_000, "n1", "duty", r#""backup""#),
+            note(2_100, "n3", "chief", r#""n3""#),
+            note(3_000, "n3", "decided", "5"),
+            note(3_000, "n2", "decided", "5"),
+            note(3_000, "n3", "applied", "4"),
+            note(3_200, "n2", "lease", "1"),
+            note(3_300, "n2", "lease", "2"),
+            r#""t":4000,"ev":"fault","fault":{"crash":"n3"},"origin":"schedule""#.to_string(),
+            note(5_000, "n2", "view", "7"),
+            note(5_000, "n2", "duty", r#""regent""#),
+            note(6_000, "n2", "fenced_by", r#""n1""#),
+            note(6_000, "n2", "duty", r#""backup""#),
+        ]
+    }
+
+    #[test]
+    fn elections_progress_and_faults_speak_the_protocols_words() {
+        let rs = records();
+        let doc = trace(
+            Some(words()),
+            &rs.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let told = story(&doc);
+        for needle in [
+            "0.002s  n3 becomes primary of view 4 (since 0.001s: n1 n3 stand for election in views 3-4)",
+            "0.003s  n3 reaches decided 5 (2 of 3 nodes have it)",
+            "0.004s  fault: crash n3 (the primary of view 4)",
+            "0.005s  n2 becomes regent of view 7",
+            "0.006s  n2 steps down from regent to backup: n1",
+            "Progress: n3 reached decided 5 by 0.003s; behind: n1 at 0.",
+            "Progress: n3 reached applied 4 by 0.003s; behind: n1 at 0, n2 at 0.",
+            // Keys the vocabulary does not name are told generically, per node.
+            "Annotation lease: set 2 times on n2; last: n2 lease = 2 at 0.0033s.",
+        ] {
+            assert!(told.contains(needle), "{needle:?} in\n{told}");
+        }
+        // Every key the vocabulary names has words of its own, so none is told generically.
+        for key in ["duty", "view", "chief", "decided", "applied", "fenced_by"] {
+            assert!(
+                !told.contains(&format!("Annotation {key}:")),
+                "{key} in\n{told}"
+            );
+        }
+        // A lone contender that wins is timed from its candidacy.
+        let doc = trace(
+            Some(words()),
+            &[
+                &note(1_000, "n2", "view", "1"),
+                &note(1_000, "n2", "duty", r#""hopeful""#),
+                &note(1_250, "n2", "duty", r#""primary""#),
+            ],
+        );
+        assert!(
+            story(&doc).contains("n2 becomes primary of view 1 (0.00025s after its candidacy)"),
+            "{}",
+            story(&doc)
+        );
+    }
+
+    #[test]
+    fn without_a_vocabulary_every_annotation_is_told_generically() {
+        let rs = records();
+        let doc = trace(None, &rs.iter().map(String::as_str).collect::<Vec<_>>());
+        let told = story(&doc);
+        for word in [
+            "becomes",
+            "stand",
+            "steps down",
+            "reaches",
+            "Progress:",
+            "(the ",
+        ] {
+            assert!(!told.contains(word), "{word:?} in\n{told}");
+        }
+        for needle in [
+            "0.004s  fault: crash n3",
+            "Annotation duty: set 6 times on n1 n2 n3; last: n2 duty = backup at 0.006s.",
+            "Annotation decided: set 2 times on n2 n3; last: n2 decided = 5 at 0.003s.",
+        ] {
+            assert!(told.contains(needle), "{needle:?} in\n{told}");
+        }
+    }
 
     #[test]
     fn seconds_drop_trailing_zeros() {

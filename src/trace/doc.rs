@@ -1,12 +1,18 @@
 //! Reading a whole trace back: the header, the records and the summary of a JSON Lines trace
 //! written by `run --trace` (format: docs/trace.md).
 //!
-//! The viewer, the exports and the narrative all start from a [`TraceDoc`]. This module takes
-//! text, never a path: the CLI reads the file and names it in errors.
+//! The viewer, the exports and the narrative all start from a [`TraceDoc`], and learn what
+//! the protocol's annotations mean from its [`Vocabulary`], read from the header. A trace
+//! written before headers carried a vocabulary reads as one with no words: no role, epoch or
+//! progress keys, so the tools tell its annotations generically and say nothing wrong.
+//!
+//! This module takes text, never a path: the CLI reads the file and names it in errors. It
+//! must not import the engine or the tools.
 
 use serde_json::Value;
 use std::fmt;
 
+use crate::protocol::Vocabulary;
 use crate::trace::TRACE_SCHEMA;
 
 /// A trace read back into memory.
@@ -18,13 +24,19 @@ pub struct TraceDoc {
     pub records: Vec<Value>,
     /// The last line (`ev` = `summary`), if the trace is complete.
     pub summary: Option<Value>,
+    /// What the protocol's annotations mean, from the header's `vocabulary` (empty when the
+    /// header has none).
+    pub vocabulary: Vocabulary,
 }
 
 /// Why a text is not a readable trace: 1-based line and column, and what was expected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceDocError {
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column.
     pub column: usize,
+    /// What is wrong and what was expected.
     pub message: String,
 }
 
@@ -77,10 +89,23 @@ impl TraceDoc {
                             ),
                         ));
                     }
-                    break v;
+                    let vocabulary = match v.get("vocabulary") {
+                        None | Some(Value::Null) => Vocabulary::none(),
+                        Some(words) => serde_json::from_value(words.clone()).map_err(|e| {
+                            err(
+                                i + 1,
+                                1,
+                                format!(
+                                    "vocabulary: expected the protocol's vocabulary (role, leading, contending, epoch, leader, progress, step_down): {e}"
+                                ),
+                            )
+                        })?,
+                    };
+                    break (v, vocabulary);
                 }
             }
         };
+        let (header, vocabulary) = header;
         let mut records = Vec::new();
         let mut summary = None;
         for (i, l) in lines {
@@ -103,6 +128,7 @@ impl TraceDoc {
             header,
             records,
             summary,
+            vocabulary,
         })
     }
 
@@ -175,6 +201,30 @@ mod tests {
         assert_eq!(d.seed(), 3);
         assert_eq!(d.protocol(), "ping");
         assert_eq!(d.reproduce(), Some("faultline run x --seed 3"));
+        // A header without a vocabulary (written before there was one) reads as no words.
+        assert_eq!(d.vocabulary, Vocabulary::none());
+    }
+
+    #[test]
+    fn reads_the_vocabulary_from_the_header_and_rejects_a_malformed_one() {
+        // A made-up protocol's words, as a header writes them.
+        let expected = Vocabulary::none()
+            .role("duty", &["chief"], &["hopeful"])
+            .epoch("era")
+            .progress(&["settled"]);
+        let head = format!(
+            r#"{{"ev":"header","schema":1,"seed":3,"scenario":{{"nodes":2}},"vocabulary":{}}}"#,
+            serde_json::to_string(&expected).unwrap()
+        );
+        let d = TraceDoc::parse(&head).unwrap();
+        assert_eq!(d.vocabulary, expected);
+        let e = TraceDoc::parse(r#"{"ev":"header","schema":1,"vocabulary":{"leading":"chief"}}"#)
+            .unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.starts_with("vocabulary: "), "{e}");
+        let e =
+            TraceDoc::parse(r#"{"ev":"header","schema":1,"vocabulary":{"duty":"x"}}"#).unwrap_err();
+        assert!(e.message.contains("duty"), "{e}");
     }
 
     #[test]

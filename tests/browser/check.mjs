@@ -1,6 +1,7 @@
 // Drives pages written by `faultline view` / `run --view` in headless Chromium and checks
-// that each one renders, draws every node's lane and some messages, steps, jumps, and logs no
-// errors. Saves a screenshot of each page.
+// that each one renders, draws every node's lane and some messages, steps, jumps, colours and
+// labels role bands in the words of the trace's vocabulary, and logs no errors. Saves a
+// screenshot of each page.
 //
 //   node tests/browser/check.mjs [--screenshots DIR] [--chromium PATH] [--jobs N] PAGE.html...
 //
@@ -64,6 +65,7 @@ async function checkPage(file) {
     return {
       steps: v.stepCount, renderMs: v.renderMs, readyAt: v.readyAt, lanes: v.lanes, nodes: v.nodes,
       violation: v.violationIndex, culprits: v.culprits, sent: v.messagesSent,
+      vocabulary: v.vocabulary, leading: v.leadingSegments,
     };
   });
   const shot = (suffix) => page.screenshot({ path: join(shots, basename(file).replace(/\.html$/, "") + suffix + ".png") });
@@ -108,6 +110,26 @@ async function checkPage(file) {
   const fitMs = performance.now() - f0;
   const fitArrows = await page.$$eval("line.msg", (l) => l.length);
   if (fitArrows > 3000) problems.push(`the whole-run view drew ${fitArrows} arrows (the cap is 2500)`);
+  // Role bands: a run in which some node took a leading role shows it in the leading colour,
+  // labelled with the role value and the epoch in the vocabulary's own words; the legend
+  // names the leading values. A protocol without a role key gets no bands and no role legend.
+  const words = info.vocabulary || {};
+  const bandWidths = await page.$$eval("#diagram rect.role-leading", (r) => r.map((e) => Number(e.getAttribute("width"))));
+  const bands = bandWidths.length;
+  const labels = await page.$$eval("text.role-label", (t) => t.map((e) => e.textContent));
+  const legendShown = await page.$eval("#legend-roles", (e) => !e.hidden);
+  if (info.leading > 0) {
+    if (!bands) problems.push("a node took a leading role but no band has the leading colour");
+    // A band is labelled when it is wider than 70 px (viewer.js), so look for a label only then.
+    const leadingLabel = labels.find((l) => (words.leading || []).some((w) => l.startsWith(w)));
+    if (!leadingLabel && Math.max(...bandWidths) > 70) problems.push("no band is labelled with a leading role: " + JSON.stringify(labels.slice(0, 5)));
+    else if (leadingLabel && words.epoch && !leadingLabel.includes(" · " + words.epoch + " ")) problems.push(`the leading band's label does not name the epoch ${words.epoch}: ${leadingLabel}`);
+  }
+  if (words.role === undefined && (bands || legendShown)) problems.push("no role key, yet role bands or the role legend are shown");
+  if (words.role !== undefined) {
+    const legend = await page.textContent("#legend-roles");
+    if (!(words.leading || []).every((w) => legend.includes(w))) problems.push("the legend does not name the leading roles: " + legend);
+  }
   await page.click("#btn-zoom-in");
   await page.fill("#jump-time", "0.5s");
   await page.press("#jump-time", "Enter");
@@ -122,7 +144,8 @@ async function checkPage(file) {
   return [(
     `${problems.length ? "FAIL" : "ok  "} ${basename(file)}: ${info.steps} records, ${(bytes / 1e6).toFixed(2)} MB, ` +
     `${arrows} arrows drawn, ready ${info.readyAt.toFixed(0)} ms after navigation (script ${info.renderMs.toFixed(0)} ms), load+render ${loadMs.toFixed(0)} ms, one step ${stepMs.toFixed(0)} ms, whole-run redraw ${fitMs.toFixed(0)} ms` +
-    (info.culprits ? `, ${info.culprits} counterexample op(s) outlined` : "")),
+    (info.culprits ? `, ${info.culprits} counterexample op(s) outlined` : "") +
+    (bands ? `, ${bands} leading band(s) drawn` : "")),
     ...problems.map((p) => "     " + p)].join("\n") + (problems.length ? "\n" : "");
 }
 

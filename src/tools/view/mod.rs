@@ -2,12 +2,14 @@
 //!
 //! The page holds the trace data, its script and its style, so it opens from disk in any
 //! modern browser with no server and no network. The script and style are hand-written files
-//! under `src/view/`, embedded at build time; this module only encodes the data and fills the
+//! beside this module, embedded at build time; this module only encodes the data and fills the
 //! page template. It takes text or a parsed trace and returns the page as a `String`: the CLI
-//! writes the file. See docs/viewer.md.
+//! writes the file. See docs/viewer.md. Neither this module nor the script knows a protocol's
+//! words: the page colours and labels roles, epochs and progress through the vocabulary.
 //!
 //! The data is a compact JSON object in a `<script type="application/json">` block:
 //!
+//! - `vocabulary`: the protocol's vocabulary from the trace header (`{}` if it has none);
 //! - `lanes`: endpoint names, nodes first (`n1..nN`), then clients (`c1..cM`), then any other
 //!   endpoint a record names, in first-seen order;
 //! - `strings`: interned JSON texts (the "rest" of records: message contents, note values,
@@ -101,7 +103,7 @@ pub fn script_safe_json(json: &str) -> String {
 fn script_safe_text(script: &str) -> String {
     assert!(
         !script.to_ascii_lowercase().contains("</script") && !script.contains("<!--"),
-        "src/view/viewer.js must not contain a closing script tag or a comment opener"
+        "src/tools/view/viewer.js must not contain a closing script tag or a comment opener"
     );
     script.to_string()
 }
@@ -208,6 +210,7 @@ pub fn encode(doc: &TraceDoc) -> Value {
         "nodes": nodes,
         "clients": clients,
         "header": doc.header,
+        "vocabulary": doc.vocabulary,
         "summary": summary,
         "reproduce": doc.reproduce(),
         "lanes": lanes,
@@ -221,10 +224,19 @@ pub fn encode(doc: &TraceDoc) -> Value {
 mod tests {
     use super::*;
 
-    const HEAD: &str = r#"{"ev":"header","schema":1,"seed":3,"source":"ping/x","scenario":{"nodes":2,"description":"d </script> <!-- x","protocol":{"name":"ping"},"workload":{"clients":1}}}"#;
+    /// A made-up protocol's words: role key `duty`, `chief` leading, epoch `era`.
+    fn words() -> crate::protocol::Vocabulary {
+        crate::protocol::Vocabulary::none()
+            .role("duty", &["chief"], &[])
+            .epoch("era")
+    }
 
     fn trace(records: &[&str]) -> String {
-        let mut t = format!("{HEAD}\n");
+        let mut t = format!(
+            r#"{{"ev":"header","schema":1,"seed":3,"source":"ping/x","scenario":{{"nodes":2,"description":"d </script> <!-- x","protocol":{{"name":"ping"}},"workload":{{"clients":1}}}},"vocabulary":{}}}"#,
+            serde_json::to_string(&words()).unwrap()
+        );
+        t.push('\n');
         for r in records {
             t.push_str(r);
             t.push('\n');
@@ -267,13 +279,16 @@ mod tests {
         let text = trace(&[
             r#"{"step":1,"t":0,"ev":"send","id":7,"from":"n1","to":"c1","copies":1,"msg":{"peer":1}}"#,
             r#"{"step":2,"t":5,"ev":"deliver","id":7,"from":"n1","to":"c1","msg":{"peer":1}}"#,
-            r#"{"step":2,"t":5,"ev":"note","node":"n2","key":"role","value":"leader"}"#,
+            r#"{"step":2,"t":5,"ev":"note","node":"n2","key":"duty","value":"chief"}"#,
             r#"{"step":3,"t":6,"ev":"invoke","op":4,"client":"c1","process":0,"request":{"get":1}}"#,
             r#"{"step":4,"t":9,"ev":"lost","id":8,"from":"n9","to":"n2","reason":"loss"}"#,
             r#"{"step":5,"t":9,"ev":"custom"}"#,
         ]);
         let doc = TraceDoc::parse(&text).unwrap();
         let d = encode(&doc);
+        // The page learns the protocol's words from the data block.
+        assert_eq!(d["vocabulary"], serde_json::to_value(words()).unwrap());
+        assert_eq!(d["vocabulary"]["leading"], json!(["chief"]));
         assert_eq!(d["lanes"], json!(["n1", "n2", "c1", "n9"]));
         let r = d["records"].as_array().unwrap();
         assert_eq!(r[0], json!([1, 0, 1, 0, 2, 7, 0]));
@@ -288,8 +303,8 @@ mod tests {
         assert_eq!(d["evs"][14], json!("custom"));
         // The same rest twice is stored once.
         let text2 = trace(&[
-            r#"{"step":1,"t":0,"ev":"note","node":"n1","key":"role","value":"leader"}"#,
-            r#"{"step":2,"t":1,"ev":"note","node":"n2","key":"role","value":"leader"}"#,
+            r#"{"step":1,"t":0,"ev":"note","node":"n1","key":"duty","value":"chief"}"#,
+            r#"{"step":2,"t":1,"ev":"note","node":"n2","key":"duty","value":"chief"}"#,
         ]);
         let d2 = encode(&TraceDoc::parse(&text2).unwrap());
         assert_eq!(d2["strings"].as_array().unwrap().len(), 1);

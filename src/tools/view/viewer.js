@@ -1,5 +1,8 @@
 // The faultline trace viewer: a space-time diagram of one run, drawn from the data block
-// embedded in this page (format: src/view.rs). Plain JavaScript and SVG; no network.
+// embedded in this page (format: src/tools/view/mod.rs). Plain JavaScript and SVG; no network.
+// It knows no protocol's words: which annotation is a node's role, which role values lead or
+// contend, which key is the epoch and which measure progress all come from the vocabulary in
+// the data block.
 (function () {
   "use strict";
   var started = performance.now();
@@ -11,6 +14,15 @@
   var NODES = D.nodes;
   var EV = {};
   D.evs.forEach(function (e, i) { EV[e] = i; });
+
+  // The protocol's words (any of them may be missing: then the page draws no role bands and
+  // shows every annotation the same way).
+  var V = D.vocabulary || {};
+  var LEADING = V.leading || [];
+  var CONTENDING = V.contending || [];
+  var PROGRESS = V.progress || [];
+  function isLeading(role) { return LEADING.indexOf(role) >= 0; }
+  function isContending(role) { return CONTENDING.indexOf(role) >= 0; }
 
   // Limits on what one drawing may create, so a dense window stays responsive.
   var ARROWS_MAX = 2500;
@@ -121,7 +133,7 @@
   var ops = new Map();  // op -> {inv, done, lane}
   var faultIdx = [];
   var violationIdx = -1;
-  var hasRole = false;
+  var leadingSegments = 0;
 
   var openDown = {}, openPause = {};
   var linkFaults = [];  // active link faults, described
@@ -237,11 +249,12 @@
         var m = notes[lane].get(nx.key);
         if (!m) { m = { idx: [], val: [] }; notes[lane].set(nx.key, m); }
         m.idx.push(i); m.val.push(nx.value);
-        if (nx.key === "role") {
-          hasRole = true;
+        if (V.role !== undefined && nx.key === V.role) {
           var segs = roleSeg[lane];
+          var role = typeof nx.value === "string" ? nx.value : compact(nx.value);
           if (segs.length) segs[segs.length - 1].t1 = T[i];
-          segs.push({ t0: T[i], t1: tEnd, role: String(nx.value), i0: i });
+          segs.push({ t0: T[i], t1: tEnd, role: role, i0: i });
+          if (isLeading(role)) leadingSegments++;
         }
         break;
       }
@@ -384,8 +397,10 @@
   function tAt(px) { return w0 + (px - GUTTER) / (width - GUTTER - 10) * (w1 - w0); }
   function clampX(v) { return Math.max(GUTTER, Math.min(width - 10, v)); }
 
+  // A leading role gets the leading colour, a contending one the contending colour, any other
+  // role value one neutral colour.
   function roleClass(role) {
-    return role === "leader" || role === "candidate" || role === "follower" ? "role-" + role : "role-other";
+    return isLeading(role) ? "role-leading" : isContending(role) ? "role-contending" : "role-plain";
   }
 
   function niceStep(span) {
@@ -423,11 +438,11 @@
         if (s.t1 < w0 || s.t0 > w1) return;
         var x0 = clampX(x(s.t0)), x1 = clampX(x(s.t1));
         tip(el("rect", { x: x0, y: laneY[l] + 6, width: Math.max(1, x1 - x0), height: laneH[l] - 12, class: roleClass(s.role) }, plot), name + ": " + s.role + " from " + fmtTime(s.t0));
-        // Name the role and its term inside the band when there is room (the term is noted
-        // in the same step as the role, so look a few records on).
-        if (x1 - x0 > 70 && s.role !== "follower") {
-          var term = noteAt(l, "term", s.i0 + 8);
-          roleLabels.push([x0 + 3, laneY[l] + laneH[l] - 9, s.role + (term !== undefined ? " · term " + short(term) : "")]);
+        // Name a leading or contending role and its epoch inside the band when there is room
+        // (the epoch is noted in the same step as the role, so look a few records on).
+        if (x1 - x0 > 70 && (isLeading(s.role) || isContending(s.role))) {
+          var epoch = V.epoch !== undefined ? noteAt(l, V.epoch, s.i0 + 8) : undefined;
+          roleLabels.push([x0 + 3, laneY[l] + laneH[l] - 9, s.role + (epoch !== undefined ? " · " + V.epoch + " " + short(epoch) : "")]);
         }
       });
       el("line", { x1: GUTTER, x2: width, y1: mid(l), y2: mid(l), class: "lane-line" }, plot);
@@ -552,13 +567,14 @@
       el("text", { x: 8, y: laneY[l] + 15, class: "lane-name" }, grp, name);
       var st = stateAt(l, cursor).filter(function (kv) { return kv[1] !== undefined; });
       if (st.length) {
-        // Role, term and commit first (Raft), then whatever else the protocol notes.
-        var first = ["role", "term", "commit"];
+        // The role, the epoch and the main progress key first, as the vocabulary names them,
+        // then whatever else the protocol notes.
+        var first = [V.role, V.epoch, PROGRESS[0]].filter(function (k) { return k !== undefined; });
         st.sort(function (a, b) {
           var ia = first.indexOf(a[0]), ib = first.indexOf(b[0]);
           return (ia < 0 ? 9 : ia) - (ib < 0 ? 9 : ib);
         });
-        var words = st.map(function (kv) { return kv[0] === "role" ? short(kv[1]) : kv[0] + " " + short(kv[1]); });
+        var words = st.map(function (kv) { return kv[0] === V.role ? short(kv[1]) : kv[0] + " " + short(kv[1]); });
         var lines = ["", ""];
         words.forEach(function (w) {
           var k = lines[0] && (lines[0] + " · " + w).length > 30 ? 1 : 0;
@@ -834,6 +850,15 @@
   setText("title", "faultline: " + D.source + " seed " + D.seed);
   setText("description", D.description || "");
   var counts = (summary.network ? summary.network.sent + " messages sent · " : "") + N + " records";
+  // The legend names the protocol's own role values, or says the protocol announces none.
+  var roleLegend = document.getElementById("legend-roles");
+  if (V.role === undefined) roleLegend.hidden = true;
+  else {
+    setText("legend-leading", LEADING.join(", ") || "(none declared)");
+    setText("legend-contending", CONTENDING.join(", ") || "(none declared)");
+    setText("legend-role-key", V.role);
+    setText("legend-label-keys", [V.epoch, PROGRESS[0]].filter(function (k) { return k !== undefined; }).join(" and ") || "annotations");
+  }
   setText("facts", "protocol " + D.protocol + " · " + D.nodes + " nodes · " + D.clients + " clients · seed " + D.seed + " · " + counts + " · virtual time " + fmtTime(tEnd));
   var vEl = document.getElementById("verdict");
   if (!verdict) { vEl.textContent = "incomplete trace: no summary line"; vEl.className = "other"; }
@@ -858,6 +883,9 @@
     readyAt: performance.now(),
     nodes: NODES,
     lanes: lanes.slice(),
+    vocabulary: V,
+    // Role bands of a leading value, over the whole run.
+    leadingSegments: leadingSegments,
     messagesSent: msgs.size,
     step: function (n) { setCursor(cursor + n, true); return cursor; },
     cursor: function () { return cursor; },
