@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod protocols;
 pub mod run;
 pub mod scenario;
+pub mod script;
 pub mod sim;
 pub mod storage;
 pub mod tools;

@@ -17,7 +17,6 @@
 mod config;
 mod queue;
 mod report;
-pub mod script;
 
 pub use crate::world::{ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, install_panic_capture};
 pub use config::SimConfig;
@@ -308,7 +307,7 @@ impl<P: Protocol> Simulation<P> {
     }
 
     #[inline]
-    fn apply(&mut self, action: Action) -> Result<Applied, Stop> {
+    fn apply(&mut self, action: Action<P>) -> Result<Applied, Stop> {
         self.world.apply(
             action,
             &mut Env {
@@ -320,7 +319,7 @@ impl<P: Protocol> Simulation<P> {
 
     /// The nemesis draws its next fault of `kind` (if any) and schedules its next tick and
     /// the fault's undo; returns the fault to apply now.
-    fn nemesis_tick(&mut self, kind: NemesisKind) -> Option<Action> {
+    fn nemesis_tick(&mut self, kind: NemesisKind) -> Option<Action<P>> {
         if !self.sched.nemesis_on {
             return None;
         }

@@ -110,6 +110,35 @@ pub struct NodeHost<P: Protocol> {
 }
 
 impl<P: Protocol> NodeHost<P> {
+    /// The protocol instance, while the node is up or paused.
+    pub fn proto(&self) -> Option<&P> {
+        self.proto.as_ref()
+    }
+    /// Up, paused or down.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    /// Restarts so far.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+    /// Never starts, and the heal leaves it down.
+    pub fn permanently_down(&self) -> bool {
+        self.permanently_down
+    }
+    /// The node's store.
+    pub fn store(&self) -> &Store<P::Record> {
+        &self.store
+    }
+    /// The node's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+    /// The last value the node annotated under `key`.
+    pub fn annotation(&self, key: &str) -> Option<&Value> {
+        self.annotations.get(key)
+    }
+
     pub(crate) fn new(rng: Rng, clock: Clock, permanently_down: bool) -> Self {
         NodeHost {
             proto: None,

@@ -41,7 +41,7 @@ use crate::faults::Fault;
 use crate::history::History;
 use crate::network::{Fate, LossReason, Network};
 use crate::protocol::{
-    ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol, Value, WorkloadConfig,
+    ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol, RequestId, Value, WorkloadConfig,
 };
 use crate::trace::{Origin, Payload, Record, Recorder};
 use std::sync::Arc;
@@ -70,8 +70,7 @@ pub struct ClockInit {
 }
 
 /// One way the world can change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum Action<P: Protocol> {
     /// A node's first boot.
     Start(NodeId),
     /// A client's start.
@@ -89,6 +88,65 @@ pub enum Action {
     FireClient(ClientTimerSlot),
     /// A fault, with who caused it.
     Fault(Fault, Origin),
+    /// A client sends a request to a node, outside its own logic: for drivers that choose
+    /// client operations themselves (a scripted test, the explorer's bounded operations).
+    Request {
+        /// The client it comes from.
+        client: ClientId,
+        /// The node it goes to.
+        to: NodeId,
+        /// Its id.
+        id: RequestId,
+        /// What it asks.
+        request: P::Request,
+    },
+}
+
+impl<P: Protocol> Clone for Action<P> {
+    fn clone(&self) -> Self {
+        match self {
+            Action::Start(n) => Action::Start(*n),
+            Action::StartClient(c) => Action::StartClient(*c),
+            Action::Deliver(s) => Action::Deliver(*s),
+            Action::Drop(s) => Action::Drop(*s),
+            Action::Duplicate(s) => Action::Duplicate(*s),
+            Action::Fire(s) => Action::Fire(*s),
+            Action::FireClient(s) => Action::FireClient(*s),
+            Action::Fault(f, o) => Action::Fault(f.clone(), *o),
+            Action::Request {
+                client,
+                to,
+                id,
+                request,
+            } => Action::Request {
+                client: *client,
+                to: *to,
+                id: *id,
+                request: request.clone(),
+            },
+        }
+    }
+}
+
+impl<P: Protocol> std::fmt::Debug for Action<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Start(n) => write!(f, "Start({n})"),
+            Action::StartClient(c) => write!(f, "StartClient({c})"),
+            Action::Deliver(s) => write!(f, "Deliver({})", s.0),
+            Action::Drop(s) => write!(f, "Drop({})", s.0),
+            Action::Duplicate(s) => write!(f, "Duplicate({})", s.0),
+            Action::Fire(s) => write!(f, "Fire({})", s.0),
+            Action::FireClient(s) => write!(f, "FireClient({})", s.0),
+            Action::Fault(fault, o) => write!(f, "Fault({fault:?}, {o:?})"),
+            Action::Request {
+                client,
+                to,
+                id,
+                request,
+            } => write!(f, "Request({client} -> {to}, {}, {request:?})", id.0),
+        }
+    }
 }
 
 /// What a driver must schedule or react to after an action, in the order it happened.
@@ -263,6 +321,10 @@ impl<P: Protocol> InFlight<P> {
     /// What it carries.
     pub fn payload(&self) -> &Payload<P> {
         &self.payload
+    }
+    /// Whether it has already arrived at a paused receiver and waits there (held).
+    pub fn arrived(&self) -> bool {
+        self.arrived
     }
 }
 
@@ -499,7 +561,7 @@ impl<P: Protocol> World<P> {
     /// The actions a driver may choose now: start what has not started, deliver or lose or
     /// duplicate any copy in flight that has not arrived, fire any live timer. Faults are
     /// the driver's to choose within its budgets, so they are not listed.
-    pub fn enabled(&self) -> Vec<Action> {
+    pub fn enabled(&self) -> Vec<Action<P>> {
         let mut out = Vec::new();
         for (i, h) in self.hosts.iter().enumerate() {
             if !h.booted && !h.permanently_down {
@@ -570,7 +632,11 @@ impl<P: Protocol> World<P> {
 
     /// Applies one action at the current time and step.
     #[inline]
-    pub fn apply<D: Driver<P>>(&mut self, action: Action, env: &mut Env<'_, D>) -> Flow<Applied> {
+    pub fn apply<D: Driver<P>>(
+        &mut self,
+        action: Action<P>,
+        env: &mut Env<'_, D>,
+    ) -> Flow<Applied> {
         match action {
             Action::Start(n) => {
                 self.boot(n, env)?;
@@ -608,6 +674,24 @@ impl<P: Protocol> World<P> {
             Action::Fire(slot) => self.fire_timer(slot, env),
             Action::FireClient(slot) => self.fire_client_timer(slot, env),
             Action::Fault(fault, origin) => self.apply_fault(&fault, origin, env),
+            Action::Request {
+                client,
+                to,
+                id,
+                request,
+            } => {
+                if client.0 >= self.clients() || to.0 >= self.nodes {
+                    return Err(self.failed(
+                        "protocol_error",
+                        vec![],
+                        format!("a request from {client} to {to}: no such client or node"),
+                    ));
+                }
+                let from = Endpoint::Client(client);
+                let body = Payload::Request { id, body: request };
+                self.send(from, Endpoint::Node(to), body, env)?;
+                Ok(Applied::at(from))
+            }
         }
     }
 

@@ -1,1 +1,0 @@
-//! The scripted driver (placeholder while the world lands).
