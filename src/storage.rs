@@ -218,16 +218,16 @@ mod tests {
     fn unsynced_writes_vanish_on_crash() {
         let mut s: Store<u32> = Store::new();
         s.append(1, 4);
-        s.set_cell("term", 7, 4);
+        s.set_cell("epoch", 7, 4);
         assert_eq!(s.sync(), 2);
         s.append(2, 4);
-        s.set_cell("term", 8, 4);
+        s.set_cell("epoch", 8, 4);
         s.truncate(0);
         assert_eq!(s.records(), &[] as &[u32]);
-        assert_eq!(s.cell("term"), Some(&8));
+        assert_eq!(s.cell("epoch"), Some(&8));
         assert_eq!(s.crash(), 3);
         assert_eq!(s.records(), &[1]);
-        assert_eq!(s.cell("term"), Some(&7));
+        assert_eq!(s.cell("epoch"), Some(&7));
         assert_eq!(s.stats().writes_lost, 3);
         assert_eq!(s.stats().syncs, 1);
     }

@@ -135,3 +135,47 @@ fn the_example_protocol_uses_only_the_protocol_api() {
         }
     }
 }
+
+/// A protocol's words live in its folder: no file in `src/` outside `src/protocols/`
+/// (the tools' scripts and styles included, and test modules too) writes Raft's words as
+/// string literals. The tools, the swarm and the engine read a protocol's vocabulary instead.
+#[test]
+fn no_protocol_words_outside_the_protocols() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    all_files(&src, &mut files);
+    assert!(files.len() > 40);
+    let words = ["role", "term", "commit", "leader", "candidate", "follower"];
+    let mut found = Vec::new();
+    for f in files
+        .iter()
+        .filter(|f| !f.starts_with(src.join("protocols")))
+    {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            for w in words {
+                for quoted in [format!("\"{w}\""), format!("'{w}'")] {
+                    if line.contains(&quoted) {
+                        found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "protocol words outside src/protocols/:\n{}",
+        found.join("\n")
+    );
+}
+
+fn all_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            all_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}

@@ -156,8 +156,9 @@ impl Fault {
 pub const FAULT_KEYS: &[&str] = FAULT_KEYS_WITH_AT.split_at(2).1;
 
 /// A fault at a virtual time: `{"at_ms": 1000, "crash": "n2"}`, or in reaction to a node's
-/// trace annotation: `{"at_ms": 1500, "on": {"node": "n5", "note": "role", "value": "leader"},
-/// "isolate": "n5"}` isolates n5 the first time, from 1.5 s on, that it says it leads.
+/// trace annotation: `{"at_ms": 1500, "on": {"node": "n5", "note": "duty", "value": "chief"},
+/// "isolate": "n5"}` isolates n5 the first time, from 1.5 s on, that it annotates `duty` =
+/// `chief` (in a protocol whose vocabulary calls its leading role so: it leads).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduledFault {
     /// When, in microseconds of virtual time (scenarios write milliseconds, `at_ms`, with up
@@ -443,14 +444,14 @@ mod tests {
             }
         );
         let f: ScheduledFault = serde_json::from_str(
-            r#"{"on": {"node": "n5", "note": "role", "value": "leader"}, "isolate": "n5"}"#,
+            r#"{"on": {"node": "n5", "note": "duty", "value": "chief"}, "isolate": "n5"}"#,
         )
         .unwrap();
         assert_eq!(f.at_us, 0, "with `on`, at_ms defaults to the start");
         let on = f.on.clone().unwrap();
-        assert_eq!((on.node, on.note.as_str()), (Some(NodeId(4)), "role"));
+        assert_eq!((on.node, on.note.as_str()), (Some(NodeId(4)), "duty"));
         let back = serde_json::to_value(&f).unwrap();
-        assert_eq!(back["on"]["value"], "leader");
+        assert_eq!(back["on"]["value"], "chief");
         assert_eq!(serde_json::from_value::<ScheduledFault>(back).unwrap(), f);
         let f: ScheduledFault =
             serde_json::from_str(r#"{"heal_links": true, "at_ms": 7}"#).unwrap();
@@ -553,7 +554,7 @@ mod tests {
     #[test]
     fn strikes_fire_by_chance_keep_the_budget_and_come_with_their_undo() {
         let strike = |fault, chance| StrikeSpec {
-            note: "role".into(),
+            note: "duty".into(),
             value: None,
             chance,
             fault,

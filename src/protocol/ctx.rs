@@ -36,7 +36,7 @@ pub enum Effect<P: Protocol> {
     },
     /// A state change worth showing.
     Annotate {
-        /// What changed (`"role"`, `"term"`).
+        /// What changed (the key; the protocol's vocabulary says what its keys mean).
         key: &'static str,
         /// Its new value.
         value: Value,

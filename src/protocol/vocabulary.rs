@@ -113,27 +113,20 @@ mod tests {
     #[test]
     fn builds_reads_and_round_trips() {
         let v = Vocabulary::none()
-            .role("role", &["leader"], &["candidate"])
-            .epoch("term")
-            .leader("leader")
-            .progress(&["commit", "applied"])
+            .role("duty", &["chief"], &["hopeful"])
+            .epoch("era")
+            .leader("chief_is")
+            .progress(&["settled", "done"])
             .step_down("stepped_down");
-        assert!(v.is_leading("leader") && !v.is_leading("candidate"));
-        assert!(v.is_contending("candidate") && !v.is_contending("follower"));
+        assert!(v.is_leading("chief") && !v.is_leading("hopeful"));
+        assert!(v.is_contending("hopeful") && !v.is_contending("hand"));
         let keys: Vec<&str> = v.keys().collect();
         assert_eq!(
             keys,
-            [
-                "role",
-                "term",
-                "leader",
-                "commit",
-                "applied",
-                "stepped_down"
-            ]
+            ["duty", "era", "chief_is", "settled", "done", "stepped_down"]
         );
         let json = serde_json::to_value(&v).unwrap();
-        assert_eq!(json["progress"][1], "applied");
+        assert_eq!(json["progress"][1], "done");
         let back: Vocabulary = serde_json::from_value(json).unwrap();
         assert_eq!(back, v);
         // An empty vocabulary writes nothing and reads back from `{}`.

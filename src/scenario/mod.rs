@@ -1666,7 +1666,7 @@ mod tests {
         };
         let strike = |min: u64, max: u64| {
             with(&format!(
-                r#"{{"until_ms": 500, "strikes": [{{"note": "role", "chance": 0.5, "fault": "crash", "duration_ms_min": {min}, "duration_ms_max": {max}}}]}}"#
+                r#"{{"until_ms": 500, "strikes": [{{"note": "duty", "chance": 0.5, "fault": "crash", "duration_ms_min": {min}, "duration_ms_max": {max}}}]}}"#
             ))
         };
         load("t.json", &strike(10, 20), &[]).unwrap();
