@@ -185,7 +185,7 @@ impl Workload {
     }
 
     /// The scenario for a run of `time_ms` of virtual time, with extra `limits` overrides.
-    fn scenario_ms(&self, time_ms: u64, pending_max: Option<u64>) -> Scenario {
+    fn scenario_ms(&self, time_ms: u64, pending_max: Option<u64>) -> Scenario<Ping> {
         let text = scenario::bundled(SCENARIO).expect("the bundled scenario exists");
         let mut overrides = self.overrides.clone();
         overrides.push(format!("limits.time_ms={time_ms}"));
@@ -197,19 +197,19 @@ impl Workload {
         if let Some(p) = pending_max {
             overrides.push(format!("limits.pending_max={p}"));
         }
-        scenario::load(SCENARIO, text, &overrides).expect("the benchmark scenario is valid")
+        scenario::load::<Ping>(SCENARIO, text, &overrides).expect("the benchmark scenario is valid")
     }
 
     /// The scenario for a run of about `events` events.
-    fn scenario_events(&self, events: u64) -> Scenario {
+    fn scenario_events(&self, events: u64) -> Scenario<Ping> {
         let ms = (events as f64 / self.events_per_ms).ceil() as u64;
         self.scenario_ms(ms.max(1), None)
     }
 }
 
 /// Runs `scn` to its end (building and dropping the simulation).
-fn run(scn: &Scenario, seed: u64, sink: Option<Box<dyn TraceSink>>) -> RunReport {
-    let config = scn.config::<Ping>(seed).expect("a ping scenario");
+fn run(scn: &Scenario<Ping>, seed: u64, sink: Option<Box<dyn TraceSink>>) -> RunReport {
+    let config = scn.config(seed).expect("a ping scenario");
     let mut sim = Simulation::<Ping>::new(config, sink).expect("valid expectations");
     sim.run()
 }
@@ -376,7 +376,7 @@ fn measure_queue(w: &Workload, virtual_ms: u64) -> QueueStats {
     );
     let fixed = u64::from(f.nodes) + 2 * u64::from(f.workload.clients) + 2 + deadlines;
     let counts = Rc::new(RefCell::new(RecordCounts::default()));
-    let config = scn.config::<Ping>(w.seed).expect("a ping scenario");
+    let config = scn.config(w.seed).expect("a ping scenario");
     let mut sim = Simulation::<Ping>::new(config, Some(Box::new(CountingSink(counts.clone()))))
         .expect("valid expectations");
     const SAMPLE_US: u64 = 100;
@@ -537,7 +537,7 @@ fn throughput(w: &Workload, events: u64, trace: Trace, dir: &TempDir) -> (u64, V
     let (mut steps, mut rates, mut bytes) = (0, Vec::new(), 0);
     for _ in 0..REPEATS {
         let start = Instant::now();
-        let config = scn.config::<Ping>(w.seed).expect("a ping scenario");
+        let config = scn.config(w.seed).expect("a ping scenario");
         let mut sim = Simulation::<Ping>::new(config, trace.sink(dir)).expect("valid");
         let report = sim.run();
         drop(sim); // flushes the trace file
@@ -570,7 +570,7 @@ struct MemRow {
 fn memory(w: &Workload, events: u64, trace: Trace, dir: &TempDir) -> MemRow {
     let scn = w.scenario_events(events);
     let half = Time::from_ms(scn.file.limits.time_ms / 2);
-    let config = scn.config::<Ping>(w.seed).expect("a ping scenario");
+    let config = scn.config(w.seed).expect("a ping scenario");
     let base = reset_peak();
     let (a0, r0) = alloc_calls();
     let mut sim = Simulation::<Ping>::new(config, trace.sink(dir)).expect("valid");
@@ -640,7 +640,7 @@ fn checks_share<P: faultline::protocol::Protocol>(name: &str, title: &str, time_
         format!("limits.time_ms={time_ms}"),
         "limits.events_max=100000000".to_string(),
     ];
-    let scn = faultline::scenario::load(
+    let scn = faultline::scenario::load::<P>(
         name,
         faultline::scenario::bundled(name).expect("bundled"),
         &overrides,

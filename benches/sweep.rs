@@ -11,6 +11,7 @@
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
 
+use faultline::protocols::raft::Raft;
 use faultline::run::sweep::{SeedSet, sweep};
 use faultline::scenario::load;
 use std::time::Instant;
@@ -32,7 +33,7 @@ const SCENARIO: &str = r#"{
 fn main() {
     let quick = std::env::var_os("FAULTLINE_BENCH_QUICK").is_some();
     let n: u64 = if quick { 40 } else { 400 };
-    let scn = load("bench/raft-sweep", SCENARIO, &[]).expect("the pinned scenario loads");
+    let scn = load::<Raft>("bench/raft-sweep", SCENARIO, &[]).expect("the pinned scenario loads");
     // The client rate the pin promises, measured on one run.
     let r = scn.run(1, None).expect("runs");
     let per_second = r.ops.invoked as f64 / (r.time_end.as_us() as f64 / 1e6);

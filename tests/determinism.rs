@@ -6,11 +6,12 @@
 mod common;
 
 use common::{MemSink, cli, temp_dir};
-use faultline::scenario::{bundled, bundled_names, load};
+use faultline::protocols::AnyScenario;
+use faultline::scenario::bundled_names;
 use std::collections::BTreeMap;
 
 fn fingerprint(name: &str, seed: Option<u64>) -> (u64, u64) {
-    let scn = load(name, bundled(name).unwrap(), &[]).unwrap();
+    let scn = AnyScenario::bundled(name, &[]).unwrap();
     let seed = seed.unwrap_or(scn.file.seed);
     let r = scn.run(seed, None).unwrap();
     (r.fingerprint, r.steps)
@@ -37,7 +38,7 @@ fn every_bundled_scenario_runs_twice_to_the_same_fingerprint() {
 #[test]
 fn the_trace_does_not_change_the_fingerprint() {
     for name in bundled_names() {
-        let scn = load(name, bundled(name).unwrap(), &[]).unwrap();
+        let scn = AnyScenario::bundled(name, &[]).unwrap();
         let sink = MemSink::default();
         let with = scn
             .run(scn.file.seed, Some(Box::new(sink.clone())))

@@ -540,8 +540,7 @@ fn the_heal_restarts_crashed_nodes_but_not_permanently_down_ones() {
 }
 
 fn bundled_run(name: &str, seed: Option<u64>) -> (faultline::sim::RunReport, Vec<Value>) {
-    let scn =
-        faultline::scenario::load(name, faultline::scenario::bundled(name).unwrap(), &[]).unwrap();
+    let scn = faultline::protocols::AnyScenario::bundled(name, &[]).unwrap();
     let sink = MemSink::default();
     let report = scn
         .run(seed.unwrap_or(scn.file.seed), Some(Box::new(sink.clone())))
@@ -658,9 +657,8 @@ fn the_nemesis_injects_and_undoes_faults_within_its_budget() {
 
 #[test]
 fn a_client_that_cannot_reach_anyone_gives_up_with_unknown_and_a_new_process() {
-    let scn = faultline::scenario::load(
+    let scn = faultline::scenario::Scenario::<faultline::protocols::ping::Ping>::bundled(
         "ping/basic",
-        faultline::scenario::bundled("ping/basic").unwrap(),
         &[
             "workload.clients=1".into(),
             "faults=[{\"at_ms\": 0, \"isolate\": \"c1\"}]".into(),

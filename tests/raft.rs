@@ -2,11 +2,12 @@
 //! others, and each bug switch is caught, within a bounded number of seeds of the scenario
 //! whose description says it provokes it, by the check that guards against it.
 
-use faultline::scenario::{bundled, bundled_names, load};
+use faultline::protocols::raft::Raft;
+use faultline::scenario::{Scenario, bundled_names};
 use faultline::sim::Verdict;
 
 fn verdict(name: &str, seed: Option<u64>, overrides: &[String]) -> Verdict {
-    let scn = load(name, bundled(name).unwrap(), overrides).unwrap();
+    let scn = Scenario::<Raft>::bundled(name, overrides).unwrap();
     scn.run(seed.unwrap_or(scn.file.seed), None)
         .unwrap()
         .verdict
@@ -106,7 +107,7 @@ fn metrics(
     overrides: &[&str],
 ) -> std::collections::BTreeMap<String, serde_json::Value> {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let scn = load(name, bundled(name).unwrap(), &overrides).unwrap();
+    let scn = Scenario::<Raft>::bundled(name, &overrides).unwrap();
     let r = scn.run(scn.file.seed, None).unwrap();
     assert_eq!(r.verdict, Verdict::Pass, "{name} {overrides:?}");
     r.metrics
@@ -145,9 +146,8 @@ fn a_violation_is_reported_at_the_step_where_it_happens() {
     // With reply_before_sync, the first entry a leader commits is held by a majority of logs
     // but synced by none of the followers: the violation belongs to that very step.
     let name = "raft/first-election";
-    let scn = load(
+    let scn = Scenario::<Raft>::bundled(
         name,
-        bundled(name).unwrap(),
         &["protocol.params.bugs.reply_before_sync=true".into()],
     )
     .unwrap();

@@ -2,7 +2,8 @@
 //! `outcome` says. A case that should fail a check and now passes has gone vacuous (the engine,
 //! the protocol or its randomness moved under it), and this test says so.
 
-use faultline::scenario::{ExpectedOutcome, bundled, bundled_names, load};
+use faultline::protocols::AnyScenario;
+use faultline::scenario::{ExpectedOutcome, bundled, bundled_names};
 use faultline::sim::install_panic_capture;
 
 fn cases() -> Vec<&'static str> {
@@ -19,7 +20,7 @@ fn every_regression_case_ends_as_it_must() {
     assert!(names.len() >= 7, "regression cases: {names:?}");
     let mut wrong = Vec::new();
     for name in &names {
-        let scn = load(name, bundled(name).unwrap(), &[]).unwrap();
+        let scn = AnyScenario::bundled(name, &[]).unwrap();
         let outcome = scn
             .file
             .outcome
@@ -39,7 +40,7 @@ fn every_regression_case_ends_as_it_must() {
 fn both_kinds_of_case_are_kept() {
     let outcomes: Vec<ExpectedOutcome> = cases()
         .into_iter()
-        .filter_map(|n| load(n, bundled(n).unwrap(), &[]).unwrap().file.outcome)
+        .filter_map(|n| AnyScenario::bundled(n, &[]).unwrap().file.outcome.clone())
         .collect();
     assert!(outcomes.contains(&ExpectedOutcome::Passes));
     assert!(
@@ -54,9 +55,8 @@ fn a_failing_case_that_starts_passing_is_reported_as_vacuous() {
     install_panic_capture();
     // The same case with its bug switch off stands for an engine change that made it pass.
     let name = "regressions/raft-skip-up-to-date-check";
-    let scn = load(
+    let scn = AnyScenario::bundled(
         name,
-        bundled(name).unwrap(),
         &["protocol.params.bugs.skip_up_to_date_check=false".into()],
     )
     .unwrap();
@@ -71,9 +71,8 @@ fn a_failing_case_that_starts_passing_is_reported_as_vacuous() {
     assert!(why.contains("gone vacuous"), "{why}");
     // And a fixed bug that comes back is named.
     let name = "regressions/raft-duplicate-votes-counted-once";
-    let scn = load(
+    let scn = AnyScenario::bundled(
         name,
-        bundled(name).unwrap(),
         &["protocol.params.bugs.count_duplicate_votes=true".into()],
     )
     .unwrap();
@@ -87,6 +86,6 @@ fn outcome_names_a_real_check() {
     let text = bundled("regressions/raft-reply-before-sync")
         .unwrap()
         .replace("committed_never_lost", "committed_nevr_lost");
-    let e = load("x.json", &text, &[]).unwrap_err();
+    let e = AnyScenario::load("x.json", &text, &[]).err().unwrap();
     assert_eq!(e.field.as_deref(), Some("outcome.fails"), "{e}");
 }

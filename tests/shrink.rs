@@ -34,7 +34,7 @@ fn a_failing_swarm_seed_shrinks_to_a_small_scenario_that_fails_the_same_check() 
     let (code, run, _) = cli(&["run", o, "-q"]);
     assert_eq!(code, 1, "{run}");
     assert!(run.contains("check leader_completeness"), "{run}");
-    assert!(run.contains("as this regression case expects"), "{run}");
+    assert!(run.contains("as the scenario expects"), "{run}");
     // Shrinking is deterministic.
     let out2 = dir.join("again.json");
     let (code, text2, _) = cli(&[

@@ -5,12 +5,13 @@
 mod common;
 
 use common::{cli, temp_dir};
+use faultline::protocols::raft::Raft;
 use faultline::run::sweep::{SeedSet, SweepReport, merge, sweep};
-use faultline::scenario::{bundled, load};
+use faultline::scenario::Scenario;
 
 fn run(name: &str, set: &[&str], seeds: SeedSet, jobs: usize, max: Option<u64>) -> SweepReport {
     let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
-    let scn = load(name, bundled(name).unwrap(), &set).unwrap();
+    let scn = Scenario::<Raft>::bundled(name, &set).unwrap();
     sweep(&scn, seeds, jobs, max, &mut |_| {}, &mut |_| {})
 }
 

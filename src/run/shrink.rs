@@ -1,4 +1,5 @@
 //! Shrinking: from a failing seed to a small standalone scenario that fails the same check.
+//! Generic over the protocol.
 //!
 //! While the nemesis is random, the fault generator itself is simplified first (a fault
 //! kind, strike rule, node or client fewer, a rarer strike, less time), each change kept if
@@ -29,11 +30,13 @@
 
 use crate::base::types::{Endpoint, NodeId};
 use crate::faults::{Fault, ScheduledFault};
-use crate::scenario::{Scenario, load, ms_text};
+use crate::protocol::Protocol;
+use crate::scenario::{Document, Scenario, load, ms_text};
 use crate::sim::{RunReport, Verdict};
 use crate::trace::TraceSink;
 use serde_json::{Value, json};
 use std::cell::RefCell;
+use std::marker::PhantomData;
 use std::rc::Rc;
 
 /// How hard to try.
@@ -137,7 +140,7 @@ fn size(json: &Value, r: &RunReport) -> Size {
 }
 
 /// The original run's size: random faults counted as they happened (ignored ones not).
-fn size_before(scn: &Scenario, r: &RunReport, records: &[Value]) -> Size {
+fn size_before(scn: &Document, r: &RunReport, records: &[Value]) -> Size {
     let random = records
         .iter()
         .filter(|v| v["ev"] == "fault" && is_random(v) && !is_ignored(v))
@@ -158,7 +161,11 @@ fn is_ignored(v: &Value) -> bool {
 }
 
 /// Shrinks the run of `scn` under `seed` (overrides already applied to `scn`).
-pub fn shrink(scn: &Scenario, seed: u64, options: Options) -> Result<Shrunk, Error> {
+pub fn shrink<P: Protocol>(
+    scn: &Scenario<P>,
+    seed: u64,
+    options: Options,
+) -> Result<Shrunk, Error> {
     let first_seed = seed;
     let resolved = scn.for_seed(seed).map_err(Error::Input)?;
     let records = Rc::new(RefCell::new(Vec::new()));
@@ -178,13 +185,14 @@ pub fn shrink(scn: &Scenario, seed: u64, options: Options) -> Result<Shrunk, Err
     };
     let check = check.to_string();
     let before = size_before(scn, &first, &records.borrow());
-    let mut s = Shrinker {
+    let mut s = Shrinker::<P> {
         source: scn.source.clone(),
         seed,
         check,
         runs: 0,
         max_runs: options.max_runs,
         steps: Vec::new(),
+        protocol: PhantomData,
     };
     // Phase 0: while faults are random, a simpler fault generator under another seed is
     // worth more than any edit of this one run (whose every later event hangs on the
@@ -193,7 +201,10 @@ pub fn shrink(scn: &Scenario, seed: u64, options: Options) -> Result<Shrunk, Err
         let budget = options.max_runs / 4 * 3;
         let (json, seed) = s.simpler_generator(resolved.json.clone(), seed, first.steps, budget);
         let text = serde_json::to_string(&json).expect("JSON values print");
-        (load(&scn.source, &text, &[]).map_err(Error::Input)?, seed)
+        (
+            load::<P>(&scn.source, &text, &[]).map_err(Error::Input)?,
+            seed,
+        )
     } else {
         (resolved, seed)
     };
@@ -252,8 +263,8 @@ pub fn shrink(scn: &Scenario, seed: u64, options: Options) -> Result<Shrunk, Err
 }
 
 /// The resolved scenario with the nemesis's doings written out as explicit faults.
-fn explicit(
-    resolved: &Scenario,
+fn explicit<P: Protocol>(
+    resolved: &Scenario<P>,
     seed: u64,
     records: &[Value],
     check: &str,
@@ -395,13 +406,26 @@ fn us_of(entry: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-struct Shrinker {
+struct Shrinker<P> {
     source: String,
     seed: u64,
     check: String,
     runs: u32,
     max_runs: u32,
     steps: Vec<String>,
+    protocol: PhantomData<fn() -> P>,
+}
+
+/// The scenario's `faults` list.
+fn fault_list(cur: &Value) -> Vec<Value> {
+    cur["faults"].as_array().cloned().unwrap_or_default()
+}
+
+/// The scenario with `faults` as its list.
+fn with_fault_list(cur: &Value, faults: Vec<Value>) -> Value {
+    let mut c = cur.clone();
+    c["faults"] = Value::Array(faults);
+    c
 }
 
 /// Seeds a simpler generator is tried under before it counts as not failing. Some failures
@@ -411,7 +435,7 @@ const GENERATOR_SEEDS: u64 = 600;
 /// Other seeds an explicit schedule with one fault (or pair) fewer is tried under.
 const RESEEDS: u64 = 24;
 
-impl Shrinker {
+impl<P: Protocol> Shrinker<P> {
     /// The first seed of `seed ..` (at most [`GENERATOR_SEEDS`]) under which `json` fails the
     /// target check in at most `steps_max` events, with the events it took.
     fn failing_seed(
@@ -426,7 +450,7 @@ impl Shrinker {
         let mut bounded = json.clone();
         bounded["limits"]["events_max"] = json!(steps_max.max(1));
         let text = serde_json::to_string(&bounded).ok()?;
-        let scn = load(&self.source, &text, &[]).ok()?;
+        let scn = load::<P>(&self.source, &text, &[]).ok()?;
         for s in seed..seed.saturating_add(GENERATOR_SEEDS) {
             if self.runs >= budget_end {
                 return None;
@@ -545,7 +569,7 @@ impl Shrinker {
         }
         self.runs += 1;
         let text = serde_json::to_string(json).ok()?;
-        let scn = load(&self.source, &text, &[]).ok()?;
+        let scn = load::<P>(&self.source, &text, &[]).ok()?;
         let report = scn.run(self.seed, None).ok()?;
         (failing_check(&report)?.0 == self.check).then_some(report)
     }
@@ -582,7 +606,7 @@ impl Shrinker {
         }
         let Some(scn) = serde_json::to_string(&candidate)
             .ok()
-            .and_then(|t| load(&self.source, &t, &[]).ok())
+            .and_then(|t| load::<P>(&self.source, &t, &[]).ok())
         else {
             self.runs += 1; // an invalid candidate costs a run, as if it had been tried
             return false;
@@ -677,22 +701,12 @@ impl Shrinker {
         self.attempt(cur, report, c, || format!("run length {old} -> {end} ms"))
     }
 
-    fn faults(cur: &Value) -> Vec<Value> {
-        cur["faults"].as_array().cloned().unwrap_or_default()
-    }
-
-    fn with_faults(cur: &Value, faults: Vec<Value>) -> Value {
-        let mut c = cur.clone();
-        c["faults"] = Value::Array(faults);
-        c
-    }
-
     fn drop_faults(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {
         let mut changed = false;
         // A fault and its undo together first.
         let mut i = 0;
-        while i < Self::faults(cur).len() && !self.out_of_runs() {
-            let list = Self::faults(cur);
+        while i < fault_list(cur).len() && !self.out_of_runs() {
+            let list = fault_list(cur);
             if let Some(j) = undo_of(&list, i) {
                 let kept: Vec<Value> = list
                     .iter()
@@ -701,7 +715,7 @@ impl Shrinker {
                     .map(|(_, e)| e.clone())
                     .collect();
                 let what = describe(&list[i]);
-                let c = Self::with_faults(cur, kept);
+                let c = with_fault_list(cur, kept);
                 if self.attempt_reseeding(cur, report, c, || format!("dropped {what} and its undo"))
                 {
                     changed = true;
@@ -711,11 +725,11 @@ impl Shrinker {
             i += 1;
         }
         // Then chunks, halving down to single entries.
-        let mut chunk = Self::faults(cur).len().div_ceil(2).max(1);
+        let mut chunk = fault_list(cur).len().div_ceil(2).max(1);
         loop {
             let mut start = 0;
-            while start < Self::faults(cur).len() && !self.out_of_runs() {
-                let list = Self::faults(cur);
+            while start < fault_list(cur).len() && !self.out_of_runs() {
+                let list = fault_list(cur);
                 let end = (start + chunk).min(list.len());
                 let kept: Vec<Value> = list[..start].iter().chain(&list[end..]).cloned().collect();
                 let what = if end - start == 1 {
@@ -723,7 +737,7 @@ impl Shrinker {
                 } else {
                     format!("{} faults", end - start)
                 };
-                let c = Self::with_faults(cur, kept);
+                let c = with_fault_list(cur, kept);
                 let kept = if end - start == 1 {
                     self.attempt_reseeding(cur, report, c, || format!("dropped {what}"))
                 } else {
@@ -844,8 +858,8 @@ impl Shrinker {
     fn shorter_faults(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {
         let mut changed = false;
         let mut i = 0;
-        while i < Self::faults(cur).len() && !self.out_of_runs() {
-            let list = Self::faults(cur);
+        while i < fault_list(cur).len() && !self.out_of_runs() {
+            let list = fault_list(cur);
             if list[i].get("on").is_none() {
                 if let Some(j) = undo_of(&list, i) {
                     let (a, b) = (us_of(&list[i]), us_of(&list[j]));
@@ -856,7 +870,7 @@ impl Shrinker {
                         let mut l = list.clone();
                         l[j]["at_ms"] = json!(mid_ms / 1_000);
                         let what = describe(&list[i]);
-                        let c = Self::with_faults(cur, sorted(l));
+                        let c = with_fault_list(cur, sorted(l));
                         if self.attempt(cur, report, c, || {
                             format!(
                                 "{what} lasts {} ms instead of {}",
@@ -873,7 +887,7 @@ impl Shrinker {
                         let mut l = list.clone();
                         l[i]["at_ms"] = json!(later / 1_000);
                         let what = describe(&list[i]);
-                        let c = Self::with_faults(cur, sorted(l));
+                        let c = with_fault_list(cur, sorted(l));
                         if self.attempt(cur, report, c, || {
                             format!(
                                 "{what} starts at {} ms instead of {}",
@@ -965,7 +979,7 @@ fn without_node(cur: &Value, gone: NodeId) -> Option<Value> {
             .collect()
     };
     let mut faults = Vec::new();
-    for e in Shrinker::faults(&c) {
+    for e in fault_list(&c) {
         let sf = parse(&e)?;
         if sf.on.as_ref().and_then(|o| o.node) == Some(gone) {
             continue;

@@ -1,21 +1,20 @@
 //! Seed sweeps: one scenario run under many seeds, spread over threads, with the failures
-//! grouped by the check that fired.
+//! grouped by the check that fired. Generic over the protocol.
 //!
-//! Every simulation still runs on one thread and depends only on its seed, so a sweep's
-//! results do not depend on how many threads ran it: seeds are handed out in increasing
-//! order and the results are put back in seed order. With a failure limit, seeds are handed
-//! out until the limit is reached and the report covers exactly the seeds up to the last
-//! failure counted, all of which ran: the same with one thread or many.
+//! The seeds run on the seed [`pool`](super::pool), so a sweep's results do not depend on how
+//! many threads ran it: with a failure limit, the report covers exactly the seeds up to the
+//! last failure counted, all of which ran, the same with one thread or many.
 //!
 //! Shards pick the seeds whose remainder modulo N is K, so N machines can share a range, and
 //! [`merge`] checks that shard reports cover every seed once under one tool version and one
 //! scenario. No files, no environment, no output here: the CLI does those.
 
+use super::pool;
+use crate::protocol::Protocol;
 use crate::scenario::Scenario;
 use crate::sim::Verdict;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Which seeds: `from..=to`, and of those the ones with `seed % shard.1 == shard.0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,12 +202,13 @@ pub struct Progress {
     pub total: u64,
 }
 
-/// Runs the scenario under every seed of `seeds` on `jobs` threads; stops handing out seeds
-/// once `max_failures` seeds have failed (if given). `progress` is called from the calling
-/// thread as seeds finish; `on_failure` for each failing seed as it is found (in the order
-/// found, which with several jobs is not seed order).
-pub fn sweep(
-    scn: &Scenario,
+/// Runs the scenario under every seed of `seeds` on `jobs` threads (through the seed
+/// [`pool`](super::pool)); stops handing out seeds once `max_failures` seeds have failed (if
+/// given). `progress` is called from the calling thread as seeds finish; `on_failure` for each
+/// failing seed as it is found (in the order found, which with several jobs is not seed
+/// order).
+pub fn sweep<P: Protocol>(
+    scn: &Scenario<P>,
     seeds: SeedSet,
     jobs: usize,
     max_failures: Option<u64>,
@@ -216,88 +216,42 @@ pub fn sweep(
     on_failure: &mut dyn FnMut(&SeedFailure),
 ) -> SweepReport {
     let list: Vec<u64> = seeds.seeds().collect();
-    let total = list.len() as u64;
-    let next = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let failed_count = AtomicU64::new(0);
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, Option<SeedFailure>)>();
-    let jobs = jobs.max(1).min(list.len().max(1));
-    let mut results: Vec<Option<Option<SeedFailure>>> = vec![None; list.len()];
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            let tx = tx.clone();
-            let (list, next, stop, failed_count) = (&list, &next, &stop, &failed_count);
-            let local = scn.clone(); // each worker owns its copy
-
-            s.spawn(move || {
-                loop {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst) as usize;
-                    let Some(&seed) = list.get(i) else { break };
-                    let outcome = match local.run(seed, None) {
-                        Ok(report) => failure_of(seed, &report.verdict),
-                        Err(e) => Some(SeedFailure {
-                            seed,
-                            check: "bad_input".into(),
-                            class: "aborted".into(),
-                            message: e.to_string(),
-                            step: None,
-                            time_us: None,
-                        }),
-                    };
-                    if outcome.is_some() {
-                        let n = failed_count.fetch_add(1, Ordering::SeqCst) + 1;
-                        if max_failures.is_some_and(|m| n >= m) {
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                    }
-                    if tx.send((i, outcome)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        let mut p = Progress {
-            total,
-            ..Progress::default()
-        };
-        for (i, outcome) in rx {
+    let mut p = Progress {
+        total: list.len() as u64,
+        ..Progress::default()
+    };
+    let job = |seed: u64| match scn.run(seed, None) {
+        Ok(report) => failure_of(seed, &report.verdict),
+        Err(e) => Some(SeedFailure {
+            seed,
+            check: "bad_input".into(),
+            class: "aborted".into(),
+            message: e.to_string(),
+            step: None,
+            time_us: None,
+        }),
+    };
+    let ran = pool::run(
+        &list,
+        jobs,
+        max_failures,
+        job,
+        Option::is_some,
+        &mut |_, outcome: &Option<SeedFailure>| {
             p.done += 1;
-            if let Some(f) = &outcome {
+            if let Some(f) = outcome {
                 p.failed += 1;
                 on_failure(f);
             }
-            results[i] = Some(outcome);
             progress(p);
-        }
-    });
-    // Seeds were handed out in order, so everything before the first seed not run did run.
-    // With a failure limit, keep the seeds up to the limit-th failure in seed order: a prefix
-    // every thread count produces.
-    let ran = results.iter().take_while(|r| r.is_some()).count();
-    let mut failures = Vec::new();
-    let mut kept = 0usize;
-    let mut stopped_after = None;
-    for (i, r) in results.iter().take(ran).enumerate() {
-        kept = i + 1;
-        if let Some(Some(f)) = r {
-            failures.push(f.clone());
-            if max_failures.is_some_and(|m| failures.len() as u64 >= m) {
-                if kept < list.len() {
-                    stopped_after = Some(list[i]);
-                }
-                break;
-            }
-        }
-    }
-    let run = kept as u64;
+        },
+    );
+    let run = ran.results.len() as u64;
+    let failures: Vec<SeedFailure> = ran.results.into_iter().flatten().collect();
     SweepReport {
         seeds,
         run,
-        stopped_after,
+        stopped_after: ran.stopped_after,
         passed: run - failures.len() as u64,
         groups: group(&failures),
         failures,
@@ -370,22 +324,6 @@ pub fn merge(reports: &[SweepReport]) -> Result<SweepReport, String> {
         groups: group(&failures),
         failures,
     })
-}
-
-/// The bug switches of a protocol: the keys of `bugs` in its default parameters, in order.
-pub fn bug_switches(protocol: &str) -> Vec<String> {
-    struct Switches;
-    impl crate::protocols::ProtocolVisitor for Switches {
-        type Output = Vec<String>;
-        fn visit<P: crate::protocol::Protocol>(self) -> Vec<String> {
-            let params = serde_json::to_value(P::Config::default()).unwrap_or_default();
-            params["bugs"]
-                .as_object()
-                .map(|b| b.keys().cloned().collect())
-                .unwrap_or_default()
-        }
-    }
-    crate::protocols::with_protocol(protocol, Switches).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,0 +1,167 @@
+//! `faultline validate` (a scenario checked without running it, protocol parts included)
+//! and `faultline check-history` (a recorded history checked for linearizability).
+
+use super::Exit;
+use super::io::read_scenario;
+use crate::lin;
+use std::io::Write;
+use std::path::Path;
+
+pub(super) fn cmd_validate(
+    name: &str,
+    set: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    match read_scenario(name, set) {
+        Ok(s) => {
+            let f = &s.file;
+            let _ = writeln!(
+                out,
+                "ok: {name}: protocol {}, {} nodes, {} clients, {} scheduled faults{}, {} expectations, {} ms",
+                f.protocol.name,
+                f.nodes,
+                f.workload.clients,
+                f.faults.len(),
+                if f.nemesis.is_some() {
+                    " and a nemesis"
+                } else {
+                    ""
+                },
+                f.expect.len(),
+                f.limits.time_ms
+            );
+            Exit::Ok
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            Exit::BadInput
+        }
+    }
+}
+
+pub(super) fn cmd_check_history(
+    file: &Path,
+    format: Option<&str>,
+    model: Option<&str>,
+    budget: u64,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    use lin::formats::{Format, parse};
+    let shown = file.display();
+    let bad = |err: &mut dyn Write, msg: String| {
+        let _ = writeln!(err, "error: {msg}");
+        Exit::BadInput
+    };
+    let text = match std::fs::read(file) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => return bad(err, format!("{shown}: not UTF-8 text")),
+        },
+        Err(e) => return bad(err, format!("{shown}: cannot read: {e}")),
+    };
+    let format = match format {
+        Some(name) => match Format::from_name(name) {
+            Some(f) => f,
+            None => {
+                return bad(
+                    err,
+                    format!(
+                        "--format {name:?}: expected one of {}",
+                        Format::NAMES.join(", ")
+                    ),
+                );
+            }
+        },
+        None => match Format::detect(&text) {
+            Some(f) => f,
+            None if text.trim().is_empty() => {
+                return bad(
+                    err,
+                    format!("{shown}: the file is empty: no operations to check"),
+                );
+            }
+            None => {
+                return bad(
+                    err,
+                    format!(
+                        "{shown}: cannot tell the format from the first line; give --format ({})",
+                        Format::NAMES.join(", ")
+                    ),
+                );
+            }
+        },
+    };
+    let ops = match parse(&text, format) {
+        Ok(ops) => ops,
+        Err(e) if e.line == 0 => return bad(err, format!("{shown}: {}", e.message)),
+        Err(e) => return bad(err, format!("{shown}:{e}")),
+    };
+    let model = match model {
+        Some(name) => match lin::ModelKind::from_name(name) {
+            Some(m) => m,
+            None => {
+                return bad(
+                    err,
+                    format!(
+                        "--model {name:?}: expected one of {}",
+                        lin::ModelKind::NAMES.join(", ")
+                    ),
+                );
+            }
+        },
+        None => match lin::ModelKind::guess(&ops) {
+            Some(m) => m,
+            None => {
+                return bad(
+                    err,
+                    format!(
+                        "{shown}: cannot tell the model from operation {:?}; give --model ({})",
+                        ops[0].f,
+                        lin::ModelKind::NAMES.join(", ")
+                    ),
+                );
+            }
+        },
+    };
+    let (verdict, stats) = match lin::check(&ops, model, budget) {
+        Ok(v) => v,
+        Err(e) => return bad(err, format!("{shown}:{e}")),
+    };
+    let code = match &verdict {
+        lin::LinVerdict::Linearizable => Exit::Ok,
+        lin::LinVerdict::NotLinearizable(_) => Exit::CheckFailed,
+        lin::LinVerdict::Inconclusive { .. } => Exit::Inconclusive,
+    };
+    if json {
+        let v = serde_json::json!({"file": shown.to_string(), "verdict": verdict, "stats": stats});
+        let _ = writeln!(out, "{v}");
+        return code;
+    }
+    match &verdict {
+        lin::LinVerdict::Linearizable => {
+            let _ = writeln!(out, "linearizable");
+        }
+        lin::LinVerdict::NotLinearizable(c) => {
+            let _ = writeln!(out, "not linearizable\n  {}", c.explain(&ops));
+        }
+        lin::LinVerdict::Inconclusive { key, steps } => {
+            let key = key
+                .as_ref()
+                .map(|k| format!(" on key {k:?}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "inconclusive: the search{key} used its budget of {steps} steps; raise --budget"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  {} operations ({} ignored: unknown reads or definite failures), {} key(s), {} search steps",
+        stats.ops, stats.ignored, stats.partitions, stats.steps
+    );
+    code
+}

@@ -1,0 +1,55 @@
+//! One run of a scenario: the scenario as it runs under a seed (a swarm resolved), its typed
+//! configuration, one [`Simulation`], and what came of it.
+//!
+//! These are methods of [`Scenario<P>`] defined here, beside the sweep and the shrinker that
+//! call them, so that the scenario module itself never runs anything. Must not read files,
+//! the environment or the clock, and must not print.
+
+use crate::protocol::Protocol;
+use crate::scenario::{InputError, Scenario};
+use crate::sim::{RunReport, Simulation};
+use crate::trace::TraceSink;
+
+impl<P: Protocol> Scenario<P> {
+    /// Runs this scenario with `seed`, streaming the trace to `sink` if given.
+    pub fn run(
+        &self,
+        seed: u64,
+        sink: Option<Box<dyn TraceSink>>,
+    ) -> Result<RunReport, InputError> {
+        Ok(self.run_keeping(seed, sink, false)?.0)
+    }
+
+    /// Like [`Scenario::run`], and also returns the client history as the linearizability
+    /// checker reads it (empty for protocols without a history model).
+    pub fn run_with_history(
+        &self,
+        seed: u64,
+        sink: Option<Box<dyn TraceSink>>,
+    ) -> Result<(RunReport, Vec<crate::lin::Op>), InputError> {
+        self.run_keeping(seed, sink, true)
+    }
+
+    fn run_keeping(
+        &self,
+        seed: u64,
+        sink: Option<Box<dyn TraceSink>>,
+        history: bool,
+    ) -> Result<(RunReport, Vec<crate::lin::Op>), InputError> {
+        let config = self.for_seed(seed)?.config(seed)?;
+        let mut sim = Simulation::<P>::new(config, sink).map_err(|message| InputError {
+            file: self.source.clone(),
+            line: None,
+            column: None,
+            field: Some("expect".to_string()),
+            message,
+        })?;
+        let report = sim.run();
+        let ops = if history {
+            sim.history_ops()
+        } else {
+            Vec::new()
+        };
+        Ok((report, ops))
+    }
+}

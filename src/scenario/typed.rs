@@ -1,0 +1,343 @@
+//! The typed scenario: a [`Document`] checked against a protocol's type `P` (its
+//! parameters, its check names, `outcome.fails`, every value a swarm knob may pick) and
+//! turned into the engine's typed [`SimConfig`].
+//!
+//! Generic over `P`: nothing here looks a protocol up by name (the command line does that,
+//! through `crate::protocols`), so a protocol written outside the crate loads the same way
+//! as a bundled one. Must not read files and must not run anything (`crate::run` does).
+
+use super::bundled::{bundled, bundled_names};
+use super::document::Document;
+use super::error::{InputError, Where, strip_position};
+use super::format::{ExpectedOutcome, KindName, ScenarioFile};
+use crate::base::types::Time;
+use crate::check::{ExpectKind, Expectation, TriggerKind};
+use crate::network::LinkModel;
+use crate::protocol::Protocol;
+use crate::sim::{ClockInit, SimConfig};
+use serde::Serialize;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+/// A scenario validated for protocol `P`: its [`Document`] (reachable through `Deref`:
+/// `scn.file`, `scn.json`, `scn.source`) whose protocol parts have been checked against `P`.
+/// Only the loaders make one, so holding a `Scenario<P>` means the checks passed.
+///
+/// Running it is in `crate::run`: [`Scenario::run`] and [`Scenario::run_with_history`].
+pub struct Scenario<P: Protocol> {
+    doc: Document,
+    protocol: PhantomData<fn() -> P>,
+}
+
+impl<P: Protocol> Clone for Scenario<P> {
+    fn clone(&self) -> Self {
+        Scenario {
+            doc: self.doc.clone(),
+            protocol: PhantomData,
+        }
+    }
+}
+
+impl<P: Protocol> fmt::Debug for Scenario<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scenario")
+            .field("protocol", &P::NAME)
+            .field("doc", &self.doc)
+            .finish()
+    }
+}
+
+impl<P: Protocol> Deref for Scenario<P> {
+    type Target = Document;
+    fn deref(&self) -> &Document {
+        &self.doc
+    }
+}
+
+/// Parses and validates scenario `text` from `source` for protocol `P`, with `overrides`
+/// (`--set` syntax) applied: [`Document::load`], then [`Scenario::from_document`].
+pub fn load<P: Protocol>(
+    source: &str,
+    text: &str,
+    overrides: &[String],
+) -> Result<Scenario<P>, InputError> {
+    Scenario::from_document(Document::load(source, text, overrides)?)
+}
+
+impl<P: Protocol> Scenario<P> {
+    /// Checks a document against `P`: its protocol name is `P::NAME`, its parameters parse
+    /// as `P::Config`, its expectations and `outcome.fails` name checks `P` has (or the
+    /// built-in and engine checks), and every value a swarm knob may pick makes valid
+    /// parameters on its own.
+    pub fn from_document(doc: Document) -> Result<Scenario<P>, InputError> {
+        let place = doc.place();
+        if doc.file.protocol.name != P::NAME {
+            return Err(place.error(
+                "protocol.name",
+                format!(
+                    "this scenario is for {}, not {}",
+                    doc.file.protocol.name,
+                    P::NAME
+                ),
+            ));
+        }
+        typed_config::<P>(&doc.file, 0, &place)?;
+        check_knobs::<P>(&doc.file, &place)?;
+        Ok(Scenario {
+            doc,
+            protocol: PhantomData,
+        })
+    }
+
+    /// The bundled scenario `name` (`ping/basic`; `faultline list` shows them) for `P`, with
+    /// `overrides` applied.
+    pub fn bundled(name: &str, overrides: &[String]) -> Result<Scenario<P>, InputError> {
+        match bundled(name) {
+            Some(text) => load(name, text, overrides),
+            None => Err(InputError {
+                file: name.to_string(),
+                line: None,
+                column: None,
+                field: None,
+                message: format!(
+                    "no bundled scenario of that name; bundled: {}",
+                    bundled_names().join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// This scenario with more `overrides` applied, validated again.
+    pub fn with(&self, overrides: &[String]) -> Result<Scenario<P>, InputError> {
+        let mut json = self.doc.json.clone();
+        for o in overrides {
+            super::overrides::apply_override(&mut json, o)?;
+        }
+        Scenario::from_document(Document::from_json(&self.doc.source, json)?)
+    }
+
+    /// The document, without the proof that it was checked against `P`.
+    pub fn into_document(self) -> Document {
+        self.doc
+    }
+
+    /// The typed configuration for the engine with `seed` (a swarm nemesis stays as it is:
+    /// see [`Scenario::for_seed`]).
+    pub fn config(&self, seed: u64) -> Result<SimConfig<P>, InputError> {
+        typed_config::<P>(&self.doc.file, seed, &self.doc.place())
+    }
+
+    /// This scenario as it runs under `seed`: a swarm nemesis replaced by what it draws for
+    /// that seed (the kinds, rates, network settings, strikes and protocol knobs), so the
+    /// result is an ordinary scenario that runs the same. Without a swarm, the scenario
+    /// itself.
+    pub fn for_seed(&self, seed: u64) -> Result<Scenario<P>, InputError> {
+        let Some(n) = &self.doc.file.nemesis else {
+            return Ok(self.clone());
+        };
+        let Some(spec) = &n.swarm else {
+            return Ok(self.clone());
+        };
+        let draw = crate::faults::swarm(spec, n.until_ms, seed, &P::vocabulary());
+        let mut json = self.doc.json.clone();
+        let obj = json.as_object_mut().expect("a scenario is an object");
+        obj.insert("nemesis".into(), jv(&draw.nemesis));
+        if !draw.params.is_empty() {
+            let protocol = obj
+                .get_mut("protocol")
+                .and_then(|p| p.as_object_mut())
+                .expect("a loaded scenario names its protocol in an object");
+            let params = protocol
+                .entry("params")
+                .or_insert_with(|| serde_json::json!({}));
+            if !params.is_object() {
+                *params = serde_json::json!({}); // `null` parses as no params
+            }
+            let params = params.as_object_mut().expect("made an object above");
+            for (k, v) in draw.params {
+                params.insert(k, v);
+            }
+        }
+        Scenario::from_document(Document::from_json(&self.doc.source, json)?)
+    }
+}
+
+/// Names the engine itself fails runs under.
+const ENGINE_CHECKS: [&str; 4] = [
+    "linearizable",
+    "protocol_panic",
+    "protocol_error",
+    "event_budget",
+];
+
+fn protocol_config<P: Protocol>(
+    f: &ScenarioFile,
+    place: &Where<'_>,
+) -> Result<P::Config, InputError> {
+    if f.protocol.params.is_null() {
+        return Ok(P::Config::default());
+    }
+    serde_path_to_error::deserialize(&f.protocol.params).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "protocol.params".to_string()
+        } else {
+            format!("protocol.params.{path}")
+        };
+        place.error(&field, strip_position(&e.inner().to_string()))
+    })
+}
+
+fn typed_config<P: Protocol>(
+    f: &ScenarioFile,
+    seed: u64,
+    place: &Where<'_>,
+) -> Result<SimConfig<P>, InputError> {
+    let protocol = protocol_config::<P>(f, place)?;
+    let defs = P::properties();
+    if let Some(ExpectedOutcome::Fails(check)) = &f.outcome {
+        let known = defs.iter().any(|d| d.name == check)
+            || crate::check::BUILTIN_CHECKS.iter().any(|b| b.0 == check)
+            || ENGINE_CHECKS.contains(&check.as_str());
+        if !known {
+            let mut names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+            names.extend(crate::check::BUILTIN_CHECKS.iter().map(|b| b.0));
+            names.extend(ENGINE_CHECKS);
+            return Err(place.error(
+                "outcome.fails",
+                format!(
+                    "protocol {} has no check named {check:?}; it has: {}",
+                    P::NAME,
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut expectations = Vec::new();
+    for (i, e) in f.expect.iter().enumerate() {
+        if !defs.iter().any(|d| d.name == e.check)
+            && !crate::check::BUILTIN_CHECKS.iter().any(|b| b.0 == e.check)
+        {
+            let mut names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+            names.extend(crate::check::BUILTIN_CHECKS.iter().map(|b| b.0));
+            return Err(place.error(
+                &format!("expect[{i}].check"),
+                format!(
+                    "protocol {} has no check named {:?}; it has: {}",
+                    P::NAME,
+                    e.check,
+                    names.join(", ")
+                ),
+            ));
+        }
+        let kind = match e.kind {
+            KindName::Always => ExpectKind::Always,
+            KindName::Sometimes => ExpectKind::Sometimes,
+            KindName::Eventually => ExpectKind::Eventually {
+                budget: e.budget_ms.or(f.liveness_budget_ms).map(Time::from_ms),
+                stays: e.stays,
+            },
+            KindName::Within => ExpectKind::Within {
+                after: e.after.unwrap_or(TriggerKind::Crash),
+                node: e.node,
+                within: Time::from_ms(e.within_ms.unwrap_or(0)),
+            },
+        };
+        if e.at_least.is_some() && e.check != "client_ops_ok" {
+            return Err(place.error(
+                &format!("expect[{i}].at_least"),
+                "`at_least` belongs to the client_ops_ok check only",
+            ));
+        }
+        expectations.push(Expectation {
+            check: e.check.clone(),
+            kind,
+            at_least: e.at_least,
+        });
+    }
+    let net = &f.network;
+    let base = LinkModel::default();
+    let link = LinkModel {
+        latency: net.latency.clone().unwrap_or(base.latency),
+        loss: net.loss.unwrap_or(base.loss),
+        duplicate: net.duplicate.unwrap_or(base.duplicate),
+        long_delay: net.long_delay.clone().or(base.long_delay),
+    };
+    let mut links = Vec::new();
+    for l in &net.links {
+        let model = LinkModel {
+            latency: l.latency.clone().unwrap_or_else(|| link.latency.clone()),
+            loss: l.loss.unwrap_or(link.loss),
+            duplicate: l.duplicate.unwrap_or(link.duplicate),
+            long_delay: l.long_delay.clone().or_else(|| link.long_delay.clone()),
+        };
+        links.push((l.from, l.to, model.clone()));
+        if l.both_ways {
+            links.push((l.to, l.from, model));
+        }
+    }
+    Ok(SimConfig {
+        seed,
+        nodes: f.nodes,
+        protocol,
+        link,
+        links,
+        clocks: f
+            .clocks
+            .iter()
+            .map(|c| ClockInit {
+                node: c.node,
+                offset_ms: c.offset_ms,
+                drift_ppm: c.drift_ppm,
+            })
+            .collect(),
+        workload: f.workload.clone(),
+        faults: f.faults.clone(),
+        nemesis: f.nemesis.clone(),
+        permanently_down: f.permanently_down.clone(),
+        heal_at: f.heal_at_ms.map(Time::from_ms),
+        time_limit: Time::from_ms(f.limits.time_ms),
+        events_max: f.limits.events_max.unwrap_or(10_000_000),
+        pending_max: f.limits.pending_max.unwrap_or(1_000_000) as usize,
+        liveness_budget: f.liveness_budget_ms.map(Time::from_ms),
+        expectations,
+        checks: true,
+        history_budget: f.limits.history_steps.unwrap_or(crate::lin::DEFAULT_BUDGET),
+    })
+}
+
+/// Every value a swarm knob may pick must make valid parameters on its own.
+fn check_knobs<P: Protocol>(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
+    let knobs = f.nemesis.as_ref().and_then(|n| n.swarm.as_ref());
+    for (key, choices) in knobs.map(|s| &s.params).into_iter().flatten() {
+        let field = format!("nemesis.swarm.params.{key}");
+        if choices.is_empty() {
+            return Err(place.error(&field, "list at least one value"));
+        }
+        for (i, v) in choices.iter().enumerate() {
+            let mut params = match &f.protocol.params {
+                serde_json::Value::Object(m) => m.clone(),
+                _ => serde_json::Map::new(),
+            };
+            params.insert(key.clone(), v.clone());
+            let parsed: Result<P::Config, _> =
+                serde_json::from_value(serde_json::Value::Object(params));
+            if let Err(e) = parsed {
+                return Err(place.error(
+                    &format!("{field}[{i}]"),
+                    format!(
+                        "not a valid protocol parameter here: {}",
+                        strip_position(&e.to_string())
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A scenario part as JSON.
+fn jv<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("scenario parts serialize")
+}

@@ -1,0 +1,507 @@
+//! Validation of everything in a scenario that the protocol does not decide: sizes and
+//! ranges, endpoints that exist, faults in time order, partitions that make sense, nemesis
+//! rates, expectation kinds. Every error names the field and what was expected.
+//!
+//! Sizes are bounded so that a hostile file cannot make a run hang or eat memory. The
+//! protocol's own parts (its parameters, its check names, its swarm knobs) are checked
+//! against its type in `typed`. Must not read files.
+
+use super::error::{InputError, Where};
+use super::format::{KindName, SCHEMA, ScenarioFile, ms_text};
+use crate::base::types::Endpoint;
+use crate::faults::Fault;
+use crate::network::{Latency, LongDelay};
+use crate::sim::{DRIFT_PPM_MAX, DRIFT_PPM_MIN};
+
+/// Most nodes in one simulation.
+pub const NODES_MAX: u32 = 1_000;
+/// Most clients in one simulation.
+pub const CLIENTS_MAX: u32 = 1_000;
+/// Longest run: one year of virtual time.
+pub const TIME_MS_MAX: u64 = 365 * 24 * 3_600 * 1_000;
+/// Largest event budget.
+pub const EVENTS_MAX_LIMIT: u64 = 10_000_000_000;
+/// Largest bound on pending events.
+pub const PENDING_MAX_LIMIT: u64 = 100_000_000;
+/// Longest latency or delay of one message: one hour.
+pub const DELAY_US_MAX: u64 = 3_600 * 1_000_000;
+/// Largest clock step: one day.
+pub const CLOCK_STEP_MS_MAX: i64 = 24 * 3_600 * 1_000;
+/// Largest scenario file.
+pub const FILE_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+fn check_endpoint(
+    place: &Where<'_>,
+    field: &str,
+    e: Endpoint,
+    nodes: u32,
+    clients: u32,
+) -> Result<(), InputError> {
+    match e {
+        Endpoint::Node(n) if n.0 >= nodes => Err(place.error(
+            field,
+            format!("{n} does not exist: the cluster has {nodes} nodes (n1..n{nodes})"),
+        )),
+        Endpoint::Client(c) if c.0 >= clients => Err(place.error(
+            field,
+            if clients == 0 {
+                format!("{c} does not exist: the workload has no clients")
+            } else {
+                format!("{c} does not exist: the workload has {clients} clients (c1..c{clients})")
+            },
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_latency(place: &Where<'_>, field: &str, l: &Latency) -> Result<(), InputError> {
+    let (lo, hi) = l.bounds_us();
+    if lo > hi {
+        return Err(place.error(
+            field,
+            format!("the minimum {lo} us is above the maximum {hi} us"),
+        ));
+    }
+    if hi > DELAY_US_MAX {
+        return Err(place.error(
+            field,
+            format!("{hi} us is longer than the {DELAY_US_MAX} us (one hour) a message may take"),
+        ));
+    }
+    if matches!(l, Latency::Pareto { min_us: 0, .. }) {
+        return Err(place.error(field, "a Pareto latency needs min_us of at least 1"));
+    }
+    Ok(())
+}
+
+fn check_long_delay(place: &Where<'_>, field: &str, d: &LongDelay) -> Result<(), InputError> {
+    if d.min_ms > d.max_ms {
+        return Err(place.error(
+            field,
+            format!("min_ms {} is above max_ms {}", d.min_ms, d.max_ms),
+        ));
+    }
+    if d.max_ms.saturating_mul(1_000) > DELAY_US_MAX {
+        return Err(place.error(field, "a long delay may be at most one hour (3600000 ms)"));
+    }
+    Ok(())
+}
+
+fn check_range(
+    place: &Where<'_>,
+    field: &str,
+    lo: u64,
+    hi: u64,
+    what: &str,
+) -> Result<(), InputError> {
+    if lo > hi {
+        return Err(place.error(
+            field,
+            format!("the {what} minimum {lo} is above its maximum {hi}"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
+    if f.schema != SCHEMA {
+        return Err(place.error(
+            "schema",
+            format!(
+                "unsupported schema version {}; this faultline reads {SCHEMA}",
+                f.schema
+            ),
+        ));
+    }
+    if f.nodes == 0 || f.nodes > NODES_MAX {
+        return Err(place.error(
+            "nodes",
+            format!(
+                "{} nodes is out of range; expected 1 to {NODES_MAX}",
+                f.nodes
+            ),
+        ));
+    }
+    let (nodes, clients) = (f.nodes, f.workload.clients);
+    if clients > CLIENTS_MAX {
+        return Err(place.error(
+            "workload.clients",
+            format!("{clients} clients is out of range; expected at most {CLIENTS_MAX}"),
+        ));
+    }
+    let time_ms = f.limits.time_ms;
+    if time_ms == 0 || time_ms > TIME_MS_MAX {
+        return Err(place.error("limits.time_ms", format!("{time_ms} ms is out of range; expected 1 to {TIME_MS_MAX} (one year of virtual time)")));
+    }
+    if let Some(e) = f.limits.events_max {
+        if e == 0 || e > EVENTS_MAX_LIMIT {
+            return Err(place.error(
+                "limits.events_max",
+                format!("{e} is out of range; expected 1 to {EVENTS_MAX_LIMIT}"),
+            ));
+        }
+    }
+    if let Some(p) = f.limits.pending_max {
+        if p == 0 || p > PENDING_MAX_LIMIT {
+            return Err(place.error(
+                "limits.pending_max",
+                format!("{p} is out of range; expected 1 to {PENDING_MAX_LIMIT}"),
+            ));
+        }
+    }
+    if f.limits.history_steps == Some(0) {
+        return Err(place.error(
+            "limits.history_steps",
+            "0 steps cannot decide anything; expected at least 1 (default 100000000)",
+        ));
+    }
+    let w = &f.workload;
+    check_range(
+        place,
+        "workload.think_ms_min",
+        w.think_ms_min,
+        w.think_ms_max,
+        "think time",
+    )?;
+    if clients > 0 && w.timeout_ms == 0 {
+        return Err(place.error(
+            "workload.timeout_ms",
+            "a client timeout of 0 ms would retry forever at one instant; expected at least 1",
+        ));
+    }
+    if w.think_ms_max > TIME_MS_MAX || w.timeout_ms > TIME_MS_MAX {
+        return Err(place.error(
+            "workload",
+            "think and timeout times may be at most one year",
+        ));
+    }
+    let net = &f.network;
+    if let Some(l) = &net.latency {
+        check_latency(place, "network.latency", l)?;
+    }
+    if let Some(d) = &net.long_delay {
+        check_long_delay(place, "network.long_delay", d)?;
+    }
+    for (i, l) in net.links.iter().enumerate() {
+        check_endpoint(
+            place,
+            &format!("network.links[{i}].from"),
+            l.from,
+            nodes,
+            clients,
+        )?;
+        check_endpoint(
+            place,
+            &format!("network.links[{i}].to"),
+            l.to,
+            nodes,
+            clients,
+        )?;
+        if let Some(lat) = &l.latency {
+            check_latency(place, &format!("network.links[{i}].latency"), lat)?;
+        }
+        if let Some(d) = &l.long_delay {
+            check_long_delay(place, &format!("network.links[{i}].long_delay"), d)?;
+        }
+    }
+    if nodes.saturating_add(clients) > 2_000 && !net.links.is_empty() {
+        return Err(place.error(
+            "network.links",
+            "per-link overrides are limited to clusters of at most 2000 vertices",
+        ));
+    }
+    for (i, c) in f.clocks.iter().enumerate() {
+        check_endpoint(
+            place,
+            &format!("clocks[{i}].node"),
+            Endpoint::Node(c.node),
+            nodes,
+            clients,
+        )?;
+        if !(DRIFT_PPM_MIN..=DRIFT_PPM_MAX).contains(&c.drift_ppm) {
+            return Err(place.error(
+                &format!("clocks[{i}].drift_ppm"),
+                format!(
+                    "{} is out of range; expected {DRIFT_PPM_MIN} to {DRIFT_PPM_MAX}",
+                    c.drift_ppm
+                ),
+            ));
+        }
+        if c.offset_ms.unsigned_abs() > CLOCK_STEP_MS_MAX as u64 {
+            return Err(place.error(
+                &format!("clocks[{i}].offset_ms"),
+                "an offset may be at most one day either way",
+            ));
+        }
+    }
+    for (i, n) in f.permanently_down.iter().enumerate() {
+        check_endpoint(
+            place,
+            &format!("permanently_down[{i}]"),
+            Endpoint::Node(*n),
+            nodes,
+            clients,
+        )?;
+    }
+    let mut previous = 0;
+    for (i, sf) in f.faults.iter().enumerate() {
+        let at = format!("faults[{i}].at_ms");
+        if sf.on.is_some() && sf.fault == Fault::Heal {
+            return Err(place.error(
+                &format!("faults[{i}].heal"),
+                "the heal cannot wait for an annotation; give it a time, or use heal_links",
+            ));
+        }
+        // A fault with `on` fires when its annotation comes; its at_ms only says from when,
+        // so it may sit anywhere in the list.
+        if sf.on.is_none() && sf.at_us < previous {
+            return Err(place.error(
+                &at,
+                format!(
+                    "{} comes before the previous entry's {}; list faults in time order",
+                    ms_text(sf.at_us),
+                    ms_text(previous)
+                ),
+            ));
+        }
+        if sf.at_us > time_ms.saturating_mul(1_000) {
+            return Err(place.error(
+                &at,
+                format!(
+                    "{} is after the end of the run (limits.time_ms = {time_ms})",
+                    ms_text(sf.at_us)
+                ),
+            ));
+        }
+        if sf.on.is_none() {
+            previous = sf.at_us;
+        }
+        if let Some(node) = sf.on.as_ref().and_then(|on| on.node) {
+            check_endpoint(
+                place,
+                &format!("faults[{i}].on.node"),
+                Endpoint::Node(node),
+                nodes,
+                clients,
+            )?;
+        }
+        let field = format!("faults[{i}].{}", sf.fault.key());
+        for e in sf.fault.endpoints() {
+            check_endpoint(place, &field, e, nodes, clients)?;
+        }
+        match &sf.fault {
+            Fault::Partition(groups) | Fault::Bridge { groups, .. } => {
+                if groups.len() < 2 {
+                    return Err(place.error(&field, "a partition needs at least two groups"));
+                }
+                let mut seen: Vec<Endpoint> = Vec::new();
+                for g in groups {
+                    if g.is_empty() {
+                        return Err(place.error(&field, "a partition group is empty"));
+                    }
+                    for e in g {
+                        if seen.contains(e) {
+                            return Err(place.error(
+                                &field,
+                                format!("{e} is in more than one group; groups must not overlap"),
+                            ));
+                        }
+                        seen.push(*e);
+                    }
+                }
+                if let Fault::Bridge { via, .. } = &sf.fault {
+                    if seen.contains(&Endpoint::Node(*via)) {
+                        return Err(place.error(&field, format!("the bridge {via} must not be in a group: it is the node that sees both")));
+                    }
+                }
+            }
+            Fault::Cut { from, to } | Fault::Repair { from, to } if from == to => {
+                return Err(place.error(&field, "from and to are the same vertex"));
+            }
+            Fault::ClockStep { offset_ms, .. }
+                if offset_ms.unsigned_abs() > CLOCK_STEP_MS_MAX as u64 =>
+            {
+                return Err(place.error(&field, "a clock step may be at most one day either way"));
+            }
+            Fault::ClockDrift { ppm, .. } if !(DRIFT_PPM_MIN..=DRIFT_PPM_MAX).contains(ppm) => {
+                return Err(place.error(
+                    &field,
+                    format!(
+                        "{ppm} ppm is out of range; expected {DRIFT_PPM_MIN} to {DRIFT_PPM_MAX}"
+                    ),
+                ));
+            }
+            Fault::Restart(n) if f.permanently_down.contains(n) => {
+                return Err(place.error(
+                    &field,
+                    format!(
+                        "{n} is declared permanently down; remove the restart or the declaration"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some(nm) = &f.nemesis {
+        if nm.until_ms > time_ms {
+            return Err(place.error(
+                "nemesis.until_ms",
+                format!("{} is after the end of the run ({time_ms})", nm.until_ms),
+            ));
+        }
+        let intervals = [
+            (
+                "crash",
+                nm.crash
+                    .as_ref()
+                    .map(|c| (c.interval_ms_mean, c.down_ms_min, c.down_ms_max)),
+            ),
+            (
+                "pause",
+                nm.pause
+                    .as_ref()
+                    .map(|c| (c.interval_ms_mean, c.duration_ms_min, c.duration_ms_max)),
+            ),
+            (
+                "partition",
+                nm.partition
+                    .as_ref()
+                    .map(|c| (c.interval_ms_mean, c.duration_ms_min, c.duration_ms_max)),
+            ),
+            (
+                "clock",
+                nm.clock.as_ref().map(|c| (c.interval_ms_mean, 0, 0)),
+            ),
+        ];
+        for (name, spec) in intervals {
+            let Some((mean, lo, hi)) = spec else { continue };
+            if mean == 0 || mean > TIME_MS_MAX {
+                return Err(place.error(
+                    &format!("nemesis.{name}.interval_ms_mean"),
+                    "expected a mean interval of 1 ms to one year",
+                ));
+            }
+            check_range(place, &format!("nemesis.{name}"), lo, hi, "duration")?;
+            if hi > TIME_MS_MAX {
+                return Err(place.error(
+                    &format!("nemesis.{name}"),
+                    "durations may be at most one year",
+                ));
+            }
+        }
+        if let Some(c) = &nm.clock {
+            if c.drift_ppm_max > DRIFT_PPM_MIN.unsigned_abs() {
+                return Err(place.error(
+                    "nemesis.clock.drift_ppm_max",
+                    format!("expected at most {}", DRIFT_PPM_MIN.unsigned_abs()),
+                ));
+            }
+            if c.step_ms_max > CLOCK_STEP_MS_MAX as u64 {
+                return Err(place.error(
+                    "nemesis.clock.step_ms_max",
+                    "a clock step may be at most one day",
+                ));
+            }
+        }
+        if let Some(p) = &nm.partition {
+            if p.shapes.is_empty() {
+                return Err(place.error(
+                    "nemesis.partition.shapes",
+                    "list at least one shape, or remove the partition block",
+                ));
+            }
+        }
+        if let Some(d) = nm.network.as_ref().and_then(|n| n.long_delay.as_ref()) {
+            check_long_delay(place, "nemesis.network.long_delay", d)?;
+        }
+        for (i, st) in nm.strikes.iter().enumerate() {
+            let base = format!("nemesis.strikes[{i}]");
+            if st.note.is_empty() {
+                return Err(place.error(&format!("{base}.note"), "name an annotation key"));
+            }
+            if st.duration_ms_min > st.duration_ms_max || st.duration_ms_max > TIME_MS_MAX {
+                return Err(place.error(
+                    &format!("{base}.duration_ms_max"),
+                    format!(
+                        "expected duration_ms_min <= duration_ms_max <= one year, found {} and {}",
+                        st.duration_ms_min, st.duration_ms_max
+                    ),
+                ));
+            }
+        }
+        if let Some(sw) = &nm.swarm {
+            let [lo, hi] = sw.interval_ms;
+            if lo == 0 || lo > hi || hi > TIME_MS_MAX {
+                return Err(place.error(
+                    "nemesis.swarm.interval_ms",
+                    format!(
+                        "expected [low, high] with 1 <= low <= high <= one year, found [{lo}, {hi}]"
+                    ),
+                ));
+            }
+            if sw.duration_ms_max > TIME_MS_MAX {
+                return Err(place.error(
+                    "nemesis.swarm.duration_ms_max",
+                    "durations may be at most one year",
+                ));
+            }
+        }
+    }
+    if f.heal_at_ms.is_some() && f.faults.iter().any(|sf| sf.fault == Fault::Heal) {
+        return Err(place.error(
+            "heal_at_ms",
+            "the fault schedule has its own `heal` entry; keep one of the two",
+        ));
+    }
+    if let Some(h) = f.heal_at_ms {
+        if h > time_ms {
+            return Err(place.error(
+                "heal_at_ms",
+                format!("{h} is after the end of the run ({time_ms})"),
+            ));
+        }
+    }
+    if f.liveness_budget_ms.is_some_and(|b| b > TIME_MS_MAX) {
+        return Err(place.error("liveness_budget_ms", "expected at most one year"));
+    }
+    for (i, e) in f.expect.iter().enumerate() {
+        let base = format!("expect[{i}]");
+        let is_within = e.kind == KindName::Within;
+        if is_within && (e.within_ms.is_none() || e.after.is_none()) {
+            return Err(place.error(&base, "a `within` expectation needs `within_ms` and `after` (crash, restart, pause, resume, partition, heal_links, clock, heal)"));
+        }
+        if !is_within && (e.within_ms.is_some() || e.after.is_some() || e.node.is_some()) {
+            return Err(place.error(
+                &base,
+                "`within_ms`, `after` and `node` belong to `within` expectations only",
+            ));
+        }
+        if e.stays && e.kind != KindName::Eventually {
+            return Err(place.error(
+                &format!("{base}.stays"),
+                "`stays` belongs to `eventually` expectations only",
+            ));
+        }
+        if e.budget_ms.is_some() && e.kind != KindName::Eventually {
+            return Err(place.error(
+                &format!("{base}.budget_ms"),
+                "`budget_ms` belongs to `eventually` expectations only",
+            ));
+        }
+        if let Some(n) = e.node {
+            check_endpoint(
+                place,
+                &format!("{base}.node"),
+                Endpoint::Node(n),
+                nodes,
+                clients,
+            )?;
+        }
+        if e.within_ms.is_some_and(|w| w > TIME_MS_MAX)
+            || e.budget_ms.is_some_and(|w| w > TIME_MS_MAX)
+        {
+            return Err(place.error(&base, "expected at most one year"));
+        }
+    }
+    Ok(())
+}
