@@ -33,10 +33,16 @@ fn a_failing_check_exits_1_with_the_check_step_time_nodes_and_a_replay_line() {
         out.contains("reproduce: faultline run ping/bug-skip-boot-sync --seed 1"),
         "{out}"
     );
+    // The bug scenario says which check must catch it, and the run says it did.
+    assert!(
+        out.ends_with("outcome: fails pong_matches_ping, as the scenario expects\n"),
+        "{out}"
+    );
     // The replay line does replay it.
     let (code2, out2, _) = cli(&["run", "ping/bug-skip-boot-sync", "--seed", "1"]);
     assert_eq!((code2, out2), (1, out));
-    // And with the bug switch off the same run passes.
+    // And with the bug switch off the same run passes; the file's outcome speaks of its own
+    // run, not of this one, so it is not judged.
     let (code, out, _) = cli(&[
         "run",
         "ping/bug-skip-boot-sync",
@@ -45,6 +51,7 @@ fn a_failing_check_exits_1_with_the_check_step_time_nodes_and_a_replay_line() {
         "--quiet",
     ]);
     assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("outcome"), "{out}");
 }
 
 #[test]

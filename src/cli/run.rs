@@ -143,7 +143,9 @@ fn run_typed<P: Protocol>(
         let _ = writeln!(out, "{summary}");
     } else {
         print_human(&scn, &report, &replay, a.trace.as_deref(), a.quiet, out);
-        if let Some(o) = &scn.file.outcome {
+        // The outcome speaks of the file's own run: its seed, no overrides.
+        let own_run = a.set.is_empty() && a.seed.is_none_or(|s| s == scn.file.seed);
+        if let Some(o) = scn.file.outcome.as_ref().filter(|_| own_run) {
             let _ = match o.judge(&report.verdict) {
                 Ok(()) => writeln!(out, "outcome: {o}, as the scenario expects"),
                 Err(why) => writeln!(out, "outcome: NOT as expected: {why}"),
