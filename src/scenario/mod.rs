@@ -213,4 +213,52 @@ mod tests {
         let e = ping(GOOD, &["nodes".into()]).unwrap_err();
         assert!(e.message.contains("KEY=VALUE"), "{e}");
     }
+
+    #[test]
+    fn the_document_is_generic_and_the_scenario_is_typed() {
+        // A document may name any protocol: only the typed check knows a protocol's parts.
+        let other = GOOD.replace(
+            "{\"name\": \"ping\"}",
+            "{\"name\": \"someone-else\", \"params\": {\"x\": 1}}",
+        );
+        let doc = Document::load("t.json", &other, &[]).unwrap();
+        assert_eq!(doc.protocol(), "someone-else");
+        let e = Scenario::<Ping>::from_document(doc).unwrap_err();
+        assert_eq!(e.message, "this scenario is for someone-else, not ping");
+        assert_eq!(e.field.as_deref(), Some("protocol.name"));
+        assert_eq!(e.line, Some(4), "{e}");
+        // The protocol's parameters and check names are checked against its type, and the
+        // errors still point into the text.
+        let e = ping(
+            &GOOD.replace(
+                "{\"name\": \"ping\"}",
+                "{\"name\": \"ping\", \"params\": {\"interval\": 5}}",
+            ),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("protocol.params.interval"), "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
+        let e = ping(
+            &GOOD.replace(
+                "\"limits\"",
+                "\"outcome\": {\"fails\": \"no_such_check\"},\n  \"limits\"",
+            ),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("outcome.fails"), "{e}");
+        assert!(
+            e.message.contains("no check named \"no_such_check\""),
+            "{e}"
+        );
+        // More overrides on a loaded scenario are validated again; the text no longer
+        // describes the result, so errors have no position.
+        let scn = ping(GOOD, &[]).unwrap();
+        assert_eq!(scn.with(&["nodes=5".into()]).unwrap().file.nodes, 5);
+        let e = scn.with(&["nodes=0".into()]).unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (None, Some("nodes")), "{e}");
+        // Without a swarm, a scenario runs as itself under every seed.
+        assert_eq!(scn.for_seed(9).unwrap().json, scn.json);
+    }
 }
