@@ -1,0 +1,213 @@
+//! Faults as the world applies them: crashes (volatile state and unsynced writes lost),
+//! restarts, pauses and resumes, link cuts and repairs, clock steps and drift, and the heal.
+
+use super::{Applied, Consequence, Driver, Env, Flow, Held, World};
+use crate::base::types::{Endpoint, NodeId};
+use crate::check::{Phase, Status, Trigger, TriggerKind};
+use crate::faults::Fault;
+use crate::network::LossReason;
+use crate::protocol::Protocol;
+use crate::trace::{Origin, Record};
+
+impl<P: Protocol> World<P> {
+    pub(super) fn record_fault<D: Driver<P>>(
+        &self,
+        env: &mut Env<'_, D>,
+        fault: &Fault,
+        origin: Origin,
+        detail: Option<&str>,
+    ) -> Flow {
+        self.record(
+            env,
+            &Record::Fault {
+                fault,
+                origin,
+                detail,
+            },
+        )
+    }
+
+    pub(super) fn trigger<D: Driver<P>>(
+        &self,
+        env: &mut Env<'_, D>,
+        kind: TriggerKind,
+        node: Option<NodeId>,
+    ) {
+        let at = self.now;
+        self.tell(env, Consequence::Triggered(Trigger { kind, node, at }));
+    }
+
+    pub(super) fn apply_fault<D: Driver<P>>(
+        &mut self,
+        fault: &Fault,
+        origin: Origin,
+        env: &mut Env<'_, D>,
+    ) -> Flow<Applied> {
+        self.faults_applied += 1;
+        // Link faults change many nodes' reachability at once: checks must look everywhere.
+        let link_fault = matches!(
+            fault,
+            Fault::Partition(_)
+                | Fault::Bridge { .. }
+                | Fault::Isolate(_)
+                | Fault::Cut { .. }
+                | Fault::Repair { .. }
+                | Fault::HealLinks
+                | Fault::Heal
+        );
+        let applied = Applied {
+            handled: true,
+            touched: if link_fault {
+                None
+            } else {
+                fault.node().map(Endpoint::Node)
+            },
+        };
+        match fault {
+            Fault::Crash(n) => {
+                if self.hosts[n.index()].status == Status::Down {
+                    self.record_fault(env, fault, origin, Some("ignored: already down"))?;
+                    return Ok(applied);
+                }
+                let lost = self.crash(*n);
+                let detail = format!("{lost} unsynced writes lost");
+                self.record_fault(env, fault, origin, Some(&detail))?;
+                self.drop_held(*n, env)?;
+                self.trigger(env, TriggerKind::Crash, Some(*n));
+            }
+            Fault::Restart(n) => {
+                let host = &self.hosts[n.index()];
+                if host.status != Status::Down {
+                    self.record_fault(env, fault, origin, Some("ignored: not down"))?;
+                    return Ok(applied);
+                }
+                if host.permanently_down && origin != Origin::Schedule {
+                    self.record_fault(env, fault, origin, Some("ignored: permanently down"))?;
+                    return Ok(applied);
+                }
+                self.record_fault(env, fault, origin, None)?;
+                self.boot(*n, env)?;
+                self.trigger(env, TriggerKind::Restart, Some(*n));
+            }
+            Fault::Pause(n) => {
+                if self.hosts[n.index()].status != Status::Up {
+                    self.record_fault(env, fault, origin, Some("ignored: not up"))?;
+                    return Ok(applied);
+                }
+                self.hosts[n.index()].status = Status::Paused;
+                self.record_fault(env, fault, origin, None)?;
+                self.trigger(env, TriggerKind::Pause, Some(*n));
+            }
+            Fault::Resume(n) => {
+                if self.hosts[n.index()].status != Status::Paused {
+                    self.record_fault(env, fault, origin, Some("ignored: not paused"))?;
+                    return Ok(applied);
+                }
+                let held = self.hosts[n.index()].held.len();
+                let detail = format!("{held} held events handled now");
+                self.record_fault(env, fault, origin, Some(&detail))?;
+                let host = &mut self.hosts[n.index()];
+                host.status = Status::Up;
+                let mut held = std::mem::take(&mut host.held);
+                for h in held.drain(..) {
+                    self.tell(env, Consequence::Released(h));
+                }
+                self.hosts[n.index()].held = held; // keeps its capacity
+                self.trigger(env, TriggerKind::Resume, Some(*n));
+            }
+            Fault::Partition(groups) | Fault::Bridge { groups, .. } => {
+                self.network.split(groups);
+                self.record_fault(env, fault, origin, None)?;
+                self.trigger(env, TriggerKind::Partition, fault.node());
+            }
+            Fault::Isolate(e) => {
+                self.network.isolate(*e);
+                self.record_fault(env, fault, origin, None)?;
+                self.trigger(env, TriggerKind::Partition, fault.node());
+            }
+            Fault::Cut { from, to } => {
+                self.network.cut(*from, *to);
+                self.record_fault(env, fault, origin, None)?;
+                self.trigger(env, TriggerKind::Partition, None);
+            }
+            Fault::Repair { from, to } => {
+                self.network.repair(*from, *to);
+                self.record_fault(env, fault, origin, None)?;
+                self.trigger(env, TriggerKind::HealLinks, None);
+            }
+            Fault::HealLinks => {
+                self.network.heal();
+                self.record_fault(env, fault, origin, None)?;
+                self.trigger(env, TriggerKind::HealLinks, None);
+            }
+            Fault::ClockStep { node, offset_ms } => {
+                let now = self.now;
+                self.hosts[node.index()]
+                    .clock
+                    .step(now, offset_ms.saturating_mul(1_000));
+                self.record_fault(env, fault, origin, None)?;
+                self.trigger(env, TriggerKind::Clock, Some(*node));
+            }
+            Fault::ClockDrift { node, ppm } => {
+                let now = self.now;
+                self.hosts[node.index()].clock.set_drift(now, *ppm);
+                self.record_fault(env, fault, origin, None)?;
+                self.trigger(env, TriggerKind::Clock, Some(*node));
+            }
+            Fault::Heal => self.heal(origin, env)?,
+        }
+        Ok(applied)
+    }
+
+    /// Drops the instance and its timers; the store keeps only synced writes. Returns the
+    /// number of unsynced writes lost.
+    fn crash(&mut self, n: NodeId) -> usize {
+        let host = &mut self.hosts[n.index()];
+        host.proto = None;
+        host.status = Status::Down;
+        host.timers.clear();
+        host.store.crash()
+    }
+
+    pub(super) fn drop_held<D: Driver<P>>(&mut self, n: NodeId, env: &mut Env<'_, D>) -> Flow {
+        while let Some(h) = self.hosts[n.index()].held.pop_front() {
+            match h {
+                Held::Deliver(slot) => {
+                    if let Some(m) = self.msgs.remove(slot.0) {
+                        self.lose(&m, LossReason::ReceiverDown, env)?;
+                    }
+                }
+                Held::Timer(slot) => {
+                    self.timers.remove(slot.0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The heal: links are restored, paused nodes resume and crashed ones (but those
+    /// declared permanently down) restart, and the liveness phase begins. A driver that
+    /// degrades the network or runs a nemesis stops them before applying the heal.
+    pub(super) fn heal<D: Driver<P>>(&mut self, origin: Origin, env: &mut Env<'_, D>) -> Flow {
+        self.phase = Phase::Liveness;
+        self.healed_at = Some(self.now);
+        self.network.heal();
+        self.record_fault(env, &Fault::Heal, origin, None)?;
+        self.record(env, &Record::Phase { phase: "liveness" })?;
+        for i in 0..self.nodes {
+            let n = NodeId(i);
+            match self.hosts[n.index()].status {
+                Status::Paused => {
+                    self.apply_fault(&Fault::Resume(n), Origin::Heal, env)?;
+                }
+                Status::Down if !self.hosts[n.index()].permanently_down => {
+                    self.apply_fault(&Fault::Restart(n), Origin::Heal, env)?;
+                }
+                _ => {}
+            }
+        }
+        self.tell(env, Consequence::Healed);
+        self.trigger(env, TriggerKind::Heal, None);
+        Ok(())
+    }
+}

@@ -1,0 +1,518 @@
+//! One action's work: booting a node, delivering a copy, firing a timer, calling a handler,
+//! and applying the effects it asked for (sends, timers, replies, annotations, syncs), for
+//! nodes and for clients.
+
+use super::{
+    Applied, ClientTimerEntry, ClientTimerSlot, Consequence, Driver, Env, Flow, Held, InFlight,
+    MsgSlot, TimerEntry, TimerSlot, World, guarded,
+};
+use crate::base::types::{ClientId, Endpoint, NodeId};
+use crate::check::Status;
+use crate::network::{Fate, LossReason};
+use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol};
+use crate::trace::{Payload, Record};
+
+impl<P: Protocol> World<P> {
+    pub(super) fn boot<D: Driver<P>>(&mut self, n: NodeId, env: &mut Env<'_, D>) -> Flow {
+        let host = &mut self.hosts[n.index()];
+        if host.status != Status::Down {
+            return Ok(());
+        }
+        let recover = host.booted;
+        if recover {
+            host.incarnation += 1;
+        }
+        host.booted = true;
+        host.status = Status::Up;
+        let (nodes, config) = (self.nodes, &*self.config);
+        match guarded(|| P::new(n, nodes, config)) {
+            Ok(p) => host.proto = Some(p),
+            Err(message) => {
+                host.status = Status::Down;
+                return Err(self.failed(
+                    "protocol_panic",
+                    vec![n],
+                    format!("{n} panicked while being built: {message}"),
+                ));
+            }
+        }
+        let incarnation = self.hosts[n.index()].incarnation;
+        self.record(
+            env,
+            &Record::Start {
+                node: n,
+                incarnation,
+                recover,
+            },
+        )?;
+        if recover {
+            self.call_node(n, env, |p, ctx| p.on_recover(ctx))
+        } else {
+            self.call_node(n, env, |p, ctx| p.on_start(ctx))
+        }
+    }
+
+    pub(super) fn call_node<D: Driver<P>>(
+        &mut self,
+        n: NodeId,
+        env: &mut Env<'_, D>,
+        f: impl FnOnce(&mut P, &mut Ctx<'_, P>),
+    ) -> Flow {
+        let host = &mut self.hosts[n.index()];
+        let local = host.clock.local(self.now);
+        let Some(proto) = host.proto.as_mut() else {
+            debug_assert!(false, "a handler call for a node that is down");
+            return Ok(());
+        };
+        debug_assert_eq!(
+            host.status,
+            Status::Up,
+            "a handler call for a node that is not up"
+        );
+        let mut effects = std::mem::take(&mut self.effects);
+        let result = {
+            let mut ctx = Ctx::new(
+                n,
+                self.nodes,
+                local,
+                &mut host.rng,
+                &mut host.store,
+                &mut effects,
+            );
+            guarded(|| f(proto, &mut ctx))
+        };
+        let flow = match result {
+            Ok(()) => self.apply_effects(n, &mut effects, env),
+            Err(message) => Err(self.failed(
+                "protocol_panic",
+                vec![n],
+                format!("{} panicked in a {} handler: {message}", n, P::NAME),
+            )),
+        };
+        effects.clear();
+        self.effects = effects;
+        flow
+    }
+
+    pub(super) fn apply_effects<D: Driver<P>>(
+        &mut self,
+        n: NodeId,
+        effects: &mut Vec<Effect<P>>,
+        env: &mut Env<'_, D>,
+    ) -> Flow {
+        for effect in effects.drain(..) {
+            match effect {
+                Effect::Send { to, msg } => {
+                    if to.0 >= self.nodes {
+                        return Err(self.failed(
+                            "protocol_error",
+                            vec![n],
+                            format!(
+                                "{n} sent a message to {to}, which does not exist (cluster of {})",
+                                self.nodes
+                            ),
+                        ));
+                    }
+                    self.send(
+                        Endpoint::Node(n),
+                        Endpoint::Node(to),
+                        Payload::Peer(msg),
+                        env,
+                    )?;
+                }
+                Effect::SetTimer { timer, after } => {
+                    let host = &mut self.hosts[n.index()];
+                    host.timer_gen += 1;
+                    let generation = host.timer_gen;
+                    let after = host.clock.true_duration(after);
+                    host.timers.insert(timer.clone(), generation);
+                    let slot = TimerSlot(self.timers.insert(TimerEntry {
+                        node: n.0,
+                        incarnation: host.incarnation,
+                        generation,
+                        timer,
+                    }));
+                    self.tell(env, Consequence::Armed { slot, after });
+                }
+                Effect::CancelTimer { timer } => {
+                    self.hosts[n.index()].timers.remove(&timer);
+                }
+                Effect::Reply {
+                    client,
+                    id,
+                    response,
+                } => {
+                    if client.0 >= self.clients.len() as u32 {
+                        return Err(self.failed(
+                            "protocol_error",
+                            vec![n],
+                            format!("{n} replied to {client}, which does not exist"),
+                        ));
+                    }
+                    self.send(
+                        Endpoint::Node(n),
+                        Endpoint::Client(client),
+                        Payload::Response { id, body: response },
+                        env,
+                    )?;
+                }
+                Effect::Annotate { key, value } => {
+                    self.record(
+                        env,
+                        &Record::Note {
+                            node: n,
+                            key,
+                            value: &value,
+                        },
+                    )?;
+                    if env.driver.wants_notes() {
+                        let c = Consequence::Noted {
+                            node: n,
+                            key,
+                            value: value.clone(),
+                        };
+                        self.tell(env, c);
+                    }
+                    self.hosts[n.index()].annotations.insert(key, value);
+                }
+                Effect::Synced { ops } => {
+                    self.record(env, &Record::Sync { node: n, ops })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn send<D: Driver<P>>(
+        &mut self,
+        from: Endpoint,
+        to: Endpoint,
+        payload: Payload<P>,
+        env: &mut Env<'_, D>,
+    ) -> Flow {
+        let id = self.next_msg_id;
+        self.next_msg_id += 1;
+        let (vf, vt) = (self.network.vertex(from), self.network.vertex(to));
+        let fate = env.driver.fate(vf, vt);
+        self.network.count_sent(&fate);
+        let copies = match fate {
+            Fate::Lost => 0,
+            Fate::Arrives {
+                duplicate: None, ..
+            } => 1,
+            Fate::Arrives {
+                duplicate: Some(_), ..
+            } => 2,
+        };
+        self.record(
+            env,
+            &Record::Send {
+                id,
+                from,
+                to,
+                copies,
+                msg: &payload,
+            },
+        )?;
+        match fate {
+            Fate::Lost => self.record(
+                env,
+                &Record::Lost {
+                    id,
+                    from,
+                    to,
+                    reason: LossReason::Loss,
+                },
+            ),
+            Fate::Arrives {
+                first, duplicate, ..
+            } => {
+                if let Some(second) = duplicate {
+                    let copy = InFlight {
+                        id,
+                        from,
+                        to,
+                        payload: payload.clone(),
+                        arrived: false,
+                    };
+                    let slot = MsgSlot(self.msgs.insert(copy));
+                    self.tell(
+                        env,
+                        Consequence::InFlight {
+                            slot,
+                            after: second,
+                        },
+                    );
+                }
+                let slot = MsgSlot(self.msgs.insert(InFlight {
+                    id,
+                    from,
+                    to,
+                    payload,
+                    arrived: false,
+                }));
+                self.tell(env, Consequence::InFlight { slot, after: first });
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn lose<D: Driver<P>>(
+        &mut self,
+        m: &InFlight<P>,
+        reason: LossReason,
+        env: &mut Env<'_, D>,
+    ) -> Flow {
+        self.network.count_lost(reason);
+        self.record(
+            env,
+            &Record::Lost {
+                id: m.id,
+                from: m.from,
+                to: m.to,
+                reason,
+            },
+        )
+    }
+
+    pub(super) fn deliver<D: Driver<P>>(
+        &mut self,
+        slot: MsgSlot,
+        env: &mut Env<'_, D>,
+    ) -> Flow<Applied> {
+        let Some(m) = self.msgs.get(slot.0) else {
+            return Ok(Applied::nothing());
+        };
+        let (from, to, arrived) = (m.from, m.to, m.arrived);
+        let link_up = arrived
+            || self
+                .network
+                .can_send(self.network.vertex(from), self.network.vertex(to));
+        match to {
+            Endpoint::Node(n) => {
+                let status = self.hosts[n.index()].status;
+                if status == Status::Down {
+                    let m = self.msgs.remove(slot.0).expect("slot checked above");
+                    self.lose(&m, LossReason::ReceiverDown, env)?;
+                    return Ok(Applied::at(to));
+                }
+                if !link_up {
+                    let m = self.msgs.remove(slot.0).expect("slot checked above");
+                    self.lose(&m, LossReason::Partition, env)?;
+                    return Ok(Applied::at(to));
+                }
+                if status == Status::Paused {
+                    let m = self.msgs.get_mut(slot.0).expect("slot checked above");
+                    m.arrived = true;
+                    let id = m.id;
+                    self.hosts[n.index()].held.push_back(Held::Deliver(slot));
+                    self.record(env, &Record::Held { id, node: n })?;
+                    return Ok(Applied::at(to));
+                }
+                let m = self.msgs.remove(slot.0).expect("slot checked above");
+                self.record_delivery(&m, env)?;
+                match (from, m.payload) {
+                    (Endpoint::Node(src), Payload::Peer(msg)) => {
+                        self.call_node(n, env, |p, ctx| p.on_message(ctx, src, msg))?
+                    }
+                    (Endpoint::Client(c), Payload::Request { id, body }) => {
+                        self.call_node(n, env, |p, ctx| p.on_request(ctx, c, id, body))?
+                    }
+                    _ => debug_assert!(false, "a payload of the wrong kind for its endpoints"),
+                }
+                Ok(Applied::at(to))
+            }
+            Endpoint::Client(c) => {
+                let m = self.msgs.remove(slot.0).expect("slot checked above");
+                if !link_up {
+                    self.lose(&m, LossReason::Partition, env)?;
+                    return Ok(Applied::at(to));
+                }
+                self.record_delivery(&m, env)?;
+                if let (Endpoint::Node(src), Payload::Response { id, body }) = (from, m.payload) {
+                    self.call_client(c.0, env, |cl, ctx| cl.on_response(ctx, src, id, body))?;
+                }
+                Ok(Applied::at(to))
+            }
+        }
+    }
+
+    pub(super) fn record_delivery<D: Driver<P>>(
+        &mut self,
+        m: &InFlight<P>,
+        env: &mut Env<'_, D>,
+    ) -> Flow {
+        self.network.count_delivered();
+        let (id, from, to, msg) = (m.id, m.from, m.to, &m.payload);
+        self.record(env, &Record::Deliver { id, from, to, msg })
+    }
+
+    pub(super) fn fire_timer<D: Driver<P>>(
+        &mut self,
+        slot: TimerSlot,
+        env: &mut Env<'_, D>,
+    ) -> Flow<Applied> {
+        let Some(t) = self.timers.get(slot.0) else {
+            return Ok(Applied::nothing());
+        };
+        if !self.timer_live(t) {
+            self.timers.remove(slot.0);
+            return Ok(Applied::nothing());
+        }
+        let n = NodeId(t.node);
+        if self.hosts[n.index()].status == Status::Paused {
+            self.hosts[n.index()].held.push_back(Held::Timer(slot));
+            return Ok(Applied::nothing());
+        }
+        let t = self.timers.remove(slot.0).expect("slot checked above");
+        self.hosts[n.index()].timers.remove(&t.timer);
+        self.record(
+            env,
+            &Record::Timer {
+                node: n,
+                timer: &t.timer,
+            },
+        )?;
+        self.call_node(n, env, |p, ctx| p.on_timer(ctx, t.timer))?;
+        Ok(Applied::at(Endpoint::Node(n)))
+    }
+
+    pub(super) fn call_client<D: Driver<P>>(
+        &mut self,
+        c: u32,
+        env: &mut Env<'_, D>,
+        f: impl FnOnce(&mut P::Client, &mut ClientCtx<'_, P>),
+    ) -> Flow {
+        let mut effects = std::mem::take(&mut self.client_effects);
+        let host = &mut self.clients[c as usize];
+        let result = {
+            let mut ctx = ClientCtx::new(
+                ClientId(c),
+                self.nodes,
+                self.now,
+                &mut host.rng,
+                &mut self.history,
+                &mut host.process,
+                &mut effects,
+            );
+            guarded(|| f(&mut host.logic, &mut ctx))
+        };
+        let flow = match result {
+            Ok(()) => effects
+                .drain(..)
+                .try_for_each(|e| self.apply_client_effect(c, e, env)),
+            Err(message) => Err(self.failed(
+                "protocol_panic",
+                vec![],
+                format!("client c{} panicked: {message}", c + 1),
+            )),
+        };
+        effects.clear();
+        self.client_effects = effects;
+        flow
+    }
+
+    pub(super) fn apply_client_effect<D: Driver<P>>(
+        &mut self,
+        c: u32,
+        e: ClientEffect<P>,
+        env: &mut Env<'_, D>,
+    ) -> Flow {
+        match e {
+            ClientEffect::Send { to, id, request } => {
+                if to.0 >= self.nodes {
+                    return Err(self.failed(
+                        "protocol_error",
+                        vec![],
+                        format!(
+                            "client c{} sent a request to {to}, which does not exist (cluster of {})",
+                            c + 1,
+                            self.nodes
+                        ),
+                    ));
+                }
+                self.send(
+                    Endpoint::Client(ClientId(c)),
+                    Endpoint::Node(to),
+                    Payload::Request { id, body: request },
+                    env,
+                )
+            }
+            ClientEffect::SetTimer { timer, after } => {
+                let host = &mut self.clients[c as usize];
+                host.timer_gen += 1;
+                let generation = host.timer_gen;
+                host.timers.insert(timer, generation);
+                let slot = ClientTimerSlot(self.client_timers.insert(ClientTimerEntry {
+                    client: c,
+                    generation,
+                    timer,
+                }));
+                self.tell(env, Consequence::ClientArmed { slot, after });
+                Ok(())
+            }
+            ClientEffect::CancelTimer { timer } => {
+                self.clients[c as usize].timers.remove(&timer);
+                Ok(())
+            }
+            ClientEffect::Invoked(op) => {
+                let o = self.history.op(op);
+                // The history check's reading of the request, for tools; only when a trace
+                // is written (it is not part of the fingerprint).
+                let call = if env.recorder.has_sink() {
+                    P::history_call(&o.request)
+                } else {
+                    None
+                };
+                self.record(
+                    env,
+                    &Record::Invoke {
+                        op,
+                        client: o.client,
+                        process: o.process,
+                        request: &o.request,
+                        call: call.as_ref(),
+                    },
+                )
+            }
+            ClientEffect::Completed(op) => {
+                let o = self.history.op(op);
+                let result = match &o.outcome {
+                    crate::history::Outcome::Ok(r) | crate::history::Outcome::Fail(r)
+                        if env.recorder.has_sink() =>
+                    {
+                        Some(P::history_value(r))
+                    }
+                    _ => None,
+                };
+                self.record(
+                    env,
+                    &Record::Complete {
+                        op,
+                        client: o.client,
+                        process: o.process,
+                        outcome: &o.outcome,
+                        result: result.as_ref(),
+                    },
+                )
+            }
+        }
+    }
+
+    pub(super) fn fire_client_timer<D: Driver<P>>(
+        &mut self,
+        slot: ClientTimerSlot,
+        env: &mut Env<'_, D>,
+    ) -> Flow<Applied> {
+        let Some(t) = self.client_timers.remove(slot.0) else {
+            return Ok(Applied::nothing());
+        };
+        let host = &mut self.clients[t.client as usize];
+        if host.timers.get(&t.timer) != Some(&t.generation) {
+            return Ok(Applied::nothing());
+        }
+        host.timers.remove(&t.timer);
+        self.call_client(t.client, env, |cl, ctx| cl.on_timer(ctx, t.timer))?;
+        Ok(Applied::at(Endpoint::Client(ClientId(t.client))))
+    }
+}
