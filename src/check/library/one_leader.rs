@@ -1,0 +1,152 @@
+//! One leader per epoch: at most one node leads in any epoch (term, ballot, view), ever.
+//!
+//! Used by Raft (`election_safety`, Figure 2's Election Safety: one leader per term). A
+//! primary-backup protocol checks its primary per view the same way, two-phase commit its
+//! coordinator per epoch.
+//!
+//! A monitor: it must remember every leader of every epoch it has seen, since the two leaders
+//! of a broken epoch need not lead at the same time.
+
+use super::touched;
+use crate::base::types::NodeId;
+use crate::check::{Failure, Monitor, Param, Trigger, View};
+use crate::protocol::Protocol;
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::hash::{Hash, Hasher};
+
+/// How to read a node's epoch and whether it leads, and what the messages call them.
+struct Leadership<P, E> {
+    leader: &'static str,
+    epoch_word: &'static str,
+    epoch: fn(&P) -> E,
+    leads: fn(&P) -> bool,
+}
+
+impl<P, E> Clone for Leadership<P, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P, E> Copy for Leadership<P, E> {}
+
+/// At most one leader per epoch (see the module docs).
+pub struct OneLeaderPerEpoch<P, E> {
+    how: Param<Leadership<P, E>>,
+    /// The first node seen leading each epoch.
+    leaders: BTreeMap<E, NodeId>,
+}
+
+impl<P, E: Clone> Clone for OneLeaderPerEpoch<P, E> {
+    fn clone(&self) -> Self {
+        OneLeaderPerEpoch {
+            how: self.how,
+            leaders: self.leaders.clone(),
+        }
+    }
+}
+
+impl<P, E: Hash> Hash for OneLeaderPerEpoch<P, E> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.leaders.hash(state);
+    }
+}
+
+impl<P: Protocol, E> OneLeaderPerEpoch<P, E> {
+    /// `leader` and `epoch_word` are the protocol's words ("leader" and "term" make "n1 and
+    /// n2 were both leaders in term 3"); `epoch` reads a node's epoch and `leads` says
+    /// whether it leads now.
+    pub fn new(
+        leader: &'static str,
+        epoch_word: &'static str,
+        epoch: fn(&P) -> E,
+        leads: fn(&P) -> bool,
+    ) -> OneLeaderPerEpoch<P, E> {
+        OneLeaderPerEpoch {
+            how: Param(Leadership {
+                leader,
+                epoch_word,
+                epoch,
+                leads,
+            }),
+            leaders: BTreeMap::new(),
+        }
+    }
+}
+
+impl<P: Protocol, E> Monitor<P> for OneLeaderPerEpoch<P, E>
+where
+    E: Ord + Clone + Hash + Display + 'static,
+{
+    fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let how = *self.how;
+        for n in touched(view) {
+            let Some(state) = view.node(n) else { continue };
+            if !(how.leads)(state) {
+                continue;
+            }
+            let epoch = (how.epoch)(state);
+            match self.leaders.get(&epoch) {
+                Some(&other) if other != n => {
+                    return Err(Failure::new(
+                        format!(
+                            "{other} and {n} were both {}s in {} {epoch}",
+                            how.leader, how.epoch_word
+                        ),
+                        vec![other, n],
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.leaders.insert(epoch, n);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::toy::{Act, at, crash, expect_always, fails, passes, restart, run};
+    use crate::base::types::NodeId;
+
+    #[test]
+    fn two_leaders_of_one_epoch_fail_even_years_apart() {
+        // n1 leads view 2 and crashes; later n3 leads view 2 too.
+        let r = run(
+            3,
+            &[
+                at(100, 0, Act::Epoch(2)),
+                at(110, 0, Act::Lead(true)),
+                at(300, 2, Act::Epoch(2)),
+                at(310, 2, Act::Lead(true)),
+            ],
+            &[crash(200, 0)],
+            &[expect_always("one_coordinator")],
+        );
+        let f = fails(&r, "one_coordinator");
+        assert_eq!(f.message, "n1 and n3 were both coordinators in epoch 2");
+        assert_eq!(f.nodes, [NodeId(0), NodeId(2)]);
+    }
+
+    #[test]
+    fn one_leader_per_epoch_holds_across_epochs_and_restarts() {
+        // n1 leads view 1, crashes and comes back leading view 1 again (the same node may);
+        // n2 leads view 2.
+        let r = run(
+            3,
+            &[
+                at(100, 0, Act::Epoch(1)),
+                at(110, 0, Act::Lead(true)),
+                at(400, 0, Act::Epoch(1)),
+                at(410, 0, Act::Lead(true)),
+                at(500, 1, Act::Epoch(2)),
+                at(510, 1, Act::Lead(true)),
+            ],
+            &[crash(200, 0), restart(300, 0)],
+            &[expect_always("one_coordinator")],
+        );
+        passes(&r);
+    }
+}
