@@ -18,26 +18,20 @@ use crate::base::types::NodeId;
 use crate::check::{Failure, Monitor, Param, Trigger, View};
 use crate::protocol::Protocol;
 use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
 
-/// How many entries of its record log a node has acknowledged.
-pub type AckedCount<P> = for<'a> fn(&View<'a, P>, NodeId, &'a P) -> usize;
-
-struct Log<P: Protocol, V> {
-    acked: AckedCount<P>,
-    id: fn(&P::Record) -> V,
-    describe: fn(&V, u64) -> String,
+#[derive(Clone, Copy)]
+struct Log<A, I, D> {
+    acked: A,
+    id: I,
+    describe: D,
 }
 
-impl<P: Protocol, V> Clone for Log<P, V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<P: Protocol, V> Copy for Log<P, V> {}
-
-/// Every acknowledged entry is durable on a majority (see the module docs).
-pub struct AckedSurvive<P: Protocol, V> {
-    log: Param<Log<P, V>>,
+/// Every acknowledged entry is durable on a majority (see the module docs). `A` says how
+/// many entries of its record log a node has acknowledged, `I` identifies an entry and `D`
+/// describes one for messages; functions or closures without captures, called directly.
+pub struct AckedSurvive<P, V, A, I, D> {
+    log: Param<Log<A, I, D>>,
     /// Per node: its synced log as last seen, as ids.
     synced: Vec<Vec<V>>,
     /// Acknowledged entries, by position.
@@ -46,9 +40,10 @@ pub struct AckedSurvive<P: Protocol, V> {
     holders: Vec<u32>,
     /// Acknowledged positions held by fewer than a majority.
     short: u64,
+    protocol: PhantomData<fn(&P)>,
 }
 
-impl<P: Protocol, V: Clone> Clone for AckedSurvive<P, V> {
+impl<P, V: Clone, A: Copy, I: Copy, D: Copy> Clone for AckedSurvive<P, V, A, I, D> {
     fn clone(&self) -> Self {
         AckedSurvive {
             log: self.log,
@@ -56,11 +51,12 @@ impl<P: Protocol, V: Clone> Clone for AckedSurvive<P, V> {
             acked: self.acked.clone(),
             holders: self.holders.clone(),
             short: self.short,
+            protocol: PhantomData,
         }
     }
 }
 
-impl<P: Protocol, V: Hash> Hash for AckedSurvive<P, V> {
+impl<P, V: Hash, A, I, D> Hash for AckedSurvive<P, V, A, I, D> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.synced.hash(state);
         self.acked.hash(state);
@@ -69,16 +65,18 @@ impl<P: Protocol, V: Hash> Hash for AckedSurvive<P, V> {
     }
 }
 
-impl<P: Protocol, V> AckedSurvive<P, V> {
+impl<P, V, A, I, D> AckedSurvive<P, V, A, I, D>
+where
+    P: Protocol,
+    A: for<'a> Fn(&View<'a, P>, NodeId, &'a P) -> usize,
+    I: Fn(&P::Record) -> V,
+    D: Fn(&V, u64) -> String,
+{
     /// `acked` says how many entries of its record log a node has acknowledged (it is capped
     /// at the log's length), `id` identifies an entry, and `describe` names an acknowledged
     /// entry and its position (from 1) for messages: "the entry (a no-op) of term 1
     /// committed at index 1".
-    pub fn new(
-        acked: AckedCount<P>,
-        id: fn(&P::Record) -> V,
-        describe: fn(&V, u64) -> String,
-    ) -> AckedSurvive<P, V> {
+    pub fn new(acked: A, id: I, describe: D) -> AckedSurvive<P, V, A, I, D> {
         AckedSurvive {
             log: Param(Log {
                 acked,
@@ -89,9 +87,12 @@ impl<P: Protocol, V> AckedSurvive<P, V> {
             acked: Vec::new(),
             holders: Vec::new(),
             short: 0,
+            protocol: PhantomData,
         }
     }
+}
 
+impl<P, V, A, I, D> AckedSurvive<P, V, A, I, D> {
     /// Counts one more (or one fewer) holder of acknowledged position `k`.
     fn set(&mut self, k: usize, held: bool, majority: u32) {
         let before = self.holders[k] >= majority;
@@ -109,9 +110,13 @@ impl<P: Protocol, V> AckedSurvive<P, V> {
     }
 }
 
-impl<P: Protocol, V> Monitor<P> for AckedSurvive<P, V>
+impl<P, V, A, I, D> Monitor<P> for AckedSurvive<P, V, A, I, D>
 where
+    P: Protocol,
     V: Eq + Clone + Hash + 'static,
+    A: for<'a> Fn(&View<'a, P>, NodeId, &'a P) -> usize + Copy + 'static,
+    I: Fn(&P::Record) -> V + Copy + 'static,
+    D: Fn(&V, u64) -> String + Copy + 'static,
 {
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;

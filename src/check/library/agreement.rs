@@ -17,61 +17,60 @@ use crate::check::{Failure, Monitor, Param, Trigger, View};
 use crate::protocol::Protocol;
 use std::fmt::Display;
 use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
 
-/// How many decisions a node has made in this incarnation.
-pub type DecisionCount<P> = for<'a> fn(&View<'a, P>, NodeId, &'a P) -> usize;
-/// A node's i-th decision: its slot and its value.
-pub type Decision<P, V> = for<'a> fn(&View<'a, P>, NodeId, &'a P, usize) -> (u64, V);
-
-struct Journal<P: Protocol, V> {
+#[derive(Clone, Copy)]
+struct Journal<C, G> {
     verb: &'static str,
     slot_word: &'static str,
-    count: DecisionCount<P>,
-    get: Decision<P, V>,
+    count: C,
+    get: G,
 }
 
-impl<P: Protocol, V> Clone for Journal<P, V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<P: Protocol, V> Copy for Journal<P, V> {}
-
-/// At most one value per slot (see the module docs).
-pub struct Agreement<P: Protocol, V> {
-    journal: Param<Journal<P, V>>,
+/// At most one value per slot (see the module docs). `C` says how many decisions a node has
+/// made in this incarnation, `G` gives its i-th as (slot, value); both are functions or
+/// closures without captures, called directly.
+pub struct Agreement<P, V, C, G> {
+    journal: Param<Journal<C, G>>,
     /// Per node: the incarnation and how many of its decisions have been checked.
     checked: Vec<(u32, usize)>,
     /// Per slot: the value decided there, and the first node seen deciding it.
     decided: Vec<Option<(V, NodeId)>>,
+    protocol: PhantomData<fn(&P)>,
 }
 
-impl<P: Protocol, V: Clone> Clone for Agreement<P, V> {
+impl<P, V: Clone, C: Copy, G: Copy> Clone for Agreement<P, V, C, G> {
     fn clone(&self) -> Self {
         Agreement {
             journal: self.journal,
             checked: self.checked.clone(),
             decided: self.decided.clone(),
+            protocol: PhantomData,
         }
     }
 }
 
-impl<P: Protocol, V: Hash> Hash for Agreement<P, V> {
+impl<P, V: Hash, C, G> Hash for Agreement<P, V, C, G> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.checked.hash(state);
         self.decided.hash(state);
     }
 }
 
-impl<P: Protocol, V> Agreement<P, V> {
+impl<P, V, C, G> Agreement<P, V, C, G>
+where
+    P: Protocol,
+    C: for<'a> Fn(&View<'a, P>, NodeId, &'a P) -> usize,
+    G: for<'a> Fn(&View<'a, P>, NodeId, &'a P, usize) -> (u64, V),
+{
     /// `verb` and `slot_word` are the protocol's words ("applied" and "index" make "n2
     /// applied X at index 5, but n1 applied Y there").
     pub fn new(
         verb: &'static str,
         slot_word: &'static str,
-        count: DecisionCount<P>,
-        get: Decision<P, V>,
-    ) -> Agreement<P, V> {
+        count: C,
+        get: G,
+    ) -> Agreement<P, V, C, G> {
         Agreement {
             journal: Param(Journal {
                 verb,
@@ -81,45 +80,70 @@ impl<P: Protocol, V> Agreement<P, V> {
             }),
             checked: Vec::new(),
             decided: Vec::new(),
+            protocol: PhantomData,
         }
     }
 }
 
-impl<P: Protocol, V> Monitor<P> for Agreement<P, V>
+/// The failure, built off the hot path.
+#[cold]
+#[inline(never)]
+fn disagree(
+    node: NodeId,
+    value: &dyn Display,
+    other: NodeId,
+    other_value: &dyn Display,
+    slot: u64,
+    verb: &str,
+    slot_word: &str,
+) -> Failure {
+    Failure::new(
+        format!(
+            "{node} {verb} {value} at {slot_word} {slot}, but {other} {verb} {other_value} there"
+        ),
+        vec![node, other],
+    )
+}
+
+impl<P, V, C, G> Monitor<P> for Agreement<P, V, C, G>
 where
+    P: Protocol,
     V: Eq + Clone + Hash + Display + 'static,
+    C: for<'a> Fn(&View<'a, P>, NodeId, &'a P) -> usize + Copy + 'static,
+    G: for<'a> Fn(&View<'a, P>, NodeId, &'a P, usize) -> (u64, V) + Copy + 'static,
 {
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.checked.len() != n {
             self.checked.resize(n, (0, 0));
         }
-        let j = *self.journal;
         for node in touched(view) {
             let Some(state) = view.node(node) else {
                 continue;
             };
             let incarnation = view.incarnation(node);
-            let count = (j.count)(view, node, state);
+            let count = (self.journal.count)(view, node, state);
             let (was_in, mut done) = self.checked[node.index()];
             if was_in != incarnation || count < done {
                 done = 0; // restarted: it decides from the start of its journal again
             }
             for i in done..count {
-                let (slot, value) = (j.get)(view, node, state, i);
+                let (slot, value) = (self.journal.get)(view, node, state, i);
                 let s = slot as usize;
                 if self.decided.len() <= s {
                     self.decided.resize(s + 1, None);
                 }
                 match &self.decided[s] {
                     Some((other_value, other)) if *other_value != value => {
-                        return Err(Failure::new(
-                            format!(
-                                "{node} {verb} {value} at {} {slot}, but {other} {verb} {other_value} there",
-                                j.slot_word,
-                                verb = j.verb
-                            ),
-                            vec![node, *other],
+                        let j = &self.journal;
+                        return Err(disagree(
+                            node,
+                            &value,
+                            *other,
+                            other_value,
+                            slot,
+                            j.verb,
+                            j.slot_word,
                         ));
                     }
                     Some(_) => {}

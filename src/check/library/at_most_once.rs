@@ -16,9 +16,10 @@
 //! they are now, and keeps nothing.
 
 use super::touched;
-use crate::base::types::Endpoint;
+use crate::base::types::{Endpoint, NodeId};
 use crate::check::{Failure, Invariant, Trigger, View};
 use crate::protocol::Protocol;
+use std::marker::PhantomData;
 
 /// What one node has applied from one stream, in this incarnation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,55 +34,57 @@ pub struct Tally {
     pub highest: u64,
 }
 
-/// Reports each stream's tally of one node.
-pub type Tallies<P> = fn(&P, &mut dyn FnMut(Tally));
-
-/// No item applied twice (see the module docs).
-pub struct AtMostOnce<P> {
+/// No item applied twice (see the module docs). `T` reports each stream's tally of one node
+/// to the function it is given; a function or a closure without captures.
+pub struct AtMostOnce<P, T> {
     verb: &'static str,
     noun: &'static str,
-    tallies: Tallies<P>,
+    tallies: T,
+    protocol: PhantomData<fn(&P)>,
 }
 
-impl<P: Protocol> AtMostOnce<P> {
+impl<P: Protocol, T: Fn(&P, &mut dyn FnMut(Tally))> AtMostOnce<P, T> {
     /// `verb` and `noun` are the protocol's words ("delivered" and "message" make "n3
     /// delivered 5 messages of n1's session 2, numbered 4 at most: one of them twice").
-    pub fn new(verb: &'static str, noun: &'static str, tallies: Tallies<P>) -> AtMostOnce<P> {
+    pub fn new(verb: &'static str, noun: &'static str, tallies: T) -> AtMostOnce<P, T> {
         AtMostOnce {
             verb,
             noun,
             tallies,
+            protocol: PhantomData,
         }
     }
 }
 
-impl<P: Protocol> Invariant<P> for AtMostOnce<P> {
+/// The failure, built off the hot path.
+#[cold]
+#[inline(never)]
+fn twice(n: NodeId, t: Tally, verb: &str, noun: &str) -> Failure {
+    let mut nodes = vec![n];
+    if let Endpoint::Node(s) = t.source {
+        nodes.push(s);
+    }
+    Failure::new(
+        format!(
+            "{n} {verb} {} {noun}s of {}'s session {}, numbered {} at most: one of them twice",
+            t.applied, t.source, t.session, t.highest,
+        ),
+        nodes,
+    )
+}
+
+impl<P: Protocol, T: Fn(&P, &mut dyn FnMut(Tally))> Invariant<P> for AtMostOnce<P, T> {
     fn check(&self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         for n in touched(view) {
             let Some(node) = view.node(n) else { continue };
-            let mut twice = None;
+            let mut first = None;
             (self.tallies)(node, &mut |t| {
-                if t.applied > t.highest && twice.is_none() {
-                    twice = Some(t);
+                if t.applied > t.highest && first.is_none() {
+                    first = Some(t);
                 }
             });
-            if let Some(t) = twice {
-                let mut nodes = vec![n];
-                if let Endpoint::Node(s) = t.source {
-                    nodes.push(s);
-                }
-                return Err(Failure::new(
-                    format!(
-                        "{n} {verb} {} {}s of {}'s session {}, numbered {} at most: one of them twice",
-                        t.applied,
-                        self.noun,
-                        t.source,
-                        t.session,
-                        t.highest,
-                        verb = self.verb
-                    ),
-                    nodes,
-                ));
+            if let Some(t) = first {
+                return Err(twice(n, t, self.verb, self.noun));
             }
         }
         Ok(())

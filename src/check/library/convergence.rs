@@ -12,34 +12,43 @@ use crate::check::{Failure, Invariant, Trigger, View};
 use crate::protocol::Protocol;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::marker::PhantomData;
 
-/// A node's replicated state.
-pub type ReplicaState<P, S> = for<'a> fn(&'a P) -> &'a S;
-
-/// All up replicas agree (see the module docs).
-pub struct Convergence<P, S: ?Sized> {
+/// All up replicas agree (see the module docs). `F` reads a node's state and `D` says where
+/// two states differ; functions or closures without captures.
+pub struct Convergence<P, S: ?Sized, F, D> {
     what: &'static str,
-    state: ReplicaState<P, S>,
-    difference: fn(&S, &S) -> String,
+    state: F,
+    difference: D,
+    types: PhantomData<fn(&P) -> &S>,
 }
 
-impl<P: Protocol, S: ?Sized> Convergence<P, S> {
-    /// `what` names the state in messages ("applied state"), `state` reads it, and
+impl<P, S, F, D> Convergence<P, S, F, D>
+where
+    P: Protocol,
+    S: ?Sized,
+    F: for<'a> Fn(&'a P) -> &'a S,
+    D: Fn(&S, &S) -> String,
+{
+    /// `what` names the state in messages ("applied key-value maps"), `state` reads it, and
     /// `difference` says where two states differ (see [`map_difference`]).
-    pub fn new(
-        what: &'static str,
-        state: ReplicaState<P, S>,
-        difference: fn(&S, &S) -> String,
-    ) -> Convergence<P, S> {
+    pub fn new(what: &'static str, state: F, difference: D) -> Convergence<P, S, F, D> {
         Convergence {
             what,
             state,
             difference,
+            types: PhantomData,
         }
     }
 }
 
-impl<P: Protocol, S: PartialEq + ?Sized> Invariant<P> for Convergence<P, S> {
+impl<P, S, F, D> Invariant<P> for Convergence<P, S, F, D>
+where
+    P: Protocol,
+    S: PartialEq + ?Sized,
+    F: for<'a> Fn(&'a P) -> &'a S,
+    D: Fn(&S, &S) -> String,
+{
     fn check(&self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         let mut first: Option<(NodeId, &S)> = None;
         for n in view.nodes().filter(|&n| view.is_up(n)) {

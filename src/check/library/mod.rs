@@ -40,16 +40,25 @@ use super::View;
 use crate::base::types::{Endpoint, NodeId};
 use crate::protocol::Protocol;
 
-/// The nodes a step may have changed, as [`touched`] lists them.
-pub type Touched = std::iter::Map<std::ops::Range<u32>, fn(u32) -> NodeId>;
+/// The nodes a step may have changed, as [`touched`] lists them, in id order.
+#[derive(Clone, Debug)]
+pub struct Touched(std::ops::Range<u32>);
+
+impl Iterator for Touched {
+    type Item = NodeId;
+    #[inline]
+    fn next(&mut self) -> Option<NodeId> {
+        self.0.next().map(NodeId)
+    }
+}
 
 /// The nodes the step behind `view` may have changed: the one node it touched, none for a
 /// client's step, every node when it may have changed several (a heal, a partition).
+#[inline]
 pub fn touched<P: Protocol>(view: &View<'_, P>) -> Touched {
-    let range = match view.touched {
+    Touched(match view.touched {
         Some(Endpoint::Node(n)) => n.0..n.0 + 1,
         Some(Endpoint::Client(_)) => 0..0,
         None => 0..view.cluster_size(),
-    };
-    range.map(NodeId as fn(u32) -> NodeId)
+    })
 }

@@ -13,51 +13,51 @@
 //! node a step touched.
 
 use super::touched;
+use crate::base::types::NodeId;
 use crate::check::{Failure, Monitor, Param, Trigger, View};
 use crate::protocol::Protocol;
 use std::fmt::Display;
 use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
 
 /// What the counter is and how to read it.
-struct Counter<P, V> {
+#[derive(Clone, Copy)]
+struct Counter<F> {
     name: &'static str,
-    value: fn(&P) -> V,
+    value: F,
     durable: bool,
 }
 
-impl<P, V> Clone for Counter<P, V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<P, V> Copy for Counter<P, V> {}
-
-/// A counter that never goes down (see the module docs).
-pub struct Monotonic<P, V> {
-    counter: Param<Counter<P, V>>,
+/// A counter that never goes down (see the module docs). `F` reads it from a node's state:
+/// a function or a closure without captures, called directly (not through a pointer), so an
+/// always-check of it costs a few instructions per step.
+pub struct Monotonic<P, V, F> {
+    counter: Param<Counter<F>>,
     /// Per node: the incarnation it was last seen in, and its value then.
     last: Vec<Option<(u32, V)>>,
+    protocol: PhantomData<fn(&P)>,
 }
 
-impl<P, V: Clone> Clone for Monotonic<P, V> {
+impl<P, V: Clone, F: Copy> Clone for Monotonic<P, V, F> {
     fn clone(&self) -> Self {
         Monotonic {
             counter: self.counter,
             last: self.last.clone(),
+            protocol: PhantomData,
         }
     }
 }
 
-impl<P, V: Hash> Hash for Monotonic<P, V> {
+impl<P, V: Hash, F> Hash for Monotonic<P, V, F> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.last.hash(state);
     }
 }
 
-impl<P: Protocol, V> Monotonic<P, V> {
+impl<P: Protocol, V, F: Fn(&P) -> V> Monotonic<P, V, F> {
     /// A counter that may start again after a restart but never goes down within one
     /// incarnation. `name` is how messages call it ("commit index").
-    pub fn volatile(name: &'static str, value: fn(&P) -> V) -> Monotonic<P, V> {
+    pub fn volatile(name: &'static str, value: F) -> Monotonic<P, V, F> {
         Monotonic {
             counter: Param(Counter {
                 name,
@@ -65,11 +65,12 @@ impl<P: Protocol, V> Monotonic<P, V> {
                 durable: false,
             }),
             last: Vec::new(),
+            protocol: PhantomData,
         }
     }
 
     /// A counter that never goes down, across restarts too.
-    pub fn durable(name: &'static str, value: fn(&P) -> V) -> Monotonic<P, V> {
+    pub fn durable(name: &'static str, value: F) -> Monotonic<P, V, F> {
         Monotonic {
             counter: Param(Counter {
                 name,
@@ -77,42 +78,62 @@ impl<P: Protocol, V> Monotonic<P, V> {
                 durable: true,
             }),
             last: Vec::new(),
+            protocol: PhantomData,
         }
     }
 }
 
-impl<P: Protocol, V> Monitor<P> for Monotonic<P, V>
+/// The failure, built off the hot path.
+#[cold]
+#[inline(never)]
+fn went_down(
+    node: NodeId,
+    name: &str,
+    before: &dyn Display,
+    now: &dyn Display,
+    was_in: u32,
+    incarnation: u32,
+) -> Failure {
+    let when = if was_in == incarnation {
+        format!("in incarnation {incarnation}")
+    } else {
+        format!(
+            "across its restart (incarnation {was_in} to {incarnation}): a value it had was not durable"
+        )
+    };
+    Failure::new(
+        format!("{node}'s {name} went down from {before} to {now} {when}"),
+        vec![node],
+    )
+}
+
+impl<P: Protocol, V, F> Monitor<P> for Monotonic<P, V, F>
 where
     V: Ord + Clone + Hash + Display + 'static,
+    F: Fn(&P) -> V + Copy + 'static,
 {
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.last.len() != n {
             self.last.resize(n, None);
         }
-        let c = *self.counter;
+        let durable = self.counter.durable;
         for node in touched(view) {
             let Some(state) = view.node(node) else {
                 continue;
             };
-            let now = (c.value)(state);
+            let now = (self.counter.value)(state);
             let incarnation = view.incarnation(node);
             let last = &mut self.last[node.index()];
             if let Some((was_in, before)) = last.as_ref() {
-                if (c.durable || *was_in == incarnation) && now < *before {
-                    let when = if *was_in == incarnation {
-                        format!("in incarnation {incarnation}")
-                    } else {
-                        format!(
-                            "across its restart (incarnation {was_in} to {incarnation}): a value it had was not durable"
-                        )
-                    };
-                    return Err(Failure::new(
-                        format!(
-                            "{node}'s {} went down from {before} to {now} {when}",
-                            c.name
-                        ),
-                        vec![node],
+                if now < *before && (durable || *was_in == incarnation) {
+                    return Err(went_down(
+                        node,
+                        self.counter.name,
+                        before,
+                        &now,
+                        *was_in,
+                        incarnation,
                     ));
                 }
             }

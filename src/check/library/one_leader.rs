@@ -14,54 +14,57 @@ use crate::protocol::Protocol;
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
 
 /// How to read a node's epoch and whether it leads, and what the messages call them.
-struct Leadership<P, E> {
+#[derive(Clone, Copy)]
+struct Leadership<FE, FL> {
     leader: &'static str,
     epoch_word: &'static str,
-    epoch: fn(&P) -> E,
-    leads: fn(&P) -> bool,
+    epoch: FE,
+    leads: FL,
 }
 
-impl<P, E> Clone for Leadership<P, E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<P, E> Copy for Leadership<P, E> {}
-
-/// At most one leader per epoch (see the module docs).
-pub struct OneLeaderPerEpoch<P, E> {
-    how: Param<Leadership<P, E>>,
+/// At most one leader per epoch (see the module docs). The accessors are functions or
+/// closures without captures, called directly.
+pub struct OneLeaderPerEpoch<P, E, FE, FL> {
+    how: Param<Leadership<FE, FL>>,
     /// The first node seen leading each epoch.
     leaders: BTreeMap<E, NodeId>,
+    protocol: PhantomData<fn(&P)>,
 }
 
-impl<P, E: Clone> Clone for OneLeaderPerEpoch<P, E> {
+impl<P, E: Clone, FE: Copy, FL: Copy> Clone for OneLeaderPerEpoch<P, E, FE, FL> {
     fn clone(&self) -> Self {
         OneLeaderPerEpoch {
             how: self.how,
             leaders: self.leaders.clone(),
+            protocol: PhantomData,
         }
     }
 }
 
-impl<P, E: Hash> Hash for OneLeaderPerEpoch<P, E> {
+impl<P, E: Hash, FE, FL> Hash for OneLeaderPerEpoch<P, E, FE, FL> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.leaders.hash(state);
     }
 }
 
-impl<P: Protocol, E> OneLeaderPerEpoch<P, E> {
+impl<P, E, FE, FL> OneLeaderPerEpoch<P, E, FE, FL>
+where
+    P: Protocol,
+    FE: Fn(&P) -> E,
+    FL: Fn(&P) -> bool,
+{
     /// `leader` and `epoch_word` are the protocol's words ("leader" and "term" make "n1 and
     /// n2 were both leaders in term 3"); `epoch` reads a node's epoch and `leads` says
     /// whether it leads now.
     pub fn new(
         leader: &'static str,
         epoch_word: &'static str,
-        epoch: fn(&P) -> E,
-        leads: fn(&P) -> bool,
-    ) -> OneLeaderPerEpoch<P, E> {
+        epoch: FE,
+        leads: FL,
+    ) -> OneLeaderPerEpoch<P, E, FE, FL> {
         OneLeaderPerEpoch {
             how: Param(Leadership {
                 leader,
@@ -70,30 +73,49 @@ impl<P: Protocol, E> OneLeaderPerEpoch<P, E> {
                 leads,
             }),
             leaders: BTreeMap::new(),
+            protocol: PhantomData,
         }
     }
 }
 
-impl<P: Protocol, E> Monitor<P> for OneLeaderPerEpoch<P, E>
+/// The failure, built off the hot path.
+#[cold]
+#[inline(never)]
+fn two_leaders(
+    a: NodeId,
+    b: NodeId,
+    leader: &str,
+    epoch_word: &str,
+    epoch: &dyn Display,
+) -> Failure {
+    Failure::new(
+        format!("{a} and {b} were both {leader}s in {epoch_word} {epoch}"),
+        vec![a, b],
+    )
+}
+
+impl<P, E, FE, FL> Monitor<P> for OneLeaderPerEpoch<P, E, FE, FL>
 where
+    P: Protocol,
     E: Ord + Clone + Hash + Display + 'static,
+    FE: Fn(&P) -> E + Copy + 'static,
+    FL: Fn(&P) -> bool + Copy + 'static,
 {
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
-        let how = *self.how;
         for n in touched(view) {
             let Some(state) = view.node(n) else { continue };
-            if !(how.leads)(state) {
+            if !(self.how.leads)(state) {
                 continue;
             }
-            let epoch = (how.epoch)(state);
+            let epoch = (self.how.epoch)(state);
             match self.leaders.get(&epoch) {
                 Some(&other) if other != n => {
-                    return Err(Failure::new(
-                        format!(
-                            "{other} and {n} were both {}s in {} {epoch}",
-                            how.leader, how.epoch_word
-                        ),
-                        vec![other, n],
+                    return Err(two_leaders(
+                        other,
+                        n,
+                        self.how.leader,
+                        self.how.epoch_word,
+                        &epoch,
                     ));
                 }
                 Some(_) => {}

@@ -8,7 +8,7 @@ use crate::protocol::library::{AtMostOnce, Tally, touched};
 /// The reliable-delivery layer hands each message of a sender's session up at most once:
 /// per sender, the messages delivered from its current session and the highest number among
 /// them.
-pub(super) fn no_duplicates() -> AtMostOnce<Fd> {
+pub(super) fn no_duplicates() -> impl Invariant<Fd> {
     AtMostOnce::new("was handed", "message", |p: &Fd, each| {
         for (i, peer) in p.peers.iter().enumerate() {
             if let Some((session, highest)) = peer.last_delivered {
@@ -105,16 +105,29 @@ pub(super) struct AllDelivered {
     /// Highest message delivered, per (sender, receiver, sender session), over every
     /// receiver incarnation.
     delivered: BTreeMap<(NodeId, NodeId, u64), u64>,
+    /// Per (receiver, sender), receiver-major: the last delivery as last seen, so a step
+    /// that delivered nothing costs no map update.
+    seen: Vec<Option<(u64, u64)>>,
     /// What had to be delivered: taken at the first look after the heal.
     owed: Option<Vec<(NodeId, NodeId, u64, u64)>>,
 }
 
 impl AllDelivered {
     fn record(&mut self, view: &View<'_, Fd>) {
+        let n = view.cluster_size() as usize;
+        if self.seen.len() != n * n {
+            self.seen = vec![None; n * n];
+        }
         for b in touched(view) {
             let Some(p) = view.node(b) else { continue };
             for a in view.nodes() {
-                if let Some((s, k)) = p.last_delivered(a) {
+                let last = p.last_delivered(a);
+                let cell = &mut self.seen[b.index() * n + a.index()];
+                if *cell == last {
+                    continue;
+                }
+                *cell = last;
+                if let Some((s, k)) = last {
                     let e = self.delivered.entry((a, b, s)).or_insert(0);
                     *e = (*e).max(k);
                 }

@@ -41,8 +41,8 @@ use crate::kit::no_client::NoClient;
 use crate::kit::reliable::{self, Delivery, Reliable, ReliableConfig, Retransmit, Wire};
 use crate::protocol::fixed::phi_y_threshold;
 use crate::protocol::{
-    Ctx, Endpoint, Failure, Metric, MetricDef, Monitor, NodeId, PropertyDef, Protocol, Status,
-    Time, Trigger, TriggerKind, View,
+    Ctx, Endpoint, Failure, Invariant, Metric, MetricDef, Monitor, NodeId, PropertyDef, Protocol,
+    Status, Time, Trigger, TriggerKind, View,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};

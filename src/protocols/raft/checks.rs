@@ -11,46 +11,46 @@ use crate::protocol::library::{
 use std::fmt;
 
 /// Figure 2's Election Safety: at most one leader per term.
-pub(super) fn election_safety() -> OneLeaderPerEpoch<Raft, u64> {
+pub(super) fn election_safety() -> impl Monitor<Raft> {
     OneLeaderPerEpoch::new("leader", "term", Raft::term, |r| r.role == Role::Leader)
 }
 
 /// Figure 2's State Machine Safety: the entries nodes apply, by index, agree.
-pub(super) fn state_machine_safety() -> Agreement<Raft, EntryId> {
+pub(super) fn state_machine_safety() -> impl Monitor<Raft> {
     Agreement::new(
         "applied",
         "index",
-        |view, n, r| (r.applied as usize).min(view.store(n).len()),
+        |view, n, r: &Raft| (r.applied as usize).min(view.store(n).len()),
         |view, n, _, i| (i as u64 + 1, EntryId::of(&view.store(n).records()[i])),
     )
 }
 
 /// Every committed entry is in the synced log of a majority.
-pub(super) fn committed_never_lost() -> AckedSurvive<Raft, EntryId> {
+pub(super) fn committed_never_lost() -> impl Monitor<Raft> {
     AckedSurvive::new(
-        |_, _, r| r.commit as usize,
+        |_, _, r: &Raft| r.commit as usize,
         EntryId::of,
         |e, index| format!("the entry {e} committed at index {index}"),
     )
 }
 
 /// The term is synced before anything depends on it: it never goes down, restarts included.
-pub(super) fn term_monotonic() -> Monotonic<Raft, u64> {
+pub(super) fn term_monotonic() -> impl Monitor<Raft> {
     Monotonic::durable("term", Raft::term)
 }
 
 /// The commit index is volatile (§5, Figure 2) but never goes down while a node is up.
-pub(super) fn commit_index_monotonic() -> Monotonic<Raft, u64> {
+pub(super) fn commit_index_monotonic() -> impl Monitor<Raft> {
     Monotonic::volatile("commit index", Raft::commit_index)
 }
 
 /// The applied index is volatile but never goes down while a node is up.
-pub(super) fn applied_index_monotonic() -> Monotonic<Raft, u64> {
+pub(super) fn applied_index_monotonic() -> impl Monitor<Raft> {
     Monotonic::volatile("applied index", Raft::applied_index)
 }
 
 /// The up nodes' applied key-value maps are the same.
-pub(super) fn replicas_converge() -> Convergence<Raft, BTreeMap<String, String>> {
+pub(super) fn replicas_converge() -> impl Invariant<Raft> {
     Convergence::new("applied key-value maps", Raft::kv, map_difference)
 }
 
@@ -213,12 +213,15 @@ pub(super) struct RaftMetrics {
     latencies: Vec<u64>,
     ops_seen: usize,
     messages: u64,
-    syncs: u64,
+    /// Per node: its store's syncs as last seen (a store syncs only in the node's own steps).
+    syncs: Vec<u64>,
 }
 
 impl Metric<Raft> for RaftMetrics {
     fn observe(&mut self, view: &View<'_, Raft>) {
+        self.syncs.resize(view.cluster_size() as usize, 0);
         for n in touched(view) {
+            self.syncs[n.index()] = view.store(n).stats().syncs;
             let Some(r) = view.node(n) else { continue };
             self.highest_term = self.highest_term.max(r.term);
             self.committed = self.committed.max(r.commit);
@@ -240,7 +243,6 @@ impl Metric<Raft> for RaftMetrics {
             }
         }
         self.messages = view.network().stats().sent;
-        self.syncs = view.nodes().map(|n| view.store(n).stats().syncs).sum();
     }
 
     fn report(&self) -> Vec<(String, serde_json::Value)> {
@@ -279,7 +281,10 @@ impl Metric<Raft> for RaftMetrics {
                 serde_json::json!({"p50": pct(50), "p90": pct(90), "p99": pct(99), "max": lat.last().map(|&us| us as f64 / 1000.0)}),
             ),
             ("raft.messages_per_commit".into(), per_commit(self.messages)),
-            ("raft.syncs_per_commit".into(), per_commit(self.syncs)),
+            (
+                "raft.syncs_per_commit".into(),
+                per_commit(self.syncs.iter().sum()),
+            ),
         ]
     }
 }
