@@ -191,3 +191,81 @@ impl<P: Protocol> PropertyDef<P> {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::hash::stable_hash;
+    use crate::check::library::toy::{Script, Toy};
+    use crate::check::library::OneLeaderPerEpoch;
+    use crate::check::{Checks, ExpectKind, Expectation};
+
+    /// A monitor whose state a test sets by hand.
+    #[derive(Clone, Hash)]
+    struct Steps {
+        seen: u64,
+        label: Param<&'static str>,
+    }
+
+    impl Monitor<Toy> for Steps {
+        fn check(&mut self, _: &View<'_, Toy>, _: Option<&Trigger>) -> Result<(), Failure> {
+            self.seen += 1;
+            Ok(())
+        }
+    }
+
+    fn fingerprint(m: &dyn Monitor<Toy>) -> u64 {
+        let mut h = StableHasher::default();
+        m.hash_state(&mut h);
+        h.finish()
+    }
+
+    #[test]
+    fn a_monitor_clones_and_hashes_its_state_and_not_its_parameters() {
+        let a: Box<dyn Monitor<Toy>> = Box::new(Steps {
+            seen: 3,
+            label: Param("a"),
+        });
+        let copy = a.clone();
+        assert_eq!(fingerprint(&*a), fingerprint(&*copy));
+        assert_eq!(fingerprint(&*a), stable_hash(&3u64), "only the state is hashed");
+        let other_label = Steps {
+            seen: 3,
+            label: Param("b"),
+        };
+        assert_eq!(fingerprint(&*a), fingerprint(&other_label));
+        let further = Steps {
+            seen: 4,
+            label: Param("a"),
+        };
+        assert_ne!(fingerprint(&*a), fingerprint(&further));
+        // Library monitors are monitors like any other: copied with their accessors.
+        let m: Box<dyn Monitor<Toy>> = Box::new(OneLeaderPerEpoch::new(
+            "coordinator",
+            "epoch",
+            |_: &Toy| 0u64,
+            |_| false,
+        ));
+        assert_eq!(fingerprint(&*m), fingerprint(&*m.clone()));
+    }
+
+    #[test]
+    fn the_runner_hashes_the_monitors_of_its_checks() {
+        let expect = |name: &str| Expectation {
+            check: name.to_string(),
+            kind: ExpectKind::Always,
+            at_least: None,
+        };
+        let hash = |names: &[&str]| {
+            let e: Vec<Expectation> = names.iter().map(|n| expect(n)).collect();
+            let checks = Checks::<Toy>::new(&Script::default(), &e).unwrap();
+            let mut h = StableHasher::default();
+            checks.hash_monitors(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&["count_monotonic"]), hash(&["count_monotonic"]));
+        // Invariants have no state: they add nothing.
+        assert_eq!(hash(&["converge"]), hash(&[]));
+        assert_ne!(hash(&["count_monotonic"]), hash(&[]));
+    }
+}

@@ -27,7 +27,7 @@ mod convergence;
 mod monotonic;
 mod one_leader;
 #[cfg(test)]
-mod toy;
+pub(crate) mod toy;
 
 pub use acked::AckedSurvive;
 pub use agreement::Agreement;
