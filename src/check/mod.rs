@@ -2,9 +2,9 @@
 //! that evaluates them by kind, the metrics that measure a run, and a library of reusable
 //! properties.
 //!
-//! A property is evaluated in one of two ways (see [`property`](self::Invariant)):
-//! - an **invariant** is a pure function of the view, with no state of its own;
-//! - a **monitor** keeps state across steps (past leaders, what it already checked of each
+//! A property is evaluated in one of two ways:
+//! - an [`Invariant`] is a pure function of the view, with no state of its own;
+//! - a [`Monitor`] keeps state across steps (past leaders, what it already checked of each
 //!   log), cloneable and hashable so a driver can copy and fingerprint it with the world.
 //!
 //! What makes a property a safety or a liveness check is its *kind*, chosen by the protocol

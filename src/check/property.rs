@@ -196,8 +196,8 @@ impl<P: Protocol> PropertyDef<P> {
 mod tests {
     use super::*;
     use crate::base::hash::stable_hash;
-    use crate::check::library::toy::{Script, Toy};
     use crate::check::library::OneLeaderPerEpoch;
+    use crate::check::library::toy::{Script, Toy};
     use crate::check::{Checks, ExpectKind, Expectation};
 
     /// A monitor whose state a test sets by hand.
@@ -228,7 +228,11 @@ mod tests {
         });
         let copy = a.clone();
         assert_eq!(fingerprint(&*a), fingerprint(&*copy));
-        assert_eq!(fingerprint(&*a), stable_hash(&3u64), "only the state is hashed");
+        assert_eq!(
+            fingerprint(&*a),
+            stable_hash(&3u64),
+            "only the state is hashed"
+        );
         let other_label = Steps {
             seen: 3,
             label: Param("b"),
