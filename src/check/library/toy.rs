@@ -1,6 +1,9 @@
 //! A scripted protocol for the library's tests: each node does what the script says, at the
 //! local time it says, so a test can make a property fail on purpose and watch the check
 //! catch it through the real engine and runner. It sends no messages and serves no clients.
+//! Test code only: it drives the engine, which the checks themselves never import.
+
+#![cfg(test)]
 
 use super::{
     AckedSurvive, Agreement, AtMostOnce, Convergence, Monotonic, OneLeaderPerEpoch, Tally,
