@@ -56,9 +56,9 @@ where
     FE: Fn(&P) -> E,
     FL: Fn(&P) -> bool,
 {
-    /// `leader` and `epoch_word` are the protocol's words ("leader" and "term" make "n1 and
-    /// n2 were both leaders in term 3"); `epoch` reads a node's epoch and `leads` says
-    /// whether it leads now.
+    /// `leader` and `epoch_word` are the protocol's words ("coordinator" and "epoch" make
+    /// "n1 and n2 were both coordinators in epoch 3": the plural adds an s); `epoch` reads a
+    /// node's epoch and `leads` says whether it leads now.
     pub fn new(
         leader: &'static str,
         epoch_word: &'static str,
