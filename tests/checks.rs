@@ -5,7 +5,7 @@
 use faultline::base::types::Time;
 use faultline::check::{Checks, ExpectKind, Expectation};
 use faultline::protocols::{fd::Fd, raft::Raft};
-use faultline::scenario::{bundled, bundled_names, load};
+use faultline::scenario::{Scenario, bundled_names};
 use faultline::sim::{Simulation, Verdict};
 
 fn eventually(check: &str, budget: Option<Time>) -> Expectation {
@@ -21,8 +21,8 @@ fn eventually(check: &str, budget: Option<Time>) -> Expectation {
 
 /// Runs a bundled Raft scenario with its own seed and one more expectation.
 fn raft_with(name: &str, extra: Expectation) -> faultline::sim::RunReport {
-    let scn = load(name, bundled(name).unwrap(), &[]).unwrap();
-    let mut config = scn.config::<Raft>(scn.file.seed).unwrap();
+    let scn = Scenario::<Raft>::bundled(name, &[]).unwrap();
+    let mut config = scn.config(scn.file.seed).unwrap();
     config.expectations.push(extra);
     Simulation::new(config, None).unwrap().run()
 }
@@ -75,12 +75,7 @@ fn raft_replicas_do_not_converge_when_a_lagging_node_has_no_time_to_catch_up() {
 
 #[test]
 fn the_counter_checks_are_on_in_every_raft_run_and_metrics_are_not_checks() {
-    let scn = load(
-        "raft/first-election",
-        bundled("raft/first-election").unwrap(),
-        &[],
-    )
-    .unwrap();
+    let scn = Scenario::<Raft>::bundled("raft/first-election", &[]).unwrap();
     let r = scn.run(scn.file.seed, None).unwrap();
     let checks: Vec<&str> = r.checks.iter().map(|c| c.check.as_str()).collect();
     for name in [
