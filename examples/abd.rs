@@ -36,12 +36,13 @@
 //! - `skip_read_write_back`: a read returns after its query phase. Caught by the end-of-run
 //!   linearizability check (`linearizable`).
 //! - `skip_sync`: a node acknowledges a value without syncing it, so a crash loses it. Caught
-//!   by this protocol's own invariant `tag_never_goes_back`.
+//!   by `tag_never_goes_back`, the check library's durable monotonic counter over the tag.
 
+use faultline::protocol::library::{Monotonic, touched};
 use faultline::protocol::{
-    ClientCtx, ClientId, ClientLogic, Ctx, Endpoint, Failure, HistoryCall, HistoryCheck,
-    Linearizable, ModelKind, NodeId, OpId, Outcome, Property, PropertyDef, Protocol, RequestId,
-    Time, Trigger, Val, View, WorkloadConfig,
+    ClientCtx, ClientId, ClientLogic, Ctx, Failure, HistoryCall, HistoryCheck, Linearizable,
+    ModelKind, NodeId, OpId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger, Val, View,
+    WorkloadConfig,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -87,6 +88,13 @@ pub struct Tag {
     pub counter: u64,
     /// The request id of the write (the initial empty value has tag 0/0).
     pub writer: u64,
+}
+
+/// `counter/writer`, as messages show a tag.
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.counter, self.writer)
+    }
 }
 
 /// A value under its tag; `None` is the initial empty register.
@@ -219,22 +227,18 @@ impl Protocol for Abd {
 
     fn properties() -> Vec<PropertyDef<Self>> {
         vec![
-            PropertyDef {
-                name: "tag_never_goes_back",
-                description: "a node never holds an older tag than it held before, across restarts too (what it acknowledged was synced)",
-                invariant: true,
-                make: |_| {
-                    Box::new(TagNeverGoesBack {
-                        highest: Vec::new(),
-                    })
-                },
-            },
-            PropertyDef {
-                name: "one_value_per_tag",
-                description: "no two nodes hold different values under the same tag",
-                invariant: true,
-                make: |_| Box::new(OneValuePerTag),
-            },
+            PropertyDef::monitor(
+                "tag_never_goes_back",
+                "a node never holds an older tag than it held before, across restarts too (what it acknowledged was synced)",
+                Monotonic::durable("tag", |a: &Abd| a.held.tag),
+            )
+            .always(),
+            PropertyDef::invariant(
+                "one_value_per_tag",
+                "no two nodes hold different values under the same tag",
+                one_value_per_tag,
+            )
+            .always(),
         ]
     }
 
@@ -436,71 +440,28 @@ impl ClientLogic<Abd> for AbdClient {
     }
 }
 
-/// The nodes a step may have changed.
-fn touched(view: &View<'_, Abd>) -> Vec<NodeId> {
-    match view.touched {
-        Some(Endpoint::Node(n)) => vec![n],
-        Some(Endpoint::Client(_)) => Vec::new(),
-        None => view.nodes().collect(),
-    }
-}
-
-struct TagNeverGoesBack {
-    /// The highest tag each node has held.
-    highest: Vec<Tag>,
-}
-
-impl Property<Abd> for TagNeverGoesBack {
-    fn check(&mut self, view: &View<'_, Abd>, _: Option<&Trigger>) -> Result<(), Failure> {
-        self.highest
-            .resize(view.cluster_size() as usize, Tag::default());
-        for n in touched(view) {
-            let Some(node) = view.node(n) else { continue };
-            let now = node.held.tag;
-            let before = self.highest[n.index()];
-            if now < before {
-                return Err(Failure::new(
-                    format!(
-                        "{n} holds tag {}/{} after holding {}/{} (incarnation {}): a value it acknowledged was lost",
-                        now.counter,
-                        now.writer,
-                        before.counter,
-                        before.writer,
-                        view.incarnation(n)
-                    ),
-                    vec![n],
-                ));
-            }
-            self.highest[n.index()] = now;
-        }
-        Ok(())
-    }
-}
-
-struct OneValuePerTag;
-
-impl Property<Abd> for OneValuePerTag {
-    fn check(&mut self, view: &View<'_, Abd>, _: Option<&Trigger>) -> Result<(), Failure> {
-        for a in touched(view) {
-            let Some(x) = view.node(a).map(Abd::held) else {
-                continue;
-            };
-            for b in view.nodes().filter(|&b| b != a) {
-                if let Some(y) = view.node(b).map(Abd::held) {
-                    if x.tag == y.tag && x.value != y.value {
-                        return Err(Failure::new(
-                            format!(
-                                "{a} holds {:?} and {b} holds {:?} under the same tag {}/{}",
-                                x.value, y.value, x.tag.counter, x.tag.writer
-                            ),
-                            vec![a, b],
-                        ));
-                    }
+/// No two nodes hold different values under the same tag: the node a step touched is
+/// compared with every other.
+fn one_value_per_tag(view: &View<'_, Abd>, _: Option<&Trigger>) -> Result<(), Failure> {
+    for a in touched(view) {
+        let Some(x) = view.node(a).map(Abd::held) else {
+            continue;
+        };
+        for b in view.nodes().filter(|&b| b != a) {
+            if let Some(y) = view.node(b).map(Abd::held) {
+                if x.tag == y.tag && x.value != y.value {
+                    return Err(Failure::new(
+                        format!(
+                            "{a} holds {:?} and {b} holds {:?} under the same tag {}",
+                            x.value, y.value, x.tag
+                        ),
+                        vec![a, b],
+                    ));
                 }
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Five nodes over a lossy network. One client writes, from far away: it is close to n1

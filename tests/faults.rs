@@ -5,7 +5,7 @@ mod common;
 
 use common::MemSink;
 use faultline::base::types::Endpoint;
-use faultline::check::{Failure, FailureClass, Property, PropertyDef, Trigger, View};
+use faultline::check::{Failure, FailureClass, PropertyDef, Trigger, View};
 use faultline::faults::{Fault, ScheduledFault};
 use faultline::protocol::{
     ClientCtx, ClientLogic, Ctx, NodeId, Protocol, RequestId, Time, WorkloadConfig,
@@ -100,42 +100,24 @@ impl Protocol for Probe {
     }
     fn properties() -> Vec<PropertyDef<Self>> {
         vec![
-            PropertyDef {
-                name: "never",
-                description: "never holds",
-                invariant: false,
-                make: |_| {
-                    Box::new(|_: &View<'_, Probe>, _: Option<&Trigger>| {
-                        Err(Failure::new("by design", vec![]))
-                    })
+            PropertyDef::invariant(
+                "never",
+                "never holds",
+                |_: &View<'_, Probe>, _: Option<&Trigger>| Err(Failure::new("by design", vec![])),
+            ),
+            PropertyDef::invariant(
+                "panics",
+                "a buggy check",
+                |_: &View<'_, Probe>, _: Option<&Trigger>| -> Result<(), Failure> {
+                    panic!("check bug")
                 },
-            },
-            PropertyDef {
-                name: "panics",
-                description: "a buggy check",
-                invariant: false,
-                make: |_| {
-                    Box::new(
-                        |_: &View<'_, Probe>, _: Option<&Trigger>| -> Result<(), Failure> {
-                            panic!("check bug")
-                        },
-                    )
-                },
-            },
-            PropertyDef {
-                name: "always_ok",
-                description: "always holds",
-                invariant: false,
-                make: |_| Box::new(AlwaysOk),
-            },
+            ),
+            PropertyDef::invariant(
+                "always_ok",
+                "always holds",
+                |_: &View<'_, Probe>, _: Option<&Trigger>| Ok(()),
+            ),
         ]
-    }
-}
-
-struct AlwaysOk;
-impl Property<Probe> for AlwaysOk {
-    fn check(&mut self, _: &View<'_, Probe>, _: Option<&Trigger>) -> Result<(), Failure> {
-        Ok(())
     }
 }
 

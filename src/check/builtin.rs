@@ -1,6 +1,7 @@
-//! The checks every protocol with clients gets, besides its own.
+//! The checks every protocol with clients gets, besides its own: monitors of the client
+//! history, each walking the settled prefix of it once.
 
-use super::{Failure, Property, Trigger, View};
+use super::{Failure, Monitor, Param, Trigger, View};
 use crate::base::types::Endpoint;
 use crate::protocol::Protocol;
 
@@ -16,13 +17,14 @@ pub const BUILTIN_CHECKS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The built-in check `name` in its initial state, if there is one by that name.
 pub(super) fn builtin<P: Protocol>(
     name: &str,
     at_least: Option<u64>,
-) -> Option<Box<dyn Property<P>>> {
+) -> Option<Box<dyn Monitor<P>>> {
     match name {
         "client_ops_ok" => Some(Box::new(ClientOpsOk {
-            want: at_least.unwrap_or(1),
+            want: Param(at_least.unwrap_or(1)),
             settled: 0,
             ok: 0,
         })),
@@ -32,13 +34,14 @@ pub(super) fn builtin<P: Protocol>(
 }
 
 /// Counts operations that ended ok, walking the settled prefix of the history.
+#[derive(Clone, Hash)]
 struct ClientOpsOk {
-    want: u64,
+    want: Param<u64>,
     settled: usize,
     ok: u64,
 }
 
-impl<P: Protocol> Property<P> for ClientOpsOk {
+impl<P: Protocol> Monitor<P> for ClientOpsOk {
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         let ops = view.history().ops();
         while let Some(op) = ops.get(self.settled) {
@@ -49,13 +52,13 @@ impl<P: Protocol> Property<P> for ClientOpsOk {
             }
             self.settled += 1;
         }
-        if self.ok >= self.want {
+        if self.ok >= *self.want {
             Ok(())
         } else {
             Err(Failure::new(
                 format!(
                     "{} of the {} client operations needed have completed ok",
-                    self.ok, self.want
+                    self.ok, *self.want
                 ),
                 vec![],
             ))
@@ -64,11 +67,12 @@ impl<P: Protocol> Property<P> for ClientOpsOk {
 }
 
 /// No operation invoked after the heal may end unknown or failed.
+#[derive(Clone, Hash)]
 struct OpsAfterHeal {
     settled: usize,
 }
 
-impl<P: Protocol> Property<P> for OpsAfterHeal {
+impl<P: Protocol> Monitor<P> for OpsAfterHeal {
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         if matches!(view.touched, Some(Endpoint::Node(_))) {
             return Ok(()); // only client steps end operations

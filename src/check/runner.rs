@@ -1,17 +1,52 @@
-//! The runner: evaluates every property of a run according to its kind.
+//! The runner: evaluates every property of a run according to its kind, and feeds the
+//! protocol's metrics.
 
 use super::builtin::builtin;
 use super::{
-    CheckEvent, CheckReport, ExpectKind, Expectation, Failure, FailureClass, Finding, Property,
-    PropertyDef, Trigger, View,
+    CheckEvent, CheckReport, ExpectKind, Expectation, Failure, FailureClass, Finding,
+    Implementation, Invariant, Metric, Monitor, PropertyDef, Trigger, View,
 };
+use crate::base::hash::StableHasher;
 use crate::base::types::Time;
 use crate::protocol::Protocol;
+use std::rc::Rc;
+
+/// What evaluates one check: a shared pure invariant, or this check's own monitor.
+enum Judge<P: Protocol> {
+    Invariant(Rc<dyn Invariant<P>>),
+    Monitor(Box<dyn Monitor<P>>),
+}
+
+impl<P: Protocol> Judge<P> {
+    #[inline]
+    fn check(&mut self, view: &View<'_, P>, trigger: Option<&Trigger>) -> Result<(), Failure> {
+        match self {
+            Judge::Invariant(i) => i.check(view, trigger),
+            Judge::Monitor(m) => m.check(view, trigger),
+        }
+    }
+
+    fn on_trigger(&mut self, trigger: &Trigger) {
+        if let Judge::Monitor(m) = self {
+            m.on_trigger(trigger);
+        }
+    }
+
+    fn observes_every_step(&self) -> bool {
+        matches!(self, Judge::Monitor(m) if m.observes_every_step())
+    }
+
+    fn observe(&mut self, view: &View<'_, P>) {
+        if let Judge::Monitor(m) = self {
+            m.observe(view);
+        }
+    }
+}
 
 struct Slot<P: Protocol> {
     name: String,
     kind: ExpectKind,
-    property: Box<dyn Property<P>>,
+    judge: Judge<P>,
     satisfied_at: Option<Time>,
     deadline: Option<Time>,
     triggered: u64,
@@ -23,9 +58,10 @@ struct Obligation {
     deadline: Time,
 }
 
-/// Runs every property of a simulation according to its kind.
+/// Runs every property of a simulation according to its kind, and its metrics.
 pub struct Checks<P: Protocol> {
     slots: Vec<Slot<P>>,
+    metrics: Vec<Box<dyn Metric<P>>>,
     always: Vec<usize>,
     /// Slots (not always-checks) whose property observes every step.
     observers: Vec<usize>,
@@ -39,27 +75,31 @@ pub struct Checks<P: Protocol> {
 }
 
 impl<P: Protocol> Checks<P> {
-    /// The protocol's invariants plus the scenario's expectations. Fails on an unknown name.
+    /// The protocol's checks that are on by default, the scenario's expectations and the
+    /// protocol's metrics. Fails on an unknown check name.
     pub fn new(config: &P::Config, expectations: &[Expectation]) -> Result<Checks<P>, String> {
         let defs = P::properties();
         let mut slots = Vec::new();
         let make_slot = |def: &PropertyDef<P>, kind: ExpectKind| Slot {
             name: def.name.to_string(),
             kind,
-            property: (def.make)(config),
+            judge: match &def.implementation {
+                Implementation::Invariant(i) => Judge::Invariant(Rc::clone(i)),
+                Implementation::Monitor(m) => Judge::Monitor(m.clone()),
+            },
             satisfied_at: None,
             deadline: None,
             triggered: 0,
         };
-        for def in defs.iter().filter(|d| d.invariant) {
+        for def in defs.iter().filter(|d| d.on_by_default) {
             slots.push(make_slot(def, ExpectKind::Always));
         }
         for e in expectations {
-            if let Some(property) = builtin::<P>(&e.check, e.at_least) {
+            if let Some(monitor) = builtin::<P>(&e.check, e.at_least) {
                 slots.push(Slot {
                     name: e.check.clone(),
                     kind: e.kind.clone(),
-                    property,
+                    judge: Judge::Monitor(monitor),
                     satisfied_at: None,
                     deadline: None,
                     triggered: 0,
@@ -75,7 +115,7 @@ impl<P: Protocol> Checks<P> {
                     names.join(", ")
                 ));
             };
-            if def.invariant && e.kind == ExpectKind::Always {
+            if def.on_by_default && e.kind == ExpectKind::Always {
                 continue; // already on
             }
             slots.push(make_slot(def, e.kind.clone()));
@@ -95,11 +135,13 @@ impl<P: Protocol> Checks<P> {
         let observers = slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.kind != ExpectKind::Always && s.property.observes_every_step())
+            .filter(|(_, s)| s.kind != ExpectKind::Always && s.judge.observes_every_step())
             .map(|(i, _)| i)
             .collect();
+        let metrics = P::metrics().iter().map(|m| (m.make)(config)).collect();
         Ok(Checks {
             slots,
+            metrics,
             always,
             observers,
             waiting,
@@ -115,6 +157,7 @@ impl<P: Protocol> Checks<P> {
     pub fn none() -> Checks<P> {
         Checks {
             slots: Vec::new(),
+            metrics: Vec::new(),
             always: Vec::new(),
             observers: Vec::new(),
             waiting: Vec::new(),
@@ -126,7 +169,7 @@ impl<P: Protocol> Checks<P> {
         }
     }
 
-    /// Number of property evaluations so far.
+    /// Number of property evaluations so far (metrics' observations not counted).
     pub fn evaluations(&self) -> u64 {
         self.evaluations
     }
@@ -134,6 +177,7 @@ impl<P: Protocol> Checks<P> {
     /// Whether any check has work to do after a step.
     pub fn is_idle(&self) -> bool {
         self.always.is_empty()
+            && self.metrics.is_empty()
             && self.observers.is_empty()
             && self.waiting.is_empty()
             && self.stable.is_empty()
@@ -195,8 +239,11 @@ impl<P: Protocol> Checks<P> {
     /// Returns the deadlines the engine must wake up at.
     pub fn on_trigger(&mut self, trigger: Trigger) -> Vec<Time> {
         let mut deadlines = Vec::new();
+        for metric in &mut self.metrics {
+            metric.on_trigger(&trigger);
+        }
         for (i, slot) in self.slots.iter_mut().enumerate() {
-            slot.property.on_trigger(&trigger);
+            slot.judge.on_trigger(&trigger);
             if let ExpectKind::Within {
                 after,
                 node,
@@ -220,13 +267,16 @@ impl<P: Protocol> Checks<P> {
 
     /// Evaluates what is due after one step. Returns the first failure.
     pub fn after_step(&mut self, view: &View<'_, P>) -> Option<Finding> {
+        for metric in &mut self.metrics {
+            metric.observe(view);
+        }
         for &i in &self.observers {
-            self.slots[i].property.observe(view);
+            self.slots[i].judge.observe(view);
         }
         for &i in &self.always {
             let slot = &mut self.slots[i];
             self.evaluations += 1;
-            if let Err(f) = slot.property.check(view, None) {
+            if let Err(f) = slot.judge.check(view, None) {
                 return Some(finding(slot, FailureClass::Safety, view, f));
             }
         }
@@ -236,7 +286,7 @@ impl<P: Protocol> Checks<P> {
         while i < self.stable.len() {
             let slot = &mut self.slots[self.stable[i]];
             self.evaluations += 1;
-            match slot.property.check(view, None) {
+            match slot.judge.check(view, None) {
                 Ok(()) => i += 1,
                 Err(f) => {
                     let since = slot.satisfied_at.unwrap_or_default();
@@ -274,7 +324,7 @@ impl<P: Protocol> Checks<P> {
         self.waiting.retain(|&i| {
             let slot = &mut slots[i];
             *evaluations += 1;
-            if slot.property.check(view, None).is_ok() {
+            if slot.judge.check(view, None).is_ok() {
                 slot.satisfied_at = Some(view.time);
                 if let ExpectKind::Eventually { stays: true, .. } = slot.kind {
                     stable.push(i);
@@ -292,7 +342,7 @@ impl<P: Protocol> Checks<P> {
         self.obligations.retain(|o| {
             let slot = &mut slots[o.slot];
             *evaluations += 1;
-            let open = slot.property.check(view, Some(&o.trigger)).is_err();
+            let open = slot.judge.check(view, Some(&o.trigger)).is_err();
             if !open {
                 let who = o
                     .trigger
@@ -328,7 +378,7 @@ impl<P: Protocol> Checks<P> {
             let slot = &mut self.slots[o.slot];
             let trigger = o.trigger;
             let why = slot
-                .property
+                .judge
                 .check(view, Some(&trigger))
                 .err()
                 .map(|f| f.message)
@@ -355,7 +405,7 @@ impl<P: Protocol> Checks<P> {
             if let (ExpectKind::Eventually { .. }, Some(deadline)) = (&slot.kind, slot.deadline) {
                 if deadline <= now {
                     let f = slot
-                        .property
+                        .judge
                         .check(view, None)
                         .err()
                         .unwrap_or_else(|| Failure::new("", vec![]));
@@ -393,7 +443,7 @@ impl<P: Protocol> Checks<P> {
                 _ => continue,
             };
             let f = slot
-                .property
+                .judge
                 .check(view, None)
                 .err()
                 .unwrap_or_else(|| Failure::new("", vec![]));
@@ -435,15 +485,27 @@ impl<P: Protocol> Checks<P> {
         None
     }
 
-    /// Every measurement the checks report, by name (the first check to report a name wins).
+    /// Every measurement the metrics report, by name (the first metric to report a name
+    /// wins).
     pub fn metrics(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
         let mut all = std::collections::BTreeMap::new();
-        for slot in &self.slots {
-            for (k, v) in slot.property.metrics() {
+        for metric in &self.metrics {
+            for (k, v) in metric.report() {
                 all.entry(k).or_insert(v);
             }
         }
         all
+    }
+
+    /// Folds the state of every monitor into `hasher`, check by check (invariants have
+    /// none): with the world's own fingerprint, it tells a driver that explores
+    /// interleavings whether it has been in this state before.
+    pub fn hash_monitors(&self, hasher: &mut StableHasher) {
+        for slot in &self.slots {
+            if let Judge::Monitor(m) = &slot.judge {
+                m.hash_state(hasher);
+            }
+        }
     }
 
     /// Each check's standing, for the summary.

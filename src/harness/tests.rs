@@ -94,39 +94,34 @@ impl Protocol for Toy {
     }
     fn properties() -> Vec<PropertyDef<Self>> {
         vec![
-            PropertyDef {
-                name: "no_jackpot",
-                description: "no node drew 0",
-                invariant: true,
-                make: |_| {
-                    Box::new(|v: &View<'_, Toy>, _: Option<&crate::check::Trigger>| {
-                        for n in v.nodes() {
-                            if v.node(n).and_then(|t| t.draw) == Some(0) {
-                                return Err(PropFailure::new(
-                                    format!("{n} drew 0\nin its first draw"),
-                                    vec![n],
-                                ));
-                            }
+            PropertyDef::invariant(
+                "no_jackpot",
+                "no node drew 0",
+                |v: &View<'_, Toy>, _: Option<&crate::check::Trigger>| {
+                    for n in v.nodes() {
+                        if v.node(n).and_then(|t| t.draw) == Some(0) {
+                            return Err(PropFailure::new(
+                                format!("{n} drew 0\nin its first draw"),
+                                vec![n],
+                            ));
                         }
-                        Ok(())
-                    })
+                    }
+                    Ok(())
                 },
-            },
-            PropertyDef {
-                name: "heard_a_lot",
-                description: "every node heard 1000 greetings",
-                invariant: false,
-                make: |_| {
-                    Box::new(|v: &View<'_, Toy>, _: Option<&crate::check::Trigger>| {
-                        for n in v.nodes() {
-                            if v.node(n).is_some_and(|t| t.heard < 1000) {
-                                return Err(PropFailure::new("not yet", vec![n]));
-                            }
+            )
+            .always(),
+            PropertyDef::invariant(
+                "heard_a_lot",
+                "every node heard 1000 greetings",
+                |v: &View<'_, Toy>, _: Option<&crate::check::Trigger>| {
+                    for n in v.nodes() {
+                        if v.node(n).is_some_and(|t| t.heard < 1000) {
+                            return Err(PropFailure::new("not yet", vec![n]));
                         }
-                        Ok(())
-                    })
+                    }
+                    Ok(())
                 },
-            },
+            ),
         ]
     }
 }

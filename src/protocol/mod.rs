@@ -28,7 +28,11 @@ pub use vocabulary::Vocabulary;
 pub use crate::base::fixed;
 pub use crate::base::rng::Rng;
 pub use crate::base::types::{ClientId, Endpoint, NodeId, Ratio, Time};
-pub use crate::check::{Failure, Property, PropertyDef, Status, Trigger, TriggerKind, View};
+pub use crate::check::library;
+pub use crate::check::{
+    Failure, Invariant, Metric, MetricDef, Monitor, Param, PropertyDef, Status, Trigger,
+    TriggerKind, View,
+};
 pub use crate::history::{History, HistoryCheck, Linearizable, OpId, Outcome};
 pub use crate::kit::driver::{Driver, Generator, Verdict as ClientVerdict};
 pub use crate::lin::{HistoryCall, ModelKind, Val};
@@ -128,6 +132,12 @@ pub trait Protocol: Sized + 'static {
     /// Every property this protocol offers to scenarios, with the ones that are on by default
     /// (its safety invariants) marked so.
     fn properties() -> Vec<PropertyDef<Self>>;
+
+    /// What this protocol measures in every run with checks on, for the summary's metrics.
+    /// Metrics never fail and are not checks. The default measures nothing.
+    fn metrics() -> Vec<MetricDef<Self>> {
+        Vec::new()
+    }
 
     /// Size of a stored record in bytes, for the storage statistics.
     fn record_bytes(record: &Self::Record) -> u64 {

@@ -1,75 +1,77 @@
-//! The fd checks: the properties `properties()` offers to scenarios.
+//! The fd checks: the properties `properties()` offers to scenarios and the metric
+//! `metrics()` reports. `no_duplicates` is the check library's at-most-once property over
+//! what the reliable-delivery layer hands the application; the rest are fd's own.
 
 use super::*;
+use crate::protocol::library::{AtMostOnce, Tally, touched};
 
-pub(super) fn touched_nodes(view: &View<'_, Fd>) -> std::ops::Range<u32> {
-    match view.touched {
-        Some(Endpoint::Node(n)) => n.0..n.0 + 1,
-        Some(Endpoint::Client(_)) => 0..0,
-        None => 0..view.cluster_size(),
+/// The reliable-delivery layer hands each message of a sender's session up at most once:
+/// per sender, the messages delivered from its current session and the highest number among
+/// them.
+pub(super) fn no_duplicates() -> impl Invariant<Fd> {
+    AtMostOnce::new("was handed", "message", |p: &Fd, each| {
+        for (i, peer) in p.peers.iter().enumerate() {
+            if let Some((session, highest)) = peer.last_delivered {
+                each(Tally {
+                    source: Endpoint::Node(NodeId(i as u32)),
+                    session,
+                    applied: peer.delivered,
+                    highest,
+                });
+            }
+        }
+    })
+}
+
+/// Messages from one sender session arrive in order, without gaps: the application records
+/// every arrival that breaks the order.
+pub(super) fn fifo(view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
+    for n in touched(view) {
+        let Some(p) = view.node(n) else { continue };
+        if let Some(a) = p.anomalies.iter().find(|a| !a.duplicate) {
+            let before = a
+                .before
+                .map(|(s, k)| format!("session {s} message {k}"))
+                .unwrap_or_else(|| "nothing".into());
+            return Err(Failure::new(
+                format!(
+                    "{n} was handed out of order: session {} message {} from {}, after {before}",
+                    a.got.0, a.got.1, a.from
+                ),
+                vec![n, a.from],
+            ));
+        }
     }
+    Ok(())
 }
 
-pub(super) struct AppOrder {
-    pub(super) duplicate: bool,
-}
-
-impl Property<Fd> for AppOrder {
-    fn check(&mut self, view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
-        for n in touched_nodes(view).map(NodeId) {
-            let Some(p) = view.node(n) else { continue };
-            if let Some(a) = p.anomalies.iter().find(|a| a.duplicate == self.duplicate) {
-                let before = a
-                    .before
-                    .map(|(s, k)| format!("session {s} message {k}"))
-                    .unwrap_or_else(|| "nothing".into());
-                let what = if a.duplicate {
-                    "a duplicate"
-                } else {
-                    "out of order"
-                };
+/// A crashed node is suspected by every live node that can still send to it (the trigger's
+/// node for a within-check, every down node otherwise).
+pub(super) fn completeness(view: &View<'_, Fd>, trigger: Option<&Trigger>) -> Result<(), Failure> {
+    let targets: Vec<NodeId> = match trigger.and_then(|t| t.node) {
+        Some(x) => vec![x],
+        None => view
+            .nodes()
+            .filter(|&x| view.status(x) == Status::Down)
+            .collect(),
+    };
+    for x in targets {
+        if view.status(x) != Status::Down {
+            continue; // it came back: nothing left to detect
+        }
+        for a in view
+            .nodes()
+            .filter(|&a| a != x && view.is_up(a) && view.can_send(a, x))
+        {
+            if !view.node(a).is_some_and(|p| p.suspects(x)) {
                 return Err(Failure::new(
-                    format!(
-                        "{n} was handed {what}: session {} message {} from {}, after {before}",
-                        a.got.0, a.got.1, a.from
-                    ),
-                    vec![n, a.from],
+                    format!("{a} does not suspect {x}, which is down"),
+                    vec![a, x],
                 ));
             }
         }
-        Ok(())
     }
-}
-
-pub(super) struct Completeness;
-
-impl Property<Fd> for Completeness {
-    fn check(&mut self, view: &View<'_, Fd>, trigger: Option<&Trigger>) -> Result<(), Failure> {
-        let targets: Vec<NodeId> = match trigger.and_then(|t| t.node) {
-            Some(x) => vec![x],
-            None => view
-                .nodes()
-                .filter(|&x| view.status(x) == Status::Down)
-                .collect(),
-        };
-        for x in targets {
-            if view.status(x) != Status::Down {
-                continue; // it came back: nothing left to detect
-            }
-            for a in view
-                .nodes()
-                .filter(|&a| a != x && view.is_up(a) && view.can_send(a, x))
-            {
-                if !view.node(a).is_some_and(|p| p.suspects(x)) {
-                    return Err(Failure::new(
-                        format!("{a} does not suspect {x}, which is down"),
-                        vec![a, x],
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// A live node `a` wrongly suspects live node `b`, which it is linked with both ways.
@@ -85,35 +87,47 @@ pub(super) fn false_suspicion(view: &View<'_, Fd>) -> Option<(NodeId, NodeId)> {
     None
 }
 
-pub(super) struct Accuracy;
-
-impl Property<Fd> for Accuracy {
-    fn check(&mut self, view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
-        match false_suspicion(view) {
-            Some((a, b)) => Err(Failure::new(
-                format!("{a} suspects {b}, which is up and reachable"),
-                vec![a, b],
-            )),
-            None => Ok(()),
-        }
+/// No live node suspects a live node it is linked with both ways.
+pub(super) fn accuracy(view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
+    match false_suspicion(view) {
+        Some((a, b)) => Err(Failure::new(
+            format!("{a} suspects {b}, which is up and reachable"),
+            vec![a, b],
+        )),
+        None => Ok(()),
     }
 }
 
-#[derive(Default)]
+/// Every message sent before the heal reaches its live receiver: a monitor that records
+/// every delivery, to any incarnation, from the first step on.
+#[derive(Clone, Default, Hash)]
 pub(super) struct AllDelivered {
     /// Highest message delivered, per (sender, receiver, sender session), over every
     /// receiver incarnation.
     delivered: BTreeMap<(NodeId, NodeId, u64), u64>,
+    /// Per (receiver, sender), receiver-major: the last delivery as last seen, so a step
+    /// that delivered nothing costs no map update.
+    seen: Vec<Option<(u64, u64)>>,
     /// What had to be delivered: taken at the first look after the heal.
     owed: Option<Vec<(NodeId, NodeId, u64, u64)>>,
 }
 
 impl AllDelivered {
     fn record(&mut self, view: &View<'_, Fd>) {
-        for b in touched_nodes(view).map(NodeId) {
+        let n = view.cluster_size() as usize;
+        if self.seen.len() != n * n {
+            self.seen = vec![None; n * n];
+        }
+        for b in touched(view) {
             let Some(p) = view.node(b) else { continue };
             for a in view.nodes() {
-                if let Some((s, k)) = p.last_delivered(a) {
+                let last = p.last_delivered(a);
+                let cell = &mut self.seen[b.index() * n + a.index()];
+                if *cell == last {
+                    continue;
+                }
+                *cell = last;
+                if let Some((s, k)) = last {
                     let e = self.delivered.entry((a, b, s)).or_insert(0);
                     *e = (*e).max(k);
                 }
@@ -122,7 +136,7 @@ impl AllDelivered {
     }
 }
 
-impl Property<Fd> for AllDelivered {
+impl Monitor<Fd> for AllDelivered {
     fn observes_every_step(&self) -> bool {
         true // a delivery to an incarnation that later crashes still counts
     }
@@ -232,7 +246,7 @@ fn stats(v: &[u64]) -> serde_json::Value {
     serde_json::json!({"count": s.len(), "min_ms": ms(s[0]), "median_ms": ms(s[s.len() / 2]), "max_ms": ms(s[s.len() - 1])})
 }
 
-impl Property<Fd> for Metrics {
+impl Metric<Fd> for Metrics {
     fn on_trigger(&mut self, t: &Trigger) {
         match t.kind {
             TriggerKind::Crash => {
@@ -250,7 +264,7 @@ impl Property<Fd> for Metrics {
         }
     }
 
-    fn check(&mut self, view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
+    fn observe(&mut self, view: &View<'_, Fd>) {
         let now = view.time;
         if self.n == 0 {
             self.n = view.cluster_size() as usize;
@@ -266,8 +280,7 @@ impl Property<Fd> for Metrics {
                 *pending = [obs.clone(), obs];
             }
         }
-        let nodes = touched_nodes(view);
-        for a in nodes.clone().map(NodeId) {
+        for a in touched(view) {
             let Some(p) = view.node(a) else {
                 self.close_observer(a, now);
                 continue;
@@ -327,10 +340,9 @@ impl Property<Fd> for Metrics {
         let before = self.recovering.len();
         self.recovering.retain(|&at| now.sub(at) <= budget);
         self.unrecovered += (before - self.recovering.len()) as u64;
-        Ok(())
     }
 
-    fn metrics(&self) -> Vec<(String, serde_json::Value)> {
+    fn report(&self) -> Vec<(String, serde_json::Value)> {
         let mut m = Vec::new();
         for (d, name) in ["fixed", "phi"].iter().enumerate() {
             let open_count = self.open[d].iter().filter(|o| o.is_some()).count() as u64;

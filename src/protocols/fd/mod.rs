@@ -26,9 +26,9 @@
 //! Checks: `no_duplicates` and `fifo` (always), `completeness` (every crashed node is
 //! suspected by every live node that could reach it, within T of the crash), `accuracy` (no
 //! live, reachable, unpaused node is suspected: eventually, and then for good),
-//! `all_delivered` (every message sent before the heal reaches its live receiver), and
-//! `fd_metrics`, which measures detection times, false suspicions, retransmissions and
-//! recovery.
+//! `all_delivered` (every message sent before the heal reaches its live receiver). The
+//! metric `fd_metrics` (not a check) measures detection times, false suspicions,
+//! retransmissions and recovery for the summary.
 //!
 //! Bug switches (`bugs`): `short_timeout` (a fixed timeout shorter than the heartbeat period
 //! plus delay), `never_trust_again` (a suspected node stays suspected), `dedup_seq_only` (the
@@ -41,8 +41,8 @@ use crate::kit::no_client::NoClient;
 use crate::kit::reliable::{self, Delivery, Reliable, ReliableConfig, Retransmit, Wire};
 use crate::protocol::fixed::phi_y_threshold;
 use crate::protocol::{
-    Ctx, Endpoint, Failure, NodeId, Property, PropertyDef, Protocol, Status, Time, Trigger,
-    TriggerKind, View,
+    Ctx, Endpoint, Failure, Invariant, Metric, MetricDef, Monitor, NodeId, PropertyDef, Protocol,
+    Status, Time, Trigger, TriggerKind, View,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -187,6 +187,9 @@ struct Peer {
     suspect_phi: bool,
     /// Application: the last (session, k) delivered from this peer in this incarnation.
     last_delivered: Option<(u64, u64)>,
+    /// Application: messages delivered from the session of `last_delivered`, duplicates
+    /// included (what the `no_duplicates` check counts).
+    delivered: u64,
     /// Application: messages sent to this peer in this session.
     sent: u64,
 }
@@ -275,7 +278,13 @@ impl Fd {
             });
         }
         if before.is_none_or(|b| got > b) {
+            if before.is_none_or(|b| b.0 != got.0) {
+                p.delivered = 0; // a new session of the sender: a new stream to count
+            }
             p.last_delivered = Some(got);
+        }
+        if p.last_delivered.is_some_and(|(s, _)| s == got.0) {
+            p.delivered += 1;
         }
     }
 
@@ -486,43 +495,42 @@ impl Protocol for Fd {
 
     fn properties() -> Vec<PropertyDef<Self>> {
         vec![
-            PropertyDef {
-                name: "no_duplicates",
-                description: "no application message is delivered twice to the same receiver incarnation",
-                invariant: true,
-                make: |_| Box::new(AppOrder { duplicate: true }),
-            },
-            PropertyDef {
-                name: "fifo",
-                description: "application messages from one sender session arrive in the order sent, without gaps",
-                invariant: true,
-                make: |_| Box::new(AppOrder { duplicate: false }),
-            },
-            PropertyDef {
-                name: "completeness",
-                description: "a crashed node is suspected by every live node that can still send to it (use as `within` after `crash`)",
-                invariant: false,
-                make: |_| Box::new(Completeness),
-            },
-            PropertyDef {
-                name: "accuracy",
-                description: "no live node suspects a live, unpaused node it is linked with both ways (use as `eventually` with `stays`)",
-                invariant: false,
-                make: |_| Box::new(Accuracy),
-            },
-            PropertyDef {
-                name: "all_delivered",
-                description: "every application message sent before the heal between two live nodes has been delivered",
-                invariant: false,
-                make: |_| Box::new(AllDelivered::default()),
-            },
-            PropertyDef {
-                name: "fd_metrics",
-                description: "measures detection times, false suspicions, retransmissions and recovery; never fails",
-                invariant: true,
-                make: |c| Box::new(Metrics::new(c)),
-            },
+            PropertyDef::invariant(
+                "no_duplicates",
+                "no application message is delivered twice to the same receiver incarnation",
+                no_duplicates(),
+            )
+            .always(),
+            PropertyDef::invariant(
+                "fifo",
+                "application messages from one sender session arrive in the order sent, without gaps",
+                fifo,
+            )
+            .always(),
+            PropertyDef::invariant(
+                "completeness",
+                "a crashed node is suspected by every live node that can still send to it (use as `within` after `crash`)",
+                completeness,
+            ),
+            PropertyDef::invariant(
+                "accuracy",
+                "no live node suspects a live, unpaused node it is linked with both ways (use as `eventually` with `stays`)",
+                accuracy,
+            ),
+            PropertyDef::monitor(
+                "all_delivered",
+                "every application message sent before the heal between two live nodes has been delivered",
+                AllDelivered::default(),
+            ),
         ]
+    }
+
+    fn metrics() -> Vec<MetricDef<Self>> {
+        vec![MetricDef {
+            name: "fd_metrics",
+            description: "detection times, false suspicions, retransmissions and recovery",
+            make: |c| Box::new(Metrics::new(c)),
+        }]
     }
 
     fn record_bytes(_: &Record) -> u64 {

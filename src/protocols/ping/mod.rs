@@ -16,11 +16,14 @@
 //! From the kit: the clients are the closed-loop driver with an echo generator, and the peers
 //! heard from are counted with the quorum tally (`peers_heard` is its count).
 
+mod checks;
+
 use crate::kit::quorum::Quorum;
 use crate::protocol::{
-    ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Endpoint, Failure, Generator,
-    NodeId, Outcome, Property, PropertyDef, Protocol, RequestId, Time, Trigger, TriggerKind, View,
+    ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Failure, Generator, Monitor,
+    NodeId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger, TriggerKind, View,
 };
+use checks::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -261,171 +264,29 @@ impl Protocol for Ping {
 
     fn properties() -> Vec<PropertyDef<Self>> {
         vec![
-            PropertyDef {
-                name: "pong_matches_ping",
-                description: "every pong a node accepts answers a ping it sent in this incarnation",
-                invariant: true,
-                make: |_| Box::new(PongMatchesPing),
-            },
-            PropertyDef {
-                name: "echo_correct",
-                description: "every echo that completed ok returned the value that was sent",
-                invariant: true,
-                make: |_| Box::new(EchoCorrect { checked: 0 }),
-            },
-            PropertyDef {
-                name: "all_connected",
-                description: "every up node has had a pong from every other up node it can reach both ways, since the heal (or the trigger)",
-                invariant: false,
-                make: |_| {
-                    Box::new(AllConnected {
-                        baselines: BTreeMap::new(),
-                    })
-                },
-            },
-            PropertyDef {
-                name: "pong_received",
-                description: "some node received a pong",
-                invariant: false,
-                make: |_| {
-                    Box::new(|v: &View<'_, Ping>, _: Option<&Trigger>| {
-                        let any = v
-                            .nodes()
-                            .filter_map(|n| v.node(n))
-                            .any(|p| p.pongs.iter().any(|&c| c > 0));
-                        if any {
-                            Ok(())
-                        } else {
-                            Err(Failure::new("no node has received a pong", vec![]))
-                        }
-                    })
-                },
-            },
+            PropertyDef::invariant(
+                "pong_matches_ping",
+                "every pong a node accepts answers a ping it sent in this incarnation",
+                pong_matches_ping,
+            )
+            .always(),
+            PropertyDef::monitor(
+                "echo_correct",
+                "every echo that completed ok returned the value that was sent",
+                EchoCorrect::default(),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "all_connected",
+                "every up node has had a pong from every other up node it can reach both ways, since the heal (or the trigger)",
+                AllConnected::default(),
+            ),
+            PropertyDef::invariant("pong_received", "some node received a pong", pong_received),
         ]
     }
 
     fn record_bytes(_: &Record) -> u64 {
         8
-    }
-}
-
-struct PongMatchesPing;
-
-impl Property<Ping> for PongMatchesPing {
-    fn check(&mut self, view: &View<'_, Ping>, _: Option<&Trigger>) -> Result<(), Failure> {
-        // Only the node this step touched can have changed.
-        let (first, last) = match view.touched {
-            Some(Endpoint::Node(n)) => (n.0, n.0 + 1),
-            Some(_) => return Ok(()),
-            None => (0, view.cluster_size()),
-        };
-        for n in (first..last).map(NodeId) {
-            if let Some(a) = view.node(n).and_then(|p| p.anomalies.first()) {
-                let p = view.node(n).map(|p| p.boot).unwrap_or(0);
-                return Err(Failure::new(
-                    format!(
-                        "{n} (boot {p}) accepted a pong from {} for boot {} round {}, but this incarnation had only sent round {} to it: the pong answers an earlier incarnation whose boot number was reused",
-                        a.from, a.boot, a.seq, a.sent
-                    ),
-                    vec![n, a.from],
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-struct EchoCorrect {
-    checked: usize,
-}
-
-impl Property<Ping> for EchoCorrect {
-    fn check(&mut self, view: &View<'_, Ping>, _: Option<&Trigger>) -> Result<(), Failure> {
-        // Only a client step completes operations.
-        if matches!(view.touched, Some(Endpoint::Node(_))) {
-            return Ok(());
-        }
-        let ops = view.history().ops();
-        // Operations complete in order per client, not globally: advance over the settled prefix.
-        while let Some(op) = ops.get(self.checked) {
-            match (&op.request, &op.outcome) {
-                (_, Outcome::Pending) => break,
-                (Request::Echo(sent), Outcome::Ok(Response::Echoed { value, by }))
-                    if sent != value =>
-                {
-                    return Err(Failure::new(
-                        format!("{} sent echo {sent} and {by} answered {value}", op.client),
-                        vec![*by],
-                    ));
-                }
-                _ => self.checked += 1,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Per node: its incarnation and the pongs it had from each peer, when the baseline was taken.
-type Counts = Vec<(u32, Vec<u64>)>;
-
-struct AllConnected {
-    /// One baseline per start time: a within-check's obligations share this instance, and
-    /// several may be open at once (two restarts close together).
-    baselines: BTreeMap<Time, Counts>,
-}
-
-/// Baselines kept at most; the oldest go first (their obligations are long closed).
-const BASELINES_MAX: usize = 64;
-
-impl Property<Ping> for AllConnected {
-    fn check(&mut self, view: &View<'_, Ping>, trigger: Option<&Trigger>) -> Result<(), Failure> {
-        let since = trigger
-            .map(|t| t.at)
-            .or(view.healed_at)
-            .unwrap_or(Time::ZERO);
-        if let std::collections::btree_map::Entry::Vacant(slot) = self.baselines.entry(since) {
-            let counts = view
-                .nodes()
-                .map(|n| {
-                    (
-                        view.incarnation(n),
-                        view.node(n).map(|p| p.pongs.clone()).unwrap_or_default(),
-                    )
-                })
-                .collect();
-            slot.insert(counts);
-            while self.baselines.len() > BASELINES_MAX {
-                self.baselines.pop_first();
-            }
-        }
-        let base = &self.baselines[&since];
-        let restricted = trigger
-            .filter(|t| t.kind == TriggerKind::Restart || t.kind == TriggerKind::Resume)
-            .and_then(|t| t.node);
-        for a in view
-            .nodes()
-            .filter(|&a| view.is_up(a) && restricted.is_none_or(|r| r == a))
-        {
-            let Some(pa) = view.node(a) else { continue };
-            for b in view.nodes().filter(|&b| b != a && view.is_up(b)) {
-                if !(view.can_send(a, b) && view.can_send(b, a)) {
-                    continue;
-                }
-                let (inc, counts) = &base[a.index()];
-                let before = if *inc == view.incarnation(a) {
-                    counts.get(b.index()).copied().unwrap_or(0)
-                } else {
-                    0
-                };
-                if pa.pongs[b.index()] <= before {
-                    return Err(Failure::new(
-                        format!("{a} has had no pong from {b} since {since}"),
-                        vec![a, b],
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 }
 

@@ -1,54 +1,75 @@
-//! The raft checks: the properties `properties()` offers to scenarios.
+//! The raft checks: the properties `properties()` offers to scenarios and the metric
+//! `metrics()` reports. Where the check library has the property (one leader per term,
+//! agreement on applied entries, committed entries durable on a majority, monotonic
+//! counters, convergence), Raft gives it accessors here; log matching and leader
+//! completeness are Raft's own monitors.
 
 use super::*;
+use crate::protocol::library::{
+    AckedSurvive, Agreement, Convergence, Monotonic, OneLeaderPerEpoch, map_difference, touched,
+};
+use std::fmt;
 
-pub(super) fn touched(view: &View<'_, Raft>) -> std::ops::Range<u32> {
-    match view.touched {
-        Some(Endpoint::Node(n)) => n.0..n.0 + 1,
-        Some(Endpoint::Client(_)) => 0..0,
-        None => 0..view.cluster_size(),
-    }
+/// Figure 2's Election Safety: at most one leader per term.
+pub(super) fn election_safety() -> impl Monitor<Raft> {
+    OneLeaderPerEpoch::new("leader", "term", Raft::term, |r| r.role == Role::Leader)
 }
 
-#[derive(Default)]
-pub(super) struct ElectionSafety {
-    leaders: BTreeMap<u64, NodeId>,
+/// Figure 2's State Machine Safety: the entries nodes apply, by index, agree.
+pub(super) fn state_machine_safety() -> impl Monitor<Raft> {
+    Agreement::new(
+        "applied",
+        "index",
+        |view, n, r: &Raft| (r.applied as usize).min(view.store(n).len()),
+        |view, n, _, i| (i as u64 + 1, EntryId::of(&view.store(n).records()[i])),
+    )
 }
 
-impl Property<Raft> for ElectionSafety {
-    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
-        for n in touched(view).map(NodeId) {
-            let Some(r) = view.node(n) else { continue };
-            if r.role != Role::Leader {
-                continue;
-            }
-            match self.leaders.get(&r.term) {
-                Some(&other) if other != n => {
-                    return Err(Failure::new(
-                        format!("{other} and {n} were both leaders in term {}", r.term),
-                        vec![other, n],
-                    ));
-                }
-                Some(_) => {}
-                None => {
-                    self.leaders.insert(r.term, n);
-                }
-            }
-        }
-        Ok(())
-    }
+/// Every committed entry is in the synced log of a majority.
+pub(super) fn committed_never_lost() -> impl Monitor<Raft> {
+    AckedSurvive::new(
+        |_, _, r: &Raft| r.commit as usize,
+        EntryId::of,
+        |e, index| format!("the entry {e} committed at index {index}"),
+    )
 }
 
-/// What a log-watching property checks.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum LogCheck {
-    Matching,
-    Completeness,
-    Applied,
+/// The term is synced before anything depends on it: it never goes down, restarts included.
+pub(super) fn term_monotonic() -> impl Monitor<Raft> {
+    Monotonic::durable("term", Raft::term)
+}
+
+/// The commit index is volatile (§5, Figure 2) but never goes down while a node is up.
+pub(super) fn commit_index_monotonic() -> impl Monitor<Raft> {
+    Monotonic::volatile("commit index", Raft::commit_index)
+}
+
+/// The applied index is volatile but never goes down while a node is up.
+pub(super) fn applied_index_monotonic() -> impl Monitor<Raft> {
+    Monotonic::volatile("applied index", Raft::applied_index)
+}
+
+/// The up nodes' applied key-value maps are the same.
+pub(super) fn replicas_converge() -> impl Invariant<Raft> {
+    Convergence::new("applied key-value maps", Raft::kv, map_difference)
 }
 
 /// An entry's identity: its term and its command's (client, request id), or none for a no-op.
-type EntryId = (u64, Option<(ClientId, RequestId)>);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct EntryId {
+    term: u64,
+    command: Option<(ClientId, RequestId)>,
+}
+
+impl EntryId {
+    fn of(r: &Record) -> EntryId {
+        let e = entry(r);
+        EntryId {
+            term: e.term,
+            command: e.command.as_ref().map(|c| (c.client, c.id)),
+        }
+    }
+}
 
 /// An entry's command as a violation message names it: `c1 request 19`, or `a no-op`.
 fn show(c: Option<(ClientId, RequestId)>) -> String {
@@ -58,274 +79,125 @@ fn show(c: Option<(ClientId, RequestId)>) -> String {
     }
 }
 
-fn id_of(e: &Entry) -> EntryId {
-    (e.term, e.command.as_ref().map(|c| (c.client, c.id)))
-}
-
-/// Watches logs incrementally: a copy of each node's log as last seen, so each step looks
-/// only at the suffix that changed (Raft only ever changes a log's suffix).
-pub(super) struct Logs {
-    what: LogCheck,
-    seen: Vec<Vec<EntryId>>,
-    /// For log matching: every (index, term) ever seen, with its entry and the term before it.
-    index: BTreeMap<(u64, u64), (EntryId, u64)>,
-    /// Entries known committed, by index.
-    committed: Vec<EntryId>,
-    /// Per committed index: the term in which it was first seen committed.
-    committed_in: Vec<u64>,
-    /// Per node: highest index checked as applied, and per index the entry applied there.
-    applied_by: Vec<u64>,
-    applied: Vec<EntryId>,
-    /// Per node: the term in which it was last checked as a new leader.
-    leader_checked: Vec<u64>,
-}
-
-impl Logs {
-    pub(super) fn new(what: LogCheck) -> Self {
-        Logs {
-            what,
-            seen: Vec::new(),
-            index: BTreeMap::new(),
-            committed: Vec::new(),
-            committed_in: Vec::new(),
-            applied_by: Vec::new(),
-            applied: Vec::new(),
-            leader_checked: Vec::new(),
-        }
+/// `(c1 request 19) of term 3`, or `(a no-op) of term 3`.
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({}) of term {}", show(self.command), self.term)
     }
 }
 
-impl Property<Raft> for Logs {
+/// Figure 2's Log Matching, watched incrementally: a copy of each node's log as last seen
+/// (as entry ids), so each step looks only at the suffix that changed (Raft only ever
+/// changes a log's suffix), and every (index, term) ever seen with its entry and the term
+/// before it.
+#[derive(Clone, Default, Hash)]
+pub(super) struct LogMatching {
+    seen: Vec<Vec<EntryId>>,
+    index: BTreeMap<(u64, u64), (EntryId, u64)>,
+}
+
+impl Monitor<Raft> for LogMatching {
     fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.seen.len() != n {
             self.seen = vec![Vec::new(); n];
-            self.applied_by = vec![0; n];
-            self.leader_checked = vec![0; n];
         }
-        for node in touched(view).map(NodeId) {
-            let i = node.index();
+        for node in touched(view) {
             let log = view.store(node).records();
             // The first index whose entry differs from what we saw last time.
-            let old = &self.seen[i];
-            let common = old.len().min(log.len());
-            let mut from = common;
-            while from > 0 && old[from - 1] != id_of(entry(&log[from - 1])) {
+            let old = &self.seen[node.index()];
+            let mut from = old.len().min(log.len());
+            while from > 0 && old[from - 1] != EntryId::of(&log[from - 1]) {
                 from -= 1;
             }
             if from == log.len() && from == old.len() {
-                // Unchanged log; fall through to the applied/leader checks.
-            } else {
-                let seen = &mut self.seen[i];
-                seen.truncate(from);
-                for (k, r) in log.iter().enumerate().skip(from) {
-                    let e = entry(r);
-                    let idx = k as u64 + 1;
-                    let prev_term = if k == 0 { 0 } else { entry(&log[k - 1]).term };
-                    let eid = id_of(e);
-                    seen.push(eid);
-                    if self.what == LogCheck::Matching {
-                        match self.index.get(&(idx, e.term)) {
-                            Some(&(other, other_prev))
-                                if other != eid || other_prev != prev_term =>
-                            {
-                                return Err(Failure::new(
-                                    format!(
-                                        "{node} has at index {idx} term {} the entry ({}) after term {prev_term}, but another log has ({}) after term {other_prev} there",
-                                        e.term,
-                                        show(eid.1),
-                                        show(other.1)
-                                    ),
-                                    vec![node],
-                                ));
-                            }
-                            Some(_) => {}
-                            None => {
-                                self.index.insert((idx, e.term), (eid, prev_term));
-                            }
-                        }
-                    }
-                }
+                continue; // unchanged
             }
-            let Some(r) = view.node(node) else { continue };
-            // Learn newly committed entries from this node's commit index.
-            let upto = (r.commit as usize).min(log.len());
-            while self.committed.len() < upto {
-                let k = self.committed.len();
-                self.committed.push(id_of(entry(&log[k])));
-                // Usually the committing leader itself, in the step it commits; a follower
-                // seen first can only be in the same term or later, which checks fewer
-                // leaders, never more.
-                self.committed_in.push(r.term);
-            }
-            match self.what {
-                LogCheck::Applied => {
-                    if r.applied < self.applied_by[i] {
-                        self.applied_by[i] = 0; // restarted: it applies from the start again
+            let seen = &mut self.seen[node.index()];
+            seen.truncate(from);
+            for (k, r) in log.iter().enumerate().skip(from) {
+                let idx = k as u64 + 1;
+                let prev_term = if k == 0 { 0 } else { entry(&log[k - 1]).term };
+                let eid = EntryId::of(r);
+                seen.push(eid);
+                match self.index.get(&(idx, eid.term)) {
+                    Some(&(other, other_prev)) if other != eid || other_prev != prev_term => {
+                        return Err(Failure::new(
+                            format!(
+                                "{node} has at index {idx} term {} the entry ({}) after term {prev_term}, but another log has ({}) after term {other_prev} there",
+                                eid.term,
+                                show(eid.command),
+                                show(other.command)
+                            ),
+                            vec![node],
+                        ));
                     }
-                    let upto = (r.applied as usize).min(log.len());
-                    for (k, rec) in log
-                        .iter()
-                        .enumerate()
-                        .take(upto)
-                        .skip(self.applied_by[i] as usize)
-                    {
-                        let eid = id_of(entry(rec));
-                        match self.applied.get(k) {
-                            Some(other) if *other != eid => {
-                                return Err(Failure::new(
-                                    format!(
-                                        "{node} applied ({}) of term {} at index {}, another node applied ({}) of term {}",
-                                        show(eid.1),
-                                        eid.0,
-                                        k + 1,
-                                        show(other.1),
-                                        other.0
-                                    ),
-                                    vec![node],
-                                ));
-                            }
-                            Some(_) => {}
-                            None => self.applied.push(eid),
-                        }
-                    }
-                    self.applied_by[i] = r.applied;
-                }
-                LogCheck::Completeness
-                    if r.role == Role::Leader && self.leader_checked[i] != r.term =>
-                {
-                    self.leader_checked[i] = r.term;
-                    for (k, c) in self.committed.iter().enumerate() {
-                        if self.committed_in[k] >= r.term {
-                            // Committed in this term or a later one: a leader elected late
-                            // (its votes were delayed) need not hold it (§5.4's "higher-
-                            // numbered terms").
-                            continue;
-                        }
-                        let has = log.get(k).map(|x| id_of(entry(x)));
-                        if has != Some(*c) {
-                            return Err(Failure::new(
-                                format!(
-                                    "{node} became leader of term {} without the entry ({}) of term {} committed at index {}",
-                                    r.term,
-                                    show(c.1),
-                                    c.0,
-                                    k + 1
-                                ),
-                                vec![node],
-                            ));
-                        }
+                    Some(_) => {}
+                    None => {
+                        self.index.insert((idx, eid.term), (eid, prev_term));
                     }
                 }
-                _ => {}
             }
         }
         Ok(())
     }
 }
 
-/// Committed entries and, for each, how many nodes hold it in their *synced* log. Each step
-/// updates only the touched node's changed suffix, and each newly committed index once.
-#[derive(Default)]
-pub(super) struct Durable {
-    synced: Vec<Vec<EntryId>>,
+/// Figure 2's Leader Completeness: the entries known committed (learned from each node's
+/// commit index and log, by index) and, per node, the term in which it was last checked as
+/// a new leader, so each leader is checked once per term.
+#[derive(Clone, Default, Hash)]
+pub(super) struct LeaderCompleteness {
     committed: Vec<EntryId>,
-    holders: Vec<u32>,
-    /// Committed indexes held by fewer than a majority.
-    short: u64,
+    /// Per committed index: the term in which it was first seen committed.
+    committed_in: Vec<u64>,
+    leader_checked: Vec<u64>,
 }
 
-impl Durable {
-    fn set(&mut self, k: usize, held: bool, majority: u32) {
-        let before = self.holders[k] >= majority;
-        if held {
-            self.holders[k] += 1;
-        } else {
-            self.holders[k] -= 1;
-        }
-        let after = self.holders[k] >= majority;
-        if before && !after {
-            self.short += 1;
-        } else if !before && after {
-            self.short -= 1;
-        }
-    }
-}
-
-impl Property<Raft> for Durable {
+impl Monitor<Raft> for LeaderCompleteness {
     fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
-        let majority = view.cluster_size() / 2 + 1;
-        if self.synced.len() != n {
-            self.synced = vec![Vec::new(); n];
+        if self.leader_checked.len() != n {
+            self.leader_checked = vec![0; n];
         }
-        for node in touched(view).map(NodeId) {
+        for node in touched(view) {
+            let Some(r) = view.node(node) else { continue };
+            let log = view.store(node).records();
+            // Learn newly committed entries from this node's commit index.
+            let upto = (r.commit as usize).min(log.len());
+            while self.committed.len() < upto {
+                let k = self.committed.len();
+                self.committed.push(EntryId::of(&log[k]));
+                // Usually the committing leader itself, in the step it commits; a follower
+                // seen first can only be in the same term or later, which checks fewer
+                // leaders, never more.
+                self.committed_in.push(r.term);
+            }
             let i = node.index();
-            let log = view.store(node).synced_records();
-            let old = &self.synced[i];
-            let common = old.len().min(log.len());
-            let mut from = common;
-            while from > 0 && old[from - 1] != id_of(entry(&log[from - 1])) {
-                from -= 1;
+            if r.role != Role::Leader || self.leader_checked[i] == r.term {
+                continue;
             }
-            // Entries from `from` on changed: withdraw the old ones, count the new ones.
-            let old_tail: Vec<(usize, EntryId)> =
-                old.iter().copied().enumerate().skip(from).collect();
-            for (k, eid) in old_tail {
-                if self.committed.get(k) == Some(&eid) {
-                    self.set(k, false, majority);
+            self.leader_checked[i] = r.term;
+            for (k, c) in self.committed.iter().enumerate() {
+                if self.committed_in[k] >= r.term {
+                    // Committed in this term or a later one: a leader elected late (its
+                    // votes were delayed) need not hold it (§5.4's "higher-numbered terms").
+                    continue;
+                }
+                let has = log.get(k).map(EntryId::of);
+                if has != Some(*c) {
+                    return Err(Failure::new(
+                        format!(
+                            "{node} became leader of term {} without the entry ({}) of term {} committed at index {}",
+                            r.term,
+                            show(c.command),
+                            c.term,
+                            k + 1
+                        ),
+                        vec![node],
+                    ));
                 }
             }
-            self.synced[i].truncate(from);
-            for (k, r) in log.iter().enumerate().skip(from) {
-                let eid = id_of(entry(r));
-                self.synced[i].push(eid);
-                if self.committed.get(k) == Some(&eid) {
-                    self.set(k, true, majority);
-                }
-            }
-            // Newly committed entries, learned from this node's commit index and log.
-            if let Some(r) = view.node(node) {
-                let current = view.store(node).records();
-                let upto = (r.commit as usize).min(current.len());
-                while self.committed.len() < upto {
-                    let k = self.committed.len();
-                    let eid = id_of(entry(&current[k]));
-                    self.committed.push(eid);
-                    let held = self
-                        .synced
-                        .iter()
-                        .filter(|l| l.get(k) == Some(&eid))
-                        .count() as u32;
-                    self.holders.push(held);
-                    if held < majority {
-                        self.short += 1;
-                    }
-                }
-            }
-        }
-        if self.short > 0 {
-            let k = self.holders.iter().position(|&h| h < majority).unwrap_or(0);
-            let (term, cmd) = self.committed[k];
-            let holders: Vec<NodeId> = (0..n as u32)
-                .map(NodeId)
-                .filter(|x| self.synced[x.index()].get(k) == Some(&self.committed[k]))
-                .collect();
-            let names: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
-            return Err(Failure::new(
-                format!(
-                    "the entry ({}) of term {term} committed at index {} is in the synced log of only {} of {n} nodes ({}); a crash of the others would lose it",
-                    show(cmd),
-                    k + 1,
-                    self.holders[k],
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-                holders,
-            ));
         }
         Ok(())
     }
@@ -341,12 +213,15 @@ pub(super) struct RaftMetrics {
     latencies: Vec<u64>,
     ops_seen: usize,
     messages: u64,
-    syncs: u64,
+    /// Per node: its store's syncs as last seen (a store syncs only in the node's own steps).
+    syncs: Vec<u64>,
 }
 
-impl Property<Raft> for RaftMetrics {
-    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
-        for n in touched(view).map(NodeId) {
+impl Metric<Raft> for RaftMetrics {
+    fn observe(&mut self, view: &View<'_, Raft>) {
+        self.syncs.resize(view.cluster_size() as usize, 0);
+        for n in touched(view) {
+            self.syncs[n.index()] = view.store(n).stats().syncs;
             let Some(r) = view.node(n) else { continue };
             self.highest_term = self.highest_term.max(r.term);
             self.committed = self.committed.max(r.commit);
@@ -368,11 +243,9 @@ impl Property<Raft> for RaftMetrics {
             }
         }
         self.messages = view.network().stats().sent;
-        self.syncs = view.nodes().map(|n| view.store(n).stats().syncs).sum();
-        Ok(())
     }
 
-    fn metrics(&self) -> Vec<(String, serde_json::Value)> {
+    fn report(&self) -> Vec<(String, serde_json::Value)> {
         let mut lat = self.latencies.clone();
         lat.sort_unstable();
         let pct = |p: usize| {
@@ -408,34 +281,34 @@ impl Property<Raft> for RaftMetrics {
                 serde_json::json!({"p50": pct(50), "p90": pct(90), "p99": pct(99), "max": lat.last().map(|&us| us as f64 / 1000.0)}),
             ),
             ("raft.messages_per_commit".into(), per_commit(self.messages)),
-            ("raft.syncs_per_commit".into(), per_commit(self.syncs)),
+            (
+                "raft.syncs_per_commit".into(),
+                per_commit(self.syncs.iter().sum()),
+            ),
         ]
     }
 }
 
-pub(super) struct LeaderElected;
-
-impl Property<Raft> for LeaderElected {
-    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
-        let up: Vec<NodeId> = view.nodes().filter(|&n| view.is_up(n)).collect();
-        let Some((leader, term)) = up.iter().find_map(|&n| {
-            view.node(n)
-                .filter(|r| r.role == Role::Leader)
-                .map(|r| (n, r.term))
-        }) else {
-            return Err(Failure::new("no up node is leader", vec![]));
-        };
-        let following = up
-            .iter()
-            .filter(|&&n| view.node(n).is_some_and(|r| r.term == term))
-            .count() as u32;
-        if following * 2 > view.cluster_size() {
-            Ok(())
-        } else {
-            Err(Failure::new(
-                format!("{leader} leads term {term} but only {following} nodes are in that term"),
-                vec![leader],
-            ))
-        }
+/// Some up node leads, and a majority of the cluster is in its term.
+pub(super) fn leader_elected(view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+    let up: Vec<NodeId> = view.nodes().filter(|&n| view.is_up(n)).collect();
+    let Some((leader, term)) = up.iter().find_map(|&n| {
+        view.node(n)
+            .filter(|r| r.role == Role::Leader)
+            .map(|r| (n, r.term))
+    }) else {
+        return Err(Failure::new("no up node is leader", vec![]));
+    };
+    let following = up
+        .iter()
+        .filter(|&&n| view.node(n).is_some_and(|r| r.term == term))
+        .count() as u32;
+    if following * 2 > view.cluster_size() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            format!("{leader} leads term {term} but only {following} nodes are in that term"),
+            vec![leader],
+        ))
     }
 }

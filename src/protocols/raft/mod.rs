@@ -32,8 +32,9 @@ pub use crate::kit::kv::{Answer, Command, Op};
 use crate::kit::kv::{self, KvGenerator, KvMix, KvService, KvWorkload, Seen, Waiting};
 use crate::kit::quorum::{self, Quorum, quorum_value};
 use crate::protocol::{
-    ClientId, Ctx, Driver, Endpoint, Failure, HistoryCall, HistoryCheck, NodeId, Outcome, Property,
-    PropertyDef, Protocol, RequestId, Time, Trigger, Val, View, Vocabulary,
+    ClientId, Ctx, Driver, Endpoint, Failure, HistoryCall, HistoryCheck, Invariant, Metric,
+    MetricDef, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger, Val,
+    View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -1033,49 +1034,73 @@ impl Protocol for Raft {
 
     fn properties() -> Vec<PropertyDef<Self>> {
         vec![
-            PropertyDef {
-                name: "election_safety",
-                description: "at most one leader per term (§5.2)",
-                invariant: true,
-                make: |_| Box::new(ElectionSafety::default()),
-            },
-            PropertyDef {
-                name: "log_matching",
-                description: "two logs with an entry of the same index and term agree on it and on everything before it (§5.3)",
-                invariant: true,
-                make: |_| Box::new(Logs::new(LogCheck::Matching)),
-            },
-            PropertyDef {
-                name: "leader_completeness",
-                description: "a leader's log holds every entry committed before its term (§5.4)",
-                invariant: true,
-                make: |_| Box::new(Logs::new(LogCheck::Completeness)),
-            },
-            PropertyDef {
-                name: "state_machine_safety",
-                description: "no two nodes apply different commands at the same index (§5.4.3)",
-                invariant: true,
-                make: |_| Box::new(Logs::new(LogCheck::Applied)),
-            },
-            PropertyDef {
-                name: "committed_never_lost",
-                description: "every committed entry is in the synced log of a majority of nodes, so no crash can lose it",
-                invariant: true,
-                make: |_| Box::new(Durable::default()),
-            },
-            PropertyDef {
-                name: "raft_metrics",
-                description: "measures leaders by term, elections, commits, client latency, messages and syncs per commit; never fails",
-                invariant: true,
-                make: |_| Box::new(RaftMetrics::default()),
-            },
-            PropertyDef {
-                name: "leader_elected",
-                description: "some up node is leader and a majority of up nodes follow its term",
-                invariant: false,
-                make: |_| Box::new(LeaderElected),
-            },
+            PropertyDef::monitor(
+                "election_safety",
+                "at most one leader per term (§5.2)",
+                election_safety(),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "log_matching",
+                "two logs with an entry of the same index and term agree on it and on everything before it (§5.3)",
+                LogMatching::default(),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "leader_completeness",
+                "a leader's log holds every entry committed before its term (§5.4)",
+                LeaderCompleteness::default(),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "state_machine_safety",
+                "no two nodes apply different commands at the same index (§5.4.3)",
+                state_machine_safety(),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "committed_never_lost",
+                "every committed entry is in the synced log of a majority of nodes, so no crash can lose it",
+                committed_never_lost(),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "term_monotonic",
+                "a node's term never goes down, across restarts too: it is synced before anything depends on it (Figure 2)",
+                term_monotonic(),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "commit_index_monotonic",
+                "a node's commit index never goes down while it is up (it is volatile: a restart starts it again)",
+                commit_index_monotonic(),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "applied_index_monotonic",
+                "a node's applied index never goes down while it is up (volatile, like the commit index)",
+                applied_index_monotonic(),
+            )
+            .always(),
+            PropertyDef::invariant(
+                "leader_elected",
+                "some up node is leader and a majority of up nodes follow its term",
+                leader_elected,
+            ),
+            PropertyDef::invariant(
+                "replicas_converge",
+                "every up node has applied the same key-value map (use as `eventually`: after the heal the replicas must catch up)",
+                replicas_converge(),
+            ),
         ]
+    }
+
+    fn metrics() -> Vec<MetricDef<Self>> {
+        vec![MetricDef {
+            name: "raft_metrics",
+            description: "leaders by term, elections, commits, client latency, messages and syncs per commit",
+            make: |_| Box::new(RaftMetrics::default()),
+        }]
     }
 
     fn record_bytes(r: &Record) -> u64 {

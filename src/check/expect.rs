@@ -1,0 +1,104 @@
+//! Expectations: the kinds a scenario may check a property as, and the events that start a
+//! "within" obligation. Data only: the runner gives them meaning.
+
+use crate::base::types::{NodeId, Time};
+use serde::{Deserialize, Serialize};
+
+/// What kind of event starts a "within T" obligation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// A node crashed.
+    Crash,
+    /// A node restarted.
+    Restart,
+    /// A node was paused.
+    Pause,
+    /// A node was resumed.
+    Resume,
+    /// Links were cut (any partition shape).
+    Partition,
+    /// Links were restored.
+    HealLinks,
+    /// A clock was stepped or its drift changed.
+    Clock,
+    /// The heal that starts the liveness phase.
+    Heal,
+}
+
+impl TriggerKind {
+    /// The name scenarios use (`crash`, `heal_links`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerKind::Crash => "crash",
+            TriggerKind::Restart => "restart",
+            TriggerKind::Pause => "pause",
+            TriggerKind::Resume => "resume",
+            TriggerKind::Partition => "partition",
+            TriggerKind::HealLinks => "heal_links",
+            TriggerKind::Clock => "clock",
+            TriggerKind::Heal => "heal",
+        }
+    }
+}
+
+/// One occurrence of a triggering event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Trigger {
+    /// What happened.
+    pub kind: TriggerKind,
+    /// To which node, if it concerned one.
+    pub node: Option<NodeId>,
+    /// When.
+    pub at: Time,
+}
+
+/// When a property must hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectKind {
+    /// After every step.
+    Always,
+    /// At some step after the heal, within `budget` of it (or by the end of the run).
+    Eventually {
+        /// Liveness budget after the heal.
+        budget: Option<Time>,
+        /// Once true, it must stay true to the end of the run (eventual stability, as in
+        /// "eventually no live node is suspected").
+        stays: bool,
+    },
+    /// At least once in the run.
+    Sometimes,
+    /// Within `within` after each event of kind `after` (on `node`, if given).
+    Within {
+        /// The triggering event kind.
+        after: TriggerKind,
+        /// Only events concerning this node.
+        node: Option<NodeId>,
+        /// The deadline after each trigger.
+        within: Time,
+    },
+}
+
+impl ExpectKind {
+    /// The kind's name in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExpectKind::Always => "always",
+            ExpectKind::Eventually { .. } => "eventually",
+            ExpectKind::Sometimes => "sometimes",
+            ExpectKind::Within { .. } => "within",
+        }
+    }
+}
+
+/// A property with the kind it is checked as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    /// Property name.
+    pub check: String,
+    /// How it is checked.
+    pub kind: ExpectKind,
+    /// A number the check takes (`at_least` for `client_ops_ok`).
+    pub at_least: Option<u64>,
+}
