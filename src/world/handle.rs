@@ -52,6 +52,7 @@ impl<P: Protocol> World<P> {
         }
     }
 
+    #[inline]
     pub(super) fn call_node<D: Driver<P>>(
         &mut self,
         n: NodeId,
@@ -94,6 +95,7 @@ impl<P: Protocol> World<P> {
         flow
     }
 
+    #[inline]
     pub(super) fn apply_effects<D: Driver<P>>(
         &mut self,
         n: NodeId,
@@ -183,6 +185,7 @@ impl<P: Protocol> World<P> {
         Ok(())
     }
 
+    #[inline]
     pub(super) fn send<D: Driver<P>>(
         &mut self,
         from: Endpoint,
@@ -257,6 +260,7 @@ impl<P: Protocol> World<P> {
         }
     }
 
+    #[inline]
     pub(super) fn lose<D: Driver<P>>(
         &mut self,
         m: &InFlight<P>,
@@ -275,6 +279,7 @@ impl<P: Protocol> World<P> {
         )
     }
 
+    #[inline]
     pub(super) fn deliver<D: Driver<P>>(
         &mut self,
         slot: MsgSlot,
@@ -337,6 +342,7 @@ impl<P: Protocol> World<P> {
         }
     }
 
+    #[inline]
     pub(super) fn record_delivery<D: Driver<P>>(
         &mut self,
         m: &InFlight<P>,
@@ -347,6 +353,7 @@ impl<P: Protocol> World<P> {
         self.record(env, &Record::Deliver { id, from, to, msg })
     }
 
+    #[inline]
     pub(super) fn fire_timer<D: Driver<P>>(
         &mut self,
         slot: TimerSlot,
@@ -377,6 +384,7 @@ impl<P: Protocol> World<P> {
         Ok(Applied::at(Endpoint::Node(n)))
     }
 
+    #[inline]
     pub(super) fn call_client<D: Driver<P>>(
         &mut self,
         c: u32,
@@ -412,6 +420,7 @@ impl<P: Protocol> World<P> {
         flow
     }
 
+    #[inline]
     pub(super) fn apply_client_effect<D: Driver<P>>(
         &mut self,
         c: u32,
@@ -499,6 +508,7 @@ impl<P: Protocol> World<P> {
         }
     }
 
+    #[inline]
     pub(super) fn fire_client_timer<D: Driver<P>>(
         &mut self,
         slot: ClientTimerSlot,
