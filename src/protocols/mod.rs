@@ -42,6 +42,7 @@ registry! {
     ping::Ping,
     fd::Fd,
     raft::Raft,
+    abd::Abd,
 }
 
 /// Something to do with a protocol type picked by name.

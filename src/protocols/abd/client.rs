@@ -1,0 +1,200 @@
+//! The ABD client: one operation at a time, each in two phases (query, then store), each
+//! waiting for a majority of the nodes to answer.
+
+use super::{Abd, Config, Request, Response, Tag, Tagged};
+use crate::kit::quorum::Quorum;
+use crate::protocol::{
+    ClientCtx, ClientId, ClientLogic, NodeId, OpId, Outcome, RequestId, Time, WorkloadConfig,
+};
+
+const TIMER_THINK: u64 = 0;
+const TIMER_RESEND: u64 = 1;
+const TIMER_GIVE_UP: u64 = 2;
+
+/// The operation a client is carrying out.
+#[derive(Clone, Debug)]
+struct Current {
+    op: OpId,
+    id: RequestId,
+    request: Request,
+    /// `None` in the query phase; the value being stored in the store phase.
+    storing: Option<Tagged>,
+    /// The nodes that answered the current phase.
+    answered: Quorum,
+    /// The newest value the query phase has seen.
+    newest: Tagged,
+}
+
+/// A client: one operation at a time, reads or writes of unique values (see
+/// [`Config::writers`]), with think time in between. It gives up on an operation (outcome unknown) after
+/// `workload.timeout_ms` × (`retries` + 1).
+#[derive(Clone, Debug)]
+pub struct AbdClient {
+    id: ClientId,
+    nodes: u32,
+    workload: WorkloadConfig,
+    config: Config,
+    issued: u64,
+    current: Option<Current>,
+}
+
+impl AbdClient {
+    fn think(&mut self, ctx: &mut ClientCtx<'_, Abd>) {
+        let w = &self.workload;
+        let ms = ctx.rng().between(w.think_ms_min, w.think_ms_max);
+        ctx.set_timer(TIMER_THINK, Time::from_ms(ms));
+    }
+
+    /// Sends the current phase's request to every node that has not answered it.
+    fn send_phase(&self, ctx: &mut ClientCtx<'_, Abd>) {
+        let Some(cur) = &self.current else { return };
+        let request = match &cur.storing {
+            None => Request::Query,
+            Some(put) => Request::Store(put.clone()),
+        };
+        for n in cur.answered.missing() {
+            ctx.send(n, cur.id, request.clone());
+        }
+        ctx.set_timer(TIMER_RESEND, Time::from_ms(self.config.resend_ms.max(1)));
+    }
+
+    fn store_phase(&mut self, ctx: &mut ClientCtx<'_, Abd>, put: Tagged) {
+        if let Some(cur) = &mut self.current {
+            cur.storing = Some(put);
+            cur.answered.reset();
+        }
+        self.send_phase(ctx);
+    }
+
+    /// Moves the operation on once a majority has answered its current phase.
+    fn advance(&mut self, ctx: &mut ClientCtx<'_, Abd>) {
+        let Some(cur) = &self.current else { return };
+        if !cur.answered.reached() {
+            return;
+        }
+        match (&cur.storing, &cur.request) {
+            (None, Request::Write(v)) => {
+                let tag = Tag {
+                    counter: cur.newest.tag.counter + 1,
+                    writer: cur.id.0,
+                };
+                let put = Tagged {
+                    tag,
+                    value: Some(*v),
+                };
+                self.store_phase(ctx, put);
+            }
+            (None, _) if self.config.bugs.skip_read_write_back => {
+                let value = cur.newest.value;
+                self.finish(ctx, Outcome::Ok(Response::Value(value)));
+            }
+            (None, _) => {
+                let put = cur.newest.clone();
+                self.store_phase(ctx, put);
+            }
+            (Some(_), Request::Write(_)) => self.finish(ctx, Outcome::Ok(Response::Written)),
+            (Some(put), _) => {
+                let value = put.value;
+                self.finish(ctx, Outcome::Ok(Response::Value(value)));
+            }
+        }
+    }
+
+    fn finish(&mut self, ctx: &mut ClientCtx<'_, Abd>, outcome: Outcome<Response>) {
+        if let Some(cur) = self.current.take() {
+            ctx.cancel_timer(TIMER_RESEND);
+            ctx.cancel_timer(TIMER_GIVE_UP);
+            ctx.complete(cur.op, outcome);
+            self.think(ctx);
+        }
+    }
+
+    fn may_issue(&self, now: Time) -> bool {
+        let w = &self.workload;
+        (w.ops_per_client_max == 0 || self.issued < w.ops_per_client_max)
+            && (w.stop_ms == 0 || now < Time::from_ms(w.stop_ms))
+    }
+}
+
+impl ClientLogic<Abd> for AbdClient {
+    fn new(id: ClientId, nodes: u32, workload: &WorkloadConfig, config: &Config) -> Self {
+        AbdClient {
+            id,
+            nodes,
+            workload: workload.clone(),
+            config: config.clone(),
+            issued: 0,
+            current: None,
+        }
+    }
+
+    fn on_start(&mut self, ctx: &mut ClientCtx<'_, Abd>) {
+        self.think(ctx);
+    }
+
+    fn on_response(
+        &mut self,
+        ctx: &mut ClientCtx<'_, Abd>,
+        from: NodeId,
+        id: RequestId,
+        response: Response,
+    ) {
+        let Some(cur) = &mut self.current else { return };
+        if cur.id != id {
+            return; // a late answer about an operation already finished or given up
+        }
+        match (&cur.storing, response) {
+            (None, Response::Holding(held)) => {
+                cur.answered.add(from);
+                if held.tag > cur.newest.tag {
+                    cur.newest = held;
+                }
+            }
+            (Some(put), Response::Stored(tag)) if put.tag == tag => {
+                cur.answered.add(from);
+            }
+            _ => return, // a late or duplicated answer from the other phase
+        }
+        self.advance(ctx);
+    }
+
+    fn on_timer(&mut self, ctx: &mut ClientCtx<'_, Abd>, timer: u64) {
+        match timer {
+            TIMER_THINK => {
+                if self.current.is_some() || !self.may_issue(ctx.now()) {
+                    return;
+                }
+                let writes = match self.config.writers {
+                    0 => ctx.rng().below(2) == 0,
+                    w => self.id.0 < w,
+                };
+                let request = if !writes {
+                    Request::Read
+                } else {
+                    // Unique values: the client's index above, its count below.
+                    Request::Write(i64::from(self.id.0) * 1_000_000 + self.issued as i64)
+                };
+                let op = ctx.invoke(request.clone());
+                // Unique request ids, in the layout `RequestId::serial` documents.
+                let id = RequestId((u64::from(self.id.0) << 40) | self.issued);
+                self.issued += 1;
+                self.current = Some(Current {
+                    op,
+                    id,
+                    request,
+                    storing: None,
+                    answered: Quorum::majority(self.nodes),
+                    newest: Tagged::default(),
+                });
+                let w = &self.workload;
+                let give_up = w.timeout_ms.saturating_mul(u64::from(w.retries) + 1);
+                ctx.set_timer(TIMER_GIVE_UP, Time::from_ms(give_up));
+                self.send_phase(ctx);
+            }
+            TIMER_RESEND => self.send_phase(ctx),
+            TIMER_GIVE_UP => self.finish(ctx, Outcome::Unknown),
+            _ => {}
+        }
+    }
+}
+

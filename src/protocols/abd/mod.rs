@@ -1,0 +1,259 @@
+//! ABD: one read/write register replicated on every node, linearizable while a majority of
+//! the nodes is up and reachable, with no leader and no failover.
+//!
+//! Reference: Attiya, Bar-Noy and Dolev, "Sharing memory robustly in message-passing
+//! systems", JACM 42(1), 1995; the multi-writer form follows Lynch and Shvartsman,
+//! "Robust emulation of shared memory using dynamic quorum-acknowledged broadcasts", 1997.
+//!
+//! Every node holds a value with a *tag*: a counter, and the id of the write that chose it,
+//! so no two writes share a tag. The nodes are passive: they answer what they hold, and keep
+//! a value sent to them if its tag is higher than theirs, synced before they acknowledge it.
+//! The clients ([`client`]) do the work, each operation in two phases, each a round trip to
+//! a majority:
+//!
+//! - **Query.** Ask every node what it holds; wait for a majority; keep the highest tag.
+//! - **Store.** A write sends its value under a new tag (highest counter + 1, its own id); a
+//!   read sends back the value it is about to return, under the tag it had. When a majority
+//!   has acknowledged, the operation is done.
+//!
+//! Any two majorities share a node, so once an operation has finished, every later query sees
+//! its tag or a higher one. The read's second phase is the subtle part: without it, a read can
+//! return a value that only a minority holds (a write still in flight, or one whose client
+//! gave up), and a later read that asks another majority returns the older value. The history
+//! then goes back in time, and only the linearizability check of the client history sees it
+//! (`scenarios/abd/far-writer.json` sets up exactly that race).
+//!
+//! Why the clients, and not a node, run the phases: with a node coordinating, a client that
+//! times out retries at another node, and the first node may still finish the old attempt
+//! much later, with a fresh, higher tag, writing an old value over newer ones. A client runs
+//! one operation at a time and resends the same phase, so no attempt outlives its operation.
+//!
+//! Checks: `tag_never_goes_back` (the check library's durable monotonic counter over each
+//! node's tag: what a node acknowledged was synced) and `one_value_per_tag` (no two nodes
+//! hold different values under one tag), always on; the client history is checked against
+//! the register model at the end of every run.
+//!
+//! Bug switches (`protocol.params.bugs`):
+//! - `skip_read_write_back`: a read returns after its query phase. Caught by the end-of-run
+//!   linearizability check (`linearizable`).
+//! - `skip_sync`: a node acknowledges a value without syncing it, so a crash loses it. Caught
+//!   by `tag_never_goes_back`.
+
+mod checks;
+pub mod client;
+#[cfg(test)]
+mod tests;
+
+pub use client::AbdClient;
+
+use crate::protocol::library::Monotonic;
+use crate::protocol::{
+    ClientId, Ctx, HistoryCall, HistoryCheck, Linearizable, ModelKind, NodeId, PropertyDef,
+    Protocol, RequestId, Val, Vocabulary,
+};
+use serde::{Deserialize, Serialize};
+
+/// Bug switches, all off by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bugs {
+    /// Reads return after the query phase, without storing back what they return.
+    pub skip_read_write_back: bool,
+    /// Nodes acknowledge values without syncing them.
+    pub skip_sync: bool,
+}
+
+/// ABD parameters (`protocol.params`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// A client sends a phase's request again, to the nodes that have not answered, after
+    /// this long, milliseconds.
+    pub resend_ms: u64,
+    /// Workload: the first `writers` clients only write and the others only read; with 0,
+    /// every client reads and writes, half and half.
+    pub writers: u32,
+    /// Bug switches.
+    pub bugs: Bugs,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            resend_ms: 40,
+            writers: 0,
+            bugs: Bugs::default(),
+        }
+    }
+}
+
+/// Orders the values a register has held: a counter, then the id of the write that chose it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Tag {
+    /// One more than the highest counter the writer's query saw.
+    pub counter: u64,
+    /// The request id of the write (the initial empty value has tag 0/0).
+    pub writer: u64,
+}
+
+/// `counter/writer`, as messages show a tag.
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.counter, self.writer)
+    }
+}
+
+/// A value under its tag; `None` is the initial empty register.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Tagged {
+    /// The tag.
+    pub tag: Tag,
+    /// The value.
+    pub value: Option<i64>,
+}
+
+/// What clients ask. `Read` and `Write` are the operations a client invokes (what the
+/// history records); `Query` and `Store` are what it sends to the nodes to carry them out.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Operation: read the register.
+    Read,
+    /// Operation: write a value.
+    Write(i64),
+    /// Query phase: "what do you hold?"
+    Query,
+    /// Store phase: "keep this if its tag is higher than yours".
+    Store(Tagged),
+}
+
+/// What comes back. `Value` and `Written` end operations; nodes answer with the others.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// A read returned this.
+    Value(Option<i64>),
+    /// A write took effect.
+    Written,
+    /// A node holds this.
+    Holding(Tagged),
+    /// A node holds this tag or a higher one, durably.
+    Stored(Tag),
+}
+
+/// One ABD node: a replica of the register.
+#[derive(Clone, Debug)]
+pub struct Abd {
+    config: Config,
+    held: Tagged,
+}
+
+impl Abd {
+    /// What this node holds.
+    pub fn held(&self) -> &Tagged {
+        &self.held
+    }
+}
+
+impl Protocol for Abd {
+    const NAME: &'static str = "abd";
+    type Config = Config;
+    type Msg = ();
+    type Timer = ();
+    type Request = Request;
+    type Response = Response;
+    type Record = Tagged;
+    type Client = AbdClient;
+
+    fn new(_: NodeId, _: u32, config: &Config) -> Self {
+        Abd {
+            config: config.clone(),
+            held: Tagged::default(),
+        }
+    }
+
+    fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
+
+    fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.held = ctx.store().cell("register").cloned().unwrap_or_default();
+    }
+
+    // Nodes never talk to each other, and set no timers.
+    fn on_message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: ()) {}
+    fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: ()) {}
+
+    fn on_request(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        client: ClientId,
+        id: RequestId,
+        request: Request,
+    ) {
+        match request {
+            Request::Query => ctx.reply(client, id, Response::Holding(self.held.clone())),
+            Request::Store(put) => {
+                if put.tag > self.held.tag {
+                    // Durable before the acknowledgement can leave.
+                    ctx.write_cell("register", put.clone());
+                    if !self.config.bugs.skip_sync {
+                        ctx.sync();
+                    }
+                    ctx.annotate("tag", put.tag.counter);
+                    self.held = put.clone();
+                }
+                ctx.reply(client, id, Response::Stored(put.tag));
+            }
+            Request::Read | Request::Write(_) => {} // operations, not messages
+        }
+    }
+
+    fn history_check() -> Option<Box<dyn HistoryCheck>> {
+        Some(Box::new(Linearizable(ModelKind::Register)))
+    }
+
+    fn history_call(request: &Request) -> Option<HistoryCall> {
+        let (f, value) = match request {
+            Request::Read => ("read", Val::Nil),
+            Request::Write(v) => ("write", Val::Int(*v)),
+            Request::Query | Request::Store(_) => return None,
+        };
+        Some(HistoryCall {
+            f,
+            key: None,
+            value,
+        })
+    }
+
+    fn history_value(response: &Response) -> Val {
+        match response {
+            Response::Value(Some(v)) => Val::Int(*v),
+            _ => Val::Nil,
+        }
+    }
+
+    fn vocabulary() -> Vocabulary {
+        // No roles, no epochs: each node's tag counter is its progress.
+        Vocabulary::none().progress(&["tag"])
+    }
+
+    fn properties() -> Vec<PropertyDef<Self>> {
+        vec![
+            PropertyDef::monitor(
+                "tag_never_goes_back",
+                "a node never holds an older tag than it held before, across restarts too (what it acknowledged was synced)",
+                Monotonic::durable("tag", |a: &Abd| a.held.tag),
+            )
+            .always(),
+            PropertyDef::invariant(
+                "one_value_per_tag",
+                "no two nodes hold different values under the same tag",
+                checks::one_value_per_tag,
+            )
+            .always(),
+        ]
+    }
+
+    fn record_bytes(_: &Tagged) -> u64 {
+        24
+    }
+}
