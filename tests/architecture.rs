@@ -108,10 +108,10 @@ fn only_the_cli_and_the_harness_touch_files_or_env_and_only_the_cli_prints() {
 /// the tests use the harness), it imports only `faultline::protocol`.
 #[test]
 fn the_example_protocol_uses_only_the_protocol_api() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/abd.rs");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gcounter.rs");
     let text = std::fs::read_to_string(&path).unwrap();
     let protocol = text.split("\nfn main()").next().unwrap();
-    assert!(protocol.contains("impl Protocol for Abd"));
+    assert!(protocol.contains("impl Protocol for GCounter"));
     for (i, line) in protocol.lines().enumerate() {
         let l = line.trim_start();
         if l.starts_with("//") {

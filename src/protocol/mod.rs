@@ -35,6 +35,7 @@ pub use crate::check::{
 };
 pub use crate::history::{History, HistoryCheck, Linearizable, OpId, Outcome};
 pub use crate::kit::driver::{Driver, Generator, Verdict as ClientVerdict};
+pub use crate::kit::no_client::NoClient;
 pub use crate::lin::{HistoryCall, ModelKind, Val};
 pub use crate::storage::Store;
 
