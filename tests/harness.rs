@@ -60,12 +60,12 @@ fn a_failing_seed_replays_with_the_cli() {
 }
 
 /// The rust block of the README's "Testing your own protocol" section, line by line
-/// (indentation aside), is a run of lines of examples/abd.rs.
+/// (indentation aside), is a run of lines of examples/gcounter.rs.
 #[test]
 fn the_readme_shows_the_example_code() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let example = std::fs::read_to_string(root.join("examples/abd.rs")).unwrap();
+    let example = std::fs::read_to_string(root.join("examples/gcounter.rs")).unwrap();
     let section = readme
         .split("\n## Testing your own protocol\n")
         .nth(1)
@@ -88,7 +88,7 @@ fn the_readme_shows_the_example_code() {
         let chunk = &rest[..end];
         assert!(
             chunk.is_empty() || have.windows(chunk.len()).any(|w| w == chunk),
-            "README lines not found in examples/abd.rs:\n{}",
+            "README lines not found in examples/gcounter.rs:\n{}",
             chunk.join("\n")
         );
         rest = &rest[(end + 1).min(rest.len())..];
