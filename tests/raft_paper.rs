@@ -195,6 +195,28 @@ fn answers(s: &Script<Raft>, from: NodeId) -> Vec<(u64, Answer)> {
         .collect()
 }
 
+/// The checks that failed during a run of scripted steps, in order. A script goes on after a
+/// failed check (the action was applied), so a bug's test can note every failure and still
+/// assert the state the bug left; the bug's own consequence may come after a failure of
+/// another check that the same bug also breaks.
+#[derive(Debug, Default)]
+struct Failures(Vec<String>);
+
+impl Failures {
+    /// Notes the check that `r` failed, if it failed one.
+    fn note<T>(&mut self, r: Result<T, ScriptError>) {
+        match r {
+            Ok(_) => {}
+            Err(ScriptError::Failed(f)) => self.0.push(f.check.clone()),
+            Err(other) => panic!("the script could not go on: {other}"),
+        }
+    }
+    /// Whether `check` failed.
+    fn saw(&self, check: &str) -> bool {
+        self.0.iter().any(|c| c == check)
+    }
+}
+
 /// The check a scripted action failed, or a panic if it did not fail that way.
 fn failed_check<T: std::fmt::Debug>(r: Result<T, ScriptError>) -> String {
     match r {
@@ -245,9 +267,10 @@ fn append_entries(m: &Msg) -> (u64, u64, u64, Vec<u64>, u64) {
 
 // ---- scenes several rules share ----------------------------------------------------------
 
-/// n1 leads term 1 with log [1, 1, 1] (its no-op and two puts), committed through index 3
-/// with n2; n3 stores only the no-op: everything n1 sent it since was lost. Batches hold one
-/// entry, so n3 catches up one AppendEntries at a time.
+/// n1 leads term 1 with log [1, 1, 1, 1] (its no-op and three puts), committed through
+/// index 4 with n2 (which has learned commit index 3 so far); n3 stores only the no-op:
+/// everything n1 sent it since was lost. Batches hold one entry, so n3 catches up one
+/// AppendEntries at a time.
 fn lagging_follower() -> Script<Raft> {
     let mut s = cluster_with(
         3,
@@ -257,15 +280,16 @@ fn lagging_follower() -> Script<Raft> {
         },
     );
     elect(&mut s, N1);
-    for id in 1..=2 {
+    for id in 1..=3 {
         put(&mut s, N1, id, "k", &format!("v{id}"));
         lose_all_to(&mut s, N3);
         deliver(&mut s, N1, N2);
         deliver(&mut s, N2, N1);
     }
-    assert_eq!(terms(&s, N1), [1, 1, 1]);
+    assert_eq!(terms(&s, N1), [1, 1, 1, 1]);
     assert_eq!(terms(&s, N3), [1]);
-    assert_eq!(raft(&s, N1).commit_index(), 3);
+    assert_eq!(raft(&s, N1).commit_index(), 4);
+    assert_eq!(raft(&s, N2).commit_index(), 3);
     assert_eq!(raft(&s, N1).next_index(N3), 2);
     s
 }
@@ -313,14 +337,14 @@ fn deposed_leaders_leftovers() -> Script<Raft> {
 
 /// n1 stands in term 1 and n2 grants it its vote; n3 hears nothing. With the vote reply
 /// still in flight, n2 crashes and restarts.
-fn vote_then_crash(params: Config) -> Script<Raft> {
+fn vote_then_crash(params: Config, failures: &mut Failures) -> Script<Raft> {
     let mut s = cluster_with(3, params);
     s.fire(N1, &Timer::Election).unwrap();
     lose(&mut s, N1, N3);
     deliver(&mut s, N1, N2);
     assert_eq!(only(&s, N2, N1), vote(1, true));
-    s.crash(N2).unwrap();
-    s.restart(N2).unwrap();
+    failures.note(s.crash(N2));
+    failures.note(s.restart(N2));
     s
 }
 
@@ -328,7 +352,9 @@ fn vote_then_crash(params: Config) -> Script<Raft> {
 // storage before responding to RPCs)"; §5.2: at most one vote per term, even across a crash.
 #[test]
 fn persistent_state_current_term_and_voted_for_survive_a_crash() {
-    let mut s = vote_then_crash(params());
+    let mut failures = Failures::default();
+    let mut s = vote_then_crash(params(), &mut failures);
+    assert!(failures.0.is_empty(), "{failures:?}");
     assert_eq!(raft(&s, N2).term(), 1);
     assert_eq!(raft(&s, N2).voted_for(), Some(N1));
     // n3 stands in the same term: n2 has voted in it already.
@@ -344,13 +370,23 @@ fn persistent_state_current_term_and_voted_for_survive_a_crash() {
 // crash lost it, and n2 votes again in term 1: two leaders of one term.
 #[test]
 fn persistent_state_current_term_and_voted_for_with_reply_before_sync() {
-    let mut s = vote_then_crash(with_bugs(|b| b.reply_before_sync = true));
+    let mut failures = Failures::default();
+    let mut s = vote_then_crash(with_bugs(|b| b.reply_before_sync = true), &mut failures);
     assert_eq!(raft(&s, N2).term(), 0, "the unsynced term was lost");
     assert_eq!(raft(&s, N2).voted_for(), None, "the unsynced vote was lost");
-    s.fire(N3, &Timer::Election).unwrap();
-    deliver(&mut s, N3, N2);
+    failures.note(s.fire(N3, &Timer::Election));
+    failures.note(try_deliver(&mut s, N3, N2));
     assert_eq!(only(&s, N2, N3), vote(1, true));
-    assert_eq!(failed_check(s.stabilize()), "election_safety");
+    failures.note(s.stabilize());
+    assert_eq!(
+        (raft(&s, N1).role(), raft(&s, N1).term()),
+        (Role::Leader, 1)
+    );
+    assert_eq!(
+        (raft(&s, N3).role(), raft(&s, N3).term()),
+        (Role::Leader, 1)
+    );
+    assert!(failures.saw("election_safety"), "{failures:?}");
 }
 
 /// n1 is elected in term 1; its first AppendEntries (the no-op) reaches n2 only, and n2's
@@ -395,28 +431,29 @@ fn persistent_state_log_with_reply_before_sync() {
         Vec::<u64>::new(),
         "acknowledged unsynced"
     );
-    s.crash(N2).unwrap();
-    s.restart(N2).unwrap();
+    let mut failures = Failures::default();
+    failures.note(s.crash(N2));
+    failures.note(s.restart(N2));
     assert_eq!(terms(&s, N2), Vec::<u64>::new(), "the crash lost the entry");
-    assert_eq!(
-        failed_check(try_deliver(&mut s, N2, N1)),
-        "committed_never_lost"
-    );
+    failures.note(try_deliver(&mut s, N2, N1));
+    assert_eq!(raft(&s, N1).commit_index(), 1, "committed on a lost ack");
+    assert!(failures.saw("committed_never_lost"), "{failures:?}");
 }
 
 // ---- State: volatile on all servers ------------------------------------------------------
 
 // Figure 2, "commitIndex: index of highest log entry known to be committed (initialized to
-// 0, increases monotonically)": a late copy of an older AppendEntries, whose last new entry
-// is below the follower's commit index, leaves the commit index where it is; a restart
-// starts it again at 0 and the leader's next AppendEntries teaches it again.
+// 0, increases monotonically)": a late copy of an older AppendEntries, whose leader commit
+// is above the follower's commit index but whose last new entry is below it, leaves the
+// commit index where it is; a restart starts it again at 0 and the leader's next
+// AppendEntries teaches it again.
 #[test]
 fn volatile_state_commit_index_starts_at_zero_and_never_goes_down() {
     let mut s = lagging_follower();
     assert_eq!(raft(&s, N3).commit_index(), 0);
     s.fire(N1, &Timer::Heartbeat).unwrap();
     let first = only(&s, N1, N3);
-    assert_eq!(append_entries(&first), (1, 1, 1, vec![1], 3));
+    assert_eq!(append_entries(&first), (1, 1, 1, vec![1], 4));
     s.duplicate_where(|e| link(e, N1, N3)).unwrap();
     // One copy: n3 stores index 2 and commits up to it.
     let slot = s.messages().iter().find(|e| link(e, N1, N3)).unwrap().slot;
@@ -432,7 +469,7 @@ fn volatile_state_commit_index_starts_at_zero_and_never_goes_down() {
         .slot;
     s.deliver(slot).unwrap();
     assert_eq!(raft(&s, N3).commit_index(), 3);
-    // The late copy of the first: its last new entry is index 2.
+    // The late copy of the first: leader commit 4, but its last new entry is index 2.
     deliver(&mut s, N1, N3);
     assert_eq!(
         raft(&s, N3).commit_index(),
@@ -446,7 +483,7 @@ fn volatile_state_commit_index_starts_at_zero_and_never_goes_down() {
     s.stabilize().unwrap();
     s.fire(N1, &Timer::Heartbeat).unwrap();
     s.stabilize().unwrap();
-    assert_eq!(raft(&s, N3).commit_index(), 3);
+    assert_eq!(raft(&s, N3).commit_index(), 4);
 }
 
 // ---- State: volatile on leaders ----------------------------------------------------------
@@ -546,13 +583,13 @@ fn append_entries_rule_1_refuses_an_older_term() {
 #[test]
 fn append_entries_rule_2_refuses_when_the_log_is_too_short() {
     let mut s = lagging_follower();
-    // n2 takes over in term 2 (n1's vote); its first AppendEntries to n3 has prev_index 3.
+    // n2 takes over in term 2 (n1's vote); its first AppendEntries to n3 has prev_index 4.
     s.fire(N2, &Timer::Election).unwrap();
     lose(&mut s, N2, N3);
     deliver(&mut s, N2, N1);
     deliver(&mut s, N1, N2);
     assert_eq!(raft(&s, N2).role(), Role::Leader);
-    assert_eq!(append_entries(&only(&s, N2, N3)), (2, 3, 1, vec![2], 2));
+    assert_eq!(append_entries(&only(&s, N2, N3)), (2, 4, 1, vec![2], 3));
     deliver(&mut s, N2, N3);
     let (success, term, _, conflict_index, conflict_term) = append_reply(&only(&s, N3, N2));
     assert!(!success);
@@ -684,15 +721,15 @@ fn append_entries_rule_5_commits_up_to_the_leader_but_not_past_the_last_new_entr
     let mut s = lagging_follower();
     assert_eq!(
         raft(&s, N2).commit_index(),
-        2,
-        "n2 learned 2 with the second put"
+        3,
+        "n2 learned 3 with the third put"
     );
     s.fire(N1, &Timer::Heartbeat).unwrap();
-    assert_eq!(append_entries(&only(&s, N1, N2)), (1, 3, 1, vec![], 3));
-    assert_eq!(append_entries(&only(&s, N1, N3)), (1, 1, 1, vec![1], 3));
+    assert_eq!(append_entries(&only(&s, N1, N2)), (1, 4, 1, vec![], 4));
+    assert_eq!(append_entries(&only(&s, N1, N3)), (1, 1, 1, vec![1], 4));
     deliver(&mut s, N1, N2);
     deliver(&mut s, N1, N3);
-    assert_eq!(raft(&s, N2).commit_index(), 3);
+    assert_eq!(raft(&s, N2).commit_index(), 4);
     assert_eq!(
         raft(&s, N3).commit_index(),
         2,
@@ -1178,18 +1215,19 @@ fn leaders_send_from_next_index_and_advance_next_and_match_on_success() {
     assert_eq!(raft(&s, N1).match_index(N3), 1);
     s.fire(N1, &Timer::Heartbeat).unwrap();
     lose(&mut s, N1, N2);
-    assert_eq!(append_entries(&only(&s, N1, N3)), (1, 1, 1, vec![1], 3));
-    deliver(&mut s, N1, N3);
-    deliver(&mut s, N3, N1);
-    assert_eq!(raft(&s, N1).match_index(N3), 2);
-    assert_eq!(raft(&s, N1).next_index(N3), 3);
-    assert_eq!(append_entries(&only(&s, N1, N3)), (1, 2, 1, vec![1], 3));
-    deliver(&mut s, N1, N3);
-    deliver(&mut s, N3, N1);
-    assert_eq!(raft(&s, N1).match_index(N3), 3);
-    assert_eq!(raft(&s, N1).next_index(N3), 4);
+    for index in 2..=4 {
+        assert_eq!(
+            append_entries(&only(&s, N1, N3)),
+            (1, index - 1, 1, vec![1], 4),
+            "the entry at next index {index}"
+        );
+        deliver(&mut s, N1, N3);
+        deliver(&mut s, N3, N1);
+        assert_eq!(raft(&s, N1).match_index(N3), index);
+        assert_eq!(raft(&s, N1).next_index(N3), index + 1);
+    }
     assert!(sent(&s, N1, N3).is_empty(), "nothing more to send");
-    assert_eq!(terms(&s, N3), [1, 1, 1]);
+    assert_eq!(terms(&s, N3), [1, 1, 1, 1]);
 }
 
 // "If AppendEntries fails because of log inconsistency: decrement nextIndex and retry (§5.3)".
