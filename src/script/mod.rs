@@ -31,7 +31,10 @@ use crate::faults::Fault;
 use crate::protocol::{Protocol, RequestId};
 use crate::sim::SimConfig;
 use crate::trace::{Origin, Payload, Recorder, TraceSink};
-use crate::world::{Action, Applied, Collect, Consequence, Env, MsgSlot, Stopped, World, guarded};
+use crate::world::{
+    Action, Applied, Collect, Consequence, Env, MsgSlot, Stopped, TimerSlot, World, guarded,
+};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Most actions [`Script::stabilize`] takes before it gives up (a protocol that never goes
@@ -101,6 +104,9 @@ pub struct Script<P: Protocol> {
     driver: Collect,
     recorder: Recorder,
     checks: Checks<P>,
+    /// When each timer armed so far is due (true time), by slot; a slot re-armed or reused
+    /// overwrites its entry, and [`Script::due`] reads only live timers.
+    due: BTreeMap<TimerSlot, Time>,
 }
 
 impl<P: Protocol> Script<P> {
@@ -152,6 +158,7 @@ impl<P: Protocol> Script<P> {
             driver: Collect::default(),
             recorder: Recorder::new(sink),
             checks,
+            due: BTreeMap::new(),
         })
     }
 
@@ -198,6 +205,15 @@ impl<P: Protocol> Script<P> {
             .map(|(_, t)| t.timer())
             .collect()
     }
+    /// When node `n`'s armed `timer` is due (true time), if it is armed: a test sees whether
+    /// a handler re-armed a timer, and for how long, without firing it. (The script fires
+    /// timers only when told; this is when the discrete-event driver would.)
+    pub fn due(&self, n: NodeId, timer: &P::Timer) -> Option<Time> {
+        self.world
+            .armed()
+            .find(|(_, t)| t.node() == n && t.timer() == timer)
+            .and_then(|(slot, _)| self.due.get(&slot).copied())
+    }
 
     // ---- acting ----------------------------------------------------------------------
 
@@ -226,6 +242,9 @@ impl<P: Protocol> Script<P> {
                 }
                 Consequence::Healed => {
                     self.checks.on_heal(now);
+                }
+                Consequence::Armed { slot, after } => {
+                    self.due.insert(slot, now.add(after));
                 }
                 _ => {}
             }

@@ -336,6 +336,24 @@ impl Raft {
     pub fn service(&self) -> &KvService {
         &self.service
     }
+    /// votedFor: the node this one voted for in its current term, if any.
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.vote
+    }
+    /// The leader this node knows of in its current term (itself when it leads).
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    /// A leader's nextIndex for `peer`: the index of the next entry it will send there.
+    /// Meaningful only while this node leads (it is reset at each election).
+    pub fn next_index(&self, peer: NodeId) -> u64 {
+        self.next[peer.index()]
+    }
+    /// A leader's matchIndex for `peer`: the highest index known to be replicated there
+    /// (its own last index for the leader itself). Meaningful only while this node leads.
+    pub fn match_index(&self, peer: NodeId) -> u64 {
+        self.matched[peer.index()]
+    }
 
     fn last(ctx: &Ctx<'_, Self>) -> (u64, u64) {
         let log = ctx.store().records();
