@@ -7,7 +7,9 @@
 //! arrives, once, when delivered; nothing is lost unless dropped), and no timer fires on its
 //! own. After every action the protocol's default invariants run, exactly as in a simulated
 //! run, and a violation comes back as the action's error; so does a protocol failure (a
-//! panic in a handler). Tests read the nodes' state directly ([`Script::node`]).
+//! panic in a handler). A check's failure does not undo the action: the world is left as the
+//! action made it, so a test can look at the state that broke the rule, and go on. Tests read
+//! the nodes' state directly ([`Script::node`]).
 //!
 //! ```
 //! use faultline::protocols::raft::{Raft, Role, Timer};
