@@ -36,6 +36,38 @@ fn every_regression_case_ends_as_it_must() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// A case that must fail does not fail with its bug switches off: the check fires on the
+/// bug, not on the run. (A shrunk case may be too short to decide its liveness checks with
+/// the switch off; inconclusive is fine, a failure is not.)
+#[test]
+fn a_failing_case_does_not_fail_with_its_switches_off() {
+    install_panic_capture();
+    let mut checked = 0;
+    for name in cases() {
+        let scn = AnyScenario::bundled(name, &[]).unwrap();
+        if !matches!(scn.file.outcome, Some(ExpectedOutcome::Fails(_))) {
+            continue;
+        }
+        let off: Vec<String> = scn.file.protocol.params["bugs"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, on)| on.as_bool() == Some(true))
+            .map(|(k, _)| format!("protocol.params.bugs.{k}=false"))
+            .collect();
+        assert!(!off.is_empty(), "{name} fails without a bug switch on");
+        let fixed = AnyScenario::bundled(name, &off).unwrap();
+        let report = fixed.run(fixed.file.seed, None).unwrap();
+        assert!(
+            !matches!(report.verdict, faultline::sim::Verdict::Fail(_)),
+            "{name} with {off:?}: {:?}",
+            report.verdict
+        );
+        checked += 1;
+    }
+    assert!(checked >= 6, "{checked} failing cases");
+}
+
 #[test]
 fn both_kinds_of_case_are_kept() {
     let outcomes: Vec<ExpectedOutcome> = cases()
