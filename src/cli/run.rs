@@ -247,7 +247,7 @@ fn print_human(
             let _ = writeln!(
                 out,
                 "  check {:<22} {:<10} {} ({} ops, {} ignored, {} keys, {} search steps)",
-                "linearizable", "history", h.verdict, h.ops, h.ignored, h.keys, h.steps
+                h.check, "history", h.verdict, h.ops, h.ignored, h.keys, h.steps
             );
         }
         for (name, value) in &r.metrics {

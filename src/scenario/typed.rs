@@ -163,13 +163,8 @@ impl<P: Protocol> Scenario<P> {
     }
 }
 
-/// Names the engine itself fails runs under.
-const ENGINE_CHECKS: [&str; 4] = [
-    "linearizable",
-    "protocol_panic",
-    "protocol_error",
-    "event_budget",
-];
+/// Names the engine itself fails runs under (the protocol's history check aside).
+const ENGINE_CHECKS: [&str; 3] = ["protocol_panic", "protocol_error", "event_budget"];
 
 fn protocol_config<P: Protocol>(
     f: &ScenarioFile,
@@ -197,12 +192,15 @@ fn typed_config<P: Protocol>(
     let protocol = protocol_config::<P>(f, place)?;
     let defs = P::properties();
     if let Some(ExpectedOutcome::Fails(check)) = &f.outcome {
+        let history = P::history_check().map(|h| h.name());
         let known = defs.iter().any(|d| d.name == check)
             || crate::check::BUILTIN_CHECKS.iter().any(|b| b.0 == check)
-            || ENGINE_CHECKS.contains(&check.as_str());
+            || ENGINE_CHECKS.contains(&check.as_str())
+            || history == Some(check.as_str());
         if !known {
             let mut names: Vec<&str> = defs.iter().map(|d| d.name).collect();
             names.extend(crate::check::BUILTIN_CHECKS.iter().map(|b| b.0));
+            names.extend(history);
             names.extend(ENGINE_CHECKS);
             return Err(place.error(
                 "outcome.fails",
