@@ -297,6 +297,17 @@ impl<P: Protocol> Script<P> {
         &mut self,
         pred: impl Fn(&Envelope<'_, P>) -> bool,
     ) -> Result<usize, ScriptError> {
+        self.each_where(pred, Action::Deliver)
+    }
+
+    /// Applies `action` to every copy in flight now that `pred` accepts, in the order they
+    /// were sent; returns how many. The slots are chosen before the first action, so copies
+    /// the actions cause wait for a later call.
+    fn each_where(
+        &mut self,
+        pred: impl Fn(&Envelope<'_, P>) -> bool,
+        action: fn(MsgSlot) -> Action<P>,
+    ) -> Result<usize, ScriptError> {
         let slots: Vec<MsgSlot> = self
             .messages()
             .iter()
@@ -304,7 +315,7 @@ impl<P: Protocol> Script<P> {
             .map(|e| e.slot)
             .collect();
         for &slot in &slots {
-            self.act(Action::Deliver(slot))?;
+            self.act(action(slot))?;
         }
         Ok(slots.len())
     }
@@ -337,16 +348,7 @@ impl<P: Protocol> Script<P> {
         &mut self,
         pred: impl Fn(&Envelope<'_, P>) -> bool,
     ) -> Result<usize, ScriptError> {
-        let slots: Vec<MsgSlot> = self
-            .messages()
-            .iter()
-            .filter(|e| pred(e))
-            .map(|e| e.slot)
-            .collect();
-        for &slot in &slots {
-            self.act(Action::Drop(slot))?;
-        }
-        Ok(slots.len())
+        self.each_where(pred, Action::Drop)
     }
 
     /// Gives every copy in flight now that `pred` accepts a twin; returns how many.
@@ -354,16 +356,7 @@ impl<P: Protocol> Script<P> {
         &mut self,
         pred: impl Fn(&Envelope<'_, P>) -> bool,
     ) -> Result<usize, ScriptError> {
-        let slots: Vec<MsgSlot> = self
-            .messages()
-            .iter()
-            .filter(|e| pred(e))
-            .map(|e| e.slot)
-            .collect();
-        for &slot in &slots {
-            self.act(Action::Duplicate(slot))?;
-        }
-        Ok(slots.len())
+        self.each_where(pred, Action::Duplicate)
     }
 
     /// Fires node `n`'s armed `timer` now, whatever its due time.
