@@ -48,3 +48,46 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A Raft trace in a made-up protocol's words: its role key is `duty` (a `leader` becomes a
+/// `chief`, a `candidate` a `hopeful`, a `follower` a `deputy`), its epoch `era`, its leader
+/// key `boss`, its progress `settled`, its step-down reason `fenced`; the header's vocabulary
+/// says so. The viewer (tests/browser.rs) and the exports (tests/exports.rs) must speak
+/// these words from the vocabulary alone.
+pub fn in_other_words(trace: &str) -> String {
+    let keys = [
+        ("role", "duty"),
+        ("term", "era"),
+        ("leader", "boss"),
+        ("commit", "settled"),
+        ("stepped_down", "fenced"),
+    ];
+    let roles = [
+        ("leader", "chief"),
+        ("candidate", "hopeful"),
+        ("follower", "deputy"),
+    ];
+    let mut out = String::new();
+    for (i, line) in trace.lines().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if i == 0 {
+            v["vocabulary"] = serde_json::json!({
+                "role": "duty", "leading": ["chief"], "contending": ["hopeful"],
+                "epoch": "era", "leader": "boss", "progress": ["settled"], "step_down": "fenced",
+            });
+        } else if v["ev"] == "note" {
+            let key = v["key"].as_str().unwrap().to_string();
+            if let Some((_, new)) = keys.iter().find(|(old, _)| *old == key) {
+                v["key"] = (*new).into();
+            }
+            if key == "role" {
+                let value = v["value"].as_str().unwrap().to_string();
+                let (_, new) = roles.iter().find(|(old, _)| *old == value).unwrap();
+                v["value"] = (*new).into();
+            }
+        }
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    out
+}
