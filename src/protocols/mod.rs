@@ -146,19 +146,7 @@ impl AnyScenario {
 
     /// The bundled scenario `name` (`raft/figure-8`), with `overrides` applied.
     pub fn bundled(name: &str, overrides: &[String]) -> Result<Self, InputError> {
-        match crate::scenario::bundled(name) {
-            Some(text) => AnyScenario::load(name, text, overrides),
-            None => Err(InputError {
-                file: name.to_string(),
-                line: None,
-                column: None,
-                field: None,
-                message: format!(
-                    "no bundled scenario of that name; bundled: {}",
-                    crate::scenario::bundled_names().join(", ")
-                ),
-            }),
-        }
+        AnyScenario::load(name, crate::scenario::bundled_text(name)?, overrides)
     }
 
     /// Runs it with `seed` (see [`Scenario::run`]).

@@ -37,6 +37,7 @@ mod replay;
 mod typed;
 mod validate;
 
+pub(crate) use bundled::bundled_text;
 pub use bundled::{bundled, bundled_names};
 pub use document::Document;
 pub use error::InputError;

@@ -6,7 +6,7 @@
 //! through `crate::protocols`), so a protocol written outside the crate loads the same way
 //! as a bundled one. Must not read files and must not run anything (`crate::run` does).
 
-use super::bundled::{bundled, bundled_names};
+use super::bundled::bundled_text;
 use super::document::Document;
 use super::error::{InputError, Where, strip_position};
 use super::format::{ExpectedOutcome, KindName, ScenarioFile};
@@ -93,19 +93,7 @@ impl<P: Protocol> Scenario<P> {
     /// The bundled scenario `name` (`ping/basic`; `faultline list` shows them) for `P`, with
     /// `overrides` applied.
     pub fn bundled(name: &str, overrides: &[String]) -> Result<Scenario<P>, InputError> {
-        match bundled(name) {
-            Some(text) => load(name, text, overrides),
-            None => Err(InputError {
-                file: name.to_string(),
-                line: None,
-                column: None,
-                field: None,
-                message: format!(
-                    "no bundled scenario of that name; bundled: {}",
-                    bundled_names().join(", ")
-                ),
-            }),
-        }
+        load(name, bundled_text(name)?, overrides)
     }
 
     /// This scenario with more `overrides` applied, validated again.
