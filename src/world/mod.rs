@@ -18,7 +18,7 @@
 //! Drivers sit on top. The discrete-event [`crate::sim::Simulation`] pops its time-ordered
 //! queue and turns each event into an action; it decides each message's loss, duplication
 //! and latency at send through its [`Transport`] (the seeded random network), exactly as the
-//! engine always has. The scripted driver ([`crate::sim::script`]) applies the actions a test
+//! engine always has. The scripted driver ([`crate::script`]) applies the actions a test
 //! names. The exhaustive explorer (a later issue) will clone a world, list its
 //! [`World::enabled`] actions, and apply each to its own copy with a transport that delivers
 //! every copy at once and loses nothing, choosing loss and duplication as actions instead.
