@@ -159,10 +159,15 @@ impl<'a> Story<'a> {
         }
     }
 
-    /// Candidacies that have not (yet) produced a leader.
+    /// Candidacies that have not (yet) produced a leader, named by the protocol's first
+    /// leading role value (`no primary yet`; a protocol without one: `no one leads yet`).
     fn tell_campaign(&mut self) {
         if let Some(c) = self.campaign.take() {
-            let text = format!("{}; no leader yet", self.candidacies(&c));
+            let outcome = match self.words.leading.first() {
+                Some(leading) => format!("no {leading} yet"),
+                None => "no one leads yet".to_string(),
+            };
+            let text = format!("{}; {outcome}", self.candidacies(&c));
             self.entries.push(Entry {
                 t: c.since,
                 kind: Kind::Election,
@@ -830,6 +835,19 @@ mod tests {
         );
         assert!(
             story(&doc).contains("n2 becomes primary of view 1 (0.00025s after its candidacy)"),
+            "{}",
+            story(&doc)
+        );
+        // One that does not win by the end is told in the protocol's word for a leader.
+        let doc = trace(
+            Some(words()),
+            &[
+                &note(1_000, "n2", "view", "1"),
+                &note(1_000, "n2", "duty", r#""hopeful""#),
+            ],
+        );
+        assert!(
+            story(&doc).contains("n2 stands for election in view 1; no primary yet"),
             "{}",
             story(&doc)
         );
