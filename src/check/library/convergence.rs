@@ -2,8 +2,9 @@
 //! after the heal (with faults over and the clients still working, the replicas must at
 //! some point agree), as TigerBeetle's VOPR requires of its liveness phase.
 //!
-//! Used by Raft (`replicas_converge`: the applied key-value maps). A Dynamo-style store
-//! checks its replicas after anti-entropy the same way, a CRDT its merged states.
+//! Used by Raft (`replicas_converge`: the applied key-value maps) and by the G-Counter
+//! example (`examples/gcounter.rs`: the merged vectors). A Dynamo-style store checks its
+//! replicas after anti-entropy the same way, a CRDT its merged states.
 //!
 //! An invariant: it compares the up nodes' states as they are now, and keeps nothing.
 

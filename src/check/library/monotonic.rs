@@ -6,8 +6,8 @@
 //!   and applied indexes (`commit_index_monotonic`, `applied_index_monotonic`).
 //! - **durable** ([`Monotonic::durable`]): synced to the store before anything depends on it,
 //!   so it never goes down, across restarts too; a drop after a restart means the node
-//!   acted on a value it had not synced. Raft's term (`term_monotonic`), the ABD register's
-//!   tag (`tag_never_goes_back` in `examples/abd.rs`).
+//!   acted on a value it had not synced. Raft's term (`term_monotonic`), ABD's tag
+//!   (`tag_never_goes_back`), and the G-Counter example's own count (`examples/gcounter.rs`).
 //!
 //! A monitor: it remembers each node's last value and incarnation, and looks only at the
 //! node a step touched.
