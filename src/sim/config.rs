@@ -9,8 +9,8 @@ use crate::network::LinkModel;
 use crate::protocol::{Protocol, WorkloadConfig};
 use crate::world::ClockInit;
 
-/// Everything a run needs, already validated. Built from a scenario (see `scenario.rs`) or
-/// by hand in tests.
+/// Everything a run needs, already validated. Built from a scenario (see
+/// `scenario/typed.rs`) or by hand in tests.
 #[derive(Clone, Debug)]
 pub struct SimConfig<P: Protocol> {
     /// The run's seed; every random stream is derived from it.
