@@ -105,11 +105,6 @@ impl<P: Protocol> Scenario<P> {
         Scenario::from_document(Document::from_json(&self.doc.source, json)?)
     }
 
-    /// The document, without the proof that it was checked against `P`.
-    pub fn into_document(self) -> Document {
-        self.doc
-    }
-
     /// The typed configuration for the engine with `seed` (a swarm nemesis stays as it is:
     /// see [`Scenario::for_seed`]).
     pub fn config(&self, seed: u64) -> Result<SimConfig<P>, InputError> {
