@@ -80,17 +80,6 @@ pub trait Transport {
     fn fate(&mut self, from: u32, to: u32) -> Fate;
 }
 
-/// A transport that loses nothing and delivers every copy at once: for drivers that choose
-/// loss, duplication and delivery order themselves (the scripted driver, the explorer).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Instant;
-
-impl Transport for Instant {
-    fn fate(&mut self, _: u32, _: u32) -> Fate {
-        Fate::once(Time::ZERO)
-    }
-}
-
 /// Counters for the run summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NetStats {

@@ -7,24 +7,27 @@
 //! duplicate it, fire this timer, a client's start or timer, a fault) is applied, the
 //! handlers it calls run, and their effects are applied in the order they were issued. What
 //! happened comes back to the caller, never through a field read later:
-//! - every trace record goes to the [`Recorder`] the caller passes in [`Env`];
+//! - every trace record goes to the [`Recorder`](crate::trace::Recorder) the caller passes
+//!   in [`Env`];
 //! - what a driver must schedule or react to (a copy now in flight and when it arrives, a
 //!   timer armed and when it fires, a held event released, an annotation, a trigger for the
-//!   checks, the heal) is pushed, in order, onto [`Env::out`];
+//!   checks, the heal) is handed, in order, to the [`Driver`] in [`Env`] as a
+//!   [`Consequence`];
 //! - the one node or client the action changed comes back in [`Applied`];
 //! - a protocol failure (a handler panicked, sent to a node that does not exist, ...) or a
 //!   trace sink that refused a record stops the action and comes back as a [`Stop`].
 //!
 //! Drivers sit on top. The discrete-event [`crate::sim::Simulation`] pops its time-ordered
 //! queue and turns each event into an action; it decides each message's loss, duplication
-//! and latency at send through its [`Transport`] (the seeded random network), exactly as the
-//! engine always has. The scripted driver ([`crate::script`]) applies the actions a test
-//! names. The exhaustive explorer (a later issue) will clone a world, list its
-//! [`World::enabled`] actions, and apply each to its own copy with a transport that delivers
+//! and latency at send ([`Driver::fate`], answered by the seeded
+//! [`RandomNetwork`](crate::network::RandomNetwork)), exactly as the engine always has. The
+//! scripted driver ([`crate::script`]) applies the actions a test names, through [`Collect`].
+//! The exhaustive explorer (a later issue) will clone a world, list its [`World::enabled`]
+//! actions, and apply each to its own copy with a driver that, like [`Collect`], delivers
 //! every copy at once and loses nothing, choosing loss and duplication as actions instead.
 //!
 //! Must not know about queues, wall time, files or printing; never draws network randomness
-//! itself (the transport does).
+//! itself (the driver does).
 
 mod action;
 mod fault;
