@@ -8,7 +8,7 @@
 use crate::run::sweep::SEEDS_MAX;
 use std::ffi::OsString;
 
-/// How many numbered seeds to run (overrides [`Harness::seeds`]).
+/// How many numbered seeds to run (overrides [`Harness::seeds`](super::Harness::seeds)).
 pub const ENV_SEEDS: &str = "FAULTLINE_SEEDS";
 /// Run exactly this seed, and nothing else.
 pub const ENV_SEED: &str = "FAULTLINE_SEED";
@@ -16,7 +16,7 @@ pub const ENV_SEED: &str = "FAULTLINE_SEED";
 pub const ENV_DETERMINISM: &str = "FAULTLINE_DETERMINISM";
 
 /// What the environment asks of a harness run. [`Knobs::from_env`] reads it;
-/// [`Harness::knobs`] sets it explicitly, so a test can ignore the environment.
+/// [`Harness::knobs`](super::Harness::knobs) sets it explicitly, so a test can ignore the environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Knobs {
     /// `FAULTLINE_SEEDS`: how many numbered seeds, instead of the test's own count.

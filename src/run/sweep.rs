@@ -1,7 +1,7 @@
 //! Seed sweeps: one scenario run under many seeds, spread over threads, with the failures
 //! grouped by the check that fired. Generic over the protocol.
 //!
-//! The seeds run on the seed [`pool`](super::pool), so a sweep's results do not depend on how
+//! The seeds run on the seed [`pool`], so a sweep's results do not depend on how
 //! many threads ran it: with a failure limit, the report covers exactly the seeds up to the
 //! last failure counted, all of which ran, the same with one thread or many.
 //!
@@ -203,7 +203,7 @@ pub struct Progress {
 }
 
 /// Runs the scenario under every seed of `seeds` on `jobs` threads (through the seed
-/// [`pool`](super::pool)); stops handing out seeds once `max_failures` seeds have failed (if
+/// [`pool`]); stops handing out seeds once `max_failures` seeds have failed (if
 /// given). `progress` is called from the calling thread as seeds finish; `on_failure` for each
 /// failing seed as it is found (in the order found, which with several jobs is not seed
 /// order).

@@ -1,5 +1,5 @@
 //! Reading trace records the way every tool needs them: a record's fields with errors that
-//! name the record ([`Rec`], [`RecordError`]), the run's nodes and clients ([`Hosts`]), faults
+//! name the record (`Rec`, [`RecordError`]), the run's nodes and clients (`Hosts`), faults
 //! and messages in words, and the run's end. Shared by the exports and the narrative.
 //!
 //! Knows the trace's record shapes (docs/trace.md), never a protocol's types or words: a

@@ -3,7 +3,7 @@
 //! Every record is folded into a 64-bit fingerprint with our own pinned hash, whether or not
 //! a trace is written, so two runs can be compared by one number. When a sink is attached,
 //! each record is also written as one JSON line (schema [`TRACE_SCHEMA`], see docs/trace.md).
-//! The engine never touches files: a sink is any [`TraceSink`]; [`file`] writes trace
+//! The engine never touches files: a sink is any [`TraceSink`]; [`file`](mod@file) writes trace
 //! files, and the CLI provides the replay comparer.
 //!
 //! Must not import the engine; never prints.
