@@ -1,13 +1,18 @@
 //! `faultline export` (Perfetto, ShiViz, Jepsen) and `faultline explain` / `run --explain`:
-//! each export checked against its format's documented rules, the Jepsen history read back by
-//! the crate's own reader, the narrative's key sentences, and bad traces.
+//! each export checked against its format's documented rules, the Perfetto export read by a
+//! Chrome trace reader that is not ours (the npm package @tracerbench/trace-model, through
+//! `tests/browser/trace-model.mjs`; needs `node` and `npm ci --prefix tests/browser`, else the
+//! test says SKIPPED, or fails under `FAULTLINE_REQUIRE_TRACE_CONSUMER=1` as in CI), the Jepsen
+//! history read back by the crate's own reader, the narrative's key sentences, and bad traces.
 
 mod common;
 
 use common::{cli, in_other_words, temp_dir};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Runs a scenario with a trace; returns the trace's path and its text.
 fn traced(dir: &Path, scenario: &str, extra: &[&str]) -> (PathBuf, String) {
@@ -58,6 +63,10 @@ fn check_trace_event_format(text: &str) -> Vec<Value> {
         assert!(e["name"].is_string(), "every event has a name: {e}");
         let pid = e["pid"].as_u64().expect("pid");
         let tid = e["tid"].as_u64().expect("tid");
+        // Readers differ where the format's documentation is loose: some need a category on
+        // metadata too, and some drop the events of process 0.
+        assert!(e["cat"].is_string(), "every event has a cat: {e}");
+        assert!(pid > 0, "no event in process 0: {e}");
         if ph == "M" {
             assert!(
                 e["args"]["name"].is_string() || e["args"]["sort_index"].is_u64(),
@@ -77,7 +86,6 @@ fn check_trace_event_format(text: &str) -> Vec<Value> {
         }
         let ts = e["ts"].as_f64().expect("every non-metadata event has ts");
         assert!(ts >= 0.0, "{e}");
-        assert!(e["cat"].is_string(), "{e}");
         used_threads.insert((pid, tid));
         match ph {
             "X" => {
@@ -184,10 +192,10 @@ fn perfetto_export_follows_the_trace_event_format_and_shows_roles_downtime_and_m
     let delivered = recs.iter().filter(|r| r["ev"] == "deliver").count();
     let flow_starts = events.iter().filter(|e| e["ph"] == "s").count();
     assert_eq!(flow_starts, delivered, "one arrow per delivered copy");
-    // n2 (pid 2) leads term 1 until its crash at 1 s, is down until 3 s, then follows.
+    // n2 (pid 3) leads term 1 until its crash at 1 s, is down until 3 s, then follows.
     let n2_slices: Vec<(&str, u64, u64)> = events
         .iter()
-        .filter(|e| e["ph"] == "X" && e["pid"] == 2 && e["cat"] != "activity")
+        .filter(|e| e["ph"] == "X" && e["pid"] == 3 && e["cat"] != "activity")
         .map(|e| {
             let ts = e["ts"].as_u64().unwrap();
             (
@@ -207,10 +215,10 @@ fn perfetto_export_follows_the_trace_event_format_and_shows_roles_downtime_and_m
         n2_slices.contains(&("down", 1_000_000, 3_000_000)),
         "{n2_slices:?}"
     );
-    // Client operations are slices on the clients' own processes (pid 6 and up).
+    // Client operations are slices on the clients' own processes (pid 7 and up).
     let ops = events
         .iter()
-        .filter(|e| e["cat"] == "op" && e["pid"].as_u64().unwrap() > 5)
+        .filter(|e| e["cat"] == "op" && e["pid"].as_u64().unwrap() > 6)
         .count();
     assert_eq!(ops, recs.iter().filter(|r| r["ev"] == "invoke").count());
     // The crash is an instant on the run's track and on n2's.
@@ -219,7 +227,7 @@ fn perfetto_export_follows_the_trace_event_format_and_shows_roles_downtime_and_m
         .filter(|e| e["ph"] == "i" && e["name"] == "crash n2")
         .map(|e| e["pid"].as_u64().unwrap())
         .collect();
-    assert_eq!(crash, [0, 2]);
+    assert_eq!(crash, [1, 3]);
 }
 
 #[test]
@@ -239,6 +247,194 @@ fn perfetto_export_of_a_paused_node_and_a_violation() {
             .iter()
             .any(|e| e["cat"] == "violation" && e["s"] == "g")
     );
+}
+
+// ---- Perfetto, read by a real consumer of the format ----
+
+/// The environment variable that makes a missing consumer a failure instead of a skip (CI
+/// sets it).
+const REQUIRE_CONSUMER: &str = "FAULTLINE_REQUIRE_TRACE_CONSUMER";
+
+/// Why `tests/browser/trace-model.mjs` cannot run here, if it cannot.
+fn consumer_missing(root: &Path) -> Option<String> {
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        return Some("node is not on the PATH".into());
+    }
+    if !root
+        .join("tests/browser/node_modules/@tracerbench/trace-model")
+        .exists()
+    {
+        return Some(
+            "tests/browser/node_modules/@tracerbench/trace-model is missing \
+             (npm ci --prefix tests/browser)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Says a check was skipped, where the test runner shows it: libtest hides what a passing test
+/// prints with `eprintln!`, not what it writes to the standard error stream itself. With
+/// `FAULTLINE_REQUIRE_TRACE_CONSUMER=1` (as in CI) the skip is a failure.
+fn skip_visibly(test: &str, why: &str) {
+    if std::env::var(REQUIRE_CONSUMER).is_ok_and(|v| v == "1") {
+        panic!("{REQUIRE_CONSUMER}=1 but the check cannot run: {why}");
+    }
+    let line =
+        format!("\nSKIPPED {test}: {why} (set {REQUIRE_CONSUMER}=1 to make this a failure)\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// What the consumer made of an export, as `trace-model.mjs` prints it.
+#[derive(serde::Deserialize, Debug)]
+struct Model {
+    consumer: String,
+    events: u64,
+    processes: Vec<ModelProcess>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct ModelProcess {
+    pid: u64,
+    name: String,
+    events: u64,
+    threads: Vec<ModelThread>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct ModelThread {
+    tid: u64,
+    name: String,
+    events: u64,
+    categories: BTreeMap<String, u64>,
+}
+
+/// Loads `file` with @tracerbench/trace-model; panics with what it said if it rejects it.
+fn consumer_reads(root: &Path, file: &Path) -> Model {
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/trace-model.mjs"))
+        .arg(file)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// A Chrome trace reader that is not ours (the npm package @tracerbench/trace-model) loads the
+/// Perfetto export of Raft with crashes and partitions, ABD, the failure detector and a ping
+/// run with a violation, and keeps all of it: every process and thread under its name, in
+/// the export's order, with as many events as the export gave it; the run's lane holds one
+/// event per fault, phase, check and violation of the trace; the clients' operation threads
+/// one slice per invocation.
+#[test]
+fn perfetto_export_is_read_whole_by_a_real_consumer_of_the_format() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(why) = consumer_missing(root) {
+        skip_visibly(
+            "perfetto_export_is_read_whole_by_a_real_consumer_of_the_format",
+            &why,
+        );
+        return;
+    }
+    let dir = temp_dir("export-perfetto-consumer");
+    let runs: [(&str, &[&str]); 4] = [
+        ("raft/figure-8", &[]),
+        ("abd/partition", &[]),
+        ("fd/crash-restart", &[]),
+        ("ping/bug-skip-boot-sync", &["--seed", "1"]),
+    ];
+    for (scenario, extra) in runs {
+        let (path, text) = traced(&dir, scenario, extra);
+        let file = dir.join(format!("{}.json", scenario.replace('/', "-")));
+        std::fs::write(&file, export(&path, "perfetto")).unwrap();
+        let model = consumer_reads(root, &file);
+        let events = check_trace_event_format(&std::fs::read_to_string(&file).unwrap());
+        let context = format!("{scenario}, read by {}", model.consumer);
+
+        // What the export holds: processes in order, named threads, events per thread.
+        let mut processes: Vec<(u64, String)> = Vec::new();
+        let mut threads: BTreeMap<(u64, u64), String> = BTreeMap::new();
+        let mut per_thread: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+        for e in &events {
+            let key = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+            let name = e["args"]["name"].as_str().unwrap_or_default().to_string();
+            match (e["ph"].as_str().unwrap(), e["name"].as_str().unwrap()) {
+                ("M", "process_name") => processes.push((key.0, name)),
+                ("M", "thread_name") => {
+                    threads.insert(key, name);
+                }
+                ("M", _) => {}
+                _ => *per_thread.entry(key).or_default() += 1,
+            }
+        }
+        let total: u64 = per_thread.values().sum();
+        assert_eq!(model.events, total, "{context}");
+        let kept: u64 = model.processes.iter().map(|p| p.events).sum();
+        assert_eq!(kept, total, "{context}: events of a process were dropped");
+
+        // Every lane, faults and checks included, in the export's order and under its name.
+        let read: Vec<(u64, String)> = model
+            .processes
+            .iter()
+            .map(|p| (p.pid, p.name.clone()))
+            .collect();
+        assert_eq!(read, processes, "{context}");
+        assert!(read[0].1.starts_with("run "), "{context}: {read:?}");
+        let mut read_threads = BTreeMap::new();
+        for p in &model.processes {
+            for t in &p.threads {
+                read_threads.insert((p.pid, t.tid), t);
+            }
+        }
+        for (key, name) in &threads {
+            let t = read_threads
+                .get(key)
+                .unwrap_or_else(|| panic!("{context}: thread {key:?} {name} is missing"));
+            assert_eq!(&t.name, name, "{context}: thread {key:?}");
+            let want = per_thread.get(key).copied().unwrap_or(0);
+            assert_eq!(t.events, want, "{context}: events on {name} {key:?}");
+        }
+        assert_eq!(
+            read_threads.len(),
+            threads.len(),
+            "{context}: no unnamed threads"
+        );
+
+        // The run's lane, against the trace itself.
+        let recs = records(&text);
+        let count = |ev: &str| recs.iter().filter(|r| r["ev"] == ev).count() as u64;
+        let run = &model.processes[0].threads;
+        assert_eq!(run.len(), 1, "{context}: {run:?}");
+        assert_eq!(run[0].name, "faults and checks", "{context}");
+        for (cat, ev) in [
+            ("fault", "fault"),
+            ("phase", "phase"),
+            ("check", "check"),
+            ("violation", "violation"),
+        ] {
+            let got = run[0].categories.get(cat).copied().unwrap_or(0);
+            assert_eq!(got, count(ev), "{context}: {cat} on the run's lane");
+        }
+        // Each run has faults, and check results or a violation: none of these lanes is empty.
+        assert!(count("fault") > 0, "{context}");
+        assert!(count("check") + count("violation") > 0, "{context}");
+        // The clients' operations: a slice per invocation.
+        let ops: u64 = read_threads
+            .values()
+            .filter(|t| t.name.starts_with("process "))
+            .map(|t| t.categories.get("op").copied().unwrap_or(0))
+            .sum();
+        assert_eq!(ops, count("invoke"), "{context}: operations");
+        eprintln!(
+            "{context}: {} processes, {} threads, {total} events",
+            model.processes.len(),
+            read_threads.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---- ShiViz ----
@@ -541,7 +737,7 @@ fn explain_and_perfetto_speak_the_words_of_the_traces_vocabulary() {
     let events = check_trace_event_format(&export(&renamed, "perfetto"));
     let threads: Vec<&str> = events
         .iter()
-        .filter(|e| e["name"] == "thread_name" && e["pid"] == 2)
+        .filter(|e| e["name"] == "thread_name" && e["pid"] == 3)
         .filter_map(|e| e["args"]["name"].as_str())
         .collect();
     assert_eq!(
@@ -549,7 +745,7 @@ fn explain_and_perfetto_speak_the_words_of_the_traces_vocabulary() {
         ["status", "duty", "era", "boss", "notes", "activity"]
     );
     assert!(events.iter().any(|e| e["ph"] == "X"
-        && e["pid"] == 2
+        && e["pid"] == 3
         && e["name"] == "chief"
         && e["ts"].as_u64().unwrap() + e["dur"].as_u64().unwrap() == 1_200_051));
 }

@@ -15,6 +15,12 @@ use crate::tools::read::{
 use crate::trace::compact;
 use crate::trace::doc::TraceDoc;
 
+/// The run's process (faults, phases, checks, the violation; all on its thread 1). Not 0: some
+/// readers of the format drop every event of process 0 (see docs/exports.md).
+const RUN: u64 = 1;
+/// The category of every metadata event, as in Chrome's own traces: some readers need a `cat`
+/// on every event.
+const CAT_METADATA: &str = "__metadata";
 /// Thread of a node process: up/down and pause periods.
 const TID_STATUS: u64 = 1;
 /// First thread of a node process for annotation spans (one per span key).
@@ -38,39 +44,41 @@ pub fn span_keys(vocabulary: &Vocabulary) -> Vec<&str> {
 
 /// The trace in Chrome's Trace Event Format (JSON object form), one event per line.
 ///
-/// Process 0 is the run (faults, phases, check results, the violation); each node and each
-/// client is a process of its own. A node has a `status` thread (down and paused periods), a
-/// thread per annotation key in `span_keys` (a slice per value the key held; by default the
-/// keys [`span_keys`] picks from the vocabulary), an `activity` thread (one 1 µs slice per microsecond in which the node
-/// started, sent, received or ran a timer, the flow arrows of messages bound to them) and a
-/// `notes` thread (instants for every annotation, fault and loss). A client has an `activity`
-/// thread and one thread per process, whose slices are its operations.
+/// Process 1 is the run (faults, phases, check results, the violation); each node and each
+/// client is a process of its own, from 2 on, in the order of the trace's hosts. No process is
+/// 0 and every event, metadata too, has a `cat`. A node has a `status` thread (down and paused
+/// periods), a thread per annotation key in `span_keys` (a slice per value the key held; by
+/// default the keys [`span_keys`] picks from the vocabulary), an `activity` thread (one 1 µs
+/// slice per microsecond in which the node started, sent, received or ran a timer, the flow
+/// arrows of messages bound to them) and a `notes` thread (instants for every annotation, fault
+/// and loss). A client has an `activity` thread and one thread per process, whose slices are
+/// its operations.
 pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordError> {
     let hosts = Hosts::of(doc);
     let end = time_end(doc);
     let k = span_keys.len() as u64;
     let tid_activity = TID_SPANS + k;
     let tid_notes = tid_activity + 1;
-    let pid = |h: usize| h as u64 + 1;
+    let pid = |h: usize| h as u64 + 2;
     let mut ev = Events(Vec::new());
 
     // Names and order of processes and threads.
     let meta = |ev: &mut Events, pid: u64, tid: u64, what: &str, name: &str| {
-        ev.push(json!({"name": what, "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}));
+        ev.push(json!({"name": what, "cat": CAT_METADATA, "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}));
     };
     meta(
         &mut ev,
-        0,
+        RUN,
         0,
         "process_name",
         &format!("run {}", doc.source()),
     );
-    ev.push(json!({"name": "process_sort_index", "ph": "M", "pid": 0, "tid": 0, "args": {"sort_index": 0}}));
-    meta(&mut ev, 0, 1, "thread_name", "faults and checks");
+    ev.push(json!({"name": "process_sort_index", "cat": CAT_METADATA, "ph": "M", "pid": RUN, "tid": 0, "args": {"sort_index": 0}}));
+    meta(&mut ev, RUN, 1, "thread_name", "faults and checks");
     for h in 0..hosts.len() {
         let p = pid(h);
         meta(&mut ev, p, 0, "process_name", &hosts.name(h));
-        ev.push(json!({"name": "process_sort_index", "ph": "M", "pid": p, "tid": 0, "args": {"sort_index": p}}));
+        ev.push(json!({"name": "process_sort_index", "cat": CAT_METADATA, "ph": "M", "pid": p, "tid": 0, "args": {"sort_index": h + 1}}));
         if h < hosts.nodes {
             meta(&mut ev, p, TID_STATUS, "thread_name", "status");
             for (j, key) in span_keys.iter().enumerate() {
@@ -269,7 +277,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                 let text = fault_text(fault);
                 let args =
                     json!({"fault": fault, "origin": r.get("origin"), "detail": r.get("detail")});
-                instant(&mut ev, 0, 1, "fault", text.clone(), t, "p", args.clone());
+                instant(&mut ev, RUN, 1, "fault", text.clone(), t, "p", args.clone());
                 let mut named = Vec::new();
                 fault_endpoints(fault, &mut named);
                 for name in &named {
@@ -350,7 +358,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
             "phase" => {
                 instant(
                     &mut ev,
-                    0,
+                    RUN,
                     1,
                     "phase",
                     format!("phase {}", compact(r.get("phase"))),
@@ -366,7 +374,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                     compact(r.get("kind")),
                     compact(r.get("status"))
                 );
-                instant(&mut ev, 0, 1, "check", name, t, "p", r.v.clone());
+                instant(&mut ev, RUN, 1, "check", name, t, "p", r.v.clone());
             }
             "violation" => {
                 let name = format!(
@@ -376,7 +384,7 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
                 );
                 instant(
                     &mut ev,
-                    0,
+                    RUN,
                     1,
                     "violation",
                     name.clone(),
@@ -537,7 +545,7 @@ mod tests {
         let ev = events(&export(&doc, Format::Perfetto).unwrap());
         let threads: Vec<&str> = ev
             .iter()
-            .filter(|e| e["name"] == "thread_name" && e["pid"] == 1)
+            .filter(|e| e["name"] == "thread_name" && e["pid"] == 2)
             .filter_map(|e| e["args"]["name"].as_str())
             .collect();
         assert_eq!(
