@@ -33,7 +33,10 @@
 //! How to read it: the throughput rows are the engine's speed on a small, busy cluster; the
 //! memory rows should stay flat from N to 10N except for what the client history keeps (one
 //! entry per operation, which the checker needs). `FAULTLINE_BENCH_QUICK=1` shrinks every
-//! size tenfold for a smoke test; its numbers are not meaningful.
+//! size tenfold for a smoke test; its numbers are not meaningful. `FAULTLINE_BENCH_ONLY=throughput`
+//! stops after the throughput rows (for alternating runs of two builds, and for profiling the
+//! trace writer: the `trace file/trace off` line is the share of its speed a run keeps when
+//! its trace is streamed to a file).
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
@@ -800,7 +803,15 @@ fn main() {
         trace_bytes as f64 / steps_file.max(1) as f64,
         mib(trace_bytes as usize)
     );
+    println!(
+        "trace file/trace off: {:.1}% (best/best), {:.1}% (median/median)   [target >= 50%]",
+        100.0 * file_best / off_best,
+        100.0 * file_med / off_med
+    );
     println!();
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "throughput") {
+        return;
+    }
 
     // 3: memory at N and 10N.
     println!(

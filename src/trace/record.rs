@@ -2,7 +2,7 @@
 //! allocates nothing, and how each folds into the run's fingerprint.
 
 use crate::base::hash::StableHasher;
-use crate::base::types::{ClientId, Endpoint, NodeId};
+use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use crate::faults::Fault;
 use crate::history::{OpId, Outcome};
 use crate::lin::{HistoryCall, Val};
@@ -320,6 +320,848 @@ impl<P: Protocol> Record<'_, P> {
     }
 }
 
+impl<P: Protocol> Record<'_, P> {
+    /// Appends the record as one JSON object, `{"step":S,"t":T,"ev":...}`, to `out`: the
+    /// bytes serde_json would write for it (a test compares the two for every kind of
+    /// record), written by hand so that a record costs a few copies and integer formats.
+    /// The protocol's own types (messages, timers, requests, responses), faults and
+    /// annotation values go through their `Serialize` into [`json::Fast`], which writes
+    /// what serde_json writes and leaves to serde_json what it does not handle itself.
+    pub(super) fn write_json(
+        &self,
+        step: u64,
+        t: Time,
+        out: &mut Vec<u8>,
+    ) -> Result<(), serde_json::Error> {
+        out.extend_from_slice(b"{\"step\":");
+        json::uint(out, step);
+        out.extend_from_slice(b",\"t\":");
+        json::uint(out, t.0);
+        match self {
+            Record::Start {
+                node,
+                incarnation,
+                recover,
+            } => {
+                out.extend_from_slice(b",\"ev\":\"start\",\"node\":");
+                json::node(out, *node);
+                out.extend_from_slice(b",\"incarnation\":");
+                json::uint(out, u64::from(*incarnation));
+                out.extend_from_slice(match recover {
+                    true => b",\"recover\":true}",
+                    false => b",\"recover\":false}",
+                });
+                return Ok(());
+            }
+            Record::Send {
+                id,
+                from,
+                to,
+                copies,
+                msg,
+            } => {
+                out.extend_from_slice(b",\"ev\":\"send\",\"id\":");
+                json::uint(out, *id);
+                json::link(out, from, to);
+                out.extend_from_slice(b",\"copies\":");
+                json::uint(out, u64::from(*copies));
+                out.extend_from_slice(b",\"msg\":");
+                json::payload(out, msg)?;
+            }
+            Record::Deliver { id, from, to, msg } => {
+                out.extend_from_slice(b",\"ev\":\"deliver\",\"id\":");
+                json::uint(out, *id);
+                json::link(out, from, to);
+                out.extend_from_slice(b",\"msg\":");
+                json::payload(out, msg)?;
+            }
+            Record::Lost {
+                id,
+                from,
+                to,
+                reason,
+            } => {
+                out.extend_from_slice(b",\"ev\":\"lost\",\"id\":");
+                json::uint(out, *id);
+                json::link(out, from, to);
+                out.extend_from_slice(b",\"reason\":");
+                json::string(out, reason.name())?;
+            }
+            Record::Held { id, node } => {
+                out.extend_from_slice(b",\"ev\":\"held\",\"id\":");
+                json::uint(out, *id);
+                out.extend_from_slice(b",\"node\":");
+                json::node(out, *node);
+            }
+            Record::Timer { node, timer } => {
+                out.extend_from_slice(b",\"ev\":\"timer\",\"node\":");
+                json::node(out, *node);
+                out.extend_from_slice(b",\"timer\":");
+                json::value(out, timer)?;
+            }
+            Record::Fault {
+                fault,
+                origin,
+                detail,
+            } => {
+                out.extend_from_slice(b",\"ev\":\"fault\",\"fault\":");
+                json::value(out, fault)?;
+                out.extend_from_slice(b",\"origin\":");
+                json::value(out, origin)?;
+                if let Some(detail) = detail {
+                    out.extend_from_slice(b",\"detail\":");
+                    json::string(out, detail)?;
+                }
+            }
+            Record::Note { node, key, value } => {
+                out.extend_from_slice(b",\"ev\":\"note\",\"node\":");
+                json::node(out, *node);
+                out.extend_from_slice(b",\"key\":");
+                json::string(out, key)?;
+                out.extend_from_slice(b",\"value\":");
+                json::value(out, value)?;
+            }
+            Record::Sync { node, ops } => {
+                out.extend_from_slice(b",\"ev\":\"sync\",\"node\":");
+                json::node(out, *node);
+                out.extend_from_slice(b",\"ops\":");
+                json::uint(out, *ops as u64);
+            }
+            Record::Invoke {
+                op,
+                client,
+                process,
+                request,
+                call,
+            } => {
+                out.extend_from_slice(b",\"ev\":\"invoke\",\"op\":");
+                json::uint(out, u64::from(op.0));
+                out.extend_from_slice(b",\"client\":\"c");
+                json::uint(out, u64::from(client.0) + 1);
+                out.extend_from_slice(b"\",\"process\":");
+                json::uint(out, *process);
+                out.extend_from_slice(b",\"request\":");
+                json::value(out, request)?;
+                if let Some(call) = call {
+                    out.extend_from_slice(b",\"call\":");
+                    json::value(out, call)?;
+                }
+            }
+            Record::Complete {
+                op,
+                client,
+                process,
+                outcome,
+                result,
+            } => {
+                out.extend_from_slice(b",\"ev\":\"complete\",\"op\":");
+                json::uint(out, u64::from(op.0));
+                out.extend_from_slice(b",\"client\":\"c");
+                json::uint(out, u64::from(client.0) + 1);
+                out.extend_from_slice(b"\",\"process\":");
+                json::uint(out, *process);
+                out.extend_from_slice(b",\"outcome\":");
+                json::value(out, outcome)?;
+                if let Some(result) = result {
+                    out.extend_from_slice(b",\"result\":");
+                    json::value(out, result)?;
+                }
+            }
+            Record::Phase { phase } => {
+                out.extend_from_slice(b",\"ev\":\"phase\",\"phase\":");
+                json::string(out, phase)?;
+            }
+            Record::Check {
+                check,
+                kind,
+                status,
+            } => {
+                out.extend_from_slice(b",\"ev\":\"check\",\"check\":");
+                json::string(out, check)?;
+                out.extend_from_slice(b",\"kind\":");
+                json::string(out, kind)?;
+                out.extend_from_slice(b",\"status\":");
+                json::string(out, status)?;
+            }
+            Record::Violation {
+                check,
+                kind,
+                class,
+                nodes,
+                message,
+            } => {
+                out.extend_from_slice(b",\"ev\":\"violation\",\"check\":");
+                json::string(out, check)?;
+                out.extend_from_slice(b",\"kind\":");
+                json::string(out, kind)?;
+                out.extend_from_slice(b",\"class\":");
+                json::string(out, class)?;
+                out.extend_from_slice(b",\"nodes\":[");
+                for (i, node) in nodes.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    json::node(out, *node);
+                }
+                out.extend_from_slice(b"],\"message\":");
+                json::string(out, message)?;
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+/// The pieces of a record's JSON that the writer formats itself.
+mod json {
+    use super::Payload;
+    use crate::base::types::{Endpoint, NodeId};
+    use crate::protocol::Protocol;
+    use serde::{Serialize, ser};
+    use std::fmt;
+
+    /// The two-digit decimal numbers 00 to 99, back to back.
+    const PAIRS: [u8; 200] = {
+        let mut t = [0u8; 200];
+        let mut i = 0;
+        while i < 100 {
+            t[2 * i] = b'0' + (i / 10) as u8;
+            t[2 * i + 1] = b'0' + (i % 10) as u8;
+            i += 1;
+        }
+        t
+    };
+
+    /// An unsigned integer in decimal, as serde_json writes it: two digits at a time, from
+    /// the right, into a stack buffer.
+    #[inline]
+    pub(super) fn uint(out: &mut Vec<u8>, mut n: u64) {
+        if n < 10 {
+            out.push(b'0' + n as u8);
+            return;
+        }
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        while n >= 100 {
+            let pair = (n % 100) as usize * 2;
+            n /= 100;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if n >= 10 {
+            let pair = n as usize * 2;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
+            at -= 1;
+            digits[at] = b'0' + n as u8;
+        }
+        out.extend_from_slice(&digits[at..]);
+    }
+
+    /// A node as its name, `"n3"` (one-based).
+    #[inline]
+    pub(super) fn node(out: &mut Vec<u8>, node: NodeId) {
+        out.extend_from_slice(b"\"n");
+        uint(out, u64::from(node.0) + 1);
+        out.push(b'"');
+    }
+
+    /// A node's or a client's name.
+    #[inline]
+    fn endpoint(out: &mut Vec<u8>, e: &Endpoint) {
+        match e {
+            Endpoint::Node(n) => node(out, *n),
+            Endpoint::Client(c) => {
+                out.extend_from_slice(b"\"c");
+                uint(out, u64::from(c.0) + 1);
+                out.push(b'"');
+            }
+        }
+    }
+
+    /// `,"from":...,"to":...`.
+    #[inline]
+    pub(super) fn link(out: &mut Vec<u8>, from: &Endpoint, to: &Endpoint) {
+        out.extend_from_slice(b",\"from\":");
+        endpoint(out, from);
+        out.extend_from_slice(b",\"to\":");
+        endpoint(out, to);
+    }
+
+    /// A string: copied between quotes when nothing in it needs an escape, else escaped by
+    /// serde_json, so the bytes are serde's either way.
+    #[inline]
+    pub(super) fn string(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
+        if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            return serde_json::to_writer(&mut *out, s);
+        }
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    }
+
+    /// A message: `{"peer":MSG}`, `{"request":{"id":N,"body":REQ}}` or
+    /// `{"response":{"id":N,"body":RESP}}`, the protocol's own types through serde.
+    #[inline]
+    pub(super) fn payload<P: Protocol>(
+        out: &mut Vec<u8>,
+        msg: &Payload<P>,
+    ) -> Result<(), serde_json::Error> {
+        match msg {
+            Payload::Peer(m) => {
+                out.extend_from_slice(b"{\"peer\":");
+                value(out, m)?;
+                out.push(b'}');
+            }
+            Payload::Request { id, body } => {
+                out.extend_from_slice(b"{\"request\":{\"id\":");
+                uint(out, id.0);
+                out.extend_from_slice(b",\"body\":");
+                value(out, body)?;
+                out.extend_from_slice(b"}}");
+            }
+            Payload::Response { id, body } => {
+                out.extend_from_slice(b"{\"response\":{\"id\":");
+                uint(out, id.0);
+                out.extend_from_slice(b",\"body\":");
+                value(out, body)?;
+                out.extend_from_slice(b"}}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Any serializable value: written by [`Fast`], or by serde_json when `Fast` meets
+    /// something it leaves to it (a map key that is not a string or an integer, a 128-bit
+    /// integer, an error raised by the value itself). Either way the bytes are serde_json's.
+    #[inline]
+    pub(super) fn value<T: Serialize + ?Sized>(
+        out: &mut Vec<u8>,
+        v: &T,
+    ) -> Result<(), serde_json::Error> {
+        let start = out.len();
+        if v.serialize(Fast(&mut *out)).is_err() {
+            out.truncate(start);
+            return serde_json::to_writer(&mut *out, v);
+        }
+        Ok(())
+    }
+
+    /// Whether a string needs any escape in JSON (a quote, a backslash, a control
+    /// character). serde_json escapes these and nothing else.
+    #[inline]
+    fn needs_escape(bytes: &[u8]) -> bool {
+        bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    }
+
+    /// Why [`Fast`] stopped: the caller starts the value again with serde_json.
+    #[derive(Debug)]
+    pub(super) struct Fallback;
+
+    impl fmt::Display for Fallback {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("left to serde_json")
+        }
+    }
+
+    impl std::error::Error for Fallback {}
+
+    impl ser::Error for Fallback {
+        fn custom<T: fmt::Display>(_: T) -> Self {
+            Fallback
+        }
+    }
+
+    /// A serializer writing compact JSON the way serde_json does, for the protocol's types
+    /// inside a record, without serde_json's per-byte escaping of every key and name.
+    pub(super) struct Fast<'a>(pub(super) &'a mut Vec<u8>);
+
+    /// Appends `Display` output to the buffer.
+    struct Append<'a>(&'a mut Vec<u8>);
+
+    impl fmt::Write for Append<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+    }
+
+    /// An array or object being written: whether an element has been written yet, and
+    /// what closes it.
+    pub(super) struct Compound<'a> {
+        out: &'a mut Vec<u8>,
+        first: bool,
+        close: &'static [u8],
+    }
+
+    impl<'a> Compound<'a> {
+        fn open(out: &'a mut Vec<u8>, open: &[u8], close: &'static [u8]) -> Self {
+            out.extend_from_slice(open);
+            Compound {
+                out,
+                first: true,
+                close,
+            }
+        }
+
+        fn comma(&mut self) {
+            if !self.first {
+                self.out.push(b',');
+            }
+            self.first = false;
+        }
+
+        fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Fallback> {
+            self.comma();
+            v.serialize(Fast(&mut *self.out))
+        }
+
+        fn field<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) -> Result<(), Fallback> {
+            self.comma();
+            string_fast(self.out, key)?;
+            self.out.push(b':');
+            v.serialize(Fast(&mut *self.out))
+        }
+
+        fn close(self) -> Result<(), Fallback> {
+            self.out.extend_from_slice(self.close);
+            Ok(())
+        }
+    }
+
+    /// A string that needs no escape, between quotes; else [`Fallback`].
+    #[inline]
+    fn string_fast(out: &mut Vec<u8>, s: &str) -> Result<(), Fallback> {
+        if needs_escape(s.as_bytes()) {
+            return Err(Fallback);
+        }
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    }
+
+    /// `{"variant":` for the variants that wrap their contents.
+    fn variant_open<'a>(
+        out: &'a mut Vec<u8>,
+        variant: &str,
+        open: &[u8],
+        close: &'static [u8],
+    ) -> Result<Compound<'a>, Fallback> {
+        out.push(b'{');
+        string_fast(out, variant)?;
+        out.push(b':');
+        Ok(Compound::open(out, open, close))
+    }
+
+    /// A signed integer in decimal.
+    fn int(out: &mut Vec<u8>, n: i64) {
+        if n < 0 {
+            out.push(b'-');
+        }
+        uint(out, n.unsigned_abs());
+    }
+
+    /// A float, formatted by serde_json (shortest round-trip digits; `null` if not finite).
+    fn float<T: Serialize>(out: &mut Vec<u8>, v: T) -> Result<(), Fallback> {
+        serde_json::to_writer(&mut *out, &v).map_err(|_| Fallback)
+    }
+
+    impl<'a> ser::Serializer for Fast<'a> {
+        type Ok = ();
+        type Error = Fallback;
+        type SerializeSeq = Compound<'a>;
+        type SerializeTuple = Compound<'a>;
+        type SerializeTupleStruct = Compound<'a>;
+        type SerializeTupleVariant = Compound<'a>;
+        type SerializeMap = Compound<'a>;
+        type SerializeStruct = Compound<'a>;
+        type SerializeStructVariant = Compound<'a>;
+
+        fn serialize_bool(self, v: bool) -> Result<(), Fallback> {
+            self.0.extend_from_slice(if v { b"true" } else { b"false" });
+            Ok(())
+        }
+        fn serialize_i8(self, v: i8) -> Result<(), Fallback> {
+            int(self.0, i64::from(v));
+            Ok(())
+        }
+        fn serialize_i16(self, v: i16) -> Result<(), Fallback> {
+            int(self.0, i64::from(v));
+            Ok(())
+        }
+        fn serialize_i32(self, v: i32) -> Result<(), Fallback> {
+            int(self.0, i64::from(v));
+            Ok(())
+        }
+        fn serialize_i64(self, v: i64) -> Result<(), Fallback> {
+            int(self.0, v);
+            Ok(())
+        }
+        fn serialize_u8(self, v: u8) -> Result<(), Fallback> {
+            uint(self.0, u64::from(v));
+            Ok(())
+        }
+        fn serialize_u16(self, v: u16) -> Result<(), Fallback> {
+            uint(self.0, u64::from(v));
+            Ok(())
+        }
+        fn serialize_u32(self, v: u32) -> Result<(), Fallback> {
+            uint(self.0, u64::from(v));
+            Ok(())
+        }
+        fn serialize_u64(self, v: u64) -> Result<(), Fallback> {
+            uint(self.0, v);
+            Ok(())
+        }
+        fn serialize_f32(self, v: f32) -> Result<(), Fallback> {
+            float(self.0, v)
+        }
+        fn serialize_f64(self, v: f64) -> Result<(), Fallback> {
+            float(self.0, v)
+        }
+        fn serialize_char(self, v: char) -> Result<(), Fallback> {
+            self.serialize_str(v.encode_utf8(&mut [0; 4]))
+        }
+        fn serialize_str(self, v: &str) -> Result<(), Fallback> {
+            string(self.0, v).map_err(|_| Fallback)
+        }
+        fn serialize_bytes(self, v: &[u8]) -> Result<(), Fallback> {
+            let mut seq = Compound::open(self.0, b"[", b"]");
+            for b in v {
+                seq.element(b)?;
+            }
+            seq.close()
+        }
+        fn serialize_none(self) -> Result<(), Fallback> {
+            self.0.extend_from_slice(b"null");
+            Ok(())
+        }
+        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Fallback> {
+            v.serialize(self)
+        }
+        fn serialize_unit(self) -> Result<(), Fallback> {
+            self.serialize_none()
+        }
+        fn serialize_unit_struct(self, _: &'static str) -> Result<(), Fallback> {
+            self.serialize_none()
+        }
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+        ) -> Result<(), Fallback> {
+            self.serialize_str(variant)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            v: &T,
+        ) -> Result<(), Fallback> {
+            v.serialize(self)
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+            v: &T,
+        ) -> Result<(), Fallback> {
+            self.0.push(b'{');
+            string_fast(self.0, variant)?;
+            self.0.push(b':');
+            v.serialize(Fast(&mut *self.0))?;
+            self.0.push(b'}');
+            Ok(())
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a>, Fallback> {
+            Ok(Compound::open(self.0, b"[", b"]"))
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Compound<'a>, Fallback> {
+            Ok(Compound::open(self.0, b"[", b"]"))
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Compound<'a>, Fallback> {
+            Ok(Compound::open(self.0, b"[", b"]"))
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+            _: usize,
+        ) -> Result<Compound<'a>, Fallback> {
+            variant_open(self.0, variant, b"[", b"]}")
+        }
+        fn serialize_map(self, _: Option<usize>) -> Result<Compound<'a>, Fallback> {
+            Ok(Compound::open(self.0, b"{", b"}"))
+        }
+        fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Fallback> {
+            Ok(Compound::open(self.0, b"{", b"}"))
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+            _: usize,
+        ) -> Result<Compound<'a>, Fallback> {
+            variant_open(self.0, variant, b"{", b"}}")
+        }
+        fn collect_str<T: fmt::Display + ?Sized>(self, v: &T) -> Result<(), Fallback> {
+            let start = self.0.len();
+            self.0.push(b'"');
+            fmt::write(&mut Append(&mut *self.0), format_args!("{v}")).map_err(|_| Fallback)?;
+            if needs_escape(&self.0[start + 1..]) {
+                return Err(Fallback);
+            }
+            self.0.push(b'"');
+            Ok(())
+        }
+    }
+
+    impl ser::SerializeSeq for Compound<'_> {
+        type Ok = ();
+        type Error = Fallback;
+        fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Fallback> {
+            self.element(v)
+        }
+        fn end(self) -> Result<(), Fallback> {
+            self.close()
+        }
+    }
+
+    impl ser::SerializeTuple for Compound<'_> {
+        type Ok = ();
+        type Error = Fallback;
+        fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Fallback> {
+            self.element(v)
+        }
+        fn end(self) -> Result<(), Fallback> {
+            self.close()
+        }
+    }
+
+    impl ser::SerializeTupleStruct for Compound<'_> {
+        type Ok = ();
+        type Error = Fallback;
+        fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Fallback> {
+            self.element(v)
+        }
+        fn end(self) -> Result<(), Fallback> {
+            self.close()
+        }
+    }
+
+    impl ser::SerializeTupleVariant for Compound<'_> {
+        type Ok = ();
+        type Error = Fallback;
+        fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Fallback> {
+            self.element(v)
+        }
+        fn end(self) -> Result<(), Fallback> {
+            self.close()
+        }
+    }
+
+    impl ser::SerializeMap for Compound<'_> {
+        type Ok = ();
+        type Error = Fallback;
+        fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Fallback> {
+            self.comma();
+            key.serialize(Key(&mut *self.out))
+        }
+        fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Fallback> {
+            self.out.push(b':');
+            v.serialize(Fast(&mut *self.out))
+        }
+        fn end(self) -> Result<(), Fallback> {
+            self.close()
+        }
+    }
+
+    impl ser::SerializeStruct for Compound<'_> {
+        type Ok = ();
+        type Error = Fallback;
+        fn serialize_field<T: Serialize + ?Sized>(
+            &mut self,
+            key: &'static str,
+            v: &T,
+        ) -> Result<(), Fallback> {
+            self.field(key, v)
+        }
+        fn end(self) -> Result<(), Fallback> {
+            self.close()
+        }
+    }
+
+    impl ser::SerializeStructVariant for Compound<'_> {
+        type Ok = ();
+        type Error = Fallback;
+        fn serialize_field<T: Serialize + ?Sized>(
+            &mut self,
+            key: &'static str,
+            v: &T,
+        ) -> Result<(), Fallback> {
+            self.field(key, v)
+        }
+        fn end(self) -> Result<(), Fallback> {
+            self.close()
+        }
+    }
+
+    /// A map key: a string that needs no escape, or an integer in quotes, as serde_json
+    /// writes them; any other key is left to serde_json.
+    struct Key<'a>(&'a mut Vec<u8>);
+
+    impl Key<'_> {
+        fn quoted(self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), Fallback> {
+            self.0.push(b'"');
+            write(&mut *self.0);
+            self.0.push(b'"');
+            Ok(())
+        }
+    }
+
+    impl ser::Serializer for Key<'_> {
+        type Ok = ();
+        type Error = Fallback;
+        type SerializeSeq = ser::Impossible<(), Fallback>;
+        type SerializeTuple = ser::Impossible<(), Fallback>;
+        type SerializeTupleStruct = ser::Impossible<(), Fallback>;
+        type SerializeTupleVariant = ser::Impossible<(), Fallback>;
+        type SerializeMap = ser::Impossible<(), Fallback>;
+        type SerializeStruct = ser::Impossible<(), Fallback>;
+        type SerializeStructVariant = ser::Impossible<(), Fallback>;
+
+        fn serialize_str(self, v: &str) -> Result<(), Fallback> {
+            string_fast(self.0, v)
+        }
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+        ) -> Result<(), Fallback> {
+            string_fast(self.0, variant)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            v: &T,
+        ) -> Result<(), Fallback> {
+            v.serialize(self)
+        }
+        fn serialize_i8(self, v: i8) -> Result<(), Fallback> {
+            self.quoted(|out| int(out, i64::from(v)))
+        }
+        fn serialize_i16(self, v: i16) -> Result<(), Fallback> {
+            self.quoted(|out| int(out, i64::from(v)))
+        }
+        fn serialize_i32(self, v: i32) -> Result<(), Fallback> {
+            self.quoted(|out| int(out, i64::from(v)))
+        }
+        fn serialize_i64(self, v: i64) -> Result<(), Fallback> {
+            self.quoted(|out| int(out, v))
+        }
+        fn serialize_u8(self, v: u8) -> Result<(), Fallback> {
+            self.quoted(|out| uint(out, u64::from(v)))
+        }
+        fn serialize_u16(self, v: u16) -> Result<(), Fallback> {
+            self.quoted(|out| uint(out, u64::from(v)))
+        }
+        fn serialize_u32(self, v: u32) -> Result<(), Fallback> {
+            self.quoted(|out| uint(out, u64::from(v)))
+        }
+        fn serialize_u64(self, v: u64) -> Result<(), Fallback> {
+            self.quoted(|out| uint(out, v))
+        }
+        fn serialize_bool(self, _: bool) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_f32(self, _: f32) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_f64(self, _: f64) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_char(self, _: char) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_bytes(self, _: &[u8]) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_none(self) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_unit(self) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_unit_struct(self, _: &'static str) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStruct, Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, Fallback> {
+            Err(Fallback)
+        }
+    }
+}
+
 /// Both ends of a message in one word: 32 bits each, clients marked by the top bit.
 fn link(from: &Endpoint, to: &Endpoint) -> u64 {
     let v = |e: &Endpoint| match e {
@@ -327,4 +1169,538 @@ fn link(from: &Endpoint, to: &Endpoint) -> u64 {
         Endpoint::Client(c) => u64::from(c.0) | (1 << 31),
     };
     (v(from) << 32) | v(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::recorder::Line;
+    use super::*;
+    use crate::lin::Val;
+    use crate::protocol::{ClientCtx, ClientLogic, Ctx, PropertyDef, WorkloadConfig};
+    use std::collections::BTreeMap;
+
+    /// A float that can sit in a hashed message.
+    #[derive(Clone, Copy, Debug)]
+    struct F(f64);
+
+    impl Hash for F {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            h.write_u64(self.0.to_bits());
+        }
+    }
+
+    impl Serialize for F {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_f64(self.0)
+        }
+    }
+
+    #[derive(Clone, Debug, Hash, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Msg {
+        Text { s: String, n: u64, i: i64 },
+        Float(F),
+        Pair(u8, Option<String>),
+        Empty,
+        Rich(Box<Rich>),
+    }
+
+    #[derive(Clone, Debug, Serialize)]
+    struct Unit;
+
+    #[derive(Clone, Debug, Serialize)]
+    struct Wrapped(i32);
+
+    #[derive(Clone, Debug, Serialize)]
+    struct Two(i8, u16);
+
+    #[derive(Clone, Debug, Serialize)]
+    struct Inner {
+        depth: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        maybe: Option<bool>,
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+    enum Side {
+        Left,
+        #[serde(rename = "ri\"ght")]
+        Right,
+    }
+
+    /// Every shape serde has, for the serializer behind the protocol's types: maps with
+    /// string, integer, escaped and non-string keys (the last two left to serde_json),
+    /// 128-bit integers (left to serde_json), chars, units, tuples and flattened fields.
+    #[derive(Clone, Debug, Serialize)]
+    struct Rich {
+        by_name: BTreeMap<String, Vec<u64>>,
+        by_number: BTreeMap<i64, Option<String>>,
+        by_side: BTreeMap<Side, u8>,
+        by_char: BTreeMap<char, u8>,
+        wide: i128,
+        letters: Vec<char>,
+        unit: Unit,
+        nothing: (),
+        wrapped: Wrapped,
+        two: Two,
+        tuple: (bool, f32, F),
+        small: (i8, i16, i32, u8, u16, u32),
+        side: Side,
+        #[serde(flatten)]
+        inner: Inner,
+        #[serde(rename = "with \"quote\"")]
+        quoted: u8,
+    }
+
+    impl Hash for Rich {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            self.wide.hash(h);
+        }
+    }
+
+    /// A value whose serialization fails.
+    struct Refuses;
+
+    impl Serialize for Refuses {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refused"))
+        }
+    }
+
+    fn rich(k: usize) -> Rich {
+        let s = |i: usize| AWKWARD[(k + i) % AWKWARD.len()].to_string();
+        Rich {
+            by_name: [
+                (s(0), vec![1, u64::MAX]),
+                (s(1), vec![]),
+                ("plain".into(), vec![0]),
+            ]
+            .into_iter()
+            .collect(),
+            by_number: [(i64::MIN, Some(s(2))), (-1, None), (0, Some(String::new()))]
+                .into_iter()
+                .collect(),
+            by_side: match k % 3 {
+                0 => BTreeMap::new(),
+                1 => [(Side::Left, 1)].into_iter().collect(),
+                _ => [(Side::Left, 1), (Side::Right, 2)].into_iter().collect(),
+            },
+            by_char: match k % 2 {
+                0 => BTreeMap::new(),
+                _ => [('x', 3), ('"', 4)].into_iter().collect(),
+            },
+            wide: [0, i128::MIN, i128::MAX][k % 3],
+            letters: vec!['a', '"', '\\', '\n', 'é', '\u{0}'],
+            unit: Unit,
+            nothing: (),
+            wrapped: Wrapped(i32::MIN),
+            two: Two(i8::MIN, u16::MAX),
+            tuple: (k % 2 == 0, [0.1f32, f32::NAN, -3.4e38][k % 3], F(1e-310)),
+            small: (i8::MAX, i16::MIN, -7, u8::MAX, 0, u32::MAX),
+            side: [Side::Left, Side::Right][k % 2].clone(),
+            inner: Inner {
+                depth: k as u32,
+                maybe: [None, Some(true), Some(false)][k % 3],
+            },
+            quoted: 9,
+        }
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+    struct Tick {
+        name: String,
+        round: u64,
+    }
+
+    /// A protocol that never runs: it only gives records awkward types to carry.
+    #[derive(Debug)]
+    struct Odd;
+
+    struct Idle;
+
+    impl Protocol for Odd {
+        const NAME: &'static str = "odd";
+        type Config = ();
+        type Msg = Msg;
+        type Timer = Tick;
+        type Request = Msg;
+        type Response = Vec<F>;
+        type Record = ();
+        type Client = Idle;
+
+        fn new(_: NodeId, _: u32, _: &()) -> Self {
+            Odd
+        }
+        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
+        fn on_message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: Msg) {}
+        fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: Tick) {}
+        fn properties() -> Vec<PropertyDef<Self>> {
+            Vec::new()
+        }
+    }
+
+    impl ClientLogic<Odd> for Idle {
+        fn new(_: ClientId, _: u32, _: &WorkloadConfig, _: &()) -> Self {
+            Idle
+        }
+        fn on_start(&mut self, _: &mut ClientCtx<'_, Odd>) {}
+        fn on_response(&mut self, _: &mut ClientCtx<'_, Odd>, _: NodeId, _: RequestId, _: Vec<F>) {}
+        fn on_timer(&mut self, _: &mut ClientCtx<'_, Odd>, _: u64) {}
+    }
+
+    /// Strings that need every kind of escape, and some that need none.
+    const AWKWARD: &[&str] = &[
+        "",
+        "plain",
+        "quote \" backslash \\ slash /",
+        "newline \n tab \t return \r nul \u{0} unit separator \u{1f} delete \u{7f}",
+        "non-ASCII: é ✓ 𝄞",
+        "\\",
+        "\"",
+    ];
+
+    /// The writer's line and serde's for one record: the same bytes, and the same value
+    /// when parsed.
+    fn same(step: u64, t: u64, record: &Record<'_, Odd>) -> String {
+        let serde = serde_json::to_string(&Line {
+            step,
+            t: Time(t),
+            record,
+        })
+        .unwrap();
+        let mut ours = Vec::new();
+        record.write_json(step, Time(t), &mut ours).unwrap();
+        let ours = String::from_utf8(ours).expect("UTF-8");
+        assert_eq!(ours, serde);
+        // A 128-bit integer does not fit serde_json's `Value`: compare those as text only.
+        if let Ok(parsed) = serde_json::from_str::<serde_json::Value>(&ours) {
+            assert_eq!(
+                parsed,
+                serde_json::from_str::<serde_json::Value>(&serde).unwrap()
+            );
+        }
+        serde
+    }
+
+    #[test]
+    fn the_writer_matches_serde_byte_for_byte_for_every_kind_of_record() {
+        let big = [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12_345,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        let ends = [
+            Endpoint::Node(NodeId(0)),
+            Endpoint::Node(NodeId(u32::MAX - 1)),
+            Endpoint::Client(ClientId(0)),
+            Endpoint::Client(ClientId(41)),
+        ];
+        let mut msgs: Vec<Msg> = vec![Msg::Empty, Msg::Pair(255, None)];
+        for (k, s) in AWKWARD.iter().enumerate() {
+            msgs.push(Msg::Text {
+                s: s.to_string(),
+                n: big[k % big.len()],
+                i: [i64::MIN, -1, 0, i64::MAX][k % 4],
+            });
+            msgs.push(Msg::Pair(k as u8, Some(s.to_string())));
+        }
+        for k in 0..AWKWARD.len() {
+            msgs.push(Msg::Rich(Box::new(rich(k))));
+        }
+        for f in [
+            0.0,
+            -0.0,
+            1.5,
+            -2.25e-300,
+            1e300,
+            0.1,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            msgs.push(Msg::Float(F(f)));
+        }
+        let mut payloads: Vec<Payload<Odd>> = Vec::new();
+        for (k, m) in msgs.iter().enumerate() {
+            payloads.push(Payload::Peer(m.clone()));
+            payloads.push(Payload::Request {
+                id: RequestId(big[k % big.len()]),
+                body: m.clone(),
+            });
+        }
+        payloads.push(Payload::Response {
+            id: RequestId(u64::MAX),
+            body: vec![F(0.5), F(-1e-7), F(f64::NAN)],
+        });
+        payloads.push(Payload::Response {
+            id: RequestId(0),
+            body: Vec::new(),
+        });
+        let mut kinds = std::collections::BTreeSet::new();
+        let mut check = |step: u64, t: u64, r: Record<'_, Odd>| {
+            let line = same(step, t, &r);
+            let ev = line
+                .split("\"ev\":\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next());
+            kinds.insert(ev.unwrap_or_default().to_string());
+        };
+        for (k, &n) in big.iter().enumerate() {
+            let node = NodeId([0, 4, u32::MAX - 1][k % 3]);
+            check(
+                n,
+                big[big.len() - 1 - k],
+                Record::Start {
+                    node,
+                    incarnation: [0, 7, u32::MAX][k % 3],
+                    recover: k % 2 == 0,
+                },
+            );
+            check(n, n, Record::Held { id: n, node });
+            check(
+                n,
+                n,
+                Record::Sync {
+                    node,
+                    ops: [0, 3, usize::MAX][k % 3],
+                },
+            );
+        }
+        for (k, msg) in payloads.iter().enumerate() {
+            let (from, to) = (ends[k % ends.len()], ends[(k + 1) % ends.len()]);
+            let id = big[k % big.len()];
+            check(
+                id,
+                k as u64,
+                Record::Send {
+                    id,
+                    from,
+                    to,
+                    copies: [0, 1, 2, u8::MAX][k % 4],
+                    msg,
+                },
+            );
+            check(id, k as u64, Record::Deliver { id, from, to, msg });
+        }
+        for (k, reason) in [
+            LossReason::Loss,
+            LossReason::Partition,
+            LossReason::ReceiverDown,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            check(
+                3,
+                4,
+                Record::Lost {
+                    id: big[k],
+                    from: ends[k],
+                    to: ends[k + 1],
+                    reason,
+                },
+            );
+        }
+        for s in AWKWARD {
+            let timer = Tick {
+                name: s.to_string(),
+                round: u64::MAX,
+            };
+            check(
+                5,
+                6,
+                Record::Timer {
+                    node: NodeId(2),
+                    timer: &timer,
+                },
+            );
+        }
+        let faults = [
+            Fault::Crash(NodeId(1)),
+            Fault::Partition(vec![vec![ends[0], ends[2]], vec![ends[1]]]),
+            Fault::Bridge {
+                groups: vec![vec![ends[0]], vec![ends[1]]],
+                via: NodeId(2),
+            },
+            Fault::Isolate(ends[3]),
+            Fault::Cut {
+                from: ends[0],
+                to: ends[3],
+            },
+            Fault::HealLinks,
+            Fault::ClockStep {
+                node: NodeId(3),
+                offset_ms: i64::MIN,
+            },
+            Fault::ClockDrift {
+                node: NodeId(3),
+                ppm: i32::MAX,
+            },
+            Fault::Heal,
+        ];
+        let origins = [
+            Origin::Schedule,
+            Origin::Nemesis,
+            Origin::Heal,
+            Origin::Reaction,
+            Origin::Strike,
+        ];
+        for (k, fault) in faults.iter().enumerate() {
+            let detail = [None, Some(AWKWARD[k % AWKWARD.len()])][k % 2];
+            check(
+                7,
+                8,
+                Record::Fault {
+                    fault,
+                    origin: origins[k % origins.len()],
+                    detail,
+                },
+            );
+        }
+        let values = [
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
+            Value::Word("leader"),
+            Value::Node(None),
+            Value::Node(Some(NodeId(9))),
+            Value::Text(AWKWARD[3].to_string()),
+        ];
+        for (k, value) in values.iter().enumerate() {
+            let key = ["role", "with \"quote\"", "term"][k % 3];
+            check(
+                9,
+                10,
+                Record::Note {
+                    node: NodeId(k as u32),
+                    key,
+                    value,
+                },
+            );
+        }
+        let calls = [
+            HistoryCall {
+                f: "cas",
+                key: Some(AWKWARD[2].to_string()),
+                value: Val::List(vec![
+                    Val::Int(i64::MIN),
+                    Val::Str(AWKWARD[3].to_string()),
+                    Val::Nil,
+                ]),
+            },
+            HistoryCall {
+                f: "read",
+                key: None,
+                value: Val::Nil,
+            },
+        ];
+        let outcomes = [
+            Outcome::Pending,
+            Outcome::Ok(vec![F(1.25), F(-0.0)]),
+            Outcome::Fail(vec![F(f64::MAX)]),
+            Outcome::Unknown,
+        ];
+        let results = [
+            Val::Int(i64::MAX),
+            Val::Str(AWKWARD[4].to_string()),
+            Val::Nil,
+        ];
+        for (k, request) in msgs.iter().enumerate() {
+            let (op, client, process) = (OpId(k as u32), ClientId(k as u32), big[k % big.len()]);
+            let call = [None, Some(&calls[0]), Some(&calls[1])][k % 3];
+            check(
+                11,
+                12,
+                Record::Invoke {
+                    op,
+                    client,
+                    process,
+                    request,
+                    call,
+                },
+            );
+            let result = [
+                None,
+                Some(&results[0]),
+                Some(&results[1]),
+                Some(&results[2]),
+            ][k % 4];
+            let outcome = &outcomes[k % outcomes.len()];
+            check(
+                13,
+                14,
+                Record::Complete {
+                    op,
+                    client,
+                    process,
+                    outcome,
+                    result,
+                },
+            );
+        }
+        check(15, 16, Record::Phase { phase: "liveness" });
+        for (k, s) in AWKWARD.iter().enumerate() {
+            check(
+                17,
+                18,
+                Record::Check {
+                    check: s,
+                    kind: "eventually",
+                    status: AWKWARD[(k + 1) % AWKWARD.len()],
+                },
+            );
+            let nodes: Vec<NodeId> = (0..k as u32).map(NodeId).collect();
+            check(
+                19,
+                20,
+                Record::Violation {
+                    check: "agreement",
+                    kind: s,
+                    class: "safety",
+                    nodes: &nodes,
+                    message: AWKWARD[(k + 2) % AWKWARD.len()],
+                },
+            );
+        }
+        let refused = Refuses;
+        let mut out = Vec::new();
+        assert!(serde_json::to_string(&refused).is_err());
+        assert!(
+            json::value(&mut out, &refused).is_err(),
+            "an error stays an error"
+        );
+        let pairs: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into_iter().collect();
+        assert!(serde_json::to_string(&pairs).is_err());
+        assert!(
+            json::value(&mut out, &pairs).is_err(),
+            "a key serde refuses"
+        );
+        let all = [
+            "start",
+            "send",
+            "deliver",
+            "lost",
+            "held",
+            "timer",
+            "fault",
+            "note",
+            "sync",
+            "invoke",
+            "complete",
+            "phase",
+            "check",
+            "violation",
+        ];
+        assert_eq!(kinds.len(), all.len(), "{kinds:?}");
+        for ev in all {
+            assert!(kinds.contains(ev), "{ev} not covered");
+        }
+    }
 }

@@ -5,7 +5,6 @@ use super::{Record, TRACE_SCHEMA};
 use crate::base::hash::StableHasher;
 use crate::base::types::Time;
 use crate::protocol::Protocol;
-use serde::Serialize;
 use std::hash::Hasher;
 
 /// A trace sink refused a line: why, in words. Boxed, so that recording, which nearly
@@ -27,13 +26,15 @@ pub trait TraceSink {
     fn line(&mut self, line: &str) -> Result<(), String>;
 }
 
-#[derive(Serialize)]
+/// A record line as serde writes it: what [`Record::write_json`] must match byte for byte.
+#[cfg(test)]
+#[derive(serde::Serialize)]
 #[serde(bound = "")]
-struct Line<'a, 'b, P: Protocol> {
-    step: u64,
-    t: Time,
+pub(super) struct Line<'a, 'b, P: Protocol> {
+    pub(super) step: u64,
+    pub(super) t: Time,
     #[serde(flatten)]
-    record: &'a Record<'b, P>,
+    pub(super) record: &'a Record<'b, P>,
 }
 
 /// Folds records into the fingerprint and writes them to the sink, if any.
@@ -97,10 +98,16 @@ impl Recorder {
             return Ok(());
         };
         self.buf.clear();
-        let line = Line { step, t, record };
-        serde_json::to_writer(&mut self.buf, &line)
+        record
+            .write_json(step, t, &mut self.buf)
             .map_err(|e| SinkError(Box::new(format!("could not serialize a trace record: {e}"))))?;
-        // serde_json writes valid UTF-8.
+        #[cfg(test)]
+        assert_eq!(
+            String::from_utf8_lossy(&self.buf),
+            serde_json::to_string(&Line { step, t, record }).unwrap_or_default(),
+            "the trace writer and serde disagree"
+        );
+        // The writer copies whole strings and writes ASCII around them: valid UTF-8.
         sink.line(std::str::from_utf8(&self.buf).unwrap_or(""))
             .map_err(|e| SinkError(Box::new(e)))
     }
