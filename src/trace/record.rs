@@ -327,16 +327,19 @@ impl<P: Protocol> Record<'_, P> {
     /// The protocol's own types (messages, timers, requests, responses), faults and
     /// annotation values go through their `Serialize` into [`json::Fast`], which writes
     /// what serde_json writes and leaves to serde_json what it does not handle itself.
+    #[cfg(test)]
     pub(super) fn write_json(
         &self,
         step: u64,
         t: Time,
         out: &mut Vec<u8>,
     ) -> Result<(), serde_json::Error> {
-        out.extend_from_slice(b"{\"step\":");
-        json::uint(out, step);
-        out.extend_from_slice(b",\"t\":");
-        json::uint(out, t.0);
+        write_prefix(step, t, out);
+        self.write_fields(out)
+    }
+
+    /// Appends what follows the line's prefix ([`write_prefix`]): `,"ev":...}`.
+    pub(super) fn write_fields(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         match self {
             Record::Start {
                 node,
@@ -512,6 +515,15 @@ impl<P: Protocol> Record<'_, P> {
     }
 }
 
+/// Appends the start of a record's line, `{"step":S,"t":T`, which every record of one step
+/// shares: the recorder writes it once per step and keeps it at the start of its buffer.
+pub(super) fn write_prefix(step: u64, t: Time, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"step\":");
+    json::uint(out, step);
+    out.extend_from_slice(b",\"t\":");
+    json::uint(out, t.0);
+}
+
 /// The pieces of a record's JSON that the writer formats itself.
 mod json {
     use super::Payload;
@@ -542,6 +554,14 @@ mod json {
         }
         let mut digits = [0u8; 20];
         let mut at = digits.len();
+        while n > u64::from(u32::MAX) {
+            let pair = (n % 100) as usize * 2;
+            n /= 100;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        // The rest in 32-bit arithmetic, which divides faster.
+        let mut n = n as u32;
         while n >= 100 {
             let pair = (n % 100) as usize * 2;
             n /= 100;
@@ -1380,6 +1400,60 @@ mod tests {
             );
         }
         serde
+    }
+
+    /// Keeps the lines a recorder writes.
+    struct Lines(std::rc::Rc<std::cell::RefCell<Vec<String>>>);
+
+    impl super::super::TraceSink for Lines {
+        fn line(&mut self, line: &str) -> Result<(), String> {
+            self.0.borrow_mut().push(line.to_string());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_recorder_writes_each_line_whole_when_steps_share_or_change_their_prefix() {
+        let lines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut recorder = super::super::Recorder::new(Some(Box::new(Lines(lines.clone()))));
+        let msg = Payload::<Odd>::Peer(Msg::Pair(1, Some(AWKWARD[2].to_string())));
+        let (n1, c1) = (Endpoint::Node(NodeId(0)), Endpoint::Client(ClientId(0)));
+        let records = [
+            Record::Held {
+                id: 5,
+                node: NodeId(1),
+            },
+            Record::Send {
+                id: 123_456_789,
+                from: n1,
+                to: c1,
+                copies: 1,
+                msg: &msg,
+            },
+            Record::Phase { phase: "liveness" },
+            Record::Sync {
+                node: NodeId(3),
+                ops: 2,
+            },
+        ];
+        // Steps that repeat, change, and come back with another time.
+        let steps = [
+            (1, 0),
+            (1, 0),
+            (1, 0),
+            (2, 5),
+            (10, 5),
+            (10, 5),
+            (10, 99),
+            (12_345_678_901, u64::MAX),
+        ];
+        let mut expected = Vec::new();
+        for (k, &(step, t)) in steps.iter().enumerate() {
+            let r = &records[k % records.len()];
+            recorder.record(step, Time(t), r).unwrap();
+            expected.push(same(step, t, r));
+        }
+        assert_eq!(*lines.borrow(), expected);
     }
 
     #[test]

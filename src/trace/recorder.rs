@@ -44,7 +44,11 @@ pub struct Recorder {
     absorbed_step: Option<u64>,
     records: u64,
     sink: Option<Box<dyn TraceSink>>,
+    /// The line being written; it starts with the prefix of step `prefix_of`, which is
+    /// `prefix_len` bytes long.
     buf: Vec<u8>,
+    prefix_of: Option<(u64, Time)>,
+    prefix_len: usize,
 }
 
 impl Recorder {
@@ -56,6 +60,8 @@ impl Recorder {
             records: 0,
             sink,
             buf: Vec::with_capacity(256),
+            prefix_of: None,
+            prefix_len: 0,
         }
     }
 
@@ -97,9 +103,16 @@ impl Recorder {
         let Some(sink) = &mut self.sink else {
             return Ok(());
         };
-        self.buf.clear();
+        // Records of one step share the line's prefix: keep it and write only the fields.
+        if self.prefix_of != Some((step, t)) {
+            self.buf.clear();
+            super::record::write_prefix(step, t, &mut self.buf);
+            self.prefix_len = self.buf.len();
+            self.prefix_of = Some((step, t));
+        }
+        self.buf.truncate(self.prefix_len);
         record
-            .write_json(step, t, &mut self.buf)
+            .write_fields(&mut self.buf)
             .map_err(|e| SinkError(Box::new(format!("could not serialize a trace record: {e}"))))?;
         #[cfg(test)]
         assert_eq!(
