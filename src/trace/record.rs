@@ -1642,13 +1642,13 @@ mod tests {
         let values = [
             Value::Int(i64::MIN),
             Value::Int(i64::MAX),
-            Value::Word("leader"),
+            Value::Word("up"),
             Value::Node(None),
             Value::Node(Some(NodeId(9))),
             Value::Text(AWKWARD[3].to_string()),
         ];
         for (k, value) in values.iter().enumerate() {
-            let key = ["role", "with \"quote\"", "term"][k % 3];
+            let key = ["state", "with \"quote\"", "count"][k % 3];
             check(
                 9,
                 10,
