@@ -13,7 +13,7 @@ mod shiviz;
 
 pub use crate::tools::read::RecordError;
 pub use jepsen::{edn, jepsen};
-pub use perfetto::{perfetto, span_keys};
+pub use perfetto::{perfetto, perfetto_lines, span_keys};
 pub use shiviz::{SHIVIZ_REGEX, shiviz};
 
 use crate::trace::doc::TraceDoc;
@@ -52,6 +52,37 @@ pub fn export(doc: &TraceDoc, format: Format) -> Result<String, RecordError> {
         Format::Shiviz => shiviz(doc),
         Format::Jepsen => jepsen(doc),
     }
+}
+
+/// Why an export written line by line stopped.
+#[derive(Debug)]
+pub enum WriteError {
+    /// A record the export cannot read.
+    Record(RecordError),
+    /// The output failed.
+    Output(String),
+}
+
+impl From<RecordError> for WriteError {
+    fn from(e: RecordError) -> Self {
+        WriteError::Record(e)
+    }
+}
+
+/// The export in `format`, handed to `sink` one line at a time (without line endings). The
+/// Perfetto export is made line by line and never held whole; the others are made whole,
+/// then handed over.
+pub fn export_lines(
+    doc: &TraceDoc,
+    format: Format,
+    sink: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), WriteError> {
+    let text = match format {
+        Format::Perfetto => return perfetto_lines(doc, &span_keys(&doc.vocabulary), sink),
+        Format::Shiviz => shiviz(doc)?,
+        Format::Jepsen => jepsen(doc)?,
+    };
+    text.lines().try_for_each(sink).map_err(WriteError::Output)
 }
 
 #[cfg(test)]
