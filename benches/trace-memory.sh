@@ -5,7 +5,7 @@
 # tool on it under `/usr/bin/time -v`, and prints each tool's maximum resident set size: in
 # MB, in MB per 100,000 records, and as a multiple of the trace file's size. The figures in
 # docs/viewer.md and docs/exports.md come from this script with its defaults (a Raft run of
-# about 890,000 records, 210 MB). Memory, not time, is what it measures: nothing here is
+# 914,686 records, 166 MB). Memory, not time, is what it measures: nothing here is
 # asserted, and the run itself is not measured.
 #
 # usage: benches/trace-memory.sh [FAULTLINE [TIME_MS [SCENARIO]]]

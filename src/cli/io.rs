@@ -3,11 +3,11 @@
 //! tools, writing whole files through `.partial`, and the error line every command prints.
 
 use super::Exit;
+use crate::base::read::Lines;
 use crate::protocol::Protocol;
 use crate::protocols::{AnyScenario, ScenarioVisitor, with_scenario};
 use crate::scenario::{self, Document, InputError, Scenario};
 use crate::tools::export::RecordError;
-use crate::base::read::Lines;
 use crate::trace::doc::{TraceDoc, TraceDocBuilder};
 use std::io::Write;
 use std::path::Path;
@@ -132,12 +132,14 @@ pub(super) fn read_trace_lines<E: std::fmt::Display>(
 pub(super) fn read_trace_doc(path: &Path, err: &mut dyn Write) -> Option<TraceDoc> {
     let size = std::fs::metadata(path).map_or(0, |m| m.len().min(TRACE_BYTES_MAX));
     let mut builder = TraceDocBuilder::with_capacity(size as usize);
-    let read = read_trace_lines(path, "open", |number, text| builder.line(number, text).map(|_| ()))
-        .and_then(|()| {
-            builder
-                .finish()
-                .map_err(|e| format!("{}:{e}", path.display()))
-        });
+    let read = read_trace_lines(path, "open", |number, text| {
+        builder.line(number, text).map(|_| ())
+    })
+    .and_then(|()| {
+        builder
+            .finish()
+            .map_err(|e| format!("{}:{e}", path.display()))
+    });
     match read {
         Ok(doc) => Some(doc),
         Err(e) => {

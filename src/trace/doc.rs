@@ -381,6 +381,40 @@ mod tests {
     }
 
     #[test]
+    fn records_are_kept_as_text_and_walked_parsed_with_their_lines() {
+        let text = format!(
+            "{HEAD}\n{}\n\n\n{}\n{}\n  \n{}\n",
+            r#"{"step":1,"t":5,"ev":"start","node":"n1"}"#,
+            r#"{"step":2,"t":9,"ev":"violation","check":"c"}"#,
+            r#"{"step":3,"t":7,"ev":"note","node":"n2","key":"k","value":[1,{"b":2,"a":1}]}"#,
+            r#"{"ev":"summary","time_end":12}"#
+        );
+        let d = TraceDoc::parse(&text).unwrap();
+        assert_eq!(d.len(), 3);
+        let walked: Vec<(usize, Value)> = d.records().collect();
+        assert_eq!(walked[2].0, 2);
+        // A record reads back as it was written, keys in file order.
+        assert_eq!(
+            walked[2].1.to_string(),
+            r#"{"step":3,"t":7,"ev":"note","node":"n2","key":"k","value":[1,{"b":2,"a":1}]}"#
+        );
+        assert_eq!(d.record(0)["node"], "n1");
+        // Lines count blank lines: records are on lines 2, 5 and 6.
+        assert_eq!([d.line_of(0), d.line_of(1), d.line_of(2)], [2, 5, 6]);
+        assert_eq!(d.time_max(), Some(9));
+        assert_eq!(d.violation().unwrap()["check"], "c");
+        assert_eq!(d.summary.as_ref().unwrap()["time_end"], 12);
+        // The streaming builder checks the same lines and keeps no records.
+        let mut b = TraceDocBuilder::streaming();
+        let mut handed = 0;
+        for (i, l) in text.lines().enumerate() {
+            handed += usize::from(b.line(i + 1, l).unwrap().is_some());
+        }
+        let d = b.finish().unwrap();
+        assert_eq!((handed, d.len(), d.time_max()), (3, 0, Some(9)));
+    }
+
+    #[test]
     fn errors_name_line_and_column() {
         assert_eq!(TraceDoc::parse("").unwrap_err().line, 1);
         let e = TraceDoc::parse(&format!("{HEAD}\n{{\"ev\": }}\n")).unwrap_err();

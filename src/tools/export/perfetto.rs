@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::WriteError;
 use crate::protocol::Vocabulary;
 use crate::tools::read::{
     Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, msg_kind, op_label,
@@ -14,7 +15,6 @@ use crate::tools::read::{
 };
 use crate::trace::compact;
 use crate::trace::doc::TraceDoc;
-use super::WriteError;
 
 /// The run's process (faults, phases, checks, the violation; all on its thread 1). Not 0: some
 /// readers of the format drop every event of process 0 (see docs/exports.md).

@@ -81,7 +81,10 @@ impl PageBuilder {
     /// Reads line `number` (1-based), which must follow the line fed before.
     pub fn line(&mut self, number: usize, text: &str) -> Result<(), TraceDocError> {
         if let Some(r) = self.reader.line(number, text)? {
-            let header = self.reader.header().expect("a record comes after the header");
+            let header = self
+                .reader
+                .header()
+                .expect("a record comes after the header");
             self.data
                 .get_or_insert_with(|| Encoder::new(nodes_of(header), clients_of(header)))
                 .push(&r);
