@@ -110,16 +110,17 @@ fn every_tool_writes_the_same_bytes_as_before() {
     std::fs::write(dir.join(format!("{name}.jsonl")), cut).unwrap();
     let mut checked = 0;
     let mut differ = Vec::new();
-    for line in listed.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in listed
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let [trace, tool, hash, len] = line.split_whitespace().collect::<Vec<_>>()[..] else {
             panic!("outputs.txt: expected TRACE TOOL HASH LENGTH, got {line:?}");
         };
         let path = dir.join(format!("{trace}.jsonl"));
         let got = output(tool, path.to_str().unwrap(), &dir);
-        let (hash, len): (u64, usize) = (
-            u64::from_str_radix(hash, 16).unwrap(),
-            len.parse().unwrap(),
-        );
+        let (hash, len): (u64, usize) =
+            (u64::from_str_radix(hash, 16).unwrap(), len.parse().unwrap());
         if (fnv1a(&got), got.len()) != (hash, len) {
             let name = format!("{trace}.{tool}");
             std::fs::write(dir.join(&name), &got).unwrap();

@@ -6,8 +6,10 @@
 //! written before headers carried a vocabulary reads as one with no words: no role, epoch or
 //! progress keys, so the tools tell its annotations generically and say nothing wrong.
 //!
-//! This module takes text, never a path: the CLI reads the file and names it in errors. It
-//! must not import the engine or the tools.
+//! A trace of any size must be readable, so the records are kept as text and parsed one at a
+//! time as a tool walks them, and [`TraceDocBuilder`] takes the lines one at a time from a
+//! bounded reader. This module takes text, never a path: the CLI reads the file and names it
+//! in errors. It must not import the engine or the tools.
 
 use serde_json::Value;
 use std::fmt;

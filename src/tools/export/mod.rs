@@ -1,8 +1,9 @@
 //! Exports of a trace for other tools: Perfetto (Chrome's Trace Event Format), ShiViz (a log
 //! with vector clocks) and Jepsen (the client history as EDN). See docs/exports.md.
 //!
-//! Every export takes a [`TraceDoc`] and returns the whole file as a `String`; the CLI reads
-//! the trace and writes the result. Nothing here depends on the protocol: messages, notes and
+//! Every export takes a [`TraceDoc`] and returns the whole file as a `String`, or hands it
+//! over line by line ([`export_lines`]; Perfetto's is made that way and never held whole); the
+//! CLI reads the trace and writes the result. Nothing here depends on the protocol: messages, notes and
 //! faults are read from their JSON, and what annotations mean from the trace's vocabulary, so
 //! a trace of any protocol exports the same way. Must not read or write files or import the
 //! engine.
