@@ -3,11 +3,12 @@
 //! tools, writing whole files through `.partial`, and the error line every command prints.
 
 use super::Exit;
+use crate::base::read::Lines;
 use crate::protocol::Protocol;
 use crate::protocols::{AnyScenario, ScenarioVisitor, with_scenario};
 use crate::scenario::{self, Document, InputError, Scenario};
 use crate::tools::export::RecordError;
-use crate::trace::doc::TraceDoc;
+use crate::trace::doc::{TraceDoc, TraceDocBuilder};
 use std::io::Write;
 use std::path::Path;
 
@@ -95,37 +96,61 @@ pub(super) fn typed<C: TypedCommand>(
     }
 }
 
-/// Reads a whole trace for `export` and `explain`; errors name the file, line and column.
-pub(super) fn read_trace_doc(path: &Path, err: &mut dyn Write) -> Option<(String, TraceDoc)> {
+/// The longest line a trace may hold: the header carries the whole scenario (at most
+/// 16 MiB) and the summary the verdict with its counterexample.
+pub(super) const TRACE_LINE_MAX: usize = 64 << 20;
+/// The most a trace may hold (about 16 million records): the tools hold at most three times
+/// this (docs/viewer.md, docs/exports.md), and a device or pipe that never ends is refused.
+pub(super) const TRACE_BYTES_MAX: u64 = 4 << 30;
+
+/// Feeds the lines of trace `path` to `line`, under [`TRACE_LINE_MAX`] and
+/// [`TRACE_BYTES_MAX`]; an error names the file, and the line and column where it applies
+/// (a file that does not open is "cannot `unopened`").
+pub(super) fn read_trace_lines<E: std::fmt::Display>(
+    path: &Path,
+    unopened: &str,
+    mut line: impl FnMut(usize, &str) -> Result<(), E>,
+) -> Result<(), String> {
     let shown = path.display();
-    let text = match std::fs::read(path).map(String::from_utf8) {
-        Ok(Ok(t)) => t,
-        Ok(Err(_)) => {
-            let _ = writeln!(err, "error: {shown}: not UTF-8 text");
-            return None;
+    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: cannot {unopened}: {e}"))?;
+    let mut lines = Lines::new(
+        std::io::BufReader::with_capacity(1 << 16, file),
+        TRACE_LINE_MAX,
+        TRACE_BYTES_MAX,
+    );
+    loop {
+        match lines.next_line() {
+            Ok(Some((number, text))) => line(number, text).map_err(|e| format!("{shown}:{e}"))?,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(format!("{shown}: {e}")),
         }
+    }
+}
+
+/// Reads a whole trace for `export` and `explain`, its records kept as text (a trace takes
+/// about its own size in memory); errors name the file, line and column.
+pub(super) fn read_trace_doc(path: &Path, err: &mut dyn Write) -> Option<TraceDoc> {
+    let size = std::fs::metadata(path).map_or(0, |m| m.len().min(TRACE_BYTES_MAX));
+    let mut builder = TraceDocBuilder::with_capacity(size as usize);
+    let read = read_trace_lines(path, "open", |number, text| {
+        builder.line(number, text).map(|_| ())
+    })
+    .and_then(|()| {
+        builder
+            .finish()
+            .map_err(|e| format!("{}:{e}", path.display()))
+    });
+    match read {
+        Ok(doc) => Some(doc),
         Err(e) => {
-            let _ = writeln!(err, "error: {shown}: cannot open: {e}");
-            return None;
-        }
-    };
-    match TraceDoc::parse(&text) {
-        Ok(doc) => Some((text, doc)),
-        Err(e) => {
-            let _ = writeln!(err, "error: {shown}:{e}");
+            let _ = writeln!(err, "error: {e}");
             None
         }
     }
 }
 
-/// A record the export or narrative cannot read, as `FILE:LINE:1: message`: records are the
-/// non-blank lines after the header, as `TraceDoc::parse` counts them.
-pub(super) fn record_error(path: &Path, text: &str, e: &RecordError, err: &mut dyn Write) {
-    let line = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .nth(e.record + 1)
-        .map_or(0, |(i, _)| i + 1);
+/// A record the export or narrative cannot read, as `FILE:LINE:1: message`.
+pub(super) fn record_error(path: &Path, doc: &TraceDoc, e: &RecordError, err: &mut dyn Write) {
+    let line = doc.line_of(e.record);
     let _ = writeln!(err, "error: {}:{line}:1: {}", path.display(), e.message);
 }

@@ -2,10 +2,11 @@
 //! time), `view` (the HTML page), `export` (for other tools) and `explain` (the story).
 
 use super::Exit;
-use super::io::{read_trace_doc, record_error, write_whole};
+use super::io::{read_trace_doc, read_trace_lines, record_error, write_whole};
 use crate::tools::explain;
 use crate::tools::export;
 use crate::trace;
+use crate::trace::file::PartialFile;
 use clap::Subcommand;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -66,20 +67,13 @@ pub(super) fn cmd_view(
     err: &mut dyn Write,
 ) -> Exit {
     let shown = path.display();
-    let text = match std::fs::read(path) {
-        Ok(b) => match String::from_utf8(b) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = writeln!(err, "error: {shown}: not UTF-8 text");
-                return Exit::BadInput;
-            }
-        },
-        Err(e) => {
-            let _ = writeln!(err, "error: {shown}: cannot read: {e}");
-            return Exit::BadInput;
-        }
-    };
-    let page = match crate::tools::view::page_from_text(&text) {
+    // The page is built as the trace is read: each record is encoded and dropped.
+    let mut builder = crate::tools::view::PageBuilder::new();
+    if let Err(e) = read_trace_lines(path, "read", |number, text| builder.line(number, text)) {
+        let _ = writeln!(err, "error: {e}");
+        return Exit::BadInput;
+    }
+    let page = match builder.finish() {
         Ok(p) => p,
         Err(e) => {
             let _ = writeln!(err, "error: {shown}:{e}");
@@ -215,38 +209,64 @@ pub(super) fn cmd_export(
         );
         return Exit::BadInput;
     };
-    let Some((text, doc)) = read_trace_doc(path, err) else {
+    let Some(doc) = read_trace_doc(path, err) else {
         return Exit::BadInput;
     };
-    let result = match export::export(&doc, format) {
-        Ok(r) => r,
-        Err(e) => {
-            record_error(path, &text, &e, err);
+    // The export goes out line by line as it is made: into `FILE.partial`, moved into place
+    // when whole; or to standard output after a first pass that makes sure no record stops
+    // it (so a bad trace prints nothing but its error).
+    let mut lines = 0u64;
+    let written = match output {
+        Some(o) => {
+            let mut file = match PartialFile::create(o) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = writeln!(err, "error: {e}");
+                    return Exit::BadInput;
+                }
+            };
+            let made = export::export_lines(&doc, format, &mut |l| {
+                lines += 1;
+                file.line(l)
+            });
+            match made {
+                Ok(()) => file.finish().map_err(export::WriteError::Output),
+                Err(e) => {
+                    file.discard();
+                    Err(e)
+                }
+            }
+        }
+        None => export::export_lines(&doc, format, &mut |_| Ok(())).and_then(|()| {
+            export::export_lines(&doc, format, &mut |l| {
+                lines += 1;
+                writeln!(out, "{l}").map_err(|e| e.to_string())
+            })
+        }),
+    };
+    match written {
+        Ok(()) => {}
+        Err(export::WriteError::Record(e)) => {
+            record_error(path, &doc, &e, err);
             return Exit::BadInput;
         }
-    };
-    if format == export::Format::Jepsen && result.is_empty() {
+        Err(export::WriteError::Output(e)) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    }
+    if format == export::Format::Jepsen && lines == 0 {
         let _ = writeln!(
             err,
             "note: {}: the run has no client operations; the history is empty",
             path.display()
         );
     }
-    let written = match output {
-        Some(o) => write_whole(o, &result),
-        None => out.write_all(result.as_bytes()).map_err(|e| e.to_string()),
-    };
-    match written {
-        Ok(()) => Exit::Ok,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            Exit::BadInput
-        }
-    }
+    Exit::Ok
 }
 
 pub(super) fn cmd_explain(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
-    let Some((text, doc)) = read_trace_doc(path, err) else {
+    let Some(doc) = read_trace_doc(path, err) else {
         return Exit::BadInput;
     };
     match explain::explain(&doc, Some(&path.display().to_string())) {
@@ -259,7 +279,7 @@ pub(super) fn cmd_explain(path: &Path, out: &mut dyn Write, err: &mut dyn Write)
             Exit::Ok
         }
         Err(e) => {
-            record_error(path, &text, &e, err);
+            record_error(path, &doc, &e, err);
             Exit::BadInput
         }
     }

@@ -107,7 +107,7 @@ struct Story<'a> {
     /// One per progress key of the vocabulary, the main one first: only the main one is told
     /// in the timeline, every one in the summaries.
     progress: Vec<Progress<'a>>,
-    notes: BTreeMap<&'a str, NoteStats>,
+    notes: BTreeMap<String, NoteStats>,
 }
 
 impl<'a> Story<'a> {
@@ -248,7 +248,8 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
         }
     };
 
-    for r in Rec::all(doc) {
+    for (i, v) in doc.records() {
+        let r = Rec { i, v: &v };
         let t = r.t()?;
         // Faults at one moment read as one line; anything else at a later time ends the group.
         if faults.last().is_some_and(|(ft, _)| *ft != t) {
@@ -338,7 +339,7 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
                     }
                 }
                 if !words.keys().any(|k| k == key) {
-                    let st = s.notes.entry(key).or_default();
+                    let st = s.notes.entry(key.to_string()).or_default();
                     st.changes += 1;
                     *st.per_node.entry(node).or_default() += 1;
                     st.last = Some((node, value.clone(), t));
@@ -494,7 +495,7 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
             String::new()
         },
         secs(end),
-        doc.records.len()
+        doc.len()
     ));
     let description = doc
         .description()

@@ -11,7 +11,8 @@ use std::fmt;
 use crate::trace::compact;
 use crate::trace::doc::TraceDoc;
 
-/// A record the export cannot read: its index in [`TraceDoc::records`] and what is wrong.
+/// A record the export cannot read: its index (as [`TraceDoc::records`] counts) and what is
+/// wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordError {
     /// Index into `records` (0 is the line after the header).
@@ -36,11 +37,6 @@ pub(crate) struct Rec<'a> {
 }
 
 impl<'a> Rec<'a> {
-    /// Every record of `doc`, in file order.
-    pub fn all(doc: &'a TraceDoc) -> impl Iterator<Item = Rec<'a>> {
-        doc.records.iter().enumerate().map(|(i, v)| Rec { i, v })
-    }
-
     /// An error about this record.
     pub fn fail<T>(&self, message: impl Into<String>) -> Result<T, RecordError> {
         Err(RecordError {
@@ -256,12 +252,7 @@ pub(crate) fn fault_ignored(r: Rec<'_>) -> bool {
 
 /// The run's end: the summary's `time_end`, else the last record's time.
 pub(crate) fn time_end(doc: &TraceDoc) -> u64 {
-    let last = doc
-        .records
-        .iter()
-        .filter_map(|r| r["t"].as_u64())
-        .max()
-        .unwrap_or(0);
+    let last = doc.time_max().unwrap_or(0);
     doc.summary
         .as_ref()
         .and_then(|s| s["time_end"].as_u64())

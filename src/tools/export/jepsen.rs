@@ -118,7 +118,8 @@ pub fn jepsen(doc: &TraceDoc) -> Result<String, RecordError> {
         ));
         index += 1;
     };
-    for r in Rec::all(doc) {
+    for (i, v) in doc.records() {
+        let r = Rec { i, v: &v };
         match r.ev() {
             "invoke" => {
                 let t = r.t()?;

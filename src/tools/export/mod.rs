@@ -1,8 +1,9 @@
 //! Exports of a trace for other tools: Perfetto (Chrome's Trace Event Format), ShiViz (a log
 //! with vector clocks) and Jepsen (the client history as EDN). See docs/exports.md.
 //!
-//! Every export takes a [`TraceDoc`] and returns the whole file as a `String`; the CLI reads
-//! the trace and writes the result. Nothing here depends on the protocol: messages, notes and
+//! Every export takes a [`TraceDoc`] and returns the whole file as a `String`, or hands it
+//! over line by line ([`export_lines`]; Perfetto's is made that way and never held whole); the
+//! CLI reads the trace and writes the result. Nothing here depends on the protocol: messages, notes and
 //! faults are read from their JSON, and what annotations mean from the trace's vocabulary, so
 //! a trace of any protocol exports the same way. Must not read or write files or import the
 //! engine.
@@ -13,7 +14,7 @@ mod shiviz;
 
 pub use crate::tools::read::RecordError;
 pub use jepsen::{edn, jepsen};
-pub use perfetto::{perfetto, span_keys};
+pub use perfetto::{perfetto, perfetto_lines, span_keys};
 pub use shiviz::{SHIVIZ_REGEX, shiviz};
 
 use crate::trace::doc::TraceDoc;
@@ -52,6 +53,37 @@ pub fn export(doc: &TraceDoc, format: Format) -> Result<String, RecordError> {
         Format::Shiviz => shiviz(doc),
         Format::Jepsen => jepsen(doc),
     }
+}
+
+/// Why an export written line by line stopped.
+#[derive(Debug)]
+pub enum WriteError {
+    /// A record the export cannot read.
+    Record(RecordError),
+    /// The output failed.
+    Output(String),
+}
+
+impl From<RecordError> for WriteError {
+    fn from(e: RecordError) -> Self {
+        WriteError::Record(e)
+    }
+}
+
+/// The export in `format`, handed to `sink` one line at a time (without line endings). The
+/// Perfetto export is made line by line and never held whole; the others are made whole,
+/// then handed over.
+pub fn export_lines(
+    doc: &TraceDoc,
+    format: Format,
+    sink: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), WriteError> {
+    let text = match format {
+        Format::Perfetto => return perfetto_lines(doc, &span_keys(&doc.vocabulary), sink),
+        Format::Shiviz => shiviz(doc)?,
+        Format::Jepsen => jepsen(doc)?,
+    };
+    text.lines().try_for_each(sink).map_err(WriteError::Output)
 }
 
 #[cfg(test)]

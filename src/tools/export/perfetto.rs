@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::WriteError;
 use crate::protocol::Vocabulary;
 use crate::tools::read::{
     Hosts, Rec, RecordError, fault_endpoints, fault_ignored, fault_text, msg_kind, op_label,
@@ -54,13 +55,33 @@ pub fn span_keys(vocabulary: &Vocabulary) -> Vec<&str> {
 /// and loss). A client has an `activity` thread and one thread per process, whose slices are
 /// its operations.
 pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordError> {
+    let mut text = String::new();
+    let mut collect = |line: &str| {
+        text.push_str(line);
+        text.push('\n');
+        Ok(())
+    };
+    match perfetto_lines(doc, span_keys, &mut collect) {
+        Ok(()) => Ok(text),
+        Err(WriteError::Record(e)) => Err(e),
+        Err(WriteError::Output(e)) => unreachable!("collecting lines cannot fail: {e}"),
+    }
+}
+
+/// [`perfetto`], handed to `sink` one line at a time as it is made (the export of a big trace
+/// is never whole in memory). A sink error stops the export.
+pub fn perfetto_lines(
+    doc: &TraceDoc,
+    span_keys: &[&str],
+    sink: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), WriteError> {
     let hosts = Hosts::of(doc);
     let end = time_end(doc);
     let k = span_keys.len() as u64;
     let tid_activity = TID_SPANS + k;
     let tid_notes = tid_activity + 1;
     let pid = |h: usize| h as u64 + 2;
-    let mut ev = Events(Vec::new());
+    let mut ev = Events::new(sink)?;
 
     // Names and order of processes and threads.
     let meta = |ev: &mut Events, pid: u64, tid: u64, what: &str, name: &str| {
@@ -158,7 +179,8 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
         }
     };
 
-    for r in Rec::all(doc) {
+    for (i, v) in doc.records() {
+        let r = Rec { i, v: &v };
         let t = r.t()?;
         match r.ev() {
             "start" => {
@@ -336,7 +358,9 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
             "complete" => {
                 let op = r.u64("op")?;
                 let Some((c, process, since, request, label)) = ops.remove(&op) else {
-                    return r.fail(format!("complete: op {op} was never invoked"));
+                    return r
+                        .fail(format!("complete: op {op} was never invoked"))
+                        .map_err(Into::into);
                 };
                 let outcome = r.get("outcome");
                 let result = match outcome {
@@ -484,21 +508,59 @@ pub fn perfetto(doc: &TraceDoc, span_keys: &[&str]) -> Result<String, RecordErro
         "fingerprint": doc.summary.as_ref().map(|s| s["fingerprint"].clone()),
         "time_unit": "ts and dur are microseconds of virtual time",
     });
-    let mut out = String::from("{\"traceEvents\":[\n");
-    out.push_str(&ev.0.join(",\n"));
-    out.push_str("\n],\n\"displayTimeUnit\":\"ms\",\n\"metadata\":");
-    out.push_str(&metadata.to_string());
-    out.push_str("}\n");
-    Ok(out)
+    ev.finish(&metadata)
 }
 
-/// Trace events, each already serialized (a `Value` per event would take several times the
-/// memory of the text).
-struct Events(Vec<String>);
+/// The export's lines, handed to the sink as they are made: each event on a line of its own,
+/// with the comma that separates it from the next (so each is held until the next comes).
+struct Events<'s> {
+    sink: &'s mut dyn FnMut(&str) -> Result<(), String>,
+    /// The last event pushed, serialized.
+    held: Option<String>,
+    any: bool,
+    /// The first error of the sink; nothing is written after it.
+    error: Option<String>,
+}
 
-impl Events {
+impl<'s> Events<'s> {
+    fn new(sink: &'s mut dyn FnMut(&str) -> Result<(), String>) -> Result<Events<'s>, WriteError> {
+        sink("{\"traceEvents\":[").map_err(WriteError::Output)?;
+        Ok(Events {
+            sink,
+            held: None,
+            any: false,
+            error: None,
+        })
+    }
+
+    fn write(&mut self, line: &str) {
+        if self.error.is_none() {
+            if let Err(e) = (self.sink)(line) {
+                self.error = Some(e);
+            }
+        }
+    }
+
     fn push(&mut self, event: Value) {
-        self.0.push(event.to_string());
+        if let Some(mut before) = self.held.take() {
+            before.push(',');
+            self.write(&before);
+        }
+        self.any = true;
+        self.held = Some(event.to_string());
+    }
+
+    /// Writes the last event and the end of the file.
+    fn finish(mut self, metadata: &Value) -> Result<(), WriteError> {
+        let last = self.held.take().unwrap_or_default();
+        self.write(&last);
+        self.write("],");
+        self.write("\"displayTimeUnit\":\"ms\",");
+        self.write(&format!("\"metadata\":{metadata}}}"));
+        match self.error {
+            None => Ok(()),
+            Some(e) => Err(WriteError::Output(e)),
+        }
     }
 }
 

@@ -43,7 +43,8 @@ pub fn shiviz(doc: &TraceDoc) -> Result<String, RecordError> {
             entries.join(",")
         ));
     };
-    for r in Rec::all(doc) {
+    for (i, v) in doc.records() {
+        let r = Rec { i, v: &v };
         let t = r.t()?;
         match r.ev() {
             "start" => {

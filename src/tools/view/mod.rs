@@ -25,7 +25,7 @@
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
-use crate::trace::doc::{TraceDoc, TraceDocError};
+use crate::trace::doc::{TraceDoc, TraceDocBuilder, TraceDocError};
 
 const TEMPLATE: &str = include_str!("page.html");
 const SCRIPT: &str = include_str!("viewer.js");
@@ -36,29 +36,100 @@ const STRUCTURAL: [&str; 9] = [
     "step", "t", "ev", "node", "from", "to", "client", "id", "op",
 ];
 
-/// Parses a trace and returns its page.
+/// Parses a trace and returns its page. The records are encoded as they are read and not
+/// kept (see [`PageBuilder`]).
 pub fn page_from_text(text: &str) -> Result<String, TraceDocError> {
-    TraceDoc::parse(text).map(|doc| page(&doc))
+    let mut b = PageBuilder::new();
+    for (i, l) in text.lines().enumerate() {
+        b.line(i + 1, l)?;
+    }
+    b.finish()
 }
 
 /// The whole HTML page for a parsed trace.
 pub fn page(doc: &TraceDoc) -> String {
+    let mut data = Encoder::new(doc.nodes(), doc.clients());
+    for (_, r) in doc.records() {
+        data.push(&r);
+    }
+    fill(doc, &data)
+}
+
+/// A page built from a trace's lines fed one at a time (a file read with a bounded line
+/// reader): each record is checked, encoded and dropped, so the page's data is all that is
+/// held, never the trace.
+pub struct PageBuilder {
+    reader: TraceDocBuilder,
+    data: Option<Encoder>,
+}
+
+impl Default for PageBuilder {
+    fn default() -> Self {
+        PageBuilder::new()
+    }
+}
+
+impl PageBuilder {
+    /// A page with no lines read yet.
+    pub fn new() -> PageBuilder {
+        PageBuilder {
+            reader: TraceDocBuilder::streaming(),
+            data: None,
+        }
+    }
+
+    /// Reads line `number` (1-based), which must follow the line fed before.
+    pub fn line(&mut self, number: usize, text: &str) -> Result<(), TraceDocError> {
+        if let Some(r) = self.reader.line(number, text)? {
+            let header = self
+                .reader
+                .header()
+                .expect("a record comes after the header");
+            self.data
+                .get_or_insert_with(|| Encoder::new(nodes_of(header), clients_of(header)))
+                .push(&r);
+        }
+        Ok(())
+    }
+
+    /// The page, once every line has been fed.
+    pub fn finish(self) -> Result<String, TraceDocError> {
+        let doc = self.reader.finish()?;
+        let data = match self.data {
+            Some(d) => d,
+            None => Encoder::new(doc.nodes(), doc.clients()),
+        };
+        Ok(fill(&doc, &data))
+    }
+}
+
+fn nodes_of(header: &Value) -> u64 {
+    header["scenario"]["nodes"].as_u64().unwrap_or(0)
+}
+
+fn clients_of(header: &Value) -> u64 {
+    header["scenario"]["workload"]["clients"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The page for `doc`'s header and summary and the records encoded in `data`.
+fn fill(doc: &TraceDoc, data: &Encoder) -> String {
     let title = format!("{} seed {}", doc.source(), doc.seed());
-    let data = script_safe_json(&encode(doc).to_string());
     let mut html = String::with_capacity(TEMPLATE.len() + SCRIPT.len() + data.len() + 4096);
     // The template has four slots, filled in this order; each appears once.
     let mut rest = TEMPLATE;
-    for (slot, value) in [
-        ("{{TITLE}}", escape_html(&title)),
-        ("{{STYLE}}", STYLE.to_string()),
-        ("{{DATA}}", data),
-        ("{{SCRIPT}}", script_safe_text(SCRIPT)),
-    ] {
+    for slot in ["{{TITLE}}", "{{STYLE}}", "{{DATA}}", "{{SCRIPT}}"] {
         let (before, after) = rest
             .split_once(slot)
             .expect("the page template has every slot, in order");
         html.push_str(before);
-        html.push_str(&value);
+        match slot {
+            "{{TITLE}}" => html.push_str(&escape_html(&title)),
+            "{{STYLE}}" => html.push_str(STYLE),
+            "{{DATA}}" => data.write(doc, &mut html),
+            _ => html.push_str(&script_safe_text(SCRIPT)),
+        }
         rest = after;
     }
     html.push_str(rest);
@@ -85,6 +156,12 @@ pub fn escape_html(text: &str) -> String {
 /// only inside strings) become `\u` escapes, and so do U+2028 and U+2029.
 pub fn script_safe_json(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
+    push_script_safe(&mut out, json);
+    out
+}
+
+/// Appends `json` to `out` as [`script_safe_json`] writes it.
+fn push_script_safe(out: &mut String, json: &str) {
     for c in json.chars() {
         match c {
             '<' => out.push_str("\\u003c"),
@@ -95,7 +172,6 @@ pub fn script_safe_json(json: &str) -> String {
             _ => out.push(c),
         }
     }
-    out
 }
 
 /// The embedded script must not contain a closing script tag itself; it is written so that it
@@ -128,29 +204,63 @@ const EVS: [&str; 14] = [
 
 /// Encodes the trace as the page's data object (see the module docs).
 pub fn encode(doc: &TraceDoc) -> Value {
-    let nodes = doc.nodes();
-    let clients = doc.clients();
-    let mut lanes: Vec<String> = (1..=nodes).map(|i| format!("n{i}")).collect();
-    lanes.extend((1..=clients).map(|i| format!("c{i}")));
-    let mut lane_of: BTreeMap<String, usize> = lanes
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.clone(), i))
-        .collect();
-    let mut evs: Vec<String> = EVS.iter().map(|s| s.to_string()).collect();
-    let mut strings: Vec<String> = Vec::new();
-    let mut string_of: BTreeMap<String, usize> = BTreeMap::new();
-    let mut records = Vec::with_capacity(doc.records.len());
-    for r in &doc.records {
-        let Some(obj) = r.as_object() else { continue };
+    let mut data = Encoder::new(doc.nodes(), doc.clients());
+    for (_, r) in doc.records() {
+        data.push(&r);
+    }
+    let mut text = String::new();
+    data.write_json(doc, &mut |piece: &str| text.push_str(piece));
+    serde_json::from_str(&text).expect("the page's data is JSON")
+}
+
+/// The page's data, built one record at a time: lanes, record kinds and interned rests as
+/// they are met, and each record as its array, already written as JSON text (a `Value` per
+/// record would take several times the memory of the text).
+struct Encoder {
+    lanes: Vec<String>,
+    lane_of: BTreeMap<String, usize>,
+    evs: Vec<String>,
+    /// Interned rests, each with its index in `strings`.
+    strings: BTreeMap<String, usize>,
+    /// The records' arrays, comma-separated.
+    records: String,
+}
+
+impl Encoder {
+    fn new(nodes: u64, clients: u64) -> Encoder {
+        let mut lanes: Vec<String> = (1..=nodes).map(|i| format!("n{i}")).collect();
+        lanes.extend((1..=clients).map(|i| format!("c{i}")));
+        let lane_of = lanes
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone(), i))
+            .collect();
+        Encoder {
+            lanes,
+            lane_of,
+            evs: EVS.iter().map(|s| s.to_string()).collect(),
+            strings: BTreeMap::new(),
+            records: String::new(),
+        }
+    }
+
+    /// Bytes of data held, about.
+    fn len(&self) -> usize {
+        self.records.len() + self.strings.keys().map(String::len).sum::<usize>()
+    }
+
+    /// Encodes one record (a record that is not a JSON object is left out).
+    fn push(&mut self, r: &Value) {
+        let Some(obj) = r.as_object() else { return };
         let ev = obj.get("ev").and_then(Value::as_str).unwrap_or("?");
-        let ev_code = match evs.iter().position(|e| e == ev) {
+        let ev_code = match self.evs.iter().position(|e| e == ev) {
             Some(i) => i,
             None => {
-                evs.push(ev.to_string());
-                evs.len() - 1
+                self.evs.push(ev.to_string());
+                self.evs.len() - 1
             }
         };
+        let (lanes, lane_of) = (&mut self.lanes, &mut self.lane_of);
         let mut lane = |key: &str| -> i64 {
             match obj.get(key).and_then(Value::as_str) {
                 None => -1,
@@ -184,40 +294,68 @@ pub fn encode(doc: &TraceDoc) -> Value {
             -1
         } else {
             let text = Value::Object(rest).to_string();
-            let next = strings.len();
-            let i = *string_of.entry(text.clone()).or_insert(next);
-            if i == next {
-                strings.push(text);
-            }
-            i as i64
+            let next = self.strings.len();
+            *self.strings.entry(text).or_insert(next) as i64
         };
-        records.push(json!([
-            obj.get("step").cloned().unwrap_or(Value::Null),
-            obj.get("t").cloned().unwrap_or(Value::Null),
-            ev_code,
-            a,
-            b,
-            id,
-            rest
-        ]));
+        let number = |key: &str| obj.get(key).map_or("null".to_string(), Value::to_string);
+        if !self.records.is_empty() {
+            self.records.push(',');
+        }
+        self.records.push_str(&format!(
+            "[{},{},{ev_code},{a},{b},{id},{rest}]",
+            number("step"),
+            number("t")
+        ));
     }
-    let summary = doc.summary.clone().unwrap_or(Value::Null);
-    json!({
-        "source": doc.source(),
-        "seed": doc.seed(),
-        "protocol": doc.protocol(),
-        "description": doc.description(),
-        "nodes": nodes,
-        "clients": clients,
-        "header": doc.header,
-        "vocabulary": doc.vocabulary,
-        "summary": summary,
-        "reproduce": doc.reproduce(),
-        "lanes": lanes,
-        "evs": evs,
-        "strings": strings,
-        "records": records,
-    })
+
+    /// Appends the data object to the page, script-safe.
+    fn write(&self, doc: &TraceDoc, html: &mut String) {
+        self.write_json(doc, &mut |piece: &str| push_script_safe(html, piece));
+    }
+
+    /// Hands the data object's JSON text over piece by piece, in the order of the module
+    /// docs.
+    fn write_json(&self, doc: &TraceDoc, out: &mut dyn FnMut(&str)) {
+        let json = |v: &str| Value::from(v).to_string();
+        out("{\"source\":");
+        out(&json(doc.source()));
+        out(",\"seed\":");
+        out(&doc.seed().to_string());
+        out(",\"protocol\":");
+        out(&json(doc.protocol()));
+        out(",\"description\":");
+        out(&json(doc.description()));
+        out(",\"nodes\":");
+        out(&doc.nodes().to_string());
+        out(",\"clients\":");
+        out(&doc.clients().to_string());
+        out(",\"header\":");
+        out(&doc.header.to_string());
+        out(",\"vocabulary\":");
+        out(&json!(doc.vocabulary).to_string());
+        out(",\"summary\":");
+        out(&doc.summary.as_ref().unwrap_or(&Value::Null).to_string());
+        out(",\"reproduce\":");
+        out(&json!(doc.reproduce()).to_string());
+        out(",\"lanes\":");
+        out(&json!(self.lanes).to_string());
+        out(",\"evs\":");
+        out(&json!(self.evs).to_string());
+        out(",\"strings\":[");
+        let mut by_index: Vec<&str> = vec![""; self.strings.len()];
+        for (text, &i) in &self.strings {
+            by_index[i] = text;
+        }
+        for (i, text) in by_index.iter().enumerate() {
+            if i > 0 {
+                out(",");
+            }
+            out(&Value::from(*text).to_string());
+        }
+        out("],\"records\":[");
+        out(&self.records);
+        out("]}");
+    }
 }
 
 #[cfg(test)]
