@@ -200,3 +200,236 @@ fn absurd_sizes_are_refused_quickly() {
     assert!(out.contains("event_budget"), "{out}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A complete trace of a short run, written by the CLI into `dir`.
+fn a_trace(dir: &std::path::Path) -> std::path::PathBuf {
+    let trace = dir.join("ok.jsonl");
+    let (code, out, err) = cli(&[
+        "run",
+        "ping/basic",
+        "--set",
+        "limits.time_ms=200",
+        "--trace",
+        trace.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    trace
+}
+
+/// Every command that reads a file, with `input` as the file it reads.
+fn every_reading_command(input: &str, dir: &std::path::Path) -> Vec<(&'static str, Vec<String>)> {
+    let page = dir.join("page.html").to_str().unwrap().to_string();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    vec![
+        ("run", s(&["run", input])),
+        ("validate", s(&["validate", input])),
+        ("check-history", s(&["check-history", input])),
+        ("trace show", s(&["trace", "show", input])),
+        ("replay", s(&["replay", input])),
+        ("view", s(&["view", input, "-o", &page])),
+        ("export", s(&["export", input, "--format", "jepsen"])),
+        ("explain", s(&["explain", input])),
+        ("merge", s(&["merge", input])),
+    ]
+}
+
+/// `/dev/zero` and `/dev/urandom` never end: every command that reads a file stops by itself
+/// (the read is capped while it happens) and says so, exit 2.
+#[cfg(unix)]
+#[test]
+fn endless_devices_are_refused_by_every_command() {
+    let dir = temp_dir("endless");
+    for device in ["/dev/zero", "/dev/urandom"] {
+        for (what, args) in every_reading_command(device, &dir) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, out, err) = cli(&args);
+            assert_eq!(code, 2, "{what} {device}: exit {code}\n{out}{err}");
+            let first = err.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with(&format!("error: {device}")),
+                "{what} {device}: {err}"
+            );
+            assert!(
+                first.contains("more than")
+                    || first.contains("longer than")
+                    || first.contains("not UTF-8"),
+                "{what} {device}: the message says what stopped the read: {first}"
+            );
+        }
+    }
+    // A scenario from a device is refused at the 16 MiB cap, and the message says why.
+    let (_, _, err) = cli(&["run", "/dev/zero"]);
+    assert!(
+        err.starts_with(
+            "error: /dev/zero: more than 16777216 bytes: a scenario file holds at most 16777216 bytes; a device or pipe that never ends is refused"
+        ),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An endless pipe on standard input: the read stops at its cap and the process exits 2,
+/// which closes the pipe and stops the writer.
+#[cfg(unix)]
+#[test]
+fn an_endless_pipe_is_refused() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    for (args, byte) in [
+        (&["run", "/dev/stdin"][..], b' '),
+        (&["validate", "/dev/stdin"][..], b'{'),
+        (&["check-history", "/dev/stdin"][..], b' '),
+        (&["trace", "show", "/dev/stdin"][..], b'x'),
+        (&["replay", "/dev/stdin"][..], b'\n'),
+        (&["merge", "/dev/stdin"][..], b'x'),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // Writes until the reader goes away (a broken pipe ends the loop).
+        let writer = std::thread::spawn(move || {
+            let block = [byte; 1 << 16];
+            while stdin.write_all(&block).is_ok() {}
+        });
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: /dev/stdin"), "{args:?}: {err}");
+    }
+}
+
+/// `trace show` reads only traces: the first line must be a trace header and every line a
+/// record, as for the other trace commands (exit 2, file:line and what was expected).
+#[test]
+fn trace_show_refuses_what_is_not_a_trace() {
+    let dir = temp_dir("show");
+    let trace = a_trace(&dir);
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let record = lines.next().unwrap();
+    let summary = text.lines().last().unwrap();
+    let file = dir.join("t.jsonl");
+    let shown = file.to_str().unwrap();
+    for (content, expect) in [
+        (
+            String::new(),
+            ":1:1: empty file: expected a faultline trace header",
+        ),
+        (
+            "[1,2,3]\n".to_string(),
+            ":1:1: the first line is not a faultline trace header",
+        ),
+        (
+            "{\"a\":1}\n".to_string(),
+            ":1:1: the first line is not a faultline trace header",
+        ),
+        (
+            "{\"a\":1}\n{\"b\":2}\n".to_string(),
+            ":1:1: the first line is not a faultline trace header",
+        ),
+        (
+            "not json\n".to_string(),
+            ":1:2: not a faultline trace header",
+        ),
+        (
+            header.replace("\"schema\":1", "\"schema\":99") + "\n",
+            ":1:1: schema: this faultline reads trace schema 1",
+        ),
+        (format!("{header}\n[1,2,3]\n"), ":2:1: ev: missing"),
+        (format!("{header}\n{{\"a\":1}}\n"), ":2:1: ev: missing"),
+        (
+            format!("{header}\n{record}\nnot json\n"),
+            ":3:2: not a JSON trace record",
+        ),
+        (format!("{header}\n{header}\n"), ":2:1: a second header"),
+        (
+            format!("{header}\n{summary}\n{record}\n"),
+            ":3:1: a record after the summary line",
+        ),
+    ] {
+        std::fs::write(&file, &content).unwrap();
+        let (code, _, err) = cli(&["trace", "show", shown]);
+        assert_eq!(code, 2, "{content:?}: {err}");
+        assert!(
+            err.starts_with(&format!("error: {shown}{expect}")),
+            "{content:?}: expected {expect:?}, got {err}"
+        );
+        // The other trace commands refuse the same file too.
+        let (code, _, err) = cli(&["explain", shown]);
+        assert_eq!(code, 2, "explain {content:?}: {err}");
+    }
+    // A real trace still shows, header and summary included.
+    let (code, out, err) = cli(&["trace", "show", trace.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("# trace of ping/basic"),
+        "{out}"
+    );
+    assert!(
+        out.lines().last().unwrap().starts_with("# end: pass"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A directory given where a file is expected: every reading command says so, exit 2.
+#[test]
+fn a_directory_is_not_an_input_file() {
+    let dir = temp_dir("directory");
+    let input = dir.join("inputs");
+    std::fs::create_dir_all(&input).unwrap();
+    let shown = input.to_str().unwrap();
+    for (what, args) in every_reading_command(shown, &dir) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = cli(&args);
+        assert_eq!(code, 2, "{what}: exit {code}\n{out}{err}");
+        assert!(
+            err.starts_with(&format!("error: {shown}: is a directory; expected a file")),
+            "{what}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A trace line longer than the line cap is refused with its line number, not read on.
+#[test]
+fn an_overlong_trace_line_is_refused_with_its_number() {
+    let dir = temp_dir("longline");
+    let trace = a_trace(&dir);
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let header = text.lines().next().unwrap();
+    let file = dir.join("long.jsonl");
+    // A string of 65 MiB inside a record: over the 64 MiB line cap.
+    let long = format!(
+        "{header}\n{{\"step\":1,\"t\":0,\"ev\":\"note\",\"node\":\"n1\",\"key\":\"k\",\"value\":\"{}\"}}\n",
+        "a".repeat(65 << 20)
+    );
+    std::fs::write(&file, long).unwrap();
+    let shown = file.to_str().unwrap();
+    for args in [
+        vec!["trace", "show", shown],
+        vec!["replay", shown],
+        vec!["explain", shown],
+    ] {
+        let (code, _, err) = cli(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!(
+                "error: {shown}:2: a line longer than 67108864 bytes"
+            )),
+            "{args:?}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

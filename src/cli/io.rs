@@ -1,18 +1,160 @@
-//! The command line's shared input and output: reading a scenario (a file, or a bundled
-//! one by name) and handing it to a command with its protocol's type, reading a trace for the
-//! tools, writing whole files through `.partial`, and the error line every command prints.
+//! The command line's shared input and output: opening input files for a bounded read,
+//! reading a scenario (a file, or a bundled one by name) and handing it to a command with its
+//! protocol's type, reading a trace for the tools, writing whole files through `.partial`,
+//! and the error line every command prints.
+//!
+//! Every file a command reads goes through [`open_input`] and is read under a cap while it
+//! is read (`base::read`): a scenario whole, up to `FILE_BYTES_MAX`; a trace or a sweep
+//! report line by line, up to [`TRACE_LINE_BYTES_MAX`] a line and [`TRACE_BYTES_MAX`] in
+//! all; a history whole, up to [`HISTORY_BYTES_MAX`]. So `/dev/zero`, `/dev/urandom` or a
+//! pipe that never ends is refused with a clear error instead of filling memory.
 
 use super::Exit;
-use crate::base::read::Lines;
+use crate::base::read::{Lines, ReadError, read_capped};
 use crate::protocol::Protocol;
 use crate::protocols::{AnyScenario, ScenarioVisitor, with_scenario};
-use crate::scenario::{self, Document, InputError, Scenario};
+use crate::scenario::{self, Document, FILE_BYTES_MAX, InputError, Scenario};
 use crate::tools::export::RecordError;
 use crate::trace::doc::{TraceDoc, TraceDocBuilder};
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufReader, Write};
 use std::path::Path;
 
 pub(super) use crate::trace::file::write_whole;
+
+/// The most bytes one line of a trace (or of a `sweep --json` report) may hold. The header
+/// line carries the effective scenario, whose file holds at most 16 MiB; four times that
+/// leaves room for any real record.
+pub(super) const TRACE_LINE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// The most bytes a trace (or a `sweep --json` report) may hold: about 17 million records
+/// of today's average size.
+pub(super) const TRACE_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
+
+/// The most bytes a history for `check-history` may hold. A history is read whole (an EDN
+/// or JSON history may be one long line), so it has no line cap of its own.
+pub(super) const HISTORY_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// Why an input file could not be read: the file, the line where there is one, and what is
+/// wrong.
+#[derive(Debug)]
+pub(super) struct ReadFailure {
+    /// The path as errors show it.
+    pub(super) shown: String,
+    /// The 1-based line, for an error about one line.
+    pub(super) line: Option<usize>,
+    /// What is wrong and what was expected.
+    pub(super) message: String,
+}
+
+impl std::fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.shown, self.message),
+            None => write!(f, "{}: {}", self.shown, self.message),
+        }
+    }
+}
+
+/// An input file, opened for a bounded read.
+pub(super) struct Input {
+    shown: String,
+    /// Whether the file is a regular file (not a device, pipe or socket, which may never end).
+    regular: bool,
+    reader: BufReader<File>,
+}
+
+/// Opens `path` for reading: a directory, or a file that cannot be opened, is refused with
+/// the path and the reason.
+pub(super) fn open_input(path: &Path) -> Result<Input, ReadFailure> {
+    let shown = path.display().to_string();
+    let failure = |message: String| ReadFailure {
+        shown: shown.clone(),
+        line: None,
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| failure(format!("cannot open: {e}")))?;
+    if meta.is_dir() {
+        return Err(failure("is a directory; expected a file".to_string()));
+    }
+    let file = File::open(path).map_err(|e| failure(format!("cannot open: {e}")))?;
+    Ok(Input {
+        shown,
+        regular: meta.is_file(),
+        reader: BufReader::new(file),
+    })
+}
+
+impl Input {
+    /// All of the file as text, refusing more than `max` bytes; `what` names the input in
+    /// errors ("a scenario file").
+    pub(super) fn read_whole(self, max: u64, what: &str) -> Result<String, ReadFailure> {
+        read_capped(self.reader, max).map_err(|e| describe(&self.shown, self.regular, &e, what))
+    }
+
+    /// The file's lines under the trace caps.
+    pub(super) fn trace_lines(self) -> InputLines {
+        InputLines {
+            shown: self.shown,
+            regular: self.regular,
+            lines: Lines::new(self.reader, TRACE_LINE_BYTES_MAX, TRACE_BYTES_MAX),
+        }
+    }
+}
+
+/// The lines of an input file under the trace caps, with errors that name the file.
+pub(super) struct InputLines {
+    shown: String,
+    regular: bool,
+    lines: Lines<BufReader<File>>,
+}
+
+impl InputLines {
+    /// The next line and its 1-based number, `Ok(None)` at the end; an error names the file,
+    /// the line and the cap it broke.
+    pub(super) fn next_line(&mut self) -> Result<Option<(usize, &str)>, ReadFailure> {
+        let (shown, regular) = (&self.shown, self.regular);
+        self.lines
+            .next_line()
+            .map_err(|e| describe(shown, regular, &e, "a trace"))
+    }
+}
+
+/// Opens a trace for a bounded, line by line read (`view`, `export`, `explain`, `trace show`,
+/// `replay`; `merge` reads `sweep --json` reports the same way).
+pub(super) fn open_trace(path: &Path) -> Result<InputLines, ReadFailure> {
+    open_input(path).map(Input::trace_lines)
+}
+
+/// Says why a bounded read of `shown` stopped, naming the line where there is one. A file
+/// that is not a regular file is told that a device or pipe that never ends is refused.
+fn describe(shown: &str, regular: bool, e: &ReadError, what: &str) -> ReadFailure {
+    let endless = if regular {
+        ""
+    } else {
+        "; a device or pipe that never ends is refused"
+    };
+    let (line, message) = match e {
+        ReadError::TooLarge { max } => (
+            None,
+            format!("more than {max} bytes: {what} holds at most {max} bytes{endless}"),
+        ),
+        ReadError::LineTooLong { line, max } => (
+            Some(*line),
+            format!(
+                "a line longer than {max} bytes: a line of {what} holds at most {max} bytes{endless}"
+            ),
+        ),
+        ReadError::NotUtf8 { line: 0 } => (None, "not UTF-8 text".to_string()),
+        ReadError::NotUtf8 { line } => (Some(*line), "not UTF-8 text".to_string()),
+        ReadError::Io(e) => (None, format!("cannot read: {e}")),
+    };
+    ReadFailure {
+        shown: shown.to_string(),
+        line,
+        message,
+    }
+}
 
 /// Prints `error: WHAT` and says the input was bad.
 pub(super) fn bad(err: &mut dyn Write, what: impl std::fmt::Display) -> Exit {
@@ -32,8 +174,12 @@ pub(super) fn read_text(name: &str) -> Result<(String, String), InputError> {
     };
     let path = Path::new(name);
     if path.exists() {
-        let text = std::fs::read(path).map_err(|e| error(format!("cannot read: {e}")))?;
-        let text = String::from_utf8(text).map_err(|_| error("not UTF-8 text".to_string()))?;
+        let text = open_input(path)
+            .and_then(|input| input.read_whole(FILE_BYTES_MAX as u64, "a scenario file"))
+            .map_err(|f| InputError {
+                line: f.line,
+                ..error(f.message)
+            })?;
         return Ok((name.to_string(), text));
     }
     match scenario::bundled(name) {
@@ -96,33 +242,19 @@ pub(super) fn typed<C: TypedCommand>(
     }
 }
 
-/// The longest line a trace may hold: the header carries the whole scenario (at most
-/// 16 MiB) and the summary the verdict with its counterexample.
-pub(super) const TRACE_LINE_MAX: usize = 64 << 20;
-/// The most a trace may hold (about 16 million records): the tools hold at most three times
-/// this (docs/viewer.md, docs/exports.md), and a device or pipe that never ends is refused.
-pub(super) const TRACE_BYTES_MAX: u64 = 4 << 30;
-
-/// Feeds the lines of trace `path` to `line`, under [`TRACE_LINE_MAX`] and
-/// [`TRACE_BYTES_MAX`]; an error names the file, and the line and column where it applies
-/// (a file that does not open is "cannot `unopened`").
+/// Feeds the lines of trace `path` to `line`, under the trace caps; an error names the file,
+/// and the line and column where it applies.
 pub(super) fn read_trace_lines<E: std::fmt::Display>(
     path: &Path,
-    unopened: &str,
     mut line: impl FnMut(usize, &str) -> Result<(), E>,
 ) -> Result<(), String> {
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: cannot {unopened}: {e}"))?;
-    let mut lines = Lines::new(
-        std::io::BufReader::with_capacity(1 << 16, file),
-        TRACE_LINE_MAX,
-        TRACE_BYTES_MAX,
-    );
+    let mut lines = open_trace(path).map_err(|e| e.to_string())?;
     loop {
         match lines.next_line() {
             Ok(Some((number, text))) => line(number, text).map_err(|e| format!("{shown}:{e}"))?,
             Ok(None) => return Ok(()),
-            Err(e) => return Err(format!("{shown}: {e}")),
+            Err(e) => return Err(e.to_string()),
         }
     }
 }
@@ -132,14 +264,12 @@ pub(super) fn read_trace_lines<E: std::fmt::Display>(
 pub(super) fn read_trace_doc(path: &Path, err: &mut dyn Write) -> Option<TraceDoc> {
     let size = std::fs::metadata(path).map_or(0, |m| m.len().min(TRACE_BYTES_MAX));
     let mut builder = TraceDocBuilder::with_capacity(size as usize);
-    let read = read_trace_lines(path, "open", |number, text| {
-        builder.line(number, text).map(|_| ())
-    })
-    .and_then(|()| {
-        builder
-            .finish()
-            .map_err(|e| format!("{}:{e}", path.display()))
-    });
+    let read = read_trace_lines(path, |number, text| builder.line(number, text).map(|_| ()))
+        .and_then(|()| {
+            builder
+                .finish()
+                .map_err(|e| format!("{}:{e}", path.display()))
+        });
     match read {
         Ok(doc) => Some(doc),
         Err(e) => {

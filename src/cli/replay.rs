@@ -2,27 +2,43 @@
 //! trace record by record and in its summary.
 
 use super::Exit;
-use super::io::bad;
+use super::io::{InputLines, ReadFailure, bad, open_trace};
 use crate::protocols::AnyScenario;
 use crate::scenario::{Document, replay_line};
 use crate::sim::Verdict;
 use crate::trace::file::summary_line;
 use crate::trace::{self, TRACE_SCHEMA, TraceSink};
 use std::cell::RefCell;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::rc::Rc;
 
-/// Compares each replayed line with the next line of the recorded trace.
+/// Compares each replayed line with the next line of the recorded trace, read under the
+/// trace caps. A line that cannot be read (too long, not UTF-8) is kept in `failure`: the
+/// file is bad input, not a divergence.
 struct CompareSink {
-    lines: std::io::Lines<BufReader<File>>,
+    lines: InputLines,
     compared: u64,
+    failure: Option<ReadFailure>,
 }
 
 impl CompareSink {
     fn next_recorded(&mut self) -> Option<String> {
-        self.lines.next().and_then(|l| l.ok())
+        self.next_recorded_is(None).map(|(l, _)| l)
+    }
+
+    /// The next recorded line, and whether it equals `replayed` (the line is copied only when
+    /// it does not, or when there is nothing to compare with).
+    fn next_recorded_is(&mut self, replayed: Option<&str>) -> Option<(String, bool)> {
+        match self.lines.next_line() {
+            Ok(Some((_, recorded))) if Some(recorded) == replayed => Some((String::new(), true)),
+            Ok(Some((_, recorded))) => Some((recorded.to_string(), false)),
+            Ok(None) => None,
+            Err(f) => {
+                self.failure = Some(f);
+                None
+            }
+        }
     }
 }
 
@@ -48,13 +64,14 @@ fn step_of(line: &str) -> String {
 impl TraceSink for CompareSink {
     fn line(&mut self, line: &str) -> Result<(), String> {
         self.compared += 1;
-        match self.next_recorded() {
-            Some(recorded) if recorded == line => Ok(()),
-            Some(recorded) => Err(format!(
+        match self.next_recorded_is(Some(line)) {
+            Some((_, true)) => Ok(()),
+            Some((recorded, false)) => Err(format!(
                 "diverged at record {} ({}):\n  recorded: {recorded}\n  replayed: {line}",
                 self.compared,
                 step_of(&recorded)
             )),
+            None if self.failure.is_some() => Err("the recorded trace cannot be read".to_string()),
             None => Err(format!(
                 "diverged at record {} ({}): the recorded trace ends here but the replay goes on:\n  replayed: {line}",
                 self.compared,
@@ -79,27 +96,17 @@ impl<S: TraceSink> TraceSink for Shared<S> {
 
 pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let shown = path.display().to_string();
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            let _ = writeln!(err, "error: {shown}: cannot open: {e}");
-            return Exit::BadInput;
-        }
+    let mut lines = match open_trace(path) {
+        Ok(l) => l,
+        Err(e) => return bad(err, e),
     };
-    let mut lines = BufReader::new(file).lines();
-    let head: serde_json::Value = match lines
-        .next()
-        .and_then(|l| l.ok())
-        .map(|l| serde_json::from_str(&l))
-    {
-        Some(Ok(v)) => v,
-        _ => {
-            let _ = writeln!(
-                err,
-                "error: {shown}:1: the first line is not a faultline trace header"
-            );
-            return Exit::BadInput;
-        }
+    let head: serde_json::Value = match lines.next_line() {
+        Err(e) => return bad(err, e),
+        Ok(Some((_, l))) => match serde_json::from_str(l) {
+            Ok(v) => v,
+            Err(_) => serde_json::Value::Null,
+        },
+        Ok(None) => serde_json::Value::Null,
     };
     if head.get("ev").and_then(|e| e.as_str()) != Some("header") {
         let _ = writeln!(
@@ -146,11 +153,19 @@ pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) 
         Ok(s) => s,
         Err(e) => return bad(err, e),
     };
-    let compare = Rc::new(RefCell::new(Some(CompareSink { lines, compared: 0 })));
+    let compare = Rc::new(RefCell::new(Some(CompareSink {
+        lines,
+        compared: 0,
+        failure: None,
+    })));
     let report = match scn.run(seed, Some(Box::new(Shared(compare.clone())))) {
         Ok(r) => r,
         Err(e) => return bad(err, e),
     };
+    let failure = compare.borrow_mut().as_mut().and_then(|s| s.failure.take());
+    if let Some(f) = failure {
+        return bad(err, f);
+    }
     if let Verdict::Aborted { reason } = &report.verdict {
         let _ = writeln!(out, "DIVERGED: {reason}");
         return Exit::Diverged;
@@ -173,11 +188,19 @@ pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) 
         .borrow_mut()
         .take()
         .expect("the sink is back after the run");
-    if let Err(e) = sink.line(&summary) {
+    let compared = sink.line(&summary);
+    if let Some(f) = sink.failure.take() {
+        return bad(err, f);
+    }
+    if let Err(e) = compared {
         let _ = writeln!(out, "DIVERGED in the summary: {e}");
         return Exit::Diverged;
     }
-    if let Some(extra) = sink.next_recorded() {
+    let extra = sink.next_recorded();
+    if let Some(f) = sink.failure.take() {
+        return bad(err, f);
+    }
+    if let Some(extra) = extra {
         let _ = writeln!(
             out,
             "DIVERGED: the recorded trace has more lines after the summary: {extra}"

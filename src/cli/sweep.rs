@@ -3,7 +3,7 @@
 //! with the shard index from batch-system variables and the progress line.
 
 use super::Exit;
-use super::io::{TypedCommand, bad, typed};
+use super::io::{TypedCommand, bad, open_trace, typed};
 use crate::protocol::Protocol;
 use crate::protocols::{PROTOCOLS, ProtocolVisitor, with_protocol};
 use crate::run::hunt;
@@ -266,26 +266,29 @@ pub(super) fn cmd_merge(
     let mut identity: Option<(String, String, String, Vec<String>)> = None;
     for path in files {
         let shown = path.display();
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => return bad(err, format!("{shown}: cannot read: {e}")),
+        // A report is read line by line under the trace caps; only its summary is kept.
+        let mut lines = match open_trace(path) {
+            Ok(l) => l,
+            Err(e) => return bad(err, e),
         };
         let mut summary = None;
-        for (n, line) in text.lines().enumerate() {
+        loop {
+            let (n, line) = match lines.next_line() {
+                Ok(Some(l)) => l,
+                Ok(None) => break,
+                Err(e) => return bad(err, e),
+            };
             if line.trim().is_empty() {
                 continue;
             }
             let v: serde_json::Value = match serde_json::from_str(line) {
                 Ok(v) => v,
                 Err(e) => {
-                    return bad(
-                        err,
-                        format!("{shown}:{}:{}: not JSON: {e}", n + 1, e.column()),
-                    );
+                    return bad(err, format!("{shown}:{n}:{}: not JSON: {e}", e.column()));
                 }
             };
             if v["ev"] == "summary" {
-                summary = Some((n + 1, v));
+                summary = Some((n, v));
             }
         }
         let Some((line, v)) = summary else {

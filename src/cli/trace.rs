@@ -2,14 +2,13 @@
 //! time), `view` (the HTML page), `export` (for other tools) and `explain` (the story).
 
 use super::Exit;
-use super::io::{read_trace_doc, read_trace_lines, record_error, write_whole};
+use super::io::{open_trace, read_trace_doc, read_trace_lines, record_error, write_whole};
 use crate::tools::explain;
 use crate::tools::export;
 use crate::trace;
 use crate::trace::file::PartialFile;
 use clap::Subcommand;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand, Debug)]
@@ -69,7 +68,7 @@ pub(super) fn cmd_view(
     let shown = path.display();
     // The page is built as the trace is read: each record is encoded and dropped.
     let mut builder = crate::tools::view::PageBuilder::new();
-    if let Err(e) = read_trace_lines(path, "read", |number, text| builder.line(number, text)) {
+    if let Err(e) = read_trace_lines(path, |number, text| builder.line(number, text)) {
         let _ = writeln!(err, "error: {e}");
         return Exit::BadInput;
     }
@@ -122,37 +121,49 @@ pub(super) fn cmd_trace_show(
             return Exit::BadInput;
         }
     };
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let mut lines = match open_trace(path) {
+        Ok(l) => l,
         Err(e) => {
-            let _ = writeln!(err, "error: {shown}: cannot open: {e}");
+            let _ = writeln!(err, "error: {e}");
             return Exit::BadInput;
         }
     };
-    let _ = writeln!(
-        out,
-        "{:>8} {:>16} {:<5} {:<9} details",
-        "step", "time", "where", "event"
-    );
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let Ok(line) = line else {
-            let _ = writeln!(err, "error: {shown}:{}: cannot read the line", i + 1);
-            return Exit::BadInput;
-        };
-        let v: serde_json::Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
+    let mut seen_header = false;
+    let mut seen_summary = false;
+    loop {
+        let (n, line) = match lines.next_line() {
+            Ok(Some(l)) => l,
+            Ok(None) if seen_header => return Exit::Ok,
+            Ok(None) => {
                 let _ = writeln!(
                     err,
-                    "error: {shown}:{}:{}: not a JSON trace record: {e}",
-                    i + 1,
-                    e.column()
+                    "error: {shown}:1:1: empty file: expected a faultline trace header"
                 );
+                return Exit::BadInput;
+            }
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return Exit::BadInput;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v = match show_line(line, seen_header, seen_summary) {
+            Ok(v) => v,
+            Err((column, message)) => {
+                let _ = writeln!(err, "error: {shown}:{n}:{column}: {message}");
                 return Exit::BadInput;
             }
         };
         match v.get("ev").and_then(|e| e.as_str()) {
             Some("header") => {
+                seen_header = true;
+                let _ = writeln!(
+                    out,
+                    "{:>8} {:>16} {:<5} {:<9} details",
+                    "step", "time", "where", "event"
+                );
                 let _ = writeln!(
                     out,
                     "# trace of {} seed {} (faultline {})",
@@ -163,6 +174,7 @@ pub(super) fn cmd_trace_show(
                 continue;
             }
             Some("summary") => {
+                seen_summary = true;
                 let verdict = v["verdict"]["verdict"].as_str().unwrap_or("?");
                 let _ = writeln!(
                     out,
@@ -191,7 +203,51 @@ pub(super) fn cmd_trace_show(
             }
         }
     }
-    Exit::Ok
+}
+
+/// One non-blank line of a trace for `trace show`, checked as the other trace commands check
+/// it (`trace::doc::TraceDoc::parse`): the first must be a header of this build's schema,
+/// every other a JSON object with an `ev`, a summary only last. An error is a 1-based column
+/// and what was expected.
+fn show_line(
+    line: &str,
+    seen_header: bool,
+    seen_summary: bool,
+) -> Result<serde_json::Value, (usize, String)> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+        let what = if seen_header {
+            "not a JSON trace record"
+        } else {
+            "not a faultline trace header"
+        };
+        (e.column(), format!("{what}: {e}"))
+    })?;
+    let ev = v.get("ev").and_then(|e| e.as_str());
+    if !seen_header {
+        if ev != Some("header") {
+            return Err((1, "the first line is not a faultline trace header".into()));
+        }
+        let schema = v.get("schema").and_then(|s| s.as_u64());
+        if schema != Some(u64::from(trace::TRACE_SCHEMA)) {
+            return Err((
+                1,
+                format!(
+                    "schema: this faultline reads trace schema {}, the file has {}",
+                    trace::TRACE_SCHEMA,
+                    v.get("schema").unwrap_or(&serde_json::Value::Null)
+                ),
+            ));
+        }
+        return Ok(v);
+    }
+    if seen_summary {
+        return Err((1, "a record after the summary line".into()));
+    }
+    match ev {
+        Some("header") => Err((1, "a second header".into())),
+        Some(_) => Ok(v),
+        None => Err((1, "ev: missing (expected a record type)".into())),
+    }
 }
 
 pub(super) fn cmd_export(

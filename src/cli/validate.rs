@@ -2,7 +2,7 @@
 //! and `faultline check-history` (a recorded history checked for linearizability).
 
 use super::Exit;
-use super::io::read_scenario;
+use super::io::{HISTORY_BYTES_MAX, open_input, read_scenario};
 use crate::lin;
 use std::io::Write;
 use std::path::Path;
@@ -55,12 +55,10 @@ pub(super) fn cmd_check_history(
         let _ = writeln!(err, "error: {msg}");
         Exit::BadInput
     };
-    let text = match std::fs::read(file) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(_) => return bad(err, format!("{shown}: not UTF-8 text")),
-        },
-        Err(e) => return bad(err, format!("{shown}: cannot read: {e}")),
+    let read = open_input(file).and_then(|f| f.read_whole(HISTORY_BYTES_MAX, "a history"));
+    let text = match read {
+        Ok(t) => t,
+        Err(e) => return bad(err, e.to_string()),
     };
     let format = match format {
         Some(name) => match Format::from_name(name) {

@@ -59,6 +59,7 @@ pub use files::{default_trace_dir, target_dir};
 pub use knobs::{ENV_DETERMINISM, ENV_SEED, ENV_SEEDS, Knobs, seed_list};
 pub use report::{Failure, FailureKind, Passed};
 
+use crate::base::read::read_capped;
 use crate::protocol::Protocol;
 use crate::run::sweep::SEEDS_MAX;
 use crate::scenario;
@@ -285,9 +286,17 @@ impl<P: Protocol> Harness<P> {
                     scenario::bundled_names().join(", ")
                 )),
             },
-            Source::File(path) => std::fs::read_to_string(path)
-                .map(|text| (path.display().to_string(), text))
-                .map_err(|e| format!("cannot read the scenario {}: {e}", path.display())),
+            // Read under the scenario cap while reading, so a device or pipe that never
+            // ends is refused instead of filling memory.
+            Source::File(path) => {
+                let shown = path.display().to_string();
+                let file = std::fs::File::open(path)
+                    .map_err(|e| format!("cannot read the scenario {shown}: {e}"))?;
+                let max = scenario::FILE_BYTES_MAX as u64;
+                read_capped(file, max)
+                    .map(|text| (shown.clone(), text))
+                    .map_err(|e| format!("cannot read the scenario {shown}: {e}"))
+            }
         }
     }
 }

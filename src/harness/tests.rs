@@ -580,6 +580,22 @@ fn bad_input_fails_with_one_line() {
     );
 }
 
+/// A scenario file that never ends is refused at the scenario cap, not read on.
+#[cfg(unix)]
+#[test]
+fn an_endless_scenario_file_is_refused() {
+    let f = Harness::<Ping>::new("ping_zero")
+        .scenario_file("/dev/zero")
+        .knobs(no_env())
+        .run()
+        .unwrap_err();
+    assert!(matches!(f.kind, FailureKind::BadInput { .. }));
+    assert_eq!(
+        f.line,
+        "faultline: ping_zero: cannot read the scenario /dev/zero: more than 16777216 bytes (the most this input may hold); a device or pipe that never ends is refused too"
+    );
+}
+
 #[test]
 fn the_default_scenario_runs_the_protocol_quietly() {
     let passed = Harness::<Ping>::new("ping_default")
