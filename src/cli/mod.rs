@@ -34,7 +34,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use sweep::{Hunt, SweepArgs, cmd_hunt, cmd_merge, cmd_sweep};
 use trace::{TraceCommand, cmd_explain, cmd_export, cmd_trace_show, cmd_view};
-use validate::{cmd_check_history, cmd_validate};
+use validate::{HistoryOptions, cmd_check_history, cmd_validate};
 
 /// Exit codes. Part of the interface: scripts and CI rely on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,11 +200,13 @@ pub fn main(
             json,
         } => cmd_check_history(
             &file,
-            format.as_deref(),
-            model.as_deref(),
-            initial.as_deref(),
-            budget,
-            json,
+            &HistoryOptions {
+                format: format.as_deref(),
+                model: model.as_deref(),
+                initial: initial.as_deref(),
+                budget,
+                json,
+            },
             out,
             err,
         ),

@@ -40,16 +40,34 @@ pub(super) fn cmd_validate(
     }
 }
 
+/// How `check-history` reads and checks a history: the command line's options.
+#[derive(Clone, Copy)]
+pub(super) struct HistoryOptions<'a> {
+    /// `--format`: found from the content if absent.
+    pub format: Option<&'a str>,
+    /// `--model`: guessed from the operations if absent.
+    pub model: Option<&'a str>,
+    /// `--initial`: the value registers start with.
+    pub initial: Option<&'a str>,
+    /// `--budget`: search steps per partition.
+    pub budget: u64,
+    /// `--json`: the verdict as one JSON object.
+    pub json: bool,
+}
+
 pub(super) fn cmd_check_history(
     file: &Path,
-    format: Option<&str>,
-    model: Option<&str>,
-    initial: Option<&str>,
-    budget: u64,
-    json: bool,
+    options: &HistoryOptions<'_>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Exit {
+    let HistoryOptions {
+        format,
+        model,
+        initial,
+        budget,
+        json,
+    } = *options;
     use lin::formats::{Format, parse, parse_detected};
     let shown = file.display();
     let bad = |err: &mut dyn Write, msg: String| {

@@ -497,9 +497,10 @@ impl Model for Kv {
 impl Register {
     /// A register that starts with `initial` instead of nil.
     pub fn with_initial(initial: &Val) -> Self {
-        let mut r = Register::default();
-        r.initial = Some(initial.clone());
-        r
+        Register {
+            initial: Some(initial.clone()),
+            ..Register::default()
+        }
     }
 }
 
