@@ -79,7 +79,7 @@ pub(super) fn cmd_check_history(
         Ok(t) => t,
         Err(e) => return bad(err, e.to_string()),
     };
-    // Options first: a bad one is reported without reading the history.
+    // A bad --initial is reported before the history is parsed.
     let initial = match initial.map(lin::formats::parse_value) {
         None => None,
         Some(Ok(v)) => Some(v),
