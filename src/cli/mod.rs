@@ -34,7 +34,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use sweep::{Hunt, SweepArgs, cmd_hunt, cmd_merge, cmd_sweep};
 use trace::{TraceCommand, cmd_explain, cmd_export, cmd_trace_show, cmd_view};
-use validate::{cmd_check_history, cmd_validate};
+use validate::{HistoryOptions, cmd_check_history, cmd_validate};
 
 /// Exit codes. Part of the interface: scripts and CI rely on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,16 +76,21 @@ enum Command {
         set: Vec<String>,
     },
     /// Check a recorded history for linearizability (Jepsen etcd logs, EDN, Porcupine
-    /// key-value logs, faultline JSON Lines).
+    /// key-value logs, faultline JSON Lines or a JSON array).
     CheckHistory {
         /// The history file.
         file: PathBuf,
-        /// etcd-log, edn (also porcupine-kv), or jsonl; guessed from the first line if absent.
+        /// etcd-log, edn (also porcupine-kv), jsonl or json; found from the content if absent.
         #[arg(long)]
         format: Option<String>,
-        /// register or kv; guessed from the operations if absent.
+        /// register, kv, mutex, set, unordered-queue, fifo-queue or multi-register; guessed
+        /// from the operations if absent.
         #[arg(long)]
         model: Option<String>,
+        /// The value registers start with (register, multi-register): nil, a number, or a
+        /// string; nil if absent.
+        #[arg(long, value_name = "VALUE")]
+        initial: Option<String>,
         /// Search steps allowed per key before the answer is "inconclusive".
         #[arg(long, default_value_t = lin::DEFAULT_BUDGET)]
         budget: u64,
@@ -190,14 +195,18 @@ pub fn main(
             file,
             format,
             model,
+            initial,
             budget,
             json,
         } => cmd_check_history(
             &file,
-            format.as_deref(),
-            model.as_deref(),
-            budget,
-            json,
+            &HistoryOptions {
+                format: format.as_deref(),
+                model: model.as_deref(),
+                initial: initial.as_deref(),
+                budget,
+                json,
+            },
             out,
             err,
         ),

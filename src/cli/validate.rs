@@ -40,16 +40,35 @@ pub(super) fn cmd_validate(
     }
 }
 
+/// How `check-history` reads and checks a history: the command line's options.
+#[derive(Clone, Copy)]
+pub(super) struct HistoryOptions<'a> {
+    /// `--format`: found from the content if absent.
+    pub format: Option<&'a str>,
+    /// `--model`: guessed from the operations if absent.
+    pub model: Option<&'a str>,
+    /// `--initial`: the value registers start with.
+    pub initial: Option<&'a str>,
+    /// `--budget`: search steps per partition.
+    pub budget: u64,
+    /// `--json`: the verdict as one JSON object.
+    pub json: bool,
+}
+
 pub(super) fn cmd_check_history(
     file: &Path,
-    format: Option<&str>,
-    model: Option<&str>,
-    budget: u64,
-    json: bool,
+    options: &HistoryOptions<'_>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Exit {
-    use lin::formats::{Format, parse};
+    let HistoryOptions {
+        format,
+        model,
+        initial,
+        budget,
+        json,
+    } = *options;
+    use lin::formats::{Format, parse, parse_detected};
     let shown = file.display();
     let bad = |err: &mut dyn Write, msg: String| {
         let _ = writeln!(err, "error: {msg}");
@@ -60,10 +79,15 @@ pub(super) fn cmd_check_history(
         Ok(t) => t,
         Err(e) => return bad(err, e.to_string()),
     };
-    let format = match format {
-        Some(name) => match Format::from_name(name) {
-            Some(f) => f,
-            None => {
+    // A bad --initial is reported before the history is parsed.
+    let initial = match initial.map(lin::formats::parse_value) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => return bad(err, format!("--initial: {e}")),
+    };
+    let ops = match format {
+        Some(name) => {
+            let Some(format) = Format::from_name(name) else {
                 return bad(
                     err,
                     format!(
@@ -71,31 +95,24 @@ pub(super) fn cmd_check_history(
                         Format::NAMES.join(", ")
                     ),
                 );
+            };
+            match parse(&text, format) {
+                Ok(ops) => ops,
+                Err(e) if e.line == 0 => return bad(err, format!("{shown}: {}", e.message)),
+                Err(e) => return bad(err, format!("{shown}:{e}")),
             }
+        }
+        None => match parse_detected(&text) {
+            Ok((_, ops)) => ops,
+            Err(lin::formats::DetectError::Tried(tried)) if tried.len() == 1 => {
+                let e = &tried[0].1;
+                if e.line == 0 {
+                    return bad(err, format!("{shown}: {}", e.message));
+                }
+                return bad(err, format!("{shown}:{e}"));
+            }
+            Err(e) => return bad(err, format!("{shown}: {e}")),
         },
-        None => match Format::detect(&text) {
-            Some(f) => f,
-            None if text.trim().is_empty() => {
-                return bad(
-                    err,
-                    format!("{shown}: the file is empty: no operations to check"),
-                );
-            }
-            None => {
-                return bad(
-                    err,
-                    format!(
-                        "{shown}: cannot tell the format from the first line; give --format ({})",
-                        Format::NAMES.join(", ")
-                    ),
-                );
-            }
-        },
-    };
-    let ops = match parse(&text, format) {
-        Ok(ops) => ops,
-        Err(e) if e.line == 0 => return bad(err, format!("{shown}: {}", e.message)),
-        Err(e) => return bad(err, format!("{shown}:{e}")),
     };
     let model = match model {
         Some(name) => match lin::ModelKind::from_name(name) {
@@ -112,6 +129,8 @@ pub(super) fn cmd_check_history(
         },
         None => match lin::ModelKind::guess(&ops) {
             Some(m) => m,
+            // No operations: every model calls that linearizable.
+            None if ops.is_empty() => lin::ModelKind::Register,
             None => {
                 return bad(
                     err,
@@ -124,7 +143,16 @@ pub(super) fn cmd_check_history(
             }
         },
     };
-    let (verdict, stats) = match lin::check(&ops, model, budget) {
+    if initial.is_some() && !model.has_initial() {
+        return bad(
+            err,
+            format!(
+                "--initial: the {} model takes no initial value (register and multi-register do)",
+                model.name()
+            ),
+        );
+    }
+    let (verdict, stats) = match lin::check_from(&ops, model, initial.as_ref(), budget) {
         Ok(v) => v,
         Err(e) => return bad(err, format!("{shown}:{e}")),
     };

@@ -1,11 +1,17 @@
 //! Reading histories recorded elsewhere: Jepsen's etcd logs, EDN histories (Jepsen's, and
 //! Porcupine's key-value logs, which are EDN maps one per line), and faultline's own JSON
-//! Lines. Text in, operations out; the caller reads the file.
+//! (one object per line, or an array of them). Text in, operations out; the caller reads the
+//! file.
 //!
 //! Every format is a sequence of events (an invocation or a completion of some process); a
 //! completion belongs to the last invocation of the same process. `ok` and `fail` complete an
 //! operation; `info` leaves its outcome unknown (it stays open to the end of the history).
 //! Times are the events' positions unless the format carries its own (faultline's `time`).
+//!
+//! What `fail` means is the format's own: in Jepsen's EDN histories the operation did not
+//! happen ([`Outcome::NotApplied`]: a failed compare-and-set constrains nothing); in etcd logs
+//! (as Porcupine reads them) and in faultline's histories it is an observed result
+//! ([`Outcome::Fail`]: a failed compare-and-set saw another value).
 
 use super::{Op, Outcome, Val};
 use std::collections::BTreeMap;
@@ -15,19 +21,23 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// `INFO  jepsen.util - 3 :invoke :cas [1 2]` lines (tab- or space-separated), as
-    /// Jepsen's etcd test logs.
+    /// Jepsen's etcd test logs. `:fail :cas` means the compare did not match.
     EtcdLog,
-    /// EDN operation maps, one per line or inside one vector: Jepsen histories and
+    /// EDN operation maps, one per line or inside one list or vector: Jepsen histories and
     /// Porcupine's key-value logs (`{:process 0, :type :invoke, :f :get, :key "6", :value nil}`).
+    /// `:fail` means the operation did not happen.
     Edn,
     /// faultline's JSON Lines: `{"process": 0, "type": "invoke", "f": "put", "key": "k1",
     /// "value": "x", "time": 1200}` (`time` in microseconds, optional).
     Jsonl,
+    /// The same objects as [`Format::Jsonl`], inside one JSON array.
+    Json,
 }
 
 impl Format {
     /// Names accepted by `--format`.
-    pub const NAMES: &'static [&'static str] = &["etcd-log", "edn", "porcupine-kv", "jsonl"];
+    pub const NAMES: &'static [&'static str] =
+        &["etcd-log", "edn", "porcupine-kv", "jsonl", "json"];
 
     /// Looks a format up by name (`porcupine-kv` is EDN).
     pub fn from_name(name: &str) -> Option<Self> {
@@ -35,23 +45,123 @@ impl Format {
             "etcd-log" | "jepsen-log" => Some(Format::EtcdLog),
             "edn" | "porcupine-kv" | "jepsen-edn" => Some(Format::Edn),
             "jsonl" => Some(Format::Jsonl),
+            "json" => Some(Format::Json),
             _ => None,
         }
     }
 
-    /// Guesses the format from the first non-blank line.
-    pub fn detect(text: &str) -> Option<Self> {
-        let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-        if line.starts_with("INFO") || line.contains("jepsen.util") {
-            Some(Format::EtcdLog)
-        } else if line.starts_with("{\"") || line.starts_with("{ \"") {
-            Some(Format::Jsonl)
-        } else if line.starts_with("{:") || line.starts_with('[') || line.starts_with("{ :") {
-            Some(Format::Edn)
-        } else {
-            None
+    /// The format's name, as `--format` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::EtcdLog => "etcd-log",
+            Format::Edn => "edn",
+            Format::Jsonl => "jsonl",
+            Format::Json => "json",
         }
     }
+
+    /// The format in words, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Format::EtcdLog => "a Jepsen etcd log",
+            Format::Edn => "EDN",
+            Format::Jsonl => "JSON Lines",
+            Format::Json => "a JSON array of objects",
+        }
+    }
+
+    /// The formats the text could be in, most likely first, judged from its first
+    /// characters: empty when there is nothing but blanks. One candidate when the start
+    /// settles it (`INFO`/`jepsen.util`, `{"`, `{:`, `(`, `;`); `[` could open a JSON array or
+    /// an EDN vector; anything else is tried in every format.
+    pub fn candidates(text: &str) -> Vec<Self> {
+        let Some(line) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
+            return Vec::new();
+        };
+        if line.starts_with("INFO") || line.contains("jepsen.util") {
+            return vec![Format::EtcdLog];
+        }
+        // The first three characters that are not blanks or commas.
+        let mut marks = text.chars().filter(|c| !c.is_whitespace() && *c != ',');
+        let start = [marks.next(), marks.next(), marks.next()];
+        match start {
+            [Some('{'), Some('"'), _] => vec![Format::Jsonl],
+            [Some('{'), Some(':'), _] | [Some('(' | ';' | '#'), ..] => vec![Format::Edn],
+            [Some('['), Some('{'), Some(':')] => vec![Format::Edn, Format::Json],
+            [Some('['), ..] => vec![Format::Json, Format::Edn],
+            [Some('{'), ..] => vec![Format::Jsonl, Format::Edn],
+            _ => vec![Format::EtcdLog, Format::Edn, Format::Jsonl, Format::Json],
+        }
+    }
+
+    /// Guesses the format from the first characters: the most likely candidate, or `None`
+    /// when the text does not start like any format (see [`Format::candidates`]).
+    pub fn detect(text: &str) -> Option<Self> {
+        match Self::candidates(text).as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            [first, _] => Some(*first),
+            _ => None,
+        }
+    }
+}
+
+/// Why a history whose format was not given could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DetectError {
+    /// Nothing but blanks.
+    Empty,
+    /// Every format tried, each with why it failed (most likely format first).
+    Tried(Vec<(Format, ParseError)>),
+}
+
+impl fmt::Display for DetectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DetectError::Empty => f.write_str("the file is empty: no operations to check"),
+            DetectError::Tried(tried) if tried.len() == 1 => write!(f, "{}", tried[0].1),
+            DetectError::Tried(tried) => {
+                let names: Vec<&str> = tried.iter().map(|(fm, _)| fm.name()).collect();
+                write!(
+                    f,
+                    "not a history in any format tried ({}); give --format to choose one",
+                    names.join(", ")
+                )?;
+                for (format, e) in tried {
+                    let at = match (e.line, e.col) {
+                        (0, _) => String::new(),
+                        (l, 0) => format!("line {l}: "),
+                        (l, c) => format!("{l}:{c}: "),
+                    };
+                    write!(
+                        f,
+                        "\n  as {} ({}): {at}{}",
+                        format.describe(),
+                        format.name(),
+                        e.message
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Reads a history whose format is not given: every candidate format in turn (see
+/// [`Format::candidates`]), the first that reads the whole text wins.
+pub fn parse_detected(text: &str) -> Result<(Format, Vec<Op>), DetectError> {
+    let candidates = Format::candidates(text);
+    if candidates.is_empty() {
+        return Err(DetectError::Empty);
+    }
+    let mut tried = Vec::new();
+    for format in candidates {
+        match parse(text, format) {
+            Ok(ops) => return Ok((format, ops)),
+            Err(e) => tried.push((format, e)),
+        }
+    }
+    Err(DetectError::Tried(tried))
 }
 
 /// A history file that cannot be read: where and why.
@@ -115,11 +225,17 @@ struct Event {
     line: usize,
 }
 
+/// What a format means by `fail`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FailMeans {
+    /// An observed result ([`Outcome::Fail`]).
+    Observed,
+    /// The operation did not happen ([`Outcome::NotApplied`]).
+    NotApplied,
+}
+
 /// Pairs invocations with completions into operations.
-fn pair(events: Vec<Event>) -> Result<Vec<Op>, ParseError> {
-    if events.is_empty() {
-        return Err(err(0, 0, "the history is empty: no operations found"));
-    }
+fn pair(events: Vec<Event>, fail: FailMeans) -> Result<Vec<Op>, ParseError> {
     let mut ops: Vec<Op> = Vec::new();
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
     for e in events {
@@ -165,7 +281,10 @@ fn pair(events: Vec<Event>) -> Result<Vec<Op>, ParseError> {
                         op.ret = Some(e.time);
                     }
                     Kind::Fail => {
-                        op.outcome = Outcome::Fail(e.value);
+                        op.outcome = match fail {
+                            FailMeans::Observed => Outcome::Fail(e.value),
+                            FailMeans::NotApplied => Outcome::NotApplied(e.value),
+                        };
                         op.ret = Some(e.time);
                     }
                     Kind::Info | Kind::Invoke => {} // stays unknown, open to the end
@@ -176,14 +295,28 @@ fn pair(events: Vec<Event>) -> Result<Vec<Op>, ParseError> {
     Ok(ops)
 }
 
-/// Reads a history in the given format.
+/// Reads a history in the given format. An EDN or JSON array history may be empty (no
+/// operations: trivially linearizable); an etcd log or JSON Lines file with no events is an
+/// error, as it is most often a recording that never started.
 pub fn parse(text: &str, format: Format) -> Result<Vec<Op>, ParseError> {
-    let events = match format {
-        Format::EtcdLog => etcd_events(text)?,
-        Format::Edn => edn_events(text)?,
-        Format::Jsonl => jsonl_events(text)?,
+    let (events, fail) = match format {
+        Format::EtcdLog => (etcd_events(text)?, FailMeans::Observed),
+        Format::Edn => (edn_events(text)?, FailMeans::NotApplied),
+        Format::Jsonl => (jsonl_events(text)?, FailMeans::Observed),
+        Format::Json => (json_array_events(text)?, FailMeans::Observed),
     };
-    pair(events)
+    if events.is_empty() && matches!(format, Format::EtcdLog | Format::Jsonl) {
+        return Err(err(
+            0,
+            0,
+            if text.trim().is_empty() || format == Format::Jsonl {
+                "the history is empty: no operations found"
+            } else {
+                "no `jepsen.util - PROCESS :TYPE :F VALUE` line found"
+            },
+        ));
+    }
+    pair(events, fail)
 }
 
 // ---- Jepsen etcd logs ----
@@ -272,6 +405,7 @@ enum Edn {
     Keyword(String),
     Symbol(String),
     Vec(Vec<Edn>),
+    Set(Vec<Edn>),
     Map(Vec<(Edn, Edn)>),
 }
 
@@ -330,6 +464,37 @@ impl<'a> Reader<'a> {
             return self.fail("expected a value, found the end of the file");
         };
         match b {
+            b'#' if self.text.get(self.pos + 1) == Some(&b'{') => {
+                self.pos += 2;
+                let mut items = Vec::new();
+                loop {
+                    match self.peek() {
+                        Some(b'}') => {
+                            self.pos += 1;
+                            return Ok(Edn::Set(items));
+                        }
+                        None => return self.fail("expected `}` to close the set"),
+                        _ => items.push(self.value()?),
+                    }
+                }
+            }
+            b'#' if self
+                .text
+                .get(self.pos + 1)
+                .is_some_and(u8::is_ascii_alphabetic) =>
+            {
+                // A tagged value (`#inst "..."`, `#jepsen.history.Op{...}`): the tag is
+                // only a type name here; the value is what counts.
+                while self.text.get(self.pos).is_some_and(|&c| {
+                    !matches!(
+                        c,
+                        b' ' | b'\t' | b'\r' | b'\n' | b',' | b'{' | b'[' | b'(' | b'"'
+                    )
+                }) {
+                    self.pos += 1;
+                }
+                self.value()
+            }
             b'{' => {
                 self.pos += 1;
                 let mut entries = Vec::new();
@@ -454,8 +619,20 @@ fn to_val(e: &Edn) -> Result<Val, String> {
         Edn::Keyword(k) => Val::Str(format!(":{k}")),
         Edn::Symbol(s) => Val::Str(s.clone()),
         Edn::Vec(items) => Val::List(items.iter().map(to_val).collect::<Result<_, _>>()?),
+        Edn::Set(items) => {
+            // A set has no order: keep its members in the values' own order.
+            let mut v: Vec<Val> = items.iter().map(to_val).collect::<Result<_, _>>()?;
+            v.sort();
+            v.dedup();
+            Val::List(v)
+        }
         Edn::Map(_) => return Err("a map is not a value a model can hold".into()),
     })
+}
+
+/// A value as the command line gives it (`--initial 0`, `nil`, `"text"`, `[1 2]`): EDN.
+pub fn parse_value(text: &str) -> Result<Val, String> {
+    edn_value_text(text)
 }
 
 /// One EDN value written out in a line (the etcd logs' last field).
@@ -473,18 +650,33 @@ fn edn_value_text(text: &str) -> Result<Val, String> {
 fn edn_events(text: &str) -> Result<Vec<Event>, ParseError> {
     let mut r = Reader::new(text);
     let mut maps: Vec<(usize, usize, Edn)> = Vec::new();
-    let wrapped = r.peek() == Some(b'[');
-    if wrapped {
+    // The operations one after another, or all inside one vector `[...]` or list `(...)`.
+    let close = match r.peek() {
+        Some(b'[') => Some(b']'),
+        Some(b'(') => Some(b')'),
+        _ => None,
+    };
+    if close.is_some() {
         r.pos += 1;
     }
     loop {
         match r.peek() {
-            None if wrapped => return r.fail("expected `]` to close the history"),
-            None => break,
-            Some(b']') if wrapped => {
+            None => match close {
+                Some(c) => {
+                    return r.fail(format!(
+                        "expected `{}` to close the history, found the end of the file",
+                        c as char
+                    ));
+                }
+                None => break,
+            },
+            Some(c) if Some(c) == close => {
                 r.pos += 1;
                 if r.peek().is_some() {
-                    return r.fail("expected the end of the file after the history's `]`");
+                    return r.fail(format!(
+                        "expected the end of the file after the history's `{}`",
+                        c as char
+                    ));
                 }
                 break;
             }
@@ -598,84 +790,81 @@ fn json_val(v: &serde_json::Value) -> Result<Val, String> {
     })
 }
 
-fn jsonl_events(text: &str) -> Result<Vec<Event>, ParseError> {
-    let mut events = Vec::new();
-    let mut last_time = 0u64;
-    let mut timed: Option<bool> = None;
-    for (n, raw) in text.lines().enumerate() {
-        let line = n + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| {
-            // serde's text ends with its own "at line 1 column N": the line is ours.
-            let text = e.to_string();
-            let what = text.split(" at line ").next().unwrap_or(&text).to_string();
-            err(line, e.column(), format!("not JSON: {what}"))
-        })?;
+/// Reads faultline's JSON events one at a time, checking what spans events (`time`).
+#[derive(Default)]
+struct JsonEvents {
+    events: Vec<Event>,
+    last_time: u64,
+    timed: Option<bool>,
+}
+
+impl JsonEvents {
+    /// Adds the event `v`, found at `line` (and `col`, 0 if unknown).
+    fn push(&mut self, v: &serde_json::Value, line: usize, col: usize) -> Result<(), ParseError> {
         let obj = v.as_object().ok_or_else(|| {
             err(
                 line,
-                1,
+                col,
                 "expected an object like {\"process\": 0, \"type\": \"invoke\", ...}",
             )
         })?;
         let field = |name: &str| obj.get(name);
         let process = field("process")
             .and_then(|p| p.as_u64())
-            .ok_or_else(|| err(line, 0, "\"process\" must be a whole number"))?;
+            .ok_or_else(|| err(line, col, "\"process\" must be a whole number"))?;
         let kind = field("type")
             .and_then(|t| t.as_str())
             .and_then(Kind::from_name)
             .ok_or_else(|| {
                 err(
                     line,
-                    0,
+                    col,
                     "\"type\" must be \"invoke\", \"ok\", \"fail\" or \"info\"",
                 )
             })?;
         let f = field("f")
             .and_then(|f| f.as_str())
-            .ok_or_else(|| err(line, 0, "\"f\" must be a string such as \"get\""))?
+            .ok_or_else(|| err(line, col, "\"f\" must be a string such as \"get\""))?
             .to_string();
         let key = match field("key") {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(s)) => Some(s.clone()),
             Some(serde_json::Value::Number(k)) => Some(k.to_string()),
-            Some(_) => return Err(err(line, 0, "\"key\" must be a string or a number")),
+            Some(_) => return Err(err(line, col, "\"key\" must be a string or a number")),
         };
         let value = match field("value") {
             None => Val::Nil,
-            Some(v) => json_val(v).map_err(|m| err(line, 0, format!("\"value\": {m}")))?,
+            Some(v) => json_val(v).map_err(|m| err(line, col, format!("\"value\": {m}")))?,
         };
         let has_time = field("time").is_some();
-        if *timed.get_or_insert(has_time) != has_time {
+        if *self.timed.get_or_insert(has_time) != has_time {
             return Err(err(
                 line,
-                0,
-                "\"time\" must be on every line or on none (positions and microseconds do not mix)",
+                col,
+                "\"time\" must be on every event or on none (positions and microseconds do not mix)",
             ));
         }
         let time = match field("time") {
-            None => events.len() as u64,
+            None => self.events.len() as u64,
             Some(t) => {
                 let t = t.as_u64().ok_or_else(|| {
-                    err(line, 0, "\"time\" must be a whole number of microseconds")
+                    err(line, col, "\"time\" must be a whole number of microseconds")
                 })?;
-                if t < last_time {
+                if t < self.last_time {
                     return Err(err(
                         line,
-                        0,
+                        col,
                         format!(
-                            "\"time\" {t} goes back (the line before says {last_time}); list events in time order"
+                            "\"time\" {t} goes back (the event before says {}); list events in time order",
+                            self.last_time
                         ),
                     ));
                 }
                 t
             }
         };
-        last_time = time;
-        events.push(Event {
+        self.last_time = time;
+        self.events.push(Event {
             process,
             kind,
             f,
@@ -684,15 +873,113 @@ fn jsonl_events(text: &str) -> Result<Vec<Event>, ParseError> {
             time,
             line,
         });
+        Ok(())
     }
-    Ok(events)
+}
+
+/// serde's message without its own "at line 1 column N" (the position is given apart).
+fn json_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    text.split(" at line ").next().unwrap_or(&text).to_string()
+}
+
+fn jsonl_events(text: &str) -> Result<Vec<Event>, ParseError> {
+    let mut events = JsonEvents::default();
+    for (n, raw) in text.lines().enumerate() {
+        let line = n + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| err(line, e.column(), format!("not JSON: {}", json_message(&e))))?;
+        if v.is_array() {
+            return Err(err(
+                line,
+                1,
+                "expected one object per line, found an array (a JSON array history is `--format json`)",
+            ));
+        }
+        events.push(&v, line, 0)?;
+    }
+    Ok(events.events)
+}
+
+/// Where each element of a JSON array that is known to be valid starts: (line, column),
+/// 1-based. Only nesting and strings matter to find them.
+fn element_starts(text: &str) -> Vec<(usize, usize)> {
+    let mut starts = Vec::new();
+    let (mut line, mut line_start) = (1usize, 0usize);
+    let (mut depth, mut in_string, mut escaped, mut expect) = (0usize, false, false, false);
+    for (i, c) in text.char_indices() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == '\n' {
+            line += 1;
+            line_start = i + 1;
+            continue;
+        }
+        if c.is_whitespace() {
+            continue;
+        }
+        if expect && depth == 1 && c != ']' {
+            starts.push((line, text[line_start..i].chars().count() + 1));
+            expect = false;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' | '{' => {
+                depth += 1;
+                expect = depth == 1;
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 1 => expect = true,
+            _ => {}
+        }
+    }
+    starts
+}
+
+fn json_array_events(text: &str) -> Result<Vec<Event>, ParseError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        err(
+            e.line(),
+            e.column(),
+            format!("not JSON: {}", json_message(&e)),
+        )
+    })?;
+    let serde_json::Value::Array(items) = v else {
+        return Err(err(
+            1,
+            1,
+            "expected an array of operation objects like [{\"process\": 0, \"type\": \"invoke\", ...}]",
+        ));
+    };
+    let starts = element_starts(text);
+    let mut events = JsonEvents::default();
+    for (i, item) in items.iter().enumerate() {
+        let (line, col) = starts.get(i).copied().unwrap_or((0, 0));
+        events.push(item, line, col)?;
+    }
+    Ok(events.events)
 }
 
 /// Writes a history as faultline JSON Lines (what [`Format::Jsonl`] reads back): one event
-/// per line, invocations and completions in time order.
+/// per line, invocations and completions in time order. An operation that did not happen
+/// ([`Outcome::NotApplied`]) is left out: it constrains nothing, and JSON Lines' `fail` would
+/// say more than it did.
 pub fn to_jsonl(ops: &[Op]) -> String {
     let mut events: Vec<(u64, u8, usize)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
+        if matches!(op.outcome, Outcome::NotApplied(_)) {
+            continue;
+        }
         events.push((op.call, 0, i));
         if let (Outcome::Ok(_) | Outcome::Fail(_), Some(t)) = (&op.outcome, op.ret) {
             events.push((t, 1, i));
@@ -708,7 +995,7 @@ pub fn to_jsonl(ops: &[Op]) -> String {
             (0, _) => ("invoke", &op.value),
             (_, Outcome::Ok(v)) => ("ok", v),
             (_, Outcome::Fail(v)) => ("fail", v),
-            (_, Outcome::Unknown) => ("info", &op.value),
+            (_, Outcome::Unknown | Outcome::NotApplied(_)) => ("info", &op.value),
         };
         let mut line = serde_json::json!({"process": op.process, "type": ty, "f": op.f});
         if let Some(k) = &op.key {

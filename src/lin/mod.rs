@@ -20,7 +20,7 @@ pub mod formats;
 mod models;
 mod search;
 
-pub use models::{Kv, Register};
+pub use models::{Kv, MultiRegister, Mutex, Queue, Register, Set};
 use serde::Serialize;
 use std::fmt;
 
@@ -66,7 +66,13 @@ pub enum Outcome {
     Ok(Val),
     /// An observed failure. For a compare-and-set: the comparison did not match (a result
     /// the model must explain). For other operations: it definitely did not take effect.
+    /// This is what etcd logs (as Porcupine reads them) and faultline's own histories mean
+    /// by `fail`.
     Fail(Val),
+    /// It did not take effect and says nothing about the state: Jepsen's `:fail` as its EDN
+    /// histories mean it (a failed compare-and-set imposes no constraint). The checker leaves
+    /// such an operation out, whatever the model.
+    NotApplied(Val),
     /// Nobody knows: it may have taken effect at any time after its invocation, or never.
     Unknown,
 }
@@ -104,6 +110,7 @@ impl fmt::Display for Op {
         match &self.outcome {
             Outcome::Ok(v) => write!(f, " -> ok {v}")?,
             Outcome::Fail(v) => write!(f, " -> fail {v}")?,
+            Outcome::NotApplied(v) => write!(f, " -> fail {v} (did not happen)")?,
             Outcome::Unknown => f.write_str(" -> unknown")?,
         }
         if self.line > 0 {
@@ -288,17 +295,40 @@ pub enum ModelKind {
     Register,
     /// A map of string registers, key by key: get, put, append.
     Kv,
+    /// A lock: acquire, release.
+    Mutex,
+    /// A grow-only set: add, read (the whole set).
+    Set,
+    /// A queue handing out elements in any order: enqueue, dequeue.
+    UnorderedQueue,
+    /// A first-in first-out queue: enqueue, dequeue.
+    FifoQueue,
+    /// Registers by key, read and written in transactions: txn.
+    MultiRegister,
 }
 
 impl ModelKind {
     /// Every name, for messages.
-    pub const NAMES: &'static [&'static str] = &["register", "kv"];
+    pub const NAMES: &'static [&'static str] = &[
+        "register",
+        "kv",
+        "mutex",
+        "set",
+        "unordered-queue",
+        "fifo-queue",
+        "multi-register",
+    ];
 
     /// The model's name.
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Register => "register",
             ModelKind::Kv => "kv",
+            ModelKind::Mutex => "mutex",
+            ModelKind::Set => "set",
+            ModelKind::UnorderedQueue => "unordered-queue",
+            ModelKind::FifoQueue => "fifo-queue",
+            ModelKind::MultiRegister => "multi-register",
         }
     }
 
@@ -307,28 +337,75 @@ impl ModelKind {
         match name {
             "register" => Some(ModelKind::Register),
             "kv" => Some(ModelKind::Kv),
+            "mutex" => Some(ModelKind::Mutex),
+            "set" => Some(ModelKind::Set),
+            "unordered-queue" => Some(ModelKind::UnorderedQueue),
+            "fifo-queue" => Some(ModelKind::FifoQueue),
+            "multi-register" => Some(ModelKind::MultiRegister),
             _ => None,
         }
     }
 
+    /// Whether the model takes an initial value (`--initial`).
+    pub fn has_initial(self) -> bool {
+        matches!(self, ModelKind::Register | ModelKind::MultiRegister)
+    }
+
     /// The model a history's functions suggest: `read`/`write`/`cas` for a register,
-    /// `get`/`put`/`append` for a key-value map.
+    /// `get`/`put`/`append` for a key-value map, `acquire`/`release` for a mutex, `add` (with
+    /// `read`) for a set, `txn` for a multi-register. Queues (`enqueue`/`dequeue`) come in
+    /// two kinds and are never guessed.
     pub fn guess(ops: &[Op]) -> Option<Self> {
-        let f = ops.first()?.f.as_str();
-        match f {
-            "read" | "write" | "cas" => Some(ModelKind::Register),
-            "get" | "put" | "append" => Some(ModelKind::Kv),
-            _ => None,
+        let mut reads = false;
+        for op in ops {
+            match op.f.as_str() {
+                "read" => reads = true,
+                "write" | "cas" => return Some(ModelKind::Register),
+                "get" | "put" | "append" => return Some(ModelKind::Kv),
+                "acquire" | "release" => return Some(ModelKind::Mutex),
+                "add" => return Some(ModelKind::Set),
+                "txn" => return Some(ModelKind::MultiRegister),
+                _ => return None,
+            }
         }
+        reads.then_some(ModelKind::Register)
     }
 }
 
 /// Checks a history against a named model with a budget of search steps per partition.
 /// `Err` when an operation does not fit the model.
 pub fn check(ops: &[Op], model: ModelKind, budget: u64) -> Result<(LinVerdict, LinStats), String> {
+    check_from(ops, model, None, budget)
+}
+
+/// [`check`], with the value registers start with (nil when `None`; only the register and
+/// the multi-register take one).
+pub fn check_from(
+    ops: &[Op],
+    model: ModelKind,
+    initial: Option<&Val>,
+    budget: u64,
+) -> Result<(LinVerdict, LinStats), String> {
+    if initial.is_some() && !model.has_initial() {
+        return Err(format!(
+            "the {} model takes no initial value (register and multi-register do)",
+            model.name()
+        ));
+    }
     match model {
-        ModelKind::Register => check_with(ops, Register::default(), budget),
+        ModelKind::Register => match initial {
+            Some(v) => check_with(ops, Register::with_initial(v), budget),
+            None => check_with(ops, Register::default(), budget),
+        },
         ModelKind::Kv => check_with(ops, Kv::default(), budget),
+        ModelKind::Mutex => check_with(ops, Mutex, budget),
+        ModelKind::Set => check_with(ops, Set::default(), budget),
+        ModelKind::UnorderedQueue => check_with(ops, Queue::unordered(), budget),
+        ModelKind::FifoQueue => check_with(ops, Queue::fifo(), budget),
+        ModelKind::MultiRegister => match initial {
+            Some(v) => check_with(ops, MultiRegister::with_initial(v), budget),
+            None => check_with(ops, MultiRegister::default(), budget),
+        },
     }
 }
 
@@ -363,6 +440,9 @@ pub fn check_with<M: Model>(
                 }
             })?;
             match read {
+                // Read (so a malformed operation is still an error), then left out: it did
+                // not happen.
+                Some(_) if matches!(op.outcome, Outcome::NotApplied(_)) => stats.ignored += 1,
                 Some((input, output)) => {
                     let ret = output.as_ref().map(|_| op.ret.unwrap_or(op.call));
                     part.push(search::Entry {

@@ -35,10 +35,13 @@ impl<T: Ord + Clone> Interner<T> {
     }
 }
 
-/// A register holding one value (initially nil): `read`, `write v`, `cas [from to]`.
-/// A failed compare-and-set is an observed result: the value was not `from` at that moment.
+/// A register holding one value (initially nil, or the value given to
+/// [`Register::with_initial`]): `read`, `write v`, `cas [from to]`. A failed compare-and-set
+/// ([`Outcome::Fail`]) is an observed result: the value was not `from` at that moment; one
+/// that did not happen ([`Outcome::NotApplied`]) constrains nothing.
 #[derive(Default)]
 pub struct Register {
+    initial: Option<Val>,
     values: Interner<Val>,
     /// Values some operation could have put there (written, or the target of a cas), plus nil.
     writable: Vec<bool>,
@@ -85,8 +88,9 @@ impl Model for Register {
     }
 
     fn read(&mut self, op: &Op) -> Result<Option<Reading<Self>>, String> {
-        let nil = self.values.id(&Val::Nil);
-        self.mark_writable(nil);
+        let first = self.initial.clone().unwrap_or(Val::Nil);
+        let first = self.values.id(&first);
+        self.mark_writable(first);
         match op.f.as_str() {
             "read" => match &op.outcome {
                 Outcome::Ok(v) => {
@@ -94,7 +98,7 @@ impl Model for Register {
                     Ok(Some((RegisterInput::Read, Some(RegisterOutput::Value(id)))))
                 }
                 // A read that failed or timed out tells nothing.
-                Outcome::Fail(_) | Outcome::Unknown => Ok(None),
+                Outcome::Fail(_) | Outcome::NotApplied(_) | Outcome::Unknown => Ok(None),
             },
             "write" => {
                 let id = self.values.id(&op.value);
@@ -104,7 +108,7 @@ impl Model for Register {
                         Ok(Some((RegisterInput::Write(id), Some(RegisterOutput::Done))))
                     }
                     Outcome::Unknown => Ok(Some((RegisterInput::Write(id), None))),
-                    Outcome::Fail(_) => Ok(None),
+                    Outcome::Fail(_) | Outcome::NotApplied(_) => Ok(None),
                 }
             }
             "cas" => {
@@ -117,11 +121,14 @@ impl Model for Register {
                 let (from, to) = (self.values.id(from), self.values.id(to));
                 self.mark_writable(to);
                 let input = RegisterInput::Cas(from, to);
-                Ok(Some(match op.outcome {
-                    Outcome::Ok(_) => (input, Some(RegisterOutput::Swapped(true))),
-                    Outcome::Fail(_) => (input, Some(RegisterOutput::Swapped(false))),
-                    Outcome::Unknown => (input, None),
-                }))
+                Ok(match op.outcome {
+                    Outcome::Ok(_) => Some((input, Some(RegisterOutput::Swapped(true)))),
+                    // An observed mismatch: the value was not `from` at that moment.
+                    Outcome::Fail(_) => Some((input, Some(RegisterOutput::Swapped(false)))),
+                    // Jepsen's meaning: it did not happen, and constrains nothing.
+                    Outcome::NotApplied(_) => None,
+                    Outcome::Unknown => Some((input, None)),
+                })
             }
             other => Err(format!(
                 "the register model knows read, write and cas, not {other:?}"
@@ -134,7 +141,8 @@ impl Model for Register {
     }
 
     fn init(&mut self) -> u32 {
-        self.values.id(&Val::Nil)
+        let first = self.initial.clone().unwrap_or(Val::Nil);
+        self.values.id(&first)
     }
 
     fn step(&mut self, state: &u32, input: &RegisterInput) -> (u32, RegisterOutput) {
@@ -426,7 +434,8 @@ impl Model for Kv {
         let known = match &op.outcome {
             Outcome::Ok(_) => true,
             Outcome::Unknown => false,
-            Outcome::Fail(_) => return Ok(None), // it did not take effect
+            // It did not take effect.
+            Outcome::Fail(_) | Outcome::NotApplied(_) => return Ok(None),
         };
         let input = match op.f.as_str() {
             "get" => {
@@ -481,5 +490,539 @@ impl Model for Kv {
             KvOutput::Value(v) => format!("{:?}", self.texts.text(*v)),
             KvOutput::Done => "ok".into(),
         }
+    }
+}
+
+/// The register's starting value, as the command line gives it (`--initial`).
+impl Register {
+    /// A register that starts with `initial` instead of nil.
+    pub fn with_initial(initial: &Val) -> Self {
+        Register {
+            initial: Some(initial.clone()),
+            ..Register::default()
+        }
+    }
+}
+
+/// A 64-bit hash of a list of small numbers (for the search's cache).
+fn hash_ids(ids: impl IntoIterator<Item = u32>) -> u64 {
+    let mut h = 0x243F_6A88_85A3_08D3u64;
+    for id in ids {
+        h = super::search::mix(h ^ u64::from(id));
+    }
+    h
+}
+
+fn show_ids(values: &Interner<Val>, ids: &[u32]) -> String {
+    let shown: Vec<String> = ids.iter().map(|&i| values.get(i).to_string()).collect();
+    format!("[{}]", shown.join(" "))
+}
+
+/// Whether an operation's outcome is known (`Some(true)`), unknown (`Some(false)`), or it
+/// did not take effect (`None`).
+fn known(op: &Op) -> Option<bool> {
+    match op.outcome {
+        Outcome::Ok(_) => Some(true),
+        Outcome::Unknown => Some(false),
+        Outcome::Fail(_) | Outcome::NotApplied(_) => None,
+    }
+}
+
+/// A lock: `acquire` succeeds only when it is free, `release` only when it is held (by
+/// anyone: the model does not track owners, as Jepsen's does not). A failed acquire or
+/// release did not take effect.
+#[derive(Default)]
+pub struct Mutex;
+
+/// A lock operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MutexInput {
+    /// Take the lock.
+    Acquire,
+    /// Give it back.
+    Release,
+}
+
+impl Model for Mutex {
+    /// Whether the lock is held.
+    type State = bool;
+    type Input = MutexInput;
+    /// Whether the operation was allowed.
+    type Output = bool;
+
+    fn name(&self) -> &'static str {
+        "mutex"
+    }
+
+    fn read(&mut self, op: &Op) -> Result<Option<Reading<Self>>, String> {
+        let input = match op.f.as_str() {
+            "acquire" => MutexInput::Acquire,
+            "release" => MutexInput::Release,
+            other => {
+                return Err(format!(
+                    "the mutex model knows acquire and release, not {other:?}"
+                ));
+            }
+        };
+        Ok(known(op).map(|k| (input, k.then_some(true))))
+    }
+
+    fn partition<'a>(&self, _op: &'a Op) -> Option<&'a str> {
+        None
+    }
+
+    fn init(&mut self) -> bool {
+        false
+    }
+
+    fn step(&mut self, held: &bool, input: &MutexInput) -> (bool, bool) {
+        match (input, *held) {
+            (MutexInput::Acquire, false) => (true, true),
+            (MutexInput::Release, true) => (false, true),
+            _ => (*held, false),
+        }
+    }
+
+    fn hash_state(&self, held: &bool) -> u64 {
+        u64::from(*held)
+    }
+
+    fn show_state(&self, held: &bool) -> String {
+        if *held { "held" } else { "free" }.to_string()
+    }
+
+    fn show_output(&self, allowed: &bool) -> String {
+        if *allowed { "ok" } else { "refused" }.to_string()
+    }
+}
+
+/// A grow-only set: `add v`, and `read`, which returns the whole set (a list or an EDN set,
+/// in any order). A failed add did not take effect.
+#[derive(Default)]
+pub struct Set {
+    values: Interner<Val>,
+}
+
+/// A set operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetInput {
+    /// Add an element.
+    Add(u32),
+    /// Read the whole set.
+    Read,
+}
+
+/// What a set operation returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetOutput {
+    /// An add's acknowledgement.
+    Done,
+    /// The elements read, sorted by number.
+    Elements(Vec<u32>),
+}
+
+impl Model for Set {
+    /// The elements, sorted by number.
+    type State = Vec<u32>;
+    type Input = SetInput;
+    type Output = SetOutput;
+
+    fn name(&self) -> &'static str {
+        "set"
+    }
+
+    fn read(&mut self, op: &Op) -> Result<Option<Reading<Self>>, String> {
+        match op.f.as_str() {
+            "add" => {
+                let id = self.values.id(&op.value);
+                Ok(known(op).map(|k| (SetInput::Add(id), k.then_some(SetOutput::Done))))
+            }
+            "read" => {
+                let Outcome::Ok(v) = &op.outcome else {
+                    return Ok(None); // a read that failed or timed out tells nothing
+                };
+                let items = match v {
+                    Val::List(items) => items,
+                    Val::Nil => &Vec::new(),
+                    other => return Err(format!("a set read returns a list, not {other}")),
+                };
+                let mut ids: Vec<u32> = items.iter().map(|x| self.values.id(x)).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                Ok(Some((SetInput::Read, Some(SetOutput::Elements(ids)))))
+            }
+            other => Err(format!("the set model knows add and read, not {other:?}")),
+        }
+    }
+
+    fn partition<'a>(&self, _op: &'a Op) -> Option<&'a str> {
+        None
+    }
+
+    fn init(&mut self) -> Vec<u32> {
+        Vec::new()
+    }
+
+    fn step(&mut self, state: &Vec<u32>, input: &SetInput) -> (Vec<u32>, SetOutput) {
+        match *input {
+            SetInput::Read => (state.clone(), SetOutput::Elements(state.clone())),
+            SetInput::Add(x) => {
+                let mut next = state.clone();
+                if let Err(at) = next.binary_search(&x) {
+                    next.insert(at, x);
+                }
+                (next, SetOutput::Done)
+            }
+        }
+    }
+
+    fn is_read_only(&self, input: &SetInput) -> bool {
+        *input == SetInput::Read
+    }
+
+    fn hash_state(&self, state: &Vec<u32>) -> u64 {
+        hash_ids(state.iter().copied())
+    }
+
+    fn show_state(&self, state: &Vec<u32>) -> String {
+        format!("set {}", show_ids(&self.values, state))
+    }
+
+    fn show_output(&self, output: &SetOutput) -> String {
+        match output {
+            SetOutput::Done => "ok".into(),
+            SetOutput::Elements(ids) => show_ids(&self.values, ids),
+        }
+    }
+}
+
+/// A queue: `enqueue v`, and `dequeue`, whose completion carries the value taken (nil: the
+/// queue was empty). FIFO takes the oldest element; unordered takes any one. A failed
+/// enqueue or dequeue did not take effect.
+pub struct Queue {
+    fifo: bool,
+    values: Interner<Val>,
+}
+
+impl Queue {
+    /// A first-in first-out queue.
+    pub fn fifo() -> Self {
+        Queue {
+            fifo: true,
+            values: Interner::default(),
+        }
+    }
+
+    /// A queue that may hand out its elements in any order (a multiset).
+    pub fn unordered() -> Self {
+        Queue {
+            fifo: false,
+            values: Interner::default(),
+        }
+    }
+}
+
+/// A queue operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueInput {
+    /// Add an element.
+    Enqueue(u32),
+    /// FIFO: take the oldest element.
+    Dequeue,
+    /// Unordered: take this element (the value the dequeue returned; nil: find it empty).
+    Take(u32),
+}
+
+/// What a queue operation returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueOutput {
+    /// An enqueue's acknowledgement, or (unordered) a take that was possible.
+    Done,
+    /// (Unordered) a take of an element that is not there.
+    Missing,
+    /// (FIFO) the value taken, nil if the queue was empty.
+    Value(u32),
+}
+
+impl Model for Queue {
+    /// The elements: in order for FIFO, sorted by number (a multiset) for unordered.
+    type State = Vec<u32>;
+    type Input = QueueInput;
+    type Output = QueueOutput;
+
+    fn name(&self) -> &'static str {
+        if self.fifo {
+            "fifo-queue"
+        } else {
+            "unordered-queue"
+        }
+    }
+
+    fn read(&mut self, op: &Op) -> Result<Option<Reading<Self>>, String> {
+        match op.f.as_str() {
+            "enqueue" => {
+                if op.value == Val::Nil {
+                    return Err("an enqueue needs a value (nil stands for an empty queue)".into());
+                }
+                let id = self.values.id(&op.value);
+                Ok(known(op).map(|k| (QueueInput::Enqueue(id), k.then_some(QueueOutput::Done))))
+            }
+            "dequeue" => match (&op.outcome, self.fifo) {
+                (Outcome::Ok(v), true) => {
+                    let id = self.values.id(v);
+                    Ok(Some((QueueInput::Dequeue, Some(QueueOutput::Value(id)))))
+                }
+                (Outcome::Ok(v), false) => {
+                    let id = self.values.id(v);
+                    Ok(Some((QueueInput::Take(id), Some(QueueOutput::Done))))
+                }
+                // FIFO is deterministic: an unknown dequeue took the head, if it happened.
+                (Outcome::Unknown, true) => Ok(Some((QueueInput::Dequeue, None))),
+                // Which element an unknown unordered dequeue took cannot be known, and
+                // leaving it out could blame a correct history (a later dequeue finding
+                // the queue empty): refuse rather than guess.
+                (Outcome::Unknown, false) => Err(
+                    "the unordered-queue model cannot check a dequeue whose outcome is unknown \
+                     (it may have taken any element); the fifo-queue model can"
+                        .into(),
+                ),
+                (Outcome::Fail(_) | Outcome::NotApplied(_), _) => Ok(None),
+            },
+            other => Err(format!(
+                "the {} model knows enqueue and dequeue, not {other:?}",
+                self.name()
+            )),
+        }
+    }
+
+    fn partition<'a>(&self, _op: &'a Op) -> Option<&'a str> {
+        None
+    }
+
+    fn init(&mut self) -> Vec<u32> {
+        Vec::new()
+    }
+
+    fn step(&mut self, state: &Vec<u32>, input: &QueueInput) -> (Vec<u32>, QueueOutput) {
+        let nil = self.values.id(&Val::Nil);
+        match *input {
+            QueueInput::Enqueue(x) => {
+                let mut next = state.clone();
+                if self.fifo {
+                    next.push(x);
+                } else {
+                    let at = next.partition_point(|&y| y <= x);
+                    next.insert(at, x);
+                }
+                (next, QueueOutput::Done)
+            }
+            QueueInput::Dequeue => match state.first() {
+                Some(&head) => (state[1..].to_vec(), QueueOutput::Value(head)),
+                None => (Vec::new(), QueueOutput::Value(nil)),
+            },
+            QueueInput::Take(x) if x == nil => {
+                let out = if state.is_empty() {
+                    QueueOutput::Done
+                } else {
+                    QueueOutput::Missing
+                };
+                (state.clone(), out)
+            }
+            QueueInput::Take(x) => match state.binary_search(&x) {
+                Ok(at) => {
+                    let mut next = state.clone();
+                    next.remove(at);
+                    (next, QueueOutput::Done)
+                }
+                Err(_) => (state.clone(), QueueOutput::Missing),
+            },
+        }
+    }
+
+    fn is_read_only(&self, input: &QueueInput) -> bool {
+        // Only a take of nil (finding the queue empty) never changes the state.
+        matches!(*input, QueueInput::Take(x) if self.values.values.get(x as usize) == Some(&Val::Nil))
+    }
+
+    fn hash_state(&self, state: &Vec<u32>) -> u64 {
+        hash_ids(state.iter().copied())
+    }
+
+    fn show_state(&self, state: &Vec<u32>) -> String {
+        format!("queue {}", show_ids(&self.values, state))
+    }
+
+    fn show_output(&self, output: &QueueOutput) -> String {
+        match output {
+            QueueOutput::Done => "ok".into(),
+            QueueOutput::Missing => "not in the queue".into(),
+            QueueOutput::Value(v) => self.values.get(*v).to_string(),
+        }
+    }
+}
+
+/// Registers by key, read and written in transactions (Jepsen's multi-register): `txn` with
+/// the value `[[:r k nil] [:w k v] ...]` at invocation and the values read filled in at
+/// completion (`[[:r k 3] [:w k v]]`). Every key starts at the initial value (nil unless
+/// given). A failed transaction did not take effect.
+#[derive(Default)]
+pub struct MultiRegister {
+    values: Interner<Val>,
+    keys: Interner<Val>,
+    initial: Option<Val>,
+    /// The initial value's number, set by `init`.
+    initial_id: u32,
+}
+
+impl MultiRegister {
+    /// Registers that start with `initial` instead of nil.
+    pub fn with_initial(initial: &Val) -> Self {
+        MultiRegister {
+            initial: Some(initial.clone()),
+            ..MultiRegister::default()
+        }
+    }
+}
+
+/// One step of a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Micro {
+    /// Read a key.
+    Read(u32),
+    /// Write a value to a key.
+    Write(u32, u32),
+}
+
+/// The micro-operations `[[:r k v] [:w k v]]` of a transaction value: (is a write, key,
+/// value).
+fn micro_ops(v: &Val) -> Result<Vec<(bool, &Val, &Val)>, String> {
+    let shape = || format!("a txn takes [[:r k v] [:w k v] ...], not {v}");
+    let Val::List(items) = v else {
+        return Err(shape());
+    };
+    items
+        .iter()
+        .map(|m| match m {
+            Val::List(p) if p.len() == 3 => match &p[0] {
+                Val::Str(f) if f == ":r" || f == "r" => Ok((false, &p[1], &p[2])),
+                Val::Str(f) if f == ":w" || f == "w" => Ok((true, &p[1], &p[2])),
+                _ => Err(shape()),
+            },
+            _ => Err(shape()),
+        })
+        .collect()
+}
+
+impl Model for MultiRegister {
+    /// (key, value) for every key whose value is not the initial one, sorted by key.
+    type State = Vec<(u32, u32)>;
+    type Input = Vec<Micro>;
+    /// The values read, in order.
+    type Output = Vec<u32>;
+
+    fn name(&self) -> &'static str {
+        "multi-register"
+    }
+
+    fn read(&mut self, op: &Op) -> Result<Option<Reading<Self>>, String> {
+        if op.f != "txn" {
+            return Err(format!(
+                "the multi-register model knows txn, not {:?}",
+                op.f
+            ));
+        }
+        let called = micro_ops(&op.value)?;
+        let mut input = Vec::with_capacity(called.len());
+        for &(write, k, v) in &called {
+            let key = self.keys.id(k);
+            input.push(if write {
+                Micro::Write(key, self.values.id(v))
+            } else {
+                Micro::Read(key)
+            });
+        }
+        let output = match &op.outcome {
+            Outcome::Ok(done) => {
+                let done = micro_ops(done)?;
+                if done.len() != called.len()
+                    || done
+                        .iter()
+                        .zip(&called)
+                        .any(|(a, b)| a.0 != b.0 || a.1 != b.1)
+                {
+                    return Err(format!(
+                        "the completion {} does not match the invocation's reads and writes {}",
+                        match &op.outcome {
+                            Outcome::Ok(v) => v.to_string(),
+                            _ => String::new(),
+                        },
+                        op.value
+                    ));
+                }
+                let reads: Vec<u32> = done
+                    .iter()
+                    .filter(|m| !m.0)
+                    .map(|m| self.values.id(m.2))
+                    .collect();
+                Some(reads)
+            }
+            Outcome::Unknown => None,
+            Outcome::Fail(_) | Outcome::NotApplied(_) => return Ok(None),
+        };
+        Ok(Some((input, output)))
+    }
+
+    fn partition<'a>(&self, _op: &'a Op) -> Option<&'a str> {
+        None
+    }
+
+    fn init(&mut self) -> Vec<(u32, u32)> {
+        // Interned first so `step` can name the initial value.
+        let initial = self.initial.clone().unwrap_or(Val::Nil);
+        self.initial_id = self.values.id(&initial);
+        Vec::new()
+    }
+
+    fn step(&mut self, state: &Vec<(u32, u32)>, input: &Vec<Micro>) -> (Vec<(u32, u32)>, Vec<u32>) {
+        let initial = self.initial_id;
+        let mut next = state.clone();
+        let mut reads = Vec::new();
+        for m in input {
+            match *m {
+                Micro::Read(k) => reads.push(match next.binary_search_by_key(&k, |e| e.0) {
+                    Ok(at) => next[at].1,
+                    Err(_) => initial,
+                }),
+                Micro::Write(k, v) => match next.binary_search_by_key(&k, |e| e.0) {
+                    Ok(at) if v == initial => {
+                        next.remove(at);
+                    }
+                    Ok(at) => next[at].1 = v,
+                    Err(_) if v == initial => {}
+                    Err(at) => next.insert(at, (k, v)),
+                },
+            }
+        }
+        (next, reads)
+    }
+
+    fn is_read_only(&self, input: &Vec<Micro>) -> bool {
+        input.iter().all(|m| matches!(m, Micro::Read(_)))
+    }
+
+    fn hash_state(&self, state: &Vec<(u32, u32)>) -> u64 {
+        hash_ids(state.iter().flat_map(|&(k, v)| [k, v]))
+    }
+
+    fn show_state(&self, state: &Vec<(u32, u32)>) -> String {
+        let shown: Vec<String> = state
+            .iter()
+            .map(|&(k, v)| format!("{} {}", self.keys.get(k), self.values.get(v)))
+            .collect();
+        format!("{{{}}} (other keys initial)", shown.join(", "))
+    }
+
+    fn show_output(&self, output: &Vec<u32>) -> String {
+        format!("reads {}", show_ids(&self.values, output))
     }
 }
