@@ -18,8 +18,11 @@ mod config;
 mod queue;
 mod report;
 
-pub use crate::world::{ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, install_panic_capture};
-pub use config::SimConfig;
+pub use crate::world::{
+    Bounds, ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, HISTORY_MAX_DEFAULT, RECORDS_MAX_DEFAULT,
+    install_panic_capture,
+};
+pub use config::{FAULTS_MAX_DEFAULT, SimConfig};
 pub use queue::EventQueue;
 pub use report::{HistoryReport, RunReport, Verdict};
 
@@ -104,7 +107,7 @@ impl<P: Protocol> Simulation<P> {
         for (from, to, model) in &config.links {
             network.set_link_model(*from, *to, model.clone());
         }
-        let world = World::new(
+        let mut world = World::new(
             config.seed,
             n,
             &config.protocol,
@@ -112,6 +115,10 @@ impl<P: Protocol> Simulation<P> {
             &config.clocks,
             &config.permanently_down,
         );
+        world.set_bounds(Bounds {
+            history_max: config.history_max,
+            records_max: config.records_max,
+        });
         let nemesis = config
             .nemesis
             .clone()
@@ -126,6 +133,7 @@ impl<P: Protocol> Simulation<P> {
                 nemesis_on: nemesis.is_some(),
                 nemesis,
                 checks,
+                faults_initial: 0,
             },
             recorder: Recorder::new(sink),
             end: None,
@@ -189,6 +197,7 @@ impl<P: Protocol> Simulation<P> {
             self.schedule_fault(heal, Fault::Heal, Origin::Heal);
         }
         self.sched.queue.push(self.config.time_limit, Ev::End);
+        self.sched.faults_initial = self.sched.faults.len();
     }
 
     fn schedule_fault(&mut self, at: Time, fault: Fault, origin: Origin) {
@@ -231,11 +240,17 @@ impl<P: Protocol> Simulation<P> {
                 self.config.events_max
             ))));
         }
-        if self.sched.queue.len() > self.config.pending_max {
-            return StepEnd::Over(self.fail(self.engine_finding(format!(
-                "more than {} events pending at once at {now}",
-                self.config.pending_max
-            ))));
+        if self.sched.queue.len() + self.world.held_total() > self.config.pending_max {
+            let what = "the events pending at once (queued, or held by paused nodes)";
+            return StepEnd::Over(self.bound_reached(
+                "pending_max",
+                self.config.pending_max as u64,
+                what,
+            ));
+        }
+        if (self.sched.faults.len() - self.sched.faults_initial) as u64 > self.config.faults_max {
+            let what = "the faults scheduled during the run (nemesis draws and their undos, strikes, reactions)";
+            return StepEnd::Over(self.bound_reached("faults_max", self.config.faults_max, what));
         }
         let applied = match self.dispatch(ev) {
             Ok(applied) => applied,
@@ -459,6 +474,13 @@ impl<P: Protocol> Simulation<P> {
         }
     }
 
+    /// The run stops at the memory bound `limits.<limit>`.
+    #[cold]
+    fn bound_reached(&mut self, limit: &str, value: u64, what: &str) -> End {
+        let (step, now) = (self.world.step(), self.world.now());
+        self.fail(Finding::memory_bound(limit, value, what, step, now))
+    }
+
     /// The run fails with `f`: its violation is the last record.
     fn fail(&mut self, f: Finding) -> End {
         let record = Record::Violation {
@@ -590,6 +612,9 @@ struct Sched<P: Protocol> {
     /// The nemesis and its strikes act until the heal.
     nemesis_on: bool,
     checks: Checks<P>,
+    /// Entries of `faults` scheduled before the first step (the scenario's and the heal);
+    /// those beyond count against `limits.faults_max`.
+    faults_initial: usize,
 }
 
 impl<P: Protocol> Driver<P> for Sched<P> {
