@@ -77,7 +77,7 @@ impl Finding {
             time,
             nodes: vec![],
             message: format!(
-                "{what} reached limits.{limit} = {value} at {time}; the run stopped there to keep its memory bounded, which says nothing about the protocol; raise the bound with --set limits.{limit}=N"
+                "{what} went past limits.{limit} = {value} at {time}; the run stopped there to keep its memory bounded, which says nothing about the protocol; raise the bound with --set limits.{limit}=N"
             ),
         }
     }

@@ -129,4 +129,21 @@ mod tests {
         assert_eq!((none.seeds_run, none.first.is_none()), (0, true));
         assert!(!none.as_hoped());
     }
+
+    #[test]
+    fn a_memory_bound_is_neither_a_find_nor_a_false_alarm() {
+        // Every seed stops at the history bound: the switch is not found by it, and the row
+        // without a switch raises no alarm; the seeds are counted as inconclusive.
+        let set = ["limits.history_max=3".to_string()];
+        let swarm = Scenario::<Ping>::bundled("ping/swarm", &set).unwrap();
+        let clean = row(&swarm, None, 20, 1, &mut || true).unwrap();
+        assert_eq!(
+            (clean.seeds_run, clean.failures, clean.inconclusive),
+            (20, 0, 20),
+            "{clean:?}"
+        );
+        assert!(clean.as_hoped() && clean.first.is_none());
+        let on = row(&swarm, Some("skip_boot_sync"), 20, 1, &mut || true).unwrap();
+        assert!(on.first.as_ref().is_none_or(|f| f.is_bug()), "{on:?}");
+    }
 }

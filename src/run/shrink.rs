@@ -1071,3 +1071,47 @@ fn without_node(cur: &Value, gone: NodeId) -> Option<Value> {
     }
     Some(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinking_keeps_the_faults_and_only_the_last_note_before_each() {
+        let kept = Rc::new(RefCell::new(Vec::new()));
+        let mut keep = Keep(kept.clone());
+        let note = |node: &str, key: &str, v: u64| {
+            format!(r#"{{"ev":"note","t":{v},"node":"{node}","key":"{key}","value":{v}}}"#)
+        };
+        for v in 0..1_000 {
+            keep.line(&note("n1", "role", v)).unwrap();
+            keep.line(&note("n2", "role", v)).unwrap();
+            keep.line(r#"{"ev":"send","t":1}"#).unwrap();
+        }
+        keep.line(r#"{"ev":"fault","t":1000,"origin":"strike","fault":{"crash":"n1"}}"#)
+            .unwrap();
+        keep.line(&note("n1", "role", 2_000)).unwrap();
+        let kept = kept.borrow();
+        let shown: Vec<(String, u64)> = kept
+            .iter()
+            .map(|v| {
+                (
+                    v["ev"].as_str().unwrap().to_string(),
+                    v["t"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let want = [
+            ("note", 999),
+            ("note", 999),
+            ("fault", 1000),
+            ("note", 2000),
+        ];
+        let want: Vec<(String, u64)> = want.iter().map(|(e, t)| (e.to_string(), *t)).collect();
+        assert_eq!(shown, want);
+        assert_eq!(
+            (kept[0]["node"].as_str(), kept[1]["node"].as_str()),
+            (Some("n1"), Some("n2"))
+        );
+    }
+}
