@@ -50,6 +50,8 @@ enum Ev {
     ClientTimer(ClientTimerSlot),
     Fault(u32),
     Nemesis(NemesisKind),
+    /// More faults were scheduled during the run than `limits.faults_max`: the run stops.
+    FaultsBound,
     Deadline,
     End,
 }
@@ -134,6 +136,8 @@ impl<P: Protocol> Simulation<P> {
                 nemesis,
                 checks,
                 faults_initial: 0,
+                faults_max: config.faults_max,
+                faults_bound_queued: false,
             },
             recorder: Recorder::new(sink),
             end: None,
@@ -248,7 +252,7 @@ impl<P: Protocol> Simulation<P> {
                 what,
             ));
         }
-        if (self.sched.faults.len() - self.sched.faults_initial) as u64 > self.config.faults_max {
+        if let Ev::FaultsBound = ev {
             let what = "the faults scheduled during the run (nemesis draws and their undos, strikes, reactions)";
             return StepEnd::Over(self.bound_reached("faults_max", self.config.faults_max, what));
         }
@@ -316,7 +320,7 @@ impl<P: Protocol> Simulation<P> {
                 Some(action) => action,
                 None => return Ok(Applied::nothing()),
             },
-            Ev::Deadline | Ev::End => return Ok(Applied::nothing()),
+            Ev::Deadline | Ev::End | Ev::FaultsBound => return Ok(Applied::nothing()),
         };
         self.apply(action)
     }
@@ -356,6 +360,7 @@ impl<P: Protocol> Simulation<P> {
         if let Some((t, undo)) = undo {
             self.schedule_fault(t, undo, Origin::Nemesis);
         }
+        self.sched.check_faults_bound(now);
         Some(Action::Fault(fault, Origin::Nemesis))
     }
 
@@ -613,8 +618,12 @@ struct Sched<P: Protocol> {
     nemesis_on: bool,
     checks: Checks<P>,
     /// Entries of `faults` scheduled before the first step (the scenario's and the heal);
-    /// those beyond count against `limits.faults_max`.
+    /// those beyond count against `faults_max`.
     faults_initial: usize,
+    /// `limits.faults_max`.
+    faults_max: u64,
+    /// Whether the stop at `faults_max` is queued.
+    faults_bound_queued: bool,
 }
 
 impl<P: Protocol> Driver<P> for Sched<P> {
@@ -666,6 +675,17 @@ impl<P: Protocol> Driver<P> for Sched<P> {
 }
 
 impl<P: Protocol> Sched<P> {
+    /// Called where faults are scheduled during the run (the nemesis, strikes, reactions):
+    /// past `faults_max`, the run stops right after this step. Checked where the list grows,
+    /// not on every step.
+    fn check_faults_bound(&mut self, now: Time) {
+        let during = (self.faults.len() - self.faults_initial) as u64;
+        if during > self.faults_max && !self.faults_bound_queued {
+            self.faults_bound_queued = true;
+            self.queue.push(now, Ev::FaultsBound);
+        }
+    }
+
     fn schedule_fault(&mut self, at: Time, fault: Fault, origin: Origin) {
         let idx = self.faults.len() as u32;
         self.faults.push((fault, origin));
@@ -689,6 +709,7 @@ impl<P: Protocol> Sched<P> {
                     r.fault.clone()
                 };
                 self.schedule_fault(now, fault, Origin::Reaction);
+                self.check_faults_bound(now);
             }
         }
     }
@@ -721,6 +742,7 @@ impl<P: Protocol> Sched<P> {
             if let Some((fault, (t, undo))) = nemesis.strike(i, n, now, &state) {
                 self.schedule_fault(now, fault, Origin::Strike);
                 self.schedule_fault(t, undo, Origin::Nemesis);
+                self.check_faults_bound(now);
                 return;
             }
         }
