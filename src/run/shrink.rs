@@ -1084,13 +1084,13 @@ mod tests {
             format!(r#"{{"ev":"note","t":{v},"node":"{node}","key":"{key}","value":{v}}}"#)
         };
         for v in 0..1_000 {
-            keep.line(&note("n1", "role", v)).unwrap();
-            keep.line(&note("n2", "role", v)).unwrap();
+            keep.line(&note("n1", "mood", v)).unwrap();
+            keep.line(&note("n2", "mood", v)).unwrap();
             keep.line(r#"{"ev":"send","t":1}"#).unwrap();
         }
         keep.line(r#"{"ev":"fault","t":1000,"origin":"strike","fault":{"crash":"n1"}}"#)
             .unwrap();
-        keep.line(&note("n1", "role", 2_000)).unwrap();
+        keep.line(&note("n1", "mood", 2_000)).unwrap();
         let kept = kept.borrow();
         let shown: Vec<(String, u64)> = kept
             .iter()

@@ -10,7 +10,6 @@
 //! scenario. No files, no environment, no output here: the CLI does those.
 
 use super::pool;
-use crate::check::FailureClass;
 use crate::protocol::Protocol;
 use crate::scenario::Scenario;
 use crate::sim::Verdict;
@@ -106,7 +105,8 @@ impl SeedFailure {
     /// made): not when it was only inconclusive, or stopped at a memory bound
     /// (`memory_bound`), which say nothing about the protocol.
     pub fn is_bug(&self) -> bool {
-        self.class != "inconclusive" && self.class != FailureClass::MemoryBound.name()
+        // `memory_bound` is `FailureClass::MemoryBound`'s name.
+        self.class != "inconclusive" && self.class != "memory_bound"
     }
 }
 
