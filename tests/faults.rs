@@ -776,3 +776,210 @@ fn a_fault_with_on_fires_once_right_after_the_annotation_it_waits_for() {
     assert_eq!(reactions[1]["t"], first_fired_late["t"]);
     assert!(reactions[1]["t"].as_u64() >= Some(450_000));
 }
+
+// ---- memory bounds (`limits.history_max`, `records_max`, `pending_max`, `faults_max`) ----
+
+/// Runs the command line and checks that the run stopped at the memory bound `limit` of
+/// `value`: exit 4 (inconclusive), class `memory_bound`, a message that names the bound, its
+/// value and the override that raises it, and the reproduce line.
+fn stops_at_bound(args: &[&str], limit: &str, value: u64) {
+    let (code, out, err) = common::cli(args);
+    assert_eq!(
+        code, 4,
+        "{args:?}: a memory bound is inconclusive\n{out}{err}"
+    );
+    for want in [
+        format!("INCONCLUSIVE memory_bound: check {limit} (engine)"),
+        format!("limits.{limit} = {value} "),
+        format!("raise the bound with --set limits.{limit}=N"),
+        "says nothing about the protocol".to_string(),
+        format!("reproduce: faultline run {} ", args[1]),
+    ] {
+        assert!(out.contains(&want), "{args:?}: wants {want:?}\n{out}");
+    }
+}
+
+/// The finding of a bundled scenario's run that must stop at a memory bound.
+fn bound_finding<P: faultline::protocol::Protocol>(
+    name: &str,
+    set: &[&str],
+) -> (faultline::check::Finding, faultline::sim::RunReport) {
+    let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+    let scn = faultline::scenario::Scenario::<P>::bundled(name, &set).unwrap();
+    let report = scn.run(scn.file.seed, None).unwrap();
+    let Verdict::Fail(f) = report.verdict.clone() else {
+        panic!(
+            "{name} {set:?} must stop at a memory bound: {:?}",
+            report.verdict
+        )
+    };
+    assert_eq!(f.class, FailureClass::MemoryBound, "{f:?}");
+    assert_eq!(f.class.name(), "memory_bound");
+    assert!(!f.class.is_conclusive());
+    (f, report)
+}
+
+#[test]
+fn a_client_history_that_outgrows_history_max_stops_the_run() {
+    use faultline::protocols::ping::Ping;
+    let (f, report) = bound_finding::<Ping>("ping/basic", &["limits.history_max=5"]);
+    assert_eq!(f.check, "history_max");
+    // The operation that went past the bound is in the history; the run stops at it.
+    assert_eq!(report.ops.invoked, 6);
+    stops_at_bound(
+        &["run", "ping/basic", "-q", "--set", "limits.history_max=5"],
+        "history_max",
+        5,
+    );
+}
+
+#[test]
+fn a_store_that_outgrows_records_max_stops_the_run() {
+    use faultline::protocols::raft::Raft;
+    let (f, _) = bound_finding::<Raft>("raft/first-election", &["limits.records_max=20"]);
+    assert_eq!(f.check, "records_max");
+    assert!(f.message.contains("the store of n"), "{}", f.message);
+    stops_at_bound(
+        &[
+            "run",
+            "raft/first-election",
+            "-q",
+            "--set",
+            "limits.records_max=20",
+        ],
+        "records_max",
+        20,
+    );
+}
+
+#[test]
+fn too_many_pending_events_stop_the_run_at_a_memory_bound() {
+    // A storm fills the queue.
+    let mut c = config(2);
+    c.protocol.storm = true;
+    c.pending_max = 50;
+    let Verdict::Fail(f) = run(c).0.verdict else {
+        panic!("a storm must fill the queue")
+    };
+    assert_eq!(
+        (f.class, f.check.as_str()),
+        (FailureClass::MemoryBound, "pending_max")
+    );
+    // Events held by a paused node count too: n3 is paused from 1 s to 3 s, and the bound is
+    // reached while it holds them, not only when it releases them at 3 s.
+    use faultline::protocols::ping::Ping;
+    let (f, _) = bound_finding::<Ping>("ping/pause-and-skew", &["limits.pending_max=60"]);
+    assert_eq!(f.check, "pending_max");
+    assert!(f.time < Time::from_secs(3), "{f:?}");
+    assert!(f.message.contains("held by paused nodes"), "{}", f.message);
+    stops_at_bound(
+        &[
+            "run",
+            "ping/pause-and-skew",
+            "-q",
+            "--set",
+            "limits.pending_max=60",
+        ],
+        "pending_max",
+        60,
+    );
+}
+
+#[test]
+fn a_nemesis_that_schedules_more_than_faults_max_stops_the_run() {
+    use faultline::protocols::ping::Ping;
+    let (f, _) = bound_finding::<Ping>("ping/nemesis", &["limits.faults_max=3"]);
+    assert_eq!(f.check, "faults_max");
+    stops_at_bound(
+        &["run", "ping/nemesis", "-q", "--set", "limits.faults_max=3"],
+        "faults_max",
+        3,
+    );
+}
+
+#[test]
+fn a_faults_list_longer_than_faults_max_is_bad_input() {
+    // Over the default (100 000), in a file: refused with the file, line and column, the
+    // field and what was expected, before the run.
+    let dir = common::temp_dir("faults-max");
+    let file = dir.join("s.json");
+    let mut doc: Value =
+        serde_json::from_str(faultline::scenario::bundled("ping/basic").unwrap()).unwrap();
+    let faults: Vec<Value> = (0..100_001u64)
+        .map(|i| serde_json::json!({"at_ms": 1 + i / 100, "crash": "n2"}))
+        .collect();
+    doc["faults"] = Value::Array(faults);
+    std::fs::write(&file, serde_json::to_string(&doc).unwrap()).unwrap();
+    let path = file.to_str().unwrap();
+    for cmd in ["validate", "run"] {
+        let (code, out, err) = common::cli(&[cmd, path]);
+        assert_eq!(code, 2, "{cmd}\n{out}{err}");
+        let want = format!(
+            "error: {path}:1:{}: faults: 100001 entries; expected at most 100000 (limits.faults_max; raise it with --set limits.faults_max=N, up to 10000000)",
+            serde_json::to_string(&doc)
+                .unwrap()
+                .find("\"faults\":")
+                .unwrap()
+                + 10 // the column of the list itself, just after `"faults":`
+        );
+        assert!(err.starts_with(&want), "{cmd}: wants {want:?}\n{err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    // A lower bound given with --set applies to the bundled list.
+    let (code, _, err) = common::cli(&[
+        "validate",
+        "ping/crash-restart",
+        "--set",
+        "limits.faults_max=1",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("faults: 2 entries; expected at most 1"),
+        "{err}"
+    );
+    // Every bound is range-checked like the other limits.
+    for (field, bad, hi) in [
+        ("history_max", 0, "100000000"),
+        ("records_max", 100_000_001, "100000000"),
+        ("faults_max", 10_000_001, "10000000"),
+    ] {
+        let set = format!("limits.{field}={bad}");
+        let (code, _, err) = common::cli(&["validate", "ping/basic", "--set", &set]);
+        assert_eq!(code, 2, "{err}");
+        let want = format!("limits.{field}: {bad} is out of range; expected 1 to {hi}");
+        assert!(err.contains(&want), "wants {want:?}\n{err}");
+    }
+}
+
+#[test]
+fn sweep_and_shrink_never_count_a_memory_bound_as_a_bug() {
+    // Every seed stops at the bound: reported as its own group, exit 4, and --max-failures
+    // does not stop the sweep on them.
+    let (code, out, err) = common::cli(&[
+        "sweep",
+        "ping/basic",
+        "--seeds",
+        "1..4",
+        "--jobs",
+        "1",
+        "--max-failures",
+        "1",
+        "--set",
+        "limits.history_max=5",
+    ]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(out.contains("4 seeds run: 0 passed, 4 failed"), "{out}");
+    assert!(
+        out.contains("history_max (memory_bound): 4 seed(s)"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("INCONCLUSIVE"), "{out}");
+    // Shrink refuses: there is no protocol failure to keep.
+    let (code, out, err) = common::cli(&["shrink", "ping/basic", "--set", "limits.history_max=5"]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        err.contains("stopped at a memory bound, which says nothing about the protocol")
+            && err.contains("--set limits.history_max=N"),
+        "{err}"
+    );
+}

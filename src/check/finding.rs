@@ -18,6 +18,10 @@ pub enum FailureClass {
     Panic,
     /// The event budget ran out (a message storm or a livelock).
     EventBudget,
+    /// The run reached one of the memory bounds in `limits` (client history, store, pending
+    /// events, faults): it stopped before it could say anything about the protocol, so it
+    /// is inconclusive (exit 4), never a protocol bug.
+    MemoryBound,
 }
 
 impl FailureClass {
@@ -29,7 +33,15 @@ impl FailureClass {
             FailureClass::Vacuous => "vacuous",
             FailureClass::Panic => "panic",
             FailureClass::EventBudget => "event_budget",
+            FailureClass::MemoryBound => "memory_bound",
         }
+    }
+
+    /// Whether a finding of this class says something about the protocol. A memory bound
+    /// does not: the run was stopped to keep memory bounded, and sweep, hunt and shrink
+    /// count it with the inconclusive runs.
+    pub fn is_conclusive(self) -> bool {
+        self != FailureClass::MemoryBound
     }
 }
 
@@ -50,6 +62,25 @@ pub struct Finding {
     pub nodes: Vec<NodeId>,
     /// What is wrong.
     pub message: String,
+}
+
+impl Finding {
+    /// The finding of a run that reached the memory bound `limits.<limit>` (whose value is
+    /// `value`) at `step`, `time`: `what` says what filled up. The message names the bound,
+    /// its value and the override that raises it; the reproduce line is the caller's.
+    pub fn memory_bound(limit: &str, value: u64, what: &str, step: u64, time: Time) -> Finding {
+        Finding {
+            check: limit.to_string(),
+            kind: "engine".to_string(),
+            class: FailureClass::MemoryBound,
+            step,
+            time,
+            nodes: vec![],
+            message: format!(
+                "{what} went past limits.{limit} = {value} at {time}; the run stopped there to keep its memory bounded, which says nothing about the protocol; raise the bound with --set limits.{limit}=N"
+            ),
+        }
+    }
 }
 
 /// A check's standing at the end of a run, for the summary.

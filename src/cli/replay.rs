@@ -209,6 +209,14 @@ pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) 
     }
     let verdict = match &report.verdict {
         Verdict::Pass => "PASS".to_string(),
+        Verdict::Fail(f) if !f.class.is_conclusive() => {
+            format!(
+                "INCONCLUSIVE ({} {} at step {})",
+                f.class.name(),
+                f.check,
+                f.step
+            )
+        }
         Verdict::Fail(f) => format!("FAIL {} at step {}", f.check, f.step),
         Verdict::Inconclusive { reason } => format!("INCONCLUSIVE ({reason})"),
         Verdict::Aborted { reason } => reason.clone(),

@@ -262,6 +262,19 @@ fn print_human(
         Verdict::Pass => {
             let _ = writeln!(out, "PASS seed {} fingerprint {fp}", r.seed);
         }
+        Verdict::Fail(f) if !f.class.is_conclusive() => {
+            let _ = writeln!(
+                out,
+                "INCONCLUSIVE {}: check {} ({}) at step {}, t={}",
+                f.class.name(),
+                f.check,
+                f.kind,
+                f.step,
+                f.time
+            );
+            let _ = writeln!(out, "  {}", f.message);
+            let _ = writeln!(out, "reproduce: {replay}");
+        }
         Verdict::Fail(f) => {
             let nodes: Vec<String> = f.nodes.iter().map(|n| n.to_string()).collect();
             let class = f.class.name();
@@ -314,6 +327,8 @@ impl TraceSink for Collect {
 pub(super) fn verdict_exit(v: &Verdict) -> Exit {
     match v {
         Verdict::Pass => Exit::Ok,
+        // A memory bound says nothing about the protocol.
+        Verdict::Fail(f) if !f.class.is_conclusive() => Exit::Inconclusive,
         Verdict::Fail(_) => Exit::CheckFailed,
         Verdict::Inconclusive { .. } => Exit::Inconclusive,
         Verdict::Aborted { .. } => Exit::BadInput,

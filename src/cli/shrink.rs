@@ -99,6 +99,10 @@ fn shrink_typed<P: Protocol>(
             let _ = writeln!(err, "error: {e}");
             return Exit::BadInput;
         }
+        Err(shrink::Error::MemoryBound(why)) => {
+            let _ = writeln!(err, "inconclusive: {why}");
+            return Exit::Inconclusive;
+        }
         Err(shrink::Error::NotFailing(why)) => {
             let _ = writeln!(err, "error: {why}");
             return Exit::BadInput;

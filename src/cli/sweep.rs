@@ -243,11 +243,18 @@ fn print_sweep(report: &sweep::SweepReport, source: &str, set: &[String], out: &
             g.smallest_seed
         );
     }
-    let _ = writeln!(out, "{}", if report.all_passed() { "PASS" } else { "FAIL" });
+    let verdict = if report.all_passed() {
+        "PASS"
+    } else if report.any_bug() {
+        "FAIL"
+    } else {
+        "INCONCLUSIVE"
+    };
+    let _ = writeln!(out, "{verdict}");
 }
 
 fn sweep_exit(report: &sweep::SweepReport) -> Exit {
-    if report.failures.iter().any(|f| f.class != "inconclusive") {
+    if report.any_bug() {
         Exit::CheckFailed
     } else if report.failures.is_empty() {
         Exit::Ok
@@ -505,6 +512,7 @@ impl ProtocolVisitor for HuntRows<'_> {
                     "seconds": (secs * 100.0).round() / 100.0,
                     "check": first.as_ref().map(|f| f.check.clone()),
                     "failures": row.failures,
+                    "inconclusive": row.inconclusive,
                     "seeds_run": row.seeds_run,
                     "reproduce": first.as_ref().map(|f| replay_line(name, f.seed, &set)),
                     "view": first.as_ref().map(|f| format!("{} --view seed{}.html", replay_line(name, f.seed, &set), f.seed)),

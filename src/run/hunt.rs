@@ -31,8 +31,11 @@ pub struct Row {
     pub switch: Option<String>,
     /// The first failing seed found, in seed order of the chunk it was found in.
     pub first: Option<SeedFailure>,
-    /// Failures counted (with a switch on, the sweep stops at the first).
+    /// Failures counted (with a switch on, the sweep stops at the first). Inconclusive and
+    /// memory-bound seeds are not failures: they say nothing about the protocol.
     pub failures: u64,
+    /// Seeds that were inconclusive or stopped at a memory bound.
+    pub inconclusive: u64,
     /// Seeds run.
     pub seeds_run: u64,
 }
@@ -63,7 +66,7 @@ pub fn row<P: Protocol>(
     };
     let (mut next, mut chunk) = (1u64, 50u64);
     let mut first: Option<SeedFailure> = None;
-    let (mut failures, mut seeds_run) = (0u64, 0u64);
+    let (mut failures, mut inconclusive, mut seeds_run) = (0u64, 0u64, 0u64);
     while next <= seeds_max && more_time() {
         let to = (next + chunk - 1).min(seeds_max);
         let seeds = SeedSet {
@@ -75,9 +78,11 @@ pub fn row<P: Protocol>(
         let limit = switch.is_some().then_some(1);
         let r = sweep(&scn, seeds, jobs, limit, &mut |_| {}, &mut |_| {});
         seeds_run += r.run;
-        failures += r.failures.len() as u64;
+        let bugs = r.failures.iter().filter(|f| f.is_bug()).count() as u64;
+        failures += bugs;
+        inconclusive += r.failures.len() as u64 - bugs;
         if first.is_none() {
-            first = r.failures.first().cloned();
+            first = r.failures.iter().find(|f| f.is_bug()).cloned();
         }
         if switch.is_some() && first.is_some() {
             break;
@@ -89,6 +94,7 @@ pub fn row<P: Protocol>(
         switch: switch.map(str::to_string),
         first,
         failures,
+        inconclusive,
         seeds_run,
     })
 }
@@ -122,5 +128,22 @@ mod tests {
         let none = row(&swarm, Some("skip_boot_sync"), 200, 2, &mut || false).unwrap();
         assert_eq!((none.seeds_run, none.first.is_none()), (0, true));
         assert!(!none.as_hoped());
+    }
+
+    #[test]
+    fn a_memory_bound_is_neither_a_find_nor_a_false_alarm() {
+        // Every seed stops at the history bound: the switch is not found by it, and the row
+        // without a switch raises no alarm; the seeds are counted as inconclusive.
+        let set = ["limits.history_max=3".to_string()];
+        let swarm = Scenario::<Ping>::bundled("ping/swarm", &set).unwrap();
+        let clean = row(&swarm, None, 20, 1, &mut || true).unwrap();
+        assert_eq!(
+            (clean.seeds_run, clean.failures, clean.inconclusive),
+            (20, 0, 20),
+            "{clean:?}"
+        );
+        assert!(clean.as_hoped() && clean.first.is_none());
+        let on = row(&swarm, Some("skip_boot_sync"), 20, 1, &mut || true).unwrap();
+        assert!(on.first.as_ref().is_none_or(|f| f.is_bug()), "{on:?}");
     }
 }

@@ -26,6 +26,12 @@
 //! Candidates are tried in a fixed order and the budget counts runs, so shrinking is itself
 //! deterministic.
 //!
+//! A run stopped at a memory bound (class `memory_bound`) is not a failure here: a first run
+//! that stops at one is refused ([`Error::MemoryBound`]), and a candidate that stops at one
+//! counts as not failing. What shrinking keeps of a run's trace is the faults and, between
+//! two faults, the last note of each node and key, so its memory follows the faults, not
+//! the run's length.
+//!
 //! Must not touch files, the environment or stdout: the CLI does.
 
 use crate::base::types::{Endpoint, NodeId};
@@ -95,6 +101,9 @@ pub enum Error {
     Input(crate::scenario::InputError),
     /// The run does not fail (`Pass`), or is inconclusive or aborted: nothing to shrink.
     NotFailing(String),
+    /// The run stopped at a memory bound (class `memory_bound`): it says nothing about the
+    /// protocol, so there is nothing to shrink; the message names the bound to raise.
+    MemoryBound(String),
     /// The explicit form of the run did not fail the same way (it is attached, when there
     /// is one, for a look).
     NotExplicit(String, Option<Box<Value>>),
@@ -104,27 +113,50 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Input(e) => write!(f, "{e}"),
-            Error::NotFailing(s) | Error::NotExplicit(s, _) => f.write_str(s),
+            Error::NotFailing(s) | Error::MemoryBound(s) | Error::NotExplicit(s, _) => {
+                f.write_str(s)
+            }
         }
     }
 }
 
-/// Keeps the trace's fault and note records.
+/// Keeps the trace's fault records, and of its note records only what
+/// [`explicit`] reads: the last note of each (node, key) before each fault. A long run
+/// annotates far more often than it faults, so memory stays proportional to the faults (which
+/// `limits.faults_max` bounds), not to the run.
 struct Keep(Rc<RefCell<Vec<Value>>>);
 
 impl TraceSink for Keep {
     fn line(&mut self, line: &str) -> Result<(), String> {
-        if line.contains("\"ev\":\"fault\"") || line.contains("\"ev\":\"note\"") {
-            let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
-            self.0.borrow_mut().push(v);
+        let fault = line.contains("\"ev\":\"fault\"");
+        if !fault && !line.contains("\"ev\":\"note\"") {
+            return Ok(());
         }
+        let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let mut kept = self.0.borrow_mut();
+        if !fault {
+            // Notes since the last fault: a newer note of the same (node, key) replaces the
+            // older one.
+            let since = kept
+                .iter()
+                .rposition(|r| r["ev"] == "fault")
+                .map_or(0, |i| i + 1);
+            let same = |r: &Value| r["node"] == v["node"] && r["key"] == v["key"];
+            if let Some(old) = kept[since..].iter_mut().find(|r| same(r)) {
+                *old = v;
+                return Ok(());
+            }
+        }
+        kept.push(v);
         Ok(())
     }
 }
 
+/// The check a run failed. A run stopped at a memory bound did not fail: a candidate that
+/// reaches one is not kept, and a first run that does is not shrunk.
 fn failing_check(r: &RunReport) -> Option<(&str, &str)> {
     match &r.verdict {
-        Verdict::Fail(f) => Some((f.check.as_str(), f.message.as_str())),
+        Verdict::Fail(f) if f.class.is_conclusive() => Some((f.check.as_str(), f.message.as_str())),
         _ => None,
     }
 }
@@ -172,6 +204,14 @@ pub fn shrink<P: Protocol>(
     let first = resolved
         .run(seed, Some(Box::new(Keep(records.clone()))))
         .map_err(Error::Input)?;
+    if let Verdict::Fail(f) = &first.verdict {
+        if !f.class.is_conclusive() {
+            return Err(Error::MemoryBound(format!(
+                "seed {seed} stopped at a memory bound, which says nothing about the protocol: nothing to shrink: {}",
+                f.message
+            )));
+        }
+    }
     let Some((check, _)) = failing_check(&first) else {
         return Err(Error::NotFailing(format!(
             "seed {seed} does not fail ({}): nothing to shrink",
@@ -179,7 +219,7 @@ pub fn shrink<P: Protocol>(
                 Verdict::Pass => "every check held".to_string(),
                 Verdict::Inconclusive { reason } => format!("inconclusive: {reason}"),
                 Verdict::Aborted { reason } => format!("aborted: {reason}"),
-                Verdict::Fail(_) => unreachable!(),
+                Verdict::Fail(_) => unreachable!("a memory bound is answered above"),
             }
         )));
     };
@@ -1030,4 +1070,48 @@ fn without_node(cur: &Value, gone: NodeId) -> Option<Value> {
         list.retain(|v| !mentions(v));
     }
     Some(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinking_keeps_the_faults_and_only_the_last_note_before_each() {
+        let kept = Rc::new(RefCell::new(Vec::new()));
+        let mut keep = Keep(kept.clone());
+        let note = |node: &str, key: &str, v: u64| {
+            format!(r#"{{"ev":"note","t":{v},"node":"{node}","key":"{key}","value":{v}}}"#)
+        };
+        for v in 0..1_000 {
+            keep.line(&note("n1", "mood", v)).unwrap();
+            keep.line(&note("n2", "mood", v)).unwrap();
+            keep.line(r#"{"ev":"send","t":1}"#).unwrap();
+        }
+        keep.line(r#"{"ev":"fault","t":1000,"origin":"strike","fault":{"crash":"n1"}}"#)
+            .unwrap();
+        keep.line(&note("n1", "mood", 2_000)).unwrap();
+        let kept = kept.borrow();
+        let shown: Vec<(String, u64)> = kept
+            .iter()
+            .map(|v| {
+                (
+                    v["ev"].as_str().unwrap().to_string(),
+                    v["t"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let want = [
+            ("note", 999),
+            ("note", 999),
+            ("fault", 1000),
+            ("note", 2000),
+        ];
+        let want: Vec<(String, u64)> = want.iter().map(|(e, t)| (e.to_string(), *t)).collect();
+        assert_eq!(shown, want);
+        assert_eq!(
+            (kept[0]["node"].as_str(), kept[1]["node"].as_str()),
+            (Some("n1"), Some("n2"))
+        );
+    }
 }

@@ -90,7 +90,7 @@ pub struct SeedFailure {
     pub seed: u64,
     /// The group it belongs to: the check that fired, or `inconclusive` / `aborted`.
     pub check: String,
-    /// Safety, liveness, vacuous, panic, event_budget, inconclusive, aborted.
+    /// Safety, liveness, vacuous, panic, event_budget, memory_bound, inconclusive, aborted.
     pub class: String,
     /// What went wrong.
     pub message: String,
@@ -98,6 +98,16 @@ pub struct SeedFailure {
     pub step: Option<u64>,
     /// Microseconds of virtual time.
     pub time_us: Option<u64>,
+}
+
+impl SeedFailure {
+    /// Whether this seed found something wrong with the protocol (or the run could not be
+    /// made): not when it was only inconclusive, or stopped at a memory bound
+    /// (`memory_bound`), which say nothing about the protocol.
+    pub fn is_bug(&self) -> bool {
+        // `memory_bound` is `FailureClass::MemoryBound`'s name.
+        self.class != "inconclusive" && self.class != "memory_bound"
+    }
 }
 
 /// Failures of one kind.
@@ -134,6 +144,12 @@ impl SweepReport {
     /// Whether every seed that ran passed.
     pub fn all_passed(&self) -> bool {
         self.failures.is_empty()
+    }
+
+    /// Whether some seed found something wrong with the protocol (see
+    /// [`SeedFailure::is_bug`]).
+    pub fn any_bug(&self) -> bool {
+        self.failures.iter().any(SeedFailure::is_bug)
     }
 }
 
@@ -204,7 +220,7 @@ pub struct Progress {
 
 /// Runs the scenario under every seed of `seeds` on `jobs` threads (through the seed
 /// [`pool`]); stops handing out seeds once `max_failures` seeds have failed (if
-/// given). `progress` is called from the calling thread as seeds finish; `on_failure` for each
+/// given; inconclusive and memory-bound seeds are reported but do not count). `progress` is called from the calling thread as seeds finish; `on_failure` for each
 /// failing seed as it is found (in the order found, which with several jobs is not seed
 /// order).
 pub fn sweep<P: Protocol>(
@@ -236,7 +252,7 @@ pub fn sweep<P: Protocol>(
         jobs,
         max_failures,
         job,
-        Option::is_some,
+        |o: &Option<SeedFailure>| o.as_ref().is_some_and(SeedFailure::is_bug),
         &mut |_, outcome: &Option<SeedFailure>| {
             p.done += 1;
             if let Some(f) = outcome {

@@ -9,7 +9,7 @@ use super::error::{InputError, Where, strip_position};
 use super::format::{SCHEMA, ScenarioFile};
 use super::overrides::apply_override;
 use super::presets::resolve_network;
-use super::validate::{FILE_BYTES_MAX, validate};
+use super::validate::{FAULTS_MAX_LIMIT, FILE_BYTES_MAX, too_many_faults, validate};
 use std::sync::Arc;
 
 /// A scenario read and validated in everything its protocol does not decide: the nodes,
@@ -87,6 +87,19 @@ impl Document {
                     format!("unsupported schema version {schema}; this faultline reads {SCHEMA}"),
                 ));
             }
+        }
+        // Before the typed copies are made: a list longer than its bound costs no more.
+        let faults = json
+            .get("faults")
+            .and_then(|f| f.as_array())
+            .map_or(0, Vec::len);
+        let faults_max = json
+            .pointer("/limits/faults_max")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|&m| (1..=FAULTS_MAX_LIMIT).contains(&m))
+            .unwrap_or(crate::sim::FAULTS_MAX_DEFAULT);
+        if faults as u64 > faults_max {
+            return Err(place.error("faults", too_many_faults(faults, faults_max)));
         }
         let file: ScenarioFile = serde_path_to_error::deserialize(&json).map_err(|e| {
             let path = e.path().to_string();

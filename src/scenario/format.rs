@@ -98,9 +98,20 @@ pub struct Limits {
     /// More events than this is a failure (default 10 million).
     #[serde(default)]
     pub events_max: Option<u64>,
-    /// More pending events than this at once is a failure (default 1 million).
+    /// More events pending at once than this stops the run at a memory bound (default 1
+    /// million).
     #[serde(default)]
     pub pending_max: Option<u64>,
+    /// More client operations than this stops the run at a memory bound (default 1 million).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_max: Option<u64>,
+    /// More records plus unsynced writes in one node's store than this stops the run at a
+    /// memory bound (default 1 million).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_max: Option<u64>,
+    /// Most entries in `faults`, and most faults scheduled during a run (default 100 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults_max: Option<u64>,
     /// Search steps the end-of-run linearizability check may take per key before it answers
     /// inconclusive (default 100 million).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,6 +227,10 @@ impl ExpectedOutcome {
         use crate::sim::Verdict;
         match (self, verdict) {
             (ExpectedOutcome::Passes, Verdict::Pass) => Ok(()),
+            (_, Verdict::Fail(f)) if !f.class.is_conclusive() => Err(format!(
+                "expected {self}, but the run stopped at a memory bound: {}",
+                f.message
+            )),
             (ExpectedOutcome::Fails(c), Verdict::Fail(f)) if f.check == *c => Ok(()),
             (ExpectedOutcome::Passes, Verdict::Fail(f)) => Err(format!(
                 "expected every check to hold, but {} failed at {}: {} (a fixed bug is back?)",

@@ -281,6 +281,18 @@ fn typed_config<P: Protocol>(
         time_limit: Time::from_ms(f.limits.time_ms),
         events_max: f.limits.events_max.unwrap_or(10_000_000),
         pending_max: f.limits.pending_max.unwrap_or(1_000_000) as usize,
+        history_max: f
+            .limits
+            .history_max
+            .unwrap_or(crate::sim::HISTORY_MAX_DEFAULT),
+        records_max: f
+            .limits
+            .records_max
+            .unwrap_or(crate::sim::RECORDS_MAX_DEFAULT),
+        faults_max: f
+            .limits
+            .faults_max
+            .unwrap_or(crate::sim::FAULTS_MAX_DEFAULT),
         liveness_budget: f.liveness_budget_ms.map(Time::from_ms),
         expectations,
         checks: true,

@@ -23,6 +23,12 @@ pub const TIME_MS_MAX: u64 = 365 * 24 * 3_600 * 1_000;
 pub const EVENTS_MAX_LIMIT: u64 = 10_000_000_000;
 /// Largest bound on pending events.
 pub const PENDING_MAX_LIMIT: u64 = 100_000_000;
+/// Largest `limits.history_max` (client operations kept).
+pub const HISTORY_MAX_LIMIT: u64 = 100_000_000;
+/// Largest `limits.records_max` (records plus unsynced writes in one node's store).
+pub const RECORDS_MAX_LIMIT: u64 = 100_000_000;
+/// Largest `limits.faults_max` (entries in `faults`; faults scheduled in one run).
+pub const FAULTS_MAX_LIMIT: u64 = 10_000_000;
 /// Longest latency or delay of one message: one hour.
 pub const DELAY_US_MAX: u64 = 3_600 * 1_000_000;
 /// Largest clock step: one day.
@@ -103,6 +109,13 @@ fn check_range(
     Ok(())
 }
 
+/// The complaint about a `faults` list longer than `limits.faults_max`.
+pub(crate) fn too_many_faults(len: usize, max: u64) -> String {
+    format!(
+        "{len} entries; expected at most {max} (limits.faults_max; raise it with --set limits.faults_max=N, up to {FAULTS_MAX_LIMIT})"
+    )
+}
+
 pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
     if f.schema != SCHEMA {
         return Err(place.error(
@@ -148,6 +161,31 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
                 format!("{p} is out of range; expected 1 to {PENDING_MAX_LIMIT}"),
             ));
         }
+    }
+    let bounds = [
+        (
+            "limits.history_max",
+            f.limits.history_max,
+            HISTORY_MAX_LIMIT,
+        ),
+        (
+            "limits.records_max",
+            f.limits.records_max,
+            RECORDS_MAX_LIMIT,
+        ),
+        ("limits.faults_max", f.limits.faults_max, FAULTS_MAX_LIMIT),
+    ];
+    for (field, value, limit) in bounds {
+        if let Some(v) = value.filter(|&v| v == 0 || v > limit) {
+            return Err(place.error(field, format!("{v} is out of range; expected 1 to {limit}")));
+        }
+    }
+    let faults_max = f
+        .limits
+        .faults_max
+        .unwrap_or(crate::sim::FAULTS_MAX_DEFAULT);
+    if f.faults.len() as u64 > faults_max {
+        return Err(place.error("faults", too_many_faults(f.faults.len(), faults_max)));
     }
     if f.limits.history_steps == Some(0) {
         return Err(place.error(

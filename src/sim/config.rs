@@ -39,8 +39,17 @@ pub struct SimConfig<P: Protocol> {
     pub time_limit: Time,
     /// Popping more events than this is a failure (a storm or a livelock).
     pub events_max: u64,
-    /// More pending events than this at once is a failure too (bounded memory).
+    /// More events pending at once than this (queued, or held by paused nodes) stops the
+    /// run at a memory bound.
     pub pending_max: usize,
+    /// More client operations than this stops the run at a memory bound.
+    pub history_max: u64,
+    /// More records plus unsynced writes in one node's store stops the run at a memory bound.
+    pub records_max: u64,
+    /// More faults scheduled during the run (nemesis draws and their undos, strikes,
+    /// reactions) than this stops the run at a memory bound. The scenario's own list is
+    /// held to it when the file is read.
+    pub faults_max: u64,
     /// Eventually-checks must hold within this long after the heal.
     pub liveness_budget: Option<Time>,
     /// Checks beyond the protocol's default invariants.
@@ -52,6 +61,10 @@ pub struct SimConfig<P: Protocol> {
     /// inconclusive.
     pub history_budget: u64,
 }
+
+/// Default of `limits.faults_max`: entries in a scenario's `faults`, and faults scheduled
+/// during one run.
+pub const FAULTS_MAX_DEFAULT: u64 = 100_000;
 
 impl<P: Protocol> SimConfig<P> {
     /// A quiet cluster of `nodes` with default parameters, for tests and examples.
@@ -71,6 +84,9 @@ impl<P: Protocol> SimConfig<P> {
             time_limit: Time::from_secs(10),
             events_max: 10_000_000,
             pending_max: 1_000_000,
+            history_max: crate::world::HISTORY_MAX_DEFAULT,
+            records_max: crate::world::RECORDS_MAX_DEFAULT,
+            faults_max: FAULTS_MAX_DEFAULT,
             liveness_budget: None,
             expectations: Vec::new(),
             checks: true,

@@ -18,8 +18,11 @@ mod config;
 mod queue;
 mod report;
 
-pub use crate::world::{ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, install_panic_capture};
-pub use config::SimConfig;
+pub use crate::world::{
+    Bounds, ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, HISTORY_MAX_DEFAULT, RECORDS_MAX_DEFAULT,
+    install_panic_capture,
+};
+pub use config::{FAULTS_MAX_DEFAULT, SimConfig};
 pub use queue::EventQueue;
 pub use report::{HistoryReport, RunReport, Verdict};
 
@@ -47,6 +50,8 @@ enum Ev {
     ClientTimer(ClientTimerSlot),
     Fault(u32),
     Nemesis(NemesisKind),
+    /// More faults were scheduled during the run than `limits.faults_max`: the run stops.
+    FaultsBound,
     Deadline,
     End,
 }
@@ -104,7 +109,7 @@ impl<P: Protocol> Simulation<P> {
         for (from, to, model) in &config.links {
             network.set_link_model(*from, *to, model.clone());
         }
-        let world = World::new(
+        let mut world = World::new(
             config.seed,
             n,
             &config.protocol,
@@ -112,6 +117,10 @@ impl<P: Protocol> Simulation<P> {
             &config.clocks,
             &config.permanently_down,
         );
+        world.set_bounds(Bounds {
+            history_max: config.history_max,
+            records_max: config.records_max,
+        });
         let nemesis = config
             .nemesis
             .clone()
@@ -126,6 +135,9 @@ impl<P: Protocol> Simulation<P> {
                 nemesis_on: nemesis.is_some(),
                 nemesis,
                 checks,
+                faults_initial: 0,
+                faults_max: config.faults_max,
+                faults_bound_queued: false,
             },
             recorder: Recorder::new(sink),
             end: None,
@@ -189,6 +201,7 @@ impl<P: Protocol> Simulation<P> {
             self.schedule_fault(heal, Fault::Heal, Origin::Heal);
         }
         self.sched.queue.push(self.config.time_limit, Ev::End);
+        self.sched.faults_initial = self.sched.faults.len();
     }
 
     fn schedule_fault(&mut self, at: Time, fault: Fault, origin: Origin) {
@@ -231,11 +244,17 @@ impl<P: Protocol> Simulation<P> {
                 self.config.events_max
             ))));
         }
-        if self.sched.queue.len() > self.config.pending_max {
-            return StepEnd::Over(self.fail(self.engine_finding(format!(
-                "more than {} events pending at once at {now}",
-                self.config.pending_max
-            ))));
+        if self.sched.queue.len() + self.world.held_total() > self.config.pending_max {
+            let what = "the events pending at once (queued, or held by paused nodes)";
+            return StepEnd::Over(self.bound_reached(
+                "pending_max",
+                self.config.pending_max as u64,
+                what,
+            ));
+        }
+        if let Ev::FaultsBound = ev {
+            let what = "the faults scheduled during the run (nemesis draws and their undos, strikes, reactions)";
+            return StepEnd::Over(self.bound_reached("faults_max", self.config.faults_max, what));
         }
         let applied = match self.dispatch(ev) {
             Ok(applied) => applied,
@@ -301,7 +320,7 @@ impl<P: Protocol> Simulation<P> {
                 Some(action) => action,
                 None => return Ok(Applied::nothing()),
             },
-            Ev::Deadline | Ev::End => return Ok(Applied::nothing()),
+            Ev::Deadline | Ev::End | Ev::FaultsBound => return Ok(Applied::nothing()),
         };
         self.apply(action)
     }
@@ -341,6 +360,7 @@ impl<P: Protocol> Simulation<P> {
         if let Some((t, undo)) = undo {
             self.schedule_fault(t, undo, Origin::Nemesis);
         }
+        self.sched.check_faults_bound(now);
         Some(Action::Fault(fault, Origin::Nemesis))
     }
 
@@ -457,6 +477,13 @@ impl<P: Protocol> Simulation<P> {
             nodes: vec![],
             message,
         }
+    }
+
+    /// The run stops at the memory bound `limits.<limit>`.
+    #[cold]
+    fn bound_reached(&mut self, limit: &str, value: u64, what: &str) -> End {
+        let (step, now) = (self.world.step(), self.world.now());
+        self.fail(Finding::memory_bound(limit, value, what, step, now))
     }
 
     /// The run fails with `f`: its violation is the last record.
@@ -590,6 +617,13 @@ struct Sched<P: Protocol> {
     /// The nemesis and its strikes act until the heal.
     nemesis_on: bool,
     checks: Checks<P>,
+    /// Entries of `faults` scheduled before the first step (the scenario's and the heal);
+    /// those beyond count against `faults_max`.
+    faults_initial: usize,
+    /// `limits.faults_max`.
+    faults_max: u64,
+    /// Whether the stop at `faults_max` is queued.
+    faults_bound_queued: bool,
 }
 
 impl<P: Protocol> Driver<P> for Sched<P> {
@@ -641,6 +675,17 @@ impl<P: Protocol> Driver<P> for Sched<P> {
 }
 
 impl<P: Protocol> Sched<P> {
+    /// Called where faults are scheduled during the run (the nemesis, strikes, reactions):
+    /// past `faults_max`, the run stops right after this step. Checked where the list grows,
+    /// not on every step.
+    fn check_faults_bound(&mut self, now: Time) {
+        let during = (self.faults.len() - self.faults_initial) as u64;
+        if during > self.faults_max && !self.faults_bound_queued {
+            self.faults_bound_queued = true;
+            self.queue.push(now, Ev::FaultsBound);
+        }
+    }
+
     fn schedule_fault(&mut self, at: Time, fault: Fault, origin: Origin) {
         let idx = self.faults.len() as u32;
         self.faults.push((fault, origin));
@@ -664,6 +709,7 @@ impl<P: Protocol> Sched<P> {
                     r.fault.clone()
                 };
                 self.schedule_fault(now, fault, Origin::Reaction);
+                self.check_faults_bound(now);
             }
         }
     }
@@ -696,6 +742,7 @@ impl<P: Protocol> Sched<P> {
             if let Some((fault, (t, undo))) = nemesis.strike(i, n, now, &state) {
                 self.schedule_fault(now, fault, Origin::Strike);
                 self.schedule_fault(t, undo, Origin::Nemesis);
+                self.check_faults_bound(now);
                 return;
             }
         }

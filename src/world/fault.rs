@@ -109,6 +109,7 @@ impl<P: Protocol> World<P> {
                 let host = &mut self.hosts[n.index()];
                 host.status = Status::Up;
                 let mut held = std::mem::take(&mut host.held);
+                self.held_total -= held.len();
                 for h in held.drain(..) {
                     self.tell(env, Consequence::Released(h));
                 }
@@ -171,6 +172,7 @@ impl<P: Protocol> World<P> {
 
     pub(super) fn drop_held<D: Driver<P>>(&mut self, n: NodeId, env: &mut Env<'_, D>) -> Flow {
         while let Some(h) = self.hosts[n.index()].held.pop_front() {
+            self.held_total -= 1;
             match h {
                 Held::Deliver(slot) => {
                     if let Some(m) = self.msgs.remove(slot.0) {

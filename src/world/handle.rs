@@ -83,6 +83,10 @@ impl<P: Protocol> World<P> {
             guarded(|| f(proto, &mut ctx))
         };
         let flow = match result {
+            Ok(()) if store_size(&self.hosts[n.index()].store) > self.bounds.records_max => {
+                let what = format!("the store of {n} (records and unsynced writes)");
+                Err(self.bound_reached("records_max", self.bounds.records_max, &what))
+            }
             Ok(()) => self.apply_effects(n, &mut effects, env),
             Err(message) => Err(self.failed(
                 "protocol_panic",
@@ -311,6 +315,7 @@ impl<P: Protocol> World<P> {
                     m.arrived = true;
                     let id = m.id;
                     self.hosts[n.index()].held.push_back(Held::Deliver(slot));
+                    self.held_total += 1;
                     self.record(env, &Record::Held { id, node: n })?;
                     return Ok(Applied::at(to));
                 }
@@ -369,6 +374,7 @@ impl<P: Protocol> World<P> {
         let n = NodeId(t.node);
         if self.hosts[n.index()].status == Status::Paused {
             self.hosts[n.index()].held.push_back(Held::Timer(slot));
+            self.held_total += 1;
             return Ok(Applied::nothing());
         }
         let t = self.timers.remove(slot.0).expect("slot checked above");
@@ -465,6 +471,10 @@ impl<P: Protocol> World<P> {
                 Ok(())
             }
             ClientEffect::Invoked(op) => {
+                if u64::from(op.0) >= self.bounds.history_max {
+                    let max = self.bounds.history_max;
+                    return Err(self.bound_reached("history_max", max, "the client history"));
+                }
                 let o = self.history.op(op);
                 // The history check's reading of the request, for tools; only when a trace
                 // is written (it is not part of the fingerprint).
@@ -525,4 +535,10 @@ impl<P: Protocol> World<P> {
         self.call_client(t.client, env, |cl, ctx| cl.on_timer(ctx, t.timer))?;
         Ok(Applied::at(Endpoint::Client(ClientId(t.client))))
     }
+}
+
+/// What one node's store keeps in memory: its records and its writes not yet synced.
+#[inline(always)]
+fn store_size<R: Clone>(store: &crate::storage::Store<R>) -> u64 {
+    (store.len() + store.pending_writes()) as u64
 }

@@ -58,6 +58,33 @@ use crate::protocol::{ClientEffect, ClientLogic, Effect, Protocol, WorkloadConfi
 use crate::trace::{Payload, Record};
 use std::sync::Arc;
 
+/// Default of `limits.history_max`: client operations one run may invoke.
+pub const HISTORY_MAX_DEFAULT: u64 = 1_000_000;
+/// Default of `limits.records_max`: records in one node's store plus its writes not yet
+/// synced.
+pub const RECORDS_MAX_DEFAULT: u64 = 100_000;
+
+/// The world's memory bounds: what grows with a run and is kept in the world. Reaching one
+/// stops the action with a finding of class
+/// [`MemoryBound`](crate::check::FailureClass::MemoryBound). Each check is one compare where
+/// the structure grows (an invocation, a node handler's return).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Client operations in the history (`limits.history_max`).
+    pub history_max: u64,
+    /// Records in one node's store plus its unsynced writes (`limits.records_max`).
+    pub records_max: u64,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            history_max: HISTORY_MAX_DEFAULT,
+            records_max: RECORDS_MAX_DEFAULT,
+        }
+    }
+}
+
 /// The state of one run of protocol `P`, and its transitions.
 pub struct World<P: Protocol> {
     nodes: u32,
@@ -75,6 +102,9 @@ pub struct World<P: Protocol> {
     phase: Phase,
     healed_at: Option<Time>,
     faults_applied: u64,
+    bounds: Bounds,
+    /// Events held by paused nodes, all nodes together.
+    held_total: usize,
     /// Scratch space reused by every handler call (no allocation per step).
     effects: Vec<Effect<P>>,
     client_effects: Vec<ClientEffect<P>>,
@@ -103,6 +133,8 @@ where
             phase: self.phase,
             healed_at: self.healed_at,
             faults_applied: self.faults_applied,
+            bounds: self.bounds,
+            held_total: self.held_total,
             effects: Vec::new(),
             client_effects: Vec::new(),
         }
@@ -157,12 +189,29 @@ impl<P: Protocol> World<P> {
             phase: Phase::Safety,
             healed_at: None,
             faults_applied: 0,
+            bounds: Bounds::default(),
+            held_total: 0,
             effects: Vec::new(),
             client_effects: Vec::new(),
         }
     }
 
+    /// Sets the memory bounds (the defaults until then).
+    pub fn set_bounds(&mut self, bounds: Bounds) {
+        self.bounds = bounds;
+    }
+
     // ---- reading the world -----------------------------------------------------------
+
+    /// The memory bounds in force.
+    pub fn bounds(&self) -> Bounds {
+        self.bounds
+    }
+    /// Events held by paused nodes now, all nodes together (a driver counts them with its
+    /// own pending events).
+    pub fn held_total(&self) -> usize {
+        self.held_total
+    }
 
     /// Cluster size.
     pub fn nodes(&self) -> u32 {
@@ -384,6 +433,13 @@ impl<P: Protocol> World<P> {
         env.recorder
             .record::<P>(self.step, self.now, record)
             .map_err(|e| Stop(Box::new(Stopped::Aborted(e.into_reason()))))
+    }
+
+    /// The stop of a run that reached the memory bound `limits.<limit>`.
+    #[cold]
+    pub(super) fn bound_reached(&self, limit: &str, value: u64, what: &str) -> Stop {
+        let f = Finding::memory_bound(limit, value, what, self.step, self.now);
+        Stop(Box::new(Stopped::Failed(f)))
     }
 
     pub(super) fn failed(&self, check: &str, nodes: Vec<NodeId>, message: String) -> Stop {
