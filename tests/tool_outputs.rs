@@ -2,8 +2,9 @@
 //! traces compactly: `view`, `export --format perfetto|shiviz|jepsen` and `explain`, run on
 //! traces of bundled scenarios (and one cut short, as a killed run leaves it), must produce
 //! the bytes whose FNV-1a hashes tests/golden/tools/outputs.txt lists. The hashes were taken
-//! with the faultline of commit 7122f31 (before the compact reading) by
-//! tests/golden/tools/hash-outputs.py, which makes the same traces and runs the same commands.
+//! by tests/golden/tools/hash-outputs.py (which makes the same traces and runs the same
+//! commands) with the faultline of commit 02f83ac, before the compact reading; every row but
+//! Perfetto's is also what commit 7122f31 wrote (02f83ac changed the Perfetto export itself).
 //! `explain` names its trace in what it suggests; the path is replaced by `TRACE`.
 //!
 //! On a difference the test writes what it got into its temporary directory and names the
