@@ -11,7 +11,7 @@ use crate::trace::doc::TraceDoc;
 use std::io::Write;
 use std::path::Path;
 
-pub(super) use crate::trace::file::write_whole;
+pub(super) use crate::trace::file::{check_outputs, write_whole};
 
 /// Prints `error: WHAT` and says the input was bad.
 pub(super) fn bad(err: &mut dyn Write, what: impl std::fmt::Display) -> Exit {

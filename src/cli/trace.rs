@@ -2,7 +2,7 @@
 //! time), `view` (the HTML page), `export` (for other tools) and `explain` (the story).
 
 use super::Exit;
-use super::io::{read_trace_doc, record_error, write_whole};
+use super::io::{check_outputs, read_trace_doc, record_error, write_whole};
 use crate::tools::explain;
 use crate::tools::export;
 use crate::trace;
@@ -66,6 +66,20 @@ pub(super) fn cmd_view(
     err: &mut dyn Write,
 ) -> Exit {
     let shown = path.display();
+    let target = output.map_or_else(|| path.with_extension("html"), Path::to_path_buf);
+    if target == path {
+        let _ = writeln!(
+            err,
+            "error: {shown}: the page would overwrite the trace; name it with -o"
+        );
+        return Exit::BadInput;
+    }
+    // Checked before the trace is read, so a bad path fails at once.
+    let flag = if output.is_some() { "-o" } else { "the page" };
+    if let Err(e) = check_outputs(&[(flag, &target)]) {
+        let _ = writeln!(err, "error: {e}");
+        return Exit::BadInput;
+    }
     let text = match std::fs::read(path) {
         Ok(b) => match String::from_utf8(b) {
             Ok(t) => t,
@@ -86,14 +100,6 @@ pub(super) fn cmd_view(
             return Exit::BadInput;
         }
     };
-    let target = output.map_or_else(|| path.with_extension("html"), Path::to_path_buf);
-    if target == path {
-        let _ = writeln!(
-            err,
-            "error: {shown}: the page would overwrite the trace; name it with -o"
-        );
-        return Exit::BadInput;
-    }
     if let Err(e) = write_whole(&target, &page) {
         let _ = writeln!(err, "error: {e}");
         return Exit::BadInput;
@@ -215,6 +221,13 @@ pub(super) fn cmd_export(
         );
         return Exit::BadInput;
     };
+    // Checked before the trace is read, so a bad path fails at once.
+    if let Some(o) = output {
+        if let Err(e) = check_outputs(&[("-o", o)]) {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    }
     let Some((text, doc)) = read_trace_doc(path, err) else {
         return Exit::BadInput;
     };
