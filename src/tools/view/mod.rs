@@ -212,12 +212,29 @@ pub fn encode(doc: &TraceDoc) -> Value {
         "header": doc.header,
         "vocabulary": doc.vocabulary,
         "summary": summary,
-        "reproduce": doc.reproduce(),
+        "reproduce": reproduce(doc),
         "lanes": lanes,
         "evs": evs,
         "strings": strings,
         "records": records,
     })
+}
+
+/// The line that reruns the run: the summary's, or for a trace without one (its run was
+/// killed) the same line built from the header's source, seed and `--set` overrides.
+fn reproduce(doc: &TraceDoc) -> String {
+    if let Some(line) = doc.reproduce() {
+        return line.to_string();
+    }
+    let overrides: Vec<String> = doc.header["overrides"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    crate::base::replay::replay_line(doc.source(), doc.seed(), &overrides)
 }
 
 #[cfg(test)]
@@ -242,6 +259,28 @@ mod tests {
             t.push('\n');
         }
         t
+    }
+
+    #[test]
+    fn the_replay_line_of_a_trace_without_summary_keeps_its_overrides() {
+        // A killed run's trace: the header has the `--set` overrides, there is no summary.
+        let text = trace(&[]).replacen(
+            r#""source":"ping/x","#,
+            r#""source":"ping/x","overrides":["network.loss=0.1","limits.time_ms=500"],"#,
+            1,
+        );
+        let d = encode(&TraceDoc::parse(&text).unwrap());
+        assert_eq!(
+            d["reproduce"],
+            json!("faultline run ping/x --seed 3 --set network.loss=0.1 --set limits.time_ms=500")
+        );
+        // With a summary, its line is the one shown.
+        let done = format!(
+            "{text}{}\n",
+            r#"{"ev":"summary","reproduce":"faultline run y --seed 9"}"#
+        );
+        let d = encode(&TraceDoc::parse(&done).unwrap());
+        assert_eq!(d["reproduce"], json!("faultline run y --seed 9"));
     }
 
     #[test]
