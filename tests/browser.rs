@@ -4,8 +4,13 @@
 //! saves a screenshot of each under `target/faultline/screenshots/`.
 //!
 //! Needs `/usr/bin/chromium` (or `FAULTLINE_CHROMIUM`), `node`, and `npm ci --prefix
-//! tests/browser`. Without them the test says why and passes, unless
-//! `FAULTLINE_REQUIRE_BROWSER=1` (as in CI), when it fails.
+//! tests/browser`. Without them the test is reported as ignored, with the reason, in the
+//! runner's own summary (`test ... ignored, needs Chromium: ...` and `1 ignored`), never as
+//! `ok`; with `FAULTLINE_REQUIRE_BROWSER=1` (as in CI) it fails instead.
+//!
+//! Whether the browser is there is only known when the test runs, and libtest decides
+//! `#[ignore]` at build time, so this file has its own `main` (`harness = false` in
+//! Cargo.toml): it probes, then runs the test or reports it ignored, in libtest's format.
 
 mod common;
 
@@ -42,20 +47,126 @@ fn missing(root: &Path, chromium: &Path) -> Option<String> {
     None
 }
 
-#[test]
-#[allow(clippy::disallowed_types)] // wall time of the browser check, printed for people only
-fn every_bundled_scenario_and_a_100k_record_run_render_in_headless_chromium() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let chromium = std::env::var_os("FAULTLINE_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    if let Some(why) = missing(root, &chromium) {
-        if std::env::var("FAULTLINE_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-            panic!("FAULTLINE_REQUIRE_BROWSER=1 but the browser check cannot run: {why}");
+/// The one test in this file.
+const NAME: &str = "every_bundled_scenario_and_a_100k_record_run_render_in_headless_chromium";
+
+/// What the runner should do with the test.
+#[derive(Debug, PartialEq)]
+enum Plan {
+    /// Run it.
+    Run,
+    /// Report it ignored, with this reason.
+    Ignore(String),
+    /// Fail it: the browser is required (CI) but missing.
+    Fail(String),
+    /// Leave it out: the command line's filter does not match it.
+    FilteredOut,
+}
+
+/// The plan for the arguments libtest would get (filters, `--exact`, `--skip`, `--ignored`,
+/// `--include-ignored`; other flags are accepted and do not matter for one test), why the
+/// browser is missing if it is, and whether it is required.
+fn plan(args: &[String], missing: Option<String>, required: bool) -> Plan {
+    let mut filters = Vec::new();
+    let mut skips = Vec::new();
+    let (mut exact, mut only_ignored) = (false, false);
+    let mut args = args.iter();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--exact" => exact = true,
+            "--ignored" => only_ignored = true,
+            "--skip" => skips.extend(args.next().cloned()),
+            // Flags with a value.
+            "--test-threads" | "--format" | "--color" | "--logfile" | "-Z" | "--report-time" => {
+                let _ = args.next();
+            }
+            f if f.starts_with('-') => {}
+            f => filters.push(f.to_string()),
         }
-        eprintln!("browser test skipped: {why}");
+    }
+    let matches = |f: &String| {
+        if exact {
+            NAME == f
+        } else {
+            NAME.contains(f.as_str())
+        }
+    };
+    if (!filters.is_empty() && !filters.iter().any(matches))
+        || skips.iter().any(|s| NAME.contains(s.as_str()))
+    {
+        return Plan::FilteredOut;
+    }
+    match missing {
+        None if only_ignored => Plan::FilteredOut,
+        None => Plan::Run,
+        Some(why) if required => Plan::Fail(format!(
+            "FAULTLINE_REQUIRE_BROWSER=1 but the browser check cannot run: {why}"
+        )),
+        Some(why) => Plan::Ignore(format!("needs Chromium: {why}")),
+    }
+}
+
+/// Runs the test, or reports it ignored, and prints what libtest prints: the runner's
+/// summary counts an ignored test as ignored.
+fn main() {
+    plan_self_test();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        if plan(&args, None, false) != Plan::FilteredOut {
+            println!("{NAME}: test");
+        }
         return;
     }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chromium = chromium();
+    let required = std::env::var("FAULTLINE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let plan = plan(&args, missing(root, &chromium), required);
+    let count = usize::from(plan != Plan::FilteredOut);
+    println!(
+        "\nrunning {count} test{}",
+        if count == 1 { "" } else { "s" }
+    );
+    let (passed, failed, ignored) = match plan {
+        Plan::FilteredOut => (0, 0, 0),
+        Plan::Ignore(why) => {
+            println!("test {NAME} ... ignored, {why}");
+            (0, 0, 1)
+        }
+        Plan::Fail(why) => {
+            println!("test {NAME} ... FAILED");
+            println!("\nfailures:\n\n---- {NAME} ----\n{why}\n");
+            (0, 1, 0)
+        }
+        Plan::Run => match std::panic::catch_unwind(|| browser_check(root, &chromium)) {
+            Ok(()) => {
+                println!("test {NAME} ... ok");
+                (1, 0, 0)
+            }
+            Err(_) => {
+                // The panic message is already on stderr.
+                println!("test {NAME} ... FAILED");
+                (0, 1, 0)
+            }
+        },
+    };
+    println!(
+        "\ntest result: {}. {passed} passed; {failed} failed; {ignored} ignored; 0 measured; {} filtered out\n",
+        if failed == 0 { "ok" } else { "FAILED" },
+        1 - count
+    );
+    if failed > 0 {
+        std::process::exit(101);
+    }
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("FAULTLINE_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+#[allow(clippy::disallowed_types)] // wall time of the browser check, printed for people only
+fn browser_check(root: &Path, chromium: &Path) {
     let out = target_dir(root).join("faultline");
     let pages_dir = out.join("pages");
     let _ = std::fs::remove_dir_all(&pages_dir);
@@ -146,7 +257,7 @@ fn every_bundled_scenario_and_a_100k_record_run_render_in_headless_chromium() {
     let result = Command::new("node")
         .arg(root.join("tests/browser/check.mjs"))
         .arg("--chromium")
-        .arg(&chromium)
+        .arg(chromium)
         .arg("--screenshots")
         .arg(out.join("screenshots"))
         .args(&pages)
@@ -171,4 +282,35 @@ fn every_bundled_scenario_and_a_100k_record_run_render_in_headless_chromium() {
         renamed_line.contains("leading band(s) drawn"),
         "{renamed_line}"
     );
+}
+
+/// The plan, checked without a browser (`main` runs this first, every time): an unmet need is
+/// `ignored` with its reason, or a failure when required; filters work as libtest's.
+fn plan_self_test() {
+    let none: [String; 0] = [];
+    let why = || Some("/usr/bin/chromium not found".to_string());
+    assert_eq!(plan(&none, None, false), Plan::Run);
+    assert_eq!(
+        plan(&none, why(), false),
+        Plan::Ignore("needs Chromium: /usr/bin/chromium not found".into())
+    );
+    assert!(
+        matches!(plan(&none, why(), true), Plan::Fail(w) if w.starts_with("FAULTLINE_REQUIRE_BROWSER=1"))
+    );
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(plan(&args(&["render"]), None, false), Plan::Run);
+    assert_eq!(plan(&args(&["other_test"]), why(), true), Plan::FilteredOut);
+    assert_eq!(
+        plan(&args(&["--exact", "render"]), None, false),
+        Plan::FilteredOut
+    );
+    assert_eq!(
+        plan(&args(&["--skip", "chromium"]), None, false),
+        Plan::FilteredOut
+    );
+    assert_eq!(
+        plan(&args(&["--test-threads", "1", "-q"]), why(), false),
+        Plan::Ignore("needs Chromium: /usr/bin/chromium not found".into())
+    );
+    assert_eq!(plan(&args(&["--ignored"]), None, false), Plan::FilteredOut);
 }

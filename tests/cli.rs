@@ -459,3 +459,319 @@ fn a_sweep_failure_says_how_to_view_the_seed() {
         "{out}"
     );
 }
+
+/// A complete trace of `ping/basic` (with one override) in `dir`, as lines.
+fn ping_trace(dir: &std::path::Path) -> Vec<String> {
+    let path = dir.join("full.jsonl");
+    let (code, out, err) = cli(&[
+        "run",
+        "ping/basic",
+        "--set",
+        "limits.time_ms=1500",
+        "-q",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.lines().map(String::from).collect()
+}
+
+#[test]
+fn a_cut_trace_is_bad_input_not_a_divergence_and_says_how_far_it_matched() {
+    let dir = temp_dir("replay-cut");
+    let lines = ping_trace(&dir);
+    let n = lines.len();
+    assert!(n > 20, "{n} lines");
+
+    // Cut in the middle of line 11 (record 10): exit 2, not 3.
+    let mid = dir.join("mid.jsonl");
+    let cut = lines[10].len() / 2;
+    std::fs::write(&mid, lines[..10].join("\n") + "\n" + &lines[10][..cut]).unwrap();
+    let (code, out, err) = cli(&["replay", mid.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    let first = err.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "error: {}:11: the trace is cut: it ends in the middle of line 11;",
+            mid.display()
+        )),
+        "{err}"
+    );
+    let step =
+        |i: usize| serde_json::from_str::<serde_json::Value>(&lines[i]).unwrap()["step"].clone();
+    assert!(
+        first.contains(&format!(
+            "the replay matched 9 records (through step {})",
+            step(9)
+        )),
+        "{err}"
+    );
+    assert!(!out.contains("DIVERGED"), "{out}");
+
+    // Cut at a line boundary before the summary: exit 2, names the last line.
+    let boundary = dir.join("boundary.jsonl");
+    std::fs::write(&boundary, lines[..n - 1].join("\n") + "\n").unwrap();
+    let (code, out, err) = cli(&["replay", boundary.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: {}:{}: the trace is cut: it ends after line {}, before its summary line; the replay matched {} records",
+            boundary.display(),
+            n - 1,
+            n - 1,
+            n - 2
+        )),
+        "{err}"
+    );
+
+    // Cut inside the summary line: exit 2, and it says so.
+    let summary = dir.join("summary.jsonl");
+    std::fs::write(
+        &summary,
+        lines[..n - 1].join("\n") + "\n" + &lines[n - 1][..20],
+    )
+    .unwrap();
+    let (code, out, err) = cli(&["replay", summary.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!("in the middle of line {n} (its summary line)")),
+        "{err}"
+    );
+
+    // A cut line that differs where it is present still diverges (exit 3).
+    let differs = dir.join("differs.jsonl");
+    let changed = lines[10][..cut].replacen("\"step\":", "\"step\":9", 1);
+    std::fs::write(&differs, lines[..10].join("\n") + "\n" + &changed).unwrap();
+    let (code, out, _) = cli(&["replay", differs.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+
+    // Only a header: nothing matched.
+    let header = dir.join("header.jsonl");
+    std::fs::write(&header, lines[0].clone() + "\n").unwrap();
+    let (code, _, err) = cli(&["replay", header.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the replay matched no record"), "{err}");
+
+    // A header cut short.
+    let head_cut = dir.join("headcut.jsonl");
+    std::fs::write(&head_cut, &lines[0][..40]).unwrap();
+    let (code, _, err) = cli(&["replay", head_cut.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(":1: the trace is cut inside its header line"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_partial_trace_replays_as_incomplete_with_exit_4_and_a_missing_trace_names_its_partial() {
+    let dir = temp_dir("replay-partial");
+    let lines = ping_trace(&dir);
+    // What a killed run leaves: TRACE.partial, cut mid-record, and no TRACE.
+    let trace = dir.join("killed.jsonl");
+    let partial = dir.join("killed.jsonl.partial");
+    let cut = lines[20].len() / 3;
+    std::fs::write(&partial, lines[..20].join("\n") + "\n" + &lines[20][..cut]).unwrap();
+    let (code, out, err) = cli(&["replay", partial.to_str().unwrap()]);
+    assert_eq!(code, 4, "{out}{err}");
+    let step = serde_json::from_str::<serde_json::Value>(&lines[19]).unwrap()["step"].clone();
+    assert!(
+        out.starts_with(&format!(
+            "INCOMPLETE: {} is a .partial trace (the run that wrote it did not finish: no summary line); the replay matched 19 records (through step {step}), and its last line 21, cut mid-record, as far as it was written, and nothing diverged",
+            partial.display()
+        )),
+        "{out}"
+    );
+    // Cut at a line boundary.
+    std::fs::write(&partial, lines[..20].join("\n") + "\n").unwrap();
+    let (code, out, err) = cli(&["replay", partial.to_str().unwrap()]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "the replay matched 19 records (through step {step}), and nothing diverged"
+        )),
+        "{out}"
+    );
+    // A .partial that differs where it is present diverged (exit 3).
+    let mut changed = lines[..20].to_vec();
+    changed[5] = changed[5].replacen("\"t\":", "\"t\":1", 1);
+    std::fs::write(&partial, changed.join("\n") + "\n").unwrap();
+    let (code, out, _) = cli(&["replay", partial.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.starts_with("DIVERGED: diverged at record 5"), "{out}");
+
+    // TRACE is missing but TRACE.partial is there: the error says so.
+    let (code, _, err) = cli(&["replay", trace.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: no such file, but {} is there: the run that wrote it did not finish",
+            trace.display(),
+            partial.display()
+        )),
+        "{err}"
+    );
+    std::fs::remove_file(&partial).unwrap();
+    let (code, _, err) = cli(&["replay", trace.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot open"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn every_output_path_is_checked_before_the_run_and_nothing_partial_is_left() {
+    let dir = temp_dir("outputs");
+    let ok = dir.join("ok.jsonl");
+    let ok = ok.to_str().unwrap();
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // --trace onto an existing directory.
+    let sub = dir.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let (code, out, err) = cli(&["run", "ping/basic", "-q", "--trace", sub.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        err.lines().next().unwrap(),
+        format!("error: --trace {}: is a directory", sub.display())
+    );
+    assert!(out.is_empty(), "nothing ran: {out}");
+    // --view into a directory that does not exist, with a good --trace: the run does not
+    // start, so the trace is not written either.
+    let page = dir.join("no/such/page.html");
+    let (code, out, err) = cli(&[
+        "run",
+        "ping/basic",
+        "-q",
+        "--trace",
+        ok,
+        "--view",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        err.lines().next().unwrap(),
+        format!(
+            "error: --view {}: the directory {} does not exist",
+            page.display(),
+            dir.join("no/such").display()
+        )
+    );
+    assert!(out.is_empty(), "nothing ran: {out}");
+    // --history under a file, --emit-scenario the same file as --trace.
+    let under_file = format!("{ok}/h.jsonl");
+    std::fs::write(ok, "x").unwrap();
+    let (code, _, err) = cli(&["run", "ping/basic", "-q", "--history", &under_file]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("error: --history "), "{err}");
+    assert!(err.contains("is not a directory"), "{err}");
+    let (code, _, err) = cli(&[
+        "run",
+        "ping/basic",
+        "-q",
+        "--trace",
+        ok,
+        "--emit-scenario",
+        ok,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--trace writes the same file"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ok).unwrap(),
+        "x",
+        "nothing was written"
+    );
+    // The commands that read a trace check -o before reading it: a missing trace is not
+    // even opened.
+    let (code, _, err) = cli(&["view", "missing.jsonl", "-o", sub.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(&format!("error: -o {}: is a directory", sub.display())),
+        "{err}"
+    );
+    let (code, _, err) = cli(&[
+        "export",
+        "missing.jsonl",
+        "--format",
+        "perfetto",
+        "-o",
+        sub.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(&format!("error: -o {}: is a directory", sub.display())),
+        "{err}"
+    );
+    // shrink -o too, before it shrinks.
+    let (code, out, err) = cli(&[
+        "shrink",
+        "ping/bug-skip-boot-sync",
+        "-o",
+        sub.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: --output {}: is a directory",
+            sub.display()
+        )),
+        "{err}"
+    );
+    assert!(out.is_empty(), "the shrink did not start: {out}");
+    // Not a .partial file anywhere.
+    assert_eq!(names(&dir), vec!["ok.jsonl", "sub"]);
+    assert!(names(&sub).is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A directory that even this user cannot write to (root writes anywhere: then `None`).
+#[cfg(unix)]
+fn read_only_dir(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let ro = dir.join("ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    match std::fs::write(ro.join("probe"), "") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(ro.join("probe"));
+            None
+        }
+        Err(_) => Some(ro),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_view_into_a_read_only_directory_fails_before_the_run_and_a_device_is_refused() {
+    let dir = temp_dir("outputs-ro");
+    if let Some(ro) = read_only_dir(&dir) {
+        let page = ro.join("p.html");
+        let (code, out, err) = cli(&["run", "ping/basic", "-q", "--view", page.to_str().unwrap()]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.starts_with(&format!(
+                "error: --view {}: cannot write in {}",
+                page.display(),
+                ro.display()
+            )),
+            "{err}"
+        );
+        assert!(out.is_empty(), "nothing ran: {out}");
+    }
+    // A device is not replaced by a trace (the rename would swap it for a file).
+    let (code, out, err) = cli(&["run", "ping/basic", "-q", "--trace", "/dev/null"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        err.lines().next().unwrap(),
+        "error: --trace /dev/null: exists and is not a regular file (a device, pipe or socket)"
+    );
+    assert!(!std::path::Path::new("/dev/null.partial").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}

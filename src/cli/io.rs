@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::Path;
 
-pub(super) use crate::trace::file::write_whole;
+pub(super) use crate::trace::file::{check_outputs, write_whole};
 
 /// The most bytes one line of a trace (or of a `sweep --json` report) may hold. The header
 /// line carries the effective scenario, whose file holds at most 16 MiB; four times that

@@ -47,7 +47,8 @@ pub enum Exit {
     BadInput = 2,
     /// A replay diverged from its trace.
     Diverged = 3,
-    /// A check ran out of its budget before it could decide.
+    /// A check ran out of its budget before it could decide, or a replay of a `.partial`
+    /// trace matched as far as it goes (without the end, it cannot say the run is identical).
     Inconclusive = 4,
 }
 

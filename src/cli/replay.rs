@@ -2,41 +2,122 @@
 //! trace record by record and in its summary.
 
 use super::Exit;
-use super::io::{InputLines, ReadFailure, bad, open_trace};
+use super::io::bad;
+use crate::base::read::{Lines, ReadError};
 use crate::protocols::AnyScenario;
 use crate::scenario::{Document, replay_line};
 use crate::sim::Verdict;
-use crate::trace::file::summary_line;
+use crate::trace::file::{partial_path, summary_line};
 use crate::trace::{self, TRACE_SCHEMA, TraceSink};
 use std::cell::RefCell;
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::rc::Rc;
 
-/// Compares each replayed line with the next line of the recorded trace, read under the
-/// trace caps. A line that cannot be read (too long, not UTF-8) is kept in `failure`: the
-/// file is bad input, not a divergence.
+/// The longest line a trace may hold: the header carries the whole effective scenario.
+const LINE_MAX: usize = 64 << 20;
+
+/// Why the comparison stopped before the replayed run ended.
+enum Stop {
+    /// A recorded line differs from the replayed one (the message says where).
+    Diverged(String),
+    /// The recorded trace ends before the replay does: the file was cut (or is a
+    /// `.partial` file whose run did not finish).
+    Ended,
+    /// The recorded trace could not be read on (too long a line, not UTF-8, an I/O error).
+    Unreadable(ReadError),
+}
+
+/// Compares each replayed line with the next line of the recorded trace.
 struct CompareSink {
-    lines: InputLines,
+    lines: Lines<BufReader<File>>,
+    /// Lines compared, the one being compared included.
     compared: u64,
-    failure: Option<ReadFailure>,
+    /// The last recorded line that matched (for "how far it matched").
+    last_matched: String,
+    /// Whether the file's last line was cut short and matched the replay as far as it goes.
+    cut_line_matched: bool,
+    stop: Option<Stop>,
 }
 
 impl CompareSink {
-    fn next_recorded(&mut self) -> Option<String> {
-        self.next_recorded_is(None).map(|(l, _)| l)
+    /// The next recorded line, or `None` at the end of the file (or after a read error,
+    /// which is kept in `stop`).
+    fn next_recorded(&mut self) -> Option<&str> {
+        match self.lines.next_line() {
+            Ok(Some((_, text))) => Some(text),
+            Ok(None) => None,
+            Err(e) => {
+                self.stop = Some(Stop::Unreadable(e));
+                None
+            }
+        }
     }
 
-    /// The next recorded line, and whether it equals `replayed` (the line is copied only when
-    /// it does not, or when there is nothing to compare with).
-    fn next_recorded_is(&mut self, replayed: Option<&str>) -> Option<(String, bool)> {
-        match self.lines.next_line() {
-            Ok(Some((_, recorded))) if Some(recorded) == replayed => Some((String::new(), true)),
-            Ok(Some((_, recorded))) => Some((recorded.to_string(), false)),
-            Ok(None) => None,
-            Err(f) => {
-                self.failure = Some(f);
-                None
+    /// The line the comparison reached (the header is line 1).
+    fn line(&self) -> usize {
+        self.lines.line()
+    }
+
+    /// Whether the file ended without a newline after its last line.
+    fn ended_mid_line(&self) -> bool {
+        !self.lines.ended_with_newline()
+    }
+
+    /// "the N records before it (through step S)": how far the recorded trace matched.
+    fn matched(&self) -> String {
+        let n = self.compared.saturating_sub(1);
+        match n {
+            0 => "no record (the trace ends right after its header)".to_string(),
+            _ => format!(
+                "{n} record{} (through {})",
+                if n == 1 { "" } else { "s" },
+                step_of(&self.last_matched)
+            ),
+        }
+    }
+
+    /// Compares `line` with the next recorded line; on any difference, says why in `stop`.
+    fn compare(&mut self, line: &str) -> bool {
+        self.compared += 1;
+        let compared = self.compared;
+        let verdict = match self.next_recorded() {
+            Some(recorded) if recorded == line => Ok(()),
+            // The file's last line, cut short: as far as it goes, it matches.
+            Some(recorded) if line.starts_with(recorded) => Err(None),
+            Some(recorded) => Err(Some(Stop::Diverged(format!(
+                "diverged at record {compared} ({}):\n  recorded: {recorded}\n  replayed: {line}",
+                step_of(recorded)
+            )))),
+            None => Err(Some(Stop::Ended)),
+        };
+        match verdict {
+            Ok(()) => {
+                self.last_matched.clear();
+                self.last_matched.push_str(line);
+                true
+            }
+            Err(None)
+                if self.lines.next_line().is_ok_and(|l| l.is_none()) && self.ended_mid_line() =>
+            {
+                self.cut_line_matched = true;
+                self.stop = Some(Stop::Ended);
+                false
+            }
+            Err(None) => {
+                // A shorter line that is not the file's cut last line: a real difference.
+                self.stop = Some(Stop::Diverged(format!(
+                    "diverged at record {compared} ({}): the recorded line stops short of the replayed one:\n  replayed: {line}",
+                    step_of(line)
+                )));
+                false
+            }
+            Err(Some(stop)) => {
+                if self.stop.is_none() {
+                    self.stop = Some(stop);
+                }
+                false
             }
         }
     }
@@ -63,20 +144,10 @@ fn step_of(line: &str) -> String {
 
 impl TraceSink for CompareSink {
     fn line(&mut self, line: &str) -> Result<(), String> {
-        self.compared += 1;
-        match self.next_recorded_is(Some(line)) {
-            Some((_, true)) => Ok(()),
-            Some((recorded, false)) => Err(format!(
-                "diverged at record {} ({}):\n  recorded: {recorded}\n  replayed: {line}",
-                self.compared,
-                step_of(&recorded)
-            )),
-            None if self.failure.is_some() => Err("the recorded trace cannot be read".to_string()),
-            None => Err(format!(
-                "diverged at record {} ({}): the recorded trace ends here but the replay goes on:\n  replayed: {line}",
-                self.compared,
-                step_of(line)
-            )),
+        match self.compare(line) {
+            true => Ok(()),
+            // The engine stops the run; the command reads `stop` to say why.
+            false => Err("the replay stopped comparing".to_string()),
         }
     }
 }
@@ -96,17 +167,41 @@ impl<S: TraceSink> TraceSink for Shared<S> {
 
 pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let shown = path.display().to_string();
-    let mut lines = match open_trace(path) {
-        Ok(l) => l,
-        Err(e) => return bad(err, e),
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let partial = partial_path(path);
+            if e.kind() == std::io::ErrorKind::NotFound && partial.is_file() {
+                let _ = writeln!(
+                    err,
+                    "error: {shown}: no such file, but {} is there: the run that wrote it did not finish (killed, or its trace could not be written); `faultline replay {}` compares what it holds",
+                    partial.display(),
+                    partial.display()
+                );
+            } else {
+                let _ = writeln!(err, "error: {shown}: cannot open: {e}");
+            }
+            return Exit::BadInput;
+        }
     };
+    let mut lines = Lines::new(BufReader::new(file), LINE_MAX, u64::MAX);
     let head: serde_json::Value = match lines.next_line() {
-        Err(e) => return bad(err, e),
         Ok(Some((_, l))) => match serde_json::from_str(l) {
             Ok(v) => v,
+            Err(_) if !lines.ended_with_newline() => {
+                let _ = writeln!(
+                    err,
+                    "error: {shown}:1: the trace is cut inside its header line (nothing to replay)"
+                );
+                return Exit::BadInput;
+            }
             Err(_) => serde_json::Value::Null,
         },
         Ok(None) => serde_json::Value::Null,
+        Err(e) => {
+            let _ = writeln!(err, "error: {shown}: {e}");
+            return Exit::BadInput;
+        }
     };
     if head.get("ev").and_then(|e| e.as_str()) != Some("header") {
         let _ = writeln!(
@@ -156,15 +251,26 @@ pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) 
     let compare = Rc::new(RefCell::new(Some(CompareSink {
         lines,
         compared: 0,
-        failure: None,
+        last_matched: String::new(),
+        cut_line_matched: false,
+        stop: None,
     })));
     let report = match scn.run(seed, Some(Box::new(Shared(compare.clone())))) {
         Ok(r) => r,
         Err(e) => return bad(err, e),
     };
-    let failure = compare.borrow_mut().as_mut().and_then(|s| s.failure.take());
-    if let Some(f) = failure {
-        return bad(err, f);
+    let mut sink = compare
+        .borrow_mut()
+        .take()
+        .expect("the sink is back after the run");
+    let ending = Ending {
+        shown: &shown,
+        partial: path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".partial")),
+    };
+    if sink.stop.is_some() {
+        return ending.stopped(sink, false, out, err);
     }
     if let Verdict::Aborted { reason } = &report.verdict {
         let _ = writeln!(out, "DIVERGED: {reason}");
@@ -184,39 +290,22 @@ pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) 
         report.fingerprint,
         &replay_line(&source, seed, &overrides),
     );
-    let mut sink = compare
-        .borrow_mut()
-        .take()
-        .expect("the sink is back after the run");
-    let compared = sink.line(&summary);
-    if let Some(f) = sink.failure.take() {
-        return bad(err, f);
+    if !sink.compare(&summary) {
+        return ending.stopped(sink, true, out, err);
     }
-    if let Err(e) = compared {
-        let _ = writeln!(out, "DIVERGED in the summary: {e}");
-        return Exit::Diverged;
-    }
-    let extra = sink.next_recorded();
-    if let Some(f) = sink.failure.take() {
-        return bad(err, f);
-    }
-    if let Some(extra) = extra {
+    if let Some(extra) = sink.next_recorded() {
         let _ = writeln!(
             out,
             "DIVERGED: the recorded trace has more lines after the summary: {extra}"
         );
         return Exit::Diverged;
     }
+    if let Some(Stop::Unreadable(e)) = &sink.stop {
+        let _ = writeln!(err, "error: {shown}: {e}");
+        return Exit::BadInput;
+    }
     let verdict = match &report.verdict {
         Verdict::Pass => "PASS".to_string(),
-        Verdict::Fail(f) if !f.class.is_conclusive() => {
-            format!(
-                "INCONCLUSIVE ({} {} at step {})",
-                f.class.name(),
-                f.check,
-                f.step
-            )
-        }
         Verdict::Fail(f) => format!("FAIL {} at step {}", f.check, f.step),
         Verdict::Inconclusive { reason } => format!("INCONCLUSIVE ({reason})"),
         Verdict::Aborted { reason } => reason.clone(),
@@ -228,4 +317,72 @@ pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) 
         trace::fingerprint_hex(report.fingerprint)
     );
     Exit::Ok
+}
+
+/// How a comparison that stopped early is reported.
+struct Ending<'a> {
+    shown: &'a str,
+    /// Whether the file is a `.partial` trace (its run did not finish writing it).
+    partial: bool,
+}
+
+impl Ending<'_> {
+    /// Reports why `sink` stopped: a divergence (exit 3), an unreadable line (exit 2), or a
+    /// trace that ends early: cut (exit 2), or incomplete for a `.partial` file (exit 4).
+    fn stopped(
+        &self,
+        sink: CompareSink,
+        in_summary: bool,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Exit {
+        let shown = self.shown;
+        let stop = sink.stop.as_ref().expect("the comparison stopped");
+        match stop {
+            Stop::Diverged(why) => {
+                let place = if in_summary { " in the summary" } else { "" };
+                let _ = writeln!(out, "DIVERGED{place}: {why}");
+                Exit::Diverged
+            }
+            Stop::Unreadable(e) => {
+                let _ = writeln!(err, "error: {shown}: {e}");
+                Exit::BadInput
+            }
+            Stop::Ended => {
+                let line = sink.line();
+                let matched = sink.matched();
+                let what = if in_summary {
+                    " (its summary line)"
+                } else {
+                    ""
+                };
+                if self.partial {
+                    let cut = if sink.cut_line_matched {
+                        format!(
+                            ", and its last line {line}{what}, cut mid-record, as far as it was written"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "INCOMPLETE: {shown} is a .partial trace (the run that wrote it did not finish: no summary line); the replay matched {matched}{cut}, and nothing diverged"
+                    );
+                    return Exit::Inconclusive;
+                }
+                let _ = if sink.cut_line_matched {
+                    writeln!(
+                        err,
+                        "error: {shown}:{line}: the trace is cut: it ends in the middle of line {line}{what}; the replay matched {matched}, and line {line} as far as it goes"
+                    )
+                } else {
+                    writeln!(
+                        err,
+                        "error: {shown}:{line}: the trace is cut: it ends after line {line}, before its summary line; the replay matched {matched}"
+                    )
+                };
+                Exit::BadInput
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! scenario as the seed runs it written where asked, and the human (or JSON) summary.
 
 use super::Exit;
-use super::io::{TypedCommand, bad, typed, write_whole};
+use super::io::{TypedCommand, bad, check_outputs, typed, write_whole};
 use crate::lin;
 use crate::protocol::Protocol;
 use crate::scenario::{Document, Scenario, replay_line};
@@ -67,6 +67,20 @@ fn run_typed<P: Protocol>(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Exit {
+    // Every file asked for is checked before the run, so a bad path fails at once, not
+    // after the whole run.
+    let outputs: Vec<(&str, &Path)> = [
+        ("--trace", &a.trace),
+        ("--history", &a.history),
+        ("--view", &a.view),
+        ("--emit-scenario", &a.emit_scenario),
+    ]
+    .into_iter()
+    .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+    .collect();
+    if let Err(e) = check_outputs(&outputs) {
+        return bad(err, e);
+    }
     let seed = a.seed.unwrap_or(scn.file.seed);
     // A swarm nemesis is resolved for this seed here, so the trace header holds what it drew.
     let scn = match scn.for_seed(seed) {
@@ -117,7 +131,16 @@ fn run_typed<P: Protocol>(
     }
     let summary_line = trace::file::summary_line(&report, report.fingerprint, &replay);
     if let Some(file) = file {
-        if let Err(e) = file.finish(&summary_line) {
+        // A run stopped by its trace sink (a write that failed) has no complete trace: its
+        // partial file goes.
+        let finished = match &report.verdict {
+            Verdict::Aborted { .. } => {
+                file.discard();
+                Ok(())
+            }
+            _ => file.finish(&summary_line),
+        };
+        if let Err(e) = finished {
             return bad(err, e);
         }
     }

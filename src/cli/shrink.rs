@@ -2,7 +2,7 @@
 //! same check, written out (and saved as a regression case if asked).
 
 use super::Exit;
-use super::io::{TypedCommand, typed, write_whole};
+use super::io::{TypedCommand, check_outputs, typed, write_whole};
 use crate::protocol::Protocol;
 use crate::run::shrink;
 use crate::scenario::Scenario;
@@ -80,6 +80,15 @@ fn shrink_typed<P: Protocol>(
         }
     };
     let seed = a.seed.unwrap_or(scn.file.seed);
+    let output = a
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}-seed{seed}-shrunk.json", stem(a))));
+    // Checked before the (long) shrink, so a bad path fails at once.
+    if let Err(e) = check_outputs(&[("--output", &output)]) {
+        let _ = writeln!(err, "error: {e}");
+        return Exit::BadInput;
+    }
     let _ = writeln!(
         out,
         "shrink {} seed {seed}{}",
@@ -138,14 +147,6 @@ fn shrink_typed<P: Protocol>(
     let mut json = shrunk.scenario.clone();
     json["outcome"] = serde_json::json!({ "fails": shrunk.check });
     let text = serde_json::to_string_pretty(&json).expect("JSON values print") + "\n";
-    let stem = Path::new(&a.scenario)
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "scenario".into());
-    let output = a
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{stem}-seed{seed}-shrunk.json")));
     let mut written = vec![output];
     if let Some((_, path)) = &regression {
         if let Some(dir) = path.parent() {
@@ -172,4 +173,12 @@ fn shrink_typed<P: Protocol>(
         );
     }
     Exit::Ok
+}
+
+/// The scenario's file stem, for the default output name.
+fn stem(a: &ShrinkArgs) -> String {
+    Path::new(&a.scenario)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "scenario".into())
 }

@@ -2,7 +2,9 @@
 //! time), `view` (the HTML page), `export` (for other tools) and `explain` (the story).
 
 use super::Exit;
-use super::io::{open_trace, read_trace_doc, read_trace_lines, record_error, write_whole};
+use super::io::{
+    check_outputs, open_trace, read_trace_doc, read_trace_lines, record_error, write_whole,
+};
 use crate::tools::explain;
 use crate::tools::export;
 use crate::trace;
@@ -66,6 +68,20 @@ pub(super) fn cmd_view(
     err: &mut dyn Write,
 ) -> Exit {
     let shown = path.display();
+    let target = output.map_or_else(|| path.with_extension("html"), Path::to_path_buf);
+    if target == path {
+        let _ = writeln!(
+            err,
+            "error: {shown}: the page would overwrite the trace; name it with -o"
+        );
+        return Exit::BadInput;
+    }
+    // Checked before the trace is read, so a bad path fails at once.
+    let flag = if output.is_some() { "-o" } else { "the page" };
+    if let Err(e) = check_outputs(&[(flag, &target)]) {
+        let _ = writeln!(err, "error: {e}");
+        return Exit::BadInput;
+    }
     // The page is built as the trace is read: each record is encoded and dropped.
     let mut builder = crate::tools::view::PageBuilder::new();
     if let Err(e) = read_trace_lines(path, |number, text| builder.line(number, text)) {
@@ -79,14 +95,6 @@ pub(super) fn cmd_view(
             return Exit::BadInput;
         }
     };
-    let target = output.map_or_else(|| path.with_extension("html"), Path::to_path_buf);
-    if target == path {
-        let _ = writeln!(
-            err,
-            "error: {shown}: the page would overwrite the trace; name it with -o"
-        );
-        return Exit::BadInput;
-    }
     if let Err(e) = write_whole(&target, &page) {
         let _ = writeln!(err, "error: {e}");
         return Exit::BadInput;
@@ -265,6 +273,13 @@ pub(super) fn cmd_export(
         );
         return Exit::BadInput;
     };
+    // Checked before the trace is read, so a bad path fails at once.
+    if let Some(o) = output {
+        if let Err(e) = check_outputs(&[("-o", o)]) {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BadInput;
+        }
+    }
     let Some(doc) = read_trace_doc(path, err) else {
         return Exit::BadInput;
     };

@@ -24,7 +24,6 @@
 //! | `position` | field paths, and their line and column in the text |
 //! | `error` | `InputError` |
 //! | `bundled` | the scenarios embedded from `scenarios/` |
-//! | `replay` | the `faultline run ...` line that reruns a run |
 
 mod bundled;
 mod document;
@@ -33,7 +32,6 @@ mod format;
 mod overrides;
 mod position;
 mod presets;
-mod replay;
 mod typed;
 mod validate;
 
@@ -48,7 +46,9 @@ pub use format::{
 pub use overrides::apply_override;
 pub use position::locate;
 pub use presets::PRESETS;
-pub use replay::{replay_line, shell_quote};
+// The replay line lives in `base` so that the tools (which may not import `scenario`) can
+// build it too.
+pub use crate::base::replay::{replay_line, shell_quote};
 pub use typed::{Scenario, load};
 pub use validate::{
     CLIENTS_MAX, CLOCK_STEP_MS_MAX, DELAY_US_MAX, EVENTS_MAX_LIMIT, FILE_BYTES_MAX, NODES_MAX,

@@ -18,18 +18,86 @@ use std::rc::Rc;
 
 /// A file written line by line to a `.partial` name and moved to its own name once
 /// complete.
+///
+/// A `PartialFile` dropped before [`PartialFile::finish`] (an error on the way, a command
+/// that gives up) removes its `.partial` file, and so does a failed `finish`: only a killed
+/// process leaves one behind.
 pub struct PartialFile {
-    writer: BufWriter<File>,
+    writer: Option<BufWriter<File>>,
     partial: PathBuf,
     path: PathBuf,
+}
+
+/// `PATH.partial`: where [`PartialFile::create`] writes `path` until it is complete.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    PathBuf::from(partial)
+}
+
+/// Checks, before any work, that `path` can be written as a whole file: it is not a
+/// directory or a device, its directory exists, and a file can be created beside it (the
+/// `.partial` file is created and removed again). `flag` names the option in the message,
+/// e.g. `--trace FILE: is a directory`.
+pub fn check_writable(flag: &str, path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    let fail = |why: String| Err(format!("{flag} {shown}: {why}"));
+    if path.as_os_str().is_empty() {
+        return fail("an empty path".to_string());
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return fail("is a directory".to_string()),
+        Ok(m) if !m.is_file() => {
+            return fail("exists and is not a regular file (a device, pipe or socket)".to_string());
+        }
+        _ => {}
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return fail(format!("{} is not a directory", dir.display())),
+        Err(_) => return fail(format!("the directory {} does not exist", dir.display())),
+    }
+    let partial = partial_path(path);
+    let existed = partial.exists();
+    match std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&partial)
+    {
+        Ok(_) => {
+            if !existed {
+                let _ = std::fs::remove_file(&partial);
+            }
+            Ok(())
+        }
+        Err(e) => fail(format!("cannot write in {}: {e}", dir.display())),
+    }
+}
+
+/// Checks every output a command was asked for, before it starts work: each with
+/// [`check_writable`], and no two of them the same file. `outputs` pairs each option (as
+/// the message should name it) with its path.
+pub fn check_outputs(outputs: &[(&str, &Path)]) -> Result<(), String> {
+    for (i, (flag, path)) in outputs.iter().enumerate() {
+        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| p == path) {
+            return Err(format!(
+                "{flag} {}: {other} writes the same file",
+                path.display()
+            ));
+        }
+        check_writable(flag, path)?;
+    }
+    Ok(())
 }
 
 impl PartialFile {
     /// Starts `path`, writing to `PATH.partial`. The directory must exist.
     pub fn create(path: &Path) -> Result<PartialFile, String> {
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        PartialFile::open(path, PathBuf::from(partial))
+        PartialFile::open(path, partial_path(path))
     }
 
     /// Starts `path`, writing to `PATH.<pid>.partial` and creating missing directories: for
@@ -49,7 +117,7 @@ impl PartialFile {
         let file = File::create(&partial)
             .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
         Ok(PartialFile {
-            writer: BufWriter::with_capacity(1 << 16, file),
+            writer: Some(BufWriter::with_capacity(1 << 16, file)),
             partial,
             path: path.to_path_buf(),
         })
@@ -57,28 +125,41 @@ impl PartialFile {
 
     /// Writes one line (the newline is added).
     pub fn line(&mut self, line: &str) -> Result<(), String> {
-        self.writer
+        let writer = self.writer.as_mut().ok_or("the file was already closed")?;
+        writer
             .write_all(line.as_bytes())
-            .and_then(|_| self.writer.write_all(b"\n"))
+            .and_then(|_| writer.write_all(b"\n"))
             .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))
     }
 
-    /// Flushes and moves the complete file into place.
+    /// Flushes and moves the complete file into place. On failure the `.partial` file is
+    /// removed.
     pub fn finish(mut self) -> Result<(), String> {
-        self.writer
-            .flush()
-            .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))?;
-        std::fs::rename(&self.partial, &self.path)
-            .map_err(|e| format!("cannot rename to {}: {e}", self.path.display()))
+        let writer = self.writer.take().ok_or("the file was already closed")?;
+        writer
+            .into_inner()
+            .map_err(|e| format!("cannot write {}: {}", self.partial.display(), e.error()))
+            .and_then(|file| {
+                drop(file);
+                std::fs::rename(&self.partial, &self.path)
+                    .map_err(|e| format!("cannot rename to {}: {e}", self.path.display()))
+            })
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&self.partial);
+            })
     }
 
-    /// Gives up on an unfinished file (best effort: it is only a `.partial` file).
-    pub fn discard(self) {
-        let PartialFile {
-            writer, partial, ..
-        } = self;
-        drop(writer);
-        let _ = std::fs::remove_file(&partial);
+    /// Gives up on an unfinished file: its `.partial` file is removed (as on drop).
+    pub fn discard(self) {}
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        // Still open: the file was never finished, so its partial copy goes.
+        if let Some(writer) = self.writer.take() {
+            drop(writer);
+            let _ = std::fs::remove_file(&self.partial);
+        }
     }
 }
 
@@ -250,6 +331,59 @@ mod tests {
             std::fs::read_to_string(dir.join("w.txt")).unwrap(),
             "a\nb\n"
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_unfinished_or_failed_file_leaves_no_partial_behind() {
+        let dir = temp("cleanup");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Dropped before it is finished (a command that gave up on the way).
+        let mut file = PartialFile::create(&dir.join("a.txt")).unwrap();
+        file.line("x").unwrap();
+        assert_eq!(names(&dir), vec!["a.txt.partial"]);
+        drop(file);
+        assert!(names(&dir).is_empty(), "{:?}", names(&dir));
+        // A trace dropped with the engine's handle still out.
+        let trace = TraceFile::create(&dir.join("t.jsonl"), "{}").unwrap();
+        let sink = trace.sink();
+        drop(trace);
+        drop(sink);
+        assert!(names(&dir).is_empty(), "{:?}", names(&dir));
+        // A finish whose rename fails: the name became a directory meanwhile.
+        let file = PartialFile::create(&dir.join("b.txt")).unwrap();
+        std::fs::create_dir_all(dir.join("b.txt/inside")).unwrap();
+        let e = file.finish().unwrap_err();
+        assert!(e.starts_with("cannot rename to "), "{e}");
+        assert_eq!(names(&dir), vec!["b.txt"], "no b.txt.partial");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn output_paths_are_checked_without_leaving_anything() {
+        let dir = temp("check");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let ok = dir.join("ok.txt");
+        check_outputs(&[("--trace", &ok), ("--view", &dir.join("p.html"))]).unwrap();
+        assert_eq!(names(&dir), vec!["sub"], "the probe leaves nothing");
+        let e = check_writable("--trace", &dir.join("sub")).unwrap_err();
+        assert!(e.ends_with("sub: is a directory"), "{e}");
+        let e = check_writable("-o", &dir.join("no/p.html")).unwrap_err();
+        assert!(
+            e.contains(": the directory ") && e.ends_with("no does not exist"),
+            "{e}"
+        );
+        let e = check_outputs(&[("--trace", &ok), ("--view", &ok)]).unwrap_err();
+        assert!(e.ends_with("ok.txt: --trace writes the same file"), "{e}");
+        // A .partial file already there (a killed run's) is left as it was.
+        std::fs::write(partial_path(&ok), "old").unwrap();
+        check_writable("--trace", &ok).unwrap();
+        assert_eq!(std::fs::read_to_string(partial_path(&ok)).unwrap(), "old");
+        #[cfg(unix)]
+        {
+            let e = check_writable("--trace", Path::new("/dev/null")).unwrap_err();
+            assert!(e.contains("is not a regular file"), "{e}");
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }

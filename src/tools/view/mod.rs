@@ -336,7 +336,7 @@ impl Encoder {
         out(",\"summary\":");
         out(&doc.summary.as_ref().unwrap_or(&Value::Null).to_string());
         out(",\"reproduce\":");
-        out(&json!(doc.reproduce()).to_string());
+        out(&json(&reproduce(doc)));
         out(",\"lanes\":");
         out(&json!(self.lanes).to_string());
         out(",\"evs\":");
@@ -356,6 +356,23 @@ impl Encoder {
         out(&self.records);
         out("]}");
     }
+}
+
+/// The line that reruns the run: the summary's, or for a trace without one (its run was
+/// killed) the same line built from the header's source, seed and `--set` overrides.
+fn reproduce(doc: &TraceDoc) -> String {
+    if let Some(line) = doc.reproduce() {
+        return line.to_string();
+    }
+    let overrides: Vec<String> = doc.header["overrides"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    crate::base::replay::replay_line(doc.source(), doc.seed(), &overrides)
 }
 
 #[cfg(test)]
@@ -380,6 +397,28 @@ mod tests {
             t.push('\n');
         }
         t
+    }
+
+    #[test]
+    fn the_replay_line_of_a_trace_without_summary_keeps_its_overrides() {
+        // A killed run's trace: the header has the `--set` overrides, there is no summary.
+        let text = trace(&[]).replacen(
+            r#""source":"ping/x","#,
+            r#""source":"ping/x","overrides":["network.loss=0.1","limits.time_ms=500"],"#,
+            1,
+        );
+        let d = encode(&TraceDoc::parse(&text).unwrap());
+        assert_eq!(
+            d["reproduce"],
+            json!("faultline run ping/x --seed 3 --set network.loss=0.1 --set limits.time_ms=500")
+        );
+        // With a summary, its line is the one shown.
+        let done = format!(
+            "{text}{}\n",
+            r#"{"ev":"summary","reproduce":"faultline run y --seed 9"}"#
+        );
+        let d = encode(&TraceDoc::parse(&done).unwrap());
+        assert_eq!(d["reproduce"], json!("faultline run y --seed 9"));
     }
 
     #[test]
