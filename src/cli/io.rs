@@ -110,6 +110,16 @@ pub(super) struct InputLines {
 }
 
 impl InputLines {
+    /// The number of the last line read (0 before the first).
+    pub(super) fn line(&self) -> usize {
+        self.lines.line()
+    }
+
+    /// Whether the input read so far ended with a newline.
+    pub(super) fn ended_with_newline(&self) -> bool {
+        self.lines.ended_with_newline()
+    }
+
     /// The next line and its 1-based number, `Ok(None)` at the end; an error names the file,
     /// the line and the cap it broke.
     pub(super) fn next_line(&mut self) -> Result<Option<(usize, &str)>, ReadFailure> {

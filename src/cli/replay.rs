@@ -2,21 +2,16 @@
 //! trace record by record and in its summary.
 
 use super::Exit;
-use super::io::bad;
-use crate::base::read::{Lines, ReadError};
+use super::io::{InputLines, ReadFailure, bad, open_trace};
 use crate::protocols::AnyScenario;
 use crate::scenario::{Document, replay_line};
 use crate::sim::Verdict;
 use crate::trace::file::{partial_path, summary_line};
 use crate::trace::{self, TRACE_SCHEMA, TraceSink};
 use std::cell::RefCell;
-use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::rc::Rc;
-
-/// The longest line a trace may hold: the header carries the whole effective scenario.
-const LINE_MAX: usize = 64 << 20;
 
 /// Why the comparison stopped before the replayed run ended.
 enum Stop {
@@ -26,12 +21,12 @@ enum Stop {
     /// `.partial` file whose run did not finish).
     Ended,
     /// The recorded trace could not be read on (too long a line, not UTF-8, an I/O error).
-    Unreadable(ReadError),
+    Unreadable(ReadFailure),
 }
 
 /// Compares each replayed line with the next line of the recorded trace.
 struct CompareSink {
-    lines: Lines<BufReader<File>>,
+    lines: InputLines,
     /// Lines compared, the one being compared included.
     compared: u64,
     /// The last recorded line that matched (for "how far it matched").
@@ -167,24 +162,20 @@ impl<S: TraceSink> TraceSink for Shared<S> {
 
 pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let shown = path.display().to_string();
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            let partial = partial_path(path);
-            if e.kind() == std::io::ErrorKind::NotFound && partial.is_file() {
-                let _ = writeln!(
-                    err,
-                    "error: {shown}: no such file, but {} is there: the run that wrote it did not finish (killed, or its trace could not be written); `faultline replay {}` compares what it holds",
-                    partial.display(),
-                    partial.display()
-                );
-            } else {
-                let _ = writeln!(err, "error: {shown}: cannot open: {e}");
-            }
-            return Exit::BadInput;
-        }
+    let partial = partial_path(path);
+    if !path.exists() && partial.is_file() {
+        let _ = writeln!(
+            err,
+            "error: {shown}: no such file, but {} is there: the run that wrote it did not finish (killed, or its trace could not be written); `faultline replay {}` compares what it holds",
+            partial.display(),
+            partial.display()
+        );
+        return Exit::BadInput;
+    }
+    let mut lines = match open_trace(path) {
+        Ok(l) => l,
+        Err(e) => return bad(err, e),
     };
-    let mut lines = Lines::new(BufReader::new(file), LINE_MAX, u64::MAX);
     let head: serde_json::Value = match lines.next_line() {
         Ok(Some((_, l))) => match serde_json::from_str(l) {
             Ok(v) => v,
@@ -198,10 +189,7 @@ pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) 
             Err(_) => serde_json::Value::Null,
         },
         Ok(None) => serde_json::Value::Null,
-        Err(e) => {
-            let _ = writeln!(err, "error: {shown}: {e}");
-            return Exit::BadInput;
-        }
+        Err(e) => return bad(err, e),
     };
     if head.get("ev").and_then(|e| e.as_str()) != Some("header") {
         let _ = writeln!(
@@ -301,7 +289,7 @@ pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) 
         return Exit::Diverged;
     }
     if let Some(Stop::Unreadable(e)) = &sink.stop {
-        let _ = writeln!(err, "error: {shown}: {e}");
+        let _ = writeln!(err, "error: {e}");
         return Exit::BadInput;
     }
     let verdict = match &report.verdict {
@@ -345,7 +333,7 @@ impl Ending<'_> {
                 Exit::Diverged
             }
             Stop::Unreadable(e) => {
-                let _ = writeln!(err, "error: {shown}: {e}");
+                let _ = writeln!(err, "error: {e}");
                 Exit::BadInput
             }
             Stop::Ended => {
