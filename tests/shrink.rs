@@ -91,10 +91,16 @@ fn random_faults_are_written_out_at_their_exact_microsecond() {
 
 #[test]
 fn shrink_refuses_what_it_cannot_do() {
-    // A passing seed: nothing to shrink, bad input.
+    // An output path that cannot be written is refused before anything runs.
     let (code, _, err) = cli(&["shrink", "ping/basic", "-o", "/nonexistent/x.json"]);
     assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/nonexistent does not exist"), "{err}");
+    // A passing seed: nothing to shrink, bad input, and nothing written.
+    let target = std::env::temp_dir().join(format!("faultline-shrink-{}.json", std::process::id()));
+    let (code, _, err) = cli(&["shrink", "ping/basic", "-o", target.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("does not fail"), "{err}");
+    assert!(!target.exists(), "a refused shrink writes nothing");
     // A regression name that is not a plain word is refused before anything runs.
     let (code, _, err) = cli(&["shrink", "raft/swarm", "--save-regression", "../evil"]);
     assert_eq!(code, 2, "{err}");
