@@ -94,3 +94,13 @@ fn the_readme_shows_the_example_code() {
         rest = &rest[(end + 1).min(rest.len())..];
     }
 }
+
+#[test]
+fn a_test_directory_goes_when_its_test_ends() {
+    let path = {
+        let dir = temp_dir("harness-guard");
+        std::fs::write(dir.join("t.jsonl"), "x").unwrap();
+        dir.to_path_buf()
+    };
+    assert!(!path.exists(), "{} is left behind", path.display());
+}

@@ -12,12 +12,36 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A fresh, empty directory for one test.
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-harness-{}-{name}", std::process::id()));
+/// A test's own directory, `faultline-harness-PID-NAME` in the system's temporary
+/// directory (not created).
+fn temp_root(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("faultline-harness-{}-{name}", std::process::id()))
+}
+
+/// A fresh, empty directory for one test, removed when the guard is dropped at the end of
+/// the test (kept if the test fails, to look at).
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn temp(name: &str) -> TempDir {
+    let dir = temp_root(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -142,7 +166,20 @@ fn toy(name: &str, params: &str) -> Harness<Toy> {
         .set(&format!("protocol.params={params}"))
         .set("limits.time_ms=1000")
         .knobs(no_env())
-        .trace_dir(temp(name))
+        .trace_dir(temp_root(name))
+}
+
+#[test]
+fn a_test_directory_goes_when_its_test_ends() {
+    let path = {
+        let dir = temp("guard");
+        std::fs::write(dir.join("t.jsonl"), "x").unwrap();
+        dir.to_path_buf()
+    };
+    assert!(!path.exists(), "{} is left behind", path.display());
+    // No other test of this process leaves its folder once it is done: the toy harnesses
+    // write into folders their tests hold (counted at the end of a run, by hand:
+    // `ls -d $TMPDIR/faultline-harness-*` stays as it was).
 }
 
 #[test]
@@ -203,6 +240,11 @@ fn regression_seeds_come_first_once_each() {
 
 #[test]
 fn the_first_failing_seed_in_order_is_reported_whatever_the_threads() {
+    let _dirs = [
+        temp("toy_lottery_one"),
+        temp("toy_lottery"),
+        temp("toy_lottery_pass"),
+    ];
     // Which of seeds 1..=30 fail, one at a time.
     let failing: Vec<u64> = (1..=30)
         .filter(|&s| {
@@ -251,7 +293,7 @@ fn the_failure_line_names_check_seed_time_replay_and_trace() {
         .bundled("ping/bug-skip-boot-sync")
         .seeds(3)
         .knobs(no_env())
-        .trace_dir(&dir)
+        .trace_dir(&*dir)
         .run()
         .unwrap_err();
     let trace = dir.join("ping_boot_bug-seed1.jsonl");
@@ -314,7 +356,7 @@ fn overrides_reach_the_scenario_and_the_cli_line() {
         .set("nodes=3")
         .seeds(5)
         .knobs(no_env())
-        .trace_dir(&dir)
+        .trace_dir(&*dir)
         .run()
         .unwrap_err();
     assert!(
@@ -334,6 +376,7 @@ fn overrides_reach_the_scenario_and_the_cli_line() {
 
 #[test]
 fn a_protocol_of_your_own_gets_no_cli_line_and_a_flat_message() {
+    let _dir = temp("toy_always");
     let f = toy("toy_always", r#"{"jackpot_in": 1}"#)
         .seeds(5)
         .run()
@@ -351,13 +394,12 @@ fn a_protocol_of_your_own_gets_no_cli_line_and_a_flat_message() {
 }
 
 fn temp_path(test: &str, file: &str) -> PathBuf {
-    std::env::temp_dir()
-        .join(format!("faultline-harness-{}-{test}", std::process::id()))
-        .join(file)
+    temp_root(test).join(file)
 }
 
 #[test]
 fn a_handler_panic_is_a_failure_with_its_location() {
+    let _dir = temp("toy_panic");
     let f = toy("toy_panic", r#"{"panic_at_ms": 300}"#)
         .seeds(2)
         .run()
@@ -376,6 +418,7 @@ fn a_handler_panic_is_a_failure_with_its_location() {
 
 #[test]
 fn inconclusive_runs_are_reported_apart_or_let_by() {
+    let _dirs = [temp("toy_inconclusive"), temp("toy_inconclusive_allowed")];
     let expect =
         r#"[{"check": "heard_a_lot", "kind": "within", "after": "heal", "within_ms": 5000}]"#;
     let f = toy("toy_inconclusive", "{}")
@@ -404,6 +447,7 @@ fn inconclusive_runs_are_reported_apart_or_let_by() {
 
 #[test]
 fn identical_runs_pass_the_determinism_check() {
+    let _dir = temp("toy_twice");
     let passed = Harness::<Ping>::new("ping_twice")
         .bundled("ping/nemesis")
         .seeds(4)
@@ -427,7 +471,7 @@ fn identical_runs_pass_the_determinism_check() {
 fn runs_that_differ_fail_the_determinism_check() {
     let dir = temp("toy_leak");
     let f = toy("toy_leak", r#"{"leak": true}"#)
-        .trace_dir(&dir)
+        .trace_dir(&*dir)
         .seeds(3)
         .determinism(true)
         .run()

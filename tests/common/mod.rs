@@ -41,12 +41,37 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A fresh temporary directory for one test.
-pub fn temp_dir(name: &str) -> std::path::PathBuf {
+/// A fresh temporary directory for one test, removed when the guard is dropped at the end
+/// of the test (kept if the test fails, to look at). Use it as a `&Path`.
+pub fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("faultline-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
+}
+
+/// A test's directory: see [`temp_dir`].
+pub struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
 }
 
 /// A Raft trace in a made-up protocol's words: its role key is `duty` (a `leader` becomes a
@@ -90,4 +115,10 @@ pub fn in_other_words(trace: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+impl From<&TempDir> for std::path::PathBuf {
+    fn from(dir: &TempDir) -> Self {
+        dir.0.clone()
+    }
 }
