@@ -305,6 +305,47 @@ fn an_endless_pipe_is_refused() {
     }
 }
 
+/// A named pipe that no process writes to: a plain open would wait for a writer forever.
+/// Every command that reads a file opens it without waiting, reads it as empty and says
+/// what it expected (exit 2). The child is killed if it has not ended after a minute, so a
+/// regression fails instead of hanging the suite.
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_with_no_writer_is_refused_not_waited_on() {
+    use std::process::{Command, Stdio};
+    let dir = temp_dir("fifo");
+    let fifo = dir.join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for (what, args) in every_reading_command(fifo.to_str().unwrap(), &dir) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut waited = 0;
+        while child.try_wait().unwrap().is_none() && waited < 600 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            waited += 1;
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("{what}: still waiting on a named pipe with no writer after a minute");
+        }
+        let output = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{what}: {err}");
+        assert!(
+            err.starts_with(&format!("error: {}", fifo.display())),
+            "{what}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// `trace show` reads only traces: the first line must be a trace header and every line a
 /// record, as for the other trace commands (exit 2, file:line and what was expected).
 #[test]

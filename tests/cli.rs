@@ -613,6 +613,30 @@ fn a_partial_trace_replays_as_incomplete_with_exit_4_and_a_missing_trace_names_i
         )),
         "{err}"
     );
+    // Every other trace reader says the same.
+    let page = dir.join("page.html");
+    for args in [
+        vec!["trace", "show", trace.to_str().unwrap()],
+        vec![
+            "view",
+            trace.to_str().unwrap(),
+            "-o",
+            page.to_str().unwrap(),
+        ],
+        vec!["export", trace.to_str().unwrap(), "--format", "jepsen"],
+        vec!["explain", trace.to_str().unwrap()],
+    ] {
+        let (code, _, err) = cli(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!(
+                "error: {}: no such file, but {} is there: the run that wrote it did not finish",
+                trace.display(),
+                partial.display()
+            )),
+            "{args:?}: {err}"
+        );
+    }
     std::fs::remove_file(&partial).unwrap();
     let (code, _, err) = cli(&["replay", trace.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");

@@ -77,12 +77,42 @@ pub(super) fn open_input(path: &Path) -> Result<Input, ReadFailure> {
     if meta.is_dir() {
         return Err(failure("is a directory; expected a file".to_string()));
     }
-    let file = File::open(path).map_err(|e| failure(format!("cannot open: {e}")))?;
+    let file = open_file(path, &meta).map_err(|e| failure(format!("cannot open: {e}")))?;
     Ok(Input {
         shown,
         regular: meta.is_file(),
         reader: BufReader::new(file),
     })
+}
+
+/// Opens `path` for reading. A named pipe is opened without waiting for a writer (a plain
+/// open would block until some process opens it for writing, forever if none does), then
+/// read normally: with no writer it reads as empty, which the caller reports as an empty
+/// input.
+#[cfg(unix)]
+fn open_file(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::os::unix::io::AsRawFd;
+    if !meta.file_type().is_fifo() {
+        return File::open(path);
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is the open descriptor `file` owns for the whole of both calls; F_GETFL
+    // and F_SETFL read and set its status flags and touch no memory.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+#[cfg(not(unix))]
+fn open_file(path: &Path, _meta: &std::fs::Metadata) -> std::io::Result<File> {
+    File::open(path)
 }
 
 impl Input {
@@ -132,7 +162,20 @@ impl InputLines {
 
 /// Opens a trace for a bounded, line by line read (`view`, `export`, `explain`, `trace show`,
 /// `replay`; `merge` reads `sweep --json` reports the same way).
+/// A missing trace whose `.partial` is there is told so: the run that wrote it did not
+/// finish, and the `.partial` file holds what it wrote.
 pub(super) fn open_trace(path: &Path) -> Result<InputLines, ReadFailure> {
+    let partial = crate::trace::file::partial_path(path);
+    if !path.exists() && partial.is_file() {
+        return Err(ReadFailure {
+            shown: path.display().to_string(),
+            line: None,
+            message: format!(
+                "no such file, but {} is there: the run that wrote it did not finish (killed, or its trace could not be written); give that file to read what it holds",
+                partial.display()
+            ),
+        });
+    }
     open_input(path).map(Input::trace_lines)
 }
 

@@ -75,6 +75,11 @@ fn judge<P: Protocol>(
     match first.verdict {
         Verdict::Pass => SeedOutcome::Pass,
         Verdict::Inconclusive { .. } if allow_inconclusive => SeedOutcome::AllowedInconclusive,
+        // A run stopped at a memory bound is inconclusive too (exit 4): it says nothing
+        // about the protocol.
+        Verdict::Fail(ref f) if allow_inconclusive && !f.class.is_conclusive() => {
+            SeedOutcome::AllowedInconclusive
+        }
         _ => SeedOutcome::NotPassed(Box::new(first)),
     }
 }

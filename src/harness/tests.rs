@@ -446,6 +446,24 @@ fn inconclusive_runs_are_reported_apart_or_let_by() {
 }
 
 #[test]
+fn a_run_stopped_at_a_memory_bound_is_let_by_with_the_inconclusive_ones() {
+    let _dirs = [temp("toy_bound"), temp("toy_bound_allowed")];
+    let f = toy("toy_bound", "{}")
+        .set("limits.pending_max=1")
+        .seeds(2)
+        .run()
+        .unwrap_err();
+    assert!(f.line.contains("memory_bound"), "{f}");
+    let passed = toy("toy_bound_allowed", "{}")
+        .set("limits.pending_max=1")
+        .seeds(2)
+        .allow_inconclusive(true)
+        .run()
+        .unwrap();
+    assert_eq!(passed.inconclusive, vec![1, 2]);
+}
+
+#[test]
 fn identical_runs_pass_the_determinism_check() {
     let _dir = temp("toy_twice");
     let passed = Harness::<Ping>::new("ping_twice")
