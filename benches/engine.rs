@@ -251,6 +251,12 @@ impl TraceSink for FileSink {
             .and_then(|_| self.writer.write_all(b"\n"))
             .map_err(|e| format!("cannot write the trace: {e}"))
     }
+
+    fn line_bytes(&mut self, line: &[u8]) -> Result<(), String> {
+        self.writer
+            .write_all(line)
+            .map_err(|e| format!("cannot write the trace: {e}"))
+    }
 }
 
 /// A private directory under the system temp dir, removed when dropped.

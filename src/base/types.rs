@@ -49,9 +49,31 @@ pub fn parse_prefixed(text: &str, prefix: char) -> Option<u32> {
     n.checked_sub(1)
 }
 
+/// Serializes `n3`-style names: `prefix` and the one-based number, written into a stack
+/// buffer rather than through `Display`, because every trace line that carries a node or a
+/// client (a protocol's message naming a node, a fault) serializes one.
+fn serialize_name<S: Serializer>(s: S, prefix: u8, index: u32) -> Result<S::Ok, S::Error> {
+    let mut text = [0u8; 11];
+    let mut n = u64::from(index) + 1;
+    let mut at = text.len();
+    loop {
+        at -= 1;
+        text[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    at -= 1;
+    text[at] = prefix;
+    // ASCII digits after an ASCII letter: always UTF-8.
+    let text = std::str::from_utf8(&text[at..]).map_err(serde::ser::Error::custom)?;
+    s.serialize_str(text)
+}
+
 impl Serialize for NodeId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        serialize_name(s, b'n', self.0)
     }
 }
 
@@ -66,7 +88,7 @@ impl<'de> Deserialize<'de> for NodeId {
 
 impl Serialize for ClientId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        serialize_name(s, b'c', self.0)
     }
 }
 
@@ -91,7 +113,10 @@ impl fmt::Display for Endpoint {
 
 impl Serialize for Endpoint {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self {
+            Endpoint::Node(n) => n.serialize(s),
+            Endpoint::Client(c) => c.serialize(s),
+        }
     }
 }
 
@@ -216,6 +241,30 @@ mod tests {
         assert_eq!(parse_prefixed("n", 'n'), None);
         assert_eq!(parse_prefixed("n-1", 'n'), None);
         assert_eq!(parse_prefixed("n99999999999", 'n'), None);
+    }
+
+    #[test]
+    fn names_serialize_as_they_display() {
+        let json = |v: &dyn erased::Ser| v.json();
+        for i in [0, 1, 8, 9, 10, 99, 12_345, u32::MAX - 1] {
+            let (n, c) = (NodeId(i), ClientId(i));
+            assert_eq!(json(&n), format!("\"{n}\""));
+            assert_eq!(json(&c), format!("\"{c}\""));
+            assert_eq!(json(&Endpoint::Node(n)), format!("\"{n}\""));
+            assert_eq!(json(&Endpoint::Client(c)), format!("\"{c}\""));
+        }
+    }
+
+    mod erased {
+        /// A value as its JSON, for a table of values of different types.
+        pub trait Ser {
+            fn json(&self) -> String;
+        }
+        impl<T: serde::Serialize> Ser for T {
+            fn json(&self) -> String {
+                serde_json::to_string(self).unwrap()
+            }
+        }
     }
 
     #[test]

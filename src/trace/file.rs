@@ -132,6 +132,15 @@ impl PartialFile {
             .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))
     }
 
+    /// Writes bytes that end with their own newline, as they are (the recorder's lines,
+    /// see [`TraceSink::line_bytes`]).
+    pub fn line_bytes(&mut self, line: &[u8]) -> Result<(), String> {
+        let writer = self.writer.as_mut().ok_or("the file was already closed")?;
+        writer
+            .write_all(line)
+            .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))
+    }
+
     /// Flushes and moves the complete file into place. On failure the `.partial` file is
     /// removed.
     pub fn finish(mut self) -> Result<(), String> {
@@ -166,6 +175,10 @@ impl Drop for PartialFile {
 impl TraceSink for PartialFile {
     fn line(&mut self, line: &str) -> Result<(), String> {
         PartialFile::line(self, line)
+    }
+
+    fn line_bytes(&mut self, line: &[u8]) -> Result<(), String> {
+        PartialFile::line_bytes(self, line)
     }
 }
 
@@ -257,6 +270,13 @@ impl TraceSink for Shared {
             None => Err("the trace was already closed".to_string()),
         }
     }
+
+    fn line_bytes(&mut self, line: &[u8]) -> Result<(), String> {
+        match self.0.borrow_mut().as_mut() {
+            Some(file) => file.line_bytes(line),
+            None => Err("the trace was already closed".to_string()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +313,7 @@ mod tests {
         let trace = TraceFile::create_private(&path, "{\"ev\":\"header\"}").unwrap();
         let mut sink = trace.sink();
         sink.line("{\"ev\":\"deliver\"}").unwrap();
+        sink.line_bytes(b"{\"ev\":\"lost\"}\n").unwrap();
         assert!(!path.exists(), "nothing under the name before the summary");
         assert_eq!(
             names(&dir.join("sub")),
@@ -303,7 +324,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "{\"ev\":\"header\"}\n{\"ev\":\"deliver\"}\n\
+            "{\"ev\":\"header\"}\n{\"ev\":\"deliver\"}\n{\"ev\":\"lost\"}\n\
              {\"steps\":3,\"fingerprint\":\"00000000000000ff\",\"reproduce\":\"faultline run x\",\"ev\":\"summary\"}\n"
         );
         assert_eq!(names(&dir.join("sub")), vec!["t.jsonl"]);

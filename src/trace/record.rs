@@ -1,6 +1,7 @@
 //! Trace records: one per thing that happens, borrowed from the world so that recording
 //! allocates nothing, and how each folds into the run's fingerprint.
 
+use super::recorder::SentJson;
 use crate::base::hash::StableHasher;
 use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use crate::faults::Fault;
@@ -335,11 +336,18 @@ impl<P: Protocol> Record<'_, P> {
         out: &mut Vec<u8>,
     ) -> Result<(), serde_json::Error> {
         write_prefix(step, t, out);
-        self.write_fields(out)
+        self.write_fields(out, &mut SentJson::default())
     }
 
     /// Appends what follows the line's prefix ([`write_prefix`]): `,"ev":...}`.
-    pub(super) fn write_fields(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    ///
+    /// `sent` keeps each message's JSON from its `send` for its deliveries (see
+    /// [`SentJson`]): a delivered message costs one copy instead of a second formatting.
+    pub(super) fn write_fields(
+        &self,
+        out: &mut Vec<u8>,
+        sent: &mut SentJson,
+    ) -> Result<(), serde_json::Error> {
         match self {
             Record::Start {
                 node,
@@ -369,14 +377,32 @@ impl<P: Protocol> Record<'_, P> {
                 out.extend_from_slice(b",\"copies\":");
                 json::uint(out, u64::from(*copies));
                 out.extend_from_slice(b",\"msg\":");
+                let at = out.len();
                 json::payload(out, msg)?;
+                sent.keep(*id, *copies, &out[at..]);
             }
             Record::Deliver { id, from, to, msg } => {
                 out.extend_from_slice(b",\"ev\":\"deliver\",\"id\":");
                 json::uint(out, *id);
                 json::link(out, from, to);
                 out.extend_from_slice(b",\"msg\":");
-                json::payload(out, msg)?;
+                match sent.get(*id) {
+                    Some(kept) => {
+                        #[cfg(debug_assertions)]
+                        {
+                            let mut fresh = Vec::new();
+                            json::payload(&mut fresh, msg)?;
+                            assert_eq!(
+                                String::from_utf8_lossy(kept),
+                                String::from_utf8_lossy(&fresh),
+                                "message {id} changed between its send and its delivery"
+                            );
+                        }
+                        out.extend_from_slice(kept);
+                    }
+                    None => json::payload(out, msg)?,
+                }
+                sent.copy_done(*id);
             }
             Record::Lost {
                 id,
@@ -389,6 +415,7 @@ impl<P: Protocol> Record<'_, P> {
                 json::link(out, from, to);
                 out.extend_from_slice(b",\"reason\":");
                 json::string(out, reason.name())?;
+                sent.copy_done(*id);
             }
             Record::Held { id, node } => {
                 out.extend_from_slice(b",\"ev\":\"held\",\"id\":");
@@ -544,21 +571,40 @@ mod json {
         t
     };
 
-    /// An unsigned integer in decimal, as serde_json writes it: two digits at a time, from
-    /// the right, into a stack buffer.
+    /// Powers of ten, `POW10[d]` = 10^d, for counting digits.
+    const POW10: [u64; 20] = {
+        let mut t = [1u64; 20];
+        let mut i = 1;
+        while i < 20 {
+            t[i] = t[i - 1] * 10;
+            i += 1;
+        }
+        t
+    };
+
+    /// An unsigned integer in decimal, as serde_json writes it. The digits are counted
+    /// first and written two at a time from the right into the front of a stack buffer,
+    /// which is copied whole (a fixed-size copy, no call) and the line cut back to the
+    /// digits written.
     #[inline]
-    pub(super) fn uint(out: &mut Vec<u8>, mut n: u64) {
+    pub(super) fn uint(out: &mut Vec<u8>, n: u64) {
         if n < 10 {
             out.push(b'0' + n as u8);
             return;
         }
+        // Digits: floor(log10(n)) + 1, from the bit length (1233/4096 ~ log10(2)).
+        let bits = 64 - n.leading_zeros();
+        let guess = ((bits * 1233) >> 12) as usize;
+        let len = guess + usize::from(n >= POW10[guess]);
         let mut digits = [0u8; 20];
-        let mut at = digits.len();
+        let mut at = len;
+        let mut n = n;
         while n > u64::from(u32::MAX) {
             let pair = (n % 100) as usize * 2;
             n /= 100;
             at -= 2;
-            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            digits[at] = PAIRS[pair];
+            digits[at + 1] = PAIRS[pair + 1];
         }
         // The rest in 32-bit arithmetic, which divides faster.
         let mut n = n as u32;
@@ -566,17 +612,19 @@ mod json {
             let pair = (n % 100) as usize * 2;
             n /= 100;
             at -= 2;
-            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            digits[at] = PAIRS[pair];
+            digits[at + 1] = PAIRS[pair + 1];
         }
         if n >= 10 {
             let pair = n as usize * 2;
-            at -= 2;
-            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            digits[at - 2] = PAIRS[pair];
+            digits[at - 1] = PAIRS[pair + 1];
         } else {
-            at -= 1;
-            digits[at] = b'0' + n as u8;
+            digits[at - 1] = b'0' + n as u8;
         }
-        out.extend_from_slice(&digits[at..]);
+        let end = out.len() + len;
+        out.extend_from_slice(&digits);
+        out.truncate(end);
     }
 
     /// A node as its name, `"n3"` (one-based).

@@ -24,6 +24,22 @@ impl SinkError {
 pub trait TraceSink {
     /// Takes one JSON line (without the newline).
     fn line(&mut self, line: &str) -> Result<(), String>;
+
+    /// Takes one JSON line as the recorder wrote it: bytes, ending with its newline. A sink
+    /// that stores bytes (a file) overrides this to take them as they are; by default the
+    /// line is checked as UTF-8 and handed to [`TraceSink::line`] without its newline.
+    ///
+    /// The recorder writes only valid UTF-8: ASCII of its own around whole `str`s copied as
+    /// they are, and serde_json's output where it formats a value (see `json` in
+    /// `record.rs`), so a sink that skips the check loses nothing; the default keeps the
+    /// check for sinks that read the line as text.
+    fn line_bytes(&mut self, line: &[u8]) -> Result<(), String> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        match std::str::from_utf8(line) {
+            Ok(text) => self.line(text),
+            Err(e) => Err(format!("a trace line is not UTF-8: {e}")),
+        }
+    }
 }
 
 /// A record line as serde writes it: what [`Record::write_json`] must match byte for byte.
@@ -49,6 +65,8 @@ pub struct Recorder {
     buf: Vec<u8>,
     prefix_of: Option<(u64, Time)>,
     prefix_len: usize,
+    /// The JSON of the messages in flight, written at `send` and copied by `deliver`.
+    sent: SentJson,
 }
 
 impl Recorder {
@@ -62,6 +80,7 @@ impl Recorder {
             buf: Vec::with_capacity(256),
             prefix_of: None,
             prefix_len: 0,
+            sent: SentJson::default(),
         }
     }
 
@@ -112,7 +131,7 @@ impl Recorder {
         }
         self.buf.truncate(self.prefix_len);
         record
-            .write_fields(&mut self.buf)
+            .write_fields(&mut self.buf, &mut self.sent)
             .map_err(|e| SinkError(Box::new(format!("could not serialize a trace record: {e}"))))?;
         #[cfg(test)]
         assert_eq!(
@@ -120,8 +139,11 @@ impl Recorder {
             serde_json::to_string(&Line { step, t, record }).unwrap_or_default(),
             "the trace writer and serde disagree"
         );
-        // The writer copies whole strings and writes ASCII around them: valid UTF-8.
-        sink.line(std::str::from_utf8(&self.buf).unwrap_or(""))
+        // The newline goes in with the line, so a file sink writes each line with one copy;
+        // the bytes are never checked as UTF-8 again on their way to a file (see
+        // `TraceSink::line_bytes` for why they need not be).
+        self.buf.push(b'\n');
+        sink.line_bytes(&self.buf)
             .map_err(|e| SinkError(Box::new(e)))
     }
 
@@ -173,4 +195,184 @@ pub fn header<P: Protocol>(
 /// Formats a fingerprint the way summaries show it.
 pub fn fingerprint_hex(fp: u64) -> String {
     format!("{fp:016x}")
+}
+
+/// The JSON of the messages in flight, so that a message is formatted once, at its `send`,
+/// and each `deliver` of it copies those bytes instead of formatting it again.
+///
+/// A message cannot change in flight (the world delivers the payload it was sent with), so
+/// its bytes at `send` are its bytes at every delivery; builds with debug assertions format
+/// it again at each delivery and compare. Message ids count up from 0 in the order they are
+/// sent, so the messages kept are a window of ids: one [`Span`] per id from `first` on,
+/// pointing into one buffer. A span is dropped when its last copy is delivered or lost (the
+/// `copies` of its `send`), and the oldest are dropped when the window reaches
+/// [`SentJson::SPANS_MAX`] messages or [`SentJson::BYTES_MAX`] bytes (a message held long
+/// by a paused node, or one whose copy vanishes with its receiver). A message not kept is
+/// formatted again, so the bound changes no byte of the trace, only how fast it is written.
+#[derive(Default)]
+pub(super) struct SentJson {
+    /// The id of the message that `spans[0]` stands for.
+    first: u64,
+    /// One per message from `first` on.
+    spans: std::collections::VecDeque<Span>,
+    /// The messages' JSON back to back; `bytes[0]` is byte `origin` of all ever kept.
+    bytes: Vec<u8>,
+    /// Bytes dropped from the front of `bytes` so far.
+    origin: u64,
+}
+
+/// Where one message's JSON sits, and how many of its copies are still to come.
+#[derive(Clone, Copy)]
+struct Span {
+    /// Offset counted from the first byte ever kept (so it survives compaction).
+    start: u64,
+    len: u32,
+    /// Copies still due: 0 once every copy is delivered or lost (or nothing was kept).
+    left: u8,
+}
+
+impl SentJson {
+    /// The most messages kept at once.
+    pub(super) const SPANS_MAX: usize = 1 << 16;
+    /// The most bytes of JSON kept at once (besides those waiting to be compacted away).
+    pub(super) const BYTES_MAX: usize = 8 << 20;
+
+    /// Keeps `json`, the JSON of message `id`, for its `copies` deliveries.
+    pub(super) fn keep(&mut self, id: u64, copies: u8, json: &[u8]) {
+        let next = self.first + self.spans.len() as u64;
+        if id != next {
+            // Not the next id (another world's ids, or none kept yet): start afresh there.
+            self.spans.clear();
+            self.bytes.clear();
+            self.origin = 0;
+            self.first = id;
+        }
+        let kept = copies > 0 && json.len() <= u32::MAX as usize;
+        let start = self.origin + self.bytes.len() as u64;
+        if kept {
+            self.bytes.extend_from_slice(json);
+        }
+        self.spans.push_back(Span {
+            start,
+            len: if kept { json.len() as u32 } else { 0 },
+            left: if kept { copies } else { 0 },
+        });
+        while self.spans.len() > Self::SPANS_MAX
+            || (self.live_bytes() > Self::BYTES_MAX && self.spans.len() > 1)
+        {
+            self.pop_front();
+        }
+        self.drop_done();
+    }
+
+    /// The JSON of message `id`, if it is kept.
+    #[inline]
+    pub(super) fn get(&self, id: u64) -> Option<&[u8]> {
+        let span = self.span(id)?;
+        if span.left == 0 {
+            return None;
+        }
+        let at = (span.start - self.origin) as usize;
+        self.bytes.get(at..at + span.len as usize)
+    }
+
+    /// One copy of message `id` was delivered or lost.
+    #[inline]
+    pub(super) fn copy_done(&mut self, id: u64) {
+        let first = self.first;
+        let Some(span) = id
+            .checked_sub(first)
+            .and_then(|i| self.spans.get_mut(usize::try_from(i).ok()?))
+        else {
+            return;
+        };
+        span.left = span.left.saturating_sub(1);
+        if span.left == 0 && id == first {
+            self.drop_done();
+        }
+    }
+
+    fn span(&self, id: u64) -> Option<&Span> {
+        let i = usize::try_from(id.checked_sub(self.first)?).ok()?;
+        self.spans.get(i)
+    }
+
+    /// Bytes between the oldest span kept and the end.
+    fn live_bytes(&self) -> usize {
+        let front = self.spans.front().map_or(self.origin, |s| s.start);
+        (self.origin + self.bytes.len() as u64 - front) as usize
+    }
+
+    fn pop_front(&mut self) {
+        if self.spans.pop_front().is_some() {
+            self.first += 1;
+        }
+    }
+
+    /// Drops the spans at the front whose copies are all done, and compacts the buffer
+    /// once more than half of it (and at least 64 KiB) is dead.
+    fn drop_done(&mut self) {
+        while self.spans.front().is_some_and(|s| s.left == 0) {
+            self.pop_front();
+        }
+        let live_from = self
+            .spans
+            .front()
+            .map_or(self.origin + self.bytes.len() as u64, |s| s.start);
+        let dead = (live_from - self.origin) as usize;
+        if dead >= (64 << 10) && dead * 2 >= self.bytes.len() {
+            self.bytes.drain(..dead);
+            self.origin += dead as u64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod sent_tests {
+    use super::SentJson;
+
+    #[test]
+    fn a_message_is_kept_until_its_last_copy_and_the_window_is_bounded() {
+        let mut s = SentJson::default();
+        s.keep(0, 2, b"{\"a\":0}");
+        s.keep(1, 0, b"lost at send");
+        s.keep(2, 1, b"two");
+        assert_eq!(s.get(0), Some(&b"{\"a\":0}"[..]));
+        assert_eq!(s.get(1), None, "a message lost at send is not kept");
+        s.copy_done(0);
+        assert_eq!(s.get(0), Some(&b"{\"a\":0}"[..]), "one copy still due");
+        s.copy_done(0);
+        assert_eq!(s.get(0), None);
+        assert_eq!(s.get(2), Some(&b"two"[..]));
+        assert_eq!(s.spans.len(), 1, "the done front is dropped");
+        // An id out of sequence starts afresh, and unknown ids are misses.
+        s.keep(10, 1, b"ten");
+        assert_eq!((s.get(2), s.get(10), s.get(11)), (None, Some(&b"ten"[..]), None));
+        s.copy_done(99);
+        // A message that is never delivered is dropped once the window is full, and the
+        // buffer is compacted: what stays kept still reads back whole.
+        let mut s = SentJson::default();
+        let body = vec![b'x'; 100];
+        for id in 0..(SentJson::SPANS_MAX as u64 + 5_000) {
+            s.keep(id, 1, &body);
+            if id > 0 {
+                s.copy_done(id);
+            }
+        }
+        assert!(s.spans.len() <= SentJson::SPANS_MAX);
+        assert_eq!(s.get(0), None, "the oldest went first");
+        assert!(s.bytes.len() < 2 * (100 * SentJson::SPANS_MAX + (64 << 10)));
+        let last = SentJson::SPANS_MAX as u64 + 4_999;
+        s.keep(last + 1, 2, b"end");
+        assert_eq!(s.get(last + 1), Some(&b"end"[..]));
+        // The byte bound.
+        let mut s = SentJson::default();
+        let big = vec![b'y'; 1 << 20];
+        for id in 0..20 {
+            s.keep(id, 1, &big);
+        }
+        assert!(s.live_bytes() <= SentJson::BYTES_MAX);
+        assert_eq!(s.get(19).map(<[u8]>::len), Some(1 << 20));
+        assert_eq!(s.get(0), None);
+    }
 }
