@@ -1505,6 +1505,76 @@ mod tests {
     }
 
     #[test]
+    fn a_delivery_copies_its_send_and_writes_the_same_line_as_serde() {
+        let lines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut recorder = super::super::Recorder::new(Some(Box::new(Lines(lines.clone()))));
+        let msgs: Vec<Payload<Odd>> = vec![
+            Payload::Peer(Msg::Pair(1, Some(AWKWARD[2].to_string()))),
+            Payload::Peer(Msg::Empty),
+            Payload::Request {
+                id: RequestId(7),
+                body: Msg::Text {
+                    s: AWKWARD[4].to_string(),
+                    n: u64::MAX,
+                    i: -1,
+                },
+            },
+            Payload::Response {
+                id: RequestId(7),
+                body: vec![F(0.5)],
+            },
+        ];
+        let (a, b) = (Endpoint::Node(NodeId(0)), Endpoint::Client(ClientId(1)));
+        let send = |id: u64, copies: u8| Record::Send {
+            id,
+            from: a,
+            to: b,
+            copies,
+            msg: &msgs[id as usize % msgs.len()],
+        };
+        let deliver = |id: u64| Record::Deliver {
+            id,
+            from: a,
+            to: b,
+            msg: &msgs[id as usize % msgs.len()],
+        };
+        let lost = |id: u64, reason| Record::Lost {
+            id,
+            from: a,
+            to: b,
+            reason,
+        };
+        let records = [
+            // Two copies delivered; one lost at send; one lost on the way after a held copy.
+            send(0, 2),
+            send(1, 0),
+            lost(1, LossReason::Loss),
+            deliver(0),
+            send(2, 1),
+            Record::Held {
+                id: 2,
+                node: NodeId(1),
+            },
+            deliver(0),
+            send(3, 2),
+            lost(2, LossReason::ReceiverDown),
+            deliver(3),
+            lost(3, LossReason::Partition),
+            // A delivery whose send this recorder never saw, and one after its copies.
+            deliver(9),
+            deliver(3),
+            send(4, 1),
+            deliver(4),
+        ];
+        let mut expected = Vec::new();
+        for (k, r) in records.iter().enumerate() {
+            recorder.record(k as u64, Time(k as u64 * 10), r).unwrap();
+            expected.push(same(k as u64, k as u64 * 10, r));
+        }
+        assert_eq!(*lines.borrow(), expected);
+    }
+
+    #[test]
     fn the_writer_matches_serde_byte_for_byte_for_every_kind_of_record() {
         let big = [
             0,

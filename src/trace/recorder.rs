@@ -329,7 +329,24 @@ impl SentJson {
 
 #[cfg(test)]
 mod sent_tests {
-    use super::SentJson;
+    use super::{SentJson, TraceSink};
+
+    #[test]
+    fn a_sink_that_reads_text_gets_each_line_checked_and_without_its_newline() {
+        struct Text(Vec<String>);
+        impl TraceSink for Text {
+            fn line(&mut self, line: &str) -> Result<(), String> {
+                self.0.push(line.to_string());
+                Ok(())
+            }
+        }
+        let mut sink = Text(Vec::new());
+        sink.line_bytes(b"{\"ev\":\"a\"}\n").unwrap();
+        sink.line_bytes("{\"v\":\"\u{e9}\"}\n".as_bytes()).unwrap();
+        let e = sink.line_bytes(b"{\"v\":\"\xff\"}\n").unwrap_err();
+        assert!(e.starts_with("a trace line is not UTF-8"), "{e}");
+        assert_eq!(sink.0, vec!["{\"ev\":\"a\"}", "{\"v\":\"\u{e9}\"}"]);
+    }
 
     #[test]
     fn a_message_is_kept_until_its_last_copy_and_the_window_is_bounded() {
@@ -347,7 +364,10 @@ mod sent_tests {
         assert_eq!(s.spans.len(), 1, "the done front is dropped");
         // An id out of sequence starts afresh, and unknown ids are misses.
         s.keep(10, 1, b"ten");
-        assert_eq!((s.get(2), s.get(10), s.get(11)), (None, Some(&b"ten"[..]), None));
+        assert_eq!(
+            (s.get(2), s.get(10), s.get(11)),
+            (None, Some(&b"ten"[..]), None)
+        );
         s.copy_done(99);
         // A message that is never delivered is dropped once the window is full, and the
         // buffer is compacted: what stays kept still reads back whole.
