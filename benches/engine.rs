@@ -5,10 +5,15 @@
 //! 2% duplicates) and its 2 echo clients on:
 //!
 //! 1. **Throughput**: events per second of wall time, where an event is one queue pop
-//!    (`RunReport.steps`), with the trace off (no sink) and with the trace streamed as JSON
-//!    lines to a `BufWriter<File>` in a temporary directory (page cache, no fsync). Each
-//!    configuration runs 3 times; the table shows the best and the median. The timed region
-//!    is `Simulation::new` + `run` + drop (the drop flushes the trace file).
+//!    (`RunReport.steps`), with the trace off (no sink) and with the trace streamed to a file
+//!    in a temporary directory (page cache, no fsync) by the writer `run --trace` uses
+//!    (`trace::file::TraceFile`: JSON lines through a 64 KiB `BufWriter<File>`, a summary line,
+//!    a rename). Each configuration runs 3 times, trace off and trace file taking turns; the
+//!    table shows the best and the median, and the median on CPU time (`/proc/self/schedstat`:
+//!    on a shared machine it leaves out the time other processes hold the CPU). The timed
+//!    region is `Simulation::new` + `run` + drop, and for the file its summary, flush and
+//!    rename. The same two rows follow for Raft (`raft/unreliable-churn`, about a million
+//!    events), whose messages carry log entries.
 //! 2. **Bare baseline**: a `std::collections::BinaryHeap` of 24-byte entries (time, seq, an
 //!    8-byte event, ordered on (time, seq) reversed, like the engine's queue) holding the same
 //!    number of pending events the simulation holds on average. Each iteration pops the
@@ -46,13 +51,12 @@ use faultline::protocols::ping::Ping;
 use faultline::scenario::{self, KindName, Scenario};
 use faultline::sim::{RunReport, Simulation, Verdict};
 use faultline::trace::TraceSink;
+use faultline::trace::file::TraceFile;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
 use std::collections::BinaryHeap;
-use std::fs::File;
 use std::hint::black_box;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::time::Instant;
@@ -154,6 +158,8 @@ const SCENARIO: &str = "ping/basic";
 const BASE_OVERRIDES: &[&str] = &["network.preset=lossy"];
 /// Repeats of each timed configuration.
 const REPEATS: usize = 3;
+/// The Raft scenario whose trace cost is measured besides ping's.
+const RAFT_TRACE: &str = "raft/unreliable-churn";
 
 /// One workload: the base scenario plus some overrides, with its measured event rate so runs
 /// of a given number of events can be asked for by virtual time.
@@ -229,33 +235,17 @@ fn expect_pass(r: &RunReport, what: &str) {
 // Trace sinks
 // ---------------------------------------------------------------------------------------
 
-/// Streams trace lines to a file, like the CLI's `--trace` (which adds a header, a summary
-/// and a rename at the end).
-struct FileSink {
-    writer: BufWriter<File>,
-}
+/// The trace file of one run: the CLI's own writer (`TraceFile`, what `run --trace` uses),
+/// with a stand-in header and summary line. `None` when the trace is off.
+struct Traced(Option<TraceFile>);
 
-impl FileSink {
-    fn create(path: &Path) -> FileSink {
-        let file = File::create(path).expect("create the trace file");
-        FileSink {
-            writer: BufWriter::with_capacity(1 << 16, file),
+impl Traced {
+    /// Closes the file: the summary line, the flush and the rename into place.
+    fn finish(self) {
+        if let Some(file) = self.0 {
+            file.finish("{\"ev\":\"summary\"}")
+                .expect("finish the trace file");
         }
-    }
-}
-
-impl TraceSink for FileSink {
-    fn line(&mut self, line: &str) -> Result<(), String> {
-        self.writer
-            .write_all(line.as_bytes())
-            .and_then(|_| self.writer.write_all(b"\n"))
-            .map_err(|e| format!("cannot write the trace: {e}"))
-    }
-
-    fn line_bytes(&mut self, line: &[u8]) -> Result<(), String> {
-        self.writer
-            .write_all(line)
-            .map_err(|e| format!("cannot write the trace: {e}"))
     }
 }
 
@@ -300,10 +290,15 @@ impl Trace {
             Trace::File => "file",
         }
     }
-    fn sink(self, dir: &TempDir) -> Option<Box<dyn TraceSink>> {
+    /// The engine's sink, and the file to finish after the run.
+    fn sink(self, dir: &TempDir) -> (Option<Box<dyn TraceSink>>, Traced) {
         match self {
-            Trace::Off => None,
-            Trace::File => Some(Box::new(FileSink::create(&dir.trace_path()))),
+            Trace::Off => (None, Traced(None)),
+            Trace::File => {
+                let file = TraceFile::create(&dir.trace_path(), "{\"ev\":\"header\"}")
+                    .expect("create the trace file");
+                (Some(file.sink()), Traced(Some(file)))
+            }
         }
     }
 }
@@ -540,23 +535,117 @@ fn best_median(mut rates: Vec<f64>) -> (f64, f64) {
     (rates[rates.len() - 1], rates[rates.len() / 2])
 }
 
-/// Times `REPEATS` runs; returns (events per run, rates, trace bytes per run).
-fn throughput(w: &Workload, events: u64, trace: Trace, dir: &TempDir) -> (u64, Vec<f64>, u64) {
-    let scn = w.scenario_events(events);
-    let (mut steps, mut rates, mut bytes) = (0, Vec::new(), 0);
-    for _ in 0..REPEATS {
-        let start = Instant::now();
-        let config = scn.config(w.seed).expect("a ping scenario");
-        let mut sim = Simulation::<Ping>::new(config, trace.sink(dir)).expect("valid");
-        let report = sim.run();
-        drop(sim); // flushes the trace file
-        let secs = start.elapsed().as_secs_f64();
-        expect_pass(&report, "throughput");
-        steps = report.steps;
-        rates.push(report.steps as f64 / secs);
-        bytes = dir.take_trace();
+/// Time this process has spent on a CPU, in nanoseconds (Linux: the first field of
+/// `/proc/self/schedstat`), or `None` where that is not available. The machine that runs
+/// the bench may be shared: CPU time does not count the time other processes hold the CPU,
+/// which wall time does. The bench is single-threaded, so the process's time is the run's.
+fn cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// The timed runs of one configuration.
+#[derive(Default)]
+struct Timed {
+    /// Events per run (every run of a configuration has the same).
+    steps: u64,
+    /// Events per second of wall time, one per run.
+    wall: Vec<f64>,
+    /// Events per second of CPU time, one per run (empty without a CPU clock).
+    cpu: Vec<f64>,
+    /// Trace bytes per run.
+    bytes: u64,
+}
+
+/// Times one run of `scn` with `trace` into `into`: `Simulation::new` + `run` + drop, and
+/// for a trace file its summary, flush and rename (what `run --trace` does after the run).
+fn timed_run<P: faultline::protocol::Protocol>(
+    scn: &Scenario<P>,
+    seed: u64,
+    trace: Trace,
+    dir: &TempDir,
+    into: &mut Timed,
+) {
+    let (wall0, cpu0) = (Instant::now(), cpu_ns());
+    let config = scn.config(seed).expect("a benchmark scenario");
+    let (sink, file) = trace.sink(dir);
+    let mut sim = Simulation::<P>::new(config, sink).expect("valid");
+    let report = sim.run();
+    drop(sim);
+    file.finish();
+    let secs = wall0.elapsed().as_secs_f64();
+    let cpu = cpu_ns()
+        .zip(cpu0)
+        .map(|(b, a)| b.saturating_sub(a) as f64 / 1e9);
+    expect_pass(&report, "throughput");
+    into.steps = report.steps;
+    into.wall.push(report.steps as f64 / secs);
+    if let Some(cpu) = cpu.filter(|c| *c > 0.0) {
+        into.cpu.push(report.steps as f64 / cpu);
     }
-    (steps, rates, bytes)
+    into.bytes = dir.take_trace();
+}
+
+/// Times `REPEATS` runs with the trace off and `REPEATS` with it written to a file, taking
+/// turns (off, file, off, file, ...) so that a change in the machine's load falls on both.
+fn throughput<P: faultline::protocol::Protocol>(
+    scn: &Scenario<P>,
+    seed: u64,
+    dir: &TempDir,
+) -> (Timed, Timed) {
+    let (mut off, mut file) = (Timed::default(), Timed::default());
+    for _ in 0..REPEATS {
+        timed_run(scn, seed, Trace::Off, dir, &mut off);
+        timed_run(scn, seed, Trace::File, dir, &mut file);
+    }
+    (off, file)
+}
+
+/// Prints the trace-off and trace-file rows of one workload and the ratio of their speeds,
+/// on wall time and on CPU time.
+fn trace_rows(off: &Timed, file: &Timed) {
+    println!(
+        "{:<44} {:>12} {:>14} {:>14} {:>12} {:>16}",
+        "configuration", "events/run", "best ev/s", "median ev/s", "ns/ev (med)", "median ev/CPU-s"
+    );
+    let row = |name: &str, t: &Timed| {
+        let (best, med) = best_median(t.wall.clone());
+        let cpu = match t.cpu.is_empty() {
+            true => "-".to_string(),
+            false => thousands(best_median(t.cpu.clone()).1 as u64),
+        };
+        println!(
+            "{:<44} {:>12} {:>14} {:>14} {:>12.1} {:>16}",
+            name,
+            thousands(t.steps),
+            thousands(best as u64),
+            thousands(med as u64),
+            1e9 / med,
+            cpu
+        );
+    };
+    row("sim, trace off", off);
+    row("sim, trace -> file (run --trace's writer)", file);
+    let (off_best, off_med) = best_median(off.wall.clone());
+    let (file_best, file_med) = best_median(file.wall.clone());
+    println!(
+        "trace file/trace off: {:.1}% (best/best), {:.1}% (median/median)   [target >= 50%]",
+        100.0 * file_best / off_best,
+        100.0 * file_med / off_med
+    );
+    if !off.cpu.is_empty() && !file.cpu.is_empty() {
+        let (_, off_cpu) = best_median(off.cpu.clone());
+        let (_, file_cpu) = best_median(file.cpu.clone());
+        println!(
+            "trace file/trace off on CPU time: {:.1}% (median/median)",
+            100.0 * file_cpu / off_cpu
+        );
+    }
+    println!(
+        "trace: {:.0} bytes/event, {} per run",
+        file.bytes as f64 / file.steps.max(1) as f64,
+        mib(file.bytes as usize)
+    );
 }
 
 /// One memory measurement.
@@ -582,7 +671,8 @@ fn memory(w: &Workload, events: u64, trace: Trace, dir: &TempDir) -> MemRow {
     let config = scn.config(w.seed).expect("a ping scenario");
     let base = reset_peak();
     let (a0, r0) = alloc_calls();
-    let mut sim = Simulation::<Ping>::new(config, trace.sink(dir)).expect("valid");
+    let (sink, file) = trace.sink(dir);
+    let mut sim = Simulation::<Ping>::new(config, sink).expect("valid");
     sim.run_until(half);
     // `report` allocates: read the counters after it here and before it below.
     let half_steps = sim.report().steps;
@@ -593,6 +683,7 @@ fn memory(w: &Workload, events: u64, trace: Trace, dir: &TempDir) -> MemRow {
     let peak = PEAK.load(AtomicOrdering::Relaxed);
     let report = sim.report();
     drop(sim);
+    file.finish();
     expect_pass(&report, "memory");
     dir.take_trace();
     let steady_steps = (report.steps - half_steps).max(1) as f64;
@@ -758,44 +849,28 @@ fn main() {
     println!();
 
     // 1 and 2: throughput against the bare heap.
-    let (steps_off, off, _) = throughput(&with_clients, throughput_events, Trace::Off, &dir);
-    let (steps_file, file, trace_bytes) =
-        throughput(&with_clients, throughput_events, Trace::File, &dir);
+    let (off, file) = throughput(
+        &with_clients.scenario_events(throughput_events),
+        with_clients.seed,
+        &dir,
+    );
     let bare: Vec<f64> = (0..REPEATS)
-        .map(|_| bare_heap(pending, steps_off))
+        .map(|_| bare_heap(pending, off.steps))
         .collect();
-    let (off_best, off_med) = best_median(off);
-    let (file_best, file_med) = best_median(file);
+    let (off_best, off_med) = best_median(off.wall.clone());
+    let (file_best, file_med) = best_median(file.wall.clone());
     let (bare_best, bare_med) = best_median(bare);
     println!(
-        "THROUGHPUT (events = queue pops; {REPEATS} runs each; wall time of new + run + drop)"
+        "THROUGHPUT (events = queue pops; {REPEATS} runs each, trace off and trace file in turns; wall time of new + run + drop (+ the trace's summary, flush and rename); CPU time beside it)"
     );
+    trace_rows(&off, &file);
     println!(
-        "{:<44} {:>12} {:>14} {:>14} {:>12}",
-        "configuration", "events/run", "best ev/s", "median ev/s", "ns/ev (med)"
-    );
-    let row = |name: &str, steps: u64, best: f64, med: f64| {
-        println!(
-            "{:<44} {:>12} {:>14} {:>14} {:>12.1}",
-            name,
-            thousands(steps),
-            thousands(best as u64),
-            thousands(med as u64),
-            1e9 / med
-        );
-    };
-    row("sim, trace off", steps_off, off_best, off_med);
-    row(
-        "sim, trace -> file (BufWriter, no fsync)",
-        steps_file,
-        file_best,
-        file_med,
-    );
-    row(
-        &format!("bare BinaryHeap, {pending} pending x 24 B"),
-        steps_off,
-        bare_best,
-        bare_med,
+        "{:<44} {:>12} {:>14} {:>14} {:>12.1}",
+        format!("bare BinaryHeap, {pending} pending x 24 B"),
+        thousands(off.steps),
+        thousands(bare_best as u64),
+        thousands(bare_med as u64),
+        1e9 / bare_med
     );
     println!(
         "sim/bare, trace off: {:.1}% (best/best), {:.1}% (median/median)   [target >= 30%]",
@@ -803,17 +878,25 @@ fn main() {
         100.0 * off_med / bare_med
     );
     println!(
-        "sim/bare, trace file: {:.1}% (best/best), {:.1}% (median/median); trace {:.0} bytes/event, {} per run",
+        "sim/bare, trace file: {:.1}% (best/best), {:.1}% (median/median)",
         100.0 * file_best / bare_best,
         100.0 * file_med / bare_med,
-        trace_bytes as f64 / steps_file.max(1) as f64,
-        mib(trace_bytes as usize)
     );
+    println!();
+
+    // The trace's cost on a second workload: Raft, whose messages carry log entries.
+    let raft_ms = 2_800_000 / scale;
+    let raft = Scenario::<faultline::protocols::raft::Raft>::bundled(
+        RAFT_TRACE,
+        &[format!("limits.time_ms={raft_ms}")],
+    )
+    .expect("the bundled raft scenario");
     println!(
-        "trace file/trace off: {:.1}% (best/best), {:.1}% (median/median)   [target >= 50%]",
-        100.0 * file_best / off_best,
-        100.0 * file_med / off_med
+        "TRACE COST, RAFT ({RAFT_TRACE} --set limits.time_ms={raft_ms}, seed {}; the run's end-of-run linearizability check included)",
+        raft.file.seed
     );
+    let (off, file) = throughput(&raft, raft.file.seed, &dir);
+    trace_rows(&off, &file);
     println!();
     if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "throughput") {
         return;
