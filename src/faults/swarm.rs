@@ -11,7 +11,7 @@ use super::{
 };
 use crate::base::rng::{Rng, Stream};
 use crate::base::types::Ratio;
-use crate::protocol::Vocabulary;
+use crate::protocol::{Knob, KnobValues, Vocabulary};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -25,9 +25,9 @@ pub struct SwarmSpec {
     pub interval_ms: [u64; 2],
     /// Longest outage, pause or partition drawn, milliseconds.
     pub duration_ms_max: u64,
-    /// Also draw strikes (see [`StrikeSpec`]) aimed at the moment a node announces a leading
-    /// role or advances its main progress key, as the protocol's vocabulary names them (a
-    /// protocol without those words gets no strikes).
+    /// Also draw strikes (see [`StrikeSpec`]) aimed at the moments the protocol's vocabulary
+    /// names: a node taking any leading or contending role, moving to a new epoch, or
+    /// advancing any progress key (a protocol without those words gets no strikes).
     pub leader_bias: bool,
     /// Also draw network misbehaviour: loss, duplicates and long delays.
     pub network: bool,
@@ -35,6 +35,17 @@ pub struct SwarmSpec {
     /// names a `protocol.params` field and lists the values a seed picks from.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Also vary every parameter the protocol declares safe to vary
+    /// ([`Protocol::knobs`](crate::protocol::Protocol::knobs)), within its declared range,
+    /// after the `params` above (which win for a parameter listed in both).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub knobs: bool,
+    /// Add the checks the protocol owes after the heal
+    /// ([`Protocol::liveness`](crate::protocol::Protocol::liveness)), as `eventually` checks
+    /// with the budgets its formulas give for the parameters this seed drew. A check the
+    /// scenario already expects keeps the scenario's own terms.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub liveness: bool,
 }
 
 impl Default for SwarmSpec {
@@ -45,6 +56,65 @@ impl Default for SwarmSpec {
             leader_bias: true,
             network: true,
             params: BTreeMap::new(),
+            knobs: false,
+            liveness: false,
+        }
+    }
+}
+
+/// What a strike does, one draw.
+fn strike_fault(rng: &mut Rng) -> StrikeFault {
+    match rng.below(3) {
+        0 => StrikeFault::Crash,
+        1 => StrikeFault::Pause,
+        _ => StrikeFault::Isolate,
+    }
+}
+
+/// The kinds of moment a strike can aim at, in the vocabulary's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Moment {
+    /// A node announces a leading role value.
+    Leading,
+    /// A node announces a contending role value.
+    Contending,
+    /// A node announces a new epoch.
+    Epoch,
+    /// A node advances a progress key.
+    Progress,
+}
+
+impl Moment {
+    /// One draw, each kind equally likely.
+    fn draw(rng: &mut Rng) -> Moment {
+        match rng.below(4) {
+            0 => Moment::Leading,
+            1 => Moment::Contending,
+            2 => Moment::Epoch,
+            _ => Moment::Progress,
+        }
+    }
+
+    /// The annotation (key, and the value it must have, if any) this moment names in
+    /// `vocabulary`, choosing among several values or keys by `pick`; `None` when the
+    /// vocabulary has no such words.
+    fn aim(
+        self,
+        vocabulary: &Vocabulary,
+        pick: usize,
+    ) -> Option<(String, Option<serde_json::Value>)> {
+        let one = |list: &[String]| (!list.is_empty()).then(|| list[pick % list.len()].clone());
+        match self {
+            Moment::Leading => {
+                let key = vocabulary.role.clone()?;
+                one(&vocabulary.leading).map(|v| (key, Some(serde_json::json!(v))))
+            }
+            Moment::Contending => {
+                let key = vocabulary.role.clone()?;
+                one(&vocabulary.contending).map(|v| (key, Some(serde_json::json!(v))))
+            }
+            Moment::Epoch => vocabulary.epoch.clone().map(|key| (key, None)),
+            Moment::Progress => one(&vocabulary.progress).map(|key| (key, None)),
         }
     }
 }
@@ -60,11 +130,18 @@ pub struct SwarmDraw {
 }
 
 /// Draws one seed's swarm: each fault kind (crashes, pauses, each partition shape, clock
-/// faults, loss, duplicates, long delays, leader-aimed faults) is in with a fixed chance,
-/// with its own rates. Raw draws from the seed's `Swarm` stream, mapped by our own code, so
-/// a seed draws the same swarm in every version that keeps this function. The strikes aim
-/// at the moments `vocabulary` names (see [`SwarmSpec::leader_bias`]).
-pub fn swarm(spec: &SwarmSpec, until_ms: u64, seed: u64, vocabulary: &Vocabulary) -> SwarmDraw {
+/// faults, loss, duplicates, long delays, strikes) is in with a fixed chance, with its own
+/// rates. Raw draws from the seed's `Swarm` stream, mapped by our own code, so a seed draws
+/// the same swarm in every version that keeps this function. The strikes aim at the moments
+/// `vocabulary` names (see [`SwarmSpec::leader_bias`]); with [`SwarmSpec::knobs`], `knobs`
+/// (the protocol's) are drawn too.
+pub fn swarm(
+    spec: &SwarmSpec,
+    until_ms: u64,
+    seed: u64,
+    vocabulary: &Vocabulary,
+    knobs: &[Knob],
+) -> SwarmDraw {
     let mut rng = Rng::new(seed, Stream::Swarm);
     let [lo, hi] = spec.interval_ms;
     let (lo, hi) = (lo.max(1), hi.max(lo.max(1)));
@@ -121,36 +198,44 @@ pub fn swarm(spec: &SwarmSpec, until_ms: u64, seed: u64, vocabulary: &Vocabulary
         }
     }
     let mut strikes = Vec::new();
-    // The two moments a strike can aim at, in the protocol's own words: a node announcing a
-    // leading role (its role key with its first leading value), and a node advancing its main
-    // progress key (any new value).
-    let leading = vocabulary
-        .role
-        .as_ref()
-        .zip(vocabulary.leading.first())
-        .map(|(key, value)| (key.clone(), Some(serde_json::json!(value))));
-    let progress = vocabulary.progress.first().map(|key| (key.clone(), None));
     if spec.leader_bias && !coin(&mut rng, 4) {
-        // Strike at the moments that matter: a node that has just become leader (its first
-        // entries exist only on itself), and a node that has just advanced its progress (what
-        // it decided may not have spread yet). Each rule fires again and again with its own
-        // chance, so chains of such moments happen too.
+        // Strike at the moments that matter most: a node that has just taken the leading
+        // role (its first entries exist only on itself), and a node that has just advanced
+        // its main progress key (what it decided may not have spread yet). Each rule fires
+        // again and again with its own chance, so chains of such moments happen too.
         for _ in 0..rng.between(2, 4) {
-            let fault = match rng.below(3) {
-                0 => StrikeFault::Crash,
-                1 => StrikeFault::Pause,
-                _ => StrikeFault::Isolate,
-            };
-            let aim = if coin(&mut rng, 2) {
-                leading.clone()
+            let fault = strike_fault(&mut rng);
+            let moment = if coin(&mut rng, 2) {
+                Moment::Leading
             } else {
-                progress.clone()
+                Moment::Progress
             };
             // Every rule draws its chance and duration, kept or not, so that the draws after
             // it (and so every seed's swarm) do not depend on the protocol's vocabulary.
             let chance = permille(&mut rng, 50, 800);
             let duration_ms_max = rng.between(20, dmax);
-            if let Some((note, value)) = aim {
+            if let Some((note, value)) = moment.aim(vocabulary, 0) {
+                strikes.push(StrikeSpec {
+                    note,
+                    value,
+                    chance,
+                    fault,
+                    duration_ms_min: 10,
+                    duration_ms_max,
+                });
+            }
+        }
+        // Then up to two rules aimed at any other moment the vocabulary names: any leading
+        // or contending role, an epoch change, any progress key, so that faults also land
+        // in the middle of an election. Drawn after the rules above, so those stay as they
+        // were; their chances are lower, since an epoch changes on every node at once.
+        for _ in 0..rng.below(3) {
+            let fault = strike_fault(&mut rng);
+            let moment = Moment::draw(&mut rng);
+            let pick = rng.below(1 << 16) as usize;
+            let chance = permille(&mut rng, 20, 400);
+            let duration_ms_max = rng.between(20, dmax);
+            if let Some((note, value)) = moment.aim(vocabulary, pick) {
                 strikes.push(StrikeSpec {
                     note,
                     value,
@@ -162,13 +247,26 @@ pub fn swarm(spec: &SwarmSpec, until_ms: u64, seed: u64, vocabulary: &Vocabulary
             }
         }
     }
-    // Knobs last, in key order, so adding one never changes the fault draws above.
-    let params = spec
+    // Knobs last, in key order, so adding one never changes the fault draws above; then the
+    // protocol's own knobs (with `knobs`), in the order it declares them. A knob the scenario
+    // lists itself is still drawn (so the draws after it stay put) but the scenario's list
+    // decides.
+    let mut params: BTreeMap<String, serde_json::Value> = spec
         .params
         .iter()
         .filter(|(_, choices)| !choices.is_empty())
         .map(|(k, choices)| (k.clone(), choices[rng.index(choices.len())].clone()))
         .collect();
+    if spec.knobs {
+        for knob in knobs {
+            let value = match &knob.values {
+                KnobValues::OneOf(v) if v.is_empty() => continue,
+                KnobValues::OneOf(v) => v[rng.index(v.len())].clone(),
+                KnobValues::Between(lo, hi) => rng.between(*lo, (*hi).max(*lo)).into(),
+            };
+            params.entry(knob.param.to_string()).or_insert(value);
+        }
+    }
     SwarmDraw {
         nemesis: NemesisConfig {
             until_ms,
@@ -201,7 +299,10 @@ mod tests {
     fn a_swarm_is_a_function_of_its_seed_and_seeds_differ() {
         let spec = SwarmSpec::default();
         let v = words();
-        assert_eq!(swarm(&spec, 8_000, 5, &v), swarm(&spec, 8_000, 5, &v));
+        assert_eq!(
+            swarm(&spec, 8_000, 5, &v, &[]),
+            swarm(&spec, 8_000, 5, &v, &[])
+        );
         let kinds = |d: &SwarmDraw| {
             (
                 d.nemesis.crash.is_some(),
@@ -213,7 +314,7 @@ mod tests {
             )
         };
         let mixes: std::collections::BTreeSet<String> = (0..200)
-            .map(|s| format!("{:?}", kinds(&swarm(&spec, 8_000, s, &v))))
+            .map(|s| format!("{:?}", kinds(&swarm(&spec, 8_000, s, &v, &[]))))
             .collect();
         assert!(mixes.len() > 50, "only {} mixes in 200 seeds", mixes.len());
         let quiet = SwarmSpec {
@@ -222,7 +323,7 @@ mod tests {
             ..SwarmSpec::default()
         };
         for s in 0..50 {
-            let d = swarm(&quiet, 8_000, s, &v);
+            let d = swarm(&quiet, 8_000, s, &v, &[]);
             assert!(d.nemesis.network.is_none() && d.nemesis.strikes.is_empty());
             assert!(d.params.is_empty());
         }
@@ -238,7 +339,7 @@ mod tests {
         let v = words();
         let picks: std::collections::BTreeSet<String> = (0..100)
             .map(|s| {
-                let d = swarm(&spec, 8_000, s, &v);
+                let d = swarm(&spec, 8_000, s, &v, &[]);
                 assert_eq!(d.params.len(), 1);
                 d.params["batch_max"].to_string()
             })
@@ -248,27 +349,40 @@ mod tests {
             vec!["1".to_string(), "64".to_string()]
         );
         // Knobs are drawn last: adding one leaves the fault draws as they were.
-        let plain = swarm(&SwarmSpec::default(), 8_000, 9, &v);
-        assert_eq!(swarm(&spec, 8_000, 9, &v).nemesis, plain.nemesis);
+        let plain = swarm(&SwarmSpec::default(), 8_000, 9, &v, &[]);
+        assert_eq!(swarm(&spec, 8_000, 9, &v, &[]).nemesis, plain.nemesis);
     }
 
     #[test]
-    fn strikes_aim_at_the_vocabularys_leading_role_and_main_progress_key() {
+    fn strikes_aim_at_every_role_epoch_and_progress_moment_of_the_vocabulary() {
         let v = words();
-        let mut aims = std::collections::BTreeSet::new();
-        for s in 0..200 {
-            for strike in swarm(&SwarmSpec::default(), 8_000, s, &v).nemesis.strikes {
-                aims.insert((strike.note, strike.value.map(|v| v.to_string())));
+        let mut aims = std::collections::BTreeMap::new();
+        for s in 0..400 {
+            for strike in swarm(&SwarmSpec::default(), 8_000, s, &v, &[])
+                .nemesis
+                .strikes
+            {
+                *aims
+                    .entry((strike.note, strike.value.map(|v| v.to_string())))
+                    .or_insert(0u32) += 1;
             }
         }
-        // Only the first leading value and the first progress key are aimed at.
-        let expected: std::collections::BTreeSet<(String, Option<String>)> = [
-            ("duty".to_string(), Some("\"chief\"".to_string())),
-            ("settled".to_string(), None),
-        ]
-        .into_iter()
-        .collect();
-        assert_eq!(aims, expected);
+        // Every leading and contending role value, the epoch and every progress key.
+        let seen: Vec<(String, Option<String>)> = aims.keys().cloned().collect();
+        let q = |s: &str| Some(format!("\"{s}\""));
+        assert_eq!(
+            seen,
+            vec![
+                ("duty".to_string(), q("chief")),
+                ("duty".to_string(), q("deputy")),
+                ("duty".to_string(), q("hopeful")),
+                ("era".to_string(), None),
+                ("filed".to_string(), None),
+                ("settled".to_string(), None),
+            ]
+        );
+        // Each moment is aimed at often enough to matter.
+        assert!(aims.values().all(|&n| n >= 20), "{aims:?}");
     }
 
     #[test]
@@ -282,23 +396,23 @@ mod tests {
             vec![serde_json::json!(1), serde_json::json!(64)],
         );
         let full = words();
-        let role_only = Vocabulary::none().role("duty", &["chief"], &[]);
-        let progress_only = Vocabulary::none().progress(&["settled"]);
+        let role_only = Vocabulary::none().role("duty", &["chief", "deputy"], &["hopeful"]);
+        let progress_only = Vocabulary::none().progress(&["settled", "filed"]);
         let mut dropped = 0;
         for s in 0..200 {
-            let all = swarm(&spec, 8_000, s, &full);
+            let all = swarm(&spec, 8_000, s, &full, &[]);
             for (v, keep) in [
-                (&role_only, "duty"),
-                (&progress_only, "settled"),
-                (&Vocabulary::none(), ""),
+                (&role_only, &["duty"][..]),
+                (&progress_only, &["settled", "filed"][..]),
+                (&Vocabulary::none(), &[][..]),
             ] {
-                let d = swarm(&spec, 8_000, s, v);
+                let d = swarm(&spec, 8_000, s, v, &[]);
                 assert_eq!(d.params, all.params, "seed {s}");
                 let expected: Vec<StrikeSpec> = all
                     .nemesis
                     .strikes
                     .iter()
-                    .filter(|x| x.note == keep)
+                    .filter(|x| keep.contains(&x.note.as_str()))
                     .cloned()
                     .collect();
                 dropped += all.nemesis.strikes.len() - expected.len();
@@ -312,5 +426,41 @@ mod tests {
             dropped > 100,
             "only {dropped} strikes dropped: the test proves little"
         );
+    }
+
+    #[test]
+    fn protocol_knobs_are_drawn_only_when_asked_within_their_ranges_and_last() {
+        let knobs = vec![
+            Knob::switch("fast"),
+            Knob::between("period_ms", 10, 20),
+            Knob::one_of("mode", &["a".into()]),
+        ];
+        let v = words();
+        let off = SwarmSpec::default();
+        let on = SwarmSpec {
+            knobs: true,
+            ..SwarmSpec::default()
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for s in 0..200 {
+            let plain = swarm(&off, 8_000, s, &v, &knobs);
+            assert!(plain.params.is_empty(), "seed {s}: knobs drawn while off");
+            let d = swarm(&on, 8_000, s, &v, &knobs);
+            // Drawn after everything else: the faults are those drawn without them.
+            assert_eq!(d.nemesis, plain.nemesis, "seed {s}");
+            let period = d.params["period_ms"].as_u64().unwrap();
+            assert!((10..=20).contains(&period), "{period}");
+            assert_eq!(d.params["mode"], "a");
+            seen.insert((d.params["fast"].to_string(), period));
+        }
+        assert_eq!(seen.len(), 22, "every pair of values is drawn: {seen:?}");
+        // A knob the scenario lists itself: its list decides.
+        let mut listed = on.clone();
+        listed
+            .params
+            .insert("period_ms".into(), vec![serde_json::json!(99)]);
+        for s in 0..20 {
+            assert_eq!(swarm(&listed, 8_000, s, &v, &knobs).params["period_ms"], 99);
+        }
     }
 }

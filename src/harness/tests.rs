@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::protocol::{
-    ClientCtx, ClientId, ClientLogic, Ctx, Failure as PropFailure, NodeId, PropertyDef, RequestId,
-    Time, View, WorkloadConfig,
+    ClientCtx, ClientId, ClientLogic, Ctx, Failure as PropFailure, Knob, Liveness, NodeId,
+    PropertyDef, RequestId, Time, View, WorkloadConfig,
 };
 use crate::protocols::ping::Ping;
 use crate::trace::fingerprint_hex;
@@ -115,6 +115,17 @@ impl Protocol for Toy {
         }
         ctx.broadcast(());
         ctx.set_timer((), Time::from_ms(100));
+    }
+    fn knobs() -> Vec<Knob> {
+        vec![Knob::between("jackpot_in", 3, 6)]
+    }
+    fn liveness(c: &ToyConfig) -> Liveness {
+        Liveness::default().within(
+            "heard_a_lot",
+            true,
+            Time::from_ms(100 * c.jackpot_in),
+            "100 × jackpot_in",
+        )
     }
     fn properties() -> Vec<PropertyDef<Self>> {
         vec![
@@ -598,6 +609,56 @@ fn scenarios_for_a_protocol_of_your_own_are_validated_with_positions() {
         e.field.as_deref(),
         Some("nemesis.swarm.params.jackpot_in[1]"),
         "{e}"
+    );
+
+    // The protocol's own knobs and liveness duty, when the swarm asks for them: each seed
+    // draws within the declared range, and the liveness check's budget follows the draw.
+    let own = good
+        .replace(
+            "\"limits\"",
+            r#""nemesis": {"until_ms": 500, "swarm": {"knobs": true, "liveness": true}},
+  "limits""#,
+        )
+        .replace(
+            r#""expect": [{"check": "heard_a_lot", "kind": "eventually"}]"#,
+            r#""expect": []"#,
+        );
+    let scn = scenario::load::<Toy>("t.json", &own, &[]).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for s in 1..=40 {
+        let resolved = scn.for_seed(s).unwrap();
+        let config = resolved.config(s).unwrap();
+        let jackpot = config.protocol.jackpot_in;
+        assert!((3..=6).contains(&jackpot), "{jackpot}");
+        seen.insert(jackpot);
+        assert_eq!(config.expectations.len(), 1);
+        let e = &config.expectations[0];
+        assert_eq!(e.check, "heard_a_lot");
+        assert_eq!(
+            e.kind,
+            crate::check::ExpectKind::Eventually {
+                budget: Some(Time::from_ms(100 * jackpot)),
+                stays: true
+            }
+        );
+        // Resolved, it is an ordinary scenario: resolving again changes nothing.
+        assert_eq!(resolved.for_seed(s).unwrap().json, resolved.json);
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    // A check the scenario expects itself keeps the scenario's terms.
+    let listed = own.replace(
+        r#""expect": []"#,
+        r#""expect": [{"check": "heard_a_lot", "kind": "eventually", "budget_ms": 77}]"#,
+    );
+    let scn = scenario::load::<Toy>("t.json", &listed, &[]).unwrap();
+    let config = scn.for_seed(3).unwrap().config(3).unwrap();
+    assert_eq!(config.expectations.len(), 1);
+    assert_eq!(
+        config.expectations[0].kind,
+        crate::check::ExpectKind::Eventually {
+            budget: Some(Time::from_ms(77)),
+            stays: false
+        }
     );
 }
 

@@ -133,6 +133,22 @@ struct Incoming<M> {
     buffer: BTreeMap<u64, M>,
 }
 
+/// A point in one channel's numbering: a session, then a sequence number within it (ordered
+/// so, and shown `session/seq`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Position {
+    /// The session.
+    pub session: u64,
+    /// The sequence number.
+    pub seq: u64,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.session, self.seq)
+    }
+}
+
 /// Counters, per node incarnation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ReliableStats {
@@ -259,6 +275,27 @@ impl<M: Clone + std::fmt::Debug> Reliable<M> {
     /// Counters.
     pub fn stats(&self) -> ReliableStats {
         self.stats
+    }
+
+    /// Where the channel to `to` stands: the receiver's session this node knows, and the
+    /// sequence number the next message gets. It never goes back within an incarnation (a
+    /// restart of the receiver starts the numbers again under its higher session).
+    pub fn sending(&self, to: NodeId) -> Position {
+        let ch = &self.out[to.index()];
+        Position {
+            session: ch.peer_session,
+            seq: ch.next_seq,
+        }
+    }
+
+    /// Where the channel from `from` stands: the sender's session, and how many of its
+    /// messages have been delivered in order. It never goes back within an incarnation.
+    pub fn receiving(&self, from: NodeId) -> Position {
+        let ch = &self.inc[from.index()];
+        Position {
+            session: ch.session,
+            seq: ch.delivered,
+        }
     }
 
     /// Messages sent to `to` and not yet acknowledged.

@@ -17,11 +17,13 @@
 
 mod client;
 mod ctx;
+mod knobs;
 mod value;
 mod vocabulary;
 
 pub use client::{ClientCtx, ClientEffect, ClientLogic, WorkloadConfig};
 pub use ctx::{Ctx, Effect};
+pub use knobs::{Knob, KnobValues, LiveCheck, Liveness};
 pub use value::Value;
 pub use vocabulary::Vocabulary;
 
@@ -128,6 +130,20 @@ pub trait Protocol: Sized + 'static {
     /// progress), for the tools and the swarm's strikes. The default declares nothing.
     fn vocabulary() -> Vocabulary {
         Vocabulary::none()
+    }
+
+    /// The parameters a swarm may vary per seed (`"swarm": {"knobs": true}`), each with the
+    /// range in which the protocol stays correct. The default declares none.
+    fn knobs() -> Vec<Knob> {
+        Vec::new()
+    }
+
+    /// The progress this protocol owes after the heal under `config`, with budgets computed
+    /// from its timeouts (`"swarm": {"liveness": true}` adds these checks to the scenario).
+    /// The default owes nothing.
+    fn liveness(config: &Self::Config) -> Liveness {
+        let _ = config;
+        Liveness::default()
     }
 
     /// Every property this protocol offers to scenarios, with the ones that are on by default

@@ -122,7 +122,7 @@ impl<P: Protocol> Scenario<P> {
         let Some(spec) = &n.swarm else {
             return Ok(self.clone());
         };
-        let draw = crate::faults::swarm(spec, n.until_ms, seed, &P::vocabulary());
+        let draw = crate::faults::swarm(spec, n.until_ms, seed, &P::vocabulary(), &P::knobs());
         let mut json = self.doc.json.clone();
         let obj = json.as_object_mut().expect("a scenario is an object");
         obj.insert("nemesis".into(), jv(&draw.nemesis));
@@ -142,7 +142,42 @@ impl<P: Protocol> Scenario<P> {
                 params.insert(k, v);
             }
         }
+        if spec.liveness {
+            // The budgets are formulas of the parameters this seed drew, so they are worked
+            // out from the resolved parameters.
+            let drawn = Document::from_json(&self.doc.source, json.clone())?;
+            let config = protocol_config::<P>(&drawn.file, &drawn.place())?;
+            add_liveness(&mut json, &P::liveness(&config));
+        }
         Scenario::from_document(Document::from_json(&self.doc.source, json)?)
+    }
+}
+
+/// Adds the checks of `liveness` to a scenario's `expect` list as `eventually` checks with
+/// their budgets; a check the list already names keeps the scenario's own terms.
+fn add_liveness(json: &mut serde_json::Value, liveness: &crate::protocol::Liveness) {
+    let obj = json.as_object_mut().expect("a scenario is an object");
+    let expect = obj.entry("expect").or_insert_with(|| serde_json::json!([]));
+    if !expect.is_array() {
+        *expect = serde_json::json!([]); // `null` reads as no expectations
+    }
+    let list = expect.as_array_mut().expect("made an array above");
+    for c in &liveness.checks {
+        if list
+            .iter()
+            .any(|e| e.get("check").and_then(|x| x.as_str()) == Some(c.check))
+        {
+            continue;
+        }
+        let mut e = serde_json::json!({
+            "check": c.check,
+            "kind": "eventually",
+            "budget_ms": c.budget.as_ms(),
+        });
+        if c.stays {
+            e["stays"] = serde_json::json!(true);
+        }
+        list.push(e);
     }
 }
 
@@ -300,9 +335,34 @@ fn typed_config<P: Protocol>(
     })
 }
 
-/// Every value a swarm knob may pick must make valid parameters on its own.
+/// Every value a swarm knob may pick must make valid parameters on its own: the scenario's
+/// own lists, and (with `knobs`) the ends of every range the protocol declares.
 fn check_knobs<P: Protocol>(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
     let knobs = f.nemesis.as_ref().and_then(|n| n.swarm.as_ref());
+    if knobs.is_some_and(|s| s.knobs) {
+        for knob in P::knobs() {
+            for v in knob.extremes() {
+                let mut params = match &f.protocol.params {
+                    serde_json::Value::Object(m) => m.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                params.insert(knob.param.to_string(), v.clone());
+                let parsed: Result<P::Config, _> =
+                    serde_json::from_value(serde_json::Value::Object(params));
+                if let Err(e) = parsed {
+                    return Err(place.error(
+                        "nemesis.swarm.knobs",
+                        format!(
+                            "protocol {} declares knob {} with the value {v}, which is not a valid parameter: {}",
+                            P::NAME,
+                            knob.param,
+                            strip_position(&e.to_string())
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     for (key, choices) in knobs.map(|s| &s.params).into_iter().flatten() {
         let field = format!("nemesis.swarm.params.{key}");
         if choices.is_empty() {

@@ -9,6 +9,8 @@
 //! | [`Agreement`] | monitor | at most one value is decided per slot, by any node, ever |
 //! | [`AckedSurvive`] | monitor | every acknowledged entry of the record log is in the *synced* log of a majority |
 //! | [`Monotonic`] | monitor | a counter never goes down: within an incarnation, or across restarts |
+//! | [`MonotonicEach`] | monitor | the same, for a counter per peer (sequence numbers, deliveries) |
+//! | [`Advances`] | monitor | after the heal, a majority moves a progress counter past its highest value at the heal (an eventually-check) |
 //! | [`Convergence`] | invariant | all up replicas hold the same state (an eventually-check after the heal) |
 //! | [`AtMostOnce`] | invariant | no numbered item of a stream is applied (delivered) twice |
 //!
@@ -21,6 +23,7 @@
 //! Must not know any protocol: protocol words come in as parameters.
 
 mod acked;
+mod advances;
 mod agreement;
 mod at_most_once;
 mod convergence;
@@ -30,10 +33,11 @@ mod one_leader;
 pub(crate) mod toy;
 
 pub use acked::AckedSurvive;
+pub use advances::Advances;
 pub use agreement::Agreement;
 pub use at_most_once::{AtMostOnce, Tally};
 pub use convergence::{Convergence, map_difference};
-pub use monotonic::Monotonic;
+pub use monotonic::{Monotonic, MonotonicEach};
 pub use one_leader::OneLeaderPerEpoch;
 
 use super::View;

@@ -143,6 +143,104 @@ where
     }
 }
 
+/// A counter per peer that never goes down (see the module docs): `F` reads this node's
+/// counter about `peer` (a sequence number sent to it, what was delivered from it), and each
+/// peer's counter is judged on its own. A vector compared as a whole would let one peer's
+/// counter drop while another's rises.
+pub struct MonotonicEach<P, V, F> {
+    counter: Param<Counter<F>>,
+    /// Per node: the incarnation it was last seen in, and its counter for each peer then.
+    last: Vec<Option<(u32, Vec<V>)>>,
+    protocol: PhantomData<fn(&P)>,
+}
+
+impl<P, V: Clone, F: Copy> Clone for MonotonicEach<P, V, F> {
+    fn clone(&self) -> Self {
+        MonotonicEach {
+            counter: self.counter,
+            last: self.last.clone(),
+            protocol: PhantomData,
+        }
+    }
+}
+
+impl<P, V: Hash, F> Hash for MonotonicEach<P, V, F> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.last.hash(state);
+    }
+}
+
+impl<P: Protocol, V, F: Fn(&P, NodeId) -> V> MonotonicEach<P, V, F> {
+    /// Per-peer counters that may start again after a restart but never go down within one
+    /// incarnation. `name` is how messages call one ("last delivered").
+    pub fn volatile(name: &'static str, value: F) -> MonotonicEach<P, V, F> {
+        MonotonicEach {
+            counter: Param(Counter {
+                name,
+                value,
+                durable: false,
+            }),
+            last: Vec::new(),
+            protocol: PhantomData,
+        }
+    }
+
+    /// Per-peer counters that never go down, across restarts too.
+    pub fn durable(name: &'static str, value: F) -> MonotonicEach<P, V, F> {
+        MonotonicEach {
+            counter: Param(Counter {
+                name,
+                value,
+                durable: true,
+            }),
+            last: Vec::new(),
+            protocol: PhantomData,
+        }
+    }
+}
+
+impl<P: Protocol, V, F> Monitor<P> for MonotonicEach<P, V, F>
+where
+    V: Ord + Clone + Hash + Display + 'static,
+    F: Fn(&P, NodeId) -> V + Copy + 'static,
+{
+    fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size();
+        if self.last.len() != n as usize {
+            self.last.resize(n as usize, None);
+        }
+        let durable = self.counter.durable;
+        for node in touched(view) {
+            let Some(state) = view.node(node) else {
+                continue;
+            };
+            let incarnation = view.incarnation(node);
+            let last = &mut self.last[node.index()];
+            match last {
+                // Compared in place, peer by peer: no allocation on the hot path.
+                Some((was_in, before)) if durable || *was_in == incarnation => {
+                    for (p, b) in before.iter_mut().enumerate() {
+                        let now = (self.counter.value)(state, NodeId(p as u32));
+                        if now < *b {
+                            let name = format!("{} for {}", self.counter.name, NodeId(p as u32));
+                            return Err(went_down(node, &name, b, &now, *was_in, incarnation));
+                        }
+                        *b = now;
+                    }
+                    *was_in = incarnation;
+                }
+                _ => {
+                    let now = (0..n)
+                        .map(|p| (self.counter.value)(state, NodeId(p)))
+                        .collect();
+                    *last = Some((incarnation, now));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::toy::{Act, at, crash, expect_always, fails, passes, restart, run};
@@ -196,5 +294,38 @@ mod tests {
             &[expect_always("durable_monotonic")],
         );
         passes(&kept);
+    }
+
+    #[test]
+    fn each_peer_counter_is_judged_on_its_own() {
+        // The counter for n1 rises while the one for n2 drops: a drop, named by its peer.
+        let dropped = run(
+            2,
+            &[
+                at(100, 0, Act::Durable(4)),
+                at(200, 0, Act::Count(7)),
+                at(200, 0, Act::Durable(2)),
+            ],
+            &[],
+            &[expect_always("each_monotonic")],
+        );
+        let f = fails(&dropped, "each_monotonic");
+        assert_eq!(
+            f.message,
+            "n1's counter for n2 went down from 4 to 2 in incarnation 0"
+        );
+        // Both rise: it holds; a restart may start the volatile ones again.
+        let rising = run(
+            2,
+            &[
+                at(100, 0, Act::Durable(4)),
+                at(200, 0, Act::Count(7)),
+                at(300, 0, Act::Durable(6)),
+                at(600, 0, Act::Count(1)),
+            ],
+            &[crash(400, 0), restart(500, 0)],
+            &[expect_always("each_monotonic")],
+        );
+        passes(&rising);
     }
 }

@@ -6,8 +6,8 @@
 #![cfg(test)]
 
 use super::{
-    AckedSurvive, Agreement, AtMostOnce, Convergence, Monotonic, OneLeaderPerEpoch, Tally,
-    map_difference,
+    AckedSurvive, Advances, Agreement, AtMostOnce, Convergence, Monotonic, MonotonicEach,
+    OneLeaderPerEpoch, Tally, map_difference,
 };
 use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use crate::check::{ExpectKind, Expectation, Finding, PropertyDef};
@@ -195,6 +195,21 @@ impl Protocol for Toy {
                 "count_monotonic",
                 "the volatile counter never goes down within an incarnation",
                 Monotonic::volatile("count", |t: &Toy| t.count),
+            ),
+            PropertyDef::monitor(
+                "count_advances",
+                "after the heal a majority moves the volatile counter past its highest value then",
+                Advances::new("count", |t: &Toy| t.count),
+            ),
+            PropertyDef::monitor(
+                "each_monotonic",
+                "per peer, the counters never go down within an incarnation: for n1 the volatile counter, for the others the durable one",
+                MonotonicEach::volatile(
+                    "counter",
+                    |t: &Toy, peer: NodeId| {
+                        if peer.0 == 0 { t.count } else { t.durable }
+                    },
+                ),
             ),
             PropertyDef::monitor(
                 "durable_monotonic",

@@ -46,10 +46,10 @@ mod tests;
 
 pub use client::AbdClient;
 
-use crate::protocol::library::Monotonic;
+use crate::protocol::library::{Advances, Monotonic};
 use crate::protocol::{
-    ClientId, Ctx, HistoryCall, HistoryCheck, Linearizable, ModelKind, NodeId, PropertyDef,
-    Protocol, RequestId, Val, Vocabulary,
+    ClientId, Ctx, HistoryCall, HistoryCheck, Knob, Linearizable, Liveness, ModelKind, NodeId,
+    PropertyDef, Protocol, RequestId, Time, Val, Vocabulary,
 };
 use serde::{Deserialize, Serialize};
 
@@ -250,7 +250,32 @@ impl Protocol for Abd {
                 checks::one_value_per_tag,
             )
             .always(),
+            PropertyDef::monitor(
+                "tag_advances",
+                "after the heal a majority of nodes holds a tag above the highest any up node held at the heal: writes complete (use as `eventually`)",
+                Advances::new("tag", |a: &Abd| a.held.tag),
+            ),
         ]
+    }
+
+    /// The clients' resend period, and whether one client writes and the others read or
+    /// every client does both.
+    fn knobs() -> Vec<Knob> {
+        vec![
+            Knob::between("resend_ms", 20, 80),
+            Knob::one_of("writers", &[0.into(), 1.into()]),
+        ]
+    }
+
+    /// After the heal a write completes on a majority within 25 resend periods (a client
+    /// waiting out a timeout retries, then both phases go through a healed majority).
+    fn liveness(c: &Config) -> Liveness {
+        Liveness::default().within(
+            "tag_advances",
+            false,
+            Time::from_ms(25 * c.resend_ms),
+            "25 × resend_ms",
+        )
     }
 
     fn record_bytes(_: &Tagged) -> u64 {

@@ -38,11 +38,14 @@ mod checks;
 
 use crate::kit::component::Mount;
 use crate::kit::no_client::NoClient;
-use crate::kit::reliable::{self, Delivery, Reliable, ReliableConfig, Retransmit, Wire};
+use crate::kit::reliable::{
+    self, Delivery, Position, Reliable, ReliableConfig, Retransmit, Wire,
+};
 use crate::protocol::fixed::phi_y_threshold;
+use crate::protocol::library::{Monotonic, MonotonicEach};
 use crate::protocol::{
-    Ctx, Endpoint, Failure, Invariant, Metric, MetricDef, Monitor, NodeId, PropertyDef, Protocol,
-    Status, Time, Trigger, TriggerKind, View,
+    Ctx, Endpoint, Failure, Invariant, Knob, Liveness, Metric, MetricDef, Monitor, NodeId,
+    PropertyDef, Protocol, Status, Time, Trigger, TriggerKind, View,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -245,6 +248,14 @@ impl Fd {
     /// The last application message delivered from `peer` in this incarnation.
     pub fn last_delivered(&self, peer: NodeId) -> Option<(u64, u64)> {
         self.peers[peer.index()].last_delivered
+    }
+    /// The delivery layer's channel to `peer`: its session there and the next number.
+    pub fn sending(&self, peer: NodeId) -> Position {
+        self.rd.sending(peer)
+    }
+    /// The delivery layer's channel from `peer`: its session and how much was delivered.
+    pub fn receiving(&self, peer: NodeId) -> Position {
+        self.rd.receiving(peer)
     }
     /// Retransmissions by this incarnation.
     pub fn retransmissions(&self) -> u64 {
@@ -522,7 +533,63 @@ impl Protocol for Fd {
                 "every application message sent before the heal between two live nodes has been delivered",
                 AllDelivered::default(),
             ),
+            PropertyDef::monitor(
+                "session_never_goes_back",
+                "a node's delivery session never goes down, across restarts too (it is synced before the node sends)",
+                Monotonic::durable("session", Fd::session),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "send_numbers_never_go_back",
+                "per receiver, the delivery layer's (receiver session, next sequence number) never goes down within an incarnation",
+                MonotonicEach::volatile("next send number", Fd::sending),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "delivered_never_goes_back",
+                "per sender, the delivery layer's (sender session, messages delivered) never goes down within an incarnation",
+                MonotonicEach::volatile("delivered position", Fd::receiving),
+            )
+            .always(),
         ]
+    }
+
+    /// The timing parameters, each within a range where a correct detector over a LAN
+    /// never suspects a live peer for long: the detector the checks judge (so sweeps judge
+    /// phi accrual too), the heartbeat and evaluation periods, the fixed timeout (above two
+    /// heartbeats) and phi accrual's threshold, window, deviation floor and tolerated pause.
+    fn knobs() -> Vec<Knob> {
+        vec![
+            Knob::one_of("detector", &["fixed".into(), "phi".into()]),
+            Knob::between("heartbeat_ms", 60, 120),
+            Knob::between("check_ms", 5, 20),
+            Knob::between("timeout_ms", 260, 500),
+            Knob::between("phi_threshold", 8, 12),
+            Knob::between("phi_window", 20, 100),
+            Knob::between("phi_min_std_ms", 20, 40),
+            Knob::between("phi_acceptable_pause_ms", 100, 200),
+        ]
+    }
+
+    /// After the heal every live node is trusted again by the judged detector, for good,
+    /// within ten heartbeat periods (a restarted peer's first heartbeat comes within one, a
+    /// silent peer's suspicion is judged every `check_ms`); and every message sent before it
+    /// arrives within two capped retransmission timeouts plus eight heartbeat periods (the
+    /// backoff may just have doubled to its cap when the links came back).
+    fn liveness(c: &Config) -> Liveness {
+        Liveness::default()
+            .within(
+                "accuracy",
+                true,
+                Time::from_ms(10 * c.heartbeat_ms),
+                "10 × heartbeat_ms",
+            )
+            .within(
+                "all_delivered",
+                false,
+                Time::from_ms(2 * c.reliable.rto_ms_max + 8 * c.heartbeat_ms),
+                "2 × reliable.rto_ms_max + 8 × heartbeat_ms",
+            )
     }
 
     fn metrics() -> Vec<MetricDef<Self>> {

@@ -19,9 +19,11 @@
 mod checks;
 
 use crate::kit::quorum::Quorum;
+use crate::protocol::library::{Monotonic, MonotonicEach};
 use crate::protocol::{
-    ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Failure, Generator, Monitor,
-    NodeId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger, TriggerKind, View,
+    ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Failure, Generator, Knob,
+    Liveness, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger,
+    TriggerKind, View,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -149,6 +151,10 @@ impl Ping {
     /// Pongs received from `peer` in this incarnation.
     pub fn pongs_from(&self, peer: NodeId) -> u64 {
         self.pongs[peer.index()]
+    }
+    /// Rounds of pings this incarnation has sent.
+    pub fn round(&self) -> u64 {
+        self.round
     }
     /// Implausible pongs seen (empty unless something is wrong).
     pub fn anomalies(&self) -> &[Anomaly] {
@@ -282,7 +288,43 @@ impl Protocol for Ping {
                 AllConnected::default(),
             ),
             PropertyDef::invariant("pong_received", "some node received a pong", pong_received),
+            PropertyDef::monitor(
+                "boot_never_goes_back",
+                "a node's boot number never goes down, across restarts too (it is synced at boot); not on by default, since `pong_matches_ping` is the lesson of `skip_boot_sync`",
+                Monotonic::durable("boot number", Ping::boot),
+            ),
+            PropertyDef::monitor(
+                "round_never_goes_back",
+                "a node's ping round never goes down within an incarnation",
+                Monotonic::volatile("round", Ping::round),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "pongs_never_go_back",
+                "per peer, the pongs a node has counted never go down within an incarnation",
+                MonotonicEach::volatile("pong count", Ping::pongs_from),
+            )
+            .always(),
         ]
+    }
+
+    /// The ping period and its jitter, anywhere a LAN round trip fits many times over.
+    fn knobs() -> Vec<Knob> {
+        vec![
+            Knob::between("interval_ms", 50, 150),
+            Knob::between("jitter_ms", 0, 40),
+        ]
+    }
+
+    /// After the heal every up node hears a pong from every other within ten of its longest
+    /// rounds (a restarted node starts its first round within one).
+    fn liveness(c: &Config) -> Liveness {
+        Liveness::default().within(
+            "all_connected",
+            false,
+            Time::from_ms(10 * (c.interval_ms + c.jitter_ms)),
+            "10 × (interval_ms + jitter_ms)",
+        )
     }
 
     fn record_bytes(_: &Record) -> u64 {

@@ -6,7 +6,8 @@
 
 use super::*;
 use crate::protocol::library::{
-    AckedSurvive, Agreement, Convergence, Monotonic, OneLeaderPerEpoch, map_difference, touched,
+    AckedSurvive, Advances, Agreement, Convergence, Monotonic, OneLeaderPerEpoch, map_difference,
+    touched,
 };
 use std::fmt;
 
@@ -47,6 +48,11 @@ pub(super) fn commit_index_monotonic() -> impl Monitor<Raft> {
 /// The applied index is volatile but never goes down while a node is up.
 pub(super) fn applied_index_monotonic() -> impl Monitor<Raft> {
     Monotonic::volatile("applied index", Raft::applied_index)
+}
+
+/// After the heal a majority commits past the highest commit index of the heal.
+pub(super) fn commit_advances() -> impl Monitor<Raft> {
+    Advances::new("commit index", Raft::commit_index)
 }
 
 /// The up nodes' applied key-value maps are the same.

@@ -32,9 +32,9 @@ pub use crate::kit::kv::{Answer, Command, Op};
 use crate::kit::kv::{self, KvGenerator, KvMix, KvService, KvWorkload, Seen, Waiting};
 use crate::kit::quorum::{self, Quorum, quorum_value};
 use crate::protocol::{
-    ClientId, Ctx, Driver, Endpoint, Failure, HistoryCall, HistoryCheck, Invariant, Metric,
-    MetricDef, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger, Val,
-    View, Vocabulary,
+    ClientId, Ctx, Driver, Endpoint, Failure, HistoryCall, HistoryCheck, Invariant, Knob,
+    Liveness, Metric, MetricDef, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId,
+    Time, Trigger, Val, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -1105,12 +1105,51 @@ impl Protocol for Raft {
                 "some up node is leader and a majority of up nodes follow its term",
                 leader_elected,
             ),
+            PropertyDef::monitor(
+                "commit_advances",
+                "after the heal a majority of nodes commits past the highest commit index any up node had at the heal (use as `eventually`)",
+                commit_advances(),
+            ),
             PropertyDef::invariant(
                 "replicas_converge",
                 "every up node has applied the same key-value map (use as `eventually`: after the heal the replicas must catch up)",
                 replicas_converge(),
             ),
         ]
+    }
+
+    /// Pre-vote, check-quorum, the batch size and the timeouts: every value keeps Raft
+    /// correct. The ranges do not overlap, so the heartbeat stays below the shortest election
+    /// timeout and the shortest below the longest. Pre-vote and check-quorum are each drawn
+    /// one time in four: pre-vote makes elections rarer, and with them the chances to catch
+    /// the voting mistakes; check-quorum makes a cut-off leader step down, which hides the
+    /// stale-read mistake.
+    fn knobs() -> Vec<Knob> {
+        vec![
+            Knob::one_of("batch_max", &[1.into(), 64.into()]),
+            Knob::one_of(
+                "pre_vote",
+                &[false.into(), false.into(), false.into(), true.into()],
+            ),
+            Knob::one_of(
+                "check_quorum",
+                &[false.into(), false.into(), false.into(), true.into()],
+            ),
+            Knob::between("heartbeat_ms", 30, 70),
+            Knob::between("election_ms_min", 150, 200),
+            Knob::between("election_ms_max", 250, 400),
+        ]
+    }
+
+    /// After the heal a leader is elected and keeps leading, and a majority commits past the
+    /// highest commit index of the heal, each within ten of the longest election timeouts
+    /// (split votes repeat, each round within one timeout, and losing several in a row is
+    /// rare).
+    fn liveness(c: &Config) -> Liveness {
+        let budget = Time::from_ms(10 * c.election_ms_max);
+        Liveness::default()
+            .within("leader_elected", true, budget, "10 × election_ms_max")
+            .within("commit_advances", false, budget, "10 × election_ms_max")
     }
 
     fn metrics() -> Vec<MetricDef<Self>> {
