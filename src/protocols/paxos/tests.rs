@@ -1,0 +1,1 @@
+//! Paxos's nodes, message by message, with the scripted driver.
