@@ -95,9 +95,11 @@ pub struct Bugs {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// A proposer that has not finished a phase within this long tries a higher ballot;
-    /// an undecided node asks the others what was chosen this often. Milliseconds.
+    /// A proposer that has not finished a phase within this long tries a higher ballot,
+    /// milliseconds.
     pub retry_ms: u64,
+    /// An undecided node asks the others what was chosen this often, milliseconds.
+    pub query_ms: u64,
     /// Randomized exponential backoff after a pre-emption (on: progress; off: a pre-empted
     /// proposer retries at once, and duelling proposers can livelock).
     pub backoff: bool,
@@ -114,9 +116,10 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             retry_ms: 100,
+            query_ms: 400,
             backoff: true,
-            backoff_ms: 20,
-            backoff_ms_max: 320,
+            backoff_ms: 50,
+            backoff_ms_max: 1600,
             bugs: Bugs::default(),
         }
     }
@@ -280,8 +283,10 @@ pub struct Paxos {
     own: Option<i64>,
     /// Clients waiting for the decision.
     waiting: Vec<(ClientId, RequestId)>,
-    /// Pre-emptions in a row (the backoff grows with them).
+    /// Pre-emptions since the last decision (the backoff grows with them).
     failures: u32,
+    /// Waiting out a backoff: a client's request does not start a ballot before it ends.
+    backing_off: bool,
     /// Pre-emptions since this node started (for the `competing_ballots` check).
     preempted: u64,
     // Acceptor.
@@ -380,6 +385,7 @@ impl Paxos {
             .min(self.config.backoff_ms_max)
             .max(1);
         let wait = ctx.rng().between(1, bound);
+        self.backing_off = true;
         ctx.set_timer(Timer::Retry, Time::from_ms(wait));
     }
 
@@ -436,9 +442,6 @@ impl Paxos {
     }
 
     fn on_prepare(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, ballot: Ballot) {
-        if let Some(value) = self.learned {
-            ctx.send(from, Msg::Chosen { value });
-        }
         if ballot < self.promised {
             ctx.send(
                 from,
@@ -455,6 +458,7 @@ impl Paxos {
             if !self.config.bugs.promise_before_sync {
                 self.sync(ctx);
             }
+            ctx.annotate("promised", ballot.number(self.n));
         }
         // A proposer that sees a higher ballot than its own knows it is pre-empted.
         if self.ballot.is_some_and(|b| b < ballot) {
@@ -470,9 +474,6 @@ impl Paxos {
     }
 
     fn on_accept(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, ballot: Ballot, value: i64) {
-        if let Some(value) = self.learned {
-            ctx.send(from, Msg::Chosen { value });
-        }
         if ballot < self.promised && !self.config.bugs.accept_lower_ballot {
             ctx.send(
                 from,
@@ -564,6 +565,7 @@ impl Protocol for Paxos {
             own: None,
             waiting: Vec::new(),
             failures: 0,
+            backing_off: false,
             preempted: 0,
             promised: Ballot::default(),
             accepted: None,
@@ -575,7 +577,7 @@ impl Protocol for Paxos {
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.set_role(ctx, "idle");
-        ctx.set_timer(Timer::Query, Time::from_ms(self.config.retry_ms.max(1)));
+        ctx.set_timer(Timer::Query, Time::from_ms(self.config.query_ms.max(1)));
     }
 
     fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -595,7 +597,7 @@ impl Protocol for Paxos {
         self.set_role(ctx, "idle");
         if self.learned.is_none() {
             ctx.broadcast(Msg::Query);
-            ctx.set_timer(Timer::Query, Time::from_ms(self.config.retry_ms.max(1)));
+            ctx.set_timer(Timer::Query, Time::from_ms(self.config.query_ms.max(1)));
         }
     }
 
@@ -625,13 +627,14 @@ impl Protocol for Paxos {
         }
         match timer {
             Timer::Retry => {
+                self.backing_off = false;
                 if self.own.is_some() {
                     self.start_ballot(ctx);
                 }
             }
             Timer::Query => {
                 ctx.broadcast(Msg::Query);
-                ctx.set_timer(Timer::Query, Time::from_ms(self.config.retry_ms.max(1) * 4));
+                ctx.set_timer(Timer::Query, Time::from_ms(self.config.query_ms.max(1)));
             }
         }
     }
@@ -654,8 +657,7 @@ impl Protocol for Paxos {
         if self.own.is_none() {
             self.own = Some(value);
         }
-        if self.phase == Phase::Idle {
-            self.failures = 0;
+        if self.phase == Phase::Idle && !self.backing_off {
             self.start_ballot(ctx);
         }
     }
