@@ -49,9 +49,6 @@
 //!   `agreement`.
 //! - `count_duplicate_promises`: a proposer counts every promise, so a duplicated message
 //!   counts twice and a minority looks like a majority. Caught by `agreement`.
-//! - `reuse_ballot_after_restart`: the proposer's round is not durable, so a restarted
-//!   proposer issues a ballot it already used, with another value. Caught by
-//!   `one_value_per_ballot`.
 //! - `highest_value_not_ballot`: a proposer adopts the reported proposal with the highest
 //!   value instead of the highest ballot. Caught by `agreement`.
 //! - `learner_mixes_ballots`: a learner counts acceptances of different ballots towards one
@@ -83,8 +80,6 @@ pub struct Bugs {
     pub accept_lower_ballot: bool,
     /// Proposers count every promise message, duplicates included.
     pub count_duplicate_promises: bool,
-    /// Proposers do not keep their round durably, so a restart reuses ballots.
-    pub reuse_ballot_after_restart: bool,
     /// Proposers adopt the reported proposal with the highest value, not the highest ballot.
     pub highest_value_not_ballot: bool,
     /// Learners count acceptances of different ballots towards one majority.
@@ -338,10 +333,8 @@ impl Paxos {
     /// Phase 1a: a new ballot above every round used or seen, durable before it leaves.
     fn start_ballot(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.round += 1;
-        if !self.config.bugs.reuse_ballot_after_restart {
-            ctx.write_cell("round", Record::Round(self.round));
-            self.sync(ctx);
-        }
+        ctx.write_cell("round", Record::Round(self.round));
+        self.sync(ctx);
         let ballot = Ballot {
             round: self.round,
             node: self.id.0,
