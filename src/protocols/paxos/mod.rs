@@ -98,8 +98,8 @@ pub struct Config {
     /// Randomized exponential backoff after a pre-emption (on: progress; off: a pre-empted
     /// proposer retries at once, and duelling proposers can livelock).
     pub backoff: bool,
-    /// The first backoff is drawn from [0, `backoff_ms`]; each further pre-emption in a row
-    /// doubles the bound, up to `backoff_ms_max`. Milliseconds.
+    /// The first backoff is drawn from [1, `backoff_ms`]; each further pre-emption of this
+    /// node (since it started) doubles the bound, up to `backoff_ms_max`. Milliseconds.
     pub backoff_ms: u64,
     /// The largest backoff bound, milliseconds.
     pub backoff_ms_max: u64,
@@ -278,7 +278,8 @@ pub struct Paxos {
     own: Option<i64>,
     /// Clients waiting for the decision.
     waiting: Vec<(ClientId, RequestId)>,
-    /// Pre-emptions since the last decision (the backoff grows with them).
+    /// Pre-emptions since this node started (the backoff grows with them; a node stops
+    /// proposing once it learns).
     failures: u32,
     /// Waiting out a backoff: a client's request does not start a ballot before it ends.
     backing_off: bool,
@@ -295,7 +296,6 @@ pub struct Paxos {
     learned: Option<i64>,
 }
 
-/// How values reach the history: a client proposes, and reads back the value chosen.
 impl Paxos {
     /// The ballot this acceptor promised (zero before any).
     pub fn promised(&self) -> Ballot {
@@ -322,10 +322,6 @@ impl Paxos {
         self.preempted
     }
 
-    fn sync(&self, ctx: &mut Ctx<'_, Self>) {
-        ctx.sync();
-    }
-
     fn set_role(&self, ctx: &mut Ctx<'_, Self>, role: &'static str) {
         ctx.annotate("role", role);
     }
@@ -334,7 +330,7 @@ impl Paxos {
     fn start_ballot(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.round += 1;
         ctx.write_cell("round", Record::Round(self.round));
-        self.sync(ctx);
+        ctx.sync();
         let ballot = Ballot {
             round: self.round,
             node: self.id.0,
@@ -449,7 +445,7 @@ impl Paxos {
             self.promised = ballot;
             ctx.write_cell("promised", Record::Promised(ballot));
             if !self.config.bugs.promise_before_sync {
-                self.sync(ctx);
+                ctx.sync();
             }
             ctx.annotate("promised", ballot.number(self.n));
         }
@@ -484,7 +480,7 @@ impl Paxos {
         let proposal = Proposal { ballot, value };
         self.accepted = Some(proposal);
         ctx.write_cell("accepted", Record::Accepted(proposal));
-        self.sync(ctx);
+        ctx.sync();
         if self.ballot.is_some_and(|b| b < ballot) {
             self.preempt(ctx, ballot);
         }
@@ -522,7 +518,7 @@ impl Paxos {
         self.learned = Some(value);
         self.tallies.clear();
         ctx.write_cell("learned", Record::Learned(value));
-        self.sync(ctx);
+        ctx.sync();
         ctx.annotate("decided", 1u64);
         ctx.annotate("chosen", value);
         if self.phase != Phase::Idle {
