@@ -24,9 +24,9 @@
 //!   its own client's value if none reports one, and sends `accept(b, v)`. An acceptor that has
 //!   not promised a higher ballot accepts, syncs the accepted proposal, and tells every learner.
 //! - **Learning (§2.3).** A learner that hears from a majority of acceptors that they
-//!   accepted the same ballot has learned its value; it syncs it and answers its clients. A
-//!   node that has learned tells any node that asks (`query`) or that is still trying
-//!   (`prepare`, `accept`), so a node that was down when the value was chosen catches up.
+//!   accepted the same ballot has learned its value; it syncs it and answers its clients. An
+//!   undecided node asks the others (`query`) every `query_ms`, and a node that has learned
+//!   answers, so a node that was down when the value was chosen catches up without a ballot.
 //! - **Progress (§2.4).** Two proposers can pre-empt each other forever: each prepare makes
 //!   the other's accept fail. The paper answers with a distinguished proposer; single-decree
 //!   Paxos here uses randomized exponential backoff instead: a pre-empted proposer waits a
