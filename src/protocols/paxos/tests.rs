@@ -41,8 +41,7 @@ fn propose(s: &mut Script<Paxos>, client: u32, node: NodeId) -> i64 {
         .world()
         .enabled()
         .into_iter()
-        .filter(|a| matches!(a, Action::FireClient(_)))
-        .next_back()
+        .rfind(|a| matches!(a, Action::FireClient(_)))
         .expect("the client's think timer");
     s.act(think).unwrap();
     // The client picked a node at random: its request goes to `node` instead.
