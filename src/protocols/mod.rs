@@ -43,6 +43,7 @@ registry! {
     fd::Fd,
     raft::Raft,
     abd::Abd,
+    paxos::Paxos,
 }
 
 /// Something to do with a protocol type picked by name.

@@ -1,0 +1,314 @@
+//! Paxos's checks. Agreement is judged on what the *acceptors* did, not on what learners
+//! say: a monitor keeps a global record of every acceptance of the run, so it knows every
+//! value that was ever chosen (accepted by a majority in one ballot), even if the acceptors
+//! later moved on, crashed or forgot. Where the check library has the property (learners
+//! agree slot by slot, durable counters), Paxos gives it accessors.
+
+use super::{Ballot, Paxos, Proposal, Request, Response};
+use crate::kit::quorum::majority;
+use crate::protocol::library::{Agreement, Monotonic, touched};
+use crate::protocol::{
+    Endpoint, Failure, Monitor, NodeId, Outcome, PropertyDef, Trigger, View,
+};
+use std::collections::BTreeMap;
+
+/// Every property Paxos offers, its safety checks on by default.
+pub(super) fn properties() -> Vec<PropertyDef<Paxos>> {
+    vec![
+        PropertyDef::monitor(
+            "agreement",
+            "at most one value is ever chosen (accepted by a majority of acceptors in one ballot), over the whole run, and a learner learns only the chosen value",
+            Chosen::default(),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "one_value_per_ballot",
+            "no two acceptors ever accept different values in the same ballot (a ballot is one proposer's one proposal)",
+            OneValuePerBallot::default(),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "learners_agree",
+            "no two learners learn different values, restarts included (the check library's agreement, one slot)",
+            Agreement::new(
+                "learned",
+                "slot",
+                |_, _, p: &Paxos| usize::from(p.learned.is_some()),
+                |_, _, p: &Paxos, _| (1, p.learned.unwrap_or_default()),
+            ),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "clients_agree",
+            "every client that is told a value is told the same one",
+            ClientsAgree::default(),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "validity",
+            "every value accepted or learned was proposed by a client",
+            Validity::default(),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "promise_monotonic",
+            "an acceptor's promised ballot never goes down, across restarts too: it is synced before the promise leaves",
+            Monotonic::durable("promised ballot", Paxos::promised),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "accepted_monotonic",
+            "an acceptor's accepted ballot never goes down, across restarts too",
+            Monotonic::durable("accepted ballot", |p: &Paxos| {
+                p.accepted.map(|a| a.ballot).unwrap_or_default()
+            }),
+        )
+        .always(),
+        PropertyDef::invariant(
+            "all_learned",
+            "every up node has learned a value (use as `eventually`: after the heal a value is chosen and everyone learns it)",
+            all_learned,
+        ),
+        PropertyDef::invariant(
+            "competing_ballots",
+            "some proposer was pre-empted by a higher ballot (use as `sometimes`: the run had duelling proposers)",
+            competing_ballots,
+        ),
+    ]
+}
+
+/// The global record of acceptances: per (ballot, value), which acceptors accepted it; the
+/// value chosen, once a majority accepted one; per node, the last acceptance and the last
+/// learned value checked.
+#[derive(Clone, Default, Hash)]
+pub(super) struct Chosen {
+    acceptances: BTreeMap<(Ballot, i64), Vec<bool>>,
+    chosen: Option<(i64, Ballot)>,
+    last_accepted: Vec<Option<Proposal>>,
+    last_learned: Vec<Option<i64>>,
+}
+
+fn names(who: &[bool]) -> String {
+    let v: Vec<String> = who
+        .iter()
+        .enumerate()
+        .filter(|&(_, &w)| w)
+        .map(|(i, _)| NodeId(i as u32).to_string())
+        .collect();
+    v.join(" ")
+}
+
+impl Monitor<Paxos> for Chosen {
+    fn check(&mut self, view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.last_accepted.len() != n {
+            self.last_accepted = vec![None; n];
+            self.last_learned = vec![None; n];
+        }
+        for node in touched(view) {
+            let Some(state) = view.node(node) else {
+                continue;
+            };
+            let i = node.index();
+            if let Some(p) = state.accepted {
+                if self.last_accepted[i] != Some(p) {
+                    self.last_accepted[i] = Some(p);
+                    let who = self
+                        .acceptances
+                        .entry((p.ballot, p.value))
+                        .or_insert_with(|| vec![false; n]);
+                    who[i] = true;
+                    let count = who.iter().filter(|&&w| w).count() as u32;
+                    if count >= majority(n as u32) {
+                        match self.chosen {
+                            None => self.chosen = Some((p.value, p.ballot)),
+                            Some((v, b)) if v != p.value => {
+                                return Err(Failure::new(
+                                    format!(
+                                        "{} was chosen in ballot {} (accepted by {}), but {v} had been chosen in ballot {b}",
+                                        p.value,
+                                        p.ballot,
+                                        names(who)
+                                    ),
+                                    vec![node],
+                                ));
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+            if state.learned != self.last_learned[i] {
+                self.last_learned[i] = state.learned;
+                if let Some(v) = state.learned {
+                    match self.chosen {
+                        Some((c, _)) if c == v => {}
+                        Some((c, b)) => {
+                            return Err(Failure::new(
+                                format!("{node} learned {v}, but {c} was chosen (in ballot {b})"),
+                                vec![node],
+                            ));
+                        }
+                        None => {
+                            return Err(Failure::new(
+                                format!(
+                                    "{node} learned {v}, but no value has been chosen: no majority accepted one ballot"
+                                ),
+                                vec![node],
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per ballot, the value first accepted in it and by whom.
+#[derive(Clone, Default, Hash)]
+pub(super) struct OneValuePerBallot {
+    values: BTreeMap<Ballot, (i64, NodeId)>,
+}
+
+impl Monitor<Paxos> for OneValuePerBallot {
+    fn check(&mut self, view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+        for node in touched(view) {
+            let Some(p) = view.node(node).and_then(Paxos::accepted) else {
+                continue;
+            };
+            match self.values.get(&p.ballot) {
+                None => {
+                    self.values.insert(p.ballot, (p.value, node));
+                }
+                Some(&(v, other)) if v != p.value => {
+                    return Err(Failure::new(
+                        format!(
+                            "{node} accepted {} in ballot {}, but {other} accepted {v} in that ballot",
+                            p.value, p.ballot
+                        ),
+                        vec![node, other],
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first value a client was told, and how far the history has been read: everything
+/// before `settled` has ended; later operations are looked at again until they end.
+#[derive(Clone, Default, Hash)]
+pub(super) struct ClientsAgree {
+    settled: usize,
+    first: Option<i64>,
+}
+
+impl Monitor<Paxos> for ClientsAgree {
+    fn check(&mut self, view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+        if matches!(view.touched, Some(Endpoint::Node(_))) {
+            return Ok(()); // only a client's step completes an operation
+        }
+        let ops = view.history().ops();
+        let mut prefix = true;
+        for op in &ops[self.settled..] {
+            let value = match &op.outcome {
+                Outcome::Pending => {
+                    prefix = false;
+                    continue;
+                }
+                Outcome::Ok(Response::Chosen(v)) => Some(*v),
+                _ => None,
+            };
+            if prefix {
+                self.settled += 1;
+            }
+            let Some(v) = value else { continue };
+            match self.first {
+                None => self.first = Some(v),
+                Some(f) if f != v => {
+                    return Err(Failure::new(
+                        format!(
+                            "{} was told {v} was chosen, but another client was told {f}",
+                            op.client
+                        ),
+                        Vec::new(),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per node, the accepted and learned values already checked.
+#[derive(Clone, Default, Hash)]
+pub(super) struct Validity {
+    checked: Vec<(Option<i64>, Option<i64>)>,
+}
+
+fn proposed(view: &View<'_, Paxos>, value: i64) -> bool {
+    view.history()
+        .ops()
+        .iter()
+        .any(|op| op.request == Request::Propose(value))
+}
+
+impl Monitor<Paxos> for Validity {
+    fn check(&mut self, view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.checked.len() != n {
+            self.checked = vec![(None, None); n];
+        }
+        for node in touched(view) {
+            let Some(state) = view.node(node) else {
+                continue;
+            };
+            let now = (state.accepted.map(|p| p.value), state.learned);
+            let (accepted, learned) = self.checked[node.index()];
+            for (what, value, before) in [("accepted", now.0, accepted), ("learned", now.1, learned)]
+            {
+                if let Some(v) = value.filter(|&v| Some(v) != before) {
+                    if !proposed(view, v) {
+                        return Err(Failure::new(
+                            format!("{node} {what} {v}, which no client proposed"),
+                            vec![node],
+                        ));
+                    }
+                }
+            }
+            self.checked[node.index()] = now;
+        }
+        Ok(())
+    }
+}
+
+/// Every up node has learned a value.
+fn all_learned(view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+    let missing: Vec<NodeId> = view
+        .nodes()
+        .filter(|&n| view.node(n).is_some_and(|p| p.learned.is_none()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = missing.iter().map(NodeId::to_string).collect();
+    Err(Failure::new(
+        format!("{} learned no value yet", list.join(" ")),
+        missing,
+    ))
+}
+
+/// Some proposer was pre-empted by a higher ballot.
+fn competing_ballots(view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+    if view
+        .nodes()
+        .any(|n| view.node(n).is_some_and(|p| p.preempted > 0))
+    {
+        Ok(())
+    } else {
+        Err(Failure::new("no proposer has been pre-empted", Vec::new()))
+    }
+}
