@@ -50,6 +50,9 @@ struct Slot<P: Protocol> {
     satisfied_at: Option<Time>,
     deadline: Option<Time>,
     triggered: u64,
+    /// The class an `always` failure of this check has: `safety`, except for a liveness
+    /// property checked at every step (`ops_after_heal_complete`).
+    always_class: FailureClass,
 }
 
 struct Obligation {
@@ -71,6 +74,8 @@ pub struct Checks<P: Protocol> {
     obligations: Vec<Obligation>,
     evaluations: u64,
     liveness: bool,
+    /// When the (last) heal happened.
+    healed_at: Option<Time>,
     events: Vec<CheckEvent>,
 }
 
@@ -90,12 +95,13 @@ impl<P: Protocol> Checks<P> {
             satisfied_at: None,
             deadline: None,
             triggered: 0,
+            always_class: FailureClass::Safety,
         };
         for def in defs.iter().filter(|d| d.on_by_default) {
             slots.push(make_slot(def, ExpectKind::Always));
         }
         for e in expectations {
-            if let Some(monitor) = builtin::<P>(&e.check, e.at_least) {
+            if let Some((monitor, always_class)) = builtin::<P>(&e.check, e.at_least) {
                 slots.push(Slot {
                     name: e.check.clone(),
                     kind: e.kind.clone(),
@@ -103,6 +109,7 @@ impl<P: Protocol> Checks<P> {
                     satisfied_at: None,
                     deadline: None,
                     triggered: 0,
+                    always_class,
                 });
                 continue;
             }
@@ -149,6 +156,7 @@ impl<P: Protocol> Checks<P> {
             obligations: Vec::new(),
             evaluations: 0,
             liveness: false,
+            healed_at: None,
             events: Vec::new(),
         })
     }
@@ -165,6 +173,7 @@ impl<P: Protocol> Checks<P> {
             obligations: Vec::new(),
             evaluations: 0,
             liveness: false,
+            healed_at: None,
             events: Vec::new(),
         }
     }
@@ -189,6 +198,7 @@ impl<P: Protocol> Checks<P> {
     /// A later heal (a scenario may heal more than once) starts the window again.
     pub fn on_heal(&mut self, at: Time) -> Vec<Time> {
         self.liveness = true;
+        self.healed_at = Some(at);
         let mut deadlines = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if let ExpectKind::Eventually { budget, .. } = slot.kind {
@@ -277,7 +287,7 @@ impl<P: Protocol> Checks<P> {
             let slot = &mut self.slots[i];
             self.evaluations += 1;
             if let Err(f) = slot.judge.check(view, None) {
-                return Some(finding(slot, FailureClass::Safety, view, f));
+                return Some(finding(slot, slot.always_class, view, f));
             }
         }
         // Eventually-and-stays: a break before the deadline sends the check back to waiting
@@ -526,6 +536,15 @@ impl<P: Protocol> Checks<P> {
                         format!("FAILED at step {}, {}", f.step, f.time)
                     }
                     ExpectKind::Always => "held".to_string(),
+                    // An eventually-check is judged from the heal on: one that held at the
+                    // heal's own step may have held long before, so say so rather than
+                    // pass the heal's time off as the moment it came true.
+                    ExpectKind::Eventually { .. } if s.satisfied_at.is_some_and(|t| Some(t) == self.healed_at) => {
+                        format!(
+                            "held at the heal, {} (already true then; it is judged from the heal on)",
+                            s.satisfied_at.unwrap_or_default()
+                        )
+                    }
                     ExpectKind::Eventually { .. } | ExpectKind::Sometimes => match s.satisfied_at {
                         Some(t) => format!("held at {t}"),
                         None => "not held".to_string(),
