@@ -84,6 +84,7 @@ impl<P: Protocol> Scenario<P> {
         }
         typed_config::<P>(&doc.file, 0, &place)?;
         check_knobs::<P>(&doc.file, &place)?;
+        check_role_aims::<P>(&doc.file, &place)?;
         Ok(Scenario {
             doc,
             protocol: PhantomData,
@@ -165,6 +166,24 @@ fn protocol_config<P: Protocol>(
         };
         place.error(&field, strip_position(&e.inner().to_string()))
     })
+}
+
+/// A `{"role": VALUE}` aim reads the role key the protocol's vocabulary declares: a protocol
+/// without one cannot be aimed at that way.
+fn check_role_aims<P: Protocol>(file: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
+    let vocabulary = P::vocabulary();
+    for (i, sf) in file.faults.iter().enumerate() {
+        if let (Some(crate::faults::Aim::Role(_)), None) = (&sf.aim, &vocabulary.role) {
+            return Err(place.error(
+                &format!("faults[{i}].{}", sf.fault.key()),
+                format!(
+                    "protocol {} declares no role in its vocabulary, so no node announces one; name the node, or use {{\"drawn\": 1}}",
+                    P::NAME
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn typed_config<P: Protocol>(
