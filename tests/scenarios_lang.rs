@@ -294,3 +294,55 @@ fn shaped_fields_are_accepted_only_where_a_run_honours_them() {
     assert_eq!(e.field.as_deref(), Some("faults[0].crash"), "{e}");
     assert!(e.message.contains("declares no role"), "{e}");
 }
+
+/// A calm five-node Raft run with these expectations.
+fn raft_expecting(expect: &str) -> String {
+    format!(
+        r#"{{"schema": 1, "description": "windows", "protocol": {{"name": "raft"}}, "nodes": 5,
+  "network": {{"preset": "lan"}}, "limits": {{"time_ms": 3000}}, "expect": [{expect}]}}"#
+    )
+}
+
+#[test]
+fn never_and_windowed_always_are_judged_in_their_window() {
+    let verdict = |expect: &str| run_raft(&raft_expecting(expect), 1).0;
+    // No leader can exist before the first election timeout (150 ms at the least).
+    assert_eq!(
+        verdict(r#"{"check": "leader_elected", "kind": "never", "until_ms": 100}"#),
+        Verdict::Pass
+    );
+    let Verdict::Fail(f) = verdict(r#"{"check": "leader_elected", "kind": "never"}"#) else {
+        panic!("a leader is elected")
+    };
+    assert_eq!((f.kind.as_str(), f.class.name()), ("never", "safety"));
+    assert!(f.message.contains("must never hold"), "{}", f.message);
+    // A calm cluster has its leader from early on: from 2 s to 2.5 s it always holds, but
+    // not from the start.
+    assert_eq!(
+        verdict(
+            r#"{"check": "leader_elected", "kind": "always", "from_ms": 2000, "until_ms": 2500}"#
+        ),
+        Verdict::Pass
+    );
+    let Verdict::Fail(f) = verdict(r#"{"check": "leader_elected", "kind": "always"}"#) else {
+        panic!("no leader at the start")
+    };
+    assert_eq!((f.kind.as_str(), f.class.name()), ("always", "safety"));
+    for (expect, field) in [
+        (
+            r#"{"check": "leader_elected", "kind": "eventually", "from_ms": 5}"#,
+            "expect[0].from_ms",
+        ),
+        (
+            r#"{"check": "leader_elected", "kind": "never", "from_ms": 50, "until_ms": 10}"#,
+            "expect[0].until_ms",
+        ),
+        (
+            r#"{"check": "leader_elected", "kind": "always", "until_ms": 9000}"#,
+            "expect[0].until_ms",
+        ),
+    ] {
+        let e = bad(&raft_expecting(expect));
+        assert_eq!(e.field.as_deref(), Some(field), "{expect}: {e}");
+    }
+}

@@ -66,6 +66,8 @@ pub struct Checks<P: Protocol> {
     slots: Vec<Slot<P>>,
     metrics: Vec<Box<dyn Metric<P>>>,
     always: Vec<usize>,
+    /// Windowed always-checks and never-checks, judged after each step in their window.
+    windowed: Vec<usize>,
     /// Slots (not always-checks) whose property observes every step.
     observers: Vec<usize>,
     waiting: Vec<usize>,
@@ -133,6 +135,12 @@ impl<P: Protocol> Checks<P> {
             .filter(|(_, s)| s.kind == ExpectKind::Always)
             .map(|(i, _)| i)
             .collect();
+        let windowed = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.kind, ExpectKind::During { .. } | ExpectKind::Never { .. }))
+            .map(|(i, _)| i)
+            .collect();
         let waiting = slots
             .iter()
             .enumerate()
@@ -150,6 +158,7 @@ impl<P: Protocol> Checks<P> {
             slots,
             metrics,
             always,
+            windowed,
             observers,
             waiting,
             stable: Vec::new(),
@@ -167,6 +176,7 @@ impl<P: Protocol> Checks<P> {
             slots: Vec::new(),
             metrics: Vec::new(),
             always: Vec::new(),
+            windowed: Vec::new(),
             observers: Vec::new(),
             waiting: Vec::new(),
             stable: Vec::new(),
@@ -186,6 +196,7 @@ impl<P: Protocol> Checks<P> {
     /// Whether any check has work to do after a step.
     pub fn is_idle(&self) -> bool {
         self.always.is_empty()
+            && self.windowed.is_empty()
             && self.metrics.is_empty()
             && self.observers.is_empty()
             && self.waiting.is_empty()
@@ -288,6 +299,30 @@ impl<P: Protocol> Checks<P> {
             self.evaluations += 1;
             if let Err(f) = slot.judge.check(view, None) {
                 return Some(finding(slot, slot.always_class, view, f));
+            }
+        }
+        for &i in &self.windowed {
+            let slot = &mut self.slots[i];
+            if !slot.kind.in_window(view.time) {
+                continue;
+            }
+            self.evaluations += 1;
+            match (&slot.kind, slot.judge.check(view, None)) {
+                (ExpectKind::During { .. }, Err(f)) => {
+                    return Some(finding(slot, slot.always_class, view, f));
+                }
+                (ExpectKind::Never { .. }, Ok(())) => {
+                    let f = Failure::new(
+                        format!(
+                            "held at {}, and it must never hold{}",
+                            view.time,
+                            window_text(&slot.kind)
+                        ),
+                        vec![],
+                    );
+                    return Some(finding(slot, FailureClass::Safety, view, f));
+                }
+                _ => {}
             }
         }
         // Eventually-and-stays: a break before the deadline sends the check back to waiting
@@ -535,7 +570,10 @@ impl<P: Protocol> Checks<P> {
                         let f = failed.expect("a failed slot comes with its finding");
                         format!("FAILED at step {}, {}", f.step, f.time)
                     }
-                    ExpectKind::Always => "held".to_string(),
+                    ExpectKind::Always | ExpectKind::During { .. } => {
+                        format!("held{}", window_text(&s.kind))
+                    }
+                    ExpectKind::Never { .. } => format!("never held{}", window_text(&s.kind)),
                     // An eventually-check is judged from the heal on: one that held at the
                     // heal's own step may have held long before, so say so rather than
                     // pass the heal's time off as the moment it came true.
@@ -579,4 +617,20 @@ fn finding<P: Protocol>(
         nodes: f.nodes,
         message: f.message,
     }
+}
+
+/// A window in words, for a `During` or `Never` check: ` from 1.000000s to 3.000000s`, or
+/// nothing when it has none.
+fn window_text(kind: &ExpectKind) -> String {
+    let (ExpectKind::During { from, until } | ExpectKind::Never { from, until }) = kind else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if let Some(f) = from {
+        out.push_str(&format!(" from {f}"));
+    }
+    if let Some(u) = until {
+        out.push_str(&format!(" to {u}"));
+    }
+    out
 }

@@ -232,7 +232,15 @@ fn typed_config<P: Protocol>(
             ));
         }
         let kind = match e.kind {
-            KindName::Always => ExpectKind::Always,
+            KindName::Always if e.from_ms.is_none() && e.until_ms.is_none() => ExpectKind::Always,
+            KindName::Always => ExpectKind::During {
+                from: e.from_ms.map(Time::from_ms),
+                until: e.until_ms.map(Time::from_ms),
+            },
+            KindName::Never => ExpectKind::Never {
+                from: e.from_ms.map(Time::from_ms),
+                until: e.until_ms.map(Time::from_ms),
+            },
             KindName::Sometimes => ExpectKind::Sometimes,
             KindName::Eventually => ExpectKind::Eventually {
                 budget: e.budget_ms.or(f.liveness_budget_ms).map(Time::from_ms),

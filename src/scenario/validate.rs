@@ -647,6 +647,30 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
                 "`budget_ms` belongs to `eventually` expectations only",
             ));
         }
+        let windowed = matches!(e.kind, KindName::Always | KindName::Never);
+        for (name, v) in [("from_ms", e.from_ms), ("until_ms", e.until_ms)] {
+            let Some(v) = v else { continue };
+            if !windowed {
+                return Err(place.error(
+                    &format!("{base}.{name}"),
+                    "`from_ms` and `until_ms` belong to `always` and `never` expectations only",
+                ));
+            }
+            if v > time_ms {
+                return Err(place.error(
+                    &format!("{base}.{name}"),
+                    format!("{v} is after the end of the run (limits.time_ms = {time_ms})"),
+                ));
+            }
+        }
+        if let (Some(a), Some(b)) = (e.from_ms, e.until_ms) {
+            if a > b {
+                return Err(place.error(
+                    &format!("{base}.until_ms"),
+                    format!("the window ends ({b}) before it starts ({a})"),
+                ));
+            }
+        }
         if let Some(n) = e.node {
             check_endpoint(
                 place,
