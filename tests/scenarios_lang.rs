@@ -346,3 +346,69 @@ fn never_and_windowed_always_are_judged_in_their_window() {
         assert_eq!(e.field.as_deref(), Some(field), "{expect}: {e}");
     }
 }
+
+/// The shaped fields read and write back in the scenario's own shape.
+#[test]
+fn aims_durations_and_repetitions_parse_and_write_back() {
+    let f: faultline::faults::ScheduledFault = serde_json::from_str(
+        r#"{"at_ms": 5, "partition": [[{"role": "leader"}], ["n1", "n2"]], "duration_ms": 300}"#,
+    )
+    .unwrap();
+    assert_eq!(f.aim, Some(faultline::faults::Aim::Role("leader".into())));
+    assert_eq!(f.duration_us, Some(300_000));
+    assert_eq!(
+        f.fault,
+        faultline::faults::Fault::Partition(vec![
+            vec![faultline::base::types::Endpoint::Node(
+                faultline::faults::AIMED
+            )],
+            vec![
+                faultline::base::types::Endpoint::Node(faultline::base::types::NodeId(0)),
+                faultline::base::types::Endpoint::Node(faultline::base::types::NodeId(1))
+            ]
+        ])
+    );
+    assert_eq!(
+        serde_json::to_string(&f).unwrap(),
+        r#"{"at_ms":5,"partition":[[{"role":"leader"}],["n1","n2"]],"duration_ms":300}"#
+    );
+    let f: faultline::faults::ScheduledFault = serde_json::from_str(
+        r#"{"at_ms": 100, "isolate": {"drawn": 3}, "every_ms": 400, "times": 20, "duration_ms": 150}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (f.aim.clone(), f.every_us, f.times, f.last_us()),
+        (
+            Some(faultline::faults::Aim::Drawn(3)),
+            Some(400_000),
+            Some(20),
+            100_000 + 19 * 400_000 + 150_000
+        )
+    );
+    assert_eq!(
+        serde_json::from_value::<faultline::faults::ScheduledFault>(
+            serde_json::to_value(&f).unwrap()
+        )
+        .unwrap(),
+        f
+    );
+    for (bad, says) in [
+        (r#"{"at_ms": 5, "crash": {"role": 5}}"#, "aimed node"),
+        (r#"{"at_ms": 5, "crash": {"leader": true}}"#, "aimed node"),
+        (r#"{"at_ms": 5, "crash": {"drawn": 0}}"#, "at least 1"),
+        (
+            r#"{"at_ms": 5, "cut": {"from": {"drawn": 1}, "to": {"role": "x"}}}"#,
+            "one aimed node",
+        ),
+        (
+            r#"{"at_ms": 5, "crash": "n1", "times": -1}"#,
+            "expected u32",
+        ),
+        (r#"{"at_ms": 5, "crash": "n1", "every": 5}"#, "every_ms"),
+    ] {
+        let e = serde_json::from_str::<faultline::faults::ScheduledFault>(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}

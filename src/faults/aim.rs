@@ -2,9 +2,10 @@
 //! role, or nodes drawn at random) instead of by its name, and the fault that undoes a fault
 //! after a duration.
 //!
-//! A scenario writes the aim where it would write a node: `"crash": {"role": "leader"}`,
-//! `"isolate": {"drawn": 3}`, `"partition": [[{"role": "leader"}], ["n1", "n2", "n3"]]`. The
-//! parser puts the placeholder [`AIMED`] in that place and keeps the [`Aim`] beside the
+//! A scenario writes the aim where it would write a node: a crash of the node that
+//! announces a role value (in a protocol whose leading role is `chief`, the chief), the
+//! isolation of three drawn nodes, a partition that separates the chief from the others
+//! (docs/scenarios.md has the syntax). The parser puts the placeholder [`AIMED`] in that place and keeps the [`Aim`] beside the
 //! fault; the driver chooses the nodes when the fault fires and calls [`resolve`]. Choosing
 //! needs the world (annotations, statuses) and a random stream, so it is the driver's; this
 //! file only knows how a choice turns a written fault into the faults to apply.
@@ -69,8 +70,8 @@ pub fn takes_several(f: &Fault) -> bool {
 
 /// The faults to apply when `written` (which holds [`AIMED`]) fires with `chosen` as its
 /// nodes. A chosen node takes the placeholder's place and leaves any other place the entry
-/// lists it at (a partition group, a bridge's sides), so `[[{"role": "leader"}], ["n1", "n2",
-/// "n3"]]` separates the leader from the others whoever it is. A cut or repair whose two
+/// lists it at (a partition group, a bridge's sides), so a partition of the role holder
+/// against a group of every node separates it from the others, whoever it is. A cut or repair whose two
 /// ends become one node, and a partition left with fewer than two groups, do nothing (no
 /// fault). Empty `chosen`: no fault.
 pub fn resolve(written: &Fault, chosen: &[NodeId]) -> Vec<Fault> {

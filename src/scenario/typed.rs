@@ -168,8 +168,8 @@ fn protocol_config<P: Protocol>(
     })
 }
 
-/// A `{"role": VALUE}` aim reads the role key the protocol's vocabulary declares: a protocol
-/// without one cannot be aimed at that way.
+/// An aim by role reads the role key the protocol's vocabulary declares: a protocol without
+/// one cannot be aimed at that way.
 fn check_role_aims<P: Protocol>(file: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
     let vocabulary = P::vocabulary();
     for (i, sf) in file.faults.iter().enumerate() {
