@@ -192,11 +192,7 @@ fn config() -> SimConfig<Host> {
         (1_400, Fault::Restart(NodeId(2))),
     ]
     .into_iter()
-    .map(|(ms, fault)| ScheduledFault {
-        at_us: ms * 1_000,
-        on: None,
-        fault,
-    })
+    .map(|(ms, fault)| ScheduledFault::new(ms * 1_000, None, fault))
     .collect();
     c
 }

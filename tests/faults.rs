@@ -133,11 +133,7 @@ fn config(nodes: u32) -> SimConfig<Probe> {
 }
 
 fn at(ms: u64, fault: Fault) -> ScheduledFault {
-    ScheduledFault {
-        at_us: ms * 1_000,
-        on: None,
-        fault,
-    }
+    ScheduledFault::new(ms * 1_000, None, fault)
 }
 
 fn n(i: u32) -> NodeId {
@@ -501,6 +497,35 @@ fn check_kinds_fail_the_way_they_should() {
     );
 }
 
+/// An eventually-check is judged from the heal on. One that already held then is reported
+/// as holding at the heal, not as if it had come true at the heal's time.
+#[test]
+fn an_eventually_check_true_before_the_heal_says_so() {
+    use faultline::check::{ExpectKind, Expectation};
+    let mut c = config(2);
+    c.heal_at = Some(Time::from_ms(1500));
+    c.expectations = vec![Expectation {
+        check: "always_ok".into(),
+        kind: ExpectKind::Eventually {
+            budget: None,
+            stays: false,
+        },
+        at_least: None,
+    }];
+    let report = run(c).0;
+    assert_eq!(report.verdict, Verdict::Pass);
+    let status = &report
+        .checks
+        .iter()
+        .find(|r| r.check == "always_ok")
+        .unwrap()
+        .status;
+    assert_eq!(
+        status,
+        "held at the heal, 1.500000s (already true then; it is judged from the heal on)"
+    );
+}
+
 #[test]
 fn the_heal_restarts_crashed_nodes_but_not_permanently_down_ones() {
     let mut c = config(3);
@@ -727,27 +752,27 @@ fn a_fault_with_on_fires_once_right_after_the_annotation_it_waits_for() {
     let mut c = config(3);
     c.faults = vec![
         // n2 crashes the first time it annotates got=3 (any time).
-        ScheduledFault {
-            at_us: 0,
-            on: Some(NoteTrigger {
+        ScheduledFault::new(
+            0,
+            Some(NoteTrigger {
                 node: Some(n(1)),
                 note: "got".into(),
                 value: Some(serde_json::json!(3)),
                 retarget: false,
             }),
-            fault: Fault::Crash(n(1)),
-        },
+            Fault::Crash(n(1)),
+        ),
         // Some node's first timer firing at or after 450 ms pauses n3.
-        ScheduledFault {
-            at_us: 450_000,
-            on: Some(NoteTrigger {
+        ScheduledFault::new(
+            450_000,
+            Some(NoteTrigger {
                 node: None,
                 note: "fired".into(),
                 value: None,
                 retarget: false,
             }),
-            fault: Fault::Pause(n(2)),
-        },
+            Fault::Pause(n(2)),
+        ),
     ];
     // Reactions stop at the heal, like every fault; keep it after both.
     c.heal_at = Some(Time::from_ms(1500));
@@ -775,6 +800,58 @@ fn a_fault_with_on_fires_once_right_after_the_annotation_it_waits_for() {
     assert_eq!(reactions[1]["fault"], serde_json::json!({"pause": "n3"}));
     assert_eq!(reactions[1]["t"], first_fired_late["t"]);
     assert!(reactions[1]["t"].as_u64() >= Some(450_000));
+}
+
+/// `retarget` aims any fault that names a node at the annotating node: the annotator and the
+/// fault's subject (its first node; a bridge's `via`) swap places, so a partition keeps its
+/// shape and a cut its direction. It used to be accepted and then ignored for these.
+#[test]
+fn retarget_aims_cuts_partitions_and_bridges_at_the_annotating_node() {
+    use faultline::faults::NoteTrigger;
+    let side = |ids: &[u32]| {
+        ids.iter()
+            .map(|&i| Endpoint::Node(n(i)))
+            .collect::<Vec<_>>()
+    };
+    let on_n3 = |fault| {
+        ScheduledFault::new(
+            0,
+            Some(NoteTrigger {
+                node: Some(n(2)),
+                note: "fired".into(),
+                value: None,
+                retarget: true,
+            }),
+            fault,
+        )
+    };
+    let mut c = config(5);
+    c.faults = vec![
+        on_n3(Fault::Cut {
+            from: Endpoint::Node(n(0)),
+            to: Endpoint::Node(n(1)),
+        }),
+        on_n3(Fault::Partition(vec![side(&[0]), side(&[1, 3])])),
+        on_n3(Fault::Bridge {
+            groups: vec![side(&[1]), side(&[3])],
+            via: n(0),
+        }),
+    ];
+    c.heal_at = Some(Time::from_ms(1500));
+    let (report, records) = run(c);
+    assert_eq!(report.verdict, Verdict::Pass);
+    let reactions: Vec<&Value> = of(&records, "fault")
+        .filter(|r| r["origin"] == "reaction")
+        .map(|r| &r["fault"])
+        .collect();
+    assert_eq!(
+        reactions,
+        [
+            &serde_json::json!({"cut": {"from": "n3", "to": "n2"}}),
+            &serde_json::json!({"partition": [["n3"], ["n2", "n4"]]}),
+            &serde_json::json!({"bridge": {"groups": [["n2"], ["n4"]], "via": "n3"}}),
+        ]
+    );
 }
 
 // ---- memory bounds (`limits.history_max`, `records_max`, `pending_max`, `faults_max`) ----

@@ -120,6 +120,11 @@ fn client_liveness_checks_fail_when_clients_are_not_served() {
         panic!("must fail")
     };
     assert_eq!(f.check, "ops_after_heal_complete", "{}", f.message);
+    assert_eq!(
+        f.class,
+        faultline::check::FailureClass::Liveness,
+        "operations that do not complete are something good that did not happen"
+    );
     assert!(f.message.contains("given up (unknown)"), "{}", f.message);
     let mut o = base;
     o.push(
@@ -129,4 +134,69 @@ fn client_liveness_checks_fail_when_clients_are_not_served() {
         panic!("must fail")
     };
     assert_eq!(f.check, "client_ops_ok", "{}", f.message);
+}
+
+// ---- leader_elected: a leader with a working majority, whatever its id ----
+
+mod leader_elected {
+    use faultline::base::types::NodeId;
+    use faultline::check::{Implementation, Trigger};
+    use faultline::protocols::raft::{Config, Raft, Role, Timer};
+    use faultline::script::Script;
+    use faultline::sim::SimConfig;
+
+    /// Five started nodes with a fixed election timeout (no timer fires unless told).
+    fn cluster() -> Script<Raft> {
+        let mut config = SimConfig::<Raft>::new(5, 1);
+        config.protocol = Config {
+            election_ms_min: 200,
+            election_ms_max: 200,
+            ..Config::default()
+        };
+        let mut s = Script::from_config(config, None).unwrap();
+        s.start_all().unwrap();
+        s
+    }
+
+    fn elect(s: &mut Script<Raft>, n: NodeId) {
+        s.fire(n, &Timer::Election).unwrap();
+        s.stabilize().unwrap();
+        assert_eq!(s.node(n).unwrap().role(), Role::Leader);
+    }
+
+    /// `leader_elected` judged on the scripted world as it stands.
+    fn judge(s: &Script<Raft>) -> Result<(), String> {
+        let defs = <Raft as faultline::protocol::Protocol>::properties();
+        let def = defs.iter().find(|d| d.name == "leader_elected").unwrap();
+        let Implementation::Invariant(i) = &def.implementation else {
+            panic!("leader_elected is an invariant")
+        };
+        let none: Option<&Trigger> = None;
+        i.check(&s.world().view(None), none).map_err(|f| f.message)
+    }
+
+    #[test]
+    fn a_leader_cut_off_from_everyone_does_not_count() {
+        let mut s = cluster();
+        elect(&mut s, NodeId(0));
+        assert_eq!(judge(&s), Ok(()));
+        // n1 is cut off; the other four are still in its term and have not stood yet. It
+        // still says it leads, but it leads no one: no leader is elected.
+        s.partition(&[&[NodeId(0)], &[NodeId(1), NodeId(2), NodeId(3), NodeId(4)]])
+            .unwrap();
+        let e = judge(&s).unwrap_err();
+        assert!(e.contains("n1 leads term 1 but only 1 of the 5"), "{e}");
+    }
+
+    #[test]
+    fn a_stale_leader_with_a_lower_id_does_not_hide_the_real_one() {
+        let mut s = cluster();
+        elect(&mut s, NodeId(0));
+        s.partition(&[&[NodeId(0)], &[NodeId(1), NodeId(2), NodeId(3), NodeId(4)]])
+            .unwrap();
+        // n3 wins term 2 among the four; n1, cut off, still believes it leads term 1.
+        elect(&mut s, NodeId(2));
+        assert_eq!(s.node(NodeId(0)).unwrap().role(), Role::Leader);
+        assert_eq!(judge(&s), Ok(()), "n3 leads four of five");
+    }
 }

@@ -5,6 +5,9 @@
 //! by tests/golden/tools/hash-outputs.py (which makes the same traces and runs the same
 //! commands) with the faultline of commit 02f83ac, before the compact reading; every row but
 //! Perfetto's is also what commit 7122f31 wrote (02f83ac changed the Perfetto export itself).
+//! Two `view` rows (raft-leader-crash, fd-pause-and-drift) moved with the scenariolang branch:
+//! the summary the page embeds says `held at the heal, T (already true then; ...)` for an
+//! eventually-check that held at the heal's step, where it said `held at T`; nothing else.
 //! `explain` names its trace in what it suggests; the path is replaced by `TRACE`.
 //!
 //! On a difference the test writes what it got into its temporary directory and names the

@@ -24,6 +24,8 @@ pub enum Stream {
     Swarm,
     /// The nemesis's strikes at announced moments.
     Strike,
+    /// The nodes a scheduled fault draws when it fires (`{"drawn": k}`).
+    Aim,
     /// One server node's protocol randomness (`ctx.rng()`), by node index.
     Node(u32),
     /// One client's randomness, by client index.
@@ -38,6 +40,7 @@ impl Stream {
             Stream::Workload => 3,
             Stream::Swarm => 4,
             Stream::Strike => 5,
+            Stream::Aim => 6,
             Stream::Node(i) => (1 << 32) | u64::from(i),
             Stream::Client(i) => (2 << 32) | u64::from(i),
         }

@@ -1,7 +1,7 @@
 //! The checks every protocol with clients gets, besides its own: monitors of the client
 //! history, each walking the settled prefix of it once.
 
-use super::{Failure, Monitor, Param, Trigger, View};
+use super::{Failure, FailureClass, Monitor, Param, Trigger, View};
 use crate::base::types::Endpoint;
 use crate::protocol::Protocol;
 
@@ -17,18 +17,29 @@ pub const BUILTIN_CHECKS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The built-in check `name` in its initial state, if there is one by that name.
+/// The built-in check `name` in its initial state, if there is one by that name, with the
+/// class it fails as when it is checked after every step (`always`).
+///
+/// `ops_after_heal_complete` is checked at every step so that it fails where an operation
+/// ends badly, but what it asserts is liveness (operations after the heal complete: something
+/// good happens), so it fails as `liveness`, not `safety`.
 pub(super) fn builtin<P: Protocol>(
     name: &str,
     at_least: Option<u64>,
-) -> Option<Box<dyn Monitor<P>>> {
+) -> Option<(Box<dyn Monitor<P>>, FailureClass)> {
     match name {
-        "client_ops_ok" => Some(Box::new(ClientOpsOk {
-            want: Param(at_least.unwrap_or(1)),
-            settled: 0,
-            ok: 0,
-        })),
-        "ops_after_heal_complete" => Some(Box::new(OpsAfterHeal { settled: 0 })),
+        "client_ops_ok" => Some((
+            Box::new(ClientOpsOk {
+                want: Param(at_least.unwrap_or(1)),
+                settled: 0,
+                ok: 0,
+            }),
+            FailureClass::Safety,
+        )),
+        "ops_after_heal_complete" => Some((
+            Box::new(OpsAfterHeal { settled: 0 }),
+            FailureClass::Liveness,
+        )),
         _ => None,
     }
 }

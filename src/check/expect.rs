@@ -69,6 +69,22 @@ pub enum ExpectKind {
     },
     /// At least once in the run.
     Sometimes,
+    /// After every step from `from` to `until` (either end open when absent): a windowed
+    /// `always` (scenarios write `"kind": "always"` with `from_ms` or `until_ms`).
+    During {
+        /// The first moment it is judged.
+        from: Option<Time>,
+        /// The last moment it is judged.
+        until: Option<Time>,
+    },
+    /// At no step from `from` to `until` (either end open when absent): the property names
+    /// something that must not happen. Fails as safety at the first step where it holds.
+    Never {
+        /// The first moment it is judged.
+        from: Option<Time>,
+        /// The last moment it is judged.
+        until: Option<Time>,
+    },
     /// Within `within` after each event of kind `after` (on `node`, if given).
     Within {
         /// The triggering event kind.
@@ -81,12 +97,25 @@ pub enum ExpectKind {
 }
 
 impl ExpectKind {
+    /// Whether `at` lies in the window of a `During` or `Never` check (always true for the
+    /// other kinds).
+    pub fn in_window(&self, at: Time) -> bool {
+        match self {
+            ExpectKind::During { from, until } | ExpectKind::Never { from, until } => {
+                from.is_none_or(|f| at >= f) && until.is_none_or(|u| at <= u)
+            }
+            _ => true,
+        }
+    }
+
     /// The kind's name in reports.
     pub fn name(&self) -> &'static str {
         match self {
             ExpectKind::Always => "always",
             ExpectKind::Eventually { .. } => "eventually",
             ExpectKind::Sometimes => "sometimes",
+            ExpectKind::During { .. } => "always",
+            ExpectKind::Never { .. } => "never",
             ExpectKind::Within { .. } => "within",
         }
     }

@@ -50,6 +50,9 @@ struct Slot<P: Protocol> {
     satisfied_at: Option<Time>,
     deadline: Option<Time>,
     triggered: u64,
+    /// The class an `always` failure of this check has: `safety`, except for a liveness
+    /// property checked at every step (`ops_after_heal_complete`).
+    always_class: FailureClass,
 }
 
 struct Obligation {
@@ -63,6 +66,8 @@ pub struct Checks<P: Protocol> {
     slots: Vec<Slot<P>>,
     metrics: Vec<Box<dyn Metric<P>>>,
     always: Vec<usize>,
+    /// Windowed always-checks and never-checks, judged after each step in their window.
+    windowed: Vec<usize>,
     /// Slots (not always-checks) whose property observes every step.
     observers: Vec<usize>,
     waiting: Vec<usize>,
@@ -71,6 +76,8 @@ pub struct Checks<P: Protocol> {
     obligations: Vec<Obligation>,
     evaluations: u64,
     liveness: bool,
+    /// When the (last) heal happened.
+    healed_at: Option<Time>,
     events: Vec<CheckEvent>,
 }
 
@@ -90,12 +97,13 @@ impl<P: Protocol> Checks<P> {
             satisfied_at: None,
             deadline: None,
             triggered: 0,
+            always_class: FailureClass::Safety,
         };
         for def in defs.iter().filter(|d| d.on_by_default) {
             slots.push(make_slot(def, ExpectKind::Always));
         }
         for e in expectations {
-            if let Some(monitor) = builtin::<P>(&e.check, e.at_least) {
+            if let Some((monitor, always_class)) = builtin::<P>(&e.check, e.at_least) {
                 slots.push(Slot {
                     name: e.check.clone(),
                     kind: e.kind.clone(),
@@ -103,6 +111,7 @@ impl<P: Protocol> Checks<P> {
                     satisfied_at: None,
                     deadline: None,
                     triggered: 0,
+                    always_class,
                 });
                 continue;
             }
@@ -126,6 +135,12 @@ impl<P: Protocol> Checks<P> {
             .filter(|(_, s)| s.kind == ExpectKind::Always)
             .map(|(i, _)| i)
             .collect();
+        let windowed = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.kind, ExpectKind::During { .. } | ExpectKind::Never { .. }))
+            .map(|(i, _)| i)
+            .collect();
         let waiting = slots
             .iter()
             .enumerate()
@@ -143,12 +158,14 @@ impl<P: Protocol> Checks<P> {
             slots,
             metrics,
             always,
+            windowed,
             observers,
             waiting,
             stable: Vec::new(),
             obligations: Vec::new(),
             evaluations: 0,
             liveness: false,
+            healed_at: None,
             events: Vec::new(),
         })
     }
@@ -159,12 +176,14 @@ impl<P: Protocol> Checks<P> {
             slots: Vec::new(),
             metrics: Vec::new(),
             always: Vec::new(),
+            windowed: Vec::new(),
             observers: Vec::new(),
             waiting: Vec::new(),
             stable: Vec::new(),
             obligations: Vec::new(),
             evaluations: 0,
             liveness: false,
+            healed_at: None,
             events: Vec::new(),
         }
     }
@@ -177,6 +196,7 @@ impl<P: Protocol> Checks<P> {
     /// Whether any check has work to do after a step.
     pub fn is_idle(&self) -> bool {
         self.always.is_empty()
+            && self.windowed.is_empty()
             && self.metrics.is_empty()
             && self.observers.is_empty()
             && self.waiting.is_empty()
@@ -189,6 +209,7 @@ impl<P: Protocol> Checks<P> {
     /// A later heal (a scenario may heal more than once) starts the window again.
     pub fn on_heal(&mut self, at: Time) -> Vec<Time> {
         self.liveness = true;
+        self.healed_at = Some(at);
         let mut deadlines = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if let ExpectKind::Eventually { budget, .. } = slot.kind {
@@ -277,7 +298,31 @@ impl<P: Protocol> Checks<P> {
             let slot = &mut self.slots[i];
             self.evaluations += 1;
             if let Err(f) = slot.judge.check(view, None) {
-                return Some(finding(slot, FailureClass::Safety, view, f));
+                return Some(finding(slot, slot.always_class, view, f));
+            }
+        }
+        for &i in &self.windowed {
+            let slot = &mut self.slots[i];
+            if !slot.kind.in_window(view.time) {
+                continue;
+            }
+            self.evaluations += 1;
+            match (&slot.kind, slot.judge.check(view, None)) {
+                (ExpectKind::During { .. }, Err(f)) => {
+                    return Some(finding(slot, slot.always_class, view, f));
+                }
+                (ExpectKind::Never { .. }, Ok(())) => {
+                    let f = Failure::new(
+                        format!(
+                            "held at {}, and it must never hold{}",
+                            view.time,
+                            window_text(&slot.kind)
+                        ),
+                        vec![],
+                    );
+                    return Some(finding(slot, FailureClass::Safety, view, f));
+                }
+                _ => {}
             }
         }
         // Eventually-and-stays: a break before the deadline sends the check back to waiting
@@ -525,7 +570,19 @@ impl<P: Protocol> Checks<P> {
                         let f = failed.expect("a failed slot comes with its finding");
                         format!("FAILED at step {}, {}", f.step, f.time)
                     }
-                    ExpectKind::Always => "held".to_string(),
+                    ExpectKind::Always | ExpectKind::During { .. } => {
+                        format!("held{}", window_text(&s.kind))
+                    }
+                    ExpectKind::Never { .. } => format!("never held{}", window_text(&s.kind)),
+                    // An eventually-check is judged from the heal on: one that held at the
+                    // heal's own step may have held long before, so say so rather than
+                    // pass the heal's time off as the moment it came true.
+                    ExpectKind::Eventually { .. } if s.satisfied_at.is_some_and(|t| Some(t) == self.healed_at) => {
+                        format!(
+                            "held at the heal, {} (already true then; it is judged from the heal on)",
+                            s.satisfied_at.unwrap_or_default()
+                        )
+                    }
                     ExpectKind::Eventually { .. } | ExpectKind::Sometimes => match s.satisfied_at {
                         Some(t) => format!("held at {t}"),
                         None => "not held".to_string(),
@@ -560,4 +617,20 @@ fn finding<P: Protocol>(
         nodes: f.nodes,
         message: f.message,
     }
+}
+
+/// A window in words, for a `During` or `Never` check: ` from 1.000000s to 3.000000s`, or
+/// nothing when it has none.
+fn window_text(kind: &ExpectKind) -> String {
+    let (ExpectKind::During { from, until } | ExpectKind::Never { from, until }) = kind else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if let Some(f) = from {
+        out.push_str(&format!(" from {f}"));
+    }
+    if let Some(u) = until {
+        out.push_str(&format!(" to {u}"));
+    }
+    out
 }

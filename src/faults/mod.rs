@@ -10,8 +10,11 @@
 //!
 //! Must not import the engine, network, storage or trace.
 
+mod aim;
 mod nemesis;
 mod swarm;
+
+pub use aim::{AIMED, Aim, resolve, takes_several};
 
 pub use nemesis::{
     ClockSpec, CrashSpec, Nemesis, NemesisConfig, NemesisKind, PartitionSpec, PauseSpec, Shape,
@@ -83,20 +86,87 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// The same fault about node `n` instead, for faults about one node.
+    /// The same fault aimed at node `n` instead of its subject (see [`Fault::subject`]): `n`
+    /// and the subject swap places wherever the fault names either, so a partition keeps its
+    /// shape (`[["n1"], ["n2", "n3"]]` aimed at n3 is `[["n3"], ["n2", "n1"]]`) and a cut
+    /// keeps its direction relative to the subject. A fault that names no node (a heal, a
+    /// cut between clients) is returned unchanged; validation refuses to aim one.
     pub fn aimed_at(&self, n: NodeId) -> Fault {
+        match self.subject() {
+            Some(s) => self.swapped(s, n),
+            None => self.clone(),
+        }
+    }
+
+    /// The node a fault is written about, which `retarget` replaces: the one node of a crash,
+    /// restart, pause, resume, node isolation or clock fault; the `via` of a bridge; the
+    /// first node listed in a partition; the `from` of a cut or repair if it is a node, else
+    /// its `to`. `None` for faults that name no node.
+    pub fn subject(&self) -> Option<NodeId> {
+        let node = |e: &Endpoint| match e {
+            Endpoint::Node(n) => Some(*n),
+            Endpoint::Client(_) => None,
+        };
         match self {
-            Fault::Crash(_) => Fault::Crash(n),
-            Fault::Restart(_) => Fault::Restart(n),
-            Fault::Pause(_) => Fault::Pause(n),
-            Fault::Resume(_) => Fault::Resume(n),
-            Fault::Isolate(Endpoint::Node(_)) => Fault::Isolate(Endpoint::Node(n)),
-            Fault::ClockStep { offset_ms, .. } => Fault::ClockStep {
-                node: n,
+            Fault::Partition(groups) => groups.iter().flatten().find_map(node),
+            Fault::Cut { from, to } | Fault::Repair { from, to } => node(from).or(node(to)),
+            other => other.node(),
+        }
+    }
+
+    /// The same fault with nodes `a` and `b` exchanged wherever it names them.
+    pub fn swapped(&self, a: NodeId, b: NodeId) -> Fault {
+        self.map_nodes(|x| {
+            if x == a {
+                b
+            } else if x == b {
+                a
+            } else {
+                x
+            }
+        })
+    }
+
+    /// The same fault with every node it names passed through `n` (clients stay).
+    pub fn map_nodes(&self, n: impl Fn(NodeId) -> NodeId) -> Fault {
+        let e = |x: Endpoint| match x {
+            Endpoint::Node(m) => Endpoint::Node(n(m)),
+            c => c,
+        };
+        let groups = |g: &[Vec<Endpoint>]| -> Vec<Vec<Endpoint>> {
+            g.iter()
+                .map(|s| s.iter().map(|&x| e(x)).collect())
+                .collect()
+        };
+        match self {
+            Fault::Crash(m) => Fault::Crash(n(*m)),
+            Fault::Restart(m) => Fault::Restart(n(*m)),
+            Fault::Pause(m) => Fault::Pause(n(*m)),
+            Fault::Resume(m) => Fault::Resume(n(*m)),
+            Fault::Partition(g) => Fault::Partition(groups(g)),
+            Fault::Bridge { groups: g, via } => Fault::Bridge {
+                groups: groups(g),
+                via: n(*via),
+            },
+            Fault::Isolate(x) => Fault::Isolate(e(*x)),
+            Fault::Cut { from, to } => Fault::Cut {
+                from: e(*from),
+                to: e(*to),
+            },
+            Fault::Repair { from, to } => Fault::Repair {
+                from: e(*from),
+                to: e(*to),
+            },
+            Fault::ClockStep { node, offset_ms } => Fault::ClockStep {
+                node: n(*node),
                 offset_ms: *offset_ms,
             },
-            Fault::ClockDrift { ppm, .. } => Fault::ClockDrift { node: n, ppm: *ppm },
-            other => other.clone(),
+            Fault::ClockDrift { node, ppm } => Fault::ClockDrift {
+                node: n(*node),
+                ppm: *ppm,
+            },
+            Fault::HealLinks => Fault::HealLinks,
+            Fault::Heal => Fault::Heal,
         }
     }
 
@@ -153,7 +223,7 @@ impl Fault {
 }
 
 /// All scenario keys a fault entry may use besides `at_ms`.
-pub const FAULT_KEYS: &[&str] = FAULT_KEYS_WITH_AT.split_at(2).1;
+pub const FAULT_KEYS: &[&str] = ENTRY_KEYS.split_at(5).1;
 
 /// A fault at a virtual time: `{"at_ms": 1000, "crash": "n2"}`, or in reaction to a node's
 /// trace annotation: `{"at_ms": 1500, "on": {"node": "n5", "note": "duty", "value": "chief"},
@@ -166,8 +236,57 @@ pub struct ScheduledFault {
     pub at_us: u64,
     /// Fire on an annotation instead of at `at_ms` (once, at the step that annotates).
     pub on: Option<NoteTrigger>,
-    /// What.
+    /// What. Holds [`AIMED`] where the file wrote an aim.
     pub fault: Fault,
+    /// The node chosen when the fault fires (an [`Aim`]: by the role it announces, or drawn),
+    /// written where the file would name a node; `fault` holds [`AIMED`] there.
+    pub aim: Option<Aim>,
+    /// `duration_ms`: undo the fault this long after it fires ([`Fault::undo`]).
+    pub duration_us: Option<u64>,
+    /// `every_ms`: fire again this long after each firing, `times` times in all.
+    pub every_us: Option<u64>,
+    /// `times`: how many times it fires (with `every_ms`); 1 when absent.
+    pub times: Option<u32>,
+}
+
+impl ScheduledFault {
+    /// A fault at `at_us` (or watching from it, with `on`), with none of the fields that
+    /// shape it further (no aim, duration or repetition).
+    pub fn new(at_us: u64, on: Option<NoteTrigger>, fault: Fault) -> ScheduledFault {
+        ScheduledFault {
+            at_us,
+            on,
+            fault,
+            aim: None,
+            duration_us: None,
+            every_us: None,
+            times: None,
+        }
+    }
+
+    /// Whether the entry is a plain fault (no aim, duration or repetition): such entries run
+    /// exactly as they always have, so existing scenarios' runs do not move.
+    pub fn is_plain(&self) -> bool {
+        self.aim.is_none()
+            && self.duration_us.is_none()
+            && self.every_us.is_none()
+            && self.times.is_none()
+    }
+
+    /// How many times it fires.
+    pub fn repeats(&self) -> u32 {
+        self.times.unwrap_or(1)
+    }
+
+    /// The last moment this entry's own schedule reaches: its last firing plus its duration
+    /// (for a timed entry; an `on` entry's moment is not known in advance).
+    pub fn last_us(&self) -> u64 {
+        let every = self.every_us.unwrap_or(0);
+        let fires = u64::from(self.repeats().saturating_sub(1));
+        self.at_us
+            .saturating_add(every.saturating_mul(fires))
+            .saturating_add(self.duration_us.unwrap_or(0))
+    }
 }
 
 /// An annotation a reactive fault waits for: the first one at or after its `at_ms` from the
@@ -183,8 +302,8 @@ pub struct NoteTrigger {
     /// The value it must have (a number, a word, a node name, or null); any when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<serde_json::Value>,
-    /// Aim the fault at the node that annotated instead of the node it names (for faults
-    /// about one node: crash, restart, pause, resume, isolate, clock faults).
+    /// Aim the fault at the node that annotated instead of its subject, the node it is
+    /// written about ([`Fault::subject`]; the two swap places). Any fault that names a node.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retarget: bool,
 }
@@ -221,72 +340,158 @@ impl ScheduledFault {
 
 impl Serialize for ScheduledFault {
     /// Written back in the scenario's own shape: `{"at_ms": 5, "crash": "n2"}`, with `true`
-    /// for the faults that take no argument.
+    /// for the faults that take no argument, the aim back where it was written, and the
+    /// duration and repetition fields only when given.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(2 + usize::from(self.on.is_some())))?;
-        if self.at_us % 1_000 == 0 {
-            map.serialize_entry("at_ms", &(self.at_us / 1_000))?;
-        } else {
-            // Exact: a float prints the shortest text that parses back to it, and
-            // `ms_to_us` rounds it back to the same microsecond.
-            map.serialize_entry("at_ms", &(self.at_us as f64 / 1_000.0))?;
-        }
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("at_ms", &ms_json(self.at_us))?;
         if let Some(on) = &self.on {
             map.serialize_entry("on", on)?;
         }
         let key = self.fault.key();
-        match &self.fault {
+        let mut value = match &self.fault {
             Fault::Crash(n) | Fault::Restart(n) | Fault::Pause(n) | Fault::Resume(n) => {
-                map.serialize_entry(key, n)?
+                serde_json::json!(n)
             }
-            Fault::Partition(g) => map.serialize_entry(key, g)?,
-            Fault::Bridge { groups, via } => {
-                map.serialize_entry(key, &serde_json::json!({"groups": groups, "via": via}))?
-            }
-            Fault::Isolate(e) => map.serialize_entry(key, e)?,
+            Fault::Partition(g) => serde_json::json!(g),
+            Fault::Bridge { groups, via } => serde_json::json!({"groups": groups, "via": via}),
+            Fault::Isolate(e) => serde_json::json!(e),
             Fault::Cut { from, to } | Fault::Repair { from, to } => {
-                map.serialize_entry(key, &serde_json::json!({"from": from, "to": to}))?
+                serde_json::json!({"from": from, "to": to})
             }
-            Fault::HealLinks | Fault::Heal => map.serialize_entry(key, &true)?,
-            Fault::ClockStep { node, offset_ms } => map.serialize_entry(
-                key,
-                &serde_json::json!({"node": node, "offset_ms": offset_ms}),
-            )?,
-            Fault::ClockDrift { node, ppm } => {
-                map.serialize_entry(key, &serde_json::json!({"node": node, "ppm": ppm}))?
+            Fault::HealLinks | Fault::Heal => serde_json::json!(true),
+            Fault::ClockStep { node, offset_ms } => {
+                serde_json::json!({"node": node, "offset_ms": offset_ms})
             }
+            Fault::ClockDrift { node, ppm } => serde_json::json!({"node": node, "ppm": ppm}),
+        };
+        if let Some(aim) = &self.aim {
+            let placeholder = serde_json::json!(AIMED);
+            let aim = serde_json::to_value(aim).map_err(serde::ser::Error::custom)?;
+            put_aim_back(&mut value, &placeholder, &aim);
+        }
+        map.serialize_entry(key, &value)?;
+        if let Some(d) = self.duration_us {
+            map.serialize_entry("duration_ms", &ms_json(d))?;
+        }
+        if let Some(e) = self.every_us {
+            map.serialize_entry("every_ms", &ms_json(e))?;
+        }
+        if let Some(t) = self.times {
+            map.serialize_entry("times", &t)?;
         }
         map.end()
+    }
+}
+
+/// Microseconds as the milliseconds a scenario writes: a whole number, or a decimal that
+/// `ms_to_us` reads back to the same microsecond (a float prints the shortest text that
+/// parses back to it).
+fn ms_json(us: u64) -> serde_json::Value {
+    if us % 1_000 == 0 {
+        serde_json::json!(us / 1_000)
+    } else {
+        serde_json::json!(us as f64 / 1_000.0)
+    }
+}
+
+/// Replaces the placeholder node in a written fault value by the aim it stands for.
+fn put_aim_back(
+    v: &mut serde_json::Value,
+    placeholder: &serde_json::Value,
+    aim: &serde_json::Value,
+) {
+    if v == placeholder {
+        *v = aim.clone();
+        return;
+    }
+    match v {
+        serde_json::Value::Array(items) => {
+            for x in items {
+                put_aim_back(x, placeholder, aim);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (_, x) in fields.iter_mut() {
+                put_aim_back(x, placeholder, aim);
+            }
+        }
+        _ => {}
     }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LinkSpec {
-    from: Endpoint,
-    to: Endpoint,
+    from: serde_json::Value,
+    to: serde_json::Value,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BridgeSpec {
-    groups: Vec<Vec<Endpoint>>,
-    via: NodeId,
+    groups: Vec<Vec<serde_json::Value>>,
+    via: serde_json::Value,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StepSpec {
-    node: NodeId,
+    node: serde_json::Value,
     offset_ms: i64,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DriftSpec {
-    node: NodeId,
+    node: serde_json::Value,
     ppm: i32,
+}
+
+/// Reads the places of a fault entry where a node may be named or aimed, and remembers the
+/// one aim an entry may have.
+#[derive(Default)]
+struct Places {
+    aim: Option<Aim>,
+}
+
+impl Places {
+    fn aim_from(&mut self, v: serde_json::Value) -> Result<(), String> {
+        let aim: Aim = serde_json::from_value(v).map_err(|e| {
+            format!("an aimed node is {{\"role\": VALUE}} or {{\"drawn\": COUNT}}: {e}")
+        })?;
+        if self.aim.is_some() {
+            return Err("one aimed node per fault entry; split it into entries".into());
+        }
+        if aim == Aim::Drawn(0) {
+            return Err("`drawn` takes a count of at least 1".into());
+        }
+        self.aim = Some(aim);
+        Ok(())
+    }
+
+    fn node(&mut self, v: serde_json::Value) -> Result<NodeId, String> {
+        if v.is_object() {
+            self.aim_from(v)?;
+            return Ok(AIMED);
+        }
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    fn endpoint(&mut self, v: serde_json::Value) -> Result<Endpoint, String> {
+        if v.is_object() {
+            self.aim_from(v)?;
+            return Ok(Endpoint::Node(AIMED));
+        }
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    fn groups(&mut self, g: Vec<Vec<serde_json::Value>>) -> Result<Vec<Vec<Endpoint>>, String> {
+        g.into_iter()
+            .map(|s| s.into_iter().map(|e| self.endpoint(e)).collect())
+            .collect()
+    }
 }
 
 /// `true` is the only value accepted for keys that take no argument.
@@ -315,53 +520,75 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                 let mut at_ms = None;
                 let mut on = None;
                 let mut fault = None;
+                let mut duration_us = None;
+                let mut every_us = None;
+                let mut times = None;
+                let mut places = Places::default();
+                let custom = de::Error::custom;
                 while let Some(key) = map.next_key::<String>()? {
-                    if key == "on" {
-                        if on.is_some() {
-                            return Err(de::Error::duplicate_field("on"));
+                    match key.as_str() {
+                        "on" => {
+                            if on.is_some() {
+                                return Err(de::Error::duplicate_field("on"));
+                            }
+                            on = Some(map.next_value::<NoteTrigger>()?);
+                            continue;
                         }
-                        on = Some(map.next_value::<NoteTrigger>()?);
-                        continue;
+                        "at_ms" | "duration_ms" | "every_ms" => {
+                            let slot = match key.as_str() {
+                                "at_ms" => &mut at_ms,
+                                "duration_ms" => &mut duration_us,
+                                _ => &mut every_us,
+                            };
+                            if slot.is_some() {
+                                return Err(de::Error::custom(format!("duplicate field `{key}`")));
+                            }
+                            let n = map.next_value::<serde_json::Number>()?;
+                            *slot = Some(ms_to_us(&n).map_err(custom)?);
+                            continue;
+                        }
+                        "times" => {
+                            if times.is_some() {
+                                return Err(de::Error::duplicate_field("times"));
+                            }
+                            times = Some(map.next_value::<u32>()?);
+                            continue;
+                        }
+                        _ => {}
                     }
-                    if key == "at_ms" {
-                        if at_ms.is_some() {
-                            return Err(de::Error::duplicate_field("at_ms"));
-                        }
-                        let n = map.next_value::<serde_json::Number>()?;
-                        at_ms = Some(ms_to_us(&n).map_err(de::Error::custom)?);
-                        continue;
+                    if !FAULT_KEYS.contains(&key.as_str()) {
+                        return Err(de::Error::unknown_field(&key, ENTRY_KEYS));
                     }
                     if fault.is_some() {
                         return Err(de::Error::custom(format!(
                             "one fault per entry: `{key}` follows another fault key; split it into its own entry"
                         )));
                     }
+                    let p = &mut places;
                     fault = Some(match key.as_str() {
-                        "crash" => Fault::Crash(map.next_value()?),
-                        "restart" => Fault::Restart(map.next_value()?),
-                        "pause" => Fault::Pause(map.next_value()?),
-                        "resume" => Fault::Resume(map.next_value()?),
-                        "partition" => Fault::Partition(map.next_value()?),
-                        "isolate" => Fault::Isolate(map.next_value()?),
+                        "crash" => Fault::Crash(p.node(map.next_value()?).map_err(custom)?),
+                        "restart" => Fault::Restart(p.node(map.next_value()?).map_err(custom)?),
+                        "pause" => Fault::Pause(p.node(map.next_value()?).map_err(custom)?),
+                        "resume" => Fault::Resume(p.node(map.next_value()?).map_err(custom)?),
+                        "partition" => {
+                            Fault::Partition(p.groups(map.next_value()?).map_err(custom)?)
+                        }
+                        "isolate" => Fault::Isolate(p.endpoint(map.next_value()?).map_err(custom)?),
                         "bridge" => {
                             let b: BridgeSpec = map.next_value()?;
                             Fault::Bridge {
-                                groups: b.groups,
-                                via: b.via,
+                                groups: p.groups(b.groups).map_err(custom)?,
+                                via: p.node(b.via).map_err(custom)?,
                             }
                         }
-                        "cut" => {
+                        "cut" | "repair" => {
                             let l: LinkSpec = map.next_value()?;
-                            Fault::Cut {
-                                from: l.from,
-                                to: l.to,
-                            }
-                        }
-                        "repair" => {
-                            let l: LinkSpec = map.next_value()?;
-                            Fault::Repair {
-                                from: l.from,
-                                to: l.to,
+                            let from = p.endpoint(l.from).map_err(custom)?;
+                            let to = p.endpoint(l.to).map_err(custom)?;
+                            if key == "cut" {
+                                Fault::Cut { from, to }
+                            } else {
+                                Fault::Repair { from, to }
                             }
                         }
                         "heal_links" => {
@@ -375,19 +602,19 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                         "clock_step" => {
                             let s: StepSpec = map.next_value()?;
                             Fault::ClockStep {
-                                node: s.node,
+                                node: p.node(s.node).map_err(custom)?,
                                 offset_ms: s.offset_ms,
                             }
                         }
                         "clock_drift" => {
                             let s: DriftSpec = map.next_value()?;
                             Fault::ClockDrift {
-                                node: s.node,
+                                node: p.node(s.node).map_err(custom)?,
                                 ppm: s.ppm,
                             }
                         }
                         other => {
-                            return Err(de::Error::unknown_field(other, FAULT_KEYS_WITH_AT));
+                            return Err(de::Error::unknown_field(other, ENTRY_KEYS));
                         }
                     });
                 }
@@ -402,16 +629,28 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                         FAULT_KEYS.join(", ")
                     ))
                 })?;
-                Ok(ScheduledFault { at_us, on, fault })
+                Ok(ScheduledFault {
+                    at_us,
+                    on,
+                    fault,
+                    aim: places.aim,
+                    duration_us,
+                    every_us,
+                    times,
+                })
             }
         }
         d.deserialize_map(V)
     }
 }
 
-const FAULT_KEYS_WITH_AT: &[&str] = &[
+/// Every field a fault entry may have: when, how it is shaped, and the fault keys.
+const ENTRY_KEYS: &[&str] = &[
     "at_ms",
     "on",
+    "duration_ms",
+    "every_ms",
+    "times",
     "crash",
     "restart",
     "pause",
@@ -435,14 +674,7 @@ mod tests {
     #[test]
     fn fault_entries_parse_and_reject_mistakes() {
         let f: ScheduledFault = serde_json::from_str(r#"{"at_ms": 5, "crash": "n2"}"#).unwrap();
-        assert_eq!(
-            f,
-            ScheduledFault {
-                at_us: 5_000,
-                on: None,
-                fault: Fault::Crash(NodeId(1))
-            }
-        );
+        assert_eq!(f, ScheduledFault::new(5_000, None, Fault::Crash(NodeId(1))));
         let f: ScheduledFault = serde_json::from_str(
             r#"{"on": {"node": "n5", "note": "duty", "value": "chief"}, "isolate": "n5"}"#,
         )

@@ -400,7 +400,7 @@ fn explicit<P: Protocol>(
         let implied = f
             .faults
             .iter()
-            .map(|sf| sf.at_us.div_ceil(1_000))
+            .map(|sf| sf.last_us().div_ceil(1_000))
             .chain(f.nemesis.as_ref().map(|n| n.until_ms))
             .max()
             .unwrap_or(0);

@@ -130,6 +130,8 @@ pub enum KindName {
     Sometimes,
     /// Within `within_ms` after each `after` event.
     Within,
+    /// At no step (in the window `from_ms` .. `until_ms`, if given).
+    Never,
 }
 
 /// One expectation.
@@ -158,6 +160,12 @@ pub struct ExpectSpec {
     /// For `client_ops_ok`: how many operations must complete ok.
     #[serde(default)]
     pub at_least: Option<u64>,
+    /// For `always` and `never`: judged from this time on, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_ms: Option<u64>,
+    /// For `always` and `never`: judged up to this time, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<u64>,
 }
 
 /// A scenario file, as written.

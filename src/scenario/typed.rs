@@ -84,6 +84,7 @@ impl<P: Protocol> Scenario<P> {
         }
         typed_config::<P>(&doc.file, 0, &place)?;
         check_knobs::<P>(&doc.file, &place)?;
+        check_role_aims::<P>(&doc.file, &place)?;
         Ok(Scenario {
             doc,
             protocol: PhantomData,
@@ -202,6 +203,24 @@ fn protocol_config<P: Protocol>(
     })
 }
 
+/// An aim by role reads the role key the protocol's vocabulary declares: a protocol without
+/// one cannot be aimed at that way.
+fn check_role_aims<P: Protocol>(file: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
+    let vocabulary = P::vocabulary();
+    for (i, sf) in file.faults.iter().enumerate() {
+        if let (Some(crate::faults::Aim::Role(_)), None) = (&sf.aim, &vocabulary.role) {
+            return Err(place.error(
+                &format!("faults[{i}].{}", sf.fault.key()),
+                format!(
+                    "protocol {} declares no role in its vocabulary, so no node announces one; name the node, or use {{\"drawn\": 1}}",
+                    P::NAME
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn typed_config<P: Protocol>(
     f: &ScenarioFile,
     seed: u64,
@@ -248,7 +267,15 @@ fn typed_config<P: Protocol>(
             ));
         }
         let kind = match e.kind {
-            KindName::Always => ExpectKind::Always,
+            KindName::Always if e.from_ms.is_none() && e.until_ms.is_none() => ExpectKind::Always,
+            KindName::Always => ExpectKind::During {
+                from: e.from_ms.map(Time::from_ms),
+                until: e.until_ms.map(Time::from_ms),
+            },
+            KindName::Never => ExpectKind::Never {
+                from: e.from_ms.map(Time::from_ms),
+                until: e.until_ms.map(Time::from_ms),
+            },
             KindName::Sometimes => ExpectKind::Sometimes,
             KindName::Eventually => ExpectKind::Eventually {
                 budget: e.budget_ms.or(f.liveness_budget_ms).map(Time::from_ms),

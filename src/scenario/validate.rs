@@ -9,7 +9,7 @@
 use super::error::{InputError, Where};
 use super::format::{KindName, SCHEMA, ScenarioFile, ms_text};
 use crate::base::types::Endpoint;
-use crate::faults::Fault;
+use crate::faults::{AIMED, Aim, Fault, ScheduledFault, takes_several};
 use crate::network::{Latency, LongDelay};
 use crate::sim::{DRIFT_PPM_MAX, DRIFT_PPM_MIN};
 
@@ -116,6 +116,104 @@ pub(crate) fn too_many_faults(len: usize, max: u64) -> String {
     )
 }
 
+/// The fields that shape a fault entry: an aim where a node is written, `duration_ms`,
+/// `every_ms` and `times`. Each is accepted only where the run honours it.
+fn check_shape(
+    place: &Where<'_>,
+    i: usize,
+    sf: &ScheduledFault,
+    nodes: u32,
+) -> Result<(), InputError> {
+    let key = sf.fault.key();
+    if let Some(aim) = &sf.aim {
+        let field = format!("faults[{i}].{key}");
+        if matches!(sf.fault, Fault::Restart(_) | Fault::Resume(_)) {
+            return Err(place.error(
+                &field,
+                format!(
+                    "an aim chooses a node that is up, which `{key}` cannot affect; name the node"
+                ),
+            ));
+        }
+        if sf.on.as_ref().is_some_and(|on| on.retarget) {
+            return Err(place.error(
+                &format!("faults[{i}].on.retarget"),
+                "the entry already aims its node; keep `retarget` or the aim, not both",
+            ));
+        }
+        if let Aim::Drawn(k) = aim {
+            if *k > nodes {
+                return Err(place.error(
+                    &field,
+                    format!("{{\"drawn\": {k}}} asks for more nodes than the cluster's {nodes}"),
+                ));
+            }
+            if *k > 1 && !takes_several(&sf.fault) {
+                return Err(place.error(
+                    &field,
+                    format!("{{\"drawn\": {k}}} chooses several nodes, but this place of `{key}` takes one; use 1, or aim a crash, pause, isolate or partition group"),
+                ));
+            }
+        }
+        if let Aim::Role(v) = aim {
+            if v.is_empty() {
+                return Err(place.error(&field, "name the role value, e.g. {\"role\": \"leader\"}"));
+            }
+        }
+    }
+    if let Some(d) = sf.duration_us {
+        let field = format!("faults[{i}].duration_ms");
+        if sf.fault.undo().is_none() {
+            return Err(place.error(
+                &field,
+                format!("`{key}` has no undo; a duration fits crash (restart), pause (resume), cut (repair), isolate, partition and bridge (heal_links)"),
+            ));
+        }
+        if d == 0 || d > TIME_MS_MAX.saturating_mul(1_000) {
+            return Err(place.error(
+                &field,
+                "expected a duration of more than 0 ms and at most one year",
+            ));
+        }
+    }
+    match (sf.every_us, sf.times) {
+        (None, None) => {}
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(place.error(
+                &format!("faults[{i}]"),
+                "`every_ms` and `times` go together: fire `times` times, `every_ms` apart",
+            ));
+        }
+        (Some(every), Some(times)) => {
+            if sf.on.is_some() {
+                return Err(place.error(
+                    &format!("faults[{i}].every_ms"),
+                    "a fault with `on` fires once, at its annotation; repetition is for timed entries",
+                ));
+            }
+            if sf.fault == Fault::Heal {
+                return Err(place.error(&format!("faults[{i}].every_ms"), "the heal happens once"));
+            }
+            if every == 0 || every > TIME_MS_MAX.saturating_mul(1_000) {
+                return Err(place.error(
+                    &format!("faults[{i}].every_ms"),
+                    "expected an interval of more than 0 ms and at most one year",
+                ));
+            }
+            if times == 0 {
+                return Err(place.error(&format!("faults[{i}].times"), "expected at least 1"));
+            }
+            if sf.duration_us.is_some_and(|d| d > every) {
+                return Err(place.error(
+                    &format!("faults[{i}].duration_ms"),
+                    "a repeated fault must be undone before it fires again: duration_ms may be at most every_ms",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
     if f.schema != SCHEMA {
         return Err(place.error(
@@ -186,6 +284,16 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
         .unwrap_or(crate::sim::FAULTS_MAX_DEFAULT);
     if f.faults.len() as u64 > faults_max {
         return Err(place.error("faults", too_many_faults(f.faults.len(), faults_max)));
+    }
+    // Repetitions count as entries: each firing is a fault.
+    let firings: u64 = f.faults.iter().map(|sf| u64::from(sf.repeats())).sum();
+    if firings > faults_max {
+        return Err(place.error(
+            "faults",
+            format!(
+                "{firings} firings with `times` counted; expected at most {faults_max} (limits.faults_max; raise it with --set limits.faults_max=N, up to {FAULTS_MAX_LIMIT})"
+            ),
+        ));
     }
     if f.limits.history_steps == Some(0) {
         return Err(place.error(
@@ -314,6 +422,15 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
         if sf.on.is_none() {
             previous = sf.at_us;
         }
+        if sf.on.as_ref().is_some_and(|on| on.retarget) && sf.fault.subject().is_none() {
+            return Err(place.error(
+                &format!("faults[{i}].on.retarget"),
+                format!(
+                    "`{}` names no node to aim at the annotating node; retarget needs a fault that names a node (its first node is the one replaced)",
+                    sf.fault.key()
+                ),
+            ));
+        }
         if let Some(node) = sf.on.as_ref().and_then(|on| on.node) {
             check_endpoint(
                 place,
@@ -325,8 +442,12 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
         }
         let field = format!("faults[{i}].{}", sf.fault.key());
         for e in sf.fault.endpoints() {
+            if sf.aim.is_some() && e == Endpoint::Node(AIMED) {
+                continue; // chosen when it fires
+            }
             check_endpoint(place, &field, e, nodes, clients)?;
         }
+        check_shape(place, i, sf, nodes)?;
         match &sf.fault {
             Fault::Partition(groups) | Fault::Bridge { groups, .. } => {
                 if groups.len() < 2 {
@@ -525,6 +646,30 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
                 &format!("{base}.budget_ms"),
                 "`budget_ms` belongs to `eventually` expectations only",
             ));
+        }
+        let windowed = matches!(e.kind, KindName::Always | KindName::Never);
+        for (name, v) in [("from_ms", e.from_ms), ("until_ms", e.until_ms)] {
+            let Some(v) = v else { continue };
+            if !windowed {
+                return Err(place.error(
+                    &format!("{base}.{name}"),
+                    "`from_ms` and `until_ms` belong to `always` and `never` expectations only",
+                ));
+            }
+            if v > time_ms {
+                return Err(place.error(
+                    &format!("{base}.{name}"),
+                    format!("{v} is after the end of the run (limits.time_ms = {time_ms})"),
+                ));
+            }
+        }
+        if let (Some(a), Some(b)) = (e.from_ms, e.until_ms) {
+            if a > b {
+                return Err(place.error(
+                    &format!("{base}.until_ms"),
+                    format!("the window ends ({b}) before it starts ({a})"),
+                ));
+            }
         }
         if let Some(n) = e.node {
             check_endpoint(

@@ -99,7 +99,8 @@ impl<P: Protocol> SimConfig<P> {
         if let Some(t) = self.heal_at {
             return t;
         }
-        let last_fault = self.faults.iter().map(|f| f.at()).max();
+        // A timed entry's last firing plus its duration; an `on` entry's watch start.
+        let last_fault = self.faults.iter().map(|f| Time(f.last_us())).max();
         let nemesis_end = self.nemesis.as_ref().map(|n| Time::from_ms(n.until_ms));
         last_fault.max(nemesis_end).unwrap_or(Time::ZERO)
     }

@@ -26,9 +26,10 @@ pub use config::{FAULTS_MAX_DEFAULT, SimConfig};
 pub use queue::EventQueue;
 pub use report::{HistoryReport, RunReport, Verdict};
 
+use crate::base::rng::{Rng, Stream};
 use crate::base::types::{ClientId, NodeId, Time};
 use crate::check::{Checks, FailureClass, Finding, Phase, Status};
-use crate::faults::{Fault, Nemesis, NemesisKind, NoteTrigger, WorldState};
+use crate::faults::{Aim, Fault, Nemesis, NemesisKind, NoteTrigger, ScheduledFault, WorldState};
 use crate::history::{History, HistoryVerdict, checked_ops};
 use crate::network::{Fate, Network, RandomNetwork, Transport};
 use crate::protocol::{Protocol, Value};
@@ -49,6 +50,9 @@ enum Ev {
     Timer(TimerSlot),
     ClientTimer(ClientTimerSlot),
     Fault(u32),
+    /// A scheduled fault shaped by an aim, a duration or a repetition: resolved when it
+    /// fires. Indexes `Sched::planned`.
+    Planned(u32),
     Nemesis(NemesisKind),
     /// More faults were scheduled during the run than `limits.faults_max`: the run stops.
     FaultsBound,
@@ -62,6 +66,18 @@ struct Reaction {
     on: NoteTrigger,
     fault: Fault,
     fired: bool,
+    /// For an entry with an aim or a duration: its `Sched::planned` index.
+    planned: Option<u32>,
+}
+
+/// A scheduled fault resolved when it fires: its nodes chosen by its aim, its undo
+/// scheduled after its duration.
+struct Planned {
+    /// The fault as written ([`crate::faults::AIMED`] where an aim was written).
+    written: Fault,
+    aim: Option<Aim>,
+    duration: Option<Time>,
+    origin: Origin,
 }
 
 /// How one step ended.
@@ -138,6 +154,8 @@ impl<P: Protocol> Simulation<P> {
                 faults_initial: 0,
                 faults_max: config.faults_max,
                 faults_bound_queued: false,
+                planned: Vec::new(),
+                aim_rng: Rng::new(config.seed, Stream::Aim),
             },
             recorder: Recorder::new(sink),
             end: None,
@@ -160,32 +178,44 @@ impl<P: Protocol> Simulation<P> {
         for i in 0..self.config.workload.clients {
             self.sched.queue.push(Time::ZERO, Ev::ClientStart(i));
         }
-        let mut scheduled: Vec<(Time, Fault)> = self
-            .config
-            .faults
-            .iter()
-            .filter(|f| f.on.is_none())
-            .map(|f| (f.at(), f.fault.clone()))
-            .collect();
-        self.sched.reactions = self
-            .config
-            .faults
-            .iter()
-            .filter_map(|f| {
-                let on = f.on.clone()?;
-                Some(Reaction {
+        // Plain entries are faults as written; shaped ones (an aim, a duration, a
+        // repetition) are resolved when they fire, once per repetition.
+        let mut scheduled: Vec<(Time, Result<Fault, u32>)> = Vec::new();
+        let mut reactions = Vec::new();
+        for f in &self.config.faults {
+            let planned = (!f.is_plain()).then(|| self.sched.plan(f));
+            match (&f.on, planned) {
+                (Some(on), planned) => reactions.push(Reaction {
                     from: f.at(),
-                    on,
+                    on: on.clone(),
                     fault: f.fault.clone(),
                     fired: false,
-                })
-            })
-            .collect();
+                    planned,
+                }),
+                (None, None) => scheduled.push((f.at(), Ok(f.fault.clone()))),
+                (None, Some(idx)) => {
+                    let every = f.every_us.unwrap_or(0);
+                    for k in 0..u64::from(f.repeats()) {
+                        let t = Time(f.at_us.saturating_add(every.saturating_mul(k)));
+                        if t > self.config.time_limit {
+                            break;
+                        }
+                        scheduled.push((t, Err(idx)));
+                    }
+                }
+            }
+        }
+        self.sched.reactions = reactions;
         // Stable: faults at the same time keep the scenario's order.
         scheduled.sort_by_key(|(t, _)| *t);
-        let explicit_heal = scheduled.iter().any(|(_, f)| *f == Fault::Heal);
+        let explicit_heal = scheduled.iter().any(|(_, f)| *f == Ok(Fault::Heal));
         for (t, f) in scheduled {
-            self.schedule_fault(t, f, Origin::Schedule);
+            match f {
+                Ok(f) => self.schedule_fault(t, f, Origin::Schedule),
+                Err(idx) => {
+                    self.sched.queue.push(t, Ev::Planned(idx));
+                }
+            }
         }
         if let Some(nemesis) = &mut self.sched.nemesis {
             let until = nemesis.until();
@@ -316,6 +346,10 @@ impl<P: Protocol> Simulation<P> {
                 }
                 Action::Fault(fault, origin)
             }
+            Ev::Planned(idx) => match self.planned_fires(idx) {
+                Some(action) => action,
+                None => return Ok(Applied::nothing()),
+            },
             Ev::Nemesis(kind) => match self.nemesis_tick(kind) {
                 Some(action) => action,
                 None => return Ok(Applied::nothing()),
@@ -362,6 +396,80 @@ impl<P: Protocol> Simulation<P> {
         }
         self.sched.check_faults_bound(now);
         Some(Action::Fault(fault, Origin::Nemesis))
+    }
+
+    /// A shaped scheduled fault fires: its nodes are chosen now (by its aim), the faults
+    /// they make are scheduled (the first is returned to apply now, the others follow at the
+    /// same time), and so are their undos after its duration. Nothing fires after the heal,
+    /// and a crash or pause of a node that is not up does nothing (and brings no undo).
+    fn planned_fires(&mut self, idx: u32) -> Option<Action<P>> {
+        if self.world.phase() == Phase::Liveness {
+            return None;
+        }
+        let now = self.world.now();
+        let hosts = self.world.hosts();
+        let p = &self.sched.planned[idx as usize];
+        let (written, aim, duration, origin) =
+            (p.written.clone(), p.aim.clone(), p.duration, p.origin);
+        let chosen: Vec<NodeId> = match &aim {
+            None => Vec::new(),
+            Some(Aim::Role(value)) => leading_role_holder(hosts, value).into_iter().collect(),
+            Some(Aim::Drawn(k)) => {
+                let mut up: Vec<NodeId> = hosts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| h.status == Status::Up && !h.permanently_down)
+                    .map(|(i, _)| NodeId(i as u32))
+                    .collect();
+                let k = (*k as usize).min(up.len());
+                // A partial Fisher-Yates shuffle: the first k are the draw, in draw order.
+                for i in 0..k {
+                    let j = i + self.sched.aim_rng.index(up.len() - i);
+                    up.swap(i, j);
+                }
+                up.truncate(k);
+                up
+            }
+        };
+        let faults: Vec<Fault> = match &aim {
+            None => vec![written],
+            Some(_) => crate::faults::resolve(&written, &chosen),
+        };
+        let faults: Vec<Fault> = faults
+            .into_iter()
+            .filter(|f| match f {
+                Fault::Crash(n) | Fault::Pause(n) => hosts[n.index()].status == Status::Up,
+                _ => true,
+            })
+            .collect();
+        if let Some(d) = duration {
+            // Each undo is planned too, so that one due after the heal (which has undone
+            // everything already) does not happen.
+            let mut undos: Vec<Fault> = Vec::new();
+            for u in faults.iter().filter_map(Fault::undo) {
+                if !undos.contains(&u) {
+                    undos.push(u);
+                }
+            }
+            for u in undos {
+                self.sched.planned.push(Planned {
+                    written: u,
+                    aim: None,
+                    duration: None,
+                    origin,
+                });
+                let idx = (self.sched.planned.len() - 1) as u32;
+                self.sched.queue.push(now.add(d), Ev::Planned(idx));
+            }
+        }
+        let mut faults = faults.into_iter();
+        let first = faults.next()?;
+        for f in faults {
+            self.schedule_fault(now, f, origin);
+        }
+        self.sched.faults.push((first.clone(), origin));
+        self.sched.check_faults_bound(now);
+        Some(Action::Fault(first, origin))
     }
 
     /// The end of a run that got there normally: the end-of-run checks, then the history
@@ -602,6 +710,30 @@ fn nemesis_view<P: Protocol>(
     (up, off, network.links_cut() > 0)
 }
 
+/// The node that announces the leading role `value` now: among nodes that are not down and
+/// whose last annotation of the protocol's role key is `value`, the one with the highest
+/// epoch (the vocabulary's epoch key; none counts lowest), then the lowest id.
+fn leading_role_holder<P: Protocol>(hosts: &[NodeHost<P>], value: &str) -> Option<NodeId> {
+    let vocabulary = P::vocabulary();
+    let role = vocabulary.role.as_deref()?;
+    let want = serde_json::Value::String(value.to_string());
+    let epoch = |h: &NodeHost<P>| match vocabulary.epoch.as_deref().and_then(|k| h.annotation(k)) {
+        Some(Value::Int(e)) => Some(*e),
+        _ => None,
+    };
+    let mut best: Option<(Option<i64>, NodeId)> = None;
+    for (i, h) in hosts.iter().enumerate() {
+        if h.status == Status::Down || !h.annotation(role).is_some_and(|v| v.matches_json(&want)) {
+            continue;
+        }
+        let e = epoch(h);
+        if best.is_none_or(|(b, _)| e > b) {
+            best = Some((e, NodeId(i as u32)));
+        }
+    }
+    best.map(|(_, n)| n)
+}
+
 /// The discrete-event driver's side of the world: the queue and everything that schedules
 /// onto it. It decides each send's fate with the random network and schedules each
 /// consequence onto the queue the moment it happens, so the queue's order (and so the run)
@@ -624,6 +756,10 @@ struct Sched<P: Protocol> {
     faults_max: u64,
     /// Whether the stop at `faults_max` is queued.
     faults_bound_queued: bool,
+    /// Scheduled faults resolved when they fire (`Ev::Planned`); usually none.
+    planned: Vec<Planned>,
+    /// The draws of `{"drawn": k}` aims: a stream of its own, so that no other stream moves.
+    aim_rng: Rng,
 }
 
 impl<P: Protocol> Driver<P> for Sched<P> {
@@ -686,6 +822,21 @@ impl<P: Protocol> Sched<P> {
         }
     }
 
+    /// Keeps a shaped entry for `Ev::Planned`; returns its index.
+    fn plan(&mut self, f: &ScheduledFault) -> u32 {
+        self.planned.push(Planned {
+            written: f.fault.clone(),
+            aim: f.aim.clone(),
+            duration: f.duration_us.map(Time),
+            origin: if f.on.is_some() {
+                Origin::Reaction
+            } else {
+                Origin::Schedule
+            },
+        });
+        (self.planned.len() - 1) as u32
+    }
+
     fn schedule_fault(&mut self, at: Time, fault: Fault, origin: Origin) {
         let idx = self.faults.len() as u32;
         self.faults.push((fault, origin));
@@ -703,6 +854,16 @@ impl<P: Protocol> Sched<P> {
                 && r.on.value.as_ref().is_none_or(|v| value.matches_json(v));
             if hit {
                 r.fired = true;
+                if let Some(idx) = r.planned {
+                    // Resolved when it fires, right after this step (a reaction fires once,
+                    // so its entry can be aimed at the annotating node for good).
+                    if r.on.retarget {
+                        let p = &mut self.planned[idx as usize];
+                        p.written = p.written.aimed_at(n);
+                    }
+                    self.queue.push(now, Ev::Planned(idx));
+                    continue;
+                }
                 let fault = if r.on.retarget {
                     r.fault.aimed_at(n)
                 } else {

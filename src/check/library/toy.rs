@@ -253,20 +253,12 @@ impl ClientLogic<Toy> for Idle {
 
 /// Node index `node` crashes at `ms`.
 pub fn crash(ms: u64, node: u32) -> ScheduledFault {
-    ScheduledFault {
-        at_us: ms * 1000,
-        on: None,
-        fault: Fault::Crash(NodeId(node)),
-    }
+    ScheduledFault::new(ms * 1000, None, Fault::Crash(NodeId(node)))
 }
 
 /// Node index `node` restarts at `ms`.
 pub fn restart(ms: u64, node: u32) -> ScheduledFault {
-    ScheduledFault {
-        at_us: ms * 1000,
-        on: None,
-        fault: Fault::Restart(NodeId(node)),
-    }
+    ScheduledFault::new(ms * 1000, None, Fault::Restart(NodeId(node)))
 }
 
 /// Check `name` after every step.

@@ -295,26 +295,51 @@ impl Metric<Raft> for RaftMetrics {
     }
 }
 
-/// Some up node leads, and a majority of the cluster is in its term.
+/// Some up node leads with a working majority: the up nodes in its term that it is linked
+/// with both ways, itself included, are more than half of the whole cluster. Every up leader
+/// is tried, so a stale leader cut off from the others neither satisfies the check (it has
+/// no majority around it) nor hides the real leader (whatever its id). Two leaders cannot
+/// both pass: two majorities share a node, and a node is in one term.
 pub(super) fn leader_elected(view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
     let up: Vec<NodeId> = view.nodes().filter(|&n| view.is_up(n)).collect();
-    let Some((leader, term)) = up.iter().find_map(|&n| {
-        view.node(n)
-            .filter(|r| r.role == Role::Leader)
-            .map(|r| (n, r.term))
-    }) else {
-        return Err(Failure::new("no up node is leader", vec![]));
-    };
-    let following = up
+    let leaders: Vec<(NodeId, u64)> = up
         .iter()
-        .filter(|&&n| view.node(n).is_some_and(|r| r.term == term))
-        .count() as u32;
-    if following * 2 > view.cluster_size() {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            format!("{leader} leads term {term} but only {following} nodes are in that term"),
-            vec![leader],
-        ))
+        .filter_map(|&n| {
+            view.node(n)
+                .filter(|r| r.role == Role::Leader)
+                .map(|r| (n, r.term))
+        })
+        .collect();
+    if leaders.is_empty() {
+        return Err(Failure::new("no up node is leader", vec![]));
     }
+    let mut best: Option<(NodeId, u64, u32)> = None;
+    for &(leader, term) in &leaders {
+        let with = up
+            .iter()
+            .filter(|&&n| {
+                view.node(n).is_some_and(|r| r.term == term)
+                    && (n == leader || (view.can_send(leader, n) && view.can_send(n, leader)))
+            })
+            .count() as u32;
+        if with * 2 > view.cluster_size() {
+            return Ok(());
+        }
+        if best.is_none_or(|(_, _, b)| with > b) {
+            best = Some((leader, term, with));
+        }
+    }
+    let (leader, term, with) = best.expect("at least one leader");
+    let others = if leaders.len() > 1 {
+        format!(" (and no other of the {} up leaders does better)", leaders.len())
+    } else {
+        String::new()
+    };
+    Err(Failure::new(
+        format!(
+            "{leader} leads term {term} but only {with} of the {} nodes are up, in that term and linked with it both ways{others}",
+            view.cluster_size()
+        ),
+        leaders.iter().map(|&(n, _)| n).collect(),
+    ))
 }

@@ -1,0 +1,414 @@
+//! The scenario language's shaped faults, end to end: a fault aimed at whoever holds a role
+//! when it fires, nodes drawn per seed, a duration after which the fault is undone (for timed
+//! entries and for entries fired by `on`), repetition, and the errors that keep `validate`
+//! from accepting what a run would not honour.
+
+mod common;
+
+use common::MemSink;
+use faultline::protocols::ping::Ping;
+use faultline::protocols::raft::Raft;
+use faultline::scenario::{InputError, Scenario, load};
+use faultline::sim::Verdict;
+use serde_json::Value;
+
+/// A five-node Raft cluster on a LAN with two clients and these fault entries, healed half
+/// way through the run.
+fn raft(faults: &str, time_ms: u64) -> String {
+    format!(
+        r#"{{
+  "schema": 1,
+  "description": "shaped faults",
+  "protocol": {{"name": "raft"}},
+  "nodes": 5,
+  "network": {{"preset": "lan"}},
+  "workload": {{"clients": 2, "timeout_ms": 300, "retries": 5}},
+  "faults": [{faults}],
+  "heal_at_ms": {heal},
+  "limits": {{"time_ms": {time_ms}}},
+  "liveness_budget_ms": 2000,
+  "expect": [{{"check": "leader_elected", "kind": "eventually"}}]
+}}"#,
+        heal = time_ms / 2
+    )
+}
+
+fn run_raft(text: &str, seed: u64) -> (Verdict, Vec<Value>) {
+    let scn = load::<Raft>("t.json", text, &[]).unwrap();
+    let sink = MemSink::default();
+    let report = scn.run(seed, Some(Box::new(sink.clone()))).unwrap();
+    (report.verdict, sink.records())
+}
+
+/// The fault records, as (time in µs, fault, origin).
+fn faults(records: &[Value]) -> Vec<(u64, Value, String)> {
+    records
+        .iter()
+        .filter(|r| r["ev"] == "fault")
+        .map(|r| {
+            (
+                r["t"].as_u64().unwrap(),
+                r["fault"].clone(),
+                r["origin"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Every node's last `role` annotation before step `step`.
+fn roles_before(records: &[Value], step: u64) -> Vec<(String, String)> {
+    let mut last: Vec<(String, String)> = Vec::new();
+    for r in records
+        .iter()
+        .filter(|r| r["ev"] == "note" && r["key"] == "role" && r["step"].as_u64() < Some(step))
+    {
+        let node = r["node"].as_str().unwrap().to_string();
+        let value = r["value"].as_str().unwrap().to_string();
+        last.retain(|(n, _)| *n != node);
+        last.push((node, value));
+    }
+    last
+}
+
+fn step_of(records: &[Value], fault: &Value) -> u64 {
+    records
+        .iter()
+        .find(|r| r["ev"] == "fault" && r["fault"] == *fault)
+        .and_then(|r| r["step"].as_u64())
+        .unwrap()
+}
+
+#[test]
+fn a_crash_aimed_at_the_leader_hits_whoever_leads_then_and_is_undone_after_its_duration() {
+    let text = raft(
+        r#"{"at_ms": 1000, "crash": {"role": "leader"}, "duration_ms": 500}"#,
+        4000,
+    );
+    for seed in 1..=5 {
+        let (verdict, records) = run_raft(&text, seed);
+        assert_eq!(verdict, Verdict::Pass, "seed {seed}");
+        let f = faults(&records);
+        let crash = f.iter().find(|(_, x, _)| x.get("crash").is_some()).unwrap();
+        let victim = crash.1["crash"].as_str().unwrap().to_string();
+        assert_eq!(crash.0, 1_000_000, "at its time");
+        let leaders: Vec<String> = roles_before(&records, step_of(&records, &crash.1))
+            .into_iter()
+            .filter(|(_, v)| v == "leader")
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            leaders,
+            std::slice::from_ref(&victim),
+            "seed {seed}: the one leader then"
+        );
+        let restart = serde_json::json!({"restart": victim});
+        assert!(
+            f.iter()
+                .any(|(t, x, o)| *t == 1_500_000 && *x == restart && o == "schedule"),
+            "seed {seed}: undone 500 ms later: {f:?}"
+        );
+    }
+}
+
+#[test]
+fn an_aim_that_finds_no_one_does_nothing() {
+    let text = raft(
+        r#"{"at_ms": 1000, "crash": {"role": "chief"}, "duration_ms": 500}"#,
+        3000,
+    );
+    let (verdict, records) = run_raft(&text, 1);
+    assert_eq!(verdict, Verdict::Pass);
+    let f = faults(&records);
+    assert!(
+        f.iter()
+            .all(|(_, x, _)| x.get("crash").is_none() && x.get("restart").is_none()),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn drawn_nodes_repeat_with_their_undo_and_are_a_function_of_the_seed() {
+    let text = raft(
+        r#"{"at_ms": 500, "isolate": {"drawn": 2}, "every_ms": 400, "times": 4, "duration_ms": 200}"#,
+        5000,
+    );
+    let isolations = |seed| {
+        let (verdict, records) = run_raft(&text, seed);
+        assert_eq!(verdict, Verdict::Pass, "seed {seed}");
+        let f = faults(&records);
+        let heals: Vec<u64> = f
+            .iter()
+            .filter(|(_, x, o)| *x == "heal_links" && o == "schedule")
+            .map(|(t, _, _)| *t)
+            .collect();
+        assert_eq!(heals, [700_000, 1_100_000, 1_500_000, 1_900_000], "{f:?}");
+        let iso: Vec<(u64, String)> = f
+            .iter()
+            .filter(|(_, x, _)| x.get("isolate").is_some())
+            .map(|(t, x, _)| (*t, x["isolate"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(iso.len(), 8, "two nodes each time: {iso:?}");
+        for pair in iso.chunks(2) {
+            assert_eq!(pair[0].0, pair[1].0, "{iso:?}");
+            assert_ne!(pair[0].1, pair[1].1, "two different nodes: {iso:?}");
+        }
+        iso
+    };
+    let a = isolations(7);
+    assert_eq!(a, isolations(7), "the same seed draws the same nodes");
+    assert!(
+        (8..12).any(|s| isolations(s) != a),
+        "other seeds draw other nodes"
+    );
+}
+
+#[test]
+fn a_fault_fired_by_on_is_undone_after_its_duration() {
+    let text = raft(
+        r#"{"at_ms": 0, "on": {"note": "role", "value": "leader", "retarget": true}, "pause": "n1", "duration_ms": 300}"#,
+        3000,
+    );
+    let (verdict, records) = run_raft(&text, 3);
+    assert_eq!(verdict, Verdict::Pass);
+    let first_leader = records
+        .iter()
+        .find(|r| r["ev"] == "note" && r["key"] == "role" && r["value"] == "leader")
+        .unwrap();
+    let node = first_leader["node"].as_str().unwrap();
+    let t = first_leader["t"].as_u64().unwrap();
+    let f = faults(&records);
+    assert_eq!(
+        f[..2],
+        [
+            (
+                t,
+                serde_json::json!({"pause": node}),
+                "reaction".to_string()
+            ),
+            (
+                t + 300_000,
+                serde_json::json!({"resume": node}),
+                "reaction".to_string()
+            ),
+        ],
+        "{f:?}"
+    );
+}
+
+#[test]
+fn a_partition_group_aimed_at_the_leader_takes_it_out_of_the_other_group() {
+    let text = raft(
+        r#"{"at_ms": 1000, "partition": [[{"role": "leader"}], ["n1", "n2", "n3", "n4", "n5"]], "duration_ms": 400}"#,
+        4000,
+    );
+    let (verdict, records) = run_raft(&text, 2);
+    assert_eq!(verdict, Verdict::Pass);
+    let f = faults(&records);
+    let (_, p, _) = f
+        .iter()
+        .find(|(_, x, _)| x.get("partition").is_some())
+        .unwrap();
+    let groups = p["partition"].as_array().unwrap();
+    let leader = groups[0][0].as_str().unwrap();
+    assert_eq!(groups[0].as_array().unwrap().len(), 1);
+    assert_eq!(groups[1].as_array().unwrap().len(), 4);
+    assert!(!groups[1].as_array().unwrap().iter().any(|n| n == leader));
+    assert!(
+        f.iter()
+            .any(|(t, x, _)| *t == 1_400_000 && *x == "heal_links")
+    );
+}
+
+fn bad(text: &str) -> InputError {
+    load::<Raft>("t.json", text, &[]).unwrap_err()
+}
+
+#[test]
+fn shaped_fields_are_accepted_only_where_a_run_honours_them() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"{"at_ms": 10, "restart": "n1", "duration_ms": 5}"#,
+            "faults[0].duration_ms",
+            "has no undo",
+        ),
+        (
+            r#"{"at_ms": 10, "crash": "n1", "every_ms": 5}"#,
+            "faults[0]",
+            "go together",
+        ),
+        (
+            r#"{"at_ms": 10, "cut": {"from": {"drawn": 2}, "to": "n1"}}"#,
+            "faults[0].cut",
+            "takes one",
+        ),
+        (
+            r#"{"on": {"note": "role"}, "crash": "n1", "every_ms": 5, "times": 2}"#,
+            "faults[0].every_ms",
+            "fires once",
+        ),
+        (
+            r#"{"on": {"note": "role", "retarget": true}, "heal_links": true}"#,
+            "faults[0].on.retarget",
+            "names no node",
+        ),
+        (
+            r#"{"at_ms": 10, "restart": {"role": "leader"}}"#,
+            "faults[0].restart",
+            "cannot affect",
+        ),
+        (
+            r#"{"at_ms": 10, "crash": {"drawn": 9}}"#,
+            "faults[0].crash",
+            "more nodes",
+        ),
+        (
+            r#"{"at_ms": 10, "crash": "n1", "every_ms": 100, "times": 3, "duration_ms": 150}"#,
+            "faults[0].duration_ms",
+            "at most every_ms",
+        ),
+        (
+            r#"{"on": {"note": "role", "retarget": true}, "crash": {"drawn": 1}}"#,
+            "faults[0].on.retarget",
+            "not both",
+        ),
+    ];
+    for (entry, field, says) in cases {
+        let e = bad(&raft(entry, 1000));
+        assert_eq!(e.field.as_deref(), Some(*field), "{entry}: {e}");
+        assert!(e.message.contains(says), "{entry}: {e}");
+        assert!(e.line.is_some(), "{entry}: {e}");
+    }
+    // More firings than limits.faults_max.
+    let e = bad(&raft(
+        r#"{"at_ms": 10, "crash": "n1", "every_ms": 1, "times": 200000}"#,
+        1000,
+    ));
+    assert!(e.message.contains("firings"), "{e}");
+    // ping declares no role: nothing announces one.
+    let ping = r#"{"schema": 1, "description": "x", "protocol": {"name": "ping"}, "nodes": 3,
+      "faults": [{"at_ms": 10, "crash": {"role": "leader"}}], "limits": {"time_ms": 100}}"#;
+    let e = Scenario::<Ping>::from_document(
+        faultline::scenario::Document::load("p.json", ping, &[]).unwrap(),
+    )
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("faults[0].crash"), "{e}");
+    assert!(e.message.contains("declares no role"), "{e}");
+}
+
+/// A calm five-node Raft run with these expectations.
+fn raft_expecting(expect: &str) -> String {
+    format!(
+        r#"{{"schema": 1, "description": "windows", "protocol": {{"name": "raft"}}, "nodes": 5,
+  "network": {{"preset": "lan"}}, "limits": {{"time_ms": 3000}}, "expect": [{expect}]}}"#
+    )
+}
+
+#[test]
+fn never_and_windowed_always_are_judged_in_their_window() {
+    let verdict = |expect: &str| run_raft(&raft_expecting(expect), 1).0;
+    // No leader can exist before the first election timeout (150 ms at the least).
+    assert_eq!(
+        verdict(r#"{"check": "leader_elected", "kind": "never", "until_ms": 100}"#),
+        Verdict::Pass
+    );
+    let Verdict::Fail(f) = verdict(r#"{"check": "leader_elected", "kind": "never"}"#) else {
+        panic!("a leader is elected")
+    };
+    assert_eq!((f.kind.as_str(), f.class.name()), ("never", "safety"));
+    assert!(f.message.contains("must never hold"), "{}", f.message);
+    // A calm cluster has its leader from early on: from 2 s to 2.5 s it always holds, but
+    // not from the start.
+    assert_eq!(
+        verdict(
+            r#"{"check": "leader_elected", "kind": "always", "from_ms": 2000, "until_ms": 2500}"#
+        ),
+        Verdict::Pass
+    );
+    let Verdict::Fail(f) = verdict(r#"{"check": "leader_elected", "kind": "always"}"#) else {
+        panic!("no leader at the start")
+    };
+    assert_eq!((f.kind.as_str(), f.class.name()), ("always", "safety"));
+    for (expect, field) in [
+        (
+            r#"{"check": "leader_elected", "kind": "eventually", "from_ms": 5}"#,
+            "expect[0].from_ms",
+        ),
+        (
+            r#"{"check": "leader_elected", "kind": "never", "from_ms": 50, "until_ms": 10}"#,
+            "expect[0].until_ms",
+        ),
+        (
+            r#"{"check": "leader_elected", "kind": "always", "until_ms": 9000}"#,
+            "expect[0].until_ms",
+        ),
+    ] {
+        let e = bad(&raft_expecting(expect));
+        assert_eq!(e.field.as_deref(), Some(field), "{expect}: {e}");
+    }
+}
+
+/// The shaped fields read and write back in the scenario's own shape.
+#[test]
+fn aims_durations_and_repetitions_parse_and_write_back() {
+    let f: faultline::faults::ScheduledFault = serde_json::from_str(
+        r#"{"at_ms": 5, "partition": [[{"role": "leader"}], ["n1", "n2"]], "duration_ms": 300}"#,
+    )
+    .unwrap();
+    assert_eq!(f.aim, Some(faultline::faults::Aim::Role("leader".into())));
+    assert_eq!(f.duration_us, Some(300_000));
+    assert_eq!(
+        f.fault,
+        faultline::faults::Fault::Partition(vec![
+            vec![faultline::base::types::Endpoint::Node(
+                faultline::faults::AIMED
+            )],
+            vec![
+                faultline::base::types::Endpoint::Node(faultline::base::types::NodeId(0)),
+                faultline::base::types::Endpoint::Node(faultline::base::types::NodeId(1))
+            ]
+        ])
+    );
+    assert_eq!(
+        serde_json::to_string(&f).unwrap(),
+        r#"{"at_ms":5,"partition":[[{"role":"leader"}],["n1","n2"]],"duration_ms":300}"#
+    );
+    let f: faultline::faults::ScheduledFault = serde_json::from_str(
+        r#"{"at_ms": 100, "isolate": {"drawn": 3}, "every_ms": 400, "times": 20, "duration_ms": 150}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (f.aim.clone(), f.every_us, f.times, f.last_us()),
+        (
+            Some(faultline::faults::Aim::Drawn(3)),
+            Some(400_000),
+            Some(20),
+            100_000 + 19 * 400_000 + 150_000
+        )
+    );
+    assert_eq!(
+        serde_json::from_value::<faultline::faults::ScheduledFault>(
+            serde_json::to_value(&f).unwrap()
+        )
+        .unwrap(),
+        f
+    );
+    for (bad, says) in [
+        (r#"{"at_ms": 5, "crash": {"role": 5}}"#, "aimed node"),
+        (r#"{"at_ms": 5, "crash": {"leader": true}}"#, "aimed node"),
+        (r#"{"at_ms": 5, "crash": {"drawn": 0}}"#, "at least 1"),
+        (
+            r#"{"at_ms": 5, "cut": {"from": {"drawn": 1}, "to": {"role": "x"}}}"#,
+            "one aimed node",
+        ),
+        (
+            r#"{"at_ms": 5, "crash": "n1", "times": -1}"#,
+            "expected u32",
+        ),
+        (r#"{"at_ms": 5, "crash": "n1", "every": 5}"#, "every_ms"),
+    ] {
+        let e = serde_json::from_str::<faultline::faults::ScheduledFault>(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}
