@@ -15,6 +15,7 @@
 //! first failed check, or when the event budget runs out (a failure).
 
 mod config;
+mod coverage;
 mod queue;
 mod report;
 
@@ -23,6 +24,8 @@ pub use crate::world::{
     install_panic_capture,
 };
 pub use config::{FAULTS_MAX_DEFAULT, SimConfig};
+pub use coverage::Coverage;
+pub use crate::network::Order;
 pub use queue::EventQueue;
 pub use report::{HistoryReport, RunReport, Verdict};
 
@@ -30,7 +33,7 @@ use crate::base::types::{ClientId, NodeId, Time};
 use crate::check::{Checks, FailureClass, Finding, Phase, Status};
 use crate::faults::{Fault, Nemesis, NemesisKind, NoteTrigger, WorldState};
 use crate::history::{History, HistoryVerdict, checked_ops};
-use crate::network::{Fate, Network, RandomNetwork, Transport};
+use crate::network::{Fate, Network, Orderer, RandomNetwork, Transport};
 use crate::protocol::{Protocol, Value};
 use crate::storage::Store;
 use crate::trace::{Origin, Record, Recorder, TraceSink};
@@ -138,6 +141,16 @@ impl<P: Protocol> Simulation<P> {
                 faults_initial: 0,
                 faults_max: config.faults_max,
                 faults_bound_queued: false,
+                order: Orderer::new(
+                    config.order,
+                    n + config.workload.clients,
+                    config.seed,
+                    config.resolved_heal_at(),
+                ),
+                now: Time::ZERO,
+                coverage: config
+                    .coverage
+                    .then(|| Coverage::new(P::vocabulary(), n)),
             },
             recorder: Recorder::new(sink),
             end: None,
@@ -237,6 +250,7 @@ impl<P: Protocol> Simulation<P> {
             return StepEnd::Over(self.finish());
         };
         self.world.advance(time);
+        self.sched.now = time;
         let (step, now) = (self.world.step(), self.world.now());
         if step > self.config.events_max {
             return StepEnd::Over(self.fail(self.engine_finding(format!(
@@ -549,6 +563,16 @@ impl<P: Protocol> Simulation<P> {
         }
     }
 
+    /// The coverage features reached so far, when the configuration asked for them.
+    pub fn coverage(&self) -> Option<std::collections::BTreeSet<String>> {
+        self.sched.coverage.as_ref().map(Coverage::features)
+    }
+
+    /// The delivery order this run follows (what a `swarm` order drew for its seed).
+    pub fn order(&self) -> Order {
+        self.sched.order.as_ref().map_or(Order::Random, Orderer::order)
+    }
+
     /// The world as it stands.
     pub fn world(&self) -> &World<P> {
         &self.world
@@ -624,12 +648,33 @@ struct Sched<P: Protocol> {
     faults_max: u64,
     /// Whether the stop at `faults_max` is queued.
     faults_bound_queued: bool,
+    /// The delivery-order strategy, when the scenario asks for one other than `random`.
+    order: Option<Orderer>,
+    /// Time of the event being handled (the strategy bends latencies from it).
+    now: Time,
+    /// Coverage over the vocabulary, when asked for.
+    coverage: Option<Coverage>,
 }
 
 impl<P: Protocol> Driver<P> for Sched<P> {
     #[inline]
     fn fate(&mut self, from: u32, to: u32) -> Fate {
-        self.network.fate(from, to)
+        let fate = self.network.fate(from, to);
+        match (&mut self.order, fate) {
+            (
+                Some(o),
+                Fate::Arrives {
+                    first,
+                    duplicate,
+                    long_delays,
+                },
+            ) => Fate::Arrives {
+                first: o.bend(self.now, from, to, first),
+                duplicate: duplicate.map(|d| o.bend(self.now, from, to, d)),
+                long_delays,
+            },
+            _ => fate,
+        }
     }
 
     #[inline(always)]
@@ -642,6 +687,9 @@ impl<P: Protocol> Driver<P> for Sched<P> {
             Consequence::Released(Held::Deliver(slot)) => (now, Ev::Deliver(slot)),
             Consequence::Released(Held::Timer(slot)) => (now, Ev::Timer(slot)),
             Consequence::Noted { node, key, value } => {
+                if let Some(c) = &mut self.coverage {
+                    c.note(node, key, &value, world.phase != Phase::Safety);
+                }
                 // After the heal nothing strikes any more, reactions included.
                 if world.phase == Phase::Safety {
                     if !self.reactions.is_empty() {
@@ -670,7 +718,7 @@ impl<P: Protocol> Driver<P> for Sched<P> {
     }
 
     fn wants_notes(&self) -> bool {
-        !self.reactions.is_empty() || self.nemesis_on
+        !self.reactions.is_empty() || self.nemesis_on || self.coverage.is_some()
     }
 }
 
