@@ -287,8 +287,7 @@ mod tests {
 
     #[test]
     fn a_feedback_sweep_is_the_same_for_any_number_of_jobs_and_keeps_a_corpus() {
-        let scn = Scenario::<Raft>::bundled("raft/swarm", &["limits.time_ms=3000".into()])
-            .unwrap();
+        let scn = Scenario::<Raft>::bundled("raft/swarm", &[]).unwrap();
         let one = covered_sweep(&scn, seeds(1, 60), true, 9, 1, None, &mut |_, _| {}).unwrap();
         let two = covered_sweep(&scn, seeds(1, 60), true, 9, 2, None, &mut |_, _| {}).unwrap();
         assert_eq!(one, two);
