@@ -21,7 +21,8 @@
 //! with one is a teaching or regression case that must fail with its switch on, so it says
 //! nothing about a mutant). The swarm scenario takes half the seeds and the others share the
 //! rest, each at least 4. Seeds run from 1 upwards, so the same mutant always meets the
-//! same runs.
+//! same runs. A scenario that fails on some seed unmutated is left out ([`NOT_JUDGES`], with
+//! the reason): the unmutated tree must pass the sweep.
 
 use faultline::protocol::Protocol;
 use faultline::protocols::abd::Abd;
@@ -42,6 +43,13 @@ fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
+/// Bundled scenarios that fail on some seeds with no mutant at all, so they cannot judge one,
+/// each with the reason.
+const NOT_JUDGES: &[(&str, &str)] = &[(
+    "fd/jitter-fixed-vs-phi",
+    "a teaching case: its description says a run of stragglers fools phi too at seed 73",
+)];
+
 /// The scenarios a mutant of `protocol` is judged by, and the seeds each gets out of `total`.
 fn plan<P: Protocol>(protocol: &str, total: u64) -> Vec<(String, Scenario<P>, u64)> {
     let prefix = format!("{protocol}/");
@@ -49,7 +57,7 @@ fn plan<P: Protocol>(protocol: &str, total: u64) -> Vec<(String, Scenario<P>, u6
         .into_iter()
         .filter(|n| n.starts_with(&prefix))
         .map(|n| (n.to_string(), Scenario::<P>::bundled(n, &[]).unwrap()))
-        .filter(|(_, s)| s.file.outcome.is_none())
+        .filter(|(n, s)| s.file.outcome.is_none() && !NOT_JUDGES.iter().any(|(j, _)| j == n))
         .collect();
     // Swarm first: it sees the most and is cheapest per finding.
     list.sort_by_key(|(n, _)| (!n.ends_with("/swarm"), n.clone()));
@@ -69,7 +77,11 @@ fn plan<P: Protocol>(protocol: &str, total: u64) -> Vec<(String, Scenario<P>, u6
     list.into_iter()
         .enumerate()
         .map(|(i, (n, s))| {
-            let seeds = if i == 0 && has_swarm { swarm_seeds } else { each };
+            let seeds = if i == 0 && has_swarm {
+                swarm_seeds
+            } else {
+                each
+            };
             (n, s, seeds.max(4))
         })
         .collect()
@@ -198,7 +210,11 @@ fn the_plan_covers_each_protocol_with_its_swarm_first() {
     let p = plan::<Raft>("raft", 2000);
     assert_eq!(p[0].0, "raft/swarm");
     assert_eq!(p[0].2, 1000);
-    assert!(p.len() > 3, "{:?}", p.iter().map(|x| &x.0).collect::<Vec<_>>());
+    assert!(
+        p.len() > 3,
+        "{:?}",
+        p.iter().map(|x| &x.0).collect::<Vec<_>>()
+    );
     assert!(p.iter().all(|(_, s, _)| s.file.outcome.is_none()));
     let total: u64 = p.iter().map(|x| x.2).sum();
     assert!(total <= 2000 && total >= 1900, "{total}");

@@ -124,10 +124,18 @@ if [ -z "$out" ]; then
     out="target/mutants-runs/$target${shard:+-${shard/\//-of-}}"
 fi
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 echo "$seeds seeds, ${seconds} s cap per mutant, cargo-mutants timeout ${timeout} s${shard:+, shard $shard}" >"$out/budget"
 
-args=(--profile mutants --test-tool cargo --jobs 1 --timeout "$timeout" --build-timeout 900
-    --output "$out" --no-shuffle -e 'src/protocols/*/checks.rs' -e 'src/protocols/*/tests.rs')
+# Mutants are built in a scratch copy of the tree that is kept between runs
+# (target/mutants-src, with its own target/), so only the first run builds everything and
+# every later run and mutant is an incremental build. cargo-mutants restores each file after
+# its mutant; the copy is brought up to date with the tree before every run.
+scratch=target/mutants-src
+mkdir -p "$scratch"
+tar -c --exclude=./target --exclude=./.git . | tar -x -C "$scratch"
+args=(--in-place --dir "$scratch" --profile mutants --test-tool cargo --timeout "$timeout" --build-timeout 900
+    --cargo-arg=--test=mutants --output "$out" --no-shuffle -e 'src/protocols/*/checks.rs' -e 'src/protocols/*/tests.rs')
 for f in $files; do args+=(-f "$f"); done
 [ -n "$shard" ] && args+=(--shard "$shard")
 # Mutants with an equivalent verdict are not run again.
@@ -140,7 +148,7 @@ done < <(verdicts)
 
 export FAULTLINE_MUTANTS_SEEDS="$seeds" FAULTLINE_MUTANTS_SECONDS="$seconds"
 status=0
-cargo mutants "${args[@]}" -- --test mutants -- --ignored --exact "$tname" || status=$?
+cargo mutants "${args[@]}" -- -- --ignored --exact "$tname" || status=$?
 # cargo-mutants exits 2 when mutants survived and 3 when some timed out: the report says which.
 case $status in 0 | 2 | 3) ;; *) echo "cargo-mutants failed (exit $status)" >&2; exit "$status" ;; esac
 report "$target" "$out"

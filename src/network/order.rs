@@ -110,7 +110,9 @@ impl Orderer {
                 0 => Order::Random,
                 1 => Order::Oldest,
                 2 => Order::Newest,
-                d => Order::Pct { depth: d as u32 - 2 },
+                d => Order::Pct {
+                    depth: d as u32 - 2,
+                },
             },
             o => o,
         };

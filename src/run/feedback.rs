@@ -184,10 +184,7 @@ pub fn covered_sweep<P: Protocol>(
             let (r, features, order) = outcome?;
             report.runs += 1;
             *report.orders.entry(order.name()).or_default() += 1;
-            let new: Vec<String> = features
-                .into_iter()
-                .filter(|f| !seen.contains(f))
-                .collect();
+            let new: Vec<String> = features.into_iter().filter(|f| !seen.contains(f)).collect();
             if !new.is_empty() {
                 report.corpus.push(Entry {
                     input: input.clone(),
@@ -293,11 +290,18 @@ mod tests {
         assert_eq!(one, two);
         assert_eq!(one.runs, 60);
         assert!(!one.corpus.is_empty());
-        assert!(one.corpus.iter().any(|e| !e.input.set.is_empty()), "some input is a mutation");
+        assert!(
+            one.corpus.iter().any(|e| !e.input.set.is_empty()),
+            "some input is a mutation"
+        );
         assert_eq!(one.curve.len(), 2);
         assert_eq!(*one.curve.last().unwrap(), one.features.len());
         let plain = covered_sweep(&scn, seeds(1, 60), false, 9, 2, None, &mut |_, _| {}).unwrap();
         assert!(plain.corpus.iter().all(|e| e.input.set.is_empty()));
-        assert!(plain.features.iter().any(|f| f.starts_with("role n")), "{:?}", plain.features);
+        assert!(
+            plain.features.iter().any(|f| f.starts_with("role n")),
+            "{:?}",
+            plain.features
+        );
     }
 }

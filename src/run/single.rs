@@ -7,9 +7,9 @@
 
 use crate::protocol::Protocol;
 use crate::scenario::{InputError, Scenario};
-use std::collections::BTreeSet;
 use crate::sim::{Order, RunReport, Simulation};
 use crate::trace::TraceSink;
+use std::collections::BTreeSet;
 
 impl<P: Protocol> Scenario<P> {
     /// Runs this scenario with `seed`, streaming the trace to `sink` if given.

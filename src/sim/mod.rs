@@ -19,13 +19,13 @@ mod coverage;
 mod queue;
 mod report;
 
+pub use crate::network::Order;
 pub use crate::world::{
     Bounds, ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, HISTORY_MAX_DEFAULT, RECORDS_MAX_DEFAULT,
     install_panic_capture,
 };
 pub use config::{FAULTS_MAX_DEFAULT, SimConfig};
 pub use coverage::Coverage;
-pub use crate::network::Order;
 pub use queue::EventQueue;
 pub use report::{HistoryReport, RunReport, Verdict};
 
@@ -148,9 +148,7 @@ impl<P: Protocol> Simulation<P> {
                     config.resolved_heal_at(),
                 ),
                 now: Time::ZERO,
-                coverage: config
-                    .coverage
-                    .then(|| Coverage::new(P::vocabulary(), n)),
+                coverage: config.coverage.then(|| Coverage::new(P::vocabulary(), n)),
             },
             recorder: Recorder::new(sink),
             end: None,
@@ -570,7 +568,10 @@ impl<P: Protocol> Simulation<P> {
 
     /// The delivery order this run follows (what a `swarm` order drew for its seed).
     pub fn order(&self) -> Order {
-        self.sched.order.as_ref().map_or(Order::Random, Orderer::order)
+        self.sched
+            .order
+            .as_ref()
+            .map_or(Order::Random, Orderer::order)
     }
 
     /// The world as it stands.
