@@ -69,11 +69,10 @@ fn plan<P: Protocol>(protocol: &str, total: u64) -> Vec<(String, Scenario<P>, u6
     } else {
         0
     };
-    let each = if others == 0 {
-        0
-    } else {
-        ((total - swarm_seeds) / others).max(4)
-    };
+    let each = (total - swarm_seeds)
+        .checked_div(others)
+        .unwrap_or(0)
+        .max(4);
     list.into_iter()
         .enumerate()
         .map(|(i, (n, s))| {
@@ -217,7 +216,7 @@ fn the_plan_covers_each_protocol_with_its_swarm_first() {
     );
     assert!(p.iter().all(|(_, s, _)| s.file.outcome.is_none()));
     let total: u64 = p.iter().map(|x| x.2).sum();
-    assert!(total <= 2000 && total >= 1900, "{total}");
+    assert!((1900..=2000).contains(&total), "{total}");
     let ping = plan::<Ping>("ping", 2000);
     assert!(!ping.iter().any(|(n, _, _)| n.contains("bug-")));
 }
