@@ -57,17 +57,25 @@ report() {
     local target="$1"; shift
     local dirs=("$@") out="${dirs[0]}/report.md"
     cat_all() { for d in "${dirs[@]}"; do cat "$d/mutants.out/$1" 2>/dev/null || true; done; }
-    local caught missed timeout unviable listed equivalent
+    local caught missed timeout unviable listed equivalent known
+    # Verdicts apply by name without line:column; a survivor with a verdict is equivalent.
+    known=$(verdicts | cut -f1 | sort -u)
     caught=$(cat_all caught.txt | grep -c . || true)
-    missed=$(cat_all missed.txt | grep -c . || true)
     timeout=$(cat_all timeout.txt | grep -c . || true)
     unviable=$(cat_all unviable.txt | grep -c . || true)
-    # The equivalent mutants of this target's files that cargo-mutants still generates.
+    local survivors
+    survivors=$(cat_all missed.txt | while IFS= read -r m; do
+        printf '%s\n' "$(printf '%s' "$m" | unlined)" | grep -qxF -f <(echo "$known") || echo "$m"
+    done | sort -t: -k1,1 -k2,2n)
+    missed=$(echo "$survivors" | grep -c . || true)
+    # The equivalent mutants of this target's files that cargo-mutants generates and that
+    # build (a verdict on an unviable mutant counts as unviable).
     local files
     files=$(files_of "$target")
     listed=$(eval cargo mutants --list $(for f in $files; do printf -- "-f '%s' " "$f"; done) \
         -e "'src/protocols/*/checks.rs'" -e "'src/protocols/*/tests.rs'" 2>/dev/null | unlined | sort -u)
-    equivalent=$(verdicts | cut -f1 | sort -u | comm -12 - <(echo "$listed") | grep -c . || true)
+    equivalent=$(echo "$known" | comm -12 - <(echo "$listed") \
+        | comm -23 - <(cat_all unviable.txt | unlined | sort -u) | grep -c . || true)
     local killed=$((caught + timeout))
     local judged=$((killed + missed))
     local with without
@@ -88,7 +96,7 @@ report() {
         echo
         echo "## Survivors"
         echo
-        cat_all missed.txt | sort -t: -k1,1 -k2,2n | sed 's/^/- /'
+        echo "$survivors" | grep . | sed 's/^/- /' || true
         echo
         echo "## Timed out"
         echo
