@@ -13,8 +13,8 @@
 //!   probabilistic guarantees of finding bugs", ASPLOS 2010). Every sender gets a random
 //!   priority; a copy's extra delay grows with its sender's rank, so the messages of the
 //!   highest-priority sender overtake the others. At `depth - 1` change points, drawn
-//!   uniformly over the run's faulty phase, the sender that then holds the highest priority
-//!   drops to the lowest.
+//!   uniformly over the run's faulty phase (over the whole run when it has none), the sender
+//!   that then holds the highest priority drops to the lowest.
 //! - `swarm`: each seed draws one of the above (and its depth or window) from its own stream.
 //!
 //! PCT's guarantee: for a program of n threads and k steps, a bug of depth d (d ordering

@@ -141,11 +141,14 @@ impl<P: Protocol> Simulation<P> {
                 faults_initial: 0,
                 faults_max: config.faults_max,
                 faults_bound_queued: false,
+                // Change points fall in the faulty phase, or anywhere in a run without one.
                 order: Orderer::new(
                     config.order,
                     n + config.workload.clients,
                     config.seed,
-                    config.resolved_heal_at(),
+                    Some(config.resolved_heal_at())
+                        .filter(|t| *t > Time::ZERO)
+                        .unwrap_or(config.time_limit),
                 ),
                 now: Time::ZERO,
                 coverage: config.coverage.then(|| Coverage::new(P::vocabulary(), n)),
