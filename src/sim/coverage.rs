@@ -108,30 +108,31 @@ mod tests {
 
     #[test]
     fn roles_changes_and_buckets_become_features() {
+        // A made-up vocabulary: the engine knows no protocol's words.
         let v = Vocabulary::none()
-            .role("role", &["leader"], &["candidate"])
-            .epoch("term")
-            .progress(&["commit"]);
+            .role("post", &["chief"], &["hopeful"])
+            .epoch("era")
+            .progress(&["done"]);
         let mut c = Coverage::new(v, 2);
         let n0 = NodeId(0);
-        c.note(n0, "role", &Value::Word("candidate"), false);
-        c.note(n0, "role", &Value::Word("leader"), false);
+        c.note(n0, "post", &Value::Word("hopeful"), false);
+        c.note(n0, "post", &Value::Word("chief"), false);
         for t in 1..=5 {
-            c.note(n0, "term", &Value::Int(t), false);
+            c.note(n0, "era", &Value::Int(t), false);
         }
-        c.note(NodeId(1), "commit", &Value::Int(1), true);
-        c.note(NodeId(1), "role", &Value::Word("follower"), true);
-        c.note(NodeId(9), "role", &Value::Word("leader"), true); // no such node: ignored
+        c.note(NodeId(1), "done", &Value::Int(1), true);
+        c.note(NodeId(1), "post", &Value::Word("member"), true);
+        c.note(NodeId(9), "post", &Value::Word("chief"), true); // no such node: ignored
         let f = c.features();
         for want in [
-            "role n0 candidate",
-            "role n0 candidate>leader",
-            "term changes n0 >=4",
-            "term changes n1 >=0",
-            "term changes >=4",
-            "commit steps n1 >=1",
-            "commit steps n0 >=0",
-            "after heal follower",
+            "role n0 hopeful",
+            "role n0 hopeful>chief",
+            "era changes n0 >=4",
+            "era changes n1 >=0",
+            "era changes >=4",
+            "done steps n1 >=1",
+            "done steps n0 >=0",
+            "after heal member",
         ] {
             assert!(f.contains(want), "{want} in {f:?}");
         }
