@@ -141,7 +141,11 @@ echo "$seeds seeds, ${seconds} s cap per mutant, cargo-mutants timeout ${timeout
 # its mutant; the copy is brought up to date with the tree before every run.
 scratch=target/mutants-src
 mkdir -p "$scratch"
-tar -c --exclude=./target --exclude=./.git . | tar -x -C "$scratch"
+# Only files whose content differs are copied, with a fresh modification time, so cargo
+# rebuilds exactly what changed (also a file left mutated by an interrupted run).
+git ls-files -co --exclude-standard | while IFS= read -r f; do
+    cmp -s "$f" "$scratch/$f" 2>/dev/null || { mkdir -p "$scratch/$(dirname "$f")"; cp "$f" "$scratch/$f"; }
+done
 args=(--in-place --dir "$scratch" --profile mutants --test-tool cargo --timeout "$timeout" --build-timeout 900
     --cargo-arg=--test=mutants --output "$out" --no-shuffle -e 'src/protocols/*/checks.rs' -e 'src/protocols/*/tests.rs')
 for f in $files; do args+=(-f "$f"); done
