@@ -216,3 +216,60 @@ fn the_swarm_finds_raft_bug_switches_without_being_told_which() {
         clean.groups
     );
 }
+
+#[test]
+fn delivery_orders_and_the_feedback_sweep_from_the_command_line() {
+    // `random` is the default: asking for it changes nothing; another order changes the run.
+    let fingerprint = |set: &[&str]| {
+        let mut args = vec!["run", "raft/swarm", "--seed", "3", "--json"];
+        for s in set {
+            args.extend(["--set", s]);
+        }
+        let (code, out, err) = cli(&args);
+        assert_eq!(code, 0, "{out}{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        v["fingerprint"].clone()
+    };
+    let plain = fingerprint(&[]);
+    assert_eq!(fingerprint(&["network.order=random"]), plain);
+    for order in ["oldest", "newest", r#"{"pct":{"depth":3}}"#] {
+        let set = format!("network.order={order}");
+        assert_ne!(fingerprint(&[set.as_str()]), plain, "{order}");
+    }
+    // A bad depth is bad input, named by its field.
+    let (code, _, err) = cli(&[
+        "run",
+        "raft/swarm",
+        "--set",
+        r#"network.order={"pct":{"depth":0}}"#,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("network.order") && err.contains("depth"),
+        "{err}"
+    );
+    // The feedback sweep: the same report for one job and two, a corpus with mutations, and
+    // the coverage it reached.
+    let sweep = |jobs: &str| {
+        let (code, out, err) = cli(&[
+            "sweep",
+            "raft/swarm",
+            "--seeds",
+            "1..120",
+            "--feedback",
+            "--jobs",
+            jobs,
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        out.lines().skip(1).map(String::from).collect::<Vec<_>>()
+    };
+    let one = sweep("1");
+    assert_eq!(one, sweep("2"));
+    let text = one.join("\n");
+    assert!(text.contains("120 runs: 120 passed"), "{text}");
+    assert!(text.contains("coverage: "), "{text}");
+    assert!(!text.contains("(0 of them mutations)"), "{text}");
+    // Feedback does not shard.
+    let (code, _, err) = cli(&["sweep", "ping/basic", "--feedback", "--shard", "0/2"]);
+    assert_eq!(code, 2, "{err}");
+}

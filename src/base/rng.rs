@@ -24,6 +24,10 @@ pub enum Stream {
     Swarm,
     /// The nemesis's strikes at announced moments.
     Strike,
+    /// The delivery-order strategy's draws (only when a scenario asks for one).
+    Order,
+    /// A feedback sweep's choice of inputs (seeded by the sweep, not by a run).
+    Feedback,
     /// The nodes a scheduled fault draws when it fires (`{"drawn": k}`).
     Aim,
     /// One server node's protocol randomness (`ctx.rng()`), by node index.
@@ -40,7 +44,9 @@ impl Stream {
             Stream::Workload => 3,
             Stream::Swarm => 4,
             Stream::Strike => 5,
-            Stream::Aim => 6,
+            Stream::Order => 6,
+            Stream::Feedback => 7,
+            Stream::Aim => 8,
             Stream::Node(i) => (1 << 32) | u64::from(i),
             Stream::Client(i) => (2 << 32) | u64::from(i),
         }

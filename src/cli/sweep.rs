@@ -6,8 +6,8 @@ use super::Exit;
 use super::io::{TypedCommand, bad, open_trace, typed};
 use crate::protocol::Protocol;
 use crate::protocols::{PROTOCOLS, ProtocolVisitor, with_protocol};
-use crate::run::hunt;
 use crate::run::sweep::{self, SeedSet};
+use crate::run::{feedback, hunt};
 use crate::scenario::{self, InputError, Scenario, replay_line};
 use crate::trace;
 use std::io::Write;
@@ -43,6 +43,17 @@ pub(super) struct SweepArgs {
     /// One JSON line per failing seed, then a summary line (what `merge` reads).
     #[arg(long)]
     json: bool,
+    /// Report the coverage the sweep reached over the protocol's vocabulary (roles, role
+    /// changes, epoch changes and progress steps per node, sometimes-checks held).
+    #[arg(long, conflicts_with_all = ["shard", "shard_from_env"])]
+    coverage: bool,
+    /// Steer the sweep towards new coverage: keep the inputs (seed and knobs) that reached
+    /// new features and mutate them into about half of the inputs (implies --coverage).
+    #[arg(long, conflicts_with_all = ["shard", "shard_from_env"])]
+    feedback: bool,
+    /// The feedback sweep's own seed: with the range, it fixes every input it makes.
+    #[arg(long, default_value_t = 1, requires = "feedback")]
+    feedback_seed: u64,
 }
 
 impl TypedCommand for SweepArgs {
@@ -141,6 +152,9 @@ fn sweep_typed<P: Protocol>(
         return bad(err, "--jobs must be at least 1");
     }
     let hash = scenario_hash(&scn.json);
+    if a.coverage || a.feedback {
+        return covered_typed(a, &scn, seeds, jobs, &hash, out, err);
+    }
     let show_progress = !a.json && std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut progress = |p: sweep::Progress| {
@@ -216,6 +230,141 @@ fn sweep_typed<P: Protocol>(
         print_sweep(&report, &a.scenario, &a.set, out);
     }
     sweep_exit(&report)
+}
+
+/// `sweep --coverage` and `sweep --feedback`: the coverage a sweep reached, and the inputs
+/// (seed and knobs) that reached it first.
+fn covered_typed<P: Protocol>(
+    a: &SweepArgs,
+    scn: &Scenario<P>,
+    seeds: SeedSet,
+    jobs: usize,
+    hash: &str,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    let report = match feedback::covered_sweep(
+        scn,
+        seeds,
+        a.feedback,
+        a.feedback_seed,
+        jobs,
+        a.max_failures,
+        &mut |_, _| {},
+    ) {
+        Ok(r) => r,
+        Err(e) => return bad(err, e.to_string()),
+    };
+    let line = |input: &feedback::Input| {
+        let mut set = a.set.clone();
+        set.extend(input.set.iter().cloned());
+        replay_line(&a.scenario, input.seed, &set)
+    };
+    if a.json {
+        for (input, f) in &report.failures {
+            let v = serde_json::json!({
+                "ev": "failure",
+                "version": crate::VERSION,
+                "scenario": scn.source,
+                "scenario_hash": hash,
+                "seed": f.seed,
+                "set": input.set,
+                "check": f.check,
+                "class": f.class,
+                "message": f.message,
+                "reproduce": line(input),
+            });
+            let _ = writeln!(out, "{v}");
+        }
+        let v = serde_json::json!({
+            "ev": "coverage_summary",
+            "version": crate::VERSION,
+            "scenario": scn.source,
+            "scenario_hash": hash,
+            "overrides": a.set,
+            "seeds": seeds,
+            "feedback_seed": a.feedback.then_some(a.feedback_seed),
+            "report": report,
+        });
+        let _ = writeln!(out, "{v}");
+    } else {
+        let how = if a.feedback {
+            format!("feedback on (sweep seed {})", a.feedback_seed)
+        } else {
+            "feedback off".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "sweep {}: {} inputs from seeds {}..{}, {how}, {jobs} job(s), scenario {hash}",
+            scn.source,
+            seeds.len(),
+            seeds.from,
+            seeds.to
+        );
+        let bugs = report.failures.iter().filter(|(_, f)| f.is_bug()).count();
+        let _ = writeln!(
+            out,
+            "  {} runs: {} passed, {} failed",
+            report.runs,
+            report.passed,
+            report.failures.len()
+        );
+        let curve: Vec<String> = report.curve.iter().map(|c| c.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "  coverage: {} features; after each {} runs: {}",
+            report.features.len(),
+            feedback::BATCH,
+            curve.join(" ")
+        );
+        let orders: Vec<String> = report
+            .orders
+            .iter()
+            .map(|(o, n)| format!("{o} {n}"))
+            .collect();
+        let _ = writeln!(out, "  delivery orders: {}", orders.join(", "));
+        let mutated = report
+            .corpus
+            .iter()
+            .filter(|e| !e.input.set.is_empty())
+            .count();
+        let _ = writeln!(
+            out,
+            "  corpus: {} inputs reached new features ({mutated} of them mutations)",
+            report.corpus.len()
+        );
+        for g in &report.groups {
+            let first = report
+                .failures
+                .iter()
+                .find(|(_, f)| f.check == g.check && f.class == g.class)
+                .map(|(i, _)| i)
+                .expect("a group has a failure");
+            let _ = writeln!(
+                out,
+                "  {} ({}): {} input(s)\n    reproduce: {}",
+                g.check,
+                g.class,
+                g.count,
+                line(first)
+            );
+        }
+        let verdict = if report.failures.is_empty() {
+            "PASS"
+        } else if bugs > 0 {
+            "FAIL"
+        } else {
+            "INCONCLUSIVE"
+        };
+        let _ = writeln!(out, "{verdict}");
+    }
+    if report.failures.iter().any(|(_, f)| f.is_bug()) {
+        Exit::CheckFailed
+    } else if report.failures.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Inconclusive
+    }
 }
 
 fn print_sweep(report: &sweep::SweepReport, source: &str, set: &[String], out: &mut dyn Write) {

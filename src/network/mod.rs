@@ -11,9 +11,11 @@
 //! Must not import the engine, storage or trace. Never prints.
 
 mod model;
+mod order;
 mod random;
 
 pub use model::{Degradation, Latency, LinkModel, LongDelay};
+pub use order::{Order, Orderer, PCT_DEPTH_MAX};
 pub use random::RandomNetwork;
 
 use crate::base::hash::StableBuildHasher;

@@ -1,7 +1,9 @@
-//! The bundled protocols, registered in one place: the `registry!` list below. It declares
-//! each protocol's module and builds the name list ([`PROTOCOLS`]) and the name → type
-//! dispatch ([`with_protocol`]) from the same line, so adding a protocol is its folder, its
-//! scenarios and one line here.
+//! The bundled protocols, registered in one place: the `registry!` list below. It builds the
+//! name list ([`PROTOCOLS`]) and the name → type dispatch ([`with_protocol`]) from the same
+//! line, so adding a protocol is its folder, its scenarios, its `pub mod` line and one line
+//! in the list. The modules are declared as plain items, outside the macro, because tools
+//! that find source files by following `mod` items without expanding macros (cargo-mutants,
+//! see docs/scale.md) would otherwise never see a protocol's files.
 //!
 //! This is the only place a protocol's type is looked up by the name a scenario gives. The
 //! command line uses it ([`with_scenario`] hands a scenario to code generic over the
@@ -16,12 +18,9 @@ use crate::sim::RunReport;
 use crate::trace::TraceSink;
 use std::ops::Deref;
 
-/// Declares each listed protocol's module, and builds [`PROTOCOLS`] and [`with_protocol`]
-/// from the same list.
+/// Builds [`PROTOCOLS`] and [`with_protocol`] from one list of `module::Type`.
 macro_rules! registry {
     ($($module:ident :: $protocol:ident),+ $(,)?) => {
-        $(pub mod $module;)+
-
         /// Names of every bundled protocol, in registry order.
         pub const PROTOCOLS: &[&str] = &[$(<$module::$protocol as Protocol>::NAME),+];
 
@@ -36,6 +35,13 @@ macro_rules! registry {
         }
     };
 }
+
+// One module per protocol folder, declared here so that source tools find its files.
+pub mod abd;
+pub mod fd;
+pub mod paxos;
+pub mod ping;
+pub mod raft;
 
 // One line per protocol: `folder::Type`.
 registry! {

@@ -7,8 +7,9 @@
 
 use crate::protocol::Protocol;
 use crate::scenario::{InputError, Scenario};
-use crate::sim::{RunReport, Simulation};
+use crate::sim::{Order, RunReport, Simulation};
 use crate::trace::TraceSink;
+use std::collections::BTreeSet;
 
 impl<P: Protocol> Scenario<P> {
     /// Runs this scenario with `seed`, streaming the trace to `sink` if given.
@@ -51,5 +52,34 @@ impl<P: Protocol> Scenario<P> {
             Vec::new()
         };
         Ok((report, ops))
+    }
+}
+
+impl<P: Protocol> Scenario<P> {
+    /// Runs this scenario with `seed` and no trace, collecting coverage over the protocol's
+    /// vocabulary: the features of [`crate::sim::Coverage`] and `sometimes CHECK` for each
+    /// sometimes-check that held. Also returns the delivery order the run followed. The run
+    /// itself is the same as [`Scenario::run`]'s.
+    pub fn run_covered(
+        &self,
+        seed: u64,
+    ) -> Result<(RunReport, BTreeSet<String>, Order), InputError> {
+        let mut config = self.for_seed(seed)?.config(seed)?;
+        config.coverage = true;
+        let mut sim = Simulation::<P>::new(config, None).map_err(|message| InputError {
+            file: self.source.clone(),
+            line: None,
+            column: None,
+            field: Some("expect".to_string()),
+            message,
+        })?;
+        let report = sim.run();
+        let mut features = sim.coverage().unwrap_or_default();
+        for c in &report.checks {
+            if c.kind == "sometimes" && c.status.starts_with("held") {
+                features.insert(format!("sometimes {}", c.check));
+            }
+        }
+        Ok((report, features, sim.order()))
     }
 }

@@ -177,7 +177,7 @@ pub fn group(failures: &[SeedFailure]) -> Vec<Group> {
     groups
 }
 
-fn failure_of(seed: u64, verdict: &Verdict) -> Option<SeedFailure> {
+pub(super) fn failure_of(seed: u64, verdict: &Verdict) -> Option<SeedFailure> {
     match verdict {
         Verdict::Pass => None,
         Verdict::Fail(f) => Some(SeedFailure {

@@ -7,7 +7,7 @@
 use crate::base::types::{Endpoint, NodeId, Ratio};
 use crate::check::TriggerKind;
 use crate::faults::{NemesisConfig, ScheduledFault};
-use crate::network::{Latency, LongDelay};
+use crate::network::{Latency, LongDelay, Order};
 use crate::protocol::WorkloadConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -73,6 +73,10 @@ pub struct NetworkSpec {
     /// Per-link overrides.
     #[serde(default)]
     pub links: Vec<LinkOverride>,
+    /// Delivery order beyond random delays: `random` (the default), `oldest`, `newest`,
+    /// `{"pct": {"depth": D}}`, or `swarm` (each seed draws one); see docs/scale.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Order>,
 }
 
 /// A node's clock at time zero.

@@ -359,6 +359,8 @@ fn typed_config<P: Protocol>(
         expectations,
         checks: true,
         history_budget: f.limits.history_steps.unwrap_or(crate::lin::DEFAULT_BUDGET),
+        order: net.order.unwrap_or_default(),
+        coverage: false,
     })
 }
 

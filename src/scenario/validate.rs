@@ -322,6 +322,9 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
         ));
     }
     let net = &f.network;
+    if let Some(why) = net.order.and_then(|o| o.invalid()) {
+        return Err(place.error("network.order", why));
+    }
     if let Some(l) = &net.latency {
         check_latency(place, "network.latency", l)?;
     }

@@ -5,7 +5,7 @@ use crate::base::types::{Endpoint, NodeId, Time};
 use crate::check::Expectation;
 use crate::faults::{NemesisConfig, ScheduledFault};
 use crate::lin;
-use crate::network::LinkModel;
+use crate::network::{LinkModel, Order};
 use crate::protocol::{Protocol, WorkloadConfig};
 use crate::world::ClockInit;
 
@@ -60,6 +60,13 @@ pub struct SimConfig<P: Protocol> {
     /// Search steps the linearizability check may take per key before it answers
     /// inconclusive.
     pub history_budget: u64,
+    /// The delivery-order strategy (`network.order`); `Random` changes nothing.
+    pub order: Order,
+    /// Collect coverage over the vocabulary ([`Simulation::coverage`]); changes nothing in
+    /// the run.
+    ///
+    /// [`Simulation::coverage`]: super::Simulation::coverage
+    pub coverage: bool,
 }
 
 /// Default of `limits.faults_max`: entries in a scenario's `faults`, and faults scheduled
@@ -91,6 +98,8 @@ impl<P: Protocol> SimConfig<P> {
             expectations: Vec::new(),
             checks: true,
             history_budget: lin::DEFAULT_BUDGET,
+            order: Order::Random,
+            coverage: false,
         }
     }
 

@@ -15,14 +15,17 @@
 //! first failed check, or when the event budget runs out (a failure).
 
 mod config;
+mod coverage;
 mod queue;
 mod report;
 
+pub use crate::network::Order;
 pub use crate::world::{
     Bounds, ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, HISTORY_MAX_DEFAULT, RECORDS_MAX_DEFAULT,
     install_panic_capture,
 };
 pub use config::{FAULTS_MAX_DEFAULT, SimConfig};
+pub use coverage::Coverage;
 pub use queue::EventQueue;
 pub use report::{HistoryReport, RunReport, Verdict};
 
@@ -31,7 +34,7 @@ use crate::base::types::{ClientId, NodeId, Time};
 use crate::check::{Checks, FailureClass, Finding, Phase, Status};
 use crate::faults::{Aim, Fault, Nemesis, NemesisKind, NoteTrigger, ScheduledFault, WorldState};
 use crate::history::{History, HistoryVerdict, checked_ops};
-use crate::network::{Fate, Network, RandomNetwork, Transport};
+use crate::network::{Fate, Network, Orderer, RandomNetwork, Transport};
 use crate::protocol::{Protocol, Value};
 use crate::storage::Store;
 use crate::trace::{Origin, Record, Recorder, TraceSink};
@@ -156,6 +159,17 @@ impl<P: Protocol> Simulation<P> {
                 faults_bound_queued: false,
                 planned: Vec::new(),
                 aim_rng: Rng::new(config.seed, Stream::Aim),
+                // Change points fall in the faulty phase, or anywhere in a run without one.
+                order: Orderer::new(
+                    config.order,
+                    n + config.workload.clients,
+                    config.seed,
+                    Some(config.resolved_heal_at())
+                        .filter(|t| *t > Time::ZERO)
+                        .unwrap_or(config.time_limit),
+                ),
+                now: Time::ZERO,
+                coverage: config.coverage.then(|| Coverage::new(P::vocabulary(), n)),
             },
             recorder: Recorder::new(sink),
             end: None,
@@ -267,6 +281,7 @@ impl<P: Protocol> Simulation<P> {
             return StepEnd::Over(self.finish());
         };
         self.world.advance(time);
+        self.sched.now = time;
         let (step, now) = (self.world.step(), self.world.now());
         if step > self.config.events_max {
             return StepEnd::Over(self.fail(self.engine_finding(format!(
@@ -657,6 +672,19 @@ impl<P: Protocol> Simulation<P> {
         }
     }
 
+    /// The coverage features reached so far, when the configuration asked for them.
+    pub fn coverage(&self) -> Option<std::collections::BTreeSet<String>> {
+        self.sched.coverage.as_ref().map(Coverage::features)
+    }
+
+    /// The delivery order this run follows (what a `swarm` order drew for its seed).
+    pub fn order(&self) -> Order {
+        self.sched
+            .order
+            .as_ref()
+            .map_or(Order::Random, Orderer::order)
+    }
+
     /// The world as it stands.
     pub fn world(&self) -> &World<P> {
         &self.world
@@ -760,12 +788,33 @@ struct Sched<P: Protocol> {
     planned: Vec<Planned>,
     /// The draws of `{"drawn": k}` aims: a stream of its own, so that no other stream moves.
     aim_rng: Rng,
+    /// The delivery-order strategy, when the scenario asks for one other than `random`.
+    order: Option<Orderer>,
+    /// Time of the event being handled (the strategy bends latencies from it).
+    now: Time,
+    /// Coverage over the vocabulary, when asked for.
+    coverage: Option<Coverage>,
 }
 
 impl<P: Protocol> Driver<P> for Sched<P> {
     #[inline]
     fn fate(&mut self, from: u32, to: u32) -> Fate {
-        self.network.fate(from, to)
+        let fate = self.network.fate(from, to);
+        match (&mut self.order, fate) {
+            (
+                Some(o),
+                Fate::Arrives {
+                    first,
+                    duplicate,
+                    long_delays,
+                },
+            ) => Fate::Arrives {
+                first: o.bend(self.now, from, to, first),
+                duplicate: duplicate.map(|d| o.bend(self.now, from, to, d)),
+                long_delays,
+            },
+            _ => fate,
+        }
     }
 
     #[inline(always)]
@@ -778,6 +827,9 @@ impl<P: Protocol> Driver<P> for Sched<P> {
             Consequence::Released(Held::Deliver(slot)) => (now, Ev::Deliver(slot)),
             Consequence::Released(Held::Timer(slot)) => (now, Ev::Timer(slot)),
             Consequence::Noted { node, key, value } => {
+                if let Some(c) = &mut self.coverage {
+                    c.note(node, key, &value, world.phase != Phase::Safety);
+                }
                 // After the heal nothing strikes any more, reactions included.
                 if world.phase == Phase::Safety {
                     if !self.reactions.is_empty() {
@@ -806,7 +858,7 @@ impl<P: Protocol> Driver<P> for Sched<P> {
     }
 
     fn wants_notes(&self) -> bool {
-        !self.reactions.is_empty() || self.nemesis_on
+        !self.reactions.is_empty() || self.nemesis_on || self.coverage.is_some()
     }
 }
 

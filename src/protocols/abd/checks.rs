@@ -28,4 +28,3 @@ pub(super) fn one_value_per_tag(view: &View<'_, Abd>, _: Option<&Trigger>) -> Re
     }
     Ok(())
 }
-

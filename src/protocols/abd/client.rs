@@ -197,4 +197,3 @@ impl ClientLogic<Abd> for AbdClient {
         }
     }
 }
-

@@ -81,7 +81,11 @@ fn without_the_sync_a_crash_takes_an_acknowledged_tag_back() {
     config.bugs.skip_sync = true;
     let mut s = script(config);
     store(&mut s, 1, 1, tagged(3, 30)).unwrap();
-    assert_eq!(answers(&s), [Response::Stored(tagged(3, 30).tag)], "acknowledged");
+    assert_eq!(
+        answers(&s),
+        [Response::Stored(tagged(3, 30).tag)],
+        "acknowledged"
+    );
     s.crash(NodeId(1)).unwrap();
     let err = s.restart(NodeId(1)).unwrap_err();
     let ScriptError::Failed(f) = err else {

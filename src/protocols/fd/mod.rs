@@ -38,9 +38,7 @@ mod checks;
 
 use crate::kit::component::Mount;
 use crate::kit::no_client::NoClient;
-use crate::kit::reliable::{
-    self, Delivery, Position, Reliable, ReliableConfig, Retransmit, Wire,
-};
+use crate::kit::reliable::{self, Delivery, Position, Reliable, ReliableConfig, Retransmit, Wire};
 use crate::protocol::fixed::phi_y_threshold;
 use crate::protocol::library::{Monotonic, MonotonicEach};
 use crate::protocol::{

@@ -7,9 +7,7 @@
 use super::{Ballot, Paxos, Proposal, Request, Response};
 use crate::kit::quorum::majority;
 use crate::protocol::library::{Agreement, Monotonic, touched};
-use crate::protocol::{
-    Endpoint, Failure, Monitor, NodeId, Outcome, PropertyDef, Trigger, View,
-};
+use crate::protocol::{Endpoint, Failure, Monitor, NodeId, Outcome, PropertyDef, Trigger, View};
 use std::collections::BTreeMap;
 
 /// Every property Paxos offers, its safety checks on by default.
@@ -268,7 +266,8 @@ impl Monitor<Paxos> for Validity {
             };
             let now = (state.accepted.map(|p| p.value), state.learned);
             let (accepted, learned) = self.checked[node.index()];
-            for (what, value, before) in [("accepted", now.0, accepted), ("learned", now.1, learned)]
+            for (what, value, before) in
+                [("accepted", now.0, accepted), ("learned", now.1, learned)]
             {
                 if let Some(v) = value.filter(|&v| Some(v) != before) {
                     if !proposed(view, v) {

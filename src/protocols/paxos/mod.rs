@@ -59,11 +59,11 @@ mod checks;
 mod tests;
 
 use crate::kit::quorum::Quorum;
-use crate::protocol::{
-    ClientCtx, ClientId, Ctx, Driver, Generator, NodeId, PropertyDef, Protocol, RequestId,
-    Time, Vocabulary,
-};
 use crate::protocol::ClientVerdict;
+use crate::protocol::{
+    ClientCtx, ClientId, Ctx, Driver, Generator, NodeId, PropertyDef, Protocol, RequestId, Time,
+    Vocabulary,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;

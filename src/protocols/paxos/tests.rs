@@ -4,10 +4,10 @@
 use super::{Ballot, Bugs, Config, Msg, Paxos, Phase, Proposal, Request, Response};
 use crate::base::types::{ClientId, Endpoint, NodeId};
 use crate::protocol::Outcome;
-use crate::world::Action;
 use crate::script::{Script, ScriptError};
 use crate::sim::SimConfig;
 use crate::trace::Payload;
+use crate::world::Action;
 
 const N1: NodeId = NodeId(0);
 const N2: NodeId = NodeId(1);
@@ -95,7 +95,10 @@ fn a_value_is_chosen_and_learned_in_two_phases() {
 fn an_acceptor_syncs_its_promise_before_it_answers_and_refuses_lower_ballots() {
     let mut s = script(3, Bugs::default());
     propose(&mut s, 0, N2);
-    deliver(&mut s, |_, to, m| to == N3 && matches!(m, Msg::Prepare { .. })).unwrap();
+    deliver(&mut s, |_, to, m| {
+        to == N3 && matches!(m, Msg::Prepare { .. })
+    })
+    .unwrap();
     assert_eq!(s.node(N3).unwrap().promised(), ballot(1, N2));
     let synced = s.world().hosts()[2].store().synced_cell("promised");
     assert_eq!(synced, Some(&super::Record::Promised(ballot(1, N2))));
@@ -103,11 +106,14 @@ fn an_acceptor_syncs_its_promise_before_it_answers_and_refuses_lower_ballots() {
     propose(&mut s, 1, N1);
     deliver(&mut s, |from, to, m| {
         from == N1 && to == N3 && matches!(m, Msg::Prepare { .. })
-    }).unwrap();
+    })
+    .unwrap();
     let nacks = s
         .messages()
         .iter()
-        .filter(|e| matches!(e.msg(), Some(Msg::Nack { promised, .. }) if *promised == ballot(1, N2)))
+        .filter(
+            |e| matches!(e.msg(), Some(Msg::Nack { promised, .. }) if *promised == ballot(1, N2)),
+        )
         .count();
     assert_eq!(nacks, 1);
 }
@@ -120,7 +126,10 @@ fn without_the_sync_a_crash_takes_a_promise_back() {
     };
     let mut s = script(3, bugs);
     propose(&mut s, 0, N1);
-    deliver(&mut s, |_, to, m| to == N3 && matches!(m, Msg::Prepare { .. })).unwrap();
+    deliver(&mut s, |_, to, m| {
+        to == N3 && matches!(m, Msg::Prepare { .. })
+    })
+    .unwrap();
     assert_eq!(s.node(N3).unwrap().promised(), ballot(1, N1), "promised");
     s.crash(N3).unwrap();
     let err = s.restart(N3).unwrap_err();
@@ -135,10 +144,17 @@ fn without_the_sync_a_crash_takes_a_promise_back() {
 fn chosen_then_a_later_ballot(bugs: Bugs) -> Result<(), ScriptError> {
     let mut s = script(3, bugs);
     let first = propose(&mut s, 0, N1);
-    deliver(&mut s, |_, to, m| to != N3 && matches!(m, Msg::Prepare { .. }))?;
+    deliver(&mut s, |_, to, m| {
+        to != N3 && matches!(m, Msg::Prepare { .. })
+    })?;
     deliver(&mut s, |_, _, m| matches!(m, Msg::Promise { .. }))?;
-    assert_eq!(s.node(N1).unwrap().phase(), &Phase::Accepting { value: first });
-    deliver(&mut s, |_, to, m| to != N3 && matches!(m, Msg::Accept { .. }))?;
+    assert_eq!(
+        s.node(N1).unwrap().phase(),
+        &Phase::Accepting { value: first }
+    );
+    deliver(&mut s, |_, to, m| {
+        to != N3 && matches!(m, Msg::Accept { .. })
+    })?;
     assert_eq!(
         s.node(N2).unwrap().accepted(),
         Some(Proposal {
@@ -151,9 +167,13 @@ fn chosen_then_a_later_ballot(bugs: Bugs) -> Result<(), ScriptError> {
     // n3 has seen nothing; its first ballot (1.n3) is above 1.n1.
     let second = propose(&mut s, 1, N3);
     assert_ne!(first, second);
-    deliver(&mut s, |_, to, m| to != N1 && matches!(m, Msg::Prepare { .. }))?;
+    deliver(&mut s, |_, to, m| {
+        to != N1 && matches!(m, Msg::Prepare { .. })
+    })?;
     deliver(&mut s, |_, _, m| matches!(m, Msg::Promise { .. }))?;
-    deliver(&mut s, |_, to, m| to != N1 && matches!(m, Msg::Accept { .. }))?;
+    deliver(&mut s, |_, to, m| {
+        to != N1 && matches!(m, Msg::Accept { .. })
+    })?;
     s.stabilize()?;
     for n in [N1, N2, N3] {
         assert_eq!(s.node(n).unwrap().learned(), Some(first), "{n}");
@@ -188,11 +208,17 @@ fn ignoring_the_reported_value_chooses_a_second_one() {
 fn a_duplicated_promise_counts_once() {
     let mut s = script(5, Bugs::default());
     propose(&mut s, 0, N1);
-    deliver(&mut s, |_, to, m| to == N2 && matches!(m, Msg::Prepare { .. })).unwrap();
+    deliver(&mut s, |_, to, m| {
+        to == N2 && matches!(m, Msg::Prepare { .. })
+    })
+    .unwrap();
     s.duplicate_where(|e| matches!(e.msg(), Some(Msg::Promise { .. })))
         .unwrap();
     deliver(&mut s, |_, _, m| matches!(m, Msg::Promise { .. })).unwrap();
-    assert!(matches!(s.node(N1).unwrap().phase(), Phase::Preparing { .. }));
+    assert!(matches!(
+        s.node(N1).unwrap().phase(),
+        Phase::Preparing { .. }
+    ));
     let mut s = script(
         5,
         Bugs {
@@ -201,8 +227,14 @@ fn a_duplicated_promise_counts_once() {
         },
     );
     propose(&mut s, 0, N1);
-    deliver(&mut s, |_, to, m| to == N1 && matches!(m, Msg::Prepare { .. })).unwrap();
-    deliver(&mut s, |_, to, m| to == N2 && matches!(m, Msg::Prepare { .. })).unwrap();
+    deliver(&mut s, |_, to, m| {
+        to == N1 && matches!(m, Msg::Prepare { .. })
+    })
+    .unwrap();
+    deliver(&mut s, |_, to, m| {
+        to == N2 && matches!(m, Msg::Prepare { .. })
+    })
+    .unwrap();
     s.duplicate_where(|e| matches!(e.msg(), Some(Msg::Promise { .. })))
         .unwrap();
     deliver(&mut s, |_, _, m| matches!(m, Msg::Promise { .. })).unwrap();

@@ -21,9 +21,8 @@ mod checks;
 use crate::kit::quorum::Quorum;
 use crate::protocol::library::{Monotonic, MonotonicEach};
 use crate::protocol::{
-    ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Failure, Generator, Knob,
-    Liveness, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger,
-    TriggerKind, View,
+    ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Failure, Generator, Knob, Liveness,
+    Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger, TriggerKind, View,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};

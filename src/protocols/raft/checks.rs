@@ -331,7 +331,10 @@ pub(super) fn leader_elected(view: &View<'_, Raft>, _: Option<&Trigger>) -> Resu
     }
     let (leader, term, with) = best.expect("at least one leader");
     let others = if leaders.len() > 1 {
-        format!(" (and no other of the {} up leaders does better)", leaders.len())
+        format!(
+            " (and no other of the {} up leaders does better)",
+            leaders.len()
+        )
     } else {
         String::new()
     };

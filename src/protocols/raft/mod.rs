@@ -32,9 +32,9 @@ pub use crate::kit::kv::{Answer, Command, Op};
 use crate::kit::kv::{self, KvGenerator, KvMix, KvService, KvWorkload, Seen, Waiting};
 use crate::kit::quorum::{self, Quorum, quorum_value};
 use crate::protocol::{
-    ClientId, Ctx, Driver, Endpoint, Failure, HistoryCall, HistoryCheck, Invariant, Knob,
-    Liveness, Metric, MetricDef, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId,
-    Time, Trigger, Val, View, Vocabulary,
+    ClientId, Ctx, Driver, Endpoint, Failure, HistoryCall, HistoryCheck, Invariant, Knob, Liveness,
+    Metric, MetricDef, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger,
+    Val, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};

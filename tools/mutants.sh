@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Mutation testing as a routine (docs/scale.md, "Mutation testing").
+#
+#   tools/mutants.sh TARGET [--shard K/N] [--seeds N] [--seconds S] [--timeout S] [--out DIR]
+#   tools/mutants.sh --report TARGET DIR...      (a report from finished runs, e.g. shards)
+#
+# TARGET is a protocol (ping, fd, raft, abd), `reliable` (src/kit/reliable.rs, judged by the
+# fd scenarios, its only user) or `kit` (the rest of src/kit, judged by every protocol's).
+# cargo-mutants mutates the target's files; each mutant is judged only by the sweep in
+# tests/mutants.rs (unit tests never run), with N seeds (default 2000) and a cap of S seconds
+# (default 120) per mutant; --timeout (default 600) is cargo-mutants' own limit per command.
+# The mutants listed in mutants/equivalent.txt are not run again: the report counts them as
+# equivalent, with the argument written there. The checks (checks.rs) and unit tests
+# (tests.rs) are not mutated: a sweep of a correct protocol cannot tell a weakened oracle
+# from a sound one; the bug switches and the hunt table test the oracles.
+#
+# Output: DIR/mutants.out (cargo-mutants' own: caught.txt, missed.txt, timeout.txt,
+# unviable.txt, logs/) and DIR/report.md. DIR defaults to target/mutants-runs/TARGET[-K-of-N].
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+
+files_of() {
+    case "$1" in
+        ping | fd | raft | abd) echo "src/protocols/$1/*.rs" ;;
+        reliable) echo "src/kit/reliable.rs" ;;
+        kit) echo "src/kit/*.rs src/kit/**/*.rs" ;;
+        *) echo "unknown target '$1': expected ping, fd, raft, abd, reliable or kit" >&2; exit 2 ;;
+    esac
+}
+
+test_of() {
+    case "$1" in
+        reliable) echo fd ;;
+        kit) echo every_protocol ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# The equivalent verdicts as "name<TAB>argument" lines, the name without line:column.
+# File format: a line `- FILE: DESCRIPTION` starts an entry, indented lines after it are
+# its argument; `#` lines are comments.
+verdicts() {
+    awk '
+        /^#/ { next }
+        /^- / { if (name != "") print name "\t" why; name = substr($0, 3); why = ""; next }
+        /^[ \t]+[^ \t]/ { sub(/^[ \t]+/, ""); why = (why == "" ? $0 : why " " $0); next }
+        END { if (name != "") print name "\t" why }
+    ' mutants/equivalent.txt
+}
+
+# Strips ":LINE:COL" after the file name of cargo-mutants' mutant names.
+unlined() { sed -E 's/^([^:]+):[0-9]+:[0-9]+: /\1: /'; }
+
+report() {
+    local target="$1"; shift
+    local dirs=("$@") out="${dirs[0]}/report.md"
+    cat_all() { for d in "${dirs[@]}"; do cat "$d/mutants.out/$1" 2>/dev/null || true; done; }
+    local caught missed timeout unviable listed equivalent known
+    # Verdicts apply by name without line:column; a survivor with a verdict is equivalent.
+    known=$(verdicts | cut -f1 | sort -u)
+    caught=$(cat_all caught.txt | grep -c . || true)
+    timeout=$(cat_all timeout.txt | grep -c . || true)
+    unviable=$(cat_all unviable.txt | grep -c . || true)
+    local survivors
+    survivors=$(cat_all missed.txt | while IFS= read -r m; do
+        printf '%s\n' "$(printf '%s' "$m" | unlined)" | grep -qxF -f <(echo "$known") || echo "$m"
+    done | sort -t: -k1,1 -k2,2n)
+    missed=$(echo "$survivors" | grep -c . || true)
+    # The equivalent mutants of this target's files that cargo-mutants generates and that
+    # build (a verdict on an unviable mutant counts as unviable).
+    local files
+    files=$(files_of "$target")
+    listed=$(eval cargo mutants --list $(for f in $files; do printf -- "-f '%s' " "$f"; done) \
+        -e "'src/protocols/*/checks.rs'" -e "'src/protocols/*/tests.rs'" 2>/dev/null | unlined | sort -u)
+    equivalent=$(echo "$known" | comm -12 - <(echo "$listed") \
+        | comm -23 - <(cat_all unviable.txt | unlined | sort -u) | grep -c . || true)
+    local killed=$((caught + timeout))
+    local judged=$((killed + missed))
+    local with without
+    with=$(awk -v k=$killed -v n=$judged 'BEGIN { printf n ? "%.1f%%" : "-", 100 * k / (n ? n : 1) }')
+    without=$(awk -v k=$killed -v n=$((judged + equivalent)) 'BEGIN { printf n ? "%.1f%%" : "-", 100 * k / (n ? n : 1) }')
+    {
+        echo "# Mutation report: $target"
+        echo
+        echo "Runs: ${dirs[*]}"
+        for d in "${dirs[@]}"; do [ -f "$d/budget" ] && echo "Budget ($d): $(cat "$d/budget")"; done
+        echo
+        echo "| killed | timed out | survived | equivalent | unviable | score | score counting equivalents as survivors |"
+        echo "|---|---|---|---|---|---|---|"
+        echo "| $caught | $timeout | $missed | $equivalent | $unviable | $with | $without |"
+        echo
+        echo "Score: (killed + timed out) / (killed + timed out + survived), equivalent mutants left out;"
+        echo "the last column counts them as survivors. Unviable mutants do not build and count nowhere."
+        echo
+        echo "## Survivors"
+        echo
+        echo "$survivors" | grep . | sed 's/^/- /' || true
+        echo
+        echo "## Timed out"
+        echo
+        cat_all timeout.txt | sort -t: -k1,1 -k2,2n | sed 's/^/- /'
+    } >"$out"
+    cat "$out"
+}
+
+if [ "${1:-}" = "--report" ]; then
+    shift
+    [ $# -ge 2 ] || usage
+    target="$1"; shift
+    report "$target" "$@"
+    exit 0
+fi
+
+[ $# -ge 1 ] || usage
+target="$1"; shift
+shard="" seeds=2000 seconds=120 timeout=600 out=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --shard) shard="$2"; shift 2 ;;
+        --seeds) seeds="$2"; shift 2 ;;
+        --seconds) seconds="$2"; shift 2 ;;
+        --timeout) timeout="$2"; shift 2 ;;
+        --out) out="$2"; shift 2 ;;
+        *) usage ;;
+    esac
+done
+files=$(files_of "$target")
+tname=$(test_of "$target")
+if [ -z "$out" ]; then
+    out="target/mutants-runs/$target${shard:+-${shard/\//-of-}}"
+fi
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+echo "$seeds seeds, ${seconds} s cap per mutant, cargo-mutants timeout ${timeout} s${shard:+, shard $shard}" >"$out/budget"
+
+# Mutants are built in a scratch copy of the tree that is kept between runs
+# (target/mutants-src, with its own target/), so only the first run builds everything and
+# every later run and mutant is an incremental build. cargo-mutants restores each file after
+# its mutant; the copy is brought up to date with the tree before every run.
+scratch=target/mutants-src
+mkdir -p "$scratch"
+# Only files whose content differs are copied, with a fresh modification time, so cargo
+# rebuilds exactly what changed (also a file left mutated by an interrupted run).
+git ls-files -co --exclude-standard | while IFS= read -r f; do
+    cmp -s "$f" "$scratch/$f" 2>/dev/null || { mkdir -p "$scratch/$(dirname "$f")"; cp "$f" "$scratch/$f"; }
+done
+args=(--in-place --dir "$scratch" --profile mutants --test-tool cargo --timeout "$timeout" --build-timeout 900
+    --cargo-arg=--test=mutants --output "$out" --no-shuffle -e 'src/protocols/*/checks.rs' -e 'src/protocols/*/tests.rs')
+for f in $files; do args+=(-f "$f"); done
+[ -n "$shard" ] && args+=(--shard "$shard")
+# Mutants with an equivalent verdict are not run again.
+while IFS=$'\t' read -r name _; do
+    [ -n "$name" ] || continue
+    file="${name%%: *}" desc="${name#*: }"
+    esc=$(printf '%s' "$desc" | sed -E 's/[][\.^$*+?(){}|\\/]/\\&/g')
+    args+=(-E "^${file//./\\.}:[0-9]+:[0-9]+: ${esc}\$")
+done < <(verdicts)
+
+export FAULTLINE_MUTANTS_SEEDS="$seeds" FAULTLINE_MUTANTS_SECONDS="$seconds"
+status=0
+cargo mutants "${args[@]}" -- -- --ignored --exact "$tname" || status=$?
+# cargo-mutants exits 2 when mutants survived and 3 when some timed out: the report says which.
+case $status in 0 | 2 | 3) ;; *) echo "cargo-mutants failed (exit $status)" >&2; exit "$status" ;; esac
+report "$target" "$out"
