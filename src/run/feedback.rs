@@ -8,8 +8,9 @@
 //! and makes about half of its inputs by mutating a corpus entry:
 //!
 //! - an input is a seed and a set of knobs, each knob a `--set` override: the delivery order
-//!   (`network.order`) and each protocol parameter the scenario's swarm varies, pinned to
-//!   one of its values (`nemesis.swarm.params.NAME=[V]`);
+//!   (`network.order`) and each protocol parameter the scenario's swarm varies (its own
+//!   lists, and with `"knobs": true` the protocol's declared knobs: a listed value, or a
+//!   range's ends and middle), pinned to one of its values (`nemesis.swarm.params.NAME=[V]`);
 //! - a mutation either keeps the seed (so the same faults at the same times) and changes one
 //!   knob, or keeps the knobs and takes the next fresh seed.
 //!
@@ -22,7 +23,7 @@
 use super::pool;
 use super::sweep::{SeedFailure, SeedSet, group};
 use crate::base::rng::{Rng, Stream};
-use crate::protocol::Protocol;
+use crate::protocol::{KnobValues, Protocol};
 use crate::scenario::{InputError, Scenario};
 use crate::sim::Verdict;
 use serde::{Deserialize, Serialize};
@@ -56,13 +57,42 @@ pub fn knobs<P: Protocol>(scn: &Scenario<P>) -> Vec<Knob> {
         key: "network.order".into(),
         values: ORDERS.iter().map(|s| s.to_string()).collect(),
     }];
-    if let Some(params) = scn.json["nemesis"]["swarm"]["params"].as_object() {
+    let swarm = &scn.json["nemesis"]["swarm"];
+    let listed = swarm["params"].as_object();
+    if let Some(params) = listed {
         for (name, values) in params {
             let Some(values) = values.as_array() else {
                 continue;
             };
             k.push(Knob {
                 key: format!("nemesis.swarm.params.{name}"),
+                values: values.iter().map(|v| format!("[{v}]")).collect(),
+            });
+        }
+    }
+    // With `"knobs": true` the swarm also draws every parameter the protocol declares safe to
+    // vary (a list the scenario gives wins, as in the swarm): each is a knob here too, pinned
+    // to a listed value, or to the ends and the middle of a range.
+    if swarm["knobs"] == serde_json::Value::Bool(true) {
+        for knob in P::knobs() {
+            if listed.is_some_and(|l| l.contains_key(knob.param)) {
+                continue;
+            }
+            let values: Vec<serde_json::Value> = match &knob.values {
+                KnobValues::OneOf(v) => v
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, x)| !v[..*i].contains(x))
+                    .map(|(_, x)| x.clone())
+                    .collect(),
+                KnobValues::Between(lo, hi) => {
+                    let mut v = vec![*lo, lo + (hi - lo) / 2, *hi];
+                    v.dedup();
+                    v.into_iter().map(serde_json::Value::from).collect()
+                }
+            };
+            k.push(Knob {
+                key: format!("nemesis.swarm.params.{}", knob.param),
                 values: values.iter().map(|v| format!("[{v}]")).collect(),
             });
         }
