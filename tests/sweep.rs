@@ -255,7 +255,7 @@ fn delivery_orders_and_the_feedback_sweep_from_the_command_line() {
             "sweep",
             "raft/swarm",
             "--seeds",
-            "1..120",
+            "1..200",
             "--feedback",
             "--jobs",
             jobs,
@@ -266,7 +266,7 @@ fn delivery_orders_and_the_feedback_sweep_from_the_command_line() {
     let one = sweep("1");
     assert_eq!(one, sweep("2"));
     let text = one.join("\n");
-    assert!(text.contains("120 runs: 120 passed"), "{text}");
+    assert!(text.contains("200 runs: 200 passed"), "{text}");
     assert!(text.contains("coverage: "), "{text}");
     assert!(!text.contains("(0 of them mutations)"), "{text}");
     // Feedback does not shard.
