@@ -38,13 +38,7 @@ impl<P: Protocol> Scenario<P> {
         history: bool,
     ) -> Result<(RunReport, Vec<crate::lin::Op>), InputError> {
         let config = self.for_seed(seed)?.config(seed)?;
-        let mut sim = Simulation::<P>::new(config, sink).map_err(|message| InputError {
-            file: self.source.clone(),
-            line: None,
-            column: None,
-            field: Some("expect".to_string()),
-            message,
-        })?;
+        let mut sim = self.simulation(config, sink)?;
         let report = sim.run();
         let ops = if history {
             sim.history_ops()
@@ -52,6 +46,24 @@ impl<P: Protocol> Scenario<P> {
             Vec::new()
         };
         Ok((report, ops))
+    }
+}
+
+impl<P: Protocol> Scenario<P> {
+    /// The simulation of `config`; an expectation the engine refuses is bad input in this
+    /// scenario's `expect` field.
+    fn simulation(
+        &self,
+        config: crate::sim::SimConfig<P>,
+        sink: Option<Box<dyn TraceSink>>,
+    ) -> Result<Simulation<P>, InputError> {
+        Simulation::<P>::new(config, sink).map_err(|message| InputError {
+            file: self.source.clone(),
+            line: None,
+            column: None,
+            field: Some("expect".to_string()),
+            message,
+        })
     }
 }
 
@@ -66,13 +78,7 @@ impl<P: Protocol> Scenario<P> {
     ) -> Result<(RunReport, BTreeSet<String>, Order), InputError> {
         let mut config = self.for_seed(seed)?.config(seed)?;
         config.coverage = true;
-        let mut sim = Simulation::<P>::new(config, None).map_err(|message| InputError {
-            file: self.source.clone(),
-            line: None,
-            column: None,
-            field: Some("expect".to_string()),
-            message,
-        })?;
+        let mut sim = self.simulation(config, None)?;
         let report = sim.run();
         let mut features = sim.coverage().unwrap_or_default();
         for c in &report.checks {

@@ -430,15 +430,20 @@ impl Paxos {
         ctx.set_timer(Timer::Retry, Time::from_ms(self.config.retry_ms.max(1)));
     }
 
+    /// Refuses `ballot`: this acceptor has promised a higher one, which the sender learns.
+    fn nack(&self, ctx: &mut Ctx<'_, Self>, to: NodeId, ballot: Ballot) {
+        ctx.send(
+            to,
+            Msg::Nack {
+                ballot,
+                promised: self.promised,
+            },
+        );
+    }
+
     fn on_prepare(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, ballot: Ballot) {
         if ballot < self.promised {
-            ctx.send(
-                from,
-                Msg::Nack {
-                    ballot,
-                    promised: self.promised,
-                },
-            );
+            self.nack(ctx, from, ballot);
             return;
         }
         if ballot > self.promised {
@@ -464,13 +469,7 @@ impl Paxos {
 
     fn on_accept(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, ballot: Ballot, value: i64) {
         if ballot < self.promised && !self.config.bugs.accept_lower_ballot {
-            ctx.send(
-                from,
-                Msg::Nack {
-                    ballot,
-                    promised: self.promised,
-                },
-            );
+            self.nack(ctx, from, ballot);
             return;
         }
         if ballot > self.promised {
