@@ -371,7 +371,7 @@ fn measure_queue(w: &Workload, virtual_ms: u64) -> QueueStats {
         .expect
         .iter()
         .filter(|e| {
-            e.kind == KindName::Eventually && e.budget_ms.or(f.liveness_budget_ms).is_some()
+            e.kind == Some(KindName::Eventually) && e.budget_ms.or(f.liveness_budget_ms).is_some()
         })
         .count() as u64;
     assert!(

@@ -347,6 +347,81 @@ fn never_and_windowed_always_are_judged_in_their_window() {
     }
 }
 
+#[test]
+fn a_bound_on_a_metric_is_judged_at_the_end_and_named_when_it_fails() {
+    let run = |expect: &str| {
+        let scn = load::<Raft>("t.json", &raft_expecting(expect), &[]).unwrap();
+        scn.run(1, None).unwrap()
+    };
+    // A calm cluster elects one leader in term 1 or 2 and commits nothing without clients.
+    let r = run(r#"{"metric": "raft.terms", "at_least": 1, "at_most": 3}"#);
+    assert_eq!(r.verdict, Verdict::Pass);
+    let line = r.checks.iter().find(|c| c.kind == "metric").unwrap();
+    assert_eq!(line.check, "raft.terms");
+    assert!(
+        line.status.contains("expected between 1 and 3"),
+        "{}",
+        line.status
+    );
+    let Verdict::Fail(f) = run(r#"{"metric": "raft.terms", "at_least": 5}"#).verdict else {
+        panic!("one or two terms are not five")
+    };
+    assert_eq!(
+        (f.check.as_str(), f.kind.as_str(), f.class.name()),
+        ("raft.terms", "metric", "metric")
+    );
+    assert!(f.message.contains("expected at least 5"), "{}", f.message);
+    // A path into a reported object; latency has no value without clients.
+    let Verdict::Fail(f) = run(r#"{"metric": "raft.latency_ms.p99", "at_most": 100}"#).verdict
+    else {
+        panic!("no client, no latency")
+    };
+    assert!(f.message.contains("not a number"), "{}", f.message);
+    // Load-time errors name the field.
+    for (expect, field, words) in [
+        (
+            r#"{"metric": "raft.elections", "at_most": 3}"#,
+            "expect[0].metric",
+            "reports no metric named",
+        ),
+        (
+            r#"{"metric": "raft.terms"}"#,
+            "expect[0]",
+            "needs `at_most`, `at_least` or both",
+        ),
+        (
+            r#"{"metric": "raft.terms", "at_least": 4, "at_most": 3}"#,
+            "expect[0].at_most",
+            "no value could pass",
+        ),
+        (
+            r#"{"metric": "raft.terms", "kind": "always", "at_most": 3}"#,
+            "expect[0].kind",
+            "takes only `at_most` and `at_least`",
+        ),
+        (
+            r#"{"check": "leader_elected", "kind": "always", "at_most": 3}"#,
+            "expect[0].at_most",
+            "belongs to `metric` expectations only",
+        ),
+        (
+            r#"{"check": "leader_elected"}"#,
+            "expect[0].kind",
+            "missing",
+        ),
+        (r#"{"kind": "always"}"#, "expect[0]", "expected a `check`"),
+        (
+            r#"{"check": "client_ops_ok", "kind": "eventually", "at_least": 1.5}"#,
+            "expect[0].at_least",
+            "not a whole number",
+        ),
+    ] {
+        let e = bad(&raft_expecting(expect));
+        assert_eq!(e.field.as_deref(), Some(field), "{expect}: {e}");
+        assert!(e.message.contains(words), "{expect}: {e}");
+    }
+}
+
 /// The shaped fields read and write back in the scenario's own shape.
 #[test]
 fn aims_durations_and_repetitions_parse_and_write_back() {

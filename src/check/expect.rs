@@ -3,6 +3,7 @@
 
 use crate::base::types::{NodeId, Time};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// What kind of event starts a "within T" obligation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,6 +86,9 @@ pub enum ExpectKind {
         /// The last moment it is judged.
         until: Option<Time>,
     },
+    /// A bound on a measurement the protocol's metrics report, judged once at the end of a
+    /// run that passed everything else (`check` names the metric).
+    Metric(MetricBound),
     /// Within `within` after each event of kind `after` (on `node`, if given).
     Within {
         /// The triggering event kind.
@@ -117,9 +121,49 @@ impl ExpectKind {
             ExpectKind::During { .. } => "always",
             ExpectKind::Never { .. } => "never",
             ExpectKind::Within { .. } => "within",
+            ExpectKind::Metric(_) => "metric",
         }
     }
 }
+
+/// The bounds of a `metric` expectation: the value the protocol's metrics report at the end
+/// of the run must lie in `at_least ..= at_most` (either end open when absent).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct MetricBound {
+    /// The smallest value that passes.
+    pub at_least: Option<f64>,
+    /// The largest value that passes.
+    pub at_most: Option<f64>,
+}
+
+impl MetricBound {
+    /// Whether `value` lies within the bounds.
+    pub fn admits(&self, value: f64) -> bool {
+        self.at_least.is_none_or(|lo| value >= lo) && self.at_most.is_none_or(|hi| value <= hi)
+    }
+}
+
+impl fmt::Display for MetricBound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.at_least, self.at_most) {
+            (Some(lo), Some(hi)) => write!(f, "between {lo} and {hi}"),
+            (Some(lo), None) => write!(f, "at least {lo}"),
+            (None, Some(hi)) => write!(f, "at most {hi}"),
+            (None, None) => write!(f, "any value"),
+        }
+    }
+}
+
+// Bounds are compared bit for bit: two expectations are the same only if they were written
+// the same.
+impl PartialEq for MetricBound {
+    fn eq(&self, other: &Self) -> bool {
+        self.at_least.map(f64::to_bits) == other.at_least.map(f64::to_bits)
+            && self.at_most.map(f64::to_bits) == other.at_most.map(f64::to_bits)
+    }
+}
+
+impl Eq for MetricBound {}
 
 /// A property with the kind it is checked as.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,6 +18,9 @@ pub enum FailureClass {
     Panic,
     /// The event budget ran out (a message storm or a livelock).
     EventBudget,
+    /// A measurement of the run (one of the protocol's metrics) ended outside the bounds a
+    /// `metric` expectation set: too many retransmissions, too few recoveries.
+    Metric,
     /// The run reached one of the memory bounds in `limits` (client history, store, pending
     /// events, faults): it stopped before it could say anything about the protocol, so it
     /// is inconclusive (exit 4), never a protocol bug.
@@ -34,6 +37,7 @@ impl FailureClass {
             FailureClass::Panic => "panic",
             FailureClass::EventBudget => "event_budget",
             FailureClass::MemoryBound => "memory_bound",
+            FailureClass::Metric => "metric",
         }
     }
 

@@ -1,6 +1,7 @@
 //! Metrics: measurements a protocol reports in the run summary (`RunReport.metrics`). A
-//! metric sees every step and every triggering event, and never fails: it is not a check, a
-//! scenario cannot `expect` it, and it is not listed among a run's checks.
+//! metric sees every step and every triggering event, and never fails by itself: it is not a
+//! check. A scenario may bound one (`{"metric": "retransmissions", "at_most": 400}`), judged
+//! once at the end of the run by the runner; [`metric_value`] finds the value a name means.
 
 use super::{Trigger, View};
 use crate::protocol::Protocol;
@@ -27,4 +28,43 @@ pub struct MetricDef<P: Protocol> {
     pub description: &'static str,
     /// Builds a fresh instance for one run.
     pub make: fn(&P::Config) -> Box<dyn Metric<P>>,
+}
+
+/// The number `name` means among a run's metrics: a reported name (`retransmissions`), or a
+/// reported name and a path into its value (`fixed.detection.max_ms` is `max_ms` in what
+/// `fixed.detection` reports); the longest reported name that fits wins. `Err` says why there
+/// is no number: no such metric (with the names there are), or a value that is not a number
+/// (null when the run had nothing to measure).
+pub fn metric_value(
+    metrics: &std::collections::BTreeMap<String, serde_json::Value>,
+    name: &str,
+) -> Result<f64, String> {
+    let found = metrics
+        .iter()
+        .filter(|(k, _)| {
+            name == k.as_str() || (name.starts_with(k.as_str()) && name[k.len()..].starts_with('.'))
+        })
+        .max_by_key(|(k, _)| k.len());
+    let Some((key, mut value)) = found else {
+        let names: Vec<&str> = metrics.keys().map(String::as_str).collect();
+        return Err(format!(
+            "no metric named {name:?}; the protocol reports: {}",
+            names.join(", ")
+        ));
+    };
+    if name.len() > key.len() {
+        for part in name[key.len() + 1..].split('.') {
+            value = match value.get(part) {
+                Some(v) => v,
+                None => {
+                    return Err(format!(
+                        "metric {key:?} has no field {part:?} on the way to {name:?} (its value: {value})"
+                    ));
+                }
+            };
+        }
+    }
+    value
+        .as_f64()
+        .ok_or_else(|| format!("metric {name:?} is {value}, not a number, in this run"))
 }

@@ -4,7 +4,8 @@
 use super::builtin::builtin;
 use super::{
     CheckEvent, CheckReport, ExpectKind, Expectation, Failure, FailureClass, Finding,
-    Implementation, Invariant, Metric, Monitor, PropertyDef, Trigger, View,
+    Implementation, Invariant, Metric, MetricBound, Monitor, PropertyDef, Trigger, View,
+    metric_value,
 };
 use crate::base::hash::StableHasher;
 use crate::base::types::Time;
@@ -65,6 +66,8 @@ struct Obligation {
 pub struct Checks<P: Protocol> {
     slots: Vec<Slot<P>>,
     metrics: Vec<Box<dyn Metric<P>>>,
+    /// The scenario's bounds on metrics (metric name, bounds), judged at the end.
+    bounds: Vec<(String, MetricBound)>,
     always: Vec<usize>,
     /// Windowed always-checks and never-checks, judged after each step in their window.
     windowed: Vec<usize>,
@@ -102,7 +105,12 @@ impl<P: Protocol> Checks<P> {
         for def in defs.iter().filter(|d| d.on_by_default) {
             slots.push(make_slot(def, ExpectKind::Always));
         }
+        let mut bounds = Vec::new();
         for e in expectations {
+            if let ExpectKind::Metric(b) = e.kind {
+                bounds.push((e.check.clone(), b));
+                continue;
+            }
             if let Some((monitor, always_class)) = builtin::<P>(&e.check, e.at_least) {
                 slots.push(Slot {
                     name: e.check.clone(),
@@ -157,6 +165,7 @@ impl<P: Protocol> Checks<P> {
         Ok(Checks {
             slots,
             metrics,
+            bounds,
             always,
             windowed,
             observers,
@@ -175,6 +184,7 @@ impl<P: Protocol> Checks<P> {
         Checks {
             slots: Vec::new(),
             metrics: Vec::new(),
+            bounds: Vec::new(),
             always: Vec::new(),
             windowed: Vec::new(),
             observers: Vec::new(),
@@ -527,7 +537,26 @@ impl<P: Protocol> Checks<P> {
                 }
             }
         }
-        None
+        if self.bounds.is_empty() {
+            return None;
+        }
+        let metrics = self.metrics();
+        self.bounds.iter().find_map(|(name, bound)| {
+            let message = match metric_value(&metrics, name) {
+                Ok(v) if bound.admits(v) => return None,
+                Ok(v) => format!("measured {v} at the end of the run; expected {bound}"),
+                Err(why) => format!("{why}; expected a number {bound}"),
+            };
+            Some(Finding {
+                check: name.clone(),
+                kind: "metric".to_string(),
+                class: FailureClass::Metric,
+                step: view.step,
+                time: view.time,
+                nodes: vec![],
+                message,
+            })
+        })
     }
 
     /// Every measurement the metrics report, by name (the first metric to report a name
@@ -587,6 +616,8 @@ impl<P: Protocol> Checks<P> {
                         Some(t) => format!("held at {t}"),
                         None => "not held".to_string(),
                     },
+                    // Bounds on metrics have no slot (see bound_reports).
+                    ExpectKind::Metric(_) => String::new(),
                     ExpectKind::Within { .. } => {
                         let pending = open.iter().filter(|&&o| o == i).count();
                         format!("{} triggered, {} open at the end", s.triggered, pending)
@@ -595,6 +626,31 @@ impl<P: Protocol> Checks<P> {
                 CheckReport {
                     check: s.name.clone(),
                     kind: s.kind.name(),
+                    status,
+                }
+            })
+            .chain(self.bound_reports(failed))
+            .collect()
+    }
+
+    /// The report lines of the bounds on metrics: the value measured, or why there is none.
+    fn bound_reports(&self, failed: Option<&Finding>) -> Vec<CheckReport> {
+        if self.bounds.is_empty() {
+            return Vec::new();
+        }
+        let metrics = self.metrics();
+        self.bounds
+            .iter()
+            .map(|(name, bound)| {
+                let failed_here = failed.is_some_and(|f| f.kind == "metric" && f.check == *name);
+                let status = match metric_value(&metrics, name) {
+                    Ok(v) if failed_here => format!("FAILED: {v}, expected {bound}"),
+                    Ok(v) => format!("{v} (expected {bound})"),
+                    Err(why) => format!("no value: {why}"),
+                };
+                CheckReport {
+                    check: name.clone(),
+                    kind: "metric",
                     status,
                 }
             })

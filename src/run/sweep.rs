@@ -90,7 +90,7 @@ pub struct SeedFailure {
     pub seed: u64,
     /// The group it belongs to: the check that fired, or `inconclusive` / `aborted`.
     pub check: String,
-    /// Safety, liveness, vacuous, panic, event_budget, memory_bound, inconclusive, aborted.
+    /// Safety, liveness, vacuous, panic, event_budget, memory_bound, metric, inconclusive, aborted.
     pub class: String,
     /// What went wrong.
     pub message: String,

@@ -142,10 +142,20 @@ pub enum KindName {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectSpec {
-    /// A check the protocol offers.
+    /// A check the protocol offers (absent for a bound on a metric).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub check: String,
-    /// How it is checked.
-    pub kind: KindName,
+    /// How it is checked (absent for a bound on a metric, which is judged at the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<KindName>,
+    /// A measurement of the protocol's metrics (`retransmissions`, `raft.terms`, a path into
+    /// one such as `fixed.detection.max_ms`), bounded by `at_most` and/or `at_least` and
+    /// judged at the end of the run. Instead of `check` and `kind`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// For `metric`: the largest value that passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<serde_json::Number>,
     /// For `within`: the deadline after each trigger, milliseconds.
     #[serde(default)]
     pub within_ms: Option<u64>,
@@ -161,9 +171,10 @@ pub struct ExpectSpec {
     /// For `eventually`: once true, it must stay true to the end of the run.
     #[serde(default)]
     pub stays: bool,
-    /// For `client_ops_ok`: how many operations must complete ok.
+    /// For `client_ops_ok`: how many operations must complete ok (a whole number); for
+    /// `metric`: the smallest value that passes.
     #[serde(default)]
-    pub at_least: Option<u64>,
+    pub at_least: Option<serde_json::Number>,
     /// For `always` and `never`: judged from this time on, milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_ms: Option<u64>,

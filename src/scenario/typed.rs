@@ -11,7 +11,7 @@ use super::document::Document;
 use super::error::{InputError, Where, strip_position};
 use super::format::{ExpectedOutcome, KindName, ScenarioFile};
 use crate::base::types::Time;
-use crate::check::{ExpectKind, Expectation, TriggerKind};
+use crate::check::{ExpectKind, Expectation, MetricBound, TriggerKind};
 use crate::network::LinkModel;
 use crate::protocol::Protocol;
 use crate::sim::{ClockInit, SimConfig};
@@ -250,7 +250,47 @@ fn typed_config<P: Protocol>(
         }
     }
     let mut expectations = Vec::new();
+    let mut reported: Option<std::collections::BTreeMap<String, serde_json::Value>> = None;
     for (i, e) in f.expect.iter().enumerate() {
+        if let Some(metric) = &e.metric {
+            // The names a protocol's metrics report, asked of fresh instances (a metric
+            // reports every name it has from the start; only values come from the run).
+            let names = reported.get_or_insert_with(|| {
+                P::metrics()
+                    .iter()
+                    .flat_map(|m| (m.make)(&protocol).report())
+                    .collect()
+            });
+            let known = names.keys().any(|k| {
+                metric == k
+                    || (metric.starts_with(k.as_str()) && metric[k.len()..].starts_with('.'))
+            });
+            if !known {
+                let list: Vec<&str> = names.keys().map(String::as_str).collect();
+                return Err(place.error(
+                    &format!("expect[{i}].metric"),
+                    if list.is_empty() {
+                        format!("protocol {} reports no metrics", P::NAME)
+                    } else {
+                        format!(
+                            "protocol {} reports no metric named {metric:?}; it reports: {} (a path into one, as `NAME.field`, is also accepted)",
+                            P::NAME,
+                            list.join(", ")
+                        )
+                    },
+                ));
+            }
+            let number = |n: &Option<serde_json::Number>| n.as_ref().and_then(|x| x.as_f64());
+            expectations.push(Expectation {
+                check: metric.clone(),
+                kind: ExpectKind::Metric(MetricBound {
+                    at_least: number(&e.at_least),
+                    at_most: number(&e.at_most),
+                }),
+                at_least: None,
+            });
+            continue;
+        }
         if !defs.iter().any(|d| d.name == e.check)
             && !crate::check::BUILTIN_CHECKS.iter().any(|b| b.0 == e.check)
         {
@@ -266,7 +306,8 @@ fn typed_config<P: Protocol>(
                 ),
             ));
         }
-        let kind = match e.kind {
+        // validate() has made sure a check comes with its kind.
+        let kind = match e.kind.unwrap_or(KindName::Always) {
             KindName::Always if e.from_ms.is_none() && e.until_ms.is_none() => ExpectKind::Always,
             KindName::Always => ExpectKind::During {
                 from: e.from_ms.map(Time::from_ms),
@@ -290,13 +331,22 @@ fn typed_config<P: Protocol>(
         if e.at_least.is_some() && e.check != "client_ops_ok" {
             return Err(place.error(
                 &format!("expect[{i}].at_least"),
-                "`at_least` belongs to the client_ops_ok check only",
+                "`at_least` belongs to the client_ops_ok check and to `metric` expectations only",
             ));
         }
+        let at_least = match &e.at_least {
+            None => None,
+            Some(n) => Some(n.as_u64().ok_or_else(|| {
+                place.error(
+                    &format!("expect[{i}].at_least"),
+                    format!("{n} is not a whole number of operations"),
+                )
+            })?),
+        };
         expectations.push(Expectation {
             check: e.check.clone(),
             kind,
-            at_least: e.at_least,
+            at_least,
         });
     }
     let net = &f.network;

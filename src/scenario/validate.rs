@@ -628,7 +628,29 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
     }
     for (i, e) in f.expect.iter().enumerate() {
         let base = format!("expect[{i}]");
-        let is_within = e.kind == KindName::Within;
+        if let Some(metric) = &e.metric {
+            metric_bound(place, &base, e, metric)?;
+            continue;
+        }
+        if e.check.is_empty() {
+            return Err(place.error(
+                &base,
+                "expected a `check` with its `kind`, or a `metric` with `at_most` and/or `at_least`",
+            ));
+        }
+        let Some(kind) = e.kind else {
+            return Err(place.error(
+                &format!("{base}.kind"),
+                "missing: expected always, never, sometimes, eventually or within",
+            ));
+        };
+        if e.at_most.is_some() {
+            return Err(place.error(
+                &format!("{base}.at_most"),
+                "`at_most` belongs to `metric` expectations only",
+            ));
+        }
+        let is_within = kind == KindName::Within;
         if is_within && (e.within_ms.is_none() || e.after.is_none()) {
             return Err(place.error(&base, "a `within` expectation needs `within_ms` and `after` (crash, restart, pause, resume, partition, heal_links, clock, heal)"));
         }
@@ -638,19 +660,19 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
                 "`within_ms`, `after` and `node` belong to `within` expectations only",
             ));
         }
-        if e.stays && e.kind != KindName::Eventually {
+        if e.stays && kind != KindName::Eventually {
             return Err(place.error(
                 &format!("{base}.stays"),
                 "`stays` belongs to `eventually` expectations only",
             ));
         }
-        if e.budget_ms.is_some() && e.kind != KindName::Eventually {
+        if e.budget_ms.is_some() && kind != KindName::Eventually {
             return Err(place.error(
                 &format!("{base}.budget_ms"),
                 "`budget_ms` belongs to `eventually` expectations only",
             ));
         }
-        let windowed = matches!(e.kind, KindName::Always | KindName::Never);
+        let windowed = matches!(kind, KindName::Always | KindName::Never);
         for (name, v) in [("from_ms", e.from_ms), ("until_ms", e.until_ms)] {
             let Some(v) = v else { continue };
             if !windowed {
@@ -690,4 +712,47 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
         }
     }
     Ok(())
+}
+
+/// A bound on a metric (`{"metric": NAME, "at_most": X, "at_least": Y}`): only those fields,
+/// at least one bound, and the bounds in order. Whether the protocol reports `NAME` is checked
+/// where the protocol is known (scenario::typed).
+fn metric_bound(
+    place: &Where<'_>,
+    base: &str,
+    e: &super::format::ExpectSpec,
+    metric: &str,
+) -> Result<(), InputError> {
+    if metric.is_empty() {
+        return Err(place.error(&format!("{base}.metric"), "expected a metric's name"));
+    }
+    let others = [
+        ("check", !e.check.is_empty()),
+        ("kind", e.kind.is_some()),
+        ("within_ms", e.within_ms.is_some()),
+        ("after", e.after.is_some()),
+        ("node", e.node.is_some()),
+        ("budget_ms", e.budget_ms.is_some()),
+        ("stays", e.stays),
+        ("from_ms", e.from_ms.is_some()),
+        ("until_ms", e.until_ms.is_some()),
+    ];
+    if let Some((field, _)) = others.iter().find(|(_, set)| *set) {
+        return Err(place.error(
+            &format!("{base}.{field}"),
+            "a `metric` expectation takes only `at_most` and `at_least` (it is judged once, at the end of the run)",
+        ));
+    }
+    let value = |n: &Option<serde_json::Number>| n.as_ref().and_then(serde_json::Number::as_f64);
+    match (value(&e.at_least), value(&e.at_most)) {
+        (None, None) => Err(place.error(
+            base,
+            format!("the bound on metric {metric:?} needs `at_most`, `at_least` or both"),
+        )),
+        (Some(lo), Some(hi)) if lo > hi => Err(place.error(
+            &format!("{base}.at_most"),
+            format!("{hi} is below at_least ({lo}): no value could pass"),
+        )),
+        _ => Ok(()),
+    }
 }

@@ -316,14 +316,24 @@ impl Protocol for Ping {
     }
 
     /// After the heal every up node hears a pong from every other within ten of its longest
-    /// rounds (a restarted node starts its first round within one).
+    /// rounds (a restarted node starts its first round within one), and every echo a client
+    /// asks for from then on is answered: a node that pings but never echoes is alive but
+    /// useless.
     fn liveness(c: &Config) -> Liveness {
-        Liveness::default().within(
-            "all_connected",
-            false,
-            Time::from_ms(10 * (c.interval_ms + c.jitter_ms)),
-            "10 × (interval_ms + jitter_ms)",
-        )
+        let rounds = Time::from_ms(10 * (c.interval_ms + c.jitter_ms));
+        Liveness::default()
+            .within(
+                "all_connected",
+                false,
+                rounds,
+                "10 × (interval_ms + jitter_ms)",
+            )
+            .within(
+                "ops_after_heal_complete",
+                true,
+                rounds,
+                "10 × (interval_ms + jitter_ms)",
+            )
     }
 
     fn record_bytes(_: &Record) -> u64 {
