@@ -187,6 +187,87 @@ mod tests {
         assert!(e.message.contains("at least one"), "{e}");
     }
 
+    /// A protocol whose declared knobs are wrong: one names a parameter it does not have,
+    /// and one (when asked) lists a value its parameter cannot take.
+    #[derive(Clone, Debug, Hash)]
+    struct BadKnobs;
+
+    #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct BadKnobsConfig {
+        #[serde(default)]
+        period_ms: u64,
+        #[serde(default)]
+        wrong_value: bool,
+    }
+
+    impl crate::protocol::Protocol for BadKnobs {
+        const NAME: &'static str = "bad_knobs";
+        type Config = BadKnobsConfig;
+        type Msg = ();
+        type Timer = ();
+        type Request = ();
+        type Response = ();
+        type Record = ();
+        type Client = crate::kit::no_client::NoClient;
+        fn new(_: crate::protocol::NodeId, _: u32, _: &BadKnobsConfig) -> Self {
+            BadKnobs
+        }
+        fn on_start(&mut self, _: &mut crate::protocol::Ctx<'_, Self>) {}
+        fn on_message(
+            &mut self,
+            _: &mut crate::protocol::Ctx<'_, Self>,
+            _: crate::protocol::NodeId,
+            _: (),
+        ) {
+        }
+        fn on_timer(&mut self, _: &mut crate::protocol::Ctx<'_, Self>, _: ()) {}
+        fn on_request(
+            &mut self,
+            _: &mut crate::protocol::Ctx<'_, Self>,
+            _: crate::protocol::ClientId,
+            _: crate::protocol::RequestId,
+            _: (),
+        ) {
+        }
+        fn properties() -> Vec<crate::check::PropertyDef<Self>> {
+            Vec::new()
+        }
+        fn knobs() -> Vec<crate::protocol::Knob> {
+            vec![
+                crate::protocol::Knob::between("period_ms", 10, 20),
+                crate::protocol::Knob::one_of("wrong_value", &["fast".into()]),
+                crate::protocol::Knob::between("no_such_param", 1, 2),
+            ]
+        }
+    }
+
+    #[test]
+    fn a_protocol_that_declares_a_bad_knob_is_refused_where_the_swarm_asks_for_knobs() {
+        let text = |knobs: bool| {
+            format!(
+                r#"{{"schema": 1, "description": "x", "protocol": {{"name": "bad_knobs"}}, "nodes": 2,
+  "nemesis": {{"until_ms": 100, "swarm": {{"knobs": {knobs}}}}}, "limits": {{"time_ms": 200}}}}"#
+            )
+        };
+        // Without knobs the declaration is never used, so the scenario loads.
+        load::<BadKnobs>("t.json", &text(false), &[]).unwrap();
+        let e = load::<BadKnobs>("t.json", &text(true), &[]).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("nemesis.swarm.knobs"), "{e}");
+        assert!(
+            e.message
+                .contains("declares knob wrong_value with the value \"fast\""),
+            "{e}"
+        );
+        // With that knob's own parameter fixed by the swarm's list, the next bad one is found.
+        let fixed = text(true).replace(
+            r#""knobs": true"#,
+            r#""knobs": true, "params": {"wrong_value": [true]}"#,
+        );
+        let e = load::<BadKnobs>("t.json", &fixed, &[]).unwrap_err();
+        assert!(e.message.contains("no_such_param"), "{e}");
+    }
+
     #[test]
     fn overrides_and_presets() {
         let s = ping(

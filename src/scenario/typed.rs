@@ -415,11 +415,15 @@ fn typed_config<P: Protocol>(
 }
 
 /// Every value a swarm knob may pick must make valid parameters on its own: the scenario's
-/// own lists, and (with `knobs`) the ends of every range the protocol declares.
+/// own lists, and (with `knobs`) the ends of every range the protocol declares for a
+/// parameter the scenario does not list itself (its list wins, so the declaration is unused).
 fn check_knobs<P: Protocol>(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
     let knobs = f.nemesis.as_ref().and_then(|n| n.swarm.as_ref());
-    if knobs.is_some_and(|s| s.knobs) {
-        for knob in P::knobs() {
+    if let Some(spec) = knobs.filter(|s| s.knobs) {
+        for knob in P::knobs()
+            .into_iter()
+            .filter(|k| !spec.params.contains_key(k.param))
+        {
             for v in knob.extremes() {
                 let mut params = match &f.protocol.params {
                     serde_json::Value::Object(m) => m.clone(),
