@@ -3,7 +3,81 @@
 //! what the reliable-delivery layer hands the application; the rest are fd's own.
 
 use super::*;
+use crate::kit::reliable::Position;
 use crate::protocol::library::{AtMostOnce, Tally, touched};
+
+// What the checks and metrics read of a node, and the application's record of what arrived:
+// oracle code, kept here beside the checks rather than in the protocol (mod.rs). The
+// application's receive side exists only to be checked (nothing the node does depends on
+// what it records), and the mutation routine (tools/mutants.sh) mutates the protocol, not
+// its oracle: a sweep of a correct protocol cannot tell a weakened oracle from a sound one.
+
+impl Fd {
+    /// Whether this node suspects `peer` by the judged detector.
+    pub fn suspects(&self, peer: NodeId) -> bool {
+        match self.config.detector {
+            Detector::Fixed => self.peers[peer.index()].suspect_fixed,
+            Detector::Phi => self.peers[peer.index()].suspect_phi,
+        }
+    }
+    /// This incarnation's session (the delivery layer's).
+    pub fn session(&self) -> u64 {
+        self.rd.session()
+    }
+    /// Application messages sent to `peer` in this session.
+    pub fn sent_to(&self, peer: NodeId) -> u64 {
+        self.peers[peer.index()].sent
+    }
+    /// The last application message delivered from `peer` in this incarnation.
+    pub fn last_delivered(&self, peer: NodeId) -> Option<(u64, u64)> {
+        self.peers[peer.index()].last_delivered
+    }
+    /// The delivery layer's channel to `peer`: its session there and the next number.
+    pub fn sending(&self, peer: NodeId) -> Position {
+        self.rd.sending(peer)
+    }
+    /// The delivery layer's channel from `peer`: its session and how much was delivered.
+    pub fn receiving(&self, peer: NodeId) -> Position {
+        self.rd.receiving(peer)
+    }
+    /// Retransmissions by this incarnation.
+    pub fn retransmissions(&self) -> u64 {
+        self.rd.stats().retransmitted
+    }
+
+    /// The application's record of one message the delivery layer handed up: the last
+    /// (session, k) per sender, the count from that session, and every duplicate or
+    /// out-of-order arrival (what `no_duplicates` and `fifo` judge).
+    pub(super) fn deliver(&mut self, from: NodeId, app: App) {
+        let got = (app.session, app.k);
+        let p = &mut self.peers[from.index()];
+        let before = p.last_delivered;
+        let anomaly = match before {
+            Some((s, k)) if app.session == s && app.k <= k => Some(true),
+            Some((s, k)) if app.session == s && app.k != k + 1 => Some(false),
+            Some((s, _)) if app.session < s => Some(false),
+            Some((s, _)) if app.session > s && app.k != 1 => Some(false),
+            _ => None,
+        };
+        if let Some(duplicate) = anomaly {
+            self.anomalies.push(Anomaly {
+                from,
+                duplicate,
+                before,
+                got,
+            });
+        }
+        if before.is_none_or(|b| got > b) {
+            if before.is_none_or(|b| b.0 != got.0) {
+                p.delivered = 0; // a new session of the sender: a new stream to count
+            }
+            p.last_delivered = Some(got);
+        }
+        if p.last_delivered.is_some_and(|(s, _)| s == got.0) {
+            p.delivered += 1;
+        }
+    }
+}
 
 /// The reliable-delivery layer hands each message of a sender's session up at most once:
 /// per sender, the messages delivered from its current session and the highest number among

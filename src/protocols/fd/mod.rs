@@ -38,7 +38,7 @@ mod checks;
 
 use crate::kit::component::Mount;
 use crate::kit::no_client::NoClient;
-use crate::kit::reliable::{self, Delivery, Position, Reliable, ReliableConfig, Retransmit, Wire};
+use crate::kit::reliable::{self, Delivery, Reliable, ReliableConfig, Retransmit, Wire};
 use crate::protocol::fixed::phi_y_threshold;
 use crate::protocol::library::{Monotonic, MonotonicEach};
 use crate::protocol::{
@@ -221,13 +221,6 @@ pub struct Fd {
 }
 
 impl Fd {
-    /// Whether this node suspects `peer` by the judged detector.
-    pub fn suspects(&self, peer: NodeId) -> bool {
-        match self.config.detector {
-            Detector::Fixed => self.peers[peer.index()].suspect_fixed,
-            Detector::Phi => self.peers[peer.index()].suspect_phi,
-        }
-    }
     /// Whether the given detector suspects `peer`.
     pub fn suspects_by(&self, detector: Detector, peer: NodeId) -> bool {
         match detector {
@@ -235,65 +228,11 @@ impl Fd {
             Detector::Phi => self.peers[peer.index()].suspect_phi,
         }
     }
-    /// This incarnation's session (the delivery layer's).
-    pub fn session(&self) -> u64 {
-        self.rd.session()
-    }
-    /// Application messages sent to `peer` in this session.
-    pub fn sent_to(&self, peer: NodeId) -> u64 {
-        self.peers[peer.index()].sent
-    }
-    /// The last application message delivered from `peer` in this incarnation.
-    pub fn last_delivered(&self, peer: NodeId) -> Option<(u64, u64)> {
-        self.peers[peer.index()].last_delivered
-    }
-    /// The delivery layer's channel to `peer`: its session there and the next number.
-    pub fn sending(&self, peer: NodeId) -> Position {
-        self.rd.sending(peer)
-    }
-    /// The delivery layer's channel from `peer`: its session and how much was delivered.
-    pub fn receiving(&self, peer: NodeId) -> Position {
-        self.rd.receiving(peer)
-    }
-    /// Retransmissions by this incarnation.
-    pub fn retransmissions(&self) -> u64 {
-        self.rd.stats().retransmitted
-    }
 
     /// Takes what the delivery layer delivered (its sends and timers are already the node's).
     fn delivered(&mut self, deliveries: Vec<Delivery<App>>) {
         for d in deliveries {
             self.deliver(d.from, d.msg);
-        }
-    }
-
-    fn deliver(&mut self, from: NodeId, app: App) {
-        let got = (app.session, app.k);
-        let p = &mut self.peers[from.index()];
-        let before = p.last_delivered;
-        let anomaly = match before {
-            Some((s, k)) if app.session == s && app.k <= k => Some(true),
-            Some((s, k)) if app.session == s && app.k != k + 1 => Some(false),
-            Some((s, _)) if app.session < s => Some(false),
-            Some((s, _)) if app.session > s && app.k != 1 => Some(false),
-            _ => None,
-        };
-        if let Some(duplicate) = anomaly {
-            self.anomalies.push(Anomaly {
-                from,
-                duplicate,
-                before,
-                got,
-            });
-        }
-        if before.is_none_or(|b| got > b) {
-            if before.is_none_or(|b| b.0 != got.0) {
-                p.delivered = 0; // a new session of the sender: a new stream to count
-            }
-            p.last_delivered = Some(got);
-        }
-        if p.last_delivered.is_some_and(|(s, _)| s == got.0) {
-            p.delivered += 1;
         }
     }
 
