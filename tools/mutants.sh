@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing as a routine (docs/scale.md, "Mutation testing").
 #
-#   tools/mutants.sh TARGET [--shard K/N] [--seeds N] [--seconds S] [--timeout S] [--out DIR]
+#   tools/mutants.sh TARGET [--shard K/N] [--seeds N] [--seconds S] [--timeout S] [--out DIR] [--iterate]
 #   tools/mutants.sh --report TARGET DIR...      (a report from finished runs, e.g. shards)
 #
 # TARGET is a protocol (ping, fd, raft, abd), `reliable` (src/kit/reliable.rs, judged by the
@@ -14,12 +14,16 @@
 # (tests.rs) are not mutated: a sweep of a correct protocol cannot tell a weakened oracle
 # from a sound one; the bug switches and the hunt table test the oracles.
 #
+# --iterate runs again only what the last run in DIR did not kill (cargo-mutants' own
+# --iterate: caught and unviable mutants are kept from the last run), for after a check or
+# scenario change meant to kill survivors.
+#
 # Output: DIR/mutants.out (cargo-mutants' own: caught.txt, missed.txt, timeout.txt,
 # unviable.txt, logs/) and DIR/report.md. DIR defaults to target/mutants-runs/TARGET[-K-of-N].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 files_of() {
     case "$1" in
@@ -115,7 +119,7 @@ fi
 
 [ $# -ge 1 ] || usage
 target="$1"; shift
-shard="" seeds=2000 seconds=120 timeout=600 out=""
+shard="" seeds=2000 seconds=120 timeout=600 out="" iterate=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --shard) shard="$2"; shift 2 ;;
@@ -123,6 +127,7 @@ while [ $# -gt 0 ]; do
         --seconds) seconds="$2"; shift 2 ;;
         --timeout) timeout="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
+        --iterate) iterate=1; shift ;;
         *) usage ;;
     esac
 done
@@ -150,6 +155,7 @@ args=(--in-place --dir "$scratch" --profile mutants --test-tool cargo --timeout 
     --cargo-arg=--test=mutants --output "$out" --no-shuffle -e 'src/protocols/*/checks.rs' -e 'src/protocols/*/tests.rs')
 for f in $files; do args+=(-f "$f"); done
 [ -n "$shard" ] && args+=(--shard "$shard")
+[ -n "$iterate" ] && args+=(--iterate)
 # Mutants with an equivalent verdict are not run again.
 while IFS=$'\t' read -r name _; do
     [ -n "$name" ] || continue
