@@ -91,7 +91,7 @@ pub struct Config {
     pub election_ms_max: u64,
     /// Leader heartbeat period, milliseconds; unchosen proposals are sent again at each.
     pub heartbeat_ms: u64,
-    /// Most proposals re-sent per heartbeat, and most chosen commands in one catch-up reply.
+    /// Most chosen commands in one catch-up reply.
     pub batch_max: usize,
     /// Randomized exponential backoff after a pre-emption, and randomized election
     /// timeouts (on: progress; off: a pre-empted node stands again at once).
@@ -539,8 +539,12 @@ impl MultiPaxos {
         }
     }
 
-    /// Leader: heartbeats to everyone, and the oldest unchosen proposals again to the
-    /// acceptors that have not accepted them.
+    /// Leader: heartbeats to everyone, and every unchosen proposal again to the acceptors
+    /// that have not accepted it. All of them, not a batch: a leader elected while cut off
+    /// may have hundreds of re-proposals whose accept requests were lost, and the log is
+    /// applied in order, so every client waits for the slowest of them (a batch of one per
+    /// heartbeat kept the swarm's seed 1421 from choosing anything for the 4 s after the
+    /// heal). The bound is the number of proposals in flight.
     fn heartbeat(&mut self, ctx: &mut Ctx<'_, Self>) {
         let ballot = self.ballot.expect("a leader runs a ballot");
         ctx.broadcast(Msg::Heartbeat {
@@ -550,7 +554,6 @@ impl MultiPaxos {
         let resend: Vec<(u64, Option<Command>, Vec<NodeId>)> = self
             .proposals
             .iter()
-            .take(self.config.batch_max.max(1))
             .map(|(&slot, (c, q))| (slot, c.clone(), q.missing().collect()))
             .collect();
         for (slot, command, missing) in resend {
