@@ -41,7 +41,9 @@
 //! size tenfold for a smoke test; its numbers are not meaningful. `FAULTLINE_BENCH_ONLY=throughput`
 //! stops after the throughput rows (for alternating runs of two builds, and for profiling the
 //! trace writer: the `trace file/trace off` line is the share of its speed a run keeps when
-//! its trace is streamed to a file).
+//! its trace is streamed to a file). The last rows put Raft and Multi-Paxos side by side on
+//! the same network, churn and workload, every check on; `FAULTLINE_BENCH_ONLY=consensus`
+//! runs only those.
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
@@ -814,6 +816,10 @@ fn main() {
     let scale = if quick { 10 } else { 1 };
     let throughput_events = 3_000_000 / scale;
     let memory_events = 1_000_000 / scale;
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "consensus") {
+        consensus_rows(if quick { 1 } else { 10 });
+        return;
+    }
     let dir = TempDir::new();
 
     let with_clients = Workload::new("2 clients", &[]);
@@ -946,9 +952,22 @@ fn main() {
         "FAILURE DETECTION",
         60_000 * scale,
     );
+    consensus_rows(scale);
+}
+
+/// Raft and Multi-Paxos on the same 5 nodes, lab network, churn and key-value workload
+/// (`raft/unreliable-churn` and `multipaxos/unreliable-churn` differ only in the protocol),
+/// every check on, one after the other in one run. `FAULTLINE_BENCH_ONLY=consensus` runs
+/// only these rows.
+fn consensus_rows(scale: u64) {
     checks_share::<faultline::protocols::raft::Raft>(
         "raft/unreliable-churn",
         "RAFT, 5 nodes, lab network and churn",
+        14_000 * scale,
+    );
+    checks_share::<faultline::protocols::multipaxos::MultiPaxos>(
+        "multipaxos/unreliable-churn",
+        "MULTI-PAXOS, 5 nodes, the same network, churn and workload",
         14_000 * scale,
     );
 }

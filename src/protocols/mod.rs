@@ -39,6 +39,7 @@ macro_rules! registry {
 // One module per protocol folder, declared here so that source tools find its files.
 pub mod abd;
 pub mod fd;
+pub mod multipaxos;
 pub mod paxos;
 pub mod ping;
 pub mod raft;
@@ -50,6 +51,7 @@ registry! {
     raft::Raft,
     abd::Abd,
     paxos::Paxos,
+    multipaxos::MultiPaxos,
 }
 
 /// Something to do with a protocol type picked by name.

@@ -1,0 +1,409 @@
+//! Multi-Paxos's checks. Agreement is judged on what the *acceptors* did: a monitor reads
+//! every acceptor's journal of acceptances (its store's records) and keeps a global record,
+//! per slot, of the value chosen (accepted by a majority in one ballot) over the whole run,
+//! so a second value chosen in a slot is seen even if nobody learns it. Where the check
+//! library has the property (learners agree slot by slot, a durable promise, progress after
+//! the heal, converging replicas), Multi-Paxos gives it accessors.
+
+use super::{Ballot, Command, MultiPaxos, Op, Proposal, Record, Role};
+use crate::kit::quorum::majority;
+use crate::protocol::library::{
+    Advances, Agreement, Convergence, Monotonic, map_difference, touched,
+};
+use crate::protocol::{ClientId, Failure, Monitor, NodeId, PropertyDef, RequestId, Trigger, View};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Every property Multi-Paxos offers, its safety checks on by default.
+pub(super) fn properties() -> Vec<PropertyDef<MultiPaxos>> {
+    vec![
+        PropertyDef::monitor(
+            "agreement",
+            "per slot, at most one value is ever chosen (accepted by a majority of acceptors in one ballot), over the whole run; no two acceptors accept different values in one slot and ballot; a node applies only the value chosen in a slot",
+            Chosen::default(),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "learners_agree",
+            "no two nodes apply different commands at the same slot, restarts included (the check library's agreement)",
+            Agreement::new(
+                "applied",
+                "slot",
+                |_, _, m: &MultiPaxos| m.applied as usize,
+                |_, _, m: &MultiPaxos, i| {
+                    let slot = i as u64 + 1;
+                    (slot, CmdId::of(m.chosen.get(&slot).and_then(Option::as_ref)))
+                },
+            ),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "validity",
+            "every command accepted in a slot is one a client issued (a no-op is a leader's gap filler)",
+            Validity::default(),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "chosen_survive",
+            "every slot a node has learned chosen is held, with its chosen value, in the synced journal of a majority of acceptors, so no crash of a minority can lose an acknowledged write",
+            ChosenSurvive::default(),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "promise_monotonic",
+            "an acceptor's promised ballot never goes down, across restarts too: it is synced before the promise leaves",
+            Monotonic::durable("promised ballot", MultiPaxos::promised),
+        )
+        .always(),
+        PropertyDef::invariant(
+            "leader_elected",
+            "some up node leads with a working majority: the up nodes that follow its ballot and are linked with it both ways, itself included, are more than half the cluster",
+            leader_elected,
+        ),
+        PropertyDef::monitor(
+            "chosen_advances",
+            "after the heal a majority of nodes moves its chosen prefix past the highest one any up node had at the heal (use as `eventually`)",
+            Advances::new("chosen prefix", MultiPaxos::chosen_prefix),
+        ),
+        PropertyDef::invariant(
+            "replicas_converge",
+            "every up node has applied the same key-value map (use as `eventually`: after the heal the replicas catch up)",
+            Convergence::new("applied key-value maps", MultiPaxos::kv, map_difference),
+        ),
+        PropertyDef::invariant(
+            "competing_ballots",
+            "some candidate or leader was pre-empted by a higher ballot (use as `sometimes`: the run had duelling proposers)",
+            competing_ballots,
+        ),
+    ]
+}
+
+/// A slot's value as the checks compare it: the command's (client, request id), or none for
+/// a no-op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) struct CmdId(Option<(ClientId, RequestId)>);
+
+impl CmdId {
+    fn of(c: Option<&Command>) -> CmdId {
+        CmdId(c.map(|c| (c.client, c.id)))
+    }
+}
+
+/// `(c1 request 19)` or `(a no-op)`.
+impl fmt::Display for CmdId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some((client, id)) => write!(f, "({client} request {})", id.serial()),
+            None => write!(f, "(a no-op)"),
+        }
+    }
+}
+
+/// The acceptances a node's journal (its store's records, synced or not) added since `from`:
+/// (slot, ballot, value).
+fn acceptances(records: &[Record], from: usize) -> impl Iterator<Item = (u64, Ballot, CmdId)> {
+    records[from..].iter().filter_map(|r| match r {
+        Record::Accepted {
+            slot,
+            proposal: Proposal { ballot, command },
+        } => Some((*slot, *ballot, CmdId::of(command.as_ref()))),
+        _ => None,
+    })
+}
+
+fn names(who: &[bool]) -> String {
+    let v: Vec<String> = who
+        .iter()
+        .enumerate()
+        .filter(|&(_, &w)| w)
+        .map(|(i, _)| NodeId(i as u32).to_string())
+        .collect();
+    v.join(" ")
+}
+
+/// The global record: per (slot, ballot) the value accepted and by whom; per slot the value
+/// chosen and the ballot it was first chosen in; per node, how much of its journal has been
+/// read and how many of its applied slots checked (with the incarnation they belong to).
+#[derive(Clone, Default, Hash)]
+pub(super) struct Chosen {
+    tallies: BTreeMap<(u64, Ballot), (CmdId, Vec<bool>)>,
+    chosen: BTreeMap<u64, (CmdId, Ballot)>,
+    read: Vec<usize>,
+    applied: Vec<(u32, u64)>,
+}
+
+impl Monitor<MultiPaxos> for Chosen {
+    fn check(&mut self, view: &View<'_, MultiPaxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.read.len() != n {
+            self.read = vec![0; n];
+            self.applied = vec![(0, 0); n];
+        }
+        for node in touched(view) {
+            let i = node.index();
+            let records = view.store(node).records();
+            if records.len() < self.read[i] {
+                self.read[i] = records.len(); // a crash dropped unsynced records
+            }
+            for (slot, ballot, value) in acceptances(records, self.read[i]) {
+                let (v, who) = self
+                    .tallies
+                    .entry((slot, ballot))
+                    .or_insert_with(|| (value, vec![false; n]));
+                if *v != value {
+                    let (v, others) = (*v, names(who));
+                    return Err(Failure::new(
+                        format!(
+                            "{node} accepted {value} at slot {slot} in ballot {ballot}, but {others} accepted {v} there in that ballot"
+                        ),
+                        vec![node],
+                    ));
+                }
+                who[i] = true;
+                if who.iter().filter(|&&w| w).count() as u32 >= majority(n as u32) {
+                    match self.chosen.get(&slot) {
+                        None => {
+                            self.chosen.insert(slot, (value, ballot));
+                        }
+                        Some(&(c, b)) if c != value => {
+                            return Err(Failure::new(
+                                format!(
+                                    "{value} was chosen at slot {slot} in ballot {ballot} (accepted by {}), but {c} had been chosen there in ballot {b}",
+                                    names(who)
+                                ),
+                                vec![node],
+                            ));
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            self.read[i] = records.len();
+            // What the node applied must be what was chosen.
+            let Some(m) = view.node(node) else { continue };
+            let incarnation = view.incarnation(node);
+            let (was_in, mut done) = self.applied[i];
+            if was_in != incarnation || m.applied < done {
+                done = 0;
+            }
+            for slot in done + 1..=m.applied {
+                let value = CmdId::of(m.chosen.get(&slot).and_then(Option::as_ref));
+                match self.chosen.get(&slot) {
+                    Some(&(c, _)) if c == value => {}
+                    Some(&(c, b)) => {
+                        return Err(Failure::new(
+                            format!(
+                                "{node} applied {value} at slot {slot}, but {c} was chosen there (in ballot {b})"
+                            ),
+                            vec![node],
+                        ));
+                    }
+                    None => {
+                        return Err(Failure::new(
+                            format!(
+                                "{node} applied {value} at slot {slot}, but nothing has been chosen there: no majority accepted one ballot's proposal"
+                            ),
+                            vec![node],
+                        ));
+                    }
+                }
+            }
+            self.applied[i] = (incarnation, m.applied);
+        }
+        Ok(())
+    }
+}
+
+/// Per client, the requests the history shows it issued (in order), how much of the history
+/// has been read, and per node how much of its journal has been checked.
+#[derive(Clone, Default, Hash)]
+pub(super) struct Validity {
+    issued: BTreeMap<ClientId, Vec<Op>>,
+    ops_read: usize,
+    read: Vec<usize>,
+}
+
+impl Monitor<MultiPaxos> for Validity {
+    fn check(&mut self, view: &View<'_, MultiPaxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.read.len() != n {
+            self.read = vec![0; n];
+        }
+        let ops = view.history().ops();
+        for op in &ops[self.ops_read..] {
+            self.issued
+                .entry(op.client)
+                .or_default()
+                .push(op.request.clone());
+        }
+        self.ops_read = ops.len();
+        for node in touched(view) {
+            let i = node.index();
+            let records = view.store(node).records();
+            if records.len() < self.read[i] {
+                self.read[i] = records.len();
+            }
+            for r in &records[self.read[i]..] {
+                let Record::Accepted { slot, proposal } = r else {
+                    continue;
+                };
+                let Some(c) = &proposal.command else { continue };
+                // The newest requests are the likely ones: search from the end.
+                let issued = self
+                    .issued
+                    .get(&c.client)
+                    .is_some_and(|ops| ops.iter().rev().any(|o| *o == c.op));
+                if !issued {
+                    return Err(Failure::new(
+                        format!(
+                            "{node} accepted at slot {slot} {:?} from {}, which that client never issued",
+                            c.op, c.client
+                        ),
+                        vec![node],
+                    ));
+                }
+            }
+            self.read[i] = records.len();
+        }
+        Ok(())
+    }
+}
+
+/// Per node, the value of each slot in its *synced* journal (the latest record wins) and how
+/// much of it has been read; the slots some node learned chosen, with their value; and per
+/// such slot, how many synced journals hold that value.
+#[derive(Clone, Default, Hash)]
+pub(super) struct ChosenSurvive {
+    synced: Vec<BTreeMap<u64, CmdId>>,
+    read: Vec<usize>,
+    learned: BTreeMap<u64, (CmdId, u32)>,
+    /// Per node, the applied slots already looked at (with their incarnation).
+    applied: Vec<(u32, u64)>,
+}
+
+impl Monitor<MultiPaxos> for ChosenSurvive {
+    fn check(&mut self, view: &View<'_, MultiPaxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.read.len() != n {
+            self.synced = vec![BTreeMap::new(); n];
+            self.read = vec![0; n];
+            self.applied = vec![(0, 0); n];
+        }
+        let need = majority(n as u32);
+        for node in touched(view) {
+            let i = node.index();
+            let records = view.store(node).synced_records();
+            for (slot, _, value) in acceptances(records, self.read[i].min(records.len())) {
+                let old = self.synced[i].insert(slot, value);
+                if let Some((v, holders)) = self.learned.get_mut(&slot) {
+                    if old == Some(*v) {
+                        *holders -= 1;
+                    }
+                    if value == *v {
+                        *holders += 1;
+                    }
+                    if *holders < need {
+                        let v = *v;
+                        return Err(Failure::new(
+                            format!(
+                                "{node} accepted {value} at slot {slot}, where {v} was learned chosen: now only {holders} synced journals hold {v}, fewer than a majority"
+                            ),
+                            vec![node],
+                        ));
+                    }
+                }
+            }
+            self.read[i] = records.len();
+            let Some(m) = view.node(node) else { continue };
+            let incarnation = view.incarnation(node);
+            let (was_in, mut done) = self.applied[i];
+            if was_in != incarnation || m.applied < done {
+                done = 0;
+            }
+            for slot in done + 1..=m.applied {
+                if self.learned.contains_key(&slot) {
+                    continue;
+                }
+                let value = CmdId::of(m.chosen.get(&slot).and_then(Option::as_ref));
+                let holders = self
+                    .synced
+                    .iter()
+                    .filter(|s| s.get(&slot) == Some(&value))
+                    .count() as u32;
+                self.learned.insert(slot, (value, holders));
+                if holders < need {
+                    return Err(Failure::new(
+                        format!(
+                            "{node} learned {value} chosen at slot {slot}, but only {holders} synced journals hold it, fewer than a majority: a crash can lose it"
+                        ),
+                        vec![node],
+                    ));
+                }
+            }
+            self.applied[i] = (incarnation, m.applied);
+        }
+        Ok(())
+    }
+}
+
+/// Some up node leads with a working majority (as Raft's `leader_elected`, with ballots for
+/// terms): the up nodes that follow its ballot and are linked with it both ways, itself
+/// included, are more than half the cluster.
+pub(super) fn leader_elected(
+    view: &View<'_, MultiPaxos>,
+    _: Option<&Trigger>,
+) -> Result<(), Failure> {
+    let up: Vec<NodeId> = view.nodes().filter(|&n| view.is_up(n)).collect();
+    let leaders: Vec<(NodeId, Ballot)> = up
+        .iter()
+        .filter_map(|&n| {
+            view.node(n)
+                .filter(|m| m.role == Role::Leader)
+                .and_then(|m| m.ballot.map(|b| (n, b)))
+        })
+        .collect();
+    if leaders.is_empty() {
+        return Err(Failure::new("no up node is leader", vec![]));
+    }
+    let mut best: Option<(NodeId, Ballot, u32)> = None;
+    for &(leader, ballot) in &leaders {
+        let with = up
+            .iter()
+            .filter(|&&n| {
+                n == leader
+                    || (view.node(n).is_some_and(|m| m.leader_ballot == ballot)
+                        && view.can_send(leader, n)
+                        && view.can_send(n, leader))
+            })
+            .count() as u32;
+        if with * 2 > view.cluster_size() {
+            return Ok(());
+        }
+        if best.is_none_or(|(_, _, b)| with > b) {
+            best = Some((leader, ballot, with));
+        }
+    }
+    let (leader, ballot, with) = best.expect("at least one leader");
+    Err(Failure::new(
+        format!(
+            "{leader} leads ballot {ballot} but only {with} of the {} nodes are up, follow it and are linked with it both ways",
+            view.cluster_size()
+        ),
+        leaders.iter().map(|&(n, _)| n).collect(),
+    ))
+}
+
+/// Some candidate or leader was pre-empted by a higher ballot.
+fn competing_ballots(view: &View<'_, MultiPaxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+    if view
+        .nodes()
+        .any(|n| view.node(n).is_some_and(|m| m.preempted > 0))
+    {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            "no candidate or leader has been pre-empted",
+            Vec::new(),
+        ))
+    }
+}
