@@ -4,7 +4,8 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, and `every_protocol` for the shared kit); the script
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, and `every_protocol` for the
+//! shared kit); the script
 //! picks one by name:
 //!
 //! ```text
@@ -27,6 +28,8 @@
 use faultline::protocol::Protocol;
 use faultline::protocols::abd::Abd;
 use faultline::protocols::fd::Fd;
+use faultline::protocols::multipaxos::MultiPaxos;
+use faultline::protocols::paxos::Paxos;
 use faultline::protocols::ping::Ping;
 use faultline::protocols::raft::Raft;
 use faultline::run::sweep::{SeedSet, sweep};
@@ -137,6 +140,8 @@ fn judge(targets: &[&str]) {
             "fd" => run_all::<Fd>(t, share, jobs, deadline, &mut ran),
             "raft" => run_all::<Raft>(t, share, jobs, deadline, &mut ran),
             "abd" => run_all::<Abd>(t, share, jobs, deadline, &mut ran),
+            "paxos" => run_all::<Paxos>(t, share, jobs, deadline, &mut ran),
+            "multipaxos" => run_all::<MultiPaxos>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -199,7 +204,19 @@ fn abd() {
 #[test]
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn every_protocol() {
-    judge(&["ping", "fd", "raft", "abd"]);
+    judge(&["ping", "fd", "raft", "abd", "paxos", "multipaxos"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn paxos() {
+    judge(&["paxos"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn multipaxos() {
+    judge(&["multipaxos"]);
 }
 
 /// The plan itself, in the default test run: every protocol has scenarios to judge by, the
