@@ -12,7 +12,10 @@
 # The mutants listed in mutants/equivalent.txt are not run again: the report counts them as
 # equivalent, with the argument written there. The checks (checks.rs) and unit tests
 # (tests.rs) are not mutated: a sweep of a correct protocol cannot tell a weakened oracle
-# from a sound one; the bug switches and the hunt table test the oracles.
+# from a sound one; the bug switches and the hunt table test the oracles. For the same reason
+# neither are the Protocol trait's declarations for the checks and the swarm, wherever they
+# are written (ORACLE_FNS below: properties, metrics, knobs, liveness, vocabulary, the
+# history check's mapping, record_bytes).
 #
 # --iterate runs again only what the last run in DIR did not kill (cargo-mutants' own
 # --iterate: caught and unviable mutants are kept from the last run), for after a check or
@@ -23,7 +26,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+# The Protocol trait's functions that declare the oracle and the test's configuration rather
+# than what a node does (cargo-mutants' --exclude-re, matched against the mutant's name).
+ORACLE_FNS='<impl Protocol for [A-Za-z]+>::(properties|metrics|knobs|liveness|vocabulary|history_check|history_call|history_value|record_bytes)( |$)'
+
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 files_of() {
     case "$1" in
@@ -60,7 +67,11 @@ unlined() { sed -E 's/^([^:]+):[0-9]+:[0-9]+: /\1: /'; }
 report() {
     local target="$1"; shift
     local dirs=("$@") out="${dirs[0]}/report.md"
-    cat_all() { for d in "${dirs[@]}"; do cat "$d/mutants.out/$1" 2>/dev/null || true; done; }
+    # (Runs from before ORACLE_FNS was excluded may list such mutants: they count nowhere.)
+    cat_all() {
+        for d in "${dirs[@]}"; do cat "$d/mutants.out/$1" 2>/dev/null || true; done \
+            | { grep -Ev "$ORACLE_FNS" || true; }
+    }
     local caught missed timeout unviable listed equivalent known
     # Verdicts apply by name without line:column; a survivor with a verdict is equivalent.
     known=$(verdicts | cut -f1 | sort -u)
@@ -77,7 +88,7 @@ report() {
     local files
     files=$(files_of "$target")
     listed=$(eval cargo mutants --list $(for f in $files; do printf -- "-f '%s' " "$f"; done) \
-        -e "'src/protocols/*/checks.rs'" -e "'src/protocols/*/tests.rs'" 2>/dev/null | unlined | sort -u)
+        -e "'src/protocols/*/checks.rs'" -e "'src/protocols/*/tests.rs'" --exclude-re "'$ORACLE_FNS'" 2>/dev/null | unlined | sort -u)
     equivalent=$(echo "$known" | comm -12 - <(echo "$listed") \
         | comm -23 - <(cat_all unviable.txt | unlined | sort -u) | grep -c . || true)
     local killed=$((caught + timeout))
@@ -152,7 +163,8 @@ git ls-files -co --exclude-standard | while IFS= read -r f; do
     cmp -s "$f" "$scratch/$f" 2>/dev/null || { mkdir -p "$scratch/$(dirname "$f")"; cp "$f" "$scratch/$f"; }
 done
 args=(--in-place --dir "$scratch" --profile mutants --test-tool cargo --timeout "$timeout" --build-timeout 900
-    --cargo-arg=--test=mutants --output "$out" --no-shuffle -e 'src/protocols/*/checks.rs' -e 'src/protocols/*/tests.rs')
+    --cargo-arg=--test=mutants --output "$out" --no-shuffle -e 'src/protocols/*/checks.rs' -e 'src/protocols/*/tests.rs'
+    --exclude-re "$ORACLE_FNS")
 for f in $files; do args+=(-f "$f"); done
 [ -n "$shard" ] && args+=(--shard "$shard")
 [ -n "$iterate" ] && args+=(--iterate)

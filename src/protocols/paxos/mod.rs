@@ -61,8 +61,8 @@ mod tests;
 use crate::kit::quorum::Quorum;
 use crate::protocol::ClientVerdict;
 use crate::protocol::{
-    ClientCtx, ClientId, Ctx, Driver, Generator, NodeId, PropertyDef, Protocol, RequestId, Time,
-    Vocabulary,
+    ClientCtx, ClientId, Ctx, Driver, Generator, Liveness, NodeId, PropertyDef, Protocol,
+    RequestId, Time, Vocabulary,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -655,6 +655,18 @@ impl Protocol for Paxos {
             .role("role", &["accepting"], &["preparing"])
             .epoch("ballot")
             .progress(&["decided"])
+    }
+
+    /// After the heal every node learns the chosen value within the longest backoff plus one
+    /// query period: a proposer that was pre-empted waits at most `backoff_ms_max` before its
+    /// next ballot, and an undecided node asks what was chosen every `query_ms`.
+    fn liveness(c: &Config) -> Liveness {
+        Liveness::default().within(
+            "all_learned",
+            false,
+            Time::from_ms(c.backoff_ms_max + c.query_ms),
+            "backoff_ms_max + query_ms",
+        )
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {
