@@ -1,9 +1,18 @@
 //! ABD's own check: one value per tag (its other, `tag_never_goes_back`, comes from the
 //! check library).
 
-use super::Abd;
+use super::{Abd, Tagged};
 use crate::protocol::library::touched;
 use crate::protocol::{Failure, Trigger, View};
+
+// What the checks read of a node: oracle code, kept beside the checks (docs/scale.md,
+// "Mutation testing").
+impl Abd {
+    /// What this node holds.
+    pub fn held(&self) -> &Tagged {
+        &self.held
+    }
+}
 
 /// No two nodes hold different values under the same tag: the node a step touched is
 /// compared with every other.

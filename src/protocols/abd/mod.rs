@@ -148,13 +148,6 @@ pub struct Abd {
     held: Tagged,
 }
 
-impl Abd {
-    /// What this node holds.
-    pub fn held(&self) -> &Tagged {
-        &self.held
-    }
-}
-
 impl Protocol for Abd {
     const NAME: &'static str = "abd";
     type Config = Config;
