@@ -68,9 +68,12 @@ report() {
     local target="$1"; shift
     local dirs=("$@") out="${dirs[0]}/report.md"
     # (Runs from before ORACLE_FNS was excluded may list such mutants: they count nowhere.)
+    # A run with --iterate keeps what earlier runs in its directory killed or found unviable in
+    # DIR/carried/ (cargo-mutants itself lists them only as "previously caught").
     cat_all() {
-        for d in "${dirs[@]}"; do cat "$d/mutants.out/$1" 2>/dev/null || true; done \
-            | { grep -Ev "$ORACLE_FNS" || true; }
+        for d in "${dirs[@]}"; do
+            cat "$d/mutants.out/$1" "$d/carried/$1" 2>/dev/null || true
+        done | { grep -Ev "$ORACLE_FNS" || true; } | sort -u
     }
     local caught missed timeout unviable listed equivalent known
     # Verdicts apply by name without line:column; a survivor with a verdict is equivalent.
@@ -149,7 +152,19 @@ if [ -z "$out" ]; then
 fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-echo "$seeds seeds, ${seconds} s cap per mutant, cargo-mutants timeout ${timeout} s${shard:+, shard $shard}" >"$out/budget"
+if [ -n "$iterate" ]; then
+    # Carry the last run's kills and unviable mutants over, since --iterate does not run them
+    # again and cargo-mutants moves the last run's lists aside.
+    mkdir -p "$out/carried"
+    for f in caught.txt unviable.txt timeout.txt; do
+        cat "$out/carried/$f" "$out/mutants.out/$f" 2>/dev/null | sort -u >"$out/carried/$f.new" || true
+        mv "$out/carried/$f.new" "$out/carried/$f"
+    done
+    echo "$seeds seeds, ${seconds} s cap per mutant, cargo-mutants timeout ${timeout} s${shard:+, shard $shard}, iterating" >>"$out/budget"
+else
+    rm -rf "$out/carried"
+    echo "$seeds seeds, ${seconds} s cap per mutant, cargo-mutants timeout ${timeout} s${shard:+, shard $shard}" >"$out/budget"
+fi
 
 # Mutants are built in a scratch copy of the tree that is kept between runs
 # (target/mutants-src, with its own target/), so only the first run builds everything and
