@@ -3,6 +3,27 @@
 use super::*;
 use crate::protocol::library::touched;
 
+// What the checks read of a node: oracle code, kept beside the checks (docs/scale.md,
+// "Mutation testing").
+impl Ping {
+    /// This incarnation's boot number.
+    pub fn boot(&self) -> u64 {
+        self.boot
+    }
+    /// Pongs received from `peer` in this incarnation.
+    pub fn pongs_from(&self, peer: NodeId) -> u64 {
+        self.pongs[peer.index()]
+    }
+    /// Rounds of pings this incarnation has sent.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+    /// Implausible pongs seen (empty unless something is wrong).
+    pub fn anomalies(&self) -> &[Anomaly] {
+        &self.anomalies
+    }
+}
+
 /// Every pong a node accepts answers a ping it sent in this incarnation: the node records
 /// the pongs that do not.
 pub(super) fn pong_matches_ping(view: &View<'_, Ping>, _: Option<&Trigger>) -> Result<(), Failure> {

@@ -143,23 +143,6 @@ pub struct Ping {
 }
 
 impl Ping {
-    /// This incarnation's boot number.
-    pub fn boot(&self) -> u64 {
-        self.boot
-    }
-    /// Pongs received from `peer` in this incarnation.
-    pub fn pongs_from(&self, peer: NodeId) -> u64 {
-        self.pongs[peer.index()]
-    }
-    /// Rounds of pings this incarnation has sent.
-    pub fn round(&self) -> u64 {
-        self.round
-    }
-    /// Implausible pongs seen (empty unless something is wrong).
-    pub fn anomalies(&self) -> &[Anomaly] {
-        &self.anomalies
-    }
-
     fn begin(&mut self, ctx: &mut Ctx<'_, Self>, boot: u64) {
         self.boot = boot;
         ctx.write_cell("boot", Record::Boot(boot));
