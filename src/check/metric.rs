@@ -39,12 +39,8 @@ pub fn metric_value(
     metrics: &std::collections::BTreeMap<String, serde_json::Value>,
     name: &str,
 ) -> Result<f64, String> {
-    let found = metrics
-        .iter()
-        .filter(|(k, _)| {
-            name == k.as_str() || (name.starts_with(k.as_str()) && name[k.len()..].starts_with('.'))
-        })
-        .max_by_key(|(k, _)| k.len());
+    let found = reported_name(metrics.keys().map(String::as_str), name)
+        .and_then(|k| metrics.get_key_value(k));
     let Some((key, mut value)) = found else {
         let names: Vec<&str> = metrics.keys().map(String::as_str).collect();
         return Err(format!(
@@ -67,4 +63,12 @@ pub fn metric_value(
     value
         .as_f64()
         .ok_or_else(|| format!("metric {name:?} is {value}, not a number, in this run"))
+}
+
+/// The reported name `name` starts with: `name` itself, or the longest reported name that
+/// `name` continues with a `.` and a path into its value.
+pub fn reported_name<'a>(reported: impl Iterator<Item = &'a str>, name: &str) -> Option<&'a str> {
+    reported
+        .filter(|k| name == *k || (name.starts_with(k) && name[k.len()..].starts_with('.')))
+        .max_by_key(|k| k.len())
 }

@@ -261,11 +261,7 @@ fn typed_config<P: Protocol>(
                     .flat_map(|m| (m.make)(&protocol).report())
                     .collect()
             });
-            let known = names.keys().any(|k| {
-                metric == k
-                    || (metric.starts_with(k.as_str()) && metric[k.len()..].starts_with('.'))
-            });
-            if !known {
+            if crate::check::reported_name(names.keys().map(String::as_str), metric).is_none() {
                 let list: Vec<&str> = names.keys().map(String::as_str).collect();
                 return Err(place.error(
                     &format!("expect[{i}].metric"),
