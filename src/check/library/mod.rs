@@ -66,3 +66,15 @@ pub fn touched<P: Protocol>(view: &View<'_, P>) -> Touched {
         None => 0..view.cluster_size(),
     })
 }
+
+/// The nodes whose flag is set in `who` (indexed by node id), as a failure message names
+/// them: `n1 n3`.
+pub fn node_names(who: &[bool]) -> String {
+    let v: Vec<String> = who
+        .iter()
+        .enumerate()
+        .filter(|&(_, &w)| w)
+        .map(|(i, _)| NodeId(i as u32).to_string())
+        .collect();
+    v.join(" ")
+}

@@ -8,7 +8,7 @@
 use super::{Ballot, Command, MultiPaxos, Op, Proposal, Record, Role};
 use crate::kit::quorum::majority;
 use crate::protocol::library::{
-    Advances, Agreement, Convergence, Monotonic, map_difference, touched,
+    Advances, Agreement, Convergence, Monotonic, map_difference, node_names, touched,
 };
 use crate::protocol::{ClientId, Failure, Monitor, NodeId, PropertyDef, RequestId, Trigger, View};
 use std::collections::BTreeMap;
@@ -111,16 +111,6 @@ fn acceptances(records: &[Record], from: usize) -> impl Iterator<Item = (u64, Ba
     })
 }
 
-fn names(who: &[bool]) -> String {
-    let v: Vec<String> = who
-        .iter()
-        .enumerate()
-        .filter(|&(_, &w)| w)
-        .map(|(i, _)| NodeId(i as u32).to_string())
-        .collect();
-    v.join(" ")
-}
-
 /// The global record: per (slot, ballot) the value accepted and by whom; per slot the value
 /// chosen and the ballot it was first chosen in; per node, how much of its journal has been
 /// read and how many of its applied slots checked (with the incarnation they belong to).
@@ -151,7 +141,7 @@ impl Monitor<MultiPaxos> for Chosen {
                     .entry((slot, ballot))
                     .or_insert_with(|| (value, vec![false; n]));
                 if *v != value {
-                    let (v, others) = (*v, names(who));
+                    let (v, others) = (*v, node_names(who));
                     return Err(Failure::new(
                         format!(
                             "{node} accepted {value} at slot {slot} in ballot {ballot}, but {others} accepted {v} there in that ballot"
@@ -169,7 +159,7 @@ impl Monitor<MultiPaxos> for Chosen {
                             return Err(Failure::new(
                                 format!(
                                     "{value} was chosen at slot {slot} in ballot {ballot} (accepted by {}), but {c} had been chosen there in ballot {b}",
-                                    names(who)
+                                    node_names(who)
                                 ),
                                 vec![node],
                             ));

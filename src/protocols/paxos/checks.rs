@@ -6,7 +6,7 @@
 
 use super::{Ballot, Paxos, Proposal, Request, Response};
 use crate::kit::quorum::majority;
-use crate::protocol::library::{Agreement, Monotonic, touched};
+use crate::protocol::library::{Agreement, Monotonic, node_names, touched};
 use crate::protocol::{Endpoint, Failure, Monitor, NodeId, Outcome, PropertyDef, Trigger, View};
 use std::collections::BTreeMap;
 
@@ -86,16 +86,6 @@ pub(super) struct Chosen {
     last_learned: Vec<Option<i64>>,
 }
 
-fn names(who: &[bool]) -> String {
-    let v: Vec<String> = who
-        .iter()
-        .enumerate()
-        .filter(|&(_, &w)| w)
-        .map(|(i, _)| NodeId(i as u32).to_string())
-        .collect();
-    v.join(" ")
-}
-
 impl Monitor<Paxos> for Chosen {
     fn check(&mut self, view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
@@ -126,7 +116,7 @@ impl Monitor<Paxos> for Chosen {
                                         "{} was chosen in ballot {} (accepted by {}), but {v} had been chosen in ballot {b}",
                                         p.value,
                                         p.ballot,
-                                        names(who)
+                                        node_names(who)
                                     ),
                                     vec![node],
                                 ));
