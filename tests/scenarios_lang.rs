@@ -487,3 +487,66 @@ fn aims_durations_and_repetitions_parse_and_write_back() {
         assert!(e.contains(says), "{bad}: {e}");
     }
 }
+
+/// `workload.pinned`: a pinned client sends every attempt to its node, redirects included
+/// (Raft's followers redirect to the leader); the others still follow redirects.
+#[test]
+fn a_pinned_client_sends_every_attempt_to_its_node() {
+    let text = raft("", 2000).replace(
+        r#""retries": 5}"#,
+        r#""retries": 5, "pinned": {"c1": "n3"}}"#,
+    );
+    let (_, records) = run_raft(&text, 3);
+    let targets = |client: &str| -> Vec<String> {
+        records
+            .iter()
+            .filter(|r| r["ev"] == "send" && r["from"] == client)
+            .map(|r| r["to"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let pinned = targets("c1");
+    assert!(pinned.len() > 3, "c1 sent {pinned:?}");
+    assert!(pinned.iter().all(|t| t == "n3"), "c1 sent to {pinned:?}");
+    let free = targets("c2");
+    assert!(
+        free.iter().any(|t| t != "n3"),
+        "c2 is not pinned, yet sent only to n3: {free:?}"
+    );
+    // n3 did redirect c1 (it does not lead throughout), and c1 stayed with it.
+    let redirected = records.iter().any(|r| {
+        r["ev"] == "deliver"
+            && r["to"] == "c1"
+            && r["msg"]["response"]["body"]["not_leader"].is_object()
+    });
+    assert!(
+        redirected,
+        "n3 never redirected c1 at this seed: pick another"
+    );
+}
+
+#[test]
+fn pins_name_a_client_and_a_node_of_the_scenario() {
+    let pin = |pins: &str| {
+        raft("", 1000).replace(
+            r#""retries": 5}"#,
+            &format!(r#""retries": 5, "pinned": {pins}}}"#),
+        )
+    };
+    for (pins, field, says) in [
+        (r#"{"c3": "n1"}"#, "workload.pinned.c3", "no client c3"),
+        (r#"{"c1": "n6"}"#, "workload.pinned.c1", "no node n6"),
+        (r#"{"x1": "n1"}"#, "workload.pinned.x1", "client name"),
+        (r#"{"c1": "leader"}"#, "workload.pinned.c1", "node name"),
+    ] {
+        let e = bad(&pin(pins));
+        assert_eq!(e.field.as_deref(), Some(field), "{pins}: {e}");
+        assert!(e.message.contains(says), "{pins}: {e}");
+        assert!(e.line.is_some(), "{pins}: {e}");
+    }
+    // ABD's quorum client talks to every node: it cannot be pinned.
+    let abd = r#"{"schema": 1, "description": "x", "protocol": {"name": "abd"}, "nodes": 3,
+      "workload": {"clients": 1, "pinned": {"c1": "n2"}}, "limits": {"time_ms": 100}}"#;
+    let e = load::<faultline::protocols::abd::Abd>("a.json", abd, &[]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("workload.pinned.c1"), "{e}");
+    assert!(e.message.contains("cannot be pinned"), "{e}");
+}

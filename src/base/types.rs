@@ -92,6 +92,15 @@ impl Serialize for ClientId {
     }
 }
 
+impl<'de> Deserialize<'de> for ClientId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_prefixed(&text, 'c').map(ClientId).ok_or_else(|| {
+            serde::de::Error::custom(format!("expected a client name like \"c1\", got {text:?}"))
+        })
+    }
+}
+
 /// A vertex of the network: a node or a client. Clients have their own vertices so that a
 /// partition can put a client on the wrong side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -58,6 +58,8 @@ pub struct Driver<P: Protocol, G> {
     next_request: u64,
     current: Option<InFlight<P::Request>>,
     preferred: Option<NodeId>,
+    /// The node the scenario pins this client to (`workload.pinned`), if any.
+    pinned: Option<NodeId>,
 }
 
 impl<P: Protocol, G: Generator<P>> Driver<P, G> {
@@ -69,6 +71,9 @@ impl<P: Protocol, G: Generator<P>> Driver<P, G> {
     }
 
     fn pick_target(&mut self, ctx: &mut ClientCtx<'_, P>, avoid: Option<NodeId>) -> NodeId {
+        if let Some(p) = self.pinned {
+            return p;
+        }
         if let Some(p) = self.preferred.filter(|&p| Some(p) != avoid) {
             return p;
         }
@@ -116,6 +121,7 @@ impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
             next_request: 0,
             current: None,
             preferred: None,
+            pinned: workload.pinned.get(&id).copied(),
         }
     }
 
@@ -141,10 +147,11 @@ impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
             }
             Verdict::Fail => self.finish(ctx, Outcome::Fail(response)),
             Verdict::Redirect(hint) => {
-                if from != cur.target {
+                if from != cur.target || self.pinned.is_some() {
                     // A duplicate or late redirect from a node already left behind: following
                     // it would put a second copy of the request in flight, and duplicates of
-                    // that copy a third, and so on.
+                    // that copy a third, and so on. A pinned client follows no redirect: its
+                    // timeout sends the request to the same node again.
                     return;
                 }
                 let target = match hint {
@@ -158,6 +165,10 @@ impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
                 self.transmit(ctx);
             }
         }
+    }
+
+    fn honours_pinned() -> bool {
+        true
     }
 
     fn on_timer(&mut self, ctx: &mut ClientCtx<'_, P>, timer: u64) {

@@ -3,6 +3,7 @@
 
 use super::{ClientId, History, NodeId, OpId, Outcome, Protocol, RequestId, Rng, Time};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The generic workload parameters of a scenario (`"workload": {...}`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +23,11 @@ pub struct WorkloadConfig {
     pub retries: u32,
     /// No new operation starts after this virtual time, milliseconds (0 = the run's end).
     pub stop_ms: u64,
+    /// Clients pinned to a node: such a client sends every attempt of every operation to
+    /// that node (a redirect is not followed; the client waits for its timeout and tries the
+    /// same node again).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub pinned: BTreeMap<ClientId, NodeId>,
 }
 
 impl Default for WorkloadConfig {
@@ -34,6 +40,7 @@ impl Default for WorkloadConfig {
             timeout_ms: 500,
             retries: 2,
             stop_ms: 0,
+            pinned: BTreeMap::new(),
         }
     }
 }
@@ -169,4 +176,10 @@ pub trait ClientLogic<P: Protocol>: Sized {
     );
     /// A client timer fired.
     fn on_timer(&mut self, ctx: &mut ClientCtx<'_, P>, timer: u64);
+    /// Whether this client logic honours `workload.pinned` (sends every attempt to the node
+    /// it is pinned to). A scenario that pins the clients of a protocol whose clients do not
+    /// is refused at load.
+    fn honours_pinned() -> bool {
+        false
+    }
 }

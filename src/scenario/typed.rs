@@ -85,6 +85,7 @@ impl<P: Protocol> Scenario<P> {
         typed_config::<P>(&doc.file, 0, &place)?;
         check_knobs::<P>(&doc.file, &place)?;
         check_role_aims::<P>(&doc.file, &place)?;
+        check_pinned::<P>(&doc.file, &place)?;
         Ok(Scenario {
             doc,
             protocol: PhantomData,
@@ -219,6 +220,22 @@ fn check_role_aims<P: Protocol>(file: &ScenarioFile, place: &Where<'_>) -> Resul
         }
     }
     Ok(())
+}
+
+/// Pinning a client to a node is honoured by the ready-made driver; a protocol with its own
+/// client logic (ABD's quorum client talks to every node) says whether it honours it.
+fn check_pinned<P: Protocol>(file: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
+    use crate::protocol::ClientLogic;
+    match file.workload.pinned.keys().next() {
+        Some(client) if !P::Client::honours_pinned() => Err(place.error(
+            &format!("workload.pinned.{client}"),
+            format!(
+                "protocol {}'s clients choose their own nodes and cannot be pinned to one",
+                P::NAME
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn typed_config<P: Protocol>(

@@ -321,6 +321,21 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
             "think and timeout times may be at most one year",
         ));
     }
+    for (&client, &node) in &w.pinned {
+        let field = format!("workload.pinned.{client}");
+        if client.0 >= clients {
+            return Err(place.error(
+                &field,
+                format!("no client {client}: the workload has {clients} (c1 to c{clients})"),
+            ));
+        }
+        if node.0 >= nodes {
+            return Err(place.error(
+                &field,
+                format!("no node {node}: the scenario has {nodes} (n1 to n{nodes})"),
+            ));
+        }
+    }
     let net = &f.network;
     if let Some(why) = net.order.and_then(|o| o.invalid()) {
         return Err(place.error("network.order", why));

@@ -14,6 +14,55 @@ use crate::protocol::{ClientId, Failure, Monitor, NodeId, PropertyDef, RequestId
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// What the checks and unit tests read of a node (here, beside the checks: no step of the
+/// protocol reads them, so the mutation routine leaves them alone).
+impl MultiPaxos {
+    /// Current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// The ballot this acceptor promised (zero before any).
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+    /// The ballot this node runs as candidate or leader.
+    pub fn ballot(&self) -> Option<Ballot> {
+        self.ballot
+    }
+    /// The ballot of the leader this node follows (its own when it leads).
+    pub fn leader_ballot(&self) -> Ballot {
+        self.leader_ballot
+    }
+    /// The leader this node knows of.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    /// The proposal this acceptor accepted at `slot`, if any.
+    pub fn accepted_at(&self, slot: u64) -> Option<&Proposal> {
+        self.accepted.get(&slot)
+    }
+    /// The chosen command this node knows at `slot` (`Some(None)`: a no-op).
+    pub fn chosen_at(&self, slot: u64) -> Option<&Option<Command>> {
+        self.chosen.get(&slot)
+    }
+    /// The chosen prefix: every slot up to it is known chosen here.
+    pub fn chosen_prefix(&self) -> u64 {
+        self.commit
+    }
+    /// The last slot applied to the state machine.
+    pub fn applied_slot(&self) -> u64 {
+        self.applied
+    }
+    /// The key-value map as applied so far.
+    pub fn kv(&self) -> &BTreeMap<String, String> {
+        self.service.data()
+    }
+    /// How many times this node was pre-empted since it started.
+    pub fn preempted(&self) -> u64 {
+        self.preempted
+    }
+}
+
 /// Every property Multi-Paxos offers, its safety checks on by default.
 pub(super) fn properties() -> Vec<PropertyDef<MultiPaxos>> {
     vec![

@@ -307,51 +307,6 @@ pub struct MultiPaxos {
 }
 
 impl MultiPaxos {
-    /// Current role.
-    pub fn role(&self) -> Role {
-        self.role
-    }
-    /// The ballot this acceptor promised (zero before any).
-    pub fn promised(&self) -> Ballot {
-        self.promised
-    }
-    /// The ballot this node runs as candidate or leader.
-    pub fn ballot(&self) -> Option<Ballot> {
-        self.ballot
-    }
-    /// The ballot of the leader this node follows (its own when it leads).
-    pub fn leader_ballot(&self) -> Ballot {
-        self.leader_ballot
-    }
-    /// The leader this node knows of.
-    pub fn leader(&self) -> Option<NodeId> {
-        self.leader
-    }
-    /// The proposal this acceptor accepted at `slot`, if any.
-    pub fn accepted_at(&self, slot: u64) -> Option<&Proposal> {
-        self.accepted.get(&slot)
-    }
-    /// The chosen command this node knows at `slot` (`Some(None)`: a no-op).
-    pub fn chosen_at(&self, slot: u64) -> Option<&Option<Command>> {
-        self.chosen.get(&slot)
-    }
-    /// The chosen prefix: every slot up to it is known chosen here.
-    pub fn chosen_prefix(&self) -> u64 {
-        self.commit
-    }
-    /// The last slot applied to the state machine.
-    pub fn applied_slot(&self) -> u64 {
-        self.applied
-    }
-    /// The key-value map as applied so far.
-    pub fn kv(&self) -> &BTreeMap<String, String> {
-        self.service.data()
-    }
-    /// How many times this node was pre-empted since it started.
-    pub fn preempted(&self) -> u64 {
-        self.preempted
-    }
-
     fn set_role(&mut self, ctx: &mut Ctx<'_, Self>, role: Role) {
         if self.role != role {
             self.role = role;
@@ -475,6 +430,9 @@ impl MultiPaxos {
     fn follow(&mut self, ctx: &mut Ctx<'_, Self>, ballot: Ballot) {
         self.round = self.round.max(ballot.round);
         if self.ballot.is_some_and(|b| b < ballot) {
+            // Pre-empted too, by a leader whose accept or heartbeat came before its prepare
+            // (which may have been lost): no backoff, since there is a leader to follow.
+            self.preempted += 1;
             self.step_down(ctx);
         }
         if self.role != Role::Follower {

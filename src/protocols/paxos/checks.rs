@@ -4,11 +4,40 @@
 //! later moved on, crashed or forgot. Where the check library has the property (learners
 //! agree slot by slot, durable counters), Paxos gives it accessors.
 
-use super::{Ballot, Paxos, Proposal, Request, Response};
+use super::{Ballot, Paxos, Phase, Proposal, Request, Response};
 use crate::kit::quorum::majority;
 use crate::protocol::library::{Agreement, Monotonic, node_names, touched};
 use crate::protocol::{Endpoint, Failure, Monitor, NodeId, Outcome, PropertyDef, Trigger, View};
 use std::collections::BTreeMap;
+
+/// What the checks and unit tests read of a node (here, beside the checks: no step of the
+/// protocol reads them, so the mutation routine leaves them alone).
+impl Paxos {
+    /// The ballot this acceptor promised (zero before any).
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+    /// The proposal this acceptor accepted, if any.
+    pub fn accepted(&self) -> Option<Proposal> {
+        self.accepted
+    }
+    /// The value this learner learned, if any.
+    pub fn learned(&self) -> Option<i64> {
+        self.learned
+    }
+    /// The ballot this proposer runs, if any.
+    pub fn ballot(&self) -> Option<Ballot> {
+        self.ballot
+    }
+    /// Where this proposer is.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+    /// How many times this proposer was pre-empted since it (re)started.
+    pub fn preempted(&self) -> u64 {
+        self.preempted
+    }
+}
 
 /// Every property Paxos offers, its safety checks on by default.
 pub(super) fn properties() -> Vec<PropertyDef<Paxos>> {

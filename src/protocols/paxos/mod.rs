@@ -297,31 +297,6 @@ pub struct Paxos {
 }
 
 impl Paxos {
-    /// The ballot this acceptor promised (zero before any).
-    pub fn promised(&self) -> Ballot {
-        self.promised
-    }
-    /// The proposal this acceptor accepted, if any.
-    pub fn accepted(&self) -> Option<Proposal> {
-        self.accepted
-    }
-    /// The value this learner learned, if any.
-    pub fn learned(&self) -> Option<i64> {
-        self.learned
-    }
-    /// The ballot this proposer runs, if any.
-    pub fn ballot(&self) -> Option<Ballot> {
-        self.ballot
-    }
-    /// Where this proposer is.
-    pub fn phase(&self) -> &Phase {
-        &self.phase
-    }
-    /// How many times this proposer was pre-empted since it (re)started.
-    pub fn preempted(&self) -> u64 {
-        self.preempted
-    }
-
     fn set_role(&self, ctx: &mut Ctx<'_, Self>, role: &'static str) {
         ctx.annotate("role", role);
     }
