@@ -22,7 +22,12 @@
 //! with one is a teaching or regression case that must fail with its switch on, so it says
 //! nothing about a mutant). The swarm scenario takes half the seeds and the others share the
 //! rest, each at least 4. Seeds run from 1 upwards, so the same mutant always meets the
-//! same runs. A scenario that fails on some seed unmutated is left out ([`NOT_JUDGES`], with
+//! same runs. Before them, every case of the protocol with an `outcome` (its teaching and
+//! bug scenarios that declare one, and `regressions/PROTOCOL-*`) runs at its own seed: as
+//! written it must end as its outcome says, and a bug case with its switches off must not
+//! fail (inconclusive is allowed). A bug case is the exact schedule in which the rule its
+//! switch breaks matters, so a mutant of that rule fails it with the switch off, and a
+//! mutant of the switch's own code keeps it from failing as written. A scenario that fails on some seed unmutated is left out ([`NOT_JUDGES`], with
 //! the reason): the unmutated tree must pass the sweep.
 
 use faultline::protocol::Protocol;
@@ -33,8 +38,8 @@ use faultline::protocols::paxos::Paxos;
 use faultline::protocols::ping::Ping;
 use faultline::protocols::raft::Raft;
 use faultline::run::sweep::{SeedSet, sweep};
-use faultline::scenario::{Scenario, bundled_names};
-use faultline::sim::install_panic_capture;
+use faultline::scenario::{ExpectedOutcome, Scenario, bundled_names};
+use faultline::sim::{Verdict, install_panic_capture};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -161,6 +166,86 @@ fn judge(targets: &[&str]) {
     }
 }
 
+/// A case with an `outcome`: the protocol's teaching and bug scenarios that declare one and its
+/// regression cases (`regressions/PROTOCOL-*`).
+struct Case<P: Protocol> {
+    name: String,
+    /// As written: it must end as its `outcome` says.
+    written: Scenario<P>,
+    /// With every bug switch it turns on turned off, and the overrides that do it: it must
+    /// not fail. `None` for a case with no switch on.
+    fixed: Option<(Scenario<P>, Vec<String>)>,
+}
+
+/// The protocol's cases with an outcome. Each is one precise schedule: a bug case is the one
+/// in which the rule its switch breaks matters, so a mutant that breaks the same rule
+/// without the switch fails it with the switch off, where a sweep of random seeds may never
+/// arrive; and a mutant of the switch's own code (or of what the case's failure depends on)
+/// keeps the case from failing as written.
+fn cases<P: Protocol>(protocol: &str) -> Vec<Case<P>> {
+    let (own, regression) = (format!("{protocol}/"), format!("regressions/{protocol}-"));
+    bundled_names()
+        .into_iter()
+        .filter(|n| n.starts_with(&own) || n.starts_with(&regression))
+        .filter_map(|n| {
+            let written = Scenario::<P>::bundled(n, &[]).unwrap();
+            written.file.outcome.as_ref()?;
+            let off: Vec<String> = written.file.protocol.params["bugs"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, on)| on.as_bool() == Some(true))
+                .map(|(k, _)| format!("protocol.params.bugs.{k}=false"))
+                .collect();
+            let fixed = (!off.is_empty()).then(|| (Scenario::<P>::bundled(n, &off).unwrap(), off));
+            Some(Case {
+                name: n.to_string(),
+                written,
+                fixed,
+            })
+        })
+        .collect()
+}
+
+/// One case at its own seed, as written and with its switches off. A switched-off run that
+/// is inconclusive does not kill (a shrunk case may end before its liveness checks can be
+/// decided, as tests/regressions.rs allows).
+fn run_case<P: Protocol>(case: &Case<P>) -> Result<(), String> {
+    let name = &case.name;
+    let seed = case.written.file.seed;
+    let outcome = case
+        .written
+        .file
+        .outcome
+        .as_ref()
+        .expect("a case has an outcome");
+    let report = case
+        .written
+        .run(seed, None)
+        .map_err(|e| format!("{name}: {e}"))?;
+    if let Err(why) = outcome.judge(&report.verdict) {
+        return Err(format!(
+            "{name} seed {seed} no longer ends as its outcome says: {why}\n  reproduce: faultline run {name}"
+        ));
+    }
+    let Some((fixed, off)) = &case.fixed else {
+        return Ok(());
+    };
+    let report = fixed.run(seed, None).map_err(|e| format!("{name}: {e}"))?;
+    match report.verdict {
+        Verdict::Fail(f) => Err(format!(
+            "{name} (switches off) seed {seed}: {} ({}): {}\n  reproduce: faultline run {name}{}",
+            f.check,
+            f.class.name(),
+            f.message,
+            off.iter()
+                .map(|o| format!(" --set {o}"))
+                .collect::<String>()
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[allow(clippy::disallowed_types)] // the deadline only
 fn run_all<P: Protocol>(
     protocol: &str,
@@ -169,6 +254,12 @@ fn run_all<P: Protocol>(
     deadline: std::time::Instant,
     ran: &mut Vec<(String, u64)>,
 ) -> Result<(), String> {
+    // The cases first: one seed each (two runs for a bug case), and the likeliest to kill a
+    // mutant of a subtle rule.
+    for case in cases::<P>(protocol) {
+        run_case(&case)?;
+        ran.push((format!("{} (its own seed)", case.name), 1));
+    }
     for (name, scn, seeds) in plan::<P>(protocol, total) {
         let done = sweep_one(&name, &scn, seeds, jobs, deadline)?;
         ran.push((name, done));

@@ -13,6 +13,7 @@
 //! | [`Advances`] | monitor | after the heal, a majority moves a progress counter past its highest value at the heal (an eventually-check) |
 //! | [`Convergence`] | invariant | all up replicas hold the same state (an eventually-check after the heal) |
 //! | [`AtMostOnce`] | invariant | no numbered item of a stream is applied (delivered) twice |
+//! | [`Annotations`] | monitor | what a node's annotations say (role, epoch, progress) is what its state is: the trace tells the truth |
 //!
 //! Each file says which protocols use its property, and its tests run a scripted protocol
 //! (`toy`) through the engine to show the property failing, and holding.
@@ -25,6 +26,7 @@
 mod acked;
 mod advances;
 mod agreement;
+mod annotations;
 mod at_most_once;
 mod convergence;
 mod monotonic;
@@ -35,6 +37,7 @@ pub(crate) mod toy;
 pub use acked::AckedSurvive;
 pub use advances::Advances;
 pub use agreement::Agreement;
+pub use annotations::Annotations;
 pub use at_most_once::{AtMostOnce, Tally};
 pub use convergence::{Convergence, map_difference};
 pub use monotonic::{Monotonic, MonotonicEach};

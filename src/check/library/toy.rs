@@ -6,8 +6,8 @@
 #![cfg(test)]
 
 use super::{
-    AckedSurvive, Advances, Agreement, AtMostOnce, Convergence, Monotonic, MonotonicEach,
-    OneLeaderPerEpoch, Tally, map_difference,
+    AckedSurvive, Advances, Agreement, Annotations, AtMostOnce, Convergence, Monotonic,
+    MonotonicEach, OneLeaderPerEpoch, Tally, map_difference,
 };
 use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use crate::check::{ExpectKind, Expectation, Finding, PropertyDef};
@@ -24,8 +24,10 @@ pub enum Act {
     Epoch(u64),
     /// Lead (or stop leading) in the current epoch.
     Lead(bool),
-    /// Set the volatile counter.
+    /// Set the volatile counter, and annotate it (`count`).
     Count(u64),
+    /// Set the volatile counter without annotating it: the trace lies.
+    Quiet(u64),
     /// Set the durable counter, written and synced.
     Durable(u64),
     /// Set the durable counter, written but not synced.
@@ -137,7 +139,11 @@ impl Protocol for Toy {
         match self.script[timer].2.clone() {
             Act::Epoch(e) => self.epoch = e,
             Act::Lead(l) => self.leads = l,
-            Act::Count(c) => self.count = c,
+            Act::Count(c) => {
+                self.count = c;
+                ctx.annotate("count", c);
+            }
+            Act::Quiet(c) => self.count = c,
             Act::Durable(v) => {
                 self.durable = v;
                 ctx.write_cell("counter", Rec::Counter(v));
@@ -210,6 +216,13 @@ impl Protocol for Toy {
                         if peer.0 == 0 { t.count } else { t.durable }
                     },
                 ),
+            ),
+            PropertyDef::monitor(
+                "count_shown",
+                "the last `count` annotation is the volatile counter (once it is above 0)",
+                Annotations::new(&["count"], |t: &Toy, _| {
+                    (t.count > 0).then_some(crate::protocol::Value::from(t.count))
+                }),
             ),
             PropertyDef::monitor(
                 "durable_monotonic",

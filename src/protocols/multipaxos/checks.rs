@@ -8,9 +8,11 @@
 use super::{Ballot, Command, MultiPaxos, Op, Proposal, Record, Role};
 use crate::kit::quorum::majority;
 use crate::protocol::library::{
-    Advances, Agreement, Convergence, Monotonic, map_difference, node_names, touched,
+    Advances, Agreement, Annotations, Convergence, Monotonic, map_difference, node_names, touched,
 };
-use crate::protocol::{ClientId, Failure, Monitor, NodeId, PropertyDef, RequestId, Trigger, View};
+use crate::protocol::{
+    ClientId, Failure, Monitor, NodeId, PropertyDef, RequestId, Trigger, Value, View,
+};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -63,6 +65,22 @@ impl MultiPaxos {
     }
 }
 
+/// What a node's annotation of `key` must say, from its state: its role, the leader it
+/// knows (none after a restart, until it hears of one), and its chosen prefix once it has
+/// one in this incarnation (it is volatile: a restarted node learns it again).
+fn shown(m: &MultiPaxos, key: &'static str) -> Option<Value> {
+    match key {
+        "role" => Some(Value::Word(match m.role {
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        })),
+        "leader" => Some(Value::Node(m.leader)),
+        "chosen" => (m.commit > 0).then(|| Value::from(m.commit)),
+        _ => None,
+    }
+}
+
 /// Every property Multi-Paxos offers, its safety checks on by default.
 pub(super) fn properties() -> Vec<PropertyDef<MultiPaxos>> {
     vec![
@@ -70,6 +88,12 @@ pub(super) fn properties() -> Vec<PropertyDef<MultiPaxos>> {
             "agreement",
             "per slot, at most one value is ever chosen (accepted by a majority of acceptors in one ballot), over the whole run; no two acceptors accept different values in one slot and ballot; a node applies only the value chosen in a slot",
             Chosen::default(),
+        )
+        .always(),
+        PropertyDef::monitor(
+            "annotations_match_state",
+            "what a node's trace says (role, leader, chosen prefix: what explain and the viewer show) is its state",
+            Annotations::new(&["role", "leader", "chosen"], shown),
         )
         .always(),
         PropertyDef::monitor(

@@ -812,6 +812,9 @@ impl Protocol for MultiPaxos {
             }
         }
         ctx.annotate("ballot", self.promised.number(self.n));
+        // The leader it knew before the crash is forgotten with the rest of its volatile
+        // state: the trace says so, rather than keep showing it.
+        ctx.annotate("leader", None::<NodeId>);
         self.on_start(ctx);
     }
 

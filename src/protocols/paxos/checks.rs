@@ -6,8 +6,10 @@
 
 use super::{Ballot, Paxos, Phase, Proposal, Request, Response};
 use crate::kit::quorum::majority;
-use crate::protocol::library::{Agreement, Monotonic, node_names, touched};
-use crate::protocol::{Endpoint, Failure, Monitor, NodeId, Outcome, PropertyDef, Trigger, View};
+use crate::protocol::library::{Agreement, Annotations, Monotonic, node_names, touched};
+use crate::protocol::{
+    Endpoint, Failure, Monitor, NodeId, Outcome, PropertyDef, Trigger, Value, View,
+};
 use std::collections::BTreeMap;
 
 /// What the checks and unit tests read of a node (here, beside the checks: no step of the
@@ -91,6 +93,18 @@ pub(super) fn properties() -> Vec<PropertyDef<Paxos>> {
             }),
         )
         .always(),
+        PropertyDef::monitor(
+            "annotations_match_state",
+            "what a node's trace says (role, ballot, decided, chosen: what explain and the viewer show) is its state",
+            Annotations::new(&["role", "ballot", "decided", "chosen"], shown),
+        )
+        .always(),
+        PropertyDef::invariant(
+            "learned_rests",
+            "a node that has learned the chosen value runs no ballot: its proposer is idle",
+            learned_rests,
+        )
+        .always(),
         PropertyDef::invariant(
             "all_learned",
             "every up node has learned a value (use as `eventually`: after the heal a value is chosen and everyone learns it)",
@@ -102,6 +116,26 @@ pub(super) fn properties() -> Vec<PropertyDef<Paxos>> {
             competing_ballots,
         ),
     ]
+}
+
+/// What a node's annotation of `key` must say, computed here from its state (not with the
+/// protocol's own helpers, so a mistake in those shows): the role its proposer's phase is,
+/// the ballot it runs as one number (round × nodes + proposer index), and once it learned,
+/// `decided = 1` and the value. No claim about a ballot before this incarnation runs one.
+fn shown(p: &Paxos, key: &'static str) -> Option<Value> {
+    match key {
+        "role" => Some(Value::Word(match p.phase {
+            Phase::Idle => "idle",
+            Phase::Preparing { .. } => "preparing",
+            Phase::Accepting { .. } => "accepting",
+        })),
+        "ballot" => p
+            .ballot
+            .map(|b| Value::from(b.round * u64::from(p.n) + u64::from(b.node))),
+        "decided" => p.learned.map(|_| Value::from(1u64)),
+        "chosen" => p.learned.map(Value::from),
+        _ => None,
+    }
 }
 
 /// The global record of acceptances: per (ballot, value), which acceptors accepted it; the
@@ -317,6 +351,29 @@ fn all_learned(view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failur
         format!("{} learned no value yet", list.join(" ")),
         missing,
     ))
+}
+
+/// A node that learned runs no ballot (a proposer that goes on preparing or accepting after
+/// the decision only sends messages that can change nothing).
+fn learned_rests(view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+    for n in touched(view) {
+        if let Some(p) = view.node(n).filter(|p| p.learned.is_some()) {
+            if p.phase != Phase::Idle {
+                return Err(Failure::new(
+                    format!(
+                        "{n} learned {} but its proposer is still {}",
+                        p.learned.unwrap_or_default(),
+                        match p.phase {
+                            Phase::Preparing { .. } => "preparing",
+                            _ => "accepting",
+                        }
+                    ),
+                    vec![n],
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Some proposer was pre-empted by a higher ballot.
