@@ -168,11 +168,12 @@ else
     echo "$seeds seeds, ${seconds} s cap per mutant, cargo-mutants timeout ${timeout} s${shard:+, shard $shard}" >"$out/budget"
 fi
 
-# Mutants are built in a scratch copy of the tree that is kept between runs
-# (target/mutants-src, with its own target/), so only the first run builds everything and
-# every later run and mutant is an incremental build. cargo-mutants restores each file after
-# its mutant; the copy is brought up to date with the tree before every run.
-scratch=target/mutants-src
+# Mutants are built in a scratch copy of the tree that is kept between runs, one per target
+# (target/mutants-scratch/TARGET, with its own target/, so runs of two targets may go at once),
+# so only the first run builds everything and every later run and mutant is an incremental
+# build. cargo-mutants restores each file after its mutant; the copy is brought up to date
+# with the tree before every run.
+scratch=target/mutants-scratch/$target
 mkdir -p "$scratch"
 # Only files whose content differs are copied, with a fresh modification time, so cargo
 # rebuilds exactly what changed (also a file left mutated by an interrupted run).

@@ -8,7 +8,8 @@ use super::{Ballot, Paxos, Phase, Proposal, Request, Response};
 use crate::kit::quorum::majority;
 use crate::protocol::library::{Agreement, Annotations, Monotonic, node_names, touched};
 use crate::protocol::{
-    Endpoint, Failure, Monitor, NodeId, Outcome, PropertyDef, Trigger, Value, View,
+    Endpoint, Failure, Metric, MetricDef, Monitor, NodeId, Outcome, PropertyDef, Trigger, Value,
+    View,
 };
 use std::collections::BTreeMap;
 
@@ -116,6 +117,14 @@ pub(super) fn properties() -> Vec<PropertyDef<Paxos>> {
             competing_ballots,
         ),
     ]
+}
+
+/// `3.n2`: round 3 of node n2, as the checks' messages name a ballot (here, beside them:
+/// no step of the protocol prints one).
+impl std::fmt::Display for Ballot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.round, NodeId(self.node))
+    }
 }
 
 /// What a node's annotation of `key` must say, computed here from its state (not with the
@@ -385,5 +394,84 @@ fn competing_ballots(view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), 
         Ok(())
     } else {
         Err(Failure::new("no proposer has been pre-empted", Vec::new()))
+    }
+}
+
+/// Paxos's metrics (they never fail; scenarios bound them).
+pub(super) fn metrics() -> Vec<MetricDef<Paxos>> {
+    vec![MetricDef {
+        name: "paxos_metrics",
+        description: "ballots started, pre-emptions, store syncs and writes, and when the first and the last node learned",
+        make: |_| Box::new(PaxosMetrics::default()),
+    }]
+}
+
+/// Run statistics for the summary: how much work the decision took.
+#[derive(Default)]
+struct PaxosMetrics {
+    /// Per node: the ballot it ran when last seen, its incarnation and pre-emptions then.
+    seen: Vec<(Option<Ballot>, u32, u64)>,
+    ballots: u64,
+    preemptions: u64,
+    /// Per node: its store's syncs as last seen.
+    syncs: Vec<u64>,
+    /// Per node: its store's writes (cells and records) as last seen.
+    writes: Vec<u64>,
+    /// Microseconds: the first node to learn, and the step at which every node had.
+    first_learned: Option<u64>,
+    all_learned: Option<u64>,
+}
+
+impl Metric<Paxos> for PaxosMetrics {
+    fn observe(&mut self, view: &View<'_, Paxos>) {
+        let n = view.cluster_size() as usize;
+        self.seen.resize(n, (None, 0, 0));
+        self.syncs.resize(n, 0);
+        self.writes.resize(n, 0);
+        for node in touched(view) {
+            let stats = view.store(node).stats();
+            self.syncs[node.index()] = stats.syncs;
+            self.writes[node.index()] = stats.writes;
+            let Some(p) = view.node(node) else { continue };
+            let incarnation = view.incarnation(node);
+            let (ballot, was_in, preempted) = &mut self.seen[node.index()];
+            if *was_in != incarnation {
+                (*was_in, *preempted, *ballot) = (incarnation, 0, None);
+            }
+            if p.ballot.is_some() && p.ballot != *ballot {
+                self.ballots += 1;
+            }
+            *ballot = p.ballot;
+            self.preemptions += p.preempted.saturating_sub(*preempted);
+            *preempted = p.preempted;
+            if p.learned.is_some() && self.first_learned.is_none() {
+                self.first_learned = Some(view.time.as_us());
+            }
+        }
+        if self.all_learned.is_none()
+            && view
+                .nodes()
+                .all(|m| view.node(m).is_some_and(|p| p.learned.is_some()))
+        {
+            self.all_learned = Some(view.time.as_us());
+        }
+    }
+
+    fn report(&self) -> Vec<(String, serde_json::Value)> {
+        let ms = |us: Option<u64>| us.map(|us| us as f64 / 1000.0);
+        vec![
+            ("paxos.ballots".into(), self.ballots.into()),
+            ("paxos.preemptions".into(), self.preemptions.into()),
+            ("paxos.syncs".into(), self.syncs.iter().sum::<u64>().into()),
+            (
+                "paxos.writes".into(),
+                self.writes.iter().sum::<u64>().into(),
+            ),
+            (
+                "paxos.first_learned_ms".into(),
+                ms(self.first_learned).into(),
+            ),
+            ("paxos.all_learned_ms".into(), ms(self.all_learned).into()),
+        ]
     }
 }

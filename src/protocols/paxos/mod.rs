@@ -61,12 +61,11 @@ mod tests;
 use crate::kit::quorum::Quorum;
 use crate::protocol::ClientVerdict;
 use crate::protocol::{
-    ClientCtx, ClientId, Ctx, Driver, Generator, Liveness, NodeId, PropertyDef, Protocol,
-    RequestId, Time, Vocabulary,
+    ClientCtx, ClientId, Ctx, Driver, Generator, Liveness, MetricDef, NodeId, PropertyDef,
+    Protocol, RequestId, Time, Vocabulary,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// Bug switches, all off by default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -138,13 +137,6 @@ impl Ballot {
     /// ballots do.
     pub fn number(self, nodes: u32) -> u64 {
         self.round * u64::from(nodes) + u64::from(self.node)
-    }
-}
-
-/// `3.n2`: round 3 of node n2.
-impl fmt::Display for Ballot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.round, NodeId(self.node))
     }
 }
 
@@ -646,6 +638,10 @@ impl Protocol for Paxos {
 
     fn properties() -> Vec<PropertyDef<Self>> {
         checks::properties()
+    }
+
+    fn metrics() -> Vec<MetricDef<Self>> {
+        checks::metrics()
     }
 
     fn record_bytes(r: &Record) -> u64 {
