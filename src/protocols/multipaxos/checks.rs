@@ -11,7 +11,8 @@ use crate::protocol::library::{
     Advances, Agreement, Annotations, Convergence, Monotonic, map_difference, node_names, touched,
 };
 use crate::protocol::{
-    ClientId, Failure, Monitor, NodeId, PropertyDef, RequestId, Trigger, Value, View,
+    ClientId, Failure, Metric, MetricDef, Monitor, NodeId, PropertyDef, RequestId, Trigger, Value,
+    View,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -126,6 +127,12 @@ pub(super) fn properties() -> Vec<PropertyDef<MultiPaxos>> {
             "promise_monotonic",
             "an acceptor's promised ballot never goes down, across restarts too: it is synced before the promise leaves",
             Monotonic::durable("promised ballot", MultiPaxos::promised),
+        )
+        .always(),
+        PropertyDef::invariant(
+            "no_stale_ballot",
+            "a node that stands or leads runs a ballot at least as high as its own acceptor's promise: once it has promised a higher ballot it has stepped back",
+            no_stale_ballot,
         )
         .always(),
         PropertyDef::invariant(
@@ -457,6 +464,29 @@ pub(super) fn leader_elected(
 }
 
 /// Some candidate or leader was pre-empted by a higher ballot.
+/// A candidate or leader has not promised a higher ballot than its own: the step that raised
+/// the promise (a prepare or accept of a higher ballot at its own acceptor) stepped it back.
+fn no_stale_ballot(view: &View<'_, MultiPaxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+    for n in touched(view) {
+        let Some(m) = view.node(n) else { continue };
+        if let Some(b) = m.ballot.filter(|&b| b < m.promised) {
+            return Err(Failure::new(
+                format!(
+                    "{n} is still {} in ballot {b}, though its acceptor promised the higher ballot {}",
+                    match m.role {
+                        Role::Leader => "leader",
+                        Role::Candidate => "candidate",
+                        Role::Follower => "follower",
+                    },
+                    m.promised
+                ),
+                vec![n],
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn competing_ballots(view: &View<'_, MultiPaxos>, _: Option<&Trigger>) -> Result<(), Failure> {
     if view
         .nodes()
@@ -468,5 +498,76 @@ fn competing_ballots(view: &View<'_, MultiPaxos>, _: Option<&Trigger>) -> Result
             "no candidate or leader has been pre-empted",
             Vec::new(),
         ))
+    }
+}
+
+/// Multi-Paxos's metrics (they never fail; scenarios bound them).
+pub(super) fn metrics() -> Vec<MetricDef<MultiPaxos>> {
+    vec![MetricDef {
+        name: "multipaxos_metrics",
+        description: "ballots stood for, pre-emptions, slots chosen, and messages and syncs per chosen slot",
+        make: |_| Box::new(MultiPaxosMetrics::default()),
+    }]
+}
+
+/// Run statistics for the summary.
+#[derive(Default)]
+struct MultiPaxosMetrics {
+    /// Per node: the ballot it ran when last seen, its incarnation and pre-emptions then.
+    seen: Vec<(Option<Ballot>, u32, u64)>,
+    ballots: u64,
+    preemptions: u64,
+    /// The highest chosen prefix any node reached.
+    chosen: u64,
+    /// Per node: its store's syncs as last seen.
+    syncs: Vec<u64>,
+    messages: u64,
+}
+
+impl Metric<MultiPaxos> for MultiPaxosMetrics {
+    fn observe(&mut self, view: &View<'_, MultiPaxos>) {
+        let n = view.cluster_size() as usize;
+        self.seen.resize(n, (None, 0, 0));
+        self.syncs.resize(n, 0);
+        for node in touched(view) {
+            self.syncs[node.index()] = view.store(node).stats().syncs;
+            let Some(m) = view.node(node) else { continue };
+            let incarnation = view.incarnation(node);
+            let (ballot, was_in, preempted) = &mut self.seen[node.index()];
+            if *was_in != incarnation {
+                (*was_in, *preempted, *ballot) = (incarnation, 0, None);
+            }
+            if m.ballot.is_some() && m.ballot != *ballot {
+                self.ballots += 1;
+            }
+            *ballot = m.ballot;
+            self.preemptions += m.preempted.saturating_sub(*preempted);
+            *preempted = m.preempted;
+            self.chosen = self.chosen.max(m.commit);
+        }
+        self.messages = view.network().stats().sent;
+    }
+
+    fn report(&self) -> Vec<(String, serde_json::Value)> {
+        let per_slot = |x: u64| {
+            if self.chosen == 0 {
+                serde_json::Value::Null
+            } else {
+                (x as f64 / self.chosen as f64).into()
+            }
+        };
+        vec![
+            ("multipaxos.ballots".into(), self.ballots.into()),
+            ("multipaxos.preemptions".into(), self.preemptions.into()),
+            ("multipaxos.chosen_slots".into(), self.chosen.into()),
+            (
+                "multipaxos.messages_per_slot".into(),
+                per_slot(self.messages),
+            ),
+            (
+                "multipaxos.syncs_per_slot".into(),
+                per_slot(self.syncs.iter().sum()),
+            ),
+        ]
     }
 }

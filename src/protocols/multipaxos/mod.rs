@@ -56,8 +56,8 @@ pub use crate::protocols::paxos::Ballot;
 use crate::kit::kv::{self, KvGenerator, KvMix, KvService, KvWorkload, Seen, Waiting};
 use crate::kit::quorum::Quorum;
 use crate::protocol::{
-    ClientId, Ctx, Driver, HistoryCall, HistoryCheck, Knob, Liveness, NodeId, PropertyDef,
-    Protocol, RequestId, Time, Val, Vocabulary,
+    ClientId, Ctx, Driver, HistoryCall, HistoryCheck, Knob, Liveness, MetricDef, NodeId,
+    PropertyDef, Protocol, RequestId, Time, Val, Vocabulary,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -909,6 +909,10 @@ impl Protocol for MultiPaxos {
 
     fn properties() -> Vec<PropertyDef<Self>> {
         checks::properties()
+    }
+
+    fn metrics() -> Vec<MetricDef<Self>> {
+        checks::metrics()
     }
 
     /// The batch size, the heartbeat, the election timeouts and the backoff bound: every
