@@ -505,7 +505,7 @@ fn competing_ballots(view: &View<'_, MultiPaxos>, _: Option<&Trigger>) -> Result
 pub(super) fn metrics() -> Vec<MetricDef<MultiPaxos>> {
     vec![MetricDef {
         name: "multipaxos_metrics",
-        description: "ballots stood for, pre-emptions, slots chosen, and messages and syncs per chosen slot",
+        description: "ballots stood for, pre-emptions, slots chosen, and messages, syncs and store writes per chosen slot",
         make: |_| Box::new(MultiPaxosMetrics::default()),
     }]
 }
@@ -519,8 +519,9 @@ struct MultiPaxosMetrics {
     preemptions: u64,
     /// The highest chosen prefix any node reached.
     chosen: u64,
-    /// Per node: its store's syncs as last seen.
+    /// Per node: its store's syncs and writes as last seen.
     syncs: Vec<u64>,
+    writes: Vec<u64>,
     messages: u64,
 }
 
@@ -529,8 +530,11 @@ impl Metric<MultiPaxos> for MultiPaxosMetrics {
         let n = view.cluster_size() as usize;
         self.seen.resize(n, (None, 0, 0));
         self.syncs.resize(n, 0);
+        self.writes.resize(n, 0);
         for node in touched(view) {
-            self.syncs[node.index()] = view.store(node).stats().syncs;
+            let stats = view.store(node).stats();
+            self.syncs[node.index()] = stats.syncs;
+            self.writes[node.index()] = stats.writes;
             let Some(m) = view.node(node) else { continue };
             let incarnation = view.incarnation(node);
             let (ballot, was_in, preempted) = &mut self.seen[node.index()];
@@ -567,6 +571,10 @@ impl Metric<MultiPaxos> for MultiPaxosMetrics {
             (
                 "multipaxos.syncs_per_slot".into(),
                 per_slot(self.syncs.iter().sum()),
+            ),
+            (
+                "multipaxos.writes_per_slot".into(),
+                per_slot(self.writes.iter().sum()),
             ),
         ]
     }
