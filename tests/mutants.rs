@@ -22,12 +22,12 @@
 //! with one is a teaching or regression case that must fail with its switch on, so it says
 //! nothing about a mutant). The swarm scenario takes half the seeds and the others share the
 //! rest, each at least 4. Seeds run from 1 upwards, so the same mutant always meets the
-//! same runs. Before them, every case of the protocol with an `outcome` (its teaching and
-//! bug scenarios that declare one, and `regressions/PROTOCOL-*`) runs at its own seed: as
-//! written it must end as its outcome says, and a bug case with its switches off must not
-//! fail (inconclusive is allowed). A bug case is the exact schedule in which the rule its
-//! switch breaks matters, so a mutant of that rule fails it with the switch off, and a
-//! mutant of the switch's own code keeps it from failing as written. A scenario that fails on some seed unmutated is left out ([`NOT_JUDGES`], with
+//! same runs. Before them, every bug case of the protocol (`PROTOCOL/bug-*`,
+//! `regressions/PROTOCOL-*`) runs once at its own seed with its switches off, and must not
+//! fail (inconclusive is allowed); a regression case that must pass runs as written. A bug
+//! case is the exact schedule in which the rule its switch breaks matters, so a mutant of
+//! that rule fails it with the switch off. No case is judged as written with its switch on
+//! (see [`cases`]). A scenario that fails on some seed unmutated is left out ([`NOT_JUDGES`], with
 //! the reason): the unmutated tree must pass the sweep.
 
 use faultline::protocol::Protocol;
@@ -166,30 +166,31 @@ fn judge(targets: &[&str]) {
     }
 }
 
-/// A case with an `outcome`: the protocol's teaching and bug scenarios that declare one and its
-/// regression cases (`regressions/PROTOCOL-*`).
+/// A case the protocol must pass: a bug case (`PROTOCOL/bug-*`, `regressions/PROTOCOL-*`)
+/// with every switch it turns on turned off, or a regression case that must pass as written.
 struct Case<P: Protocol> {
     name: String,
-    /// As written: it must end as its `outcome` says.
-    written: Scenario<P>,
-    /// With every bug switch it turns on turned off, and the overrides that do it: it must
-    /// not fail. `None` for a case with no switch on.
-    fixed: Option<(Scenario<P>, Vec<String>)>,
+    scenario: Scenario<P>,
+    /// The overrides that turned its switches off (empty for a passing case).
+    off: Vec<String>,
 }
 
-/// The protocol's cases with an outcome. Each is one precise schedule: a bug case is the one
-/// in which the rule its switch breaks matters, so a mutant that breaks the same rule
-/// without the switch fails it with the switch off, where a sweep of random seeds may never
-/// arrive; and a mutant of the switch's own code (or of what the case's failure depends on)
-/// keeps the case from failing as written.
+/// The protocol's cases, each one precise schedule: a bug case is the one in which the rule
+/// its switch breaks matters, so a mutant that breaks the same rule without the switch fails
+/// it with the switch off, where a sweep of random seeds may never arrive. A case is never
+/// judged as written with its switch on: "it no longer fails as it did" would kill any
+/// mutant that moves its schedule, as a golden test would, whether or not a check caught a
+/// mistake.
 fn cases<P: Protocol>(protocol: &str) -> Vec<Case<P>> {
-    let (own, regression) = (format!("{protocol}/"), format!("regressions/{protocol}-"));
+    let (bug, regression) = (
+        format!("{protocol}/bug-"),
+        format!("regressions/{protocol}-"),
+    );
     bundled_names()
         .into_iter()
-        .filter(|n| n.starts_with(&own) || n.starts_with(&regression))
+        .filter(|n| n.starts_with(&bug) || n.starts_with(&regression))
         .filter_map(|n| {
             let written = Scenario::<P>::bundled(n, &[]).unwrap();
-            written.file.outcome.as_ref()?;
             let off: Vec<String> = written.file.protocol.params["bugs"]
                 .as_object()
                 .into_iter()
@@ -197,48 +198,42 @@ fn cases<P: Protocol>(protocol: &str) -> Vec<Case<P>> {
                 .filter(|(_, on)| on.as_bool() == Some(true))
                 .map(|(k, _)| format!("protocol.params.bugs.{k}=false"))
                 .collect();
-            let fixed = (!off.is_empty()).then(|| (Scenario::<P>::bundled(n, &off).unwrap(), off));
+            let passes = matches!(written.file.outcome, Some(ExpectedOutcome::Passes));
+            if off.is_empty() && !passes {
+                return None;
+            }
             Some(Case {
                 name: n.to_string(),
-                written,
-                fixed,
+                scenario: Scenario::<P>::bundled(n, &off).unwrap(),
+                off,
             })
         })
         .collect()
 }
 
-/// One case at its own seed, as written and with its switches off. A switched-off run that
-/// is inconclusive does not kill (a shrunk case may end before its liveness checks can be
-/// decided, as tests/regressions.rs allows).
+/// One case at its own seed: a failure kills the mutant; an inconclusive run does not (a
+/// shrunk case may end before its liveness checks can be decided, as tests/regressions.rs
+/// allows).
 fn run_case<P: Protocol>(case: &Case<P>) -> Result<(), String> {
     let name = &case.name;
-    let seed = case.written.file.seed;
-    let outcome = case
-        .written
-        .file
-        .outcome
-        .as_ref()
-        .expect("a case has an outcome");
+    let seed = case.scenario.file.seed;
     let report = case
-        .written
+        .scenario
         .run(seed, None)
         .map_err(|e| format!("{name}: {e}"))?;
-    if let Err(why) = outcome.judge(&report.verdict) {
-        return Err(format!(
-            "{name} seed {seed} no longer ends as its outcome says: {why}\n  reproduce: faultline run {name}"
-        ));
-    }
-    let Some((fixed, off)) = &case.fixed else {
-        return Ok(());
-    };
-    let report = fixed.run(seed, None).map_err(|e| format!("{name}: {e}"))?;
     match report.verdict {
         Verdict::Fail(f) => Err(format!(
-            "{name} (switches off) seed {seed}: {} ({}): {}\n  reproduce: faultline run {name}{}",
+            "{name}{} seed {seed}: {} ({}): {}\n  reproduce: faultline run {name}{}",
+            if case.off.is_empty() {
+                ""
+            } else {
+                " (switches off)"
+            },
             f.check,
             f.class.name(),
             f.message,
-            off.iter()
+            case.off
+                .iter()
                 .map(|o| format!(" --set {o}"))
                 .collect::<String>()
         )),
@@ -254,8 +249,7 @@ fn run_all<P: Protocol>(
     deadline: std::time::Instant,
     ran: &mut Vec<(String, u64)>,
 ) -> Result<(), String> {
-    // The cases first: one seed each (two runs for a bug case), and the likeliest to kill a
-    // mutant of a subtle rule.
+    // The cases first: one run each, and the likeliest to kill a mutant of a subtle rule.
     for case in cases::<P>(protocol) {
         run_case(&case)?;
         ran.push((format!("{} (its own seed)", case.name), 1));

@@ -72,12 +72,18 @@ report() {
     # (Runs from before ORACLE_FNS was excluded may list such mutants: they count nowhere.)
     # A run with --iterate keeps what earlier runs in its directory killed or found unviable in
     # DIR/carried/ (cargo-mutants itself lists them only as "previously caught").
+    # Only the mutants the target's files have now count (with their line and column): an
+    # earlier run's kill of a mutant that has since moved or gone is not counted twice.
+    local files current
+    files=$(files_of "$target")
+    current=$(eval cargo mutants --list $(for f in $files; do printf -- "-f '%s' " "$f"; done) \
+        -e "'src/protocols/*/checks.rs'" -e "'src/protocols/*/tests.rs'" --exclude-re "'$ORACLE_FNS'" 2>/dev/null | sort -u)
     cat_all() {
         for d in "${dirs[@]}"; do
             cat "$d/mutants.out/$1" "$d/carried/$1" 2>/dev/null || true
-        done | { grep -Ev "$ORACLE_FNS" || true; } | sort -u
+        done | { grep -Ev "$ORACLE_FNS" || true; } | sort -u | comm -12 - <(echo "$current")
     }
-    local caught missed timeout unviable listed equivalent known
+    local caught missed timeout unviable equivalent known
     # Verdicts apply by name without line:column; a survivor with a verdict is equivalent.
     known=$(verdicts | cut -f1 | sort -u)
     caught=$(cat_all caught.txt | grep -c . || true)
@@ -90,12 +96,9 @@ report() {
     missed=$(echo "$survivors" | grep -c . || true)
     # The equivalent mutants of this target's files that cargo-mutants generates and that
     # build (a verdict on an unviable mutant counts as unviable).
-    local files
-    files=$(files_of "$target")
-    listed=$(eval cargo mutants --list $(for f in $files; do printf -- "-f '%s' " "$f"; done) \
-        -e "'src/protocols/*/checks.rs'" -e "'src/protocols/*/tests.rs'" --exclude-re "'$ORACLE_FNS'" 2>/dev/null | unlined | sort -u)
-    equivalent=$(echo "$known" | comm -12 - <(echo "$listed") \
-        | comm -23 - <(cat_all unviable.txt | unlined | sort -u) | grep -c . || true)
+    equivalent=$(echo "$current" | while IFS= read -r m; do
+        [ -n "$m" ] && printf '%s\n' "$m" | unlined | grep -qxF -f <(echo "$known") && echo "$m"
+    done | sort -u | comm -23 - <(cat_all unviable.txt) | grep -c . || true)
     local killed=$((caught + timeout))
     local judged=$((killed + missed))
     local with without
