@@ -367,7 +367,7 @@ impl Paxos {
         if let Some(p) = accepted {
             let better = match adopt {
                 None => true,
-                Some(a) if bugs.highest_value_not_ballot => p.value > a.value,
+                Some(a) if bugs.highest_value_not_ballot => Self::higher_value(&p, a),
                 Some(a) => p.ballot > a.ballot,
             };
             if better {
@@ -678,5 +678,13 @@ impl Generator<Paxos> for Proposals {
 
     fn sticky(&self) -> bool {
         false
+    }
+}
+
+impl Paxos {
+    /// The `highest_value_not_ballot` switch's rule (the mistake): the report with the
+    /// higher value wins, whatever its ballot. Used only with the switch on.
+    fn higher_value(p: &Proposal, than: &Proposal) -> bool {
+        p.value > than.value
     }
 }
