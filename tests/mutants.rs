@@ -30,6 +30,9 @@
 //! (see [`cases`]). A scenario that fails on some seed unmutated is left out ([`NOT_JUDGES`], with
 //! the reason): the unmutated tree must pass the sweep.
 
+mod common;
+
+use common::switches_off;
 use faultline::protocol::Protocol;
 use faultline::protocols::abd::Abd;
 use faultline::protocols::fd::Fd;
@@ -191,13 +194,7 @@ fn cases<P: Protocol>(protocol: &str) -> Vec<Case<P>> {
         .filter(|n| n.starts_with(&bug) || n.starts_with(&regression))
         .filter_map(|n| {
             let written = Scenario::<P>::bundled(n, &[]).unwrap();
-            let off: Vec<String> = written.file.protocol.params["bugs"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(_, on)| on.as_bool() == Some(true))
-                .map(|(k, _)| format!("protocol.params.bugs.{k}=false"))
-                .collect();
+            let off = switches_off(&written);
             let passes = matches!(written.file.outcome, Some(ExpectedOutcome::Passes));
             if off.is_empty() && !passes {
                 return None;

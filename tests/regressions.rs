@@ -2,6 +2,9 @@
 //! `outcome` says. A case that should fail a check and now passes has gone vacuous (the engine,
 //! the protocol or its randomness moved under it), and this test says so.
 
+mod common;
+
+use common::switches_off;
 use faultline::protocols::AnyScenario;
 use faultline::scenario::{ExpectedOutcome, bundled, bundled_names};
 use faultline::sim::install_panic_capture;
@@ -48,13 +51,7 @@ fn a_failing_case_does_not_fail_with_its_switches_off() {
         if !matches!(scn.file.outcome, Some(ExpectedOutcome::Fails(_))) {
             continue;
         }
-        let off: Vec<String> = scn.file.protocol.params["bugs"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, on)| on.as_bool() == Some(true))
-            .map(|(k, _)| format!("protocol.params.bugs.{k}=false"))
-            .collect();
+        let off = switches_off(&scn);
         assert!(!off.is_empty(), "{name} fails without a bug switch on");
         let fixed = AnyScenario::bundled(name, &off).unwrap();
         let report = fixed.run(fixed.file.seed, None).unwrap();

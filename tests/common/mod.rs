@@ -122,3 +122,15 @@ impl From<&TempDir> for std::path::PathBuf {
         dir.0.clone()
     }
 }
+
+/// The overrides that turn off every bug switch a scenario turns on
+/// (`protocol.params.bugs.NAME=false`), in the order the file lists them.
+pub fn switches_off(doc: &faultline::scenario::Document) -> Vec<String> {
+    doc.file.protocol.params["bugs"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, on)| on.as_bool() == Some(true))
+        .map(|(k, _)| format!("protocol.params.bugs.{k}=false"))
+        .collect()
+}

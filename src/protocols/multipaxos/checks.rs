@@ -14,6 +14,7 @@ use crate::protocol::{
     ClientId, Failure, Metric, MetricDef, Monitor, NodeId, PropertyDef, RequestId, Trigger, Value,
     View,
 };
+use crate::protocols::paxos::BallotTally;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -513,10 +514,7 @@ pub(super) fn metrics() -> Vec<MetricDef<MultiPaxos>> {
 /// Run statistics for the summary.
 #[derive(Default)]
 struct MultiPaxosMetrics {
-    /// Per node: the ballot it ran when last seen, its incarnation and pre-emptions then.
-    seen: Vec<(Option<Ballot>, u32, u64)>,
-    ballots: u64,
-    preemptions: u64,
+    ballots: BallotTally,
     /// The highest chosen prefix any node reached.
     chosen: u64,
     /// Per node: its store's syncs and writes as last seen.
@@ -528,7 +526,6 @@ struct MultiPaxosMetrics {
 impl Metric<MultiPaxos> for MultiPaxosMetrics {
     fn observe(&mut self, view: &View<'_, MultiPaxos>) {
         let n = view.cluster_size() as usize;
-        self.seen.resize(n, (None, 0, 0));
         self.syncs.resize(n, 0);
         self.writes.resize(n, 0);
         for node in touched(view) {
@@ -536,17 +533,7 @@ impl Metric<MultiPaxos> for MultiPaxosMetrics {
             self.syncs[node.index()] = stats.syncs;
             self.writes[node.index()] = stats.writes;
             let Some(m) = view.node(node) else { continue };
-            let incarnation = view.incarnation(node);
-            let (ballot, was_in, preempted) = &mut self.seen[node.index()];
-            if *was_in != incarnation {
-                (*was_in, *preempted, *ballot) = (incarnation, 0, None);
-            }
-            if m.ballot.is_some() && m.ballot != *ballot {
-                self.ballots += 1;
-            }
-            *ballot = m.ballot;
-            self.preemptions += m.preempted.saturating_sub(*preempted);
-            *preempted = m.preempted;
+            self.ballots.observe(view, node, m.ballot, m.preempted);
             self.chosen = self.chosen.max(m.commit);
         }
         self.messages = view.network().stats().sent;
@@ -561,8 +548,11 @@ impl Metric<MultiPaxos> for MultiPaxosMetrics {
             }
         };
         vec![
-            ("multipaxos.ballots".into(), self.ballots.into()),
-            ("multipaxos.preemptions".into(), self.preemptions.into()),
+            ("multipaxos.ballots".into(), self.ballots.ballots.into()),
+            (
+                "multipaxos.preemptions".into(),
+                self.ballots.preemptions.into(),
+            ),
             ("multipaxos.chosen_slots".into(), self.chosen.into()),
             (
                 "multipaxos.messages_per_slot".into(),

@@ -409,10 +409,7 @@ pub(super) fn metrics() -> Vec<MetricDef<Paxos>> {
 /// Run statistics for the summary: how much work the decision took.
 #[derive(Default)]
 struct PaxosMetrics {
-    /// Per node: the ballot it ran when last seen, its incarnation and pre-emptions then.
-    seen: Vec<(Option<Ballot>, u32, u64)>,
-    ballots: u64,
-    preemptions: u64,
+    ballots: BallotTally,
     /// Per node: its store's syncs as last seen.
     syncs: Vec<u64>,
     /// Per node: its store's writes (cells and records) as last seen.
@@ -425,7 +422,6 @@ struct PaxosMetrics {
 impl Metric<Paxos> for PaxosMetrics {
     fn observe(&mut self, view: &View<'_, Paxos>) {
         let n = view.cluster_size() as usize;
-        self.seen.resize(n, (None, 0, 0));
         self.syncs.resize(n, 0);
         self.writes.resize(n, 0);
         for node in touched(view) {
@@ -433,17 +429,7 @@ impl Metric<Paxos> for PaxosMetrics {
             self.syncs[node.index()] = stats.syncs;
             self.writes[node.index()] = stats.writes;
             let Some(p) = view.node(node) else { continue };
-            let incarnation = view.incarnation(node);
-            let (ballot, was_in, preempted) = &mut self.seen[node.index()];
-            if *was_in != incarnation {
-                (*was_in, *preempted, *ballot) = (incarnation, 0, None);
-            }
-            if p.ballot.is_some() && p.ballot != *ballot {
-                self.ballots += 1;
-            }
-            *ballot = p.ballot;
-            self.preemptions += p.preempted.saturating_sub(*preempted);
-            *preempted = p.preempted;
+            self.ballots.observe(view, node, p.ballot, p.preempted);
             if p.learned.is_some() && self.first_learned.is_none() {
                 self.first_learned = Some(view.time.as_us());
             }
@@ -460,8 +446,8 @@ impl Metric<Paxos> for PaxosMetrics {
     fn report(&self) -> Vec<(String, serde_json::Value)> {
         let ms = |us: Option<u64>| us.map(|us| us as f64 / 1000.0);
         vec![
-            ("paxos.ballots".into(), self.ballots.into()),
-            ("paxos.preemptions".into(), self.preemptions.into()),
+            ("paxos.ballots".into(), self.ballots.ballots.into()),
+            ("paxos.preemptions".into(), self.ballots.preemptions.into()),
             ("paxos.syncs".into(), self.syncs.iter().sum::<u64>().into()),
             (
                 "paxos.writes".into(),
@@ -473,5 +459,43 @@ impl Metric<Paxos> for PaxosMetrics {
             ),
             ("paxos.all_learned_ms".into(), ms(self.all_learned).into()),
         ]
+    }
+}
+
+/// Ballots started and pre-emptions over a run, for the Paxos and Multi-Paxos metrics: per
+/// node, the ballot it ran when last seen and its pre-emption count then (which starts again
+/// at a restart, as the node's own counter does).
+#[derive(Default)]
+pub(crate) struct BallotTally {
+    seen: Vec<(Option<Ballot>, u32, u64)>,
+    /// Ballots started, every node and incarnation.
+    pub(crate) ballots: u64,
+    /// Pre-emptions, every node and incarnation.
+    pub(crate) preemptions: u64,
+}
+
+impl BallotTally {
+    /// `node` now runs `ballot` and has been pre-empted `preempted` times in this incarnation.
+    pub(crate) fn observe<P: crate::protocol::Protocol>(
+        &mut self,
+        view: &View<'_, P>,
+        node: NodeId,
+        ballot: Option<Ballot>,
+        preempted: u64,
+    ) {
+        if self.seen.len() <= node.index() {
+            self.seen.resize(view.cluster_size() as usize, (None, 0, 0));
+        }
+        let incarnation = view.incarnation(node);
+        let (last, was_in, before) = &mut self.seen[node.index()];
+        if *was_in != incarnation {
+            (*was_in, *before, *last) = (incarnation, 0, None);
+        }
+        if ballot.is_some() && ballot != *last {
+            self.ballots += 1;
+        }
+        *last = ballot;
+        self.preemptions += preempted.saturating_sub(*before);
+        *before = preempted;
     }
 }

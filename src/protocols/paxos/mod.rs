@@ -58,6 +58,8 @@ mod checks;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use checks::BallotTally;
+
 use crate::kit::quorum::Quorum;
 use crate::protocol::ClientVerdict;
 use crate::protocol::{
