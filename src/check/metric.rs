@@ -72,3 +72,34 @@ pub fn reported_name<'a>(reported: impl Iterator<Item = &'a str>, name: &str) ->
         .filter(|k| name == *k || (name.starts_with(k) && name[k.len()..].starts_with('.')))
         .max_by_key(|k| k.len())
 }
+
+/// The stores' work over a run, for a protocol's metrics: each node's syncs and writes as
+/// last seen (a store changes only in its node's own steps, so looking at the nodes a step
+/// touched is enough), summed over the nodes.
+#[derive(Clone, Debug, Default)]
+pub struct StoreTally {
+    syncs: Vec<u64>,
+    writes: Vec<u64>,
+}
+
+impl StoreTally {
+    /// Reads `node`'s store counters after a step that touched it.
+    pub fn observe<P: Protocol>(&mut self, view: &View<'_, P>, node: crate::base::types::NodeId) {
+        if self.syncs.len() <= node.index() {
+            let n = view.cluster_size() as usize;
+            self.syncs.resize(n, 0);
+            self.writes.resize(n, 0);
+        }
+        let stats = view.store(node).stats();
+        self.syncs[node.index()] = stats.syncs;
+        self.writes[node.index()] = stats.writes;
+    }
+    /// Syncs that made something durable, every node, every incarnation.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.iter().sum()
+    }
+    /// Cell writes and record appends, every node, every incarnation.
+    pub fn writes(&self) -> u64 {
+        self.writes.iter().sum()
+    }
+}

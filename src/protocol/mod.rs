@@ -32,8 +32,8 @@ pub use crate::base::rng::Rng;
 pub use crate::base::types::{ClientId, Endpoint, NodeId, Ratio, Time};
 pub use crate::check::library;
 pub use crate::check::{
-    Failure, Invariant, Metric, MetricDef, Monitor, Param, PropertyDef, Status, Trigger,
-    TriggerKind, View,
+    Failure, Invariant, Metric, MetricDef, Monitor, Param, PropertyDef, Status, StoreTally,
+    Trigger, TriggerKind, View,
 };
 pub use crate::history::{History, HistoryCheck, Linearizable, OpId, Outcome};
 pub use crate::kit::driver::{Driver, Generator, Verdict as ClientVerdict};

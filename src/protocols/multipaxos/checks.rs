@@ -11,8 +11,8 @@ use crate::protocol::library::{
     Advances, Agreement, Annotations, Convergence, Monotonic, map_difference, node_names, touched,
 };
 use crate::protocol::{
-    ClientId, Failure, Metric, MetricDef, Monitor, NodeId, PropertyDef, RequestId, Trigger, Value,
-    View,
+    ClientId, Failure, Metric, MetricDef, Monitor, NodeId, PropertyDef, RequestId, StoreTally,
+    Trigger, Value, View,
 };
 use crate::protocols::paxos::BallotTally;
 use std::collections::BTreeMap;
@@ -517,21 +517,14 @@ struct MultiPaxosMetrics {
     ballots: BallotTally,
     /// The highest chosen prefix any node reached.
     chosen: u64,
-    /// Per node: its store's syncs and writes as last seen.
-    syncs: Vec<u64>,
-    writes: Vec<u64>,
+    stores: StoreTally,
     messages: u64,
 }
 
 impl Metric<MultiPaxos> for MultiPaxosMetrics {
     fn observe(&mut self, view: &View<'_, MultiPaxos>) {
-        let n = view.cluster_size() as usize;
-        self.syncs.resize(n, 0);
-        self.writes.resize(n, 0);
         for node in touched(view) {
-            let stats = view.store(node).stats();
-            self.syncs[node.index()] = stats.syncs;
-            self.writes[node.index()] = stats.writes;
+            self.stores.observe(view, node);
             let Some(m) = view.node(node) else { continue };
             self.ballots.observe(view, node, m.ballot, m.preempted);
             self.chosen = self.chosen.max(m.commit);
@@ -560,11 +553,11 @@ impl Metric<MultiPaxos> for MultiPaxosMetrics {
             ),
             (
                 "multipaxos.syncs_per_slot".into(),
-                per_slot(self.syncs.iter().sum()),
+                per_slot(self.stores.syncs()),
             ),
             (
                 "multipaxos.writes_per_slot".into(),
-                per_slot(self.writes.iter().sum()),
+                per_slot(self.stores.writes()),
             ),
         ]
     }

@@ -8,8 +8,8 @@ use super::{Ballot, Paxos, Phase, Proposal, Request, Response};
 use crate::kit::quorum::majority;
 use crate::protocol::library::{Agreement, Annotations, Monotonic, node_names, touched};
 use crate::protocol::{
-    Endpoint, Failure, Metric, MetricDef, Monitor, NodeId, Outcome, PropertyDef, Trigger, Value,
-    View,
+    Endpoint, Failure, Metric, MetricDef, Monitor, NodeId, Outcome, PropertyDef, StoreTally,
+    Trigger, Value, View,
 };
 use std::collections::BTreeMap;
 
@@ -410,10 +410,7 @@ pub(super) fn metrics() -> Vec<MetricDef<Paxos>> {
 #[derive(Default)]
 struct PaxosMetrics {
     ballots: BallotTally,
-    /// Per node: its store's syncs as last seen.
-    syncs: Vec<u64>,
-    /// Per node: its store's writes (cells and records) as last seen.
-    writes: Vec<u64>,
+    stores: StoreTally,
     /// Microseconds: the first node to learn, and the step at which every node had.
     first_learned: Option<u64>,
     all_learned: Option<u64>,
@@ -421,13 +418,8 @@ struct PaxosMetrics {
 
 impl Metric<Paxos> for PaxosMetrics {
     fn observe(&mut self, view: &View<'_, Paxos>) {
-        let n = view.cluster_size() as usize;
-        self.syncs.resize(n, 0);
-        self.writes.resize(n, 0);
         for node in touched(view) {
-            let stats = view.store(node).stats();
-            self.syncs[node.index()] = stats.syncs;
-            self.writes[node.index()] = stats.writes;
+            self.stores.observe(view, node);
             let Some(p) = view.node(node) else { continue };
             self.ballots.observe(view, node, p.ballot, p.preempted);
             if p.learned.is_some() && self.first_learned.is_none() {
@@ -448,11 +440,8 @@ impl Metric<Paxos> for PaxosMetrics {
         vec![
             ("paxos.ballots".into(), self.ballots.ballots.into()),
             ("paxos.preemptions".into(), self.ballots.preemptions.into()),
-            ("paxos.syncs".into(), self.syncs.iter().sum::<u64>().into()),
-            (
-                "paxos.writes".into(),
-                self.writes.iter().sum::<u64>().into(),
-            ),
+            ("paxos.syncs".into(), self.stores.syncs().into()),
+            ("paxos.writes".into(), self.stores.writes().into()),
             (
                 "paxos.first_learned_ms".into(),
                 ms(self.first_learned).into(),

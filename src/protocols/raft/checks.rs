@@ -5,6 +5,7 @@
 //! completeness are Raft's own monitors.
 
 use super::*;
+use crate::protocol::StoreTally;
 use crate::protocol::library::{
     AckedSurvive, Advances, Agreement, Convergence, Monotonic, OneLeaderPerEpoch, map_difference,
     touched,
@@ -219,15 +220,13 @@ pub(super) struct RaftMetrics {
     latencies: Vec<u64>,
     ops_seen: usize,
     messages: u64,
-    /// Per node: its store's syncs as last seen (a store syncs only in the node's own steps).
-    syncs: Vec<u64>,
+    stores: StoreTally,
 }
 
 impl Metric<Raft> for RaftMetrics {
     fn observe(&mut self, view: &View<'_, Raft>) {
-        self.syncs.resize(view.cluster_size() as usize, 0);
         for n in touched(view) {
-            self.syncs[n.index()] = view.store(n).stats().syncs;
+            self.stores.observe(view, n);
             let Some(r) = view.node(n) else { continue };
             self.highest_term = self.highest_term.max(r.term);
             self.committed = self.committed.max(r.commit);
@@ -289,7 +288,7 @@ impl Metric<Raft> for RaftMetrics {
             ("raft.messages_per_commit".into(), per_commit(self.messages)),
             (
                 "raft.syncs_per_commit".into(),
-                per_commit(self.syncs.iter().sum()),
+                per_commit(self.stores.syncs()),
             ),
         ]
     }
