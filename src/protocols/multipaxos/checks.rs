@@ -88,7 +88,7 @@ pub(super) fn properties() -> Vec<PropertyDef<MultiPaxos>> {
     vec![
         PropertyDef::monitor(
             "agreement",
-            "per slot, at most one value is ever chosen (accepted by a majority of acceptors in one ballot), over the whole run; no two acceptors accept different values in one slot and ballot; a node applies only the value chosen in a slot",
+            "per slot, at most one value is ever chosen (accepted by a majority of acceptors in one ballot), over the whole run; no two acceptors accept different values in one slot and ballot; a node learns (and so applies) only the value chosen in a slot",
             Chosen::default(),
         )
         .always(),
@@ -194,13 +194,14 @@ fn acceptances(records: &[Record], from: usize) -> impl Iterator<Item = (u64, Ba
 
 /// The global record: per (slot, ballot) the value accepted and by whom; per slot the value
 /// chosen and the ballot it was first chosen in; per node, how much of its journal has been
-/// read and how many of its applied slots checked (with the incarnation they belong to).
+/// read and up to which slot its learned prefix has been checked (with the incarnation it
+/// belongs to). A node applies only its learned prefix, so what it applies is checked too.
 #[derive(Clone, Default, Hash)]
 pub(super) struct Chosen {
     tallies: BTreeMap<(u64, Ballot), (CmdId, Vec<bool>)>,
     chosen: BTreeMap<u64, (CmdId, Ballot)>,
     read: Vec<usize>,
-    applied: Vec<(u32, u64)>,
+    learned: Vec<(u32, u64)>,
 }
 
 impl Monitor<MultiPaxos> for Chosen {
@@ -208,7 +209,7 @@ impl Monitor<MultiPaxos> for Chosen {
         let n = view.cluster_size() as usize;
         if self.read.len() != n {
             self.read = vec![0; n];
-            self.applied = vec![(0, 0); n];
+            self.learned = vec![(0, 0); n];
         }
         for node in touched(view) {
             let i = node.index();
@@ -250,21 +251,24 @@ impl Monitor<MultiPaxos> for Chosen {
                 }
             }
             self.read[i] = records.len();
-            // What the node applied must be what was chosen.
+            // What the node holds as learned must be what was chosen, from the step it
+            // learns it on (a leader that counted the wrong replies knows a slot "chosen" that
+            // is not, before it applies it). Slots up to the chosen prefix checked at the last
+            // step are not read again: what was chosen stays chosen.
             let Some(m) = view.node(node) else { continue };
             let incarnation = view.incarnation(node);
-            let (was_in, mut done) = self.applied[i];
-            if was_in != incarnation || m.applied < done {
+            let (was_in, mut done) = self.learned[i];
+            if was_in != incarnation || m.commit < done {
                 done = 0;
             }
-            for slot in done + 1..=m.applied {
-                let value = CmdId::of(m.chosen.get(&slot).and_then(Option::as_ref));
+            for (&slot, command) in m.chosen.range(done + 1..) {
+                let value = CmdId::of(command.as_ref());
                 match self.chosen.get(&slot) {
                     Some(&(c, _)) if c == value => {}
                     Some(&(c, b)) => {
                         return Err(Failure::new(
                             format!(
-                                "{node} applied {value} at slot {slot}, but {c} was chosen there (in ballot {b})"
+                                "{node} learned {value} at slot {slot}, but {c} was chosen there (in ballot {b})"
                             ),
                             vec![node],
                         ));
@@ -272,14 +276,14 @@ impl Monitor<MultiPaxos> for Chosen {
                     None => {
                         return Err(Failure::new(
                             format!(
-                                "{node} applied {value} at slot {slot}, but nothing has been chosen there: no majority accepted one ballot's proposal"
+                                "{node} learned {value} at slot {slot}, but nothing has been chosen there: no majority accepted one ballot's proposal"
                             ),
                             vec![node],
                         ));
                     }
                 }
             }
-            self.applied[i] = (incarnation, m.applied);
+            self.learned[i] = (incarnation, m.commit);
         }
         Ok(())
     }

@@ -358,13 +358,7 @@ impl MultiPaxos {
         ctx.annotate("ballot", ballot.number(self.n));
         self.set_leader(ctx, None);
         if self.config.bugs.skip_prepare_on_reelection && self.led {
-            // The mistake: "I led before, so my log is complete": no phase 1.
-            self.reported.clear();
-            self.prepare_from = self.commit + 1;
-            for (&slot, p) in self.accepted.range(self.prepare_from..) {
-                self.reported.insert(slot, p.clone());
-            }
-            self.become_leader(ctx);
+            self.lead_without_prepare(ctx);
             return;
         }
         self.set_role(ctx, Role::Candidate);
@@ -382,6 +376,17 @@ impl MultiPaxos {
         }
         // Phase 1 that does not finish within an election timeout is tried again.
         self.reset_election(ctx);
+    }
+
+    /// The `skip_prepare_on_reelection` mistake: "I led before, so my log is complete": no
+    /// phase 1, only what this node's own acceptor holds is re-proposed.
+    fn lead_without_prepare(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.reported.clear();
+        self.prepare_from = self.commit + 1;
+        for (&slot, p) in self.accepted.range(self.prepare_from..) {
+            self.reported.insert(slot, p.clone());
+        }
+        self.become_leader(ctx);
     }
 
     /// A higher ballot is out there: this node stops running its own and, with backoff,
