@@ -54,8 +54,8 @@ pub struct Driver<P: Protocol, G> {
     nodes: u32,
     config: WorkloadConfig,
     generator: G,
+    /// Operations issued so far; also the next operation's request serial.
     issued: u64,
-    next_request: u64,
     current: Option<InFlight<P::Request>>,
     preferred: Option<NodeId>,
     /// The node the scenario pins this client to (`workload.pinned`), if any.
@@ -101,13 +101,6 @@ impl<P: Protocol, G: Generator<P>> Driver<P, G> {
             self.think(ctx);
         }
     }
-
-    fn may_issue(&self, now: Time) -> bool {
-        let under_max =
-            self.config.ops_per_client_max == 0 || self.issued < self.config.ops_per_client_max;
-        let in_time = self.config.stop_ms == 0 || now < Time::from_ms(self.config.stop_ms);
-        under_max && in_time
-    }
 }
 
 impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
@@ -118,7 +111,6 @@ impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
             config: workload.clone(),
             generator: G::new(id, config),
             issued: 0,
-            next_request: 0,
             current: None,
             preferred: None,
             pinned: workload.pinned.get(&id).copied(),
@@ -174,14 +166,12 @@ impl<P: Protocol, G: Generator<P>> ClientLogic<P> for Driver<P, G> {
     fn on_timer(&mut self, ctx: &mut ClientCtx<'_, P>, timer: u64) {
         match timer {
             TIMER_THINK => {
-                if self.current.is_some() || !self.may_issue(ctx.now()) {
+                if self.current.is_some() || !self.config.may_issue(self.issued, ctx.now()) {
                     return;
                 }
                 let request = self.generator.next_request(ctx);
                 let op = ctx.invoke(request.clone());
-                // The layout `RequestId::serial` documents.
-                let id = RequestId((u64::from(self.id.0) << 40) | self.next_request);
-                self.next_request += 1;
+                let id = RequestId::of(self.id, self.issued);
                 self.issued += 1;
                 let target = self.pick_target(ctx, None);
                 self.current = Some(InFlight {

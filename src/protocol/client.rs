@@ -45,6 +45,16 @@ impl Default for WorkloadConfig {
     }
 }
 
+impl WorkloadConfig {
+    /// Whether a client that has issued `issued` operations may start another at `now`:
+    /// under `ops_per_client_max` (0: no cap) and before `stop_ms` (0: no stop).
+    pub fn may_issue(&self, issued: u64, now: Time) -> bool {
+        let under_max = self.ops_per_client_max == 0 || issued < self.ops_per_client_max;
+        let in_time = self.stop_ms == 0 || now < Time::from_ms(self.stop_ms);
+        under_max && in_time
+    }
+}
+
 /// An action a client asked for.
 #[derive(Debug)]
 pub enum ClientEffect<P: Protocol> {
@@ -161,6 +171,12 @@ impl<'a, P: Protocol> ClientCtx<'a, P> {
 }
 
 /// The client side of a protocol: a sans-IO actor that issues requests and reads answers.
+///
+/// The contract, which the engine enforces (a client that breaks it fails the run as
+/// `protocol_error`): a client runs one operation at a time (it invokes the next only after
+/// completing the last: its history is one process's), and a request id names one
+/// operation (retries of an operation may repeat its id; the next operation may not reuse
+/// it, since a service that de-duplicates by id would answer it with the old one's result).
 pub trait ClientLogic<P: Protocol>: Sized {
     /// Builds client `id`.
     fn new(id: ClientId, nodes: u32, workload: &WorkloadConfig, config: &P::Config) -> Self;

@@ -52,6 +52,11 @@ use std::hash::Hash;
 pub struct RequestId(pub u64);
 
 impl RequestId {
+    /// Request number `serial` (below 2^40) of `client`, in the layout [`RequestId::serial`]
+    /// reads: distinct for every (client, serial).
+    pub fn of(client: ClientId, serial: u64) -> RequestId {
+        RequestId((u64::from(client.0) << 40) | serial)
+    }
     /// The request's number within its client: the built-in workload counts each client's
     /// requests in the low 40 bits and keeps the client's index above them.
     pub fn serial(self) -> u64 {

@@ -446,6 +446,26 @@ impl<P: Protocol> World<P> {
                         ),
                     ));
                 }
+                let host = &mut self.clients[c as usize];
+                if let Some(open) = host.open {
+                    if let Some((before, used)) = host.last_sent
+                        && before != open
+                        && used == id
+                    {
+                        return Err(self.failed(
+                            "protocol_error",
+                            vec![],
+                            format!(
+                                "client c{} sent request id {} for its operation {}, the id it had used for its operation {}: a request id names one operation (a service that answers a repeated id from its de-duplication table would answer the new operation with the old one's result)",
+                                c + 1,
+                                id.0,
+                                open.0,
+                                before.0
+                            ),
+                        ));
+                    }
+                    host.last_sent = Some((open, id));
+                }
                 self.send(
                     Endpoint::Client(ClientId(c)),
                     Endpoint::Node(to),
@@ -475,6 +495,18 @@ impl<P: Protocol> World<P> {
                     let max = self.bounds.history_max;
                     return Err(self.bound_reached("history_max", max, "the client history"));
                 }
+                if let Some(open) = self.clients[c as usize].open.replace(op) {
+                    return Err(self.failed(
+                        "protocol_error",
+                        vec![],
+                        format!(
+                            "client c{} invoked operation {} while its operation {} was still open: a client runs one operation at a time (its history is one process's, and a process's operations do not overlap)",
+                            c + 1,
+                            op.0,
+                            open.0
+                        ),
+                    ));
+                }
                 let o = self.history.op(op);
                 // The history check's reading of the request, for tools; only when a trace
                 // is written (it is not part of the fingerprint).
@@ -495,6 +527,10 @@ impl<P: Protocol> World<P> {
                 )
             }
             ClientEffect::Completed(op) => {
+                let host = &mut self.clients[c as usize];
+                if host.open == Some(op) {
+                    host.open = None;
+                }
                 let o = self.history.op(op);
                 let result = match &o.outcome {
                     crate::history::Outcome::Ok(r) | crate::history::Outcome::Fail(r)

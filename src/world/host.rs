@@ -9,7 +9,8 @@ use super::{MsgSlot, TimerSlot};
 use crate::base::rng::Rng;
 use crate::base::types::Time;
 use crate::check::Status;
-use crate::protocol::{Protocol, Value};
+use crate::history::OpId;
+use crate::protocol::{Protocol, RequestId, Value};
 use crate::storage::Store;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -186,6 +187,11 @@ pub struct ClientHost<P: Protocol> {
     /// Armed timers: timer number to generation.
     pub(crate) timers: BTreeMap<u64, u64>,
     pub(crate) timer_gen: u64,
+    /// The operation invoked and not completed yet: a client runs one at a time.
+    pub(crate) open: Option<OpId>,
+    /// The last request sent, with the operation it was for: a request id names one
+    /// operation, so a new operation may not reuse the previous one's.
+    pub(crate) last_sent: Option<(OpId, RequestId)>,
 }
 
 impl<P: Protocol> ClientHost<P> {
@@ -196,6 +202,8 @@ impl<P: Protocol> ClientHost<P> {
             process,
             timers: BTreeMap::new(),
             timer_gen: 0,
+            open: None,
+            last_sent: None,
         }
     }
 }
@@ -211,6 +219,8 @@ where
             process: self.process,
             timers: self.timers.clone(),
             timer_gen: self.timer_gen,
+            open: self.open,
+            last_sent: self.last_sent,
         }
     }
 }

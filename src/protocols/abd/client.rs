@@ -2,6 +2,7 @@
 //! waiting for a majority of the nodes to answer.
 
 use super::{Abd, Config, Request, Response, Tag, Tagged};
+use crate::kit::driver::{Generator, Verdict};
 use crate::kit::quorum::Quorum;
 use crate::protocol::{
     ClientCtx, ClientId, ClientLogic, NodeId, OpId, Outcome, RequestId, Time, WorkloadConfig,
@@ -34,8 +35,48 @@ pub struct AbdClient {
     nodes: u32,
     workload: WorkloadConfig,
     config: Config,
+    /// What to ask next.
+    registers: Registers,
+    /// Operations issued so far; also the next operation's request serial.
     issued: u64,
     current: Option<Current>,
+}
+
+/// The workload: reads, and writes of unique values (see [`Config::writers`]). ABD's client
+/// reads its answers itself, so only `next_request` is used.
+#[derive(Clone, Debug)]
+pub struct Registers {
+    client: ClientId,
+    writers: u32,
+    /// Requests made so far.
+    made: u64,
+}
+
+impl Generator<Abd> for Registers {
+    fn new(client: ClientId, config: &Config) -> Self {
+        Registers {
+            client,
+            writers: config.writers,
+            made: 0,
+        }
+    }
+    fn next_request(&mut self, ctx: &mut ClientCtx<'_, Abd>) -> Request {
+        let writes = match self.writers {
+            0 => ctx.rng().below(2) == 0,
+            w => self.client.0 < w,
+        };
+        let made = self.made;
+        self.made += 1;
+        if writes {
+            // Unique values: the client's index above, its count below.
+            Request::Write(i64::from(self.client.0) * 1_000_000 + made as i64)
+        } else {
+            Request::Read
+        }
+    }
+    fn classify(&mut self, _: &Request, _: &Response) -> Verdict {
+        Verdict::Ok
+    }
 }
 
 impl AbdClient {
@@ -108,12 +149,6 @@ impl AbdClient {
             self.think(ctx);
         }
     }
-
-    fn may_issue(&self, now: Time) -> bool {
-        let w = &self.workload;
-        (w.ops_per_client_max == 0 || self.issued < w.ops_per_client_max)
-            && (w.stop_ms == 0 || now < Time::from_ms(w.stop_ms))
-    }
 }
 
 impl ClientLogic<Abd> for AbdClient {
@@ -123,6 +158,7 @@ impl ClientLogic<Abd> for AbdClient {
             nodes,
             workload: workload.clone(),
             config: config.clone(),
+            registers: Registers::new(id, config),
             issued: 0,
             current: None,
         }
@@ -161,22 +197,12 @@ impl ClientLogic<Abd> for AbdClient {
     fn on_timer(&mut self, ctx: &mut ClientCtx<'_, Abd>, timer: u64) {
         match timer {
             TIMER_THINK => {
-                if self.current.is_some() || !self.may_issue(ctx.now()) {
+                if self.current.is_some() || !self.workload.may_issue(self.issued, ctx.now()) {
                     return;
                 }
-                let writes = match self.config.writers {
-                    0 => ctx.rng().below(2) == 0,
-                    w => self.id.0 < w,
-                };
-                let request = if !writes {
-                    Request::Read
-                } else {
-                    // Unique values: the client's index above, its count below.
-                    Request::Write(i64::from(self.id.0) * 1_000_000 + self.issued as i64)
-                };
+                let request = self.registers.next_request(ctx);
                 let op = ctx.invoke(request.clone());
-                // Unique request ids, in the layout `RequestId::serial` documents.
-                let id = RequestId((u64::from(self.id.0) << 40) | self.issued);
+                let id = RequestId::of(self.id, self.issued);
                 self.issued += 1;
                 self.current = Some(Current {
                     op,

@@ -48,8 +48,8 @@ pub use client::AbdClient;
 
 use crate::protocol::library::{Advances, Monotonic};
 use crate::protocol::{
-    ClientId, Ctx, HistoryCall, HistoryCheck, Knob, Linearizable, Liveness, ModelKind, NodeId,
-    PropertyDef, Protocol, RequestId, Time, Val, Vocabulary,
+    ClientId, Ctx, HistoryCall, HistoryCheck, Knob, Linearizable, Liveness, MetricDef, ModelKind,
+    NodeId, PropertyDef, Protocol, RequestId, Time, Val, Vocabulary,
 };
 use serde::{Deserialize, Serialize};
 
@@ -94,13 +94,6 @@ pub struct Tag {
     pub counter: u64,
     /// The request id of the write (the initial empty value has tag 0/0).
     pub writer: u64,
-}
-
-/// `counter/writer`, as messages show a tag.
-impl std::fmt::Display for Tag {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.counter, self.writer)
-    }
 }
 
 /// A value under its tag; `None` is the initial empty register.
@@ -249,6 +242,10 @@ impl Protocol for Abd {
                 Advances::new("tag", |a: &Abd| a.held.tag),
             ),
         ]
+    }
+
+    fn metrics() -> Vec<MetricDef<Self>> {
+        checks::metrics()
     }
 
     /// The clients' resend period, and whether one client writes and the others read or
