@@ -130,6 +130,12 @@ pub(super) fn properties() -> Vec<PropertyDef<MultiPaxos>> {
             Monotonic::durable("promised ballot", MultiPaxos::promised),
         )
         .always(),
+        PropertyDef::monitor(
+            "leader_promised",
+            "a node leads a ballot only once a majority of acceptors has promised that very ballot (phase 1 completed); a promise of a higher ballot does not count",
+            Promised::default(),
+        )
+        .always(),
         PropertyDef::invariant(
             "no_stale_ballot",
             "a node that stands or leads runs a ballot at least as high as its own acceptor's promise: once it has promised a higher ballot it has stepped back",
@@ -284,6 +290,54 @@ impl Monitor<MultiPaxos> for Chosen {
                 }
             }
             self.learned[i] = (incarnation, m.commit);
+        }
+        Ok(())
+    }
+}
+
+/// Per ballot, the acceptors that have promised exactly that ballot (their promise was it at
+/// the end of one of their steps: a promise changes only in its node's own steps); per node,
+/// the ballot it led at the last look. Grows by one entry per ballot promised.
+#[derive(Clone, Default, Hash)]
+pub(super) struct Promised {
+    by: BTreeMap<Ballot, Vec<bool>>,
+    led: Vec<Option<Ballot>>,
+}
+
+impl Monitor<MultiPaxos> for Promised {
+    fn check(&mut self, view: &View<'_, MultiPaxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.led.len() != n {
+            self.led = vec![None; n];
+        }
+        for node in touched(view) {
+            let Some(m) = view.node(node) else { continue };
+            let i = node.index();
+            self.by.entry(m.promised).or_insert_with(|| vec![false; n])[i] = true;
+            let leads = if m.role == Role::Leader {
+                m.ballot
+            } else {
+                None
+            };
+            if leads == self.led[i] {
+                continue;
+            }
+            self.led[i] = leads;
+            let Some(b) = leads else { continue };
+            let who = self.by.get(&b).map(Vec::as_slice).unwrap_or(&[]);
+            if (who.iter().filter(|&&w| w).count() as u32) < majority(n as u32) {
+                let promised = if who.iter().any(|&w| w) {
+                    format!("only {} ever promised it", node_names(who))
+                } else {
+                    "no acceptor ever promised it".to_string()
+                };
+                return Err(Failure::new(
+                    format!(
+                        "{node} leads ballot {b}, but {promised}: a leader needs the promises of a majority (phase 1)"
+                    ),
+                    vec![node],
+                ));
+            }
         }
         Ok(())
     }
