@@ -4,7 +4,7 @@
 #   tools/mutants.sh TARGET [--shard K/N] [--seeds N] [--seconds S] [--timeout S] [--out DIR] [--iterate]
 #   tools/mutants.sh --report TARGET DIR...      (a report from finished runs, e.g. shards)
 #
-# TARGET is a protocol (ping, fd, raft, abd, paxos, multipaxos), `reliable` (src/kit/reliable.rs, judged by the
+# TARGET is a protocol (ping, fd, raft, abd, paxos, multipaxos), `reliable` (src/kit/reliable/, judged by the
 # fd scenarios, its only user) or `kit` (the rest of src/kit, judged by every protocol's).
 # cargo-mutants mutates the target's files; each mutant is judged only by the sweep in
 # tests/mutants.rs (unit tests never run), with N seeds (default 2000) and a cap of S seconds
@@ -37,7 +37,7 @@ usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 files_of() {
     case "$1" in
         ping | fd | raft | abd | paxos | multipaxos) echo "src/protocols/$1/*.rs" ;;
-        reliable) echo "src/kit/reliable.rs" ;;
+        reliable) echo "src/kit/reliable/*.rs" ;;
         kit) echo "src/kit/*.rs src/kit/**/*.rs" ;;
         *) echo "unknown target '$1': expected ping, fd, raft, abd, paxos, multipaxos, reliable or kit" >&2; exit 2 ;;
     esac
@@ -77,7 +77,7 @@ report() {
     local files current
     files=$(files_of "$target")
     current=$(eval cargo mutants --list $(for f in $files; do printf -- "-f '%s' " "$f"; done) \
-        -e "'src/protocols/*/checks.rs'" -e "'src/protocols/*/tests.rs'" --exclude-re "'$ORACLE_FNS'" 2>/dev/null | sort -u)
+        -e "'src/protocols/*/checks.rs'" -e "'src/protocols/*/tests.rs'" -e "'src/kit/*/checks.rs'" --exclude-re "'$ORACLE_FNS'" 2>/dev/null | sort -u)
     cat_all() {
         for d in "${dirs[@]}"; do
             cat "$d/mutants.out/$1" "$d/carried/$1" 2>/dev/null || true
@@ -184,7 +184,7 @@ git ls-files -co --exclude-standard | while IFS= read -r f; do
     cmp -s "$f" "$scratch/$f" 2>/dev/null || { mkdir -p "$scratch/$(dirname "$f")"; cp "$f" "$scratch/$f"; }
 done
 args=(--in-place --dir "$scratch" --profile mutants --test-tool cargo --timeout "$timeout" --build-timeout 900
-    --cargo-arg=--test=mutants --output "$out" --no-shuffle -e 'src/protocols/*/checks.rs' -e 'src/protocols/*/tests.rs'
+    --cargo-arg=--test=mutants --output "$out" --no-shuffle -e 'src/protocols/*/checks.rs' -e 'src/protocols/*/tests.rs' -e 'src/kit/*/checks.rs'
     --exclude-re "$ORACLE_FNS")
 for f in $files; do args+=(-f "$f"); done
 [ -n "$shard" ] && args+=(--shard "$shard")

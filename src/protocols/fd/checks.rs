@@ -3,7 +3,7 @@
 //! what the reliable-delivery layer hands the application; the rest are fd's own.
 
 use super::*;
-use crate::kit::reliable::Position;
+use crate::kit::reliable::{Position, ReliableStats};
 use crate::protocol::library::{AtMostOnce, Tally, touched};
 
 // What the checks and metrics read of a node, and the application's record of what arrived:
@@ -40,9 +40,9 @@ impl Fd {
     pub fn receiving(&self, peer: NodeId) -> Position {
         self.rd.receiving(peer)
     }
-    /// Retransmissions by this incarnation.
-    pub fn retransmissions(&self) -> u64 {
-        self.rd.stats().retransmitted
+    /// The delivery layer's counters for this incarnation.
+    pub fn delivery_stats(&self) -> ReliableStats {
+        self.rd.stats()
     }
 
     /// The application's record of one message the delivery layer handed up: the last
@@ -266,9 +266,10 @@ pub(super) struct Metrics {
     /// Crashed nodes: crash time and the observers that had not yet suspected them.
     crashes: BTreeMap<NodeId, (Time, [Vec<NodeId>; 2])>,
     missed: [u64; 2],
-    /// Retransmissions of earlier incarnations, and the last value seen per node.
-    retransmissions_done: u64,
-    retransmissions_seen: Vec<(u32, u64)>,
+    /// The delivery layer's counters of earlier incarnations, summed, and the last ones seen
+    /// per node (with the incarnation they belong to).
+    delivery_done: ReliableStats,
+    delivery_seen: Vec<(u32, ReliableStats)>,
     /// Recoveries still open (started at), and finished ones.
     recovering: Vec<Time>,
     recoveries: Vec<u64>,
@@ -289,8 +290,8 @@ impl Metrics {
             detections: Default::default(),
             crashes: BTreeMap::new(),
             missed: [0; 2],
-            retransmissions_done: 0,
-            retransmissions_seen: Vec::new(),
+            delivery_done: ReliableStats::default(),
+            delivery_seen: Vec::new(),
             recovering: Vec::new(),
             recoveries: Vec::new(),
             unrecovered: 0,
@@ -308,6 +309,15 @@ impl Metrics {
             self.state[d][row.clone()].fill(false);
         }
     }
+}
+
+/// Adds the delivery layer's counters `b` to `a`.
+fn add(a: &mut ReliableStats, b: &ReliableStats) {
+    a.sent += b.sent;
+    a.retransmitted += b.retransmitted;
+    a.duplicates_dropped += b.duplicates_dropped;
+    a.stale_dropped += b.stale_dropped;
+    a.delivered += b.delivered;
 }
 
 fn stats(v: &[u64]) -> serde_json::Value {
@@ -344,7 +354,7 @@ impl Metric<Fd> for Metrics {
             self.n = view.cluster_size() as usize;
             self.state = [vec![false; self.n * self.n], vec![false; self.n * self.n]];
             self.open = [vec![None; self.n * self.n], vec![None; self.n * self.n]];
-            self.retransmissions_seen = vec![(0, 0); self.n];
+            self.delivery_seen = vec![(0, ReliableStats::default()); self.n];
         }
         let n = self.n;
         // Crashes: fill in the observers once, at the first look after the crash.
@@ -360,12 +370,12 @@ impl Metric<Fd> for Metrics {
                 continue;
             };
             let inc = view.incarnation(a);
-            let seen = &mut self.retransmissions_seen[a.index()];
+            let seen = &mut self.delivery_seen[a.index()];
             if seen.0 != inc {
-                self.retransmissions_done += seen.1;
-                *seen = (inc, 0);
+                add(&mut self.delivery_done, &seen.1);
+                *seen = (inc, ReliableStats::default());
             }
-            seen.1 = p.retransmissions();
+            seen.1 = p.delivery_stats();
             for (d, det) in DETECTORS.iter().enumerate() {
                 for b in view.nodes().filter(|&b| b != a) {
                     let now_suspects = p.suspects_by(*det, b);
@@ -435,13 +445,21 @@ impl Metric<Fd> for Metrics {
                 open_count.into(),
             ));
         }
-        let retrans = self.retransmissions_done
-            + self
-                .retransmissions_seen
-                .iter()
-                .map(|(_, r)| r)
-                .sum::<u64>();
-        m.push(("retransmissions".into(), retrans.into()));
+        let mut delivery = self.delivery_done;
+        for (_, s) in &self.delivery_seen {
+            add(&mut delivery, s);
+        }
+        m.push(("retransmissions".into(), delivery.retransmitted.into()));
+        m.push(("delivery.sent".into(), delivery.sent.into()));
+        m.push(("delivery.delivered".into(), delivery.delivered.into()));
+        m.push((
+            "delivery.duplicates_dropped".into(),
+            delivery.duplicates_dropped.into(),
+        ));
+        m.push((
+            "delivery.stale_dropped".into(),
+            delivery.stale_dropped.into(),
+        ));
         let in_time = self
             .recoveries
             .iter()

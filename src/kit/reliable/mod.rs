@@ -41,6 +41,8 @@ use crate::protocol::{NodeId, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
+mod checks;
+
 /// The store cell that holds the layer's session.
 pub const SESSION_CELL: &str = "session";
 
@@ -141,12 +143,6 @@ pub struct Position {
     pub session: u64,
     /// The sequence number.
     pub seq: u64,
-}
-
-impl std::fmt::Display for Position {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.session, self.seq)
-    }
 }
 
 /// Counters, per node incarnation.
@@ -270,37 +266,6 @@ impl<M: Clone + std::fmt::Debug> Reliable<M> {
     /// This node's sender session (0 before the layer started).
     pub fn session(&self) -> u64 {
         self.session
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> ReliableStats {
-        self.stats
-    }
-
-    /// Where the channel to `to` stands: the receiver's session this node knows, and the
-    /// sequence number the next message gets. It never goes back within an incarnation (a
-    /// restart of the receiver starts the numbers again under its higher session).
-    pub fn sending(&self, to: NodeId) -> Position {
-        let ch = &self.out[to.index()];
-        Position {
-            session: ch.peer_session,
-            seq: ch.next_seq,
-        }
-    }
-
-    /// Where the channel from `from` stands: the sender's session, and how many of its
-    /// messages have been delivered in order. It never goes back within an incarnation.
-    pub fn receiving(&self, from: NodeId) -> Position {
-        let ch = &self.inc[from.index()];
-        Position {
-            session: ch.session,
-            seq: ch.delivered,
-        }
-    }
-
-    /// Messages sent to `to` and not yet acknowledged.
-    pub fn outstanding(&self, to: NodeId) -> usize {
-        self.out[to.index()].unacked.len()
     }
 
     /// Sends `msg` reliably to `to`.
