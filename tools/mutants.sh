@@ -8,7 +8,9 @@
 # fd scenarios, its only user) or `kit` (the rest of src/kit, judged by every protocol's).
 # cargo-mutants mutates the target's files; each mutant is judged only by the sweep in
 # tests/mutants.rs (unit tests never run), with N seeds (default 2000) and a cap of S seconds
-# (default 120) per mutant; --timeout (default 600) is cargo-mutants' own limit per command.
+# (default 120) per mutant; --timeout (default: twice the cap plus 60 s) is cargo-mutants' own
+# limit per command, which is what stops a mutant that loops inside one step (the cap is
+# looked at only between chunks of seeds).
 # The mutants listed in mutants/equivalent.txt are not run again: the report counts them as
 # equivalent, with the argument written there. The checks (checks.rs) and unit tests
 # (tests.rs) are not mutated: a sweep of a correct protocol cannot tell a weakened oracle
@@ -138,7 +140,7 @@ fi
 
 [ $# -ge 1 ] || usage
 target="$1"; shift
-shard="" seeds=2000 seconds=120 timeout=600 out="" iterate=""
+shard="" seeds=2000 seconds=120 timeout="" out="" iterate=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --shard) shard="$2"; shift 2 ;;
@@ -150,6 +152,7 @@ while [ $# -gt 0 ]; do
         *) usage ;;
     esac
 done
+timeout=${timeout:-$((2 * seconds + 60))}
 files=$(files_of "$target")
 tname=$(test_of "$target")
 if [ -z "$out" ]; then
