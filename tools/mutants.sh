@@ -186,6 +186,11 @@ mkdir -p "$scratch"
 git ls-files -co --exclude-standard | while IFS= read -r f; do
     cmp -s "$f" "$scratch/$f" 2>/dev/null || { mkdir -p "$scratch/$(dirname "$f")"; cp "$f" "$scratch/$f"; }
 done
+# Files the tree no longer has (moved or deleted) leave the copy too: a module moved from
+# kit/reliable.rs to kit/reliable/mod.rs must not be found twice.
+(cd "$scratch" && find . -path ./target -prune -o -type f -print | sed 's|^\./||' | sort) |
+    comm -23 - <(git ls-files -co --exclude-standard | sort) |
+    while IFS= read -r f; do rm -f "$scratch/$f"; done
 args=(--in-place --dir "$scratch" --profile mutants --test-tool cargo --timeout "$timeout" --build-timeout 900
     --cargo-arg=--test=mutants --output "$out" --no-shuffle -e 'src/protocols/*/checks.rs' -e 'src/protocols/*/tests.rs' -e 'src/kit/*/checks.rs'
     --exclude-re "$ORACLE_FNS")
