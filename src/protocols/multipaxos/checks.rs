@@ -200,14 +200,15 @@ fn acceptances(records: &[Record], from: usize) -> impl Iterator<Item = (u64, Ba
 
 /// The global record: per (slot, ballot) the value accepted and by whom; per slot the value
 /// chosen and the ballot it was first chosen in; per node, how much of its journal has been
-/// read and up to which slot its learned prefix has been checked (with the incarnation it
-/// belongs to). A node applies only its learned prefix, so what it applies is checked too.
+/// read, up to which slot its learned prefix has been checked and how many slots it knew
+/// then (with the incarnation they belong to). A node applies only its learned prefix, so
+/// what it applies is checked too.
 #[derive(Clone, Default, Hash)]
 pub(super) struct Chosen {
     tallies: BTreeMap<(u64, Ballot), (CmdId, Vec<bool>)>,
     chosen: BTreeMap<u64, (CmdId, Ballot)>,
     read: Vec<usize>,
-    learned: Vec<(u32, u64)>,
+    learned: Vec<(u32, u64, usize)>,
 }
 
 impl Monitor<MultiPaxos> for Chosen {
@@ -215,7 +216,7 @@ impl Monitor<MultiPaxos> for Chosen {
         let n = view.cluster_size() as usize;
         if self.read.len() != n {
             self.read = vec![0; n];
-            self.learned = vec![(0, 0); n];
+            self.learned = vec![(0, 0, 0); n];
         }
         for node in touched(view) {
             let i = node.index();
@@ -263,9 +264,11 @@ impl Monitor<MultiPaxos> for Chosen {
             // step are not read again: what was chosen stays chosen.
             let Some(m) = view.node(node) else { continue };
             let incarnation = view.incarnation(node);
-            let (was_in, mut done) = self.learned[i];
+            let (was_in, mut done, known) = self.learned[i];
             if was_in != incarnation || m.commit < done {
                 done = 0;
+            } else if m.chosen.len() == known {
+                continue; // nothing learned since the last look (a learned slot never changes)
             }
             for (&slot, command) in m.chosen.range(done + 1..) {
                 let value = CmdId::of(command.as_ref());
@@ -289,7 +292,7 @@ impl Monitor<MultiPaxos> for Chosen {
                     }
                 }
             }
-            self.learned[i] = (incarnation, m.commit);
+            self.learned[i] = (incarnation, m.commit, m.chosen.len());
         }
         Ok(())
     }
@@ -301,6 +304,8 @@ impl Monitor<MultiPaxos> for Chosen {
 #[derive(Clone, Default, Hash)]
 pub(super) struct Promised {
     by: BTreeMap<Ballot, Vec<bool>>,
+    /// Per node, the promise at the last look (recorded in `by` already).
+    promise: Vec<Option<Ballot>>,
     led: Vec<Option<Ballot>>,
 }
 
@@ -309,11 +314,15 @@ impl Monitor<MultiPaxos> for Promised {
         let n = view.cluster_size() as usize;
         if self.led.len() != n {
             self.led = vec![None; n];
+            self.promise = vec![None; n];
         }
         for node in touched(view) {
             let Some(m) = view.node(node) else { continue };
             let i = node.index();
-            self.by.entry(m.promised).or_insert_with(|| vec![false; n])[i] = true;
+            if self.promise[i] != Some(m.promised) {
+                self.promise[i] = Some(m.promised);
+                self.by.entry(m.promised).or_insert_with(|| vec![false; n])[i] = true;
+            }
             let leads = if m.role == Role::Leader {
                 m.ballot
             } else {
