@@ -73,6 +73,16 @@ pub fn reported_name<'a>(reported: impl Iterator<Item = &'a str>, name: &str) ->
         .max_by_key(|k| k.len())
 }
 
+/// `x / per` as a metric's value, or null when `per` is 0 (a rate with nothing to divide by:
+/// no slot chosen, no operation invoked).
+pub fn ratio(x: u64, per: u64) -> serde_json::Value {
+    if per == 0 {
+        serde_json::Value::Null
+    } else {
+        (x as f64 / per as f64).into()
+    }
+}
+
 /// The stores' work over a run, for a protocol's metrics: each node's syncs and writes as
 /// last seen (a store changes only in its node's own steps, so looking at the nodes a step
 /// touched is enough), summed over the nodes.

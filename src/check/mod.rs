@@ -35,7 +35,7 @@ mod view;
 pub use builtin::BUILTIN_CHECKS;
 pub use expect::{ExpectKind, Expectation, MetricBound, Trigger, TriggerKind};
 pub use finding::{CheckEvent, CheckReport, FailureClass, Finding};
-pub use metric::{Metric, MetricDef, StoreTally, metric_value, reported_name};
+pub use metric::{Metric, MetricDef, StoreTally, metric_value, ratio, reported_name};
 pub use property::{Failure, Implementation, Invariant, Monitor, MonitorState, Param, PropertyDef};
 pub use runner::Checks;
 pub use view::{Phase, Status, View};

@@ -33,7 +33,7 @@ pub use crate::base::types::{ClientId, Endpoint, NodeId, Ratio, Time};
 pub use crate::check::library;
 pub use crate::check::{
     Failure, Invariant, Metric, MetricDef, Monitor, Param, PropertyDef, Status, StoreTally,
-    Trigger, TriggerKind, View,
+    Trigger, TriggerKind, View, ratio,
 };
 pub use crate::history::{History, HistoryCheck, Linearizable, OpId, Outcome};
 pub use crate::kit::driver::{Driver, Generator, Verdict as ClientVerdict};

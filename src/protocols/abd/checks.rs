@@ -3,7 +3,7 @@
 
 use super::{Abd, Tag, Tagged};
 use crate::protocol::library::touched;
-use crate::protocol::{Failure, Metric, MetricDef, StoreTally, Trigger, View};
+use crate::protocol::{Failure, Metric, MetricDef, StoreTally, Trigger, View, ratio};
 
 // What the checks read of a node: oracle code, kept beside the checks (docs/scale.md,
 // "Mutation testing").
@@ -69,13 +69,7 @@ impl Metric<Abd> for AbdMetrics {
     }
 
     fn report(&self) -> Vec<(String, serde_json::Value)> {
-        let per_op = |x: u64| {
-            if self.ops == 0 {
-                serde_json::Value::Null
-            } else {
-                (x as f64 / self.ops as f64).into()
-            }
-        };
+        let per_op = |x: u64| ratio(x, self.ops);
         vec![
             ("abd.writes_per_op".into(), per_op(self.stores.writes())),
             ("abd.syncs_per_op".into(), per_op(self.stores.syncs())),

@@ -5,6 +5,7 @@
 use super::*;
 use crate::kit::reliable::{Position, ReliableStats};
 use crate::protocol::library::{AtMostOnce, Tally, touched};
+use crate::protocol::ratio;
 
 // What the checks and metrics read of a node, and the application's record of what arrived:
 // oracle code, kept here beside the checks rather than in the protocol (mod.rs). The
@@ -467,12 +468,7 @@ impl Metric<Fd> for Metrics {
             .count() as u64;
         let total = self.recoveries.len() as u64 + self.unrecovered + self.recovering.len() as u64;
         m.push(("recovery".into(), stats(&self.recoveries)));
-        let rate = if total == 0 {
-            serde_json::Value::Null
-        } else {
-            (in_time as f64 / total as f64).into()
-        };
-        m.push(("recovery_rate".into(), rate));
+        m.push(("recovery_rate".into(), ratio(in_time, total)));
         m.push((
             "recoveries_within_budget".into(),
             format!("{in_time}/{total}").into(),

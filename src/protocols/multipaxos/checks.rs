@@ -12,7 +12,7 @@ use crate::protocol::library::{
 };
 use crate::protocol::{
     ClientId, Failure, Metric, MetricDef, Monitor, NodeId, PropertyDef, RequestId, StoreTally,
-    Trigger, Value, View,
+    Trigger, Value, View, ratio,
 };
 use crate::protocols::paxos::BallotTally;
 use std::collections::BTreeMap;
@@ -600,13 +600,7 @@ impl Metric<MultiPaxos> for MultiPaxosMetrics {
     }
 
     fn report(&self) -> Vec<(String, serde_json::Value)> {
-        let per_slot = |x: u64| {
-            if self.chosen == 0 {
-                serde_json::Value::Null
-            } else {
-                (x as f64 / self.chosen as f64).into()
-            }
-        };
+        let per_slot = |x: u64| ratio(x, self.chosen);
         vec![
             ("multipaxos.ballots".into(), self.ballots.ballots.into()),
             (

@@ -5,11 +5,11 @@
 //! completeness are Raft's own monitors.
 
 use super::*;
-use crate::protocol::StoreTally;
 use crate::protocol::library::{
     AckedSurvive, Advances, Agreement, Convergence, Monotonic, OneLeaderPerEpoch, map_difference,
     touched,
 };
+use crate::protocol::{StoreTally, ratio};
 use std::fmt;
 
 /// Figure 2's Election Safety: at most one leader per term.
@@ -262,13 +262,7 @@ impl Metric<Raft> for RaftMetrics {
             .iter()
             .map(|(t, n)| (t.to_string(), n.to_string().into()))
             .collect();
-        let per_commit = |x: u64| {
-            if self.committed == 0 {
-                serde_json::Value::Null
-            } else {
-                (x as f64 / self.committed as f64).into()
-            }
-        };
+        let per_commit = |x: u64| ratio(x, self.committed);
         vec![
             ("raft.leaders_by_term".into(), leaders.into()),
             ("raft.terms".into(), self.highest_term.into()),
