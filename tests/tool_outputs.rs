@@ -8,6 +8,9 @@
 //! Two `view` rows (raft-leader-crash, fd-pause-and-drift) moved with the scenariolang branch:
 //! the summary the page embeds says `held at the heal, T (already true then; ...)` for an
 //! eventually-check that held at the heal's step, where it said `held at T`; nothing else.
+//! Two `view` rows moved when protocols gained metrics the page's summary embeds:
+//! abd-bug-skip-sync (61 bytes: `abd.syncs_per_op`, `abd.writes_per_op`) and
+//! fd-pause-and-drift (106 bytes: the four `delivery.*` counters); nothing else.
 //! `explain` names its trace in what it suggests; the path is replaced by `TRACE`.
 //!
 //! On a difference the test writes what it got into its temporary directory and names the
