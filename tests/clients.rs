@@ -9,7 +9,7 @@ use faultline::history::{OpId, Outcome};
 use faultline::protocol::{
     ClientCtx, ClientId, ClientLogic, Ctx, NodeId, Protocol, RequestId, Time, WorkloadConfig,
 };
-use faultline::sim::{SimConfig, Simulation, Verdict};
+use faultline::sim::{RunReport, SimConfig, Simulation, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// How the client misbehaves.
@@ -30,8 +30,12 @@ struct EchoConfig {
     mistake: Mistake,
 }
 
-/// Each node answers every request with its id.
-struct Echo;
+/// Each node answers a request with its id, but only from its second copy on: every
+/// operation's first attempt goes unanswered, so every operation completes through a retry
+/// under the same id (which the contract allows).
+struct Echo {
+    seen: std::collections::BTreeSet<RequestId>,
+}
 
 /// A client that sends three operations, 10 ms apart, each retried once after 5 ms under
 /// the same id (a retry may repeat an id), and completes each at its first answer.
@@ -100,35 +104,42 @@ impl Protocol for Echo {
     type Client = Client;
 
     fn new(_: NodeId, _: u32, _: &EchoConfig) -> Self {
-        Echo
+        Echo {
+            seen: Default::default(),
+        }
     }
     fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
     fn on_message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: ()) {}
     fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: ()) {}
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, client: ClientId, id: RequestId, _: ()) {
-        ctx.reply(client, id, id.0);
+        if !self.seen.insert(id) {
+            ctx.reply(client, id, id.0);
+        }
     }
     fn properties() -> Vec<PropertyDef<Self>> {
         Vec::new()
     }
 }
 
-fn run(mistake: Mistake) -> Verdict {
+fn run(mistake: Mistake) -> RunReport {
     let mut c = SimConfig::<Echo>::new(1, 1);
     c.protocol.mistake = mistake;
     c.workload.clients = 1;
     c.time_limit = Time::from_ms(100);
-    Simulation::new(c, None).unwrap().run().verdict
+    Simulation::new(c, None).unwrap().run()
 }
 
 #[test]
 fn a_client_that_keeps_the_contract_passes() {
-    assert_eq!(run(Mistake::None), Verdict::Pass);
+    let r = run(Mistake::None);
+    assert_eq!(r.verdict, Verdict::Pass);
+    // Every operation was answered only on its retry, under its first attempt's id.
+    assert_eq!((r.ops.invoked, r.ops.ok), (3, 3), "{:?}", r.ops);
 }
 
 #[test]
 fn a_client_that_starts_an_operation_while_one_is_open_is_a_protocol_error() {
-    let Verdict::Fail(f) = run(Mistake::Overlap) else {
+    let Verdict::Fail(f) = run(Mistake::Overlap).verdict else {
         panic!("an overlapping client passed");
     };
     assert_eq!(f.check, "protocol_error");
@@ -142,7 +153,7 @@ fn a_client_that_starts_an_operation_while_one_is_open_is_a_protocol_error() {
 
 #[test]
 fn a_client_that_reuses_a_request_id_for_a_new_operation_is_a_protocol_error() {
-    let Verdict::Fail(f) = run(Mistake::ReuseId) else {
+    let Verdict::Fail(f) = run(Mistake::ReuseId).verdict else {
         panic!("a client reusing its request id passed");
     };
     assert_eq!(f.check, "protocol_error");
