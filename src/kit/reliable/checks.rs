@@ -33,6 +33,13 @@ impl<M> Reliable<M> {
         }
     }
 
+    /// The lowest sequence number held in the reorder buffer of the channel from `from`
+    /// (messages that arrived ahead of a gap), if any. A sound layer holds only messages
+    /// above what it delivered: one at or below could never be handed up and would stay.
+    pub fn lowest_buffered(&self, from: NodeId) -> Option<u64> {
+        self.inc[from.index()].buffer.keys().next().copied()
+    }
+
     /// Messages sent to `to` and not yet acknowledged.
     pub fn outstanding(&self, to: NodeId) -> usize {
         self.out[to.index()].unacked.len()

@@ -5,7 +5,7 @@
 use super::*;
 use crate::kit::reliable::{Position, ReliableStats};
 use crate::protocol::library::{AtMostOnce, Tally, touched};
-use crate::protocol::ratio;
+use crate::protocol::{Value, ratio};
 
 // What the checks and metrics read of a node, and the application's record of what arrived:
 // oracle code, kept here beside the checks rather than in the protocol (mod.rs). The
@@ -40,6 +40,10 @@ impl Fd {
     /// The delivery layer's channel from `peer`: its session and how much was delivered.
     pub fn receiving(&self, peer: NodeId) -> Position {
         self.rd.receiving(peer)
+    }
+    /// The lowest sequence number waiting in the delivery layer's reorder buffer for `peer`.
+    pub fn lowest_buffered(&self, peer: NodeId) -> Option<u64> {
+        self.rd.lowest_buffered(peer)
     }
     /// The delivery layer's counters for this incarnation.
     pub fn delivery_stats(&self) -> ReliableStats {
@@ -118,6 +122,101 @@ pub(super) fn fifo(view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failu
         }
     }
     Ok(())
+}
+
+/// The delivery layer buffers only messages above what it delivered from that sender: one
+/// at or below could never be handed up, and would stay in the buffer for good.
+pub(super) fn buffer_ahead(view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
+    for n in touched(view) {
+        let Some(p) = view.node(n) else { continue };
+        for from in view.nodes() {
+            let at = p.receiving(from);
+            if let Some(low) = p.lowest_buffered(from).filter(|&low| low <= at.seq) {
+                return Err(Failure::new(
+                    format!(
+                        "{n} holds message {low} from {from} in its reorder buffer, though it delivered up to {at}"
+                    ),
+                    vec![n, from],
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A node that hears from a peer trusts it again at once, by both detectors: after a step
+/// in which it heard from a peer (its `last_heard` of that peer moved), it suspects that
+/// peer by neither. A monitor, because "heard in this step" is a change: a node's clock
+/// stepped back may read a time it already heard at, without hearing anything new.
+#[derive(Clone, Default, Hash)]
+pub(super) struct TrustsOnHearing {
+    /// Per (observer, peer), observer-major: the observer's `last_heard` of the peer, as
+    /// last seen.
+    heard: Vec<Option<Time>>,
+}
+
+impl Monitor<Fd> for TrustsOnHearing {
+    fn check(&mut self, view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.heard.len() != n * n {
+            self.heard = vec![None; n * n];
+        }
+        for a in touched(view) {
+            let Some(p) = view.node(a) else { continue };
+            for (i, q) in p.peers.iter().enumerate() {
+                let cell = &mut self.heard[a.index() * n + i];
+                if *cell == q.last_heard {
+                    continue;
+                }
+                *cell = q.last_heard;
+                if q.suspect_fixed || q.suspect_phi {
+                    let from = NodeId(i as u32);
+                    let by = if q.suspect_fixed { "fixed" } else { "phi" };
+                    return Err(Failure::new(
+                        format!(
+                            "{a} heard from {from} just now, and still suspects it ({by} detector)"
+                        ),
+                        vec![a, from],
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A node sends application messages only to its peers, never to itself.
+pub(super) fn sends_to_peers(view: &View<'_, Fd>, _: Option<&Trigger>) -> Result<(), Failure> {
+    for n in touched(view) {
+        let Some(p) = view.node(n) else { continue };
+        let to_self = p.sent_to(n);
+        if to_self > 0 {
+            return Err(Failure::new(
+                format!("{n} sent {to_self} application messages to itself"),
+                vec![n],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a node's `suspects_fixed` and `suspects_phi` annotations must say, by its state: the
+/// suspected peers, `n1,n3`. No claim while it suspects nobody (a node that never suspected
+/// anyone never annotated, and a restarted node starts trusting everyone).
+pub(super) fn suspects_shown(fd: &Fd, key: &'static str) -> Option<Value> {
+    let detector = match key {
+        "suspects_fixed" => Detector::Fixed,
+        _ => Detector::Phi,
+    };
+    let names: Vec<String> = (0..fd.peers.len() as u32)
+        .map(NodeId)
+        .filter(|&n| match detector {
+            Detector::Fixed => fd.peers[n.index()].suspect_fixed,
+            Detector::Phi => fd.peers[n.index()].suspect_phi,
+        })
+        .map(|n| n.to_string())
+        .collect();
+    (!names.is_empty()).then(|| Value::Text(names.join(",")))
 }
 
 /// A crashed node is suspected by every live node that can still send to it (the trigger's
@@ -264,6 +363,11 @@ pub(super) struct Metrics {
     false_us: [u64; 2],
     /// Per detector: detection times of crashes, microseconds.
     detections: [Vec<u64>; 2],
+    /// Per detector: at each detection of a crash, how long the observer had not heard from
+    /// the crashed node, on its own clock, microseconds (the silence the detector tolerated:
+    /// unlike the detection time, it does not depend on where in its heartbeat period the
+    /// node crashed).
+    silences: [Vec<u64>; 2],
     /// Crashed nodes: crash time and the observers that had not yet suspected them.
     crashes: BTreeMap<NodeId, (Time, [Vec<NodeId>; 2])>,
     missed: [u64; 2],
@@ -289,6 +393,7 @@ impl Metrics {
             false_count: [0; 2],
             false_us: [0; 2],
             detections: Default::default(),
+            silences: Default::default(),
             crashes: BTreeMap::new(),
             missed: [0; 2],
             delivery_done: ReliableStats::default(),
@@ -391,6 +496,10 @@ impl Metric<Fd> for Metrics {
                                 if let Some(i) = pending[d].iter().position(|&o| o == a) {
                                     pending[d].remove(i);
                                     self.detections[d].push(now.sub(*at).as_us());
+                                    if let Some(last) = p.peers[b.index()].last_heard {
+                                        let silence = view.local_time(a).sub(last);
+                                        self.silences[d].push(silence.as_us());
+                                    }
                                 }
                             }
                         } else {
@@ -432,6 +541,10 @@ impl Metric<Fd> for Metrics {
         for (d, name) in ["fixed", "phi"].iter().enumerate() {
             let open_count = self.open[d].iter().filter(|o| o.is_some()).count() as u64;
             m.push((format!("{name}.detection"), stats(&self.detections[d])));
+            m.push((
+                format!("{name}.detection_silence"),
+                stats(&self.silences[d]),
+            ));
             m.push((format!("{name}.crashes_missed"), self.missed[d].into()));
             m.push((
                 format!("{name}.false_suspicions"),

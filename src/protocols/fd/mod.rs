@@ -40,7 +40,7 @@ use crate::kit::component::Mount;
 use crate::kit::no_client::NoClient;
 use crate::kit::reliable::{self, Delivery, Reliable, ReliableConfig, Retransmit, Wire};
 use crate::protocol::fixed::phi_y_threshold;
-use crate::protocol::library::{Monotonic, MonotonicEach};
+use crate::protocol::library::{Annotations, Monotonic, MonotonicEach};
 use crate::protocol::{
     Ctx, Endpoint, Failure, Invariant, Knob, Liveness, Metric, MetricDef, Monitor, NodeId,
     PropertyDef, Protocol, Status, Time, Trigger, TriggerKind, View,
@@ -453,6 +453,30 @@ impl Protocol for Fd {
                 "fifo",
                 "application messages from one sender session arrive in the order sent, without gaps",
                 fifo,
+            )
+            .always(),
+            PropertyDef::invariant(
+                "buffer_ahead",
+                "the delivery layer's reorder buffer holds only messages above what it delivered from that sender",
+                buffer_ahead,
+            )
+            .always(),
+            PropertyDef::monitor(
+                "trusts_on_hearing",
+                "a node that hears from a peer stops suspecting it at once, by both detectors",
+                TrustsOnHearing::default(),
+            )
+            .always(),
+            PropertyDef::invariant(
+                "sends_to_peers",
+                "a node sends application messages only to its peers, never to itself",
+                sends_to_peers,
+            )
+            .always(),
+            PropertyDef::monitor(
+                "annotations_match_state",
+                "what a node's trace says it suspects (suspects_fixed, suspects_phi: what explain and the viewer show) is what it suspects",
+                Annotations::new(&["suspects_fixed", "suspects_phi"], suspects_shown),
             )
             .always(),
             PropertyDef::invariant(
