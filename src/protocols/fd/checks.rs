@@ -379,7 +379,19 @@ pub(super) struct Metrics {
     recovering: Vec<Time>,
     recoveries: Vec<u64>,
     unrecovered: u64,
+    /// Per (sender, receiver), sender-major: application messages sent and not yet seen
+    /// delivered, oldest first, as (sender session, number, sent at); at most
+    /// `IN_FLIGHT_MAX` each (the oldest are forgotten beyond).
+    in_flight: Vec<VecDeque<(u64, u64, Time)>>,
+    /// Per (sender, receiver): the sender's session and count of messages sent, as last seen.
+    sent_seen: Vec<(u64, u64)>,
+    /// Delivery latency of application messages, from the send to the hand-up: how many,
+    /// their sum and the largest, microseconds.
+    latency: (u64, u64, u64),
 }
+
+/// How many undelivered messages per channel the latency metric remembers.
+const IN_FLIGHT_MAX: usize = 4096;
 
 const DETECTORS: [Detector; 2] = [Detector::Fixed, Detector::Phi];
 
@@ -401,6 +413,41 @@ impl Metrics {
             recovering: Vec::new(),
             recoveries: Vec::new(),
             unrecovered: 0,
+            in_flight: Vec::new(),
+            sent_seen: Vec::new(),
+            latency: (0, 0, 0),
+        }
+    }
+
+    /// Application messages node `a` (state `p`) sent or was handed since the last look.
+    fn track_latency(&mut self, a: NodeId, p: &Fd, now: Time) {
+        let n = self.n;
+        for b in (0..n as u32).map(NodeId).filter(|&b| b != a) {
+            let out = a.index() * n + b.index();
+            let (session, count) = (p.session(), p.sent_to(b));
+            let seen = &mut self.sent_seen[out];
+            let from = if seen.0 == session { seen.1 } else { 0 };
+            for k in from + 1..=count {
+                let q = &mut self.in_flight[out];
+                if q.len() == IN_FLIGHT_MAX {
+                    q.pop_front();
+                }
+                q.push_back((session, k, now));
+            }
+            *seen = (session, count);
+            let Some(got) = p.last_delivered(b) else {
+                continue;
+            };
+            let q = &mut self.in_flight[b.index() * n + a.index()];
+            while let Some(&(s, _, at)) = q.front().filter(|&&(s, k, _)| (s, k) <= got) {
+                q.pop_front();
+                if s == got.0 {
+                    let us = now.sub(at).as_us();
+                    self.latency.0 += 1;
+                    self.latency.1 += us;
+                    self.latency.2 = self.latency.2.max(us);
+                }
+            }
         }
     }
 
@@ -461,6 +508,8 @@ impl Metric<Fd> for Metrics {
             self.state = [vec![false; self.n * self.n], vec![false; self.n * self.n]];
             self.open = [vec![None; self.n * self.n], vec![None; self.n * self.n]];
             self.delivery_seen = vec![(0, ReliableStats::default()); self.n];
+            self.in_flight = vec![VecDeque::new(); self.n * self.n];
+            self.sent_seen = vec![(0, 0); self.n * self.n];
         }
         let n = self.n;
         // Crashes: fill in the observers once, at the first look after the crash.
@@ -482,6 +531,7 @@ impl Metric<Fd> for Metrics {
                 *seen = (inc, ReliableStats::default());
             }
             seen.1 = p.delivery_stats();
+            self.track_latency(a, p, now);
             for (d, det) in DETECTORS.iter().enumerate() {
                 for b in view.nodes().filter(|&b| b != a) {
                     let now_suspects = p.suspects_by(*det, b);
@@ -564,6 +614,16 @@ impl Metric<Fd> for Metrics {
             add(&mut delivery, s);
         }
         m.push(("retransmissions".into(), delivery.retransmitted.into()));
+        let (count, sum, max) = self.latency;
+        let ms = |us: u64| us as f64 / 1000.0;
+        m.push((
+            "delivery.latency".into(),
+            if count == 0 {
+                serde_json::json!({"count": 0})
+            } else {
+                serde_json::json!({"count": count, "mean_ms": ms(sum / count), "max_ms": ms(max)})
+            },
+        ));
         m.push(("delivery.sent".into(), delivery.sent.into()));
         m.push(("delivery.delivered".into(), delivery.delivered.into()));
         m.push((
