@@ -662,4 +662,24 @@ mod tests {
         };
         assert!(b.wire(an, old).is_empty());
     }
+
+    #[test]
+    fn the_reorder_buffer_holds_only_what_is_ahead_of_delivery() {
+        let an = NodeId(0);
+        let data = |seq, msg| Wire::Data {
+            session: 1,
+            to_session: 1,
+            seq,
+            msg,
+        };
+        let mut b = Node::new(1, 1, ReliableConfig::default());
+        assert_eq!(b.r.lowest_buffered(an), None);
+        assert!(b.wire(an, data(2, 20)).is_empty(), "2 waits for 1");
+        assert_eq!(b.r.lowest_buffered(an), Some(2));
+        assert_eq!(b.wire(an, data(1, 10)), vec![10, 20]);
+        assert_eq!(b.r.lowest_buffered(an), None, "both handed up");
+        assert!(b.wire(an, data(1, 10)).is_empty(), "a late copy of 1");
+        assert_eq!(b.r.lowest_buffered(an), None, "not kept");
+        assert_eq!(b.r.receiving(an).seq, 2);
+    }
 }

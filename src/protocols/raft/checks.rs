@@ -6,15 +6,83 @@
 
 use super::*;
 use crate::protocol::library::{
-    AckedSurvive, Advances, Agreement, Convergence, Monotonic, OneLeaderPerEpoch, map_difference,
-    touched,
+    AckedSurvive, Advances, Agreement, Annotations, Convergence, Monotonic, OneLeaderPerEpoch,
+    map_difference, touched,
 };
-use crate::protocol::{StoreTally, ratio};
+use crate::protocol::{StoreTally, Value, ratio};
 use std::fmt;
+
+// What the checks, the metrics and the tests read of a node: oracle code, kept here beside
+// the checks rather than in the protocol (mod.rs), as fd's and Multi-Paxos's are. No step of
+// the protocol calls them, and the mutation routine mutates the protocol, not its oracle.
+impl Raft {
+    /// Current term.
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+    /// Current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// Commit index.
+    pub fn commit_index(&self) -> u64 {
+        self.commit
+    }
+    /// Last applied index.
+    pub fn applied_index(&self) -> u64 {
+        self.applied
+    }
+    /// The key-value map as applied so far.
+    pub fn kv(&self) -> &BTreeMap<String, String> {
+        self.service.data()
+    }
+    /// The key-value state machine (data and client sessions) as applied so far.
+    pub fn service(&self) -> &KvService {
+        &self.service
+    }
+    /// votedFor: the node this one voted for in its current term, if any.
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.vote
+    }
+    /// The leader this node knows of in its current term (itself when it leads).
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    /// A leader's nextIndex for `peer`: the index of the next entry it will send there.
+    /// Meaningful only while this node leads (it is reset at each election).
+    pub fn next_index(&self, peer: NodeId) -> u64 {
+        self.next[peer.index()]
+    }
+    /// A leader's matchIndex for `peer`: the highest index known to be replicated there
+    /// (its own last index for the leader itself). Meaningful only while this node leads.
+    pub fn match_index(&self, peer: NodeId) -> u64 {
+        self.matched[peer.index()]
+    }
+}
 
 /// Figure 2's Election Safety: at most one leader per term.
 pub(super) fn election_safety() -> impl Monitor<Raft> {
     OneLeaderPerEpoch::new("leader", "term", Raft::term, |r| r.role == Role::Leader)
+}
+
+/// What a node's trace says is its state: its role always, its term once above 0, the
+/// leader it follows and its commit index only once it knows them in this incarnation (a
+/// restarted node has neither, and its last annotations are its previous incarnation's).
+pub(super) fn annotations_match_state() -> impl Monitor<Raft> {
+    Annotations::new(
+        &["role", "term", "leader", "commit"],
+        |r: &Raft, key| match key {
+            "role" => Some(Value::Word(match r.role {
+                Role::Follower => "follower",
+                Role::Candidate => "candidate",
+                Role::Leader => "leader",
+            })),
+            "term" => (r.term > 0).then(|| Value::from(r.term)),
+            "leader" => r.leader.map(|l| Value::Node(Some(l))),
+            "commit" => (r.commit > 0).then(|| Value::from(r.commit)),
+            _ => None,
+        },
+    )
 }
 
 /// Figure 2's State Machine Safety: the entries nodes apply, by index, agree.

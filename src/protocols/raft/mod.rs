@@ -312,49 +312,6 @@ fn entry(r: &Record) -> &Entry {
 }
 
 impl Raft {
-    /// Current term.
-    pub fn term(&self) -> u64 {
-        self.term
-    }
-    /// Current role.
-    pub fn role(&self) -> Role {
-        self.role
-    }
-    /// Commit index.
-    pub fn commit_index(&self) -> u64 {
-        self.commit
-    }
-    /// Last applied index.
-    pub fn applied_index(&self) -> u64 {
-        self.applied
-    }
-    /// The key-value map as applied so far.
-    pub fn kv(&self) -> &BTreeMap<String, String> {
-        self.service.data()
-    }
-    /// The key-value state machine (data and client sessions) as applied so far.
-    pub fn service(&self) -> &KvService {
-        &self.service
-    }
-    /// votedFor: the node this one voted for in its current term, if any.
-    pub fn voted_for(&self) -> Option<NodeId> {
-        self.vote
-    }
-    /// The leader this node knows of in its current term (itself when it leads).
-    pub fn leader(&self) -> Option<NodeId> {
-        self.leader
-    }
-    /// A leader's nextIndex for `peer`: the index of the next entry it will send there.
-    /// Meaningful only while this node leads (it is reset at each election).
-    pub fn next_index(&self, peer: NodeId) -> u64 {
-        self.next[peer.index()]
-    }
-    /// A leader's matchIndex for `peer`: the highest index known to be replicated there
-    /// (its own last index for the leader itself). Meaningful only while this node leads.
-    pub fn match_index(&self, peer: NodeId) -> u64 {
-        self.matched[peer.index()]
-    }
-
     fn last(ctx: &Ctx<'_, Self>) -> (u64, u64) {
         let log = ctx.store().records();
         (
@@ -1056,6 +1013,12 @@ impl Protocol for Raft {
                 "election_safety",
                 "at most one leader per term (§5.2)",
                 election_safety(),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "annotations_match_state",
+                "what a node's trace says (role, term, leader, commit index: what explain and the viewer show) is its state",
+                annotations_match_state(),
             )
             .always(),
             PropertyDef::monitor(
