@@ -208,15 +208,19 @@ pub(super) fn suspects_shown(fd: &Fd, key: &'static str) -> Option<Value> {
         "suspects_fixed" => Detector::Fixed,
         _ => Detector::Phi,
     };
-    let names: Vec<String> = (0..fd.peers.len() as u32)
-        .map(NodeId)
-        .filter(|&n| match detector {
-            Detector::Fixed => fd.peers[n.index()].suspect_fixed,
-            Detector::Phi => fd.peers[n.index()].suspect_phi,
-        })
-        .map(|n| n.to_string())
-        .collect();
-    (!names.is_empty()).then(|| Value::Text(names.join(",")))
+    let suspected = |n: &NodeId| match detector {
+        Detector::Fixed => fd.peers[n.index()].suspect_fixed,
+        Detector::Phi => fd.peers[n.index()].suspect_phi,
+    };
+    let mut names = (0..fd.peers.len() as u32).map(NodeId).filter(suspected);
+    // Checked after every step: build the text only when someone is suspected.
+    let first = names.next()?;
+    let mut text = first.to_string();
+    for n in names {
+        text.push(',');
+        text.push_str(&n.to_string());
+    }
+    Some(Value::Text(text))
 }
 
 /// A crashed node is suspected by every live node that can still send to it (the trigger's
