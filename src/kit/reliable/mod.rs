@@ -542,15 +542,19 @@ mod tests {
         assert!(a.take().contains(&A::CancelTimer(Retransmit(bn))));
     }
 
-    #[test]
-    fn a_restarted_sender_starts_a_new_session() {
-        let an = NodeId(0);
-        let data = |session, seq, msg| Wire::Data {
+    /// Data from session `session` of node 0, addressed to session 1 of its receiver.
+    fn data(session: u64, seq: u64, msg: u32) -> Wire<u32> {
+        Wire::Data {
             session,
             to_session: 1,
             seq,
             msg,
-        };
+        }
+    }
+
+    #[test]
+    fn a_restarted_sender_starts_a_new_session() {
+        let an = NodeId(0);
         let mut b = Node::new(1, 1, ReliableConfig::default());
         let mut got = b.wire(an, data(1, 1, 1));
         got.extend(b.wire(an, data(2, 1, 100)));
@@ -666,19 +670,13 @@ mod tests {
     #[test]
     fn the_reorder_buffer_holds_only_what_is_ahead_of_delivery() {
         let an = NodeId(0);
-        let data = |seq, msg| Wire::Data {
-            session: 1,
-            to_session: 1,
-            seq,
-            msg,
-        };
         let mut b = Node::new(1, 1, ReliableConfig::default());
         assert_eq!(b.r.lowest_buffered(an), None);
-        assert!(b.wire(an, data(2, 20)).is_empty(), "2 waits for 1");
+        assert!(b.wire(an, data(1, 2, 20)).is_empty(), "2 waits for 1");
         assert_eq!(b.r.lowest_buffered(an), Some(2));
-        assert_eq!(b.wire(an, data(1, 10)), vec![10, 20]);
+        assert_eq!(b.wire(an, data(1, 1, 10)), vec![10, 20]);
         assert_eq!(b.r.lowest_buffered(an), None, "both handed up");
-        assert!(b.wire(an, data(1, 10)).is_empty(), "a late copy of 1");
+        assert!(b.wire(an, data(1, 1, 10)).is_empty(), "a late copy of 1");
         assert_eq!(b.r.lowest_buffered(an), None, "not kept");
         assert_eq!(b.r.receiving(an).seq, 2);
     }
