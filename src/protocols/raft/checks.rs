@@ -7,7 +7,7 @@
 use super::*;
 use crate::protocol::library::{
     AckedSurvive, Advances, Agreement, Annotations, Convergence, Monotonic, OneLeaderPerEpoch,
-    map_difference, touched,
+    map_difference, node_names, touched,
 };
 use crate::protocol::{StoreTally, Value, ratio};
 use std::fmt;
@@ -67,10 +67,11 @@ pub(super) fn election_safety() -> impl Monitor<Raft> {
 
 /// What a node's trace says is its state: its role always, its term once above 0, the
 /// leader it follows and its commit index only once it knows them in this incarnation (a
-/// restarted node has neither, and its last annotations are its previous incarnation's).
+/// restarted node has neither, and its last annotations are its previous incarnation's),
+/// and the term a pre-vote round asks for while one is open.
 pub(super) fn annotations_match_state() -> impl Monitor<Raft> {
     Annotations::new(
-        &["role", "term", "leader", "commit"],
+        &["role", "term", "leader", "commit", "pre_vote"],
         |r: &Raft, key| match key {
             "role" => Some(Value::Word(match r.role {
                 Role::Follower => "follower",
@@ -80,6 +81,8 @@ pub(super) fn annotations_match_state() -> impl Monitor<Raft> {
             "term" => (r.term > 0).then(|| Value::from(r.term)),
             "leader" => r.leader.map(|l| Value::Node(Some(l))),
             "commit" => (r.commit > 0).then(|| Value::from(r.commit)),
+            // The term a pre-vote round asks for, while one is open.
+            "pre_vote" => r.pre_votes.as_ref().map(|_| Value::from(r.term + 1)),
             _ => None,
         },
     )
@@ -278,6 +281,172 @@ impl Monitor<Raft> for LeaderCompleteness {
     }
 }
 
+/// Figure 2's votedFor: a node votes at most once per term, so once it has voted in a term
+/// it keeps that vote, across restarts too (term and vote are synced before the vote is
+/// sent), until its term changes.
+#[derive(Clone, Default, Hash)]
+pub(super) struct VoteKept {
+    /// Per node: its term and vote when last seen.
+    seen: Vec<(u64, Option<NodeId>)>,
+}
+
+impl Monitor<Raft> for VoteKept {
+    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.seen.len() != n {
+            self.seen = vec![(0, None); n];
+        }
+        for node in touched(view) {
+            let Some(r) = view.node(node) else { continue };
+            let (term, vote) = std::mem::replace(&mut self.seen[node.index()], (r.term, r.vote));
+            if let Some(v) = vote.filter(|_| term == r.term && r.vote != vote) {
+                let now = r.vote.map_or("none".to_string(), |w| w.to_string());
+                return Err(Failure::new(
+                    format!(
+                        "{node} voted for {v} in term {term}, and its vote in that term is now {now}"
+                    ),
+                    vec![node],
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Only a leader holds client requests: a node that does not lead answers a client at once
+/// (a redirect), and a leader that steps down forgets the commands and reads it was holding
+/// (the clients retry with the new leader), so no answer comes from a node that is not
+/// leading.
+pub(super) fn requests_only_at_leader(
+    view: &View<'_, Raft>,
+    _: Option<&Trigger>,
+) -> Result<(), Failure> {
+    for node in touched(view) {
+        let Some(r) = view.node(node) else { continue };
+        if r.role != Role::Leader && (!r.waiting.is_empty() || !r.reads.is_empty()) {
+            return Err(Failure::new(
+                format!(
+                    "{node} is {} in term {} and still holds {} command(s) and {} read(s) of clients from when it led",
+                    r.role.name(),
+                    r.term,
+                    r.waiting.len(),
+                    r.reads.len()
+                ),
+                vec![node],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A log's last entry as the up-to-date rule compares them (§5.4.1): (last term, last index).
+fn log_position(log: &[Record]) -> (u64, u64) {
+    let last_term = log.last().map(|r| entry(r).term).unwrap_or(0);
+    (last_term, log.len() as u64)
+}
+
+/// Pre-vote (Ongaro's thesis, §9.6): a node stands (raises its term as a candidate) only
+/// after a majority, itself included, granted its pre-vote, and a node grants one only if it
+/// is not a leader, has not heard from a leader for the shortest election timeout, has a
+/// lower term than the one asked for and a log no more up to date than the asker's. The
+/// grants are not visible, so the monitor keeps, for each node asking in its current term,
+/// which nodes it has seen (since the first ask of that term, across restarts) in a state in
+/// which they could have granted: a grant is given in a step of the granter's, after the ask,
+/// in exactly such a state, so every real grant is counted, and a stand backed by fewer than
+/// a majority of possible granters is a wrong grant or a wrong count. The most up-to-date
+/// log the asker has asked with is the one compared. Off when pre-vote is off.
+#[derive(Clone, Default, Hash)]
+pub(super) struct PreVoteMajority {
+    /// Per node: the term it was last seen in.
+    terms: Vec<u64>,
+    /// Per node: the pre-vote asks of its current term, if it has asked.
+    asks: Vec<Option<Ask>>,
+}
+
+#[derive(Clone, Hash)]
+struct Ask {
+    /// The asker's term (it asks for the next one).
+    term: u64,
+    /// The most up-to-date log position it has asked with.
+    log: (u64, u64),
+    /// Per node: seen since the first ask in a state that could grant it.
+    could_grant: Vec<bool>,
+}
+
+impl Monitor<Raft> for PreVoteMajority {
+    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if n == 1 {
+            return Ok(());
+        }
+        if self.terms.len() != n {
+            self.terms = vec![0; n];
+            self.asks = vec![None; n];
+        }
+        for node in touched(view) {
+            let Some(r) = view.node(node) else { continue };
+            if !r.config.pre_vote {
+                return Ok(());
+            }
+            let i = node.index();
+            let before = self.terms[i];
+            self.terms[i] = r.term;
+            if r.term > before && r.role == Role::Candidate {
+                let ask = self.asks[i].as_ref().filter(|a| a.term + 1 == r.term);
+                let could: Vec<bool> = match ask {
+                    Some(a) => (0..n).map(|g| g == i || a.could_grant[g]).collect(),
+                    None => (0..n).map(|g| g == i).collect(),
+                };
+                let count = could.iter().filter(|&&c| c).count();
+                if count * 2 <= n {
+                    return Err(Failure::new(
+                        format!(
+                            "{node} stood for term {} though only {} of the {n} nodes ({}) could have granted its pre-vote: the others were leaders, had heard from a leader within election_ms_min, had a term of at least {} or a more up-to-date log whenever they were seen since it asked",
+                            r.term,
+                            count,
+                            node_names(&could),
+                            r.term
+                        ),
+                        vec![node],
+                    ));
+                }
+            }
+            if r.pre_votes.is_some() {
+                let log = log_position(view.store(node).records());
+                match &mut self.asks[i] {
+                    Some(a) if a.term == r.term => a.log = a.log.max(log),
+                    slot => {
+                        *slot = Some(Ask {
+                            term: r.term,
+                            log,
+                            could_grant: vec![false; n],
+                        })
+                    }
+                }
+            } else if self.asks[i].as_ref().is_some_and(|a| a.term != r.term) {
+                self.asks[i] = None;
+            }
+        }
+        for node in touched(view) {
+            let Some(g) = view.node(node) else { continue };
+            let now = view.local_time(node);
+            let min = Time::from_ms(g.config.election_ms_min);
+            let free = g.role != Role::Leader && g.heard_leader.is_none_or(|t| now.sub(t) >= min);
+            if !free {
+                continue;
+            }
+            let log = log_position(view.store(node).records());
+            for ask in self.asks.iter_mut().flatten() {
+                let gi = node.index();
+                if !ask.could_grant[gi] && g.term <= ask.term && log <= ask.log {
+                    ask.could_grant[gi] = true;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Run statistics for the summary.
 #[derive(Default)]
 pub(super) struct RaftMetrics {
@@ -289,6 +458,11 @@ pub(super) struct RaftMetrics {
     ops_seen: usize,
     messages: u64,
     stores: StoreTally,
+    /// Per node: the term it was seen become leader in and when, until it first commits
+    /// in that term.
+    new_leader: Vec<Option<(u64, Time)>>,
+    /// The longest a new leader took to commit its first entry (its no-op), microseconds.
+    first_commit_us: Option<u64>,
 }
 
 impl Metric<Raft> for RaftMetrics {
@@ -298,8 +472,28 @@ impl Metric<Raft> for RaftMetrics {
             let Some(r) = view.node(n) else { continue };
             self.highest_term = self.highest_term.max(r.term);
             self.committed = self.committed.max(r.commit);
+            if self.new_leader.len() != view.cluster_size() as usize {
+                self.new_leader = vec![None; view.cluster_size() as usize];
+            }
+            let slot = &mut self.new_leader[n.index()];
             if r.role == Role::Leader {
-                self.leaders.entry(r.term).or_insert(n);
+                if let std::collections::btree_map::Entry::Vacant(e) = self.leaders.entry(r.term) {
+                    e.insert(n);
+                    *slot = Some((r.term, view.time));
+                }
+                // Its first commit in its term: the no-op (or a later entry, which commits
+                // it too) stored on a majority.
+                if let Some((term, since)) = *slot {
+                    let log = view.store(n).records();
+                    let at_commit = (r.commit as usize).checked_sub(1).and_then(|i| log.get(i));
+                    if term == r.term && at_commit.is_some_and(|e| entry(e).term == term) {
+                        let us = view.time.sub(since).as_us();
+                        self.first_commit_us = Some(self.first_commit_us.map_or(us, |m| m.max(us)));
+                        *slot = None;
+                    }
+                }
+            } else {
+                *slot = None;
             }
         }
         if matches!(view.touched, Some(Endpoint::Client(_)) | None) {
@@ -346,6 +540,10 @@ impl Metric<Raft> for RaftMetrics {
             (
                 "raft.latency_ms".into(),
                 serde_json::json!({"p50": pct(50), "p90": pct(90), "p99": pct(99), "max": lat.last().map(|&us| us as f64 / 1000.0)}),
+            ),
+            (
+                "raft.new_leader_first_commit_ms".into(),
+                self.first_commit_us.map(|us| us as f64 / 1000.0).into(),
             ),
             ("raft.messages_per_commit".into(), per_commit(self.messages)),
             (

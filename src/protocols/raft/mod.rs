@@ -1022,6 +1022,24 @@ impl Protocol for Raft {
             )
             .always(),
             PropertyDef::monitor(
+                "pre_vote_majority",
+                "with pre-vote on, a node stands for a term only with a majority that could have granted its pre-vote (not leading, no leader heard within election_ms_min, a lower term, a log no more up to date) (thesis §9.6)",
+                PreVoteMajority::default(),
+            )
+            .always(),
+            PropertyDef::monitor(
+                "vote_kept",
+                "a node keeps its vote until its term changes, across restarts too: one vote per term (Figure 2's votedFor)",
+                VoteKept::default(),
+            )
+            .always(),
+            PropertyDef::invariant(
+                "requests_only_at_leader",
+                "a node that does not lead holds no client command or read: it redirects clients at once, and forgets what it held when it steps down",
+                requests_only_at_leader,
+            )
+            .always(),
+            PropertyDef::monitor(
                 "log_matching",
                 "two logs with an entry of the same index and term agree on it and on everything before it (§5.3)",
                 LogMatching::default(),
