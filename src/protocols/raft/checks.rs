@@ -313,6 +313,44 @@ impl Monitor<Raft> for VoteKept {
     }
 }
 
+/// Figure 2's rule for followers and candidates: a node that accepts AppendEntries from the
+/// leader of its term (it then notes the time it heard a leader) follows it: after that step
+/// it is a follower and knows who leads (the redirect it gives clients, the `leader` its
+/// trace shows).
+#[derive(Clone, Default, Hash)]
+pub(super) struct FollowsWhoItHears {
+    /// Per node: when it last heard from a leader, as last seen.
+    heard: Vec<Option<Time>>,
+}
+
+impl Monitor<Raft> for FollowsWhoItHears {
+    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.heard.len() != n {
+            self.heard = vec![None; n];
+        }
+        for node in touched(view) {
+            let Some(r) = view.node(node) else { continue };
+            let before = std::mem::replace(&mut self.heard[node.index()], r.heard_leader);
+            if r.heard_leader.is_some()
+                && r.heard_leader != before
+                && (r.role != Role::Follower || r.leader.is_none())
+            {
+                let leader = r.leader.map_or("nobody".to_string(), |l| l.to_string());
+                return Err(Failure::new(
+                    format!(
+                        "{node} accepted an append from the leader of term {} but is {} and takes {leader} for its leader",
+                        r.term,
+                        r.role.name()
+                    ),
+                    vec![node],
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Only a leader holds client requests: a node that does not lead answers a client at once
 /// (a redirect), and a leader that steps down forgets the commands and reads it was holding
 /// (the clients retry with the new leader), so no answer comes from a node that is not

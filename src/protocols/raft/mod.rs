@@ -1033,6 +1033,12 @@ impl Protocol for Raft {
                 VoteKept::default(),
             )
             .always(),
+            PropertyDef::monitor(
+                "follows_who_it_hears",
+                "a node that accepts an append from the leader of its term is a follower and knows that leader (Figure 2, rules for candidates)",
+                FollowsWhoItHears::default(),
+            )
+            .always(),
             PropertyDef::invariant(
                 "requests_only_at_leader",
                 "a node that does not lead holds no client command or read: it redirects clients at once, and forgets what it held when it steps down",
