@@ -53,9 +53,10 @@ test_of() {
     esac
 }
 
-# The equivalent verdicts as "name<TAB>argument" lines, the name without line:column.
-# File format: a line `- FILE: DESCRIPTION` starts an entry, indented lines after it are
-# its argument; `#` lines are comments.
+# The equivalent verdicts as "name<TAB>argument" lines, the name without line:column (or
+# with it, for one of several mutants that share a name).
+# File format: a line `- FILE: DESCRIPTION` (or `- FILE:LINE:COL: DESCRIPTION`) starts an
+# entry, indented lines after it are its argument; `#` lines are comments.
 verdicts() {
     awk '
         /^#/ { next }
@@ -86,20 +87,24 @@ report() {
         done | { grep -Ev "$ORACLE_FNS" || true; } | sort -u | comm -12 - <(echo "$current")
     }
     local caught missed timeout unviable equivalent known
-    # Verdicts apply by name without line:column; a survivor with a verdict is equivalent.
+    # Verdicts apply by name without line:column, or by the whole name where the verdict
+    # gives line and column; a survivor with a verdict is equivalent.
     known=$(verdicts | cut -f1 | sort -u)
+    # (grep reads all its input: with -q it could stop early, and pipefail would then turn
+    # the writer's broken pipe into a miss.)
+    has_verdict() { { printf '%s\n' "$1"; printf '%s\n' "$1" | unlined; } | grep -xF -f <(echo "$known") >/dev/null; }
     caught=$(cat_all caught.txt | grep -c . || true)
     timeout=$(cat_all timeout.txt | grep -c . || true)
     unviable=$(cat_all unviable.txt | grep -c . || true)
     local survivors
     survivors=$(cat_all missed.txt | while IFS= read -r m; do
-        printf '%s\n' "$(printf '%s' "$m" | unlined)" | grep -qxF -f <(echo "$known") || echo "$m"
+        has_verdict "$m" || echo "$m"
     done | sort -t: -k1,1 -k2,2n)
     missed=$(echo "$survivors" | grep -c . || true)
     # The equivalent mutants of this target's files that cargo-mutants generates and that
     # build (a verdict on an unviable mutant counts as unviable).
     equivalent=$(echo "$current" | while IFS= read -r m; do
-        [ -n "$m" ] && printf '%s\n' "$m" | unlined | grep -qxF -f <(echo "$known") && echo "$m"
+        [ -n "$m" ] && has_verdict "$m" && echo "$m"
     done | sort -u | comm -23 - <(cat_all unviable.txt) | grep -c . || true)
     local killed=$((caught + timeout))
     local judged=$((killed + missed))
@@ -200,9 +205,13 @@ for f in $files; do args+=(-f "$f"); done
 # Mutants with an equivalent verdict are not run again.
 while IFS=$'\t' read -r name _; do
     [ -n "$name" ] || continue
-    file="${name%%: *}" desc="${name#*: }"
+    file="${name%%: *}" desc="${name#*: }" at='[0-9]+:[0-9]+'
+    # A verdict that gives line and column (FILE:LINE:COL) names one mutant only.
+    if [[ "$file" =~ ^(.*):([0-9]+):([0-9]+)$ ]]; then
+        file="${BASH_REMATCH[1]}" at="${BASH_REMATCH[2]}:${BASH_REMATCH[3]}"
+    fi
     esc=$(printf '%s' "$desc" | sed -E 's/[][\.^$*+?(){}|\\/]/\\&/g')
-    args+=(-E "^${file//./\\.}:[0-9]+:[0-9]+: ${esc}\$")
+    args+=(-E "^${file//./\\.}:${at}: ${esc}\$")
 done < <(verdicts)
 
 export FAULTLINE_MUTANTS_SEEDS="$seeds" FAULTLINE_MUTANTS_SECONDS="$seconds"
