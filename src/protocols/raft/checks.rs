@@ -351,6 +351,112 @@ impl Monitor<Raft> for FollowsWhoItHears {
     }
 }
 
+/// Thesis §6.4, reads without the log: a leader answers a read only after a majority has
+/// acknowledged a heartbeat round sent *after* the read arrived (an earlier round proves
+/// nothing about leadership at the time of the read), and holds each read once. Checked on
+/// the leader's bookkeeping: a read that appears among its pending reads waits for a round
+/// later than every round it had sent before that step, and no read is pending twice.
+#[derive(Clone, Default, Hash)]
+pub(super) struct ReadsAfterArrival {
+    /// Per node: its incarnation, the last round it had sent, and the reads it held, as
+    /// last seen.
+    seen: Vec<ReadsSeen>,
+}
+
+/// One node's incarnation, the last round it had sent, and the reads it held.
+type ReadsSeen = (u32, u64, Vec<(ClientId, RequestId)>);
+
+impl Monitor<Raft> for ReadsAfterArrival {
+    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let n = view.cluster_size() as usize;
+        if self.seen.len() != n {
+            self.seen = vec![(0, 0, Vec::new()); n];
+        }
+        for node in touched(view) {
+            let seen = &mut self.seen[node.index()];
+            let Some(r) = view.node(node) else {
+                *seen = (view.incarnation(node), 0, Vec::new());
+                continue;
+            };
+            if seen.0 != view.incarnation(node) {
+                *seen = (view.incarnation(node), 0, Vec::new());
+            }
+            if r.reads.is_empty() && seen.2.is_empty() {
+                seen.1 = r.round;
+                continue;
+            }
+            for (i, read) in r.reads.iter().enumerate() {
+                let key = (read.client, read.id);
+                if r.reads[..i].iter().any(|o| (o.client, o.id) == key) {
+                    return Err(Failure::new(
+                        format!(
+                            "{node} holds read {} of {} twice",
+                            read.id.serial(),
+                            read.client
+                        ),
+                        vec![node],
+                    ));
+                }
+                if !seen.2.contains(&key) && read.round <= seen.1 {
+                    return Err(Failure::new(
+                        format!(
+                            "{node} took read {} of {} to be confirmed by round {}, but it had already sent round {} when the read arrived",
+                            read.id.serial(),
+                            read.client,
+                            read.round,
+                            seen.1
+                        ),
+                        vec![node],
+                    ));
+                }
+            }
+            seen.1 = r.round;
+            seen.2.clear();
+            seen.2.extend(r.reads.iter().map(|o| (o.client, o.id)));
+        }
+        Ok(())
+    }
+}
+
+/// With check-quorum on, a leader that no longer hears from a majority steps down (thesis
+/// §6.2). As a state check: every up leader is linked both ways with a majority of the
+/// cluster, counting itself and the up nodes in its term. Use as `always` in a window that
+/// starts two `election_ms_max` after a leader is cut off (its quorum timer fires once a
+/// period: the first firing after the cut may still count replies from before it).
+pub(super) fn leaders_linked(view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
+    for n in view.nodes() {
+        let Some(r) = view.node(n).filter(|r| r.role == Role::Leader) else {
+            continue;
+        };
+        if !view.is_up(n) {
+            continue;
+        }
+        let with = linked_in_term(view, n, r.term);
+        if with * 2 <= view.cluster_size() {
+            return Err(Failure::new(
+                format!(
+                    "{n} still leads term {} but only {with} of the {} nodes are up, in that term and linked with it both ways",
+                    r.term,
+                    view.cluster_size()
+                ),
+                vec![n],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How many nodes are up, in `term`, and linked both ways with `leader` (itself included).
+fn linked_in_term(view: &View<'_, Raft>, leader: NodeId, term: u64) -> u32 {
+    view.nodes()
+        .filter(|&n| {
+            view.is_up(n)
+                && view.node(n).is_some_and(|r| r.term == term)
+                && (n == leader || (view.can_send(leader, n) && view.can_send(n, leader)))
+        })
+        .count() as u32
+}
+
 /// Only a leader holds client requests: a node that does not lead answers a client at once
 /// (a redirect), and a leader that steps down forgets the commands and reads it was holding
 /// (the clients retry with the new leader), so no answer comes from a node that is not
@@ -501,15 +607,97 @@ pub(super) struct RaftMetrics {
     new_leader: Vec<Option<(u64, Time)>>,
     /// The longest a new leader took to commit its first entry (its no-op), microseconds.
     first_commit_us: Option<u64>,
+    /// Per node while it leads: how it has been bringing each follower up to date.
+    catch_up: Vec<Option<CatchUp>>,
+    /// The most times one leader moved `next` back for one follower in one term.
+    moves_back_max: u32,
+    /// The most entries a move back went below the first entry the follower lacked (it
+    /// would resend entries the follower already holds); 0 if none ever did.
+    overshoot_max: u64,
+    /// The longest catch-up, microseconds: from a leader's first move back for a follower
+    /// in its term until the follower holds everything the leader held at that moment.
+    catch_up_us_max: Option<u64>,
+}
+
+/// A leader's catch-up bookkeeping for one term, per follower.
+#[derive(Debug, Clone)]
+struct CatchUp {
+    term: u64,
+    next: Vec<u64>,
+    moves_back: Vec<u32>,
+    /// (since, the leader's last index then) while a catch-up is under way.
+    open: Vec<Option<(Time, u64)>>,
+}
+
+/// The length of the longest prefix two logs share, comparing terms (Log Matching: the
+/// same term at an index means the same entry there and before).
+fn common_prefix(a: &[Record], b: &[Record]) -> u64 {
+    a.iter()
+        .zip(b)
+        .take_while(|(x, y)| entry(x).term == entry(y).term)
+        .count() as u64
+}
+
+impl RaftMetrics {
+    /// Follows `next` and `matched` of leader `n`: a move back of `next` (a refusal
+    /// handled) is counted, measured against the follower's real log, and starts the clock
+    /// of a catch-up that ends when the follower is known to hold the leader's log of then.
+    fn observe_catch_up(&mut self, view: &View<'_, Raft>, n: NodeId, r: &Raft) {
+        let size = view.cluster_size() as usize;
+        if self.catch_up.len() != size {
+            self.catch_up = vec![None; size];
+        }
+        let slot = &mut self.catch_up[n.index()];
+        if r.role != Role::Leader || r.next.len() != size {
+            *slot = None;
+            return;
+        }
+        let c = match slot {
+            Some(c) if c.term == r.term => c,
+            _ => slot.insert(CatchUp {
+                term: r.term,
+                next: r.next.clone(),
+                moves_back: vec![0; size],
+                open: vec![None; size],
+            }),
+        };
+        let last = view.store(n).len() as u64;
+        for p in 0..size {
+            if r.next[p] < c.next[p] {
+                c.moves_back[p] += 1;
+                self.moves_back_max = self.moves_back_max.max(c.moves_back[p]);
+                let follower = view.store(NodeId(p as u32)).records();
+                let lacks_from = common_prefix(view.store(n).records(), follower) + 1;
+                self.overshoot_max = self.overshoot_max.max(lacks_from.saturating_sub(r.next[p]));
+                if c.open[p].is_none() {
+                    c.open[p] = Some((view.time, last));
+                }
+            }
+            c.next[p] = r.next[p];
+            if let Some((since, target)) = c.open[p]
+                && r.matched[p] >= target
+            {
+                let us = view.time.sub(since).as_us();
+                self.catch_up_us_max = Some(self.catch_up_us_max.map_or(us, |m| m.max(us)));
+                c.open[p] = None;
+            }
+        }
+    }
 }
 
 impl Metric<Raft> for RaftMetrics {
     fn observe(&mut self, view: &View<'_, Raft>) {
         for n in touched(view) {
             self.stores.observe(view, n);
-            let Some(r) = view.node(n) else { continue };
+            let Some(r) = view.node(n) else {
+                if let Some(slot) = self.catch_up.get_mut(n.index()) {
+                    *slot = None;
+                }
+                continue;
+            };
             self.highest_term = self.highest_term.max(r.term);
             self.committed = self.committed.max(r.commit);
+            self.observe_catch_up(view, n, r);
             if self.new_leader.len() != view.cluster_size() as usize {
                 self.new_leader = vec![None; view.cluster_size() as usize];
             }
@@ -583,6 +771,14 @@ impl Metric<Raft> for RaftMetrics {
                 "raft.new_leader_first_commit_ms".into(),
                 self.first_commit_us.map(|us| us as f64 / 1000.0).into(),
             ),
+            (
+                "raft.catch_up".into(),
+                serde_json::json!({
+                    "moves_back_max": self.moves_back_max,
+                    "overshoot_max": self.overshoot_max,
+                    "ms_max": self.catch_up_us_max.map(|us| us as f64 / 1000.0),
+                }),
+            ),
             ("raft.messages_per_commit".into(), per_commit(self.messages)),
             (
                 "raft.syncs_per_commit".into(),
@@ -612,13 +808,7 @@ pub(super) fn leader_elected(view: &View<'_, Raft>, _: Option<&Trigger>) -> Resu
     }
     let mut best: Option<(NodeId, u64, u32)> = None;
     for &(leader, term) in &leaders {
-        let with = up
-            .iter()
-            .filter(|&&n| {
-                view.node(n).is_some_and(|r| r.term == term)
-                    && (n == leader || (view.can_send(leader, n) && view.can_send(n, leader)))
-            })
-            .count() as u32;
+        let with = linked_in_term(view, leader, term);
         if with * 2 > view.cluster_size() {
             return Ok(());
         }

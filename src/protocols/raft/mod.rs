@@ -1046,6 +1046,12 @@ impl Protocol for Raft {
             )
             .always(),
             PropertyDef::monitor(
+                "reads_after_arrival",
+                "a read served without the log waits for a heartbeat round sent after it arrived, and is held once (thesis §6.4)",
+                ReadsAfterArrival::default(),
+            )
+            .always(),
+            PropertyDef::monitor(
                 "log_matching",
                 "two logs with an entry of the same index and term agree on it and on everything before it (§5.3)",
                 LogMatching::default(),
@@ -1087,6 +1093,11 @@ impl Protocol for Raft {
                 applied_index_monotonic(),
             )
             .always(),
+            PropertyDef::invariant(
+                "leaders_linked",
+                "every up leader is linked both ways with a majority of up nodes in its term (with check_quorum on, use as `always` from two election_ms_max after a cut: a cut-off leader steps down)",
+                leaders_linked,
+            ),
             PropertyDef::invariant(
                 "leader_elected",
                 "some up node is leader and a majority of up nodes follow its term",
