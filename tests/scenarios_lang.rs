@@ -550,3 +550,88 @@ fn pins_name_a_client_and_a_node_of_the_scenario() {
     assert_eq!(e.field.as_deref(), Some("workload.pinned.c1"), "{e}");
     assert!(e.message.contains("cannot be pinned"), "{e}");
 }
+
+/// A five-node Raft cluster with no faults whose `protocol` object is `protocol`.
+fn raft_with_protocol(protocol: &str) -> String {
+    format!(
+        r#"{{
+  "schema": 1,
+  "description": "per-node parameters",
+  "protocol": {protocol},
+  "nodes": 5,
+  "network": {{"preset": "lan"}},
+  "workload": {{"clients": 1}},
+  "limits": {{"time_ms": 1000}},
+  "expect": [{{"check": "leader_elected", "kind": "eventually"}}]
+}}"#
+    )
+}
+
+#[test]
+fn a_node_with_its_own_short_election_timeout_wins_the_first_election_at_every_seed() {
+    // n3 times out after 60-70 ms, the others after 150-300 ms (the default): n3 stands
+    // first and, on a LAN, has its votes long before anyone else stands.
+    let text = raft_with_protocol(
+        r#"{"name": "raft", "params_by_node": {"n3": {"election_ms_min": 60, "election_ms_max": 70}}}"#,
+    );
+    let plain = raft_with_protocol(r#"{"name": "raft"}"#);
+    let first_leader = |text: &str, seed: u64| {
+        let (verdict, records) = run_raft(text, seed);
+        assert_eq!(verdict, Verdict::Pass, "seed {seed}");
+        records
+            .iter()
+            .find(|r| r["ev"] == "note" && r["key"] == "role" && r["value"] == "leader")
+            .and_then(|r| r["node"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    for seed in 1..=20 {
+        assert_eq!(first_leader(&text, seed), "n3", "seed {seed}");
+    }
+    // Without the override the first leader varies with the seed (so the test above is
+    // not passing by luck of the seeds).
+    let others: Vec<String> = (1..=20).map(|s| first_leader(&plain, s)).collect();
+    assert!(others.iter().any(|n| n != "n3"), "{others:?}");
+}
+
+#[test]
+fn per_node_parameters_are_checked_as_the_protocol_s_own_with_the_node_in_the_field() {
+    let e = bad(&raft_with_protocol(
+        r#"{"name": "raft", "params_by_node": {"n9": {"election_ms_min": 60}}}"#,
+    ));
+    assert_eq!(
+        e.field.as_deref(),
+        Some("protocol.params_by_node.n9"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("no node n9"), "{e}");
+    let e = bad(&raft_with_protocol(
+        r#"{"name": "raft", "params_by_node": {"n3": {"election_ms_min": "soon"}}}"#,
+    ));
+    assert_eq!(
+        e.field.as_deref(),
+        Some("protocol.params_by_node.n3.election_ms_min"),
+        "{e}"
+    );
+    let e = bad(&raft_with_protocol(
+        r#"{"name": "raft", "params_by_node": {"n3": {"no_such_knob": 1}}}"#,
+    ));
+    assert!(
+        e.field
+            .as_deref()
+            .is_some_and(|f| f.starts_with("protocol.params_by_node.n3")),
+        "{e}"
+    );
+    let e = bad(&raft_with_protocol(
+        r#"{"name": "raft", "params_by_node": {"n3": 5}}"#,
+    ));
+    assert_eq!(
+        e.field.as_deref(),
+        Some("protocol.params_by_node.n3"),
+        "{e}"
+    );
+    let e = bad(&raft_with_protocol(
+        r#"{"name": "raft", "params_by_node": {"x3": {}}}"#,
+    ));
+    assert!(e.to_string().contains("params_by_node"), "{e}");
+}

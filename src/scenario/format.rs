@@ -24,6 +24,10 @@ pub struct ProtocolSpec {
     /// Protocol parameters; each protocol documents its own.
     #[serde(default)]
     pub params: serde_json::Value,
+    /// Per-node parameters: each node's object is merged over `params` (its fields replace
+    /// those of `params`) and read as that node's parameters, at every boot.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub params_by_node: std::collections::BTreeMap<NodeId, serde_json::Value>,
 }
 
 /// A per-link override.

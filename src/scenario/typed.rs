@@ -10,7 +10,7 @@ use super::bundled::bundled_text;
 use super::document::Document;
 use super::error::{InputError, Where, strip_position};
 use super::format::{ExpectedOutcome, KindName, ScenarioFile};
-use crate::base::types::Time;
+use crate::base::types::{NodeId, Time};
 use crate::check::{ExpectKind, Expectation, MetricBound, TriggerKind};
 use crate::network::LinkModel;
 use crate::protocol::Protocol;
@@ -204,6 +204,43 @@ fn protocol_config<P: Protocol>(
     })
 }
 
+/// Each node of `protocol.params_by_node` with its parameters: its object merged over
+/// `params` (field by field, at the top level), read as the protocol's parameters.
+fn node_configs<P: Protocol>(
+    f: &ScenarioFile,
+    place: &Where<'_>,
+) -> Result<Vec<(NodeId, P::Config)>, InputError> {
+    let mut out = Vec::with_capacity(f.protocol.params_by_node.len());
+    for (&n, own) in &f.protocol.params_by_node {
+        let base = format!("protocol.params_by_node.{n}");
+        if n.0 >= f.nodes {
+            return Err(place.error(&base, format!("no node {n}: the cluster has {}", f.nodes)));
+        }
+        let Some(own) = own.as_object() else {
+            return Err(place.error(&base, "expected an object of parameters"));
+        };
+        let mut merged = match &f.protocol.params {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        for (k, v) in own {
+            merged.insert(k.clone(), v.clone());
+        }
+        let merged = serde_json::Value::Object(merged);
+        let config: P::Config = serde_path_to_error::deserialize(&merged).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                base.clone()
+            } else {
+                format!("{base}.{path}")
+            };
+            place.error(&field, strip_position(&e.inner().to_string()))
+        })?;
+        out.push((n, config));
+    }
+    Ok(out)
+}
+
 /// An aim by role reads the role key the protocol's vocabulary declares: a protocol without
 /// one cannot be aimed at that way.
 fn check_role_aims<P: Protocol>(file: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
@@ -383,10 +420,12 @@ fn typed_config<P: Protocol>(
             links.push((l.to, l.from, model));
         }
     }
+    let protocol_by_node = node_configs::<P>(f, place)?;
     Ok(SimConfig {
         seed,
         nodes: f.nodes,
         protocol,
+        protocol_by_node,
         link,
         links,
         clocks: f

@@ -147,7 +147,7 @@ impl<P: Protocol> Script<P> {
             ));
         }
         let checks = Checks::new(&config.protocol, &config.expectations)?;
-        let world = World::new(
+        let mut world = World::new(
             config.seed,
             config.nodes,
             &config.protocol,
@@ -155,6 +155,9 @@ impl<P: Protocol> Script<P> {
             &config.clocks,
             &config.permanently_down,
         );
+        for (n, own) in &config.protocol_by_node {
+            world.set_node_config(*n, own.clone());
+        }
         Ok(Script {
             world,
             driver: Collect::default(),

@@ -19,6 +19,9 @@ pub struct SimConfig<P: Protocol> {
     pub nodes: u32,
     /// Protocol parameters.
     pub protocol: P::Config,
+    /// Nodes that run with their own parameters (`protocol.params_by_node`); the checks,
+    /// the clients and the liveness budgets use `protocol`.
+    pub protocol_by_node: Vec<(NodeId, P::Config)>,
     /// How every link behaves unless overridden.
     pub link: LinkModel,
     /// Per-link overrides.
@@ -80,6 +83,7 @@ impl<P: Protocol> SimConfig<P> {
             seed,
             nodes,
             protocol: P::Config::default(),
+            protocol_by_node: Vec::new(),
             link: LinkModel::default(),
             links: Vec::new(),
             clocks: Vec::new(),

@@ -136,6 +136,9 @@ impl<P: Protocol> Simulation<P> {
             &config.clocks,
             &config.permanently_down,
         );
+        for (n, own) in &config.protocol_by_node {
+            world.set_node_config(*n, own.clone());
+        }
         world.set_bounds(Bounds {
             history_max: config.history_max,
             records_max: config.records_max,

@@ -24,7 +24,11 @@ impl<P: Protocol> World<P> {
         }
         host.booted = true;
         host.status = Status::Up;
-        let (nodes, config) = (self.nodes, &*self.config);
+        let config = match self.node_configs.get(n.index()) {
+            Some(Some(own)) => &**own,
+            _ => &*self.config,
+        };
+        let nodes = self.nodes;
         match guarded(|| P::new(n, nodes, config)) {
             Ok(p) => host.proto = Some(p),
             Err(message) => {

@@ -89,6 +89,9 @@ impl Default for Bounds {
 pub struct World<P: Protocol> {
     nodes: u32,
     config: Arc<P::Config>,
+    /// Per-node parameters where a scenario gives some (`protocol.params_by_node`); empty
+    /// when every node runs with `config`.
+    node_configs: Vec<Option<Arc<P::Config>>>,
     hosts: Vec<NodeHost<P>>,
     clients: Vec<ClientHost<P>>,
     network: Network,
@@ -120,6 +123,7 @@ where
         World {
             nodes: self.nodes,
             config: self.config.clone(),
+            node_configs: self.node_configs.clone(),
             hosts: self.hosts.clone(),
             clients: self.clients.clone(),
             network: self.network.clone(),
@@ -142,6 +146,17 @@ where
 }
 
 impl<P: Protocol> World<P> {
+    /// Node `n` runs with `config` instead of the cluster's parameters, at every boot
+    /// (`protocol.params_by_node`). Checks and clients keep the cluster's.
+    pub fn set_node_config(&mut self, n: NodeId, config: P::Config) {
+        if self.node_configs.len() != self.nodes as usize {
+            self.node_configs = vec![None; self.nodes as usize];
+        }
+        if let Some(slot) = self.node_configs.get_mut(n.index()) {
+            *slot = Some(Arc::new(config));
+        }
+    }
+
     /// A world of `nodes` nodes (none started yet) and the workload's clients, with every
     /// random stream derived from `seed`. `permanently_down` nodes never start.
     pub fn new(
@@ -176,6 +191,7 @@ impl<P: Protocol> World<P> {
         World {
             nodes,
             config: Arc::new(config.clone()),
+            node_configs: Vec::new(),
             hosts,
             clients,
             network: Network::new(nodes, workload.clients),
