@@ -426,6 +426,7 @@ fn check_kinds_fail_the_way_they_should() {
     c.expectations = vec![expect(
         "never",
         ExpectKind::Within {
+            note: None,
             after: TriggerKind::Crash,
             node: None,
             within: Time::from_ms(200),
@@ -479,6 +480,7 @@ fn check_kinds_fail_the_way_they_should() {
         expect(
             "always_ok",
             ExpectKind::Within {
+                note: None,
                 after: TriggerKind::Restart,
                 node: Some(n(0)),
                 within: Time::from_ms(1),

@@ -635,3 +635,80 @@ fn per_node_parameters_are_checked_as_the_protocol_s_own_with_the_node_in_the_fi
     ));
     assert!(e.to_string().contains("params_by_node"), "{e}");
 }
+
+/// A calm five-node Raft cluster (1 s, 5 ms links) with these expectations.
+fn raft_calm(expect: &str) -> String {
+    format!(
+        r#"{{
+  "schema": 1,
+  "description": "annotation triggers",
+  "protocol": {{"name": "raft"}},
+  "nodes": 5,
+  "network": {{"latency": {{"constant": {{"us": 5000}}}}}},
+  "workload": {{"clients": 1}},
+  "limits": {{"time_ms": 1000}},
+  "expect": [{expect}]
+}}"#
+    )
+}
+
+#[test]
+fn a_within_expectation_can_be_triggered_by_an_annotation() {
+    // Every candidacy is followed by a leader within 500 ms on a calm LAN.
+    let text = raft_calm(
+        r#"{"check": "leader_elected", "kind": "within", "after": {"note": "role", "value": "candidate"}, "within_ms": 500}"#,
+    );
+    for seed in 1..=5 {
+        let (verdict, _) = run_raft(&text, seed);
+        assert_eq!(verdict, Verdict::Pass, "seed {seed}");
+    }
+    // No election is won within 1 ms of its candidacy (a vote takes a 10 ms round trip):
+    // the trigger fires, and the failure names the annotation and the node that made it.
+    let text = raft_calm(
+        r#"{"check": "leader_elected", "kind": "within", "after": {"note": "role", "value": "candidate"}, "within_ms": 1}"#,
+    );
+    let (verdict, records) = run_raft(&text, 1);
+    let Verdict::Fail(f) = verdict else {
+        panic!("{verdict:?}")
+    };
+    let candidate = records
+        .iter()
+        .find(|r| r["ev"] == "note" && r["key"] == "role" && r["value"] == "candidate")
+        .and_then(|r| r["node"].as_str())
+        .unwrap()
+        .to_string();
+    assert_eq!(f.check, "leader_elected");
+    assert!(
+        f.message.starts_with(&format!(
+            "did not hold within 0.001000s after the note role = candidate of {candidate} at "
+        )),
+        "{}",
+        f.message
+    );
+    // A trigger on a value no node ever notes never opens an obligation.
+    let text = raft_calm(
+        r#"{"check": "leader_elected", "kind": "within", "after": {"note": "role", "value": "emperor"}, "within_ms": 1}"#,
+    );
+    assert_eq!(run_raft(&text, 1).0, Verdict::Pass);
+}
+
+#[test]
+fn an_annotation_trigger_is_checked_when_the_file_is_read() {
+    let within = |after: &str| {
+        raft_calm(&format!(
+            r#"{{"check": "leader_elected", "kind": "within", "after": {after}, "within_ms": 10}}"#
+        ))
+    };
+    for (after, says) in [
+        (r#""note""#, "expected one of crash"),
+        (r#""sunrise""#, "unknown trigger \"sunrise\""),
+        (r#"{"note": ""}"#, "needs `note`"),
+        (r#"{"value": "leader"}"#, "needs `note`"),
+        (r#"{"note": "role", "when": 1}"#, "unknown field \"when\""),
+        ("3", "expected one of crash"),
+    ] {
+        let e = bad(&within(after));
+        assert_eq!(e.field.as_deref(), Some("expect[0].after"), "{after}: {e}");
+        assert!(e.to_string().contains(says), "{after}: {e}");
+    }
+}

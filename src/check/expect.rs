@@ -25,6 +25,9 @@ pub enum TriggerKind {
     Clock,
     /// The heal that starts the liveness phase.
     Heal,
+    /// A node's annotation (`"after": {"note": KEY, "value": V}`); which one is in the
+    /// expectation ([`NoteMatch`]).
+    Note,
 }
 
 impl TriggerKind {
@@ -39,6 +42,28 @@ impl TriggerKind {
             TriggerKind::HealLinks => "heal_links",
             TriggerKind::Clock => "clock",
             TriggerKind::Heal => "heal",
+            TriggerKind::Note => "note",
+        }
+    }
+}
+
+/// The annotations a `within` expectation is triggered by: every one under `key` (with
+/// `value`, if given).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NoteMatch {
+    /// The annotation key (`role`, `commit`, ...).
+    pub key: String,
+    /// The value it must have; any when absent.
+    pub value: Option<serde_json::Value>,
+}
+
+impl NoteMatch {
+    /// How reports name the trigger: `note role = leader`, or `note commit`.
+    pub fn describe(&self) -> String {
+        match &self.value {
+            Some(serde_json::Value::String(s)) => format!("note {} = {s}", self.key),
+            Some(v) => format!("note {} = {v}", self.key),
+            None => format!("note {}", self.key),
         }
     }
 }
@@ -93,6 +118,8 @@ pub enum ExpectKind {
     Within {
         /// The triggering event kind.
         after: TriggerKind,
+        /// For `TriggerKind::Note`: which annotations.
+        note: Option<NoteMatch>,
         /// Only events concerning this node.
         node: Option<NodeId>,
         /// The deadline after each trigger.

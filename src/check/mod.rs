@@ -33,7 +33,7 @@ mod runner;
 mod view;
 
 pub use builtin::BUILTIN_CHECKS;
-pub use expect::{ExpectKind, Expectation, MetricBound, Trigger, TriggerKind};
+pub use expect::{ExpectKind, Expectation, MetricBound, NoteMatch, Trigger, TriggerKind};
 pub use finding::{CheckEvent, CheckReport, FailureClass, Finding};
 pub use metric::{Metric, MetricDef, StoreTally, metric_value, ratio, reported_name};
 pub use property::{Failure, Implementation, Invariant, Monitor, MonitorState, Param, PropertyDef};

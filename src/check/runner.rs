@@ -4,12 +4,13 @@
 use super::builtin::builtin;
 use super::{
     CheckEvent, CheckReport, ExpectKind, Expectation, Failure, FailureClass, Finding,
-    Implementation, Invariant, Metric, MetricBound, Monitor, PropertyDef, Trigger, View,
-    metric_value,
+    Implementation, Invariant, Metric, MetricBound, Monitor, PropertyDef, Trigger, TriggerKind,
+    View, metric_value,
 };
 use crate::base::hash::StableHasher;
-use crate::base::types::Time;
+use crate::base::types::{NodeId, Time};
 use crate::protocol::Protocol;
+use crate::protocol::Value;
 use std::rc::Rc;
 
 /// What evaluates one check: a shared pure invariant, or this check's own monitor.
@@ -56,6 +57,15 @@ struct Slot<P: Protocol> {
     always_class: FailureClass,
 }
 
+/// How reports name a `within` expectation's trigger: its kind, or the annotation it waits
+/// for.
+fn trigger_name(kind: &ExpectKind, t: &Trigger) -> String {
+    match kind {
+        ExpectKind::Within { note: Some(m), .. } => m.describe(),
+        _ => t.kind.name().to_string(),
+    }
+}
+
 struct Obligation {
     slot: usize,
     trigger: Trigger,
@@ -77,6 +87,8 @@ pub struct Checks<P: Protocol> {
     /// Eventually-checks that held and must keep holding.
     stable: Vec<usize>,
     obligations: Vec<Obligation>,
+    /// Some `within` expectation waits for annotations.
+    note_slots: bool,
     evaluations: u64,
     liveness: bool,
     /// When the (last) heal happened.
@@ -162,6 +174,15 @@ impl<P: Protocol> Checks<P> {
             .map(|(i, _)| i)
             .collect();
         let metrics = P::metrics().iter().map(|m| (m.make)(config)).collect();
+        let note_slots = slots.iter().any(|s| {
+            matches!(
+                s.kind,
+                ExpectKind::Within {
+                    after: TriggerKind::Note,
+                    ..
+                }
+            )
+        });
         Ok(Checks {
             slots,
             metrics,
@@ -172,6 +193,7 @@ impl<P: Protocol> Checks<P> {
             waiting,
             stable: Vec::new(),
             obligations: Vec::new(),
+            note_slots,
             evaluations: 0,
             liveness: false,
             healed_at: None,
@@ -191,6 +213,7 @@ impl<P: Protocol> Checks<P> {
             waiting: Vec::new(),
             stable: Vec::new(),
             obligations: Vec::new(),
+            note_slots: false,
             evaluations: 0,
             liveness: false,
             healed_at: None,
@@ -249,7 +272,7 @@ impl<P: Protocol> Checks<P> {
                 format!(
                     "{} (within, after the {}{who} at {}, due {})",
                     self.slots[o.slot].name,
-                    o.trigger.kind.name(),
+                    trigger_name(&self.slots[o.slot].kind, &o.trigger),
                     o.trigger.at,
                     o.deadline
                 )
@@ -279,6 +302,7 @@ impl<P: Protocol> Checks<P> {
                 after,
                 node,
                 within,
+                ..
             } = slot.kind
             {
                 if after == trigger.kind && (node.is_none() || node == trigger.node) {
@@ -291,6 +315,49 @@ impl<P: Protocol> Checks<P> {
                     });
                     deadlines.push(deadline);
                 }
+            }
+        }
+        deadlines
+    }
+
+    /// Whether some `within` expectation is triggered by annotations (the engine reports
+    /// annotations only when someone asks).
+    pub fn wants_notes(&self) -> bool {
+        self.note_slots
+    }
+
+    /// Node `node` annotated `key` = `value`: opens an obligation for each `within`
+    /// expectation that waits for that annotation. Returns the deadlines to wake up at.
+    pub fn on_note(&mut self, node: NodeId, key: &str, value: &Value, at: Time) -> Vec<Time> {
+        let mut deadlines = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let ExpectKind::Within {
+                after: TriggerKind::Note,
+                node: want,
+                within,
+                note: Some(m),
+            } = &slot.kind
+            else {
+                continue;
+            };
+            let hit = want.is_none_or(|w| w == node)
+                && m.key == key
+                && m.value.as_ref().is_none_or(|v| value.matches_json(v));
+            if hit {
+                let trigger = Trigger {
+                    kind: TriggerKind::Note,
+                    node: Some(node),
+                    at,
+                };
+                slot.judge.on_trigger(&trigger);
+                slot.triggered += 1;
+                let deadline = at.add(*within);
+                self.obligations.push(Obligation {
+                    slot: i,
+                    trigger,
+                    deadline,
+                });
+                deadlines.push(deadline);
             }
         }
         deadlines
@@ -407,7 +474,7 @@ impl<P: Protocol> Checks<P> {
                 let status = format!(
                     "held {} after the {}{who}",
                     Time(view.time.0 - o.trigger.at.0),
-                    o.trigger.kind.name()
+                    trigger_name(&slot.kind, &o.trigger)
                 );
                 events.push(CheckEvent {
                     check: slot.name.clone(),
@@ -443,7 +510,7 @@ impl<P: Protocol> Checks<P> {
             let message = format!(
                 "did not hold within {} after the {}{} at {}: {}",
                 Time(o.deadline.0 - trigger.at.0),
-                trigger.kind.name(),
+                trigger_name(&slot.kind, &trigger),
                 who,
                 trigger.at,
                 why

@@ -15,6 +15,77 @@ use std::fmt;
 /// The scenario schema version this build reads.
 pub const SCHEMA: u32 = 1;
 
+/// What starts a `within` obligation: an event kind (`"crash"`, `"heal"`, ...) or a node's
+/// annotation (`{"note": KEY, "value": V}`, the value optional).
+#[derive(Clone, Debug, PartialEq)]
+pub enum After {
+    /// An engine event.
+    Kind(TriggerKind),
+    /// An annotation under `note`, with `value` if given.
+    Note {
+        /// The annotation key.
+        note: String,
+        /// The value it must have; any when absent.
+        value: Option<serde_json::Value>,
+    },
+}
+
+const AFTER_KINDS: &str = "crash, restart, pause, resume, partition, heal_links, clock, heal";
+
+impl<'de> Deserialize<'de> for After {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = serde_json::Value::deserialize(d)?;
+        match v {
+            serde_json::Value::String(s) if s != "note" => {
+                serde_json::from_value(serde_json::Value::String(s.clone()))
+                    .map(After::Kind)
+                    .map_err(|_| {
+                        D::Error::custom(format!(
+                            "unknown trigger {s:?}: expected one of {AFTER_KINDS}, or {{\"note\": KEY, \"value\": V}}"
+                        ))
+                    })
+            }
+            serde_json::Value::Object(mut m) => {
+                let note = match m.remove("note") {
+                    Some(serde_json::Value::String(k)) if !k.is_empty() => k,
+                    _ => {
+                        return Err(D::Error::custom(
+                            "an annotation trigger needs `note`, a non-empty annotation key",
+                        ));
+                    }
+                };
+                let value = m.remove("value");
+                if let Some(k) = m.keys().next() {
+                    return Err(D::Error::custom(format!(
+                        "unknown field {k:?} in an annotation trigger: expected `note` and `value`"
+                    )));
+                }
+                Ok(After::Note { note, value })
+            }
+            _ => Err(D::Error::custom(format!(
+                "expected one of {AFTER_KINDS}, or {{\"note\": KEY, \"value\": V}}"
+            ))),
+        }
+    }
+}
+
+impl Serialize for After {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            After::Kind(k) => k.serialize(s),
+            After::Note { note, value } => {
+                let mut m = serde_json::Map::new();
+                m.insert("note".into(), note.clone().into());
+                if let Some(v) = value {
+                    m.insert("value".into(), v.clone());
+                }
+                serde_json::Value::Object(m).serialize(s)
+            }
+        }
+    }
+}
+
 /// Which protocol, and its parameters.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,9 +234,9 @@ pub struct ExpectSpec {
     /// For `within`: the deadline after each trigger, milliseconds.
     #[serde(default)]
     pub within_ms: Option<u64>,
-    /// For `within`: the triggering event.
+    /// For `within`: the triggering event, or the annotation.
     #[serde(default)]
-    pub after: Option<TriggerKind>,
+    pub after: Option<After>,
     /// For `within`: only triggers about this node.
     #[serde(default)]
     pub node: Option<NodeId>,

@@ -9,9 +9,9 @@
 use super::bundled::bundled_text;
 use super::document::Document;
 use super::error::{InputError, Where, strip_position};
-use super::format::{ExpectedOutcome, KindName, ScenarioFile};
+use super::format::{After, ExpectedOutcome, KindName, ScenarioFile};
 use crate::base::types::{NodeId, Time};
-use crate::check::{ExpectKind, Expectation, MetricBound, TriggerKind};
+use crate::check::{ExpectKind, Expectation, MetricBound, NoteMatch, TriggerKind};
 use crate::network::LinkModel;
 use crate::protocol::Protocol;
 use crate::sim::{ClockInit, SimConfig};
@@ -373,7 +373,18 @@ fn typed_config<P: Protocol>(
                 stays: e.stays,
             },
             KindName::Within => ExpectKind::Within {
-                after: e.after.unwrap_or(TriggerKind::Crash),
+                after: match &e.after {
+                    Some(After::Kind(k)) => *k,
+                    Some(After::Note { .. }) => TriggerKind::Note,
+                    None => TriggerKind::Crash,
+                },
+                note: match &e.after {
+                    Some(After::Note { note, value }) => Some(NoteMatch {
+                        key: note.clone(),
+                        value: value.clone(),
+                    }),
+                    _ => None,
+                },
                 node: e.node,
                 within: Time::from_ms(e.within_ms.unwrap_or(0)),
             },

@@ -667,7 +667,7 @@ pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputE
         }
         let is_within = kind == KindName::Within;
         if is_within && (e.within_ms.is_none() || e.after.is_none()) {
-            return Err(place.error(&base, "a `within` expectation needs `within_ms` and `after` (crash, restart, pause, resume, partition, heal_links, clock, heal)"));
+            return Err(place.error(&base, "a `within` expectation needs `within_ms` and `after` (crash, restart, pause, resume, partition, heal_links, clock, heal, or an annotation: {\"note\": KEY, \"value\": V})"));
         }
         if !is_within && (e.within_ms.is_some() || e.after.is_some() || e.node.is_some()) {
             return Err(place.error(

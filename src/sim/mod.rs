@@ -833,6 +833,11 @@ impl<P: Protocol> Driver<P> for Sched<P> {
                 if let Some(c) = &mut self.coverage {
                     c.note(node, key, &value, world.phase != Phase::Safety);
                 }
+                if self.checks.wants_notes() {
+                    for d in self.checks.on_note(node, key, &value, now) {
+                        self.queue.push(d, Ev::Deadline);
+                    }
+                }
                 // After the heal nothing strikes any more, reactions included.
                 if world.phase == Phase::Safety {
                     if !self.reactions.is_empty() {
@@ -861,7 +866,10 @@ impl<P: Protocol> Driver<P> for Sched<P> {
     }
 
     fn wants_notes(&self) -> bool {
-        !self.reactions.is_empty() || self.nemesis_on || self.coverage.is_some()
+        !self.reactions.is_empty()
+            || self.nemesis_on
+            || self.coverage.is_some()
+            || self.checks.wants_notes()
     }
 }
 
