@@ -66,6 +66,17 @@ fn trigger_name(kind: &ExpectKind, t: &Trigger) -> String {
     }
 }
 
+/// Opens the obligation of slot `slot` for `trigger`; returns its deadline.
+fn open(obligations: &mut Vec<Obligation>, slot: usize, trigger: Trigger, within: Time) -> Time {
+    let deadline = trigger.at.add(within);
+    obligations.push(Obligation {
+        slot,
+        trigger,
+        deadline,
+    });
+    deadline
+}
+
 struct Obligation {
     slot: usize,
     trigger: Trigger,
@@ -307,13 +318,7 @@ impl<P: Protocol> Checks<P> {
             {
                 if after == trigger.kind && (node.is_none() || node == trigger.node) {
                     slot.triggered += 1;
-                    let deadline = trigger.at.add(within);
-                    self.obligations.push(Obligation {
-                        slot: i,
-                        trigger,
-                        deadline,
-                    });
-                    deadlines.push(deadline);
+                    deadlines.push(open(&mut self.obligations, i, trigger, within));
                 }
             }
         }
@@ -351,13 +356,7 @@ impl<P: Protocol> Checks<P> {
                 };
                 slot.judge.on_trigger(&trigger);
                 slot.triggered += 1;
-                let deadline = at.add(*within);
-                self.obligations.push(Obligation {
-                    slot: i,
-                    trigger,
-                    deadline,
-                });
-                deadlines.push(deadline);
+                deadlines.push(open(&mut self.obligations, i, trigger, *within));
             }
         }
         deadlines
