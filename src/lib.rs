@@ -12,6 +12,7 @@ pub mod base;
 pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod explore;
 pub mod faults;
 pub mod harness;
 pub mod history;

@@ -10,9 +10,10 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::hash::Hash;
 
 /// One image of the store: the record log and the cells.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Image<R> {
     records: Vec<R>,
     cells: BTreeMap<&'static str, R>,
@@ -43,7 +44,7 @@ impl<R: Clone> Image<R> {
 }
 
 /// A write not yet synced.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 enum Op<R> {
     Append(R),
     Truncate(usize),
@@ -87,6 +88,16 @@ impl<R> Default for Store<R> {
             pending_bytes: 0,
             stats: StoreStats::default(),
         }
+    }
+}
+
+impl<R: std::hash::Hash> Store<R> {
+    /// Folds what the store holds into `h`: what a read sees now and the writes not yet
+    /// synced (together they give the synced image), not the counters. Two stores that
+    /// hash alike behave alike from here on, crashes included.
+    pub fn hash_state<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.current.hash(h);
+        self.pending.hash(h);
     }
 }
 

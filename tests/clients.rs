@@ -33,12 +33,14 @@ struct EchoConfig {
 /// Each node answers a request with its id, but only from its second copy on: every
 /// operation's first attempt goes unanswered, so every operation completes through a retry
 /// under the same id (which the contract allows).
+#[derive(Clone)]
 struct Echo {
     seen: std::collections::BTreeSet<RequestId>,
 }
 
 /// A client that sends three operations, 10 ms apart, each retried once after 5 ms under
 /// the same id (a retry may repeat an id), and completes each at its first answer.
+#[derive(Clone)]
 struct Client {
     mistake: Mistake,
     issued: u64,

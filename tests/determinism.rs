@@ -24,10 +24,13 @@ fn every_bundled_scenario_runs_twice_to_the_same_fingerprint() {
         let b = fingerprint(name, None);
         assert_eq!(a, b, "{name} is not deterministic");
         // Shrunk regression cases are meant to be tiny (a one-node case fails at step 3), and
-        // tests/regressions.rs proves each one still ends as it must; the rest should do
-        // real work.
+        // tests/regressions.rs proves each one still ends as it must; the explorer's
+        // scenarios are small too; the rest should do real work.
         let min = if name.starts_with("regressions/") {
             2
+        } else if name.contains("/explore-") {
+            // Built for the explorer: a few operations, small on purpose (docs/explore.md).
+            20
         } else {
             50
         };

@@ -29,6 +29,7 @@ struct ProbeConfig {
 }
 
 /// Writes one synced and one unsynced cell on boot; reports what it finds after a restart.
+#[derive(Clone)]
 struct Probe {
     config: ProbeConfig,
     counter: u64,
@@ -36,6 +37,7 @@ struct Probe {
     seen_unsynced: Option<bool>,
 }
 
+#[derive(Clone)]
 struct Idle;
 
 impl ClientLogic<Probe> for Idle {

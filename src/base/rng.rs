@@ -82,6 +82,12 @@ impl Rng {
         Rng { inner }
     }
 
+    /// How far the stream has been drawn (in 32-bit words): two copies of one stream at the
+    /// same position draw the same numbers from here on.
+    pub fn position(&self) -> u128 {
+        self.inner.get_word_pos()
+    }
+
     /// A raw 64-bit draw.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {

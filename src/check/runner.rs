@@ -637,6 +637,60 @@ impl<P: Protocol> Checks<P> {
         all
     }
 
+    /// The checks without their metrics (the explorer measures nothing: a metric's
+    /// extremes over interleavings mean nothing).
+    pub fn without_metrics(mut self) -> Checks<P> {
+        self.metrics.clear();
+        self
+    }
+
+    /// A copy of every monitor's state, check by check (invariants have none): with
+    /// [`Checks::set_monitors`], a driver that explores interleavings gives each explored
+    /// state its own monitors while the rest of the checks (which sometimes-checks have been
+    /// reached) is shared.
+    pub fn monitors(&self) -> Vec<Box<dyn Monitor<P>>> {
+        self.slots
+            .iter()
+            .filter_map(|s| match &s.judge {
+                Judge::Monitor(m) => Some(m.clone()),
+                Judge::Invariant(_) => None,
+            })
+            .collect()
+    }
+
+    /// Exchanges the monitors' states with `monitors` (taken with [`Checks::monitors`] from
+    /// these same checks): the checks then judge with the given states, and `monitors`
+    /// holds the ones they had. Swapping back after a step moves no state.
+    pub fn swap_monitors(&mut self, monitors: &mut [Box<dyn Monitor<P>>]) {
+        let mut given = monitors.iter_mut();
+        for slot in &mut self.slots {
+            if let Judge::Monitor(m) = &mut slot.judge {
+                if let Some(state) = given.next() {
+                    std::mem::swap(m, state);
+                }
+            }
+        }
+    }
+
+    /// Each sometimes-check by name, and whether it has held yet.
+    pub fn sometimes(&self) -> Vec<(String, bool)> {
+        self.slots
+            .iter()
+            .filter(|s| s.kind == ExpectKind::Sometimes)
+            .map(|s| (s.name.clone(), s.satisfied_at.is_some()))
+            .collect()
+    }
+
+    /// The checks that are neither always- nor sometimes-checks (each with its kind): they
+    /// wait for a heal, a deadline or a time window, which a timeless exploration has not.
+    pub fn timed(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter(|s| !matches!(s.kind, ExpectKind::Always | ExpectKind::Sometimes))
+            .map(|s| format!("{} {}", s.kind.name(), s.name))
+            .collect()
+    }
+
     /// Folds the state of every monitor into `hasher`, check by check (invariants have
     /// none): with the world's own fingerprint, it tells a driver that explores
     /// interleavings whether it has been in this state before.

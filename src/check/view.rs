@@ -33,7 +33,7 @@ pub enum Status {
 
 /// What a check sees: every node's state, the network, the history. Read-only.
 pub struct View<'a, P: Protocol> {
-    pub(crate) hosts: &'a [NodeHost<P>],
+    pub(crate) hosts: &'a [std::sync::Arc<NodeHost<P>>],
     pub(crate) network: &'a Network,
     pub(crate) history: &'a History<P::Request, P::Response>,
     /// True virtual time of this step.

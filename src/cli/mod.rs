@@ -9,6 +9,7 @@
 //! prints. [`main`] takes the arguments and two writers and returns the exit code, so tests
 //! can run every command in-process.
 
+mod explore;
 mod io;
 mod list;
 mod replay;
@@ -25,6 +26,7 @@ pub use trace::parse_time;
 use crate::lin;
 use crate::sim::install_panic_capture;
 use clap::{Parser, Subcommand};
+use explore::{ExploreArgs, cmd_explore};
 use list::cmd_list;
 use replay::cmd_replay;
 use run::{RunArgs, cmd_run};
@@ -63,6 +65,9 @@ struct Cli {
 enum Command {
     /// Run a scenario (a path, or the name of a bundled scenario such as ping/basic).
     Run(RunArgs),
+    /// Explore every interleaving of a scenario within bounds (docs/explore.md); a violation
+    /// is written out as a scripted scenario that `run` replays.
+    Explore(ExploreArgs),
     /// Re-run a trace from its header and compare it event by event.
     Replay {
         /// A trace written by `run --trace`.
@@ -190,6 +195,7 @@ pub fn main(
     };
     let exit = match cli.command {
         Command::Run(args) => cmd_run(&args, out, err),
+        Command::Explore(args) => cmd_explore(&args, out, err),
         Command::Replay { trace } => cmd_replay(&trace, out, err),
         Command::Validate { scenario, set } => cmd_validate(&scenario, &set, out, err),
         Command::CheckHistory {

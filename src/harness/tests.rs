@@ -161,6 +161,7 @@ impl Protocol for Toy {
     }
 }
 
+#[derive(Clone)]
 struct Quiet;
 
 impl ClientLogic<Toy> for Quiet {

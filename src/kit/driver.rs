@@ -37,7 +37,7 @@ const TIMER_THINK: u64 = 0;
 const TIMER_TIMEOUT: u64 = 1;
 
 /// The operation a driver is working on.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct InFlight<Q> {
     op: OpId,
     id: RequestId,
@@ -60,6 +60,17 @@ pub struct Driver<P: Protocol, G> {
     preferred: Option<NodeId>,
     /// The node the scenario pins this client to (`workload.pinned`), if any.
     pinned: Option<NodeId>,
+}
+
+/// Everything that changes as the client runs (its id, cluster size and workload are fixed
+/// for a run), so the explorer can fingerprint a client.
+impl<P: Protocol, G: std::hash::Hash> std::hash::Hash for Driver<P, G> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.generator.hash(h);
+        self.issued.hash(h);
+        self.current.hash(h);
+        self.preferred.hash(h);
+    }
 }
 
 impl<P: Protocol, G: Generator<P>> Driver<P, G> {

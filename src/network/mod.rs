@@ -106,7 +106,9 @@ pub struct NetStats {
 pub struct Network {
     nodes: u32,
     clients: u32,
-    links: MatrixGraph<Endpoint, (), StableBuildHasher>,
+    /// Shared between copies of a world until one of them cuts or restores a link (a copy
+    /// is then made): the explorer copies worlds far more often than links change.
+    links: std::sync::Arc<MatrixGraph<Endpoint, (), StableBuildHasher>>,
     /// The links that are cut now, so healing and counting cost what is cut, not V².
     cut: BTreeSet<(u32, u32)>,
     stats: NetStats,
@@ -116,6 +118,18 @@ pub struct Network {
 pub const EXACT_CLIQUE_NODES_MAX: u32 = 128;
 
 impl Network {
+    /// Folds which links are cut into `h` (not the counters): the part of the network that
+    /// decides what happens next.
+    pub fn hash_links<H: std::hash::Hasher>(&self, h: &mut H) {
+        use std::hash::Hash;
+        self.cut.hash(h);
+    }
+
+    /// Directed links cut now.
+    pub fn cut_count(&self) -> usize {
+        self.cut.len()
+    }
+
     /// A fully connected network of `nodes` nodes and `clients` clients.
     pub fn new(nodes: u32, clients: u32) -> Network {
         let vertices = (nodes + clients) as usize;
@@ -130,14 +144,14 @@ impl Network {
         let mut net = Network {
             nodes,
             clients,
-            links,
+            links: std::sync::Arc::new(links),
             cut: BTreeSet::new(),
             stats: NetStats::default(),
         };
         for a in 0..vertices as u32 {
             for b in 0..vertices as u32 {
                 if a != b {
-                    net.links.add_edge(Self::ix(a), Self::ix(b), ());
+                    std::sync::Arc::make_mut(&mut net.links).add_edge(Self::ix(a), Self::ix(b), ());
                 }
             }
         }
@@ -186,7 +200,7 @@ impl Network {
     pub fn cut(&mut self, from: Endpoint, to: Endpoint) {
         let (a, b) = (self.vertex(from), self.vertex(to));
         if a != b && self.cut.insert((a, b)) {
-            self.links.remove_edge(Self::ix(a), Self::ix(b));
+            std::sync::Arc::make_mut(&mut self.links).remove_edge(Self::ix(a), Self::ix(b));
         }
     }
 
@@ -194,7 +208,7 @@ impl Network {
     pub fn repair(&mut self, from: Endpoint, to: Endpoint) {
         let (a, b) = (self.vertex(from), self.vertex(to));
         if self.cut.remove(&(a, b)) {
-            self.links.add_edge(Self::ix(a), Self::ix(b), ());
+            std::sync::Arc::make_mut(&mut self.links).add_edge(Self::ix(a), Self::ix(b), ());
         }
     }
 
@@ -225,7 +239,7 @@ impl Network {
     /// Restores every link.
     pub fn heal(&mut self) {
         for (a, b) in std::mem::take(&mut self.cut) {
-            self.links.add_edge(Self::ix(a), Self::ix(b), ());
+            std::sync::Arc::make_mut(&mut self.links).add_edge(Self::ix(a), Self::ix(b), ());
         }
     }
 
@@ -243,7 +257,7 @@ impl Network {
     /// possibly through others; from petgraph's Tarjan SCC over the up links. Sorted by
     /// first member.
     pub fn reachability_groups(&self) -> Vec<Vec<NodeId>> {
-        let mut groups: Vec<Vec<NodeId>> = tarjan_scc(&self.links)
+        let mut groups: Vec<Vec<NodeId>> = tarjan_scc(&*self.links)
             .into_iter()
             .map(|g| {
                 let mut nodes: Vec<NodeId> = g

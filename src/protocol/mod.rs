@@ -17,12 +17,14 @@
 
 mod client;
 mod ctx;
+mod explorable;
 mod knobs;
 mod value;
 mod vocabulary;
 
 pub use client::{ClientCtx, ClientEffect, ClientLogic, WorkloadConfig};
 pub use ctx::{Ctx, Effect};
+pub use explorable::Explorable;
 pub use knobs::{Knob, KnobValues, LiveCheck, Liveness};
 pub use value::Value;
 pub use vocabulary::Vocabulary;
@@ -65,7 +67,7 @@ impl RequestId {
 }
 
 /// A distributed protocol that runs on every node of a simulation.
-pub trait Protocol: Sized + 'static {
+pub trait Protocol: Sized + Clone + 'static {
     /// The name scenarios use to pick this protocol (`"protocol": {"name": ...}`).
     const NAME: &'static str;
     /// Parameters from the scenario's `protocol.params` block (bug switches included).
@@ -81,7 +83,7 @@ pub trait Protocol: Sized + 'static {
     /// What the node's durable store holds (log records and cells).
     type Record: Clone + Debug + Hash + Serialize;
     /// The workload actor that talks to this protocol.
-    type Client: ClientLogic<Self>;
+    type Client: ClientLogic<Self> + Clone;
 
     /// Builds the volatile state of node `id`. Called on first boot and on every restart.
     fn new(id: NodeId, nodes: u32, config: &Self::Config) -> Self;
@@ -159,6 +161,12 @@ pub trait Protocol: Sized + 'static {
     /// Metrics never fail and are not checks. The default measures nothing.
     fn metrics() -> Vec<MetricDef<Self>> {
         Vec::new()
+    }
+
+    /// Whether, and how, the exhaustive explorer may fingerprint this protocol's state
+    /// (`faultline explore`). The default, `None`, keeps the protocol out of it.
+    fn explorable() -> Option<Explorable<Self>> {
+        None
     }
 
     /// Size of a stored record in bytes, for the storage statistics.

@@ -4,11 +4,13 @@
 //! Reading only: what a value may be is checked in `validate` (the generic part) and
 //! `typed` (what the protocol decides). Must not read files.
 
+use super::ExploreSpec;
 use crate::base::types::{Endpoint, NodeId, Ratio};
 use crate::check::TriggerKind;
 use crate::faults::{NemesisConfig, ScheduledFault};
 use crate::network::{Latency, LongDelay, Order};
 use crate::protocol::WorkloadConfig;
+use crate::sim::Step;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -302,9 +304,38 @@ pub struct ScenarioFile {
     /// Checks beyond the protocol's invariants.
     #[serde(default)]
     pub expect: Vec<ExpectSpec>,
+    /// How the scenario runs: `simulation` (the default: time, latencies, faults and the
+    /// nemesis) or `script` (exactly the `steps`, in order, and nothing else).
+    #[serde(default, skip_serializing_if = "DriverKind::is_simulation")]
+    pub driver: DriverKind,
+    /// With `"driver": "script"`: the actions, in order (the explorer's counterexamples are
+    /// written this way).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    /// The bounds of `faultline explore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explore: Option<ExploreSpec>,
     /// For regression cases: how a run of this scenario (with its own seed) must end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<ExpectedOutcome>,
+}
+
+/// How a scenario runs (`"driver"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriverKind {
+    /// The discrete-event simulation.
+    #[default]
+    Simulation,
+    /// The steps, in order: no latencies, no timers firing on their own, node clocks
+    /// frozen, one millisecond per step.
+    Script,
+}
+
+impl DriverKind {
+    fn is_simulation(&self) -> bool {
+        *self == DriverKind::Simulation
+    }
 }
 
 /// How a regression case must end (`"outcome": "passes"` or

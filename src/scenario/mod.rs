@@ -28,6 +28,7 @@
 mod bundled;
 mod document;
 mod error;
+mod explore_spec;
 mod format;
 mod overrides;
 mod position;
@@ -39,9 +40,10 @@ pub(crate) use bundled::bundled_text;
 pub use bundled::{bundled, bundled_names};
 pub use document::Document;
 pub use error::InputError;
+pub use explore_spec::{ExploreSpec, Semantics, Strategy};
 pub use format::{
-    ClockSpec, ExpectSpec, ExpectedOutcome, KindName, Limits, LinkOverride, NetworkSpec,
-    ProtocolSpec, SCHEMA, ScenarioFile, ms_text,
+    ClockSpec, DriverKind, ExpectSpec, ExpectedOutcome, KindName, Limits, LinkOverride,
+    NetworkSpec, ProtocolSpec, SCHEMA, ScenarioFile, ms_text,
 };
 pub use overrides::apply_override;
 pub use position::locate;

@@ -474,6 +474,7 @@ fn typed_config<P: Protocol>(
         history_budget: f.limits.history_steps.unwrap_or(crate::lin::DEFAULT_BUDGET),
         order: net.order.unwrap_or_default(),
         coverage: false,
+        steps: (f.driver == super::DriverKind::Script).then(|| f.steps.clone()),
     })
 }
 

@@ -7,8 +7,8 @@
 //! against its type in `typed`. Must not read files.
 
 use super::error::{InputError, Where};
-use super::format::{KindName, SCHEMA, ScenarioFile, ms_text};
-use crate::base::types::Endpoint;
+use super::format::{DriverKind, KindName, SCHEMA, ScenarioFile, ms_text};
+use crate::base::types::{Endpoint, NodeId};
 use crate::faults::{AIMED, Aim, Fault, ScheduledFault, takes_several};
 use crate::network::{Latency, LongDelay};
 use crate::sim::{DRIFT_PPM_MAX, DRIFT_PPM_MIN};
@@ -214,7 +214,111 @@ fn check_shape(
     Ok(())
 }
 
+/// Most steps in a scripted scenario.
+pub const STEPS_MAX: usize = 1_000_000;
+
+/// A scripted scenario's steps: every node and client named exists, and the schedule's
+/// faults and the nemesis are not used (a script's faults are its steps).
+fn check_script(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
+    use crate::sim::Step;
+    let (nodes, clients) = (f.nodes, f.workload.clients);
+    if f.driver != DriverKind::Script {
+        if !f.steps.is_empty() {
+            return Err(place.error(
+                "steps",
+                "steps are read only by the script driver; add \"driver\": \"script\"".to_string(),
+            ));
+        }
+        return Ok(());
+    }
+    if f.steps.is_empty() || f.steps.len() > STEPS_MAX {
+        return Err(place.error(
+            "steps",
+            format!(
+                "{} steps; a scripted scenario needs 1 to {STEPS_MAX}",
+                f.steps.len()
+            ),
+        ));
+    }
+    if !f.faults.is_empty() {
+        return Err(place.error(
+            "faults",
+            "a scripted scenario takes its faults from its steps; move them there or drop \"driver\": \"script\"".to_string(),
+        ));
+    }
+    if f.nemesis.is_some() {
+        return Err(place.error(
+            "nemesis",
+            "a scripted scenario has no random faults: every action is a step".to_string(),
+        ));
+    }
+    for (i, step) in f.steps.iter().enumerate() {
+        let at = |what: &str| format!("steps[{i}].{what}");
+        let node = |n: NodeId, what: &str| {
+            check_endpoint(place, &at(what), Endpoint::Node(n), nodes, clients)
+        };
+        match step {
+            Step::Start(e) => check_endpoint(place, &at("start"), *e, nodes, clients)?,
+            Step::Deliver(m) | Step::Drop(m) | Step::Duplicate(m) => {
+                let kind = match step {
+                    Step::Deliver(_) => "deliver",
+                    Step::Drop(_) => "drop",
+                    _ => "duplicate",
+                };
+                check_endpoint(place, &at(&format!("{kind}.from")), m.from, nodes, clients)?;
+                check_endpoint(place, &at(&format!("{kind}.to")), m.to, nodes, clients)?;
+                if m.nth == 0 {
+                    return Err(place.error(
+                        &at(&format!("{kind}.nth")),
+                        "nth counts from 1 (the first message of its kind on its link)".to_string(),
+                    ));
+                }
+            }
+            Step::Fire(t) => check_endpoint(place, &at("fire.at"), t.at, nodes, clients)?,
+            Step::Crash(n) => node(*n, "crash")?,
+            Step::Restart(n) => node(*n, "restart")?,
+            Step::Isolate(n) => node(*n, "isolate")?,
+            Step::HealLinks(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The `explore` block's bounds.
+fn check_explore(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
+    let Some(e) = &f.explore else { return Ok(()) };
+    if e.depth == 0 || e.depth > 100_000 {
+        return Err(place.error(
+            "explore.depth",
+            format!("{} is out of range; expected 1 to 100000", e.depth),
+        ));
+    }
+    if e.states == 0 {
+        return Err(place.error("explore.states", "expected at least 1 state".to_string()));
+    }
+    if e.timers > 255 || e.retries > 255 {
+        return Err(place.error(
+            if e.timers > 255 {
+                "explore.timers"
+            } else {
+                "explore.retries"
+            },
+            "expected at most 255 firings".to_string(),
+        ));
+    }
+    if e.walks == 0 {
+        return Err(place.error("explore.walks", "expected at least 1 walk".to_string()));
+    }
+    Ok(())
+}
+
 pub(crate) fn validate(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
+    validate_base(f, place)?;
+    check_script(f, place)?;
+    check_explore(f, place)
+}
+
+fn validate_base(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
     if f.schema != SCHEMA {
         return Err(place.error(
             "schema",

@@ -70,6 +70,8 @@ pub struct SimConfig<P: Protocol> {
     ///
     /// [`Simulation::coverage`]: super::Simulation::coverage
     pub coverage: bool,
+    /// A scripted run (`"driver": "script"`): these steps, in order, instead of the queue.
+    pub steps: Option<Vec<crate::world::Step>>,
 }
 
 /// Default of `limits.faults_max`: entries in a scenario's `faults`, and faults scheduled
@@ -104,6 +106,7 @@ impl<P: Protocol> SimConfig<P> {
             history_budget: lin::DEFAULT_BUDGET,
             order: Order::Random,
             coverage: false,
+            steps: None,
         }
     }
 

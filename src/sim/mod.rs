@@ -21,8 +21,8 @@ mod report;
 
 pub use crate::network::Order;
 pub use crate::world::{
-    Bounds, ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, HISTORY_MAX_DEFAULT, RECORDS_MAX_DEFAULT,
-    install_panic_capture,
+    Bounds, ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, HISTORY_MAX_DEFAULT, MsgRef,
+    RECORDS_MAX_DEFAULT, Step, TimerRef, install_panic_capture,
 };
 pub use config::{FAULTS_MAX_DEFAULT, SimConfig};
 pub use coverage::Coverage;
@@ -39,8 +39,8 @@ use crate::protocol::{Protocol, Value};
 use crate::storage::Store;
 use crate::trace::{Origin, Record, Recorder, TraceSink};
 use crate::world::{
-    Action, Applied, ClientTimerSlot, Consequence, Driver, Env, Glimpse, Held, MsgSlot, NodeHost,
-    Stop, Stopped, TimerSlot, World, guarded,
+    Action, Applied, ClientTimerSlot, Collect, Consequence, Driver, Env, Glimpse, Held, MsgSlot,
+    Namer, NodeHost, Stop, Stopped, TimerSlot, World, guarded,
 };
 
 /// An event in the queue. Payloads live in the world (messages, timers) or in the driver
@@ -179,7 +179,11 @@ impl<P: Protocol> Simulation<P> {
             history_check: None,
             config,
         };
-        sim.schedule_initial();
+        if sim.config.steps.is_some() {
+            sim.world.freeze_clocks();
+        } else {
+            sim.schedule_initial();
+        }
         Ok(sim)
     }
 
@@ -264,6 +268,14 @@ impl<P: Protocol> Simulation<P> {
     /// Handles every event due at or before `until` (or until the run ends). Returns whether
     /// the run is still going.
     pub fn run_until(&mut self, until: Time) -> bool {
+        if let Some(steps) = self.config.steps.take() {
+            if self.end.is_none() {
+                let end = self.run_script(&steps);
+                self.end = Some(end);
+            }
+            self.config.steps = Some(steps);
+            return false;
+        }
         while self.end.is_none() {
             let end = match self.sched.queue.peek_time() {
                 Some(t) if t <= until => match self.step() {
@@ -313,23 +325,8 @@ impl<P: Protocol> Simulation<P> {
                 });
             }
         };
-        if applied.handled && !self.sched.checks.is_idle() {
-            let view = self.world.view(applied.touched);
-            let checks = &mut self.sched.checks;
-            let verdict = guarded(|| checks.after_step(&view).map(Box::new));
-            if let Some(f) = self.check_verdict(verdict) {
-                return StepEnd::Over(self.fail(f));
-            }
-            for e in self.sched.checks.drain_events() {
-                let record = Record::Check {
-                    check: &e.check,
-                    kind: e.kind,
-                    status: &e.status,
-                };
-                if let Err(e) = self.recorder.record::<P>(step, now, &record) {
-                    return StepEnd::Over(End::Aborted(e.into_reason()));
-                }
-            }
+        if let Some(end) = self.after_action(applied) {
+            return StepEnd::Over(end);
         }
         if matches!(ev, Ev::Deadline | Ev::End) {
             let view = self.world.view(applied.touched);
@@ -343,6 +340,75 @@ impl<P: Protocol> Simulation<P> {
             return StepEnd::Over(self.finish());
         }
         StepEnd::Continue
+    }
+
+    /// Runs the checks after an action that did something, and records the checks that came
+    /// true; the end of the run if one failed.
+    #[inline]
+    fn after_action(&mut self, applied: Applied) -> Option<End> {
+        if !applied.handled || self.sched.checks.is_idle() {
+            return None;
+        }
+        let (step, now) = (self.world.step(), self.world.now());
+        let view = self.world.view(applied.touched);
+        let checks = &mut self.sched.checks;
+        let verdict = guarded(|| checks.after_step(&view).map(Box::new));
+        if let Some(f) = self.check_verdict(verdict) {
+            return Some(self.fail(f));
+        }
+        for e in self.sched.checks.drain_events() {
+            let record = Record::Check {
+                check: &e.check,
+                kind: e.kind,
+                status: &e.status,
+            };
+            if let Err(e) = self.recorder.record::<P>(step, now, &record) {
+                return Some(End::Aborted(e.into_reason()));
+            }
+        }
+        None
+    }
+
+    /// A scripted run (`"driver": "script"`): each step named in the scenario, in order, one
+    /// millisecond apart, with node clocks frozen and nothing happening on its own, exactly
+    /// as the explorer moves a world; then the end-of-run checks.
+    fn run_script(&mut self, steps: &[Step]) -> End {
+        let mut namer = Namer::new();
+        let mut collect = Collect::default();
+        for (i, step) in steps.iter().enumerate() {
+            let action = match namer.resolve(&self.world, step) {
+                Ok(a) => a,
+                Err(why) => {
+                    return End::Aborted(format!(
+                        "step {} of the script ({step}) cannot be taken: {why}",
+                        i + 1
+                    ));
+                }
+            };
+            let next = Time::from_ms(self.world.step() + 1);
+            self.world.advance(next);
+            self.sched.now = next;
+            collect.out.clear();
+            let mut env = Env {
+                driver: &mut collect,
+                recorder: &mut self.recorder,
+            };
+            let applied = match self.world.apply(action, &mut env) {
+                Ok(applied) => applied,
+                Err(Stop(stopped)) => {
+                    return match *stopped {
+                        Stopped::Failed(f) => self.fail(f),
+                        Stopped::Aborted(reason) => End::Aborted(reason),
+                    };
+                }
+            };
+            self.world.sweep_stale_timers();
+            namer.observe(&self.world);
+            if let Some(end) = self.after_action(applied) {
+                return end;
+            }
+        }
+        self.finish()
     }
 
     /// Turns one event into the world's action (or into nothing), applies it, and schedules
@@ -733,7 +799,7 @@ impl<P: Protocol> Simulation<P> {
 /// What the nemesis may know of the world when it draws: who is up, who is off limits
 /// (permanently down), and whether any link is cut.
 fn nemesis_view<P: Protocol>(
-    hosts: &[NodeHost<P>],
+    hosts: &[std::sync::Arc<NodeHost<P>>],
     network: &Network,
 ) -> (Vec<bool>, Vec<bool>, bool) {
     let up = hosts.iter().map(|h| h.status == Status::Up).collect();
@@ -744,7 +810,10 @@ fn nemesis_view<P: Protocol>(
 /// The node that announces the leading role `value` now: among nodes that are not down and
 /// whose last annotation of the protocol's role key is `value`, the one with the highest
 /// epoch (the vocabulary's epoch key; none counts lowest), then the lowest id.
-fn leading_role_holder<P: Protocol>(hosts: &[NodeHost<P>], value: &str) -> Option<NodeId> {
+fn leading_role_holder<P: Protocol>(
+    hosts: &[std::sync::Arc<NodeHost<P>>],
+    value: &str,
+) -> Option<NodeId> {
     let vocabulary = P::vocabulary();
     let role = vocabulary.role.as_deref()?;
     let want = serde_json::Value::String(value.to_string());

@@ -1381,9 +1381,10 @@ mod tests {
     }
 
     /// A protocol that never runs: it only gives records awkward types to carry.
-    #[derive(Debug)]
+    #[derive(Clone, Debug)]
     struct Odd;
 
+    #[derive(Clone)]
     struct Idle;
 
     impl Protocol for Odd {

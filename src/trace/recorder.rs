@@ -67,6 +67,8 @@ pub struct Recorder {
     prefix_len: usize,
     /// The JSON of the messages in flight, written at `send` and copied by `deliver`.
     sent: SentJson,
+    /// Records are neither folded nor written (a driver that records nothing).
+    silent: bool,
 }
 
 impl Recorder {
@@ -81,6 +83,16 @@ impl Recorder {
             prefix_of: None,
             prefix_len: 0,
             sent: SentJson::default(),
+            silent: false,
+        }
+    }
+
+    /// A recorder that takes every record and keeps nothing: no fingerprint, no sink (the
+    /// explorer's, which fingerprints states, not runs).
+    pub fn silent() -> Recorder {
+        Recorder {
+            silent: true,
+            ..Recorder::new(None)
         }
     }
 
@@ -97,6 +109,9 @@ impl Recorder {
         t: Time,
         record: &Record<'_, P>,
     ) -> Result<(), SinkError> {
+        if self.silent {
+            return Ok(());
+        }
         // Records of one step share its number and time: fold those in once per step.
         if self.absorbed_step != Some(step) {
             self.absorbed_step = Some(step);

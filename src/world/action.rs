@@ -175,7 +175,7 @@ pub trait Driver<P: Protocol> {
 /// What a driver may read of the world while it takes a consequence.
 pub struct Glimpse<'a, P: Protocol> {
     /// Every node's host.
-    pub hosts: &'a [NodeHost<P>],
+    pub hosts: &'a [std::sync::Arc<NodeHost<P>>],
     /// The link states.
     pub network: &'a Network,
     /// The phase.

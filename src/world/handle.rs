@@ -11,10 +11,11 @@ use crate::check::Status;
 use crate::network::{Fate, LossReason};
 use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol};
 use crate::trace::{Payload, Record};
+use std::sync::Arc;
 
 impl<P: Protocol> World<P> {
     pub(super) fn boot<D: Driver<P>>(&mut self, n: NodeId, env: &mut Env<'_, D>) -> Flow {
-        let host = &mut self.hosts[n.index()];
+        let host = Arc::make_mut(&mut self.hosts[n.index()]);
         if host.status != Status::Down {
             return Ok(());
         }
@@ -63,8 +64,9 @@ impl<P: Protocol> World<P> {
         env: &mut Env<'_, D>,
         f: impl FnOnce(&mut P, &mut Ctx<'_, P>),
     ) -> Flow {
-        let host = &mut self.hosts[n.index()];
-        let local = host.clock.local(self.now);
+        let clock_time = self.clock_time();
+        let host = Arc::make_mut(&mut self.hosts[n.index()]);
+        let local = host.clock.local(clock_time);
         let Some(proto) = host.proto.as_mut() else {
             debug_assert!(false, "a handler call for a node that is down");
             return Ok(());
@@ -131,7 +133,7 @@ impl<P: Protocol> World<P> {
                     )?;
                 }
                 Effect::SetTimer { timer, after } => {
-                    let host = &mut self.hosts[n.index()];
+                    let host = Arc::make_mut(&mut self.hosts[n.index()]);
                     host.timer_gen += 1;
                     let generation = host.timer_gen;
                     let after = host.clock.true_duration(after);
@@ -145,7 +147,9 @@ impl<P: Protocol> World<P> {
                     self.tell(env, Consequence::Armed { slot, after });
                 }
                 Effect::CancelTimer { timer } => {
-                    self.hosts[n.index()].timers.remove(&timer);
+                    Arc::make_mut(&mut self.hosts[n.index()])
+                        .timers
+                        .remove(&timer);
                 }
                 Effect::Reply {
                     client,
@@ -183,7 +187,9 @@ impl<P: Protocol> World<P> {
                         };
                         self.tell(env, c);
                     }
-                    self.hosts[n.index()].annotations.insert(key, value);
+                    Arc::make_mut(&mut self.hosts[n.index()])
+                        .annotations
+                        .insert(key, value);
                 }
                 Effect::Synced { ops } => {
                     self.record(env, &Record::Sync { node: n, ops })?;
@@ -318,7 +324,9 @@ impl<P: Protocol> World<P> {
                     let m = self.msgs.get_mut(slot.0).expect("slot checked above");
                     m.arrived = true;
                     let id = m.id;
-                    self.hosts[n.index()].held.push_back(Held::Deliver(slot));
+                    Arc::make_mut(&mut self.hosts[n.index()])
+                        .held
+                        .push_back(Held::Deliver(slot));
                     self.held_total += 1;
                     self.record(env, &Record::Held { id, node: n })?;
                     return Ok(Applied::at(to));
@@ -377,12 +385,16 @@ impl<P: Protocol> World<P> {
         }
         let n = NodeId(t.node);
         if self.hosts[n.index()].status == Status::Paused {
-            self.hosts[n.index()].held.push_back(Held::Timer(slot));
+            Arc::make_mut(&mut self.hosts[n.index()])
+                .held
+                .push_back(Held::Timer(slot));
             self.held_total += 1;
             return Ok(Applied::nothing());
         }
         let t = self.timers.remove(slot.0).expect("slot checked above");
-        self.hosts[n.index()].timers.remove(&t.timer);
+        Arc::make_mut(&mut self.hosts[n.index()])
+            .timers
+            .remove(&t.timer);
         self.record(
             env,
             &Record::Timer {
@@ -402,7 +414,7 @@ impl<P: Protocol> World<P> {
         f: impl FnOnce(&mut P::Client, &mut ClientCtx<'_, P>),
     ) -> Flow {
         let mut effects = std::mem::take(&mut self.client_effects);
-        let host = &mut self.clients[c as usize];
+        let host = Arc::make_mut(&mut self.clients[c as usize]);
         let result = {
             let mut ctx = ClientCtx::new(
                 ClientId(c),
@@ -450,7 +462,7 @@ impl<P: Protocol> World<P> {
                         ),
                     ));
                 }
-                let host = &mut self.clients[c as usize];
+                let host = Arc::make_mut(&mut self.clients[c as usize]);
                 if let Some(open) = host.open {
                     if let Some((before, used)) = host.last_sent
                         && before != open
@@ -478,7 +490,7 @@ impl<P: Protocol> World<P> {
                 )
             }
             ClientEffect::SetTimer { timer, after } => {
-                let host = &mut self.clients[c as usize];
+                let host = Arc::make_mut(&mut self.clients[c as usize]);
                 host.timer_gen += 1;
                 let generation = host.timer_gen;
                 host.timers.insert(timer, generation);
@@ -491,7 +503,9 @@ impl<P: Protocol> World<P> {
                 Ok(())
             }
             ClientEffect::CancelTimer { timer } => {
-                self.clients[c as usize].timers.remove(&timer);
+                Arc::make_mut(&mut self.clients[c as usize])
+                    .timers
+                    .remove(&timer);
                 Ok(())
             }
             ClientEffect::Invoked(op) => {
@@ -499,7 +513,10 @@ impl<P: Protocol> World<P> {
                     let max = self.bounds.history_max;
                     return Err(self.bound_reached("history_max", max, "the client history"));
                 }
-                if let Some(open) = self.clients[c as usize].open.replace(op) {
+                if let Some(open) = Arc::make_mut(&mut self.clients[c as usize])
+                    .open
+                    .replace(op)
+                {
                     return Err(self.failed(
                         "protocol_error",
                         vec![],
@@ -531,7 +548,7 @@ impl<P: Protocol> World<P> {
                 )
             }
             ClientEffect::Completed(op) => {
-                let host = &mut self.clients[c as usize];
+                let host = Arc::make_mut(&mut self.clients[c as usize]);
                 if host.open == Some(op) {
                     host.open = None;
                 }
@@ -567,7 +584,7 @@ impl<P: Protocol> World<P> {
         let Some(t) = self.client_timers.remove(slot.0) else {
             return Ok(Applied::nothing());
         };
-        let host = &mut self.clients[t.client as usize];
+        let host = Arc::make_mut(&mut self.clients[t.client as usize]);
         if host.timers.get(&t.timer) != Some(&t.generation) {
             return Ok(Applied::nothing());
         }

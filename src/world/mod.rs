@@ -31,20 +31,24 @@
 
 mod action;
 mod fault;
+mod fingerprint;
 mod flight;
 mod guard;
 mod handle;
 mod host;
 mod slab;
+mod steps;
 
 pub use action::{
     Action, Applied, ClientTimerSlot, ClockInit, Collect, Consequence, Driver, Env, Glimpse,
     MsgSlot, Stop, Stopped, TimerSlot,
 };
+pub use fingerprint::{LinkOrder, Scratch};
 pub use flight::{InFlight, TimerEntry};
 pub use guard::{guarded, install_panic_capture};
 pub use host::{ClientHost, Clock, DRIFT_PPM_MAX, DRIFT_PPM_MIN, Held, NodeHost};
 pub use slab::Slab;
+pub use steps::{MsgRef, Namer, Step, TimerRef, kind_of};
 
 use action::Flow;
 use flight::ClientTimerEntry;
@@ -92,8 +96,10 @@ pub struct World<P: Protocol> {
     /// Per-node parameters where a scenario gives some (`protocol.params_by_node`); empty
     /// when every node runs with `config`.
     node_configs: Vec<Option<Arc<P::Config>>>,
-    hosts: Vec<NodeHost<P>>,
-    clients: Vec<ClientHost<P>>,
+    /// Shared between copies of a world until an action changes one (then it is copied):
+    /// the explorer copies worlds at every step, and most actions change one node.
+    hosts: Vec<Arc<NodeHost<P>>>,
+    clients: Vec<Arc<ClientHost<P>>>,
     network: Network,
     msgs: Slab<InFlight<P>>,
     timers: Slab<TimerEntry<P>>,
@@ -108,6 +114,8 @@ pub struct World<P: Protocol> {
     bounds: Bounds,
     /// Events held by paused nodes, all nodes together.
     held_total: usize,
+    /// Node clocks read as at time zero whatever the true time (the explorer's time).
+    clocks_frozen: bool,
     /// Scratch space reused by every handler call (no allocation per step).
     effects: Vec<Effect<P>>,
     client_effects: Vec<ClientEffect<P>>,
@@ -139,6 +147,7 @@ where
             faults_applied: self.faults_applied,
             bounds: self.bounds,
             held_total: self.held_total,
+            clocks_frozen: self.clocks_frozen,
             effects: Vec::new(),
             client_effects: Vec::new(),
         }
@@ -176,16 +185,16 @@ impl<P: Protocol> World<P> {
                     .map(|c| Clock::new(c.offset_ms.saturating_mul(1_000), c.drift_ppm))
                     .unwrap_or_else(|| Clock::new(0, 0));
                 let down = permanently_down.contains(&NodeId(i));
-                NodeHost::new(Rng::new(seed, Stream::Node(i)), clock, down)
+                Arc::new(NodeHost::new(Rng::new(seed, Stream::Node(i)), clock, down))
             })
             .collect();
         let clients = (0..workload.clients)
             .map(|i| {
-                ClientHost::new(
+                Arc::new(ClientHost::new(
                     P::Client::new(ClientId(i), nodes, workload, config),
                     Rng::new(seed, Stream::Client(i)),
                     u64::from(i),
-                )
+                ))
             })
             .collect();
         World {
@@ -207,9 +216,44 @@ impl<P: Protocol> World<P> {
             faults_applied: 0,
             bounds: Bounds::default(),
             held_total: 0,
+            clocks_frozen: false,
             effects: Vec::new(),
             client_effects: Vec::new(),
         }
+    }
+
+    /// Stops every node's clock: from now on a node reads its clock as it read at time zero
+    /// (its offset), however far true time moves, and timers fire only when a driver fires
+    /// them. The explorer's time (docs/explore.md): true time still moves with the steps,
+    /// for the trace and the client history, but no node can observe it.
+    pub fn freeze_clocks(&mut self) {
+        self.clocks_frozen = true;
+    }
+
+    /// The true time node clocks are read at: now, or time zero once frozen.
+    #[inline(always)]
+    pub(super) fn clock_time(&self) -> Time {
+        if self.clocks_frozen {
+            Time::ZERO
+        } else {
+            self.now
+        }
+    }
+
+    /// Forgets the timer entries no firing can use any more (re-armed, cancelled, or armed
+    /// by an earlier incarnation). A timed driver lets their queued events come and go; a
+    /// driver without a queue calls this after each action so its copies stay small.
+    pub fn sweep_stale_timers(&mut self) {
+        let hosts = &self.hosts;
+        self.timers.retain(|t| {
+            let host = &hosts[t.node as usize];
+            host.status != Status::Down
+                && host.incarnation == t.incarnation
+                && host.timers.get(&t.timer) == Some(&t.generation)
+        });
+        let clients = &self.clients;
+        self.client_timers
+            .retain(|t| clients[t.client as usize].timers.get(&t.timer) == Some(&t.generation));
     }
 
     /// Sets the memory bounds (the defaults until then).
@@ -258,7 +302,7 @@ impl<P: Protocol> World<P> {
         self.faults_applied
     }
     /// The hosts of every node, in id order.
-    pub fn hosts(&self) -> &[NodeHost<P>] {
+    pub fn hosts(&self) -> &[Arc<NodeHost<P>>] {
         &self.hosts
     }
     /// A node's protocol state, if it is up or paused.
@@ -284,6 +328,10 @@ impl<P: Protocol> World<P> {
     /// One copy in flight.
     pub fn message(&self, slot: MsgSlot) -> Option<&InFlight<P>> {
         self.msgs.get(slot.0)
+    }
+    /// One armed timer entry (live or stale).
+    pub fn timer_entry(&self, slot: TimerSlot) -> Option<&TimerEntry<P>> {
+        self.timers.get(slot.0)
     }
     /// Every node timer that would fire if its event came now: armed in the node's current
     /// incarnation and not re-armed or cancelled since, in slot order.

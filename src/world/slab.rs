@@ -56,6 +56,15 @@ impl<T> Slab<T> {
             .enumerate()
             .filter_map(|(i, x)| x.as_ref().map(|x| (i as u32, x)))
     }
+    /// Removes every item `keep` refuses (its slot becomes free).
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        for (i, x) in self.items.iter_mut().enumerate() {
+            if x.as_ref().is_some_and(|item| !keep(item)) {
+                *x = None;
+                self.free.push(i as u32);
+            }
+        }
+    }
     /// Items stored.
     pub fn len(&self) -> usize {
         self.items.len() - self.free.len()

@@ -253,6 +253,7 @@ impl Protocol for Toy {
 }
 
 /// No clients.
+#[derive(Clone)]
 pub struct Idle;
 
 impl ClientLogic<Toy> for Idle {

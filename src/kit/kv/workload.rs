@@ -7,7 +7,7 @@ use crate::kit::driver::{Generator, Verdict};
 use crate::protocol::{ClientCtx, ClientId, Protocol};
 
 /// The workload's mix: how many keys, and how many of the operations are gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct KvMix {
     /// Keys used (`k0` .. `k{keys-1}`); zero counts as one.
     pub keys: u32,
@@ -24,7 +24,7 @@ pub trait KvWorkload {
 }
 
 /// Key-value workload: random gets, puts and appends over a few keys.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct KvGenerator {
     client: ClientId,
     keys: u32,

@@ -112,6 +112,11 @@ pub(super) fn properties() -> Vec<PropertyDef<Paxos>> {
             all_learned,
         ),
         PropertyDef::invariant(
+            "value_chosen",
+            "some node has learned a value (use as `sometimes`: the explorer's witness that a decision is reachable within its bounds)",
+            value_chosen,
+        ),
+        PropertyDef::invariant(
             "competing_ballots",
             "some proposer was pre-empted by a higher ballot (use as `sometimes`: the run had duelling proposers)",
             competing_ballots,
@@ -313,7 +318,7 @@ fn proposed(view: &View<'_, Paxos>, value: i64) -> bool {
     view.history()
         .ops()
         .iter()
-        .any(|op| op.request == Request::Propose(value))
+        .any(|op| matches!(op.request, Request::Propose(v) | Request::Put(v) if v == value))
 }
 
 impl Monitor<Paxos> for Validity {
@@ -347,6 +352,19 @@ impl Monitor<Paxos> for Validity {
 }
 
 /// Every up node has learned a value.
+fn value_chosen(view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failure> {
+    if view
+        .nodes()
+        .any(|n| view.node(n).is_some_and(|p| p.learned.is_some()))
+    {
+        return Ok(());
+    }
+    Err(Failure::new(
+        "no node has learned a value".to_string(),
+        vec![],
+    ))
+}
+
 fn all_learned(view: &View<'_, Paxos>, _: Option<&Trigger>) -> Result<(), Failure> {
     let missing: Vec<NodeId> = view
         .nodes()

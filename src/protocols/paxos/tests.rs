@@ -50,7 +50,9 @@ fn propose(s: &mut Script<Paxos>, client: u32, node: NodeId) -> i64 {
         .iter()
         .find_map(|e| match (e.from, e.payload) {
             (Endpoint::Client(from), Payload::Request { id, body }) if from == c => {
-                let Request::Propose(v) = body;
+                let (Request::Propose(v) | Request::Put(v)) = body else {
+                    return None;
+                };
                 Some((*id, *v))
             }
             _ => None,

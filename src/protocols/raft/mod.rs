@@ -32,16 +32,16 @@ pub use crate::kit::kv::{Answer, Command, Op};
 use crate::kit::kv::{self, KvGenerator, KvMix, KvService, KvWorkload, Seen, Waiting};
 use crate::kit::quorum::{self, Quorum, quorum_value};
 use crate::protocol::{
-    ClientId, Ctx, Driver, Endpoint, Failure, HistoryCall, HistoryCheck, Invariant, Knob, Liveness,
-    Metric, MetricDef, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger,
-    Val, View, Vocabulary,
+    ClientId, Ctx, Driver, Endpoint, Explorable, Failure, HistoryCall, HistoryCheck, Invariant,
+    Knob, Liveness, Metric, MetricDef, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId,
+    Time, Trigger, Val, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bug switches, all off by default.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Bugs {
     /// Grant votes without checking that the candidate's log is up to date (§5.4.1).
@@ -60,7 +60,7 @@ pub struct Bugs {
 }
 
 /// How the leader serves reads (`protocol.params.read_mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadMode {
     /// A read is a log entry like a write: committed, then applied (§8's simple way).
@@ -74,7 +74,7 @@ pub enum ReadMode {
 }
 
 /// Parameters (`protocol.params`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Shortest election timeout, milliseconds of local time.
@@ -234,7 +234,7 @@ pub enum Timer {
 }
 
 /// A node's role (§5.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Follows a leader.
@@ -255,8 +255,8 @@ impl Role {
     }
 }
 
-/// One Raft node.
-#[derive(Clone, Debug)]
+/// One Raft node. Every field is hashable, so the explorer can fingerprint a node.
+#[derive(Clone, Debug, Hash)]
 pub struct Raft {
     id: NodeId,
     n: u32,
@@ -293,7 +293,7 @@ pub struct Raft {
 }
 
 /// A read the leader will answer once it knows it is safe.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct PendingRead {
     client: ClientId,
     id: RequestId,
@@ -1005,6 +1005,10 @@ impl Protocol for Raft {
             .leader("leader")
             .progress(&["commit"])
             .step_down("stepped_down")
+    }
+
+    fn explorable() -> Option<Explorable<Self>> {
+        Some(Explorable::hashed())
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {
