@@ -156,3 +156,33 @@ fn a_protocol_that_cannot_be_fingerprinted_is_refused() {
     let e = explore::explore(&scn, None, &mut |_: &Progress| None).unwrap_err();
     assert!(e.message.contains("cannot be explored"), "{e}");
 }
+
+#[test]
+fn a_walk_finds_a_switch_and_the_shrinker_shortens_its_path() {
+    let scn = scenario(
+        "paxos/explore-duel",
+        &["protocol.params.bugs.ignore_promised_values=true"],
+    );
+    let o = explore(
+        &scn,
+        spec(&scn, |s| {
+            s.strategy = Strategy::Walk;
+            s.walks = 100_000;
+        }),
+    );
+    let (finding, steps) = o.violation.expect("the walks find the switch");
+    assert_eq!(finding.check, "agreement");
+    let json = explore::counterexample(&scn.json, &finding.check, &steps, "test");
+    let text = serde_json::to_string(&json).unwrap();
+    let cex = faultline::scenario::load::<Paxos>("cex.json", &text, &[]).unwrap();
+    let shrunk = faultline::run::shrink::shrink(&cex, cex.file.seed, Default::default())
+        .expect("the counterexample fails, so it shrinks");
+    assert_eq!(shrunk.check, "agreement");
+    let after = shrunk.scenario["steps"].as_array().unwrap().len();
+    assert!(
+        after < steps.len(),
+        "{after} steps after shrinking, {} before",
+        steps.len()
+    );
+    assert_eq!(shrunk.after.events, after as u64);
+}

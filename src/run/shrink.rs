@@ -695,6 +695,7 @@ impl<P: Protocol> Shrinker<P> {
         loop {
             let mut changed = false;
             changed |= self.cut_time(&mut cur, &mut report);
+            changed |= self.drop_steps(&mut cur, &mut report);
             changed |= self.drop_faults(&mut cur, &mut report);
             changed |= self.fewer_clients(&mut cur, &mut report);
             changed |= self.fewer_nodes(&mut cur, &mut report);
@@ -739,6 +740,46 @@ impl<P: Protocol> Shrinker<P> {
             c["workload"]["stop_ms"] = json!(end);
         }
         self.attempt(cur, report, c, || format!("run length {old} -> {end} ms"))
+    }
+
+    /// A scripted scenario (an explorer's counterexample, or one written by hand): drops
+    /// steps, in chunks halving down to single steps, while the same check still fails. A
+    /// candidate whose later steps can no longer be taken stops with a reason and is refused
+    /// like any run that does not fail.
+    fn drop_steps(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {
+        let steps = |v: &Value| v["steps"].as_array().cloned().unwrap_or_default();
+        if cur["driver"] != "script" || steps(cur).len() < 2 {
+            return false;
+        }
+        let mut changed = false;
+        let mut chunk = steps(cur).len().div_ceil(2).max(1);
+        loop {
+            let mut start = 0;
+            while start < steps(cur).len() && !self.out_of_runs() {
+                let list = steps(cur);
+                let end = (start + chunk).min(list.len());
+                if end - start == list.len() {
+                    break; // a script needs a step
+                }
+                let kept: Vec<Value> = list[..start].iter().chain(&list[end..]).cloned().collect();
+                let mut c = cur.clone();
+                c["steps"] = Value::Array(kept);
+                let what = if end - start == 1 {
+                    format!("dropped step {}", start + 1)
+                } else {
+                    format!("dropped steps {}..{}", start + 1, end)
+                };
+                if self.attempt(cur, report, c, || what) {
+                    changed = true;
+                } else {
+                    start = end;
+                }
+            }
+            if chunk == 1 || self.out_of_runs() {
+                return changed;
+            }
+            chunk = chunk.div_ceil(2);
+        }
     }
 
     fn drop_faults(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {

@@ -1,6 +1,7 @@
 //! Faults as the world applies them: crashes (volatile state and unsynced writes lost),
 //! restarts, pauses and resumes, link cuts and repairs, clock steps and drift, and the heal.
 
+use super::host::edit_host;
 use super::{Applied, Consequence, Driver, Env, Flow, Held, World};
 use crate::base::types::{Endpoint, NodeId};
 use crate::check::{Phase, Status, Trigger, TriggerKind};
@@ -8,7 +9,6 @@ use crate::faults::Fault;
 use crate::network::LossReason;
 use crate::protocol::Protocol;
 use crate::trace::{Origin, Record};
-use std::sync::Arc;
 
 impl<P: Protocol> World<P> {
     pub(super) fn record_fault<D: Driver<P>>(
@@ -95,7 +95,7 @@ impl<P: Protocol> World<P> {
                     self.record_fault(env, fault, origin, Some("ignored: not up"))?;
                     return Ok(applied);
                 }
-                Arc::make_mut(&mut self.hosts[n.index()]).status = Status::Paused;
+                edit_host(&mut self.hosts[n.index()]).status = Status::Paused;
                 self.record_fault(env, fault, origin, None)?;
                 self.trigger(env, TriggerKind::Pause, Some(*n));
             }
@@ -107,14 +107,14 @@ impl<P: Protocol> World<P> {
                 let held = self.hosts[n.index()].held.len();
                 let detail = format!("{held} held events handled now");
                 self.record_fault(env, fault, origin, Some(&detail))?;
-                let host = Arc::make_mut(&mut self.hosts[n.index()]);
+                let host = edit_host(&mut self.hosts[n.index()]);
                 host.status = Status::Up;
                 let mut held = std::mem::take(&mut host.held);
                 self.held_total -= held.len();
                 for h in held.drain(..) {
                     self.tell(env, Consequence::Released(h));
                 }
-                Arc::make_mut(&mut self.hosts[n.index()]).held = held; // keeps its capacity
+                edit_host(&mut self.hosts[n.index()]).held = held; // keeps its capacity
                 self.trigger(env, TriggerKind::Resume, Some(*n));
             }
             Fault::Partition(groups) | Fault::Bridge { groups, .. } => {
@@ -144,7 +144,7 @@ impl<P: Protocol> World<P> {
             }
             Fault::ClockStep { node, offset_ms } => {
                 let now = self.now;
-                Arc::make_mut(&mut self.hosts[node.index()])
+                edit_host(&mut self.hosts[node.index()])
                     .clock
                     .step(now, offset_ms.saturating_mul(1_000));
                 self.record_fault(env, fault, origin, None)?;
@@ -152,7 +152,7 @@ impl<P: Protocol> World<P> {
             }
             Fault::ClockDrift { node, ppm } => {
                 let now = self.now;
-                Arc::make_mut(&mut self.hosts[node.index()])
+                edit_host(&mut self.hosts[node.index()])
                     .clock
                     .set_drift(now, *ppm);
                 self.record_fault(env, fault, origin, None)?;
@@ -166,7 +166,7 @@ impl<P: Protocol> World<P> {
     /// Drops the instance and its timers; the store keeps only synced writes. Returns the
     /// number of unsynced writes lost.
     fn crash(&mut self, n: NodeId) -> usize {
-        let host = Arc::make_mut(&mut self.hosts[n.index()]);
+        let host = edit_host(&mut self.hosts[n.index()]);
         host.proto = None;
         host.status = Status::Down;
         host.timers.clear();
@@ -174,7 +174,7 @@ impl<P: Protocol> World<P> {
     }
 
     pub(super) fn drop_held<D: Driver<P>>(&mut self, n: NodeId, env: &mut Env<'_, D>) -> Flow {
-        while let Some(h) = Arc::make_mut(&mut self.hosts[n.index()]).held.pop_front() {
+        while let Some(h) = edit_host(&mut self.hosts[n.index()]).held.pop_front() {
             self.held_total -= 1;
             match h {
                 Held::Deliver(slot) => {

@@ -10,12 +10,13 @@
 //! clocks are frozen under the explorer, so no handler reads it; the history keeps only the
 //! real-time order of its operations, which is what the history check reads).
 
-use super::World;
+use super::{ClientHost, NodeHost, World};
 use crate::base::hash::StableHasher;
 use crate::check::Status;
 use crate::protocol::{Explorable, Protocol};
 use crate::trace::Payload;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering;
 
 /// Whether the order of copies on one link is part of the state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +60,57 @@ fn payload_hash<P: Protocol>(p: &Payload<P>, h: &mut StableHasher) {
     }
 }
 
+/// A host's hash, computed once per version of the host (copies of a world share hosts an
+/// action did not change, and with them this cache). Never 0, which means "unknown".
+fn host_digest<P: Protocol>(host: &NodeHost<P>, ex: &Explorable<P>) -> u64 {
+    let cached = host.digest.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let mut h = StableHasher::default();
+    h.write_u8(status_code(host.status));
+    h.write_u8(u8::from(host.booted));
+    if let Some(p) = &host.proto {
+        (ex.node)(p, &mut h);
+    }
+    host.store.hash_state(&mut h);
+    h.write_usize(host.timers.len());
+    for timer in host.timers.keys() {
+        timer.hash(&mut h);
+    }
+    host.held.hash(&mut h);
+    h.write_usize(host.annotations.len());
+    for (k, v) in &host.annotations {
+        h.text(k);
+        v.hash(&mut h);
+    }
+    h.write_u128(host.rng.position());
+    let d = h.finish() | 1;
+    host.digest.store(d, Ordering::Relaxed);
+    d
+}
+
+/// A client's hash, cached like a host's.
+fn client_digest<P: Protocol>(c: &ClientHost<P>, ex: &Explorable<P>) -> u64 {
+    let cached = c.digest.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let mut h = StableHasher::default();
+    (ex.client)(&c.logic, &mut h);
+    h.write_u128(c.rng.position());
+    h.write_u64(c.process);
+    h.write_usize(c.timers.len());
+    for timer in c.timers.keys() {
+        h.write_u64(*timer);
+    }
+    c.open.hash(&mut h);
+    c.last_sent.hash(&mut h);
+    let d = h.finish() | 1;
+    c.digest.store(d, Ordering::Relaxed);
+    d
+}
+
 impl<P: Protocol> World<P> {
     /// Folds this world's state into `h` (see the module's list of what counts).
     pub fn hash_state(
@@ -69,43 +121,29 @@ impl<P: Protocol> World<P> {
         h: &mut StableHasher,
     ) {
         for host in &self.hosts {
-            h.write_u8(status_code(host.status));
-            h.write_u8(u8::from(host.booted));
-            if let Some(p) = &host.proto {
-                (ex.node)(p, h);
-            }
-            host.store.hash_state(h);
-            h.write_usize(host.timers.len());
-            for timer in host.timers.keys() {
-                timer.hash(h);
-            }
-            host.held.hash(h);
-            h.write_usize(host.annotations.len());
-            for (k, v) in &host.annotations {
-                h.text(k);
-                v.hash(h);
-            }
-            h.write_u128(host.rng.position());
+            h.write_u64(host_digest(host, ex));
         }
         for c in &self.clients {
-            (ex.client)(&c.logic, h);
-            h.write_u128(c.rng.position());
-            h.write_u64(c.process);
-            h.write_usize(c.timers.len());
-            for timer in c.timers.keys() {
-                h.write_u64(*timer);
-            }
-            c.open.hash(h);
-            c.last_sent.hash(h);
+            h.write_u64(client_digest(c, ex));
         }
         let copies = &mut scratch.copies;
         copies.clear();
         for (_, m) in self.msgs.iter() {
-            let mut one = StableHasher::default();
-            m.from.hash(&mut one);
-            m.to.hash(&mut one);
-            one.write_u8(u8::from(m.arrived));
-            payload_hash(&m.payload, &mut one);
+            let mut digest = m.digest.load(Ordering::Relaxed);
+            if digest == 0 {
+                let mut one = StableHasher::default();
+                m.from.hash(&mut one);
+                m.to.hash(&mut one);
+                payload_hash(&m.payload, &mut one);
+                digest = one.finish() | 1;
+                m.digest.store(digest, Ordering::Relaxed);
+            }
+            // A copy held by a paused receiver is another state than one on the wire.
+            let digest = if m.arrived {
+                digest.rotate_left(1)
+            } else {
+                digest
+            };
             let (link, id) = match order {
                 LinkOrder::Unordered => (0, 0),
                 LinkOrder::PerLink => {
@@ -114,7 +152,7 @@ impl<P: Protocol> World<P> {
                     ((u64::from(a) << 32) | u64::from(b), m.id)
                 }
             };
-            copies.push((link, id, one.finish()));
+            copies.push((link, id, digest));
         }
         match order {
             LinkOrder::Unordered => copies.sort_unstable_by_key(|c| c.2),

@@ -3,6 +3,7 @@
 use crate::base::types::{Endpoint, NodeId};
 use crate::protocol::Protocol;
 use crate::trace::Payload;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A copy of a message between two endpoints.
 pub struct InFlight<P: Protocol> {
@@ -12,6 +13,9 @@ pub struct InFlight<P: Protocol> {
     pub(super) payload: Payload<P>,
     /// Already arrived at a paused receiver (the link no longer matters).
     pub(super) arrived: bool,
+    /// The explorer's hash of sender, receiver and payload, or 0 while unknown: computed
+    /// once per copy, then copied with the world.
+    pub(super) digest: AtomicU64,
 }
 
 impl<P: Protocol> InFlight<P> {
@@ -45,6 +49,7 @@ impl<P: Protocol> Clone for InFlight<P> {
             to: self.to,
             payload: self.payload.clone(),
             arrived: self.arrived,
+            digest: AtomicU64::new(self.digest.load(Ordering::Relaxed)),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and applying the effects it asked for (sends, timers, replies, annotations, syncs), for
 //! nodes and for clients.
 
+use super::host::{edit_client, edit_host};
 use super::{
     Applied, ClientTimerEntry, ClientTimerSlot, Consequence, Driver, Env, Flow, Held, InFlight,
     MsgSlot, TimerEntry, TimerSlot, World, guarded,
@@ -11,11 +12,11 @@ use crate::check::Status;
 use crate::network::{Fate, LossReason};
 use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol};
 use crate::trace::{Payload, Record};
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 impl<P: Protocol> World<P> {
     pub(super) fn boot<D: Driver<P>>(&mut self, n: NodeId, env: &mut Env<'_, D>) -> Flow {
-        let host = Arc::make_mut(&mut self.hosts[n.index()]);
+        let host = edit_host(&mut self.hosts[n.index()]);
         if host.status != Status::Down {
             return Ok(());
         }
@@ -65,7 +66,7 @@ impl<P: Protocol> World<P> {
         f: impl FnOnce(&mut P, &mut Ctx<'_, P>),
     ) -> Flow {
         let clock_time = self.clock_time();
-        let host = Arc::make_mut(&mut self.hosts[n.index()]);
+        let host = edit_host(&mut self.hosts[n.index()]);
         let local = host.clock.local(clock_time);
         let Some(proto) = host.proto.as_mut() else {
             debug_assert!(false, "a handler call for a node that is down");
@@ -133,7 +134,7 @@ impl<P: Protocol> World<P> {
                     )?;
                 }
                 Effect::SetTimer { timer, after } => {
-                    let host = Arc::make_mut(&mut self.hosts[n.index()]);
+                    let host = edit_host(&mut self.hosts[n.index()]);
                     host.timer_gen += 1;
                     let generation = host.timer_gen;
                     let after = host.clock.true_duration(after);
@@ -147,9 +148,7 @@ impl<P: Protocol> World<P> {
                     self.tell(env, Consequence::Armed { slot, after });
                 }
                 Effect::CancelTimer { timer } => {
-                    Arc::make_mut(&mut self.hosts[n.index()])
-                        .timers
-                        .remove(&timer);
+                    edit_host(&mut self.hosts[n.index()]).timers.remove(&timer);
                 }
                 Effect::Reply {
                     client,
@@ -187,7 +186,7 @@ impl<P: Protocol> World<P> {
                         };
                         self.tell(env, c);
                     }
-                    Arc::make_mut(&mut self.hosts[n.index()])
+                    edit_host(&mut self.hosts[n.index()])
                         .annotations
                         .insert(key, value);
                 }
@@ -251,6 +250,7 @@ impl<P: Protocol> World<P> {
                         to,
                         payload: payload.clone(),
                         arrived: false,
+                        digest: AtomicU64::new(0),
                     };
                     let slot = MsgSlot(self.msgs.insert(copy));
                     self.tell(
@@ -267,6 +267,7 @@ impl<P: Protocol> World<P> {
                     to,
                     payload,
                     arrived: false,
+                    digest: AtomicU64::new(0),
                 }));
                 self.tell(env, Consequence::InFlight { slot, after: first });
                 Ok(())
@@ -324,7 +325,7 @@ impl<P: Protocol> World<P> {
                     let m = self.msgs.get_mut(slot.0).expect("slot checked above");
                     m.arrived = true;
                     let id = m.id;
-                    Arc::make_mut(&mut self.hosts[n.index()])
+                    edit_host(&mut self.hosts[n.index()])
                         .held
                         .push_back(Held::Deliver(slot));
                     self.held_total += 1;
@@ -385,14 +386,14 @@ impl<P: Protocol> World<P> {
         }
         let n = NodeId(t.node);
         if self.hosts[n.index()].status == Status::Paused {
-            Arc::make_mut(&mut self.hosts[n.index()])
+            edit_host(&mut self.hosts[n.index()])
                 .held
                 .push_back(Held::Timer(slot));
             self.held_total += 1;
             return Ok(Applied::nothing());
         }
         let t = self.timers.remove(slot.0).expect("slot checked above");
-        Arc::make_mut(&mut self.hosts[n.index()])
+        edit_host(&mut self.hosts[n.index()])
             .timers
             .remove(&t.timer);
         self.record(
@@ -414,7 +415,7 @@ impl<P: Protocol> World<P> {
         f: impl FnOnce(&mut P::Client, &mut ClientCtx<'_, P>),
     ) -> Flow {
         let mut effects = std::mem::take(&mut self.client_effects);
-        let host = Arc::make_mut(&mut self.clients[c as usize]);
+        let host = edit_client(&mut self.clients[c as usize]);
         let result = {
             let mut ctx = ClientCtx::new(
                 ClientId(c),
@@ -462,7 +463,7 @@ impl<P: Protocol> World<P> {
                         ),
                     ));
                 }
-                let host = Arc::make_mut(&mut self.clients[c as usize]);
+                let host = edit_client(&mut self.clients[c as usize]);
                 if let Some(open) = host.open {
                     if let Some((before, used)) = host.last_sent
                         && before != open
@@ -490,7 +491,7 @@ impl<P: Protocol> World<P> {
                 )
             }
             ClientEffect::SetTimer { timer, after } => {
-                let host = Arc::make_mut(&mut self.clients[c as usize]);
+                let host = edit_client(&mut self.clients[c as usize]);
                 host.timer_gen += 1;
                 let generation = host.timer_gen;
                 host.timers.insert(timer, generation);
@@ -503,7 +504,7 @@ impl<P: Protocol> World<P> {
                 Ok(())
             }
             ClientEffect::CancelTimer { timer } => {
-                Arc::make_mut(&mut self.clients[c as usize])
+                edit_client(&mut self.clients[c as usize])
                     .timers
                     .remove(&timer);
                 Ok(())
@@ -513,10 +514,7 @@ impl<P: Protocol> World<P> {
                     let max = self.bounds.history_max;
                     return Err(self.bound_reached("history_max", max, "the client history"));
                 }
-                if let Some(open) = Arc::make_mut(&mut self.clients[c as usize])
-                    .open
-                    .replace(op)
-                {
+                if let Some(open) = edit_client(&mut self.clients[c as usize]).open.replace(op) {
                     return Err(self.failed(
                         "protocol_error",
                         vec![],
@@ -548,7 +546,7 @@ impl<P: Protocol> World<P> {
                 )
             }
             ClientEffect::Completed(op) => {
-                let host = Arc::make_mut(&mut self.clients[c as usize]);
+                let host = edit_client(&mut self.clients[c as usize]);
                 if host.open == Some(op) {
                     host.open = None;
                 }
@@ -584,7 +582,7 @@ impl<P: Protocol> World<P> {
         let Some(t) = self.client_timers.remove(slot.0) else {
             return Ok(Applied::nothing());
         };
-        let host = Arc::make_mut(&mut self.clients[t.client as usize]);
+        let host = edit_client(&mut self.clients[t.client as usize]);
         if host.timers.get(&t.timer) != Some(&t.generation) {
             return Ok(Applied::nothing());
         }

@@ -13,6 +13,8 @@ use crate::history::OpId;
 use crate::protocol::{Protocol, RequestId, Value};
 use crate::storage::Store;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A node's local clock: `local = offset + elapsed × (1 + drift_ppm / 10^6)`, in integers.
 ///
@@ -108,6 +110,26 @@ pub struct NodeHost<P: Protocol> {
     pub(crate) timer_gen: u64,
     pub(crate) held: VecDeque<Held>,
     pub(crate) annotations: BTreeMap<&'static str, Value>,
+    /// The explorer's hash of this host, or 0 while unknown: computed once, shared by every
+    /// copy of the world that shares the host, forgotten by [`edit_host`].
+    pub(crate) digest: AtomicU64,
+}
+
+/// The host behind `h`, to change: copied first if another world shares it, and its cached
+/// digest forgotten.
+#[inline]
+pub(crate) fn edit_host<P: Protocol>(h: &mut Arc<NodeHost<P>>) -> &mut NodeHost<P> {
+    let host = Arc::make_mut(h);
+    *host.digest.get_mut() = 0;
+    host
+}
+
+/// The client behind `c`, to change (see [`edit_host`]).
+#[inline]
+pub(crate) fn edit_client<P: Protocol>(c: &mut Arc<ClientHost<P>>) -> &mut ClientHost<P> {
+    let client = Arc::make_mut(c);
+    *client.digest.get_mut() = 0;
+    client
 }
 
 impl<P: Protocol> NodeHost<P> {
@@ -154,6 +176,7 @@ impl<P: Protocol> NodeHost<P> {
             timer_gen: 0,
             held: VecDeque::new(),
             annotations: BTreeMap::new(),
+            digest: AtomicU64::new(0),
         }
     }
 }
@@ -173,6 +196,7 @@ impl<P: Protocol + Clone> Clone for NodeHost<P> {
             timer_gen: self.timer_gen,
             held: self.held.clone(),
             annotations: self.annotations.clone(),
+            digest: AtomicU64::new(self.digest.load(Ordering::Relaxed)),
         }
     }
 }
@@ -192,6 +216,8 @@ pub struct ClientHost<P: Protocol> {
     /// The last request sent, with the operation it was for: a request id names one
     /// operation, so a new operation may not reuse the previous one's.
     pub(crate) last_sent: Option<(OpId, RequestId)>,
+    /// The explorer's hash of this client, or 0 while unknown (see [`NodeHost`]).
+    pub(crate) digest: AtomicU64,
 }
 
 impl<P: Protocol> ClientHost<P> {
@@ -204,6 +230,7 @@ impl<P: Protocol> ClientHost<P> {
             timer_gen: 0,
             open: None,
             last_sent: None,
+            digest: AtomicU64::new(0),
         }
     }
 }
@@ -221,6 +248,7 @@ where
             timer_gen: self.timer_gen,
             open: self.open,
             last_sent: self.last_sent,
+            digest: AtomicU64::new(self.digest.load(Ordering::Relaxed)),
         }
     }
 }

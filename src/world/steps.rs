@@ -78,7 +78,10 @@ impl std::fmt::Display for Step {
             Step::Deliver(r) => write!(f, "deliver {}", m(r)),
             Step::Drop(r) => write!(f, "drop {}", m(r)),
             Step::Duplicate(r) => write!(f, "duplicate {}", m(r)),
-            Step::Fire(t) => write!(f, "fire {} at {}", t.timer, t.at),
+            Step::Fire(t) => match t.timer.as_str() {
+                Some(name) => write!(f, "fire {name} at {}", t.at),
+                None => write!(f, "fire timer {} at {}", t.timer, t.at),
+            },
             Step::Crash(n) => write!(f, "crash {n}"),
             Step::Restart(n) => write!(f, "restart {n}"),
             Step::Isolate(n) => write!(f, "isolate {n}"),
