@@ -186,3 +186,59 @@ fn a_walk_finds_a_switch_and_the_shrinker_shortens_its_path() {
     );
     assert_eq!(shrunk.after.events, after as u64);
 }
+
+/// `faultline explore` in-process: its exit codes, and the counterexample file it writes.
+#[test]
+fn the_command_exits_as_documented() {
+    let dir = std::env::temp_dir().join(format!("faultline-explore-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_file = dir.join("cex.json");
+    let run = |args: &[&str]| {
+        let mut argv: Vec<std::ffi::OsString> = vec!["faultline".into(), "explore".into()];
+        argv.extend(args.iter().map(|a| a.into()));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = faultline::cli::main(argv, &mut out, &mut err);
+        (
+            code,
+            String::from_utf8_lossy(&out).to_string() + &String::from_utf8_lossy(&err),
+        )
+    };
+    let cex = out_file.to_str().unwrap();
+    let (code, text) = run(&[
+        "paxos/explore-crash",
+        "--set",
+        "protocol.params.bugs.promise_before_sync=true",
+        "-o",
+        cex,
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("path (9 steps):"), "{text}");
+    // The file written replays to the same failure through `run`.
+    let mut out = Vec::new();
+    let code = faultline::cli::main(
+        ["faultline", "run", cex].map(std::ffi::OsString::from),
+        &mut out,
+        &mut Vec::new(),
+    );
+    assert_eq!(code, 1);
+    assert!(String::from_utf8_lossy(&out).contains("FAIL safety: check promise_monotonic"));
+    // Proved within the bounds: 0. A bound that stops it: 4. Bad input: 2.
+    let (code, text) = run(&["paxos/explore-crash", "--crashes", "0", "--depth", "10"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("exhausted within the depth bound"), "{text}");
+    // Too shallow to reach a decision: never a silent pass.
+    let (code, text) = run(&["paxos/explore-crash", "--crashes", "0", "--depth", "8"]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains("sometimes value_chosen: NOT reached"),
+        "{text}"
+    );
+    let (code, text) = run(&["paxos/explore-crash", "--states", "100"]);
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains("the state bound was reached"), "{text}");
+    let (code, _) = run(&["ping/basic"]);
+    assert_eq!(code, 2);
+    let (code, _) = run(&["paxos/explore-crash", "--strategy", "sideways"]);
+    assert_eq!(code, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -213,6 +213,10 @@ fn explore_typed<P: Protocol>(
 
 fn stop_text(o: &Outcome) -> String {
     match &o.stop {
+        Stop::Exhausted if o.at_depth_bound > 0 => format!(
+            "exhausted within the depth bound: {} states at depth {} were not expanded (a proof for paths of at most that many actions only; raise --depth to go further)",
+            o.at_depth_bound, o.depth
+        ),
         Stop::Exhausted => "exhausted: every state within the bounds was explored".to_string(),
         Stop::Violation => "a check failed".to_string(),
         Stop::StatesBound => "the state bound was reached (raise --states)".to_string(),
