@@ -584,12 +584,7 @@ impl<P: Protocol> Explorer<P> {
                 self.outcome.states += 1;
                 let mut child = match self.child(&node, mv) {
                     Ok(c) => c,
-                    Err(Found(f)) => {
-                        let path = self.path(node.trail, Some((mv, &node)));
-                        self.outcome.violation = Some((f, path));
-                        self.outcome.stop = Stop::Violation;
-                        return;
-                    }
+                    Err(Found(f)) => return self.violation(f, &node, mv),
                 };
                 let fp = self.fingerprint(&child);
                 if !self.seen.insert(fp) {
@@ -609,6 +604,13 @@ impl<P: Protocol> Explorer<P> {
             self.outcome.frontier_max = self.outcome.frontier_max.max(frontier.len());
         }
         self.outcome.stop = Stop::Exhausted;
+    }
+
+    /// Stops the search at a violation found by taking `mv` from `node`.
+    fn violation(&mut self, finding: Finding, node: &Node<P>, mv: Move) {
+        let path = self.path(node.trail, Some((mv, node)));
+        self.outcome.violation = Some((finding, path));
+        self.outcome.stop = Stop::Violation;
     }
 
     /// Random walks: from the initial state, a move drawn at each step, to the depth bound
@@ -652,12 +654,7 @@ impl<P: Protocol> Explorer<P> {
                 self.outcome.states += 1;
                 let mut child = match self.child(&node, mv) {
                     Ok(c) => c,
-                    Err(Found(f)) => {
-                        let path = self.path(node.trail, Some((mv, &node)));
-                        self.outcome.violation = Some((f, path));
-                        self.outcome.stop = Stop::Violation;
-                        return;
-                    }
+                    Err(Found(f)) => return self.violation(f, &node, mv),
                 };
                 let fp = self.fingerprint(&child);
                 if self.seen.insert(fp) {

@@ -14,7 +14,6 @@ use super::{ClientHost, NodeHost, World};
 use crate::base::hash::StableHasher;
 use crate::check::Status;
 use crate::protocol::{Explorable, Protocol};
-use crate::trace::Payload;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 
@@ -38,25 +37,6 @@ fn status_code(s: Status) -> u8 {
         Status::Up => 0,
         Status::Paused => 1,
         Status::Down => 2,
-    }
-}
-
-fn payload_hash<P: Protocol>(p: &Payload<P>, h: &mut StableHasher) {
-    match p {
-        Payload::Peer(m) => {
-            h.write_u8(0);
-            m.hash(h);
-        }
-        Payload::Request { id, body } => {
-            h.write_u8(1);
-            id.hash(h);
-            body.hash(h);
-        }
-        Payload::Response { id, body } => {
-            h.write_u8(2);
-            id.hash(h);
-            body.hash(h);
-        }
     }
 }
 
@@ -134,7 +114,7 @@ impl<P: Protocol> World<P> {
                 let mut one = StableHasher::default();
                 m.from.hash(&mut one);
                 m.to.hash(&mut one);
-                payload_hash(&m.payload, &mut one);
+                m.payload.hash(&mut one);
                 digest = one.finish() | 1;
                 m.digest.store(digest, Ordering::Relaxed);
             }
