@@ -502,7 +502,7 @@ impl<P: Protocol> Explorer<P> {
         let next = Time::from_ms(world.step() + 1);
         world.advance(next);
         let mut budget = parent.budget.clone();
-        let action = to_action(&world, mv);
+        let action = to_action(mv);
         match mv {
             Move::Fire(slot) => {
                 if let Some(t) = world.timer_entry(slot) {
@@ -521,15 +521,11 @@ impl<P: Protocol> Explorer<P> {
             Move::Duplicate(_) => budget.duplicates += 1,
             _ => {}
         }
-        let touched = match mv {
-            Move::Isolate(_) | Move::HealLinks => None,
-            _ => Some(()),
-        };
         let applied = self.apply(&mut world, action)?;
         world.sweep_stale_timers();
         let mut monitors = parent.monitors.clone();
         if applied {
-            let t = touched.and_then(|_| world_touched(&world, mv, parent));
+            let t = world_touched(mv, parent);
             self.checks.swap_monitors(&mut monitors);
             let judged = self.judge(&world, t, parent.completed);
             self.checks.swap_monitors(&mut monitors);
@@ -703,6 +699,8 @@ impl<P: Protocol> Explorer<P> {
                 driver: &mut collect,
                 recorder: &mut recorder,
             };
+            // The last action may stop with the violation itself (a handler's panic): the
+            // path is named up to it either way.
             let _ = world.apply(action, &mut env);
             world.sweep_stale_timers();
             namer.observe(world);
@@ -711,7 +709,7 @@ impl<P: Protocol> Explorer<P> {
             take(&mut world, a.clone(), &mut steps);
         }
         for mv in moves {
-            let action = to_action(&world, mv);
+            let action = to_action(mv);
             take(&mut world, action, &mut steps);
         }
         steps
@@ -719,7 +717,7 @@ impl<P: Protocol> Explorer<P> {
 }
 
 /// The node or client an action changed, for the checks that look only there.
-fn world_touched<P: Protocol>(world: &World<P>, mv: Move, parent: &Node<P>) -> Option<Endpoint> {
+fn world_touched<P: Protocol>(mv: Move, parent: &Node<P>) -> Option<Endpoint> {
     match mv {
         Move::Deliver(slot) | Move::Drop(slot) | Move::Duplicate(slot) => {
             parent.world.message(slot).map(|m| m.to())
@@ -733,10 +731,7 @@ fn world_touched<P: Protocol>(world: &World<P>, mv: Move, parent: &Node<P>) -> O
             .client_timers()
             .find(|(s, _, _)| *s == slot)
             .map(|(_, c, _)| Endpoint::Client(c)),
-        Move::Crash(n) | Move::Restart(n) => {
-            let _ = world;
-            Some(Endpoint::Node(NodeId(n)))
-        }
+        Move::Crash(n) | Move::Restart(n) => Some(Endpoint::Node(NodeId(n))),
         Move::Isolate(_) | Move::HealLinks => None,
     }
 }
@@ -748,7 +743,7 @@ fn completed<P: Protocol>(world: &World<P>) -> usize {
 }
 
 /// The world's action for `mv`.
-fn to_action<P: Protocol>(_world: &World<P>, mv: Move) -> Action<P> {
+fn to_action<P: Protocol>(mv: Move) -> Action<P> {
     let fault = |f: Fault| Action::Fault(f, Origin::Schedule);
     match mv {
         Move::Deliver(s) => Action::Deliver(s),
