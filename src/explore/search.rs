@@ -246,18 +246,7 @@ impl<P: Protocol> Explorer<P> {
 
     /// A fresh world of the scenario, clocks frozen, nothing started.
     fn fresh_world(&self) -> World<P> {
-        let c = &self.config;
-        let mut world = World::new(
-            c.seed,
-            c.nodes,
-            &c.protocol,
-            &c.workload,
-            &c.clocks,
-            &c.permanently_down,
-        );
-        for (n, own) in &c.protocol_by_node {
-            world.set_node_config(*n, own.clone());
-        }
+        let mut world = self.config.world();
         world.freeze_clocks();
         world
     }

@@ -743,33 +743,67 @@ impl<P: Protocol> Shrinker<P> {
     }
 
     /// A scripted scenario (an explorer's counterexample, or one written by hand): drops
-    /// steps, in chunks halving down to single steps, while the same check still fails. A
-    /// candidate whose later steps can no longer be taken stops with a reason and is refused
-    /// like any run that does not fail.
+    /// steps, in chunks halving down to single steps, while the same check still fails (a
+    /// script keeps at least one). A candidate whose later steps can no longer be taken stops
+    /// with a reason and is refused like any run that does not fail.
     fn drop_steps(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {
-        let steps = |v: &Value| v["steps"].as_array().cloned().unwrap_or_default();
-        if cur["driver"] != "script" || steps(cur).len() < 2 {
+        if cur["driver"] != "script" {
             return false;
         }
+        let steps = |v: &Value| v["steps"].as_array().cloned().unwrap_or_default();
+        let with = |v: &Value, kept: Vec<Value>| {
+            let mut c = v.clone();
+            c["steps"] = Value::Array(kept);
+            c
+        };
+        let what = |_: &[Value], start: usize, end: usize| {
+            if end - start == 1 {
+                format!("step {}", start + 1)
+            } else {
+                format!("steps {}..{}", start + 1, end)
+            }
+        };
+        self.drop_chunks(cur, report, steps, with, what, 1, false)
+    }
+
+    /// Drops entries of the list `list` reads from the scenario (`with` writes one back), in
+    /// chunks halving down to single entries, while the same check still fails; never below
+    /// `keep` entries. `what` names a chunk for the steps printed; with `reseed`, a single
+    /// entry's candidate may try other seeds.
+    #[allow(clippy::too_many_arguments)]
+    fn drop_chunks(
+        &mut self,
+        cur: &mut Value,
+        report: &mut RunReport,
+        list: impl Fn(&Value) -> Vec<Value>,
+        with: impl Fn(&Value, Vec<Value>) -> Value,
+        what: impl Fn(&[Value], usize, usize) -> String,
+        keep: usize,
+        reseed: bool,
+    ) -> bool {
         let mut changed = false;
-        let mut chunk = steps(cur).len().div_ceil(2).max(1);
+        let mut chunk = list(cur).len().div_ceil(2).max(1);
         loop {
             let mut start = 0;
-            while start < steps(cur).len() && !self.out_of_runs() {
-                let list = steps(cur);
-                let end = (start + chunk).min(list.len());
-                if end - start == list.len() {
-                    break; // a script needs a step
+            while start < list(cur).len() && !self.out_of_runs() {
+                let entries = list(cur);
+                let end = (start + chunk).min(entries.len());
+                if entries.len() - (end - start) < keep {
+                    break;
                 }
-                let kept: Vec<Value> = list[..start].iter().chain(&list[end..]).cloned().collect();
-                let mut c = cur.clone();
-                c["steps"] = Value::Array(kept);
-                let what = if end - start == 1 {
-                    format!("dropped step {}", start + 1)
+                let kept: Vec<Value> = entries[..start]
+                    .iter()
+                    .chain(&entries[end..])
+                    .cloned()
+                    .collect();
+                let what = format!("dropped {}", what(&entries, start, end));
+                let c = with(cur, kept);
+                let kept = if reseed && end - start == 1 {
+                    self.attempt_reseeding(cur, report, c, || what)
                 } else {
-                    format!("dropped steps {}..{}", start + 1, end)
+                    self.attempt(cur, report, c, || what)
                 };
-                if self.attempt(cur, report, c, || what) {
+                if kept {
                     changed = true;
                 } else {
                     start = end;
@@ -806,35 +840,14 @@ impl<P: Protocol> Shrinker<P> {
             i += 1;
         }
         // Then chunks, halving down to single entries.
-        let mut chunk = fault_list(cur).len().div_ceil(2).max(1);
-        loop {
-            let mut start = 0;
-            while start < fault_list(cur).len() && !self.out_of_runs() {
-                let list = fault_list(cur);
-                let end = (start + chunk).min(list.len());
-                let kept: Vec<Value> = list[..start].iter().chain(&list[end..]).cloned().collect();
-                let what = if end - start == 1 {
-                    describe(&list[start])
-                } else {
-                    format!("{} faults", end - start)
-                };
-                let c = with_fault_list(cur, kept);
-                let kept = if end - start == 1 {
-                    self.attempt_reseeding(cur, report, c, || format!("dropped {what}"))
-                } else {
-                    self.attempt(cur, report, c, || format!("dropped {what}"))
-                };
-                if kept {
-                    changed = true;
-                } else {
-                    start = end;
-                }
+        let what = |list: &[Value], start: usize, end: usize| {
+            if end - start == 1 {
+                describe(&list[start])
+            } else {
+                format!("{} faults", end - start)
             }
-            if chunk == 1 || self.out_of_runs() {
-                return changed;
-            }
-            chunk = chunk.div_ceil(2);
-        }
+        };
+        changed | self.drop_chunks(cur, report, fault_list, with_fault_list, what, 0, true)
     }
 
     fn fewer_clients(&mut self, cur: &mut Value, report: &mut RunReport) -> bool {

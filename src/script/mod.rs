@@ -147,17 +147,7 @@ impl<P: Protocol> Script<P> {
             ));
         }
         let checks = Checks::new(&config.protocol, &config.expectations)?;
-        let mut world = World::new(
-            config.seed,
-            config.nodes,
-            &config.protocol,
-            &config.workload,
-            &config.clocks,
-            &config.permanently_down,
-        );
-        for (n, own) in &config.protocol_by_node {
-            world.set_node_config(*n, own.clone());
-        }
+        let world = config.world();
         Ok(Script {
             world,
             driver: Collect::default(),

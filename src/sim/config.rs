@@ -79,6 +79,27 @@ pub struct SimConfig<P: Protocol> {
 pub const FAULTS_MAX_DEFAULT: u64 = 100_000;
 
 impl<P: Protocol> SimConfig<P> {
+    /// The world this configuration starts from: its nodes (none started yet), per-node
+    /// parameters, clocks, clients and memory bounds. Every driver builds its world here.
+    pub fn world(&self) -> crate::world::World<P> {
+        let mut world = crate::world::World::new(
+            self.seed,
+            self.nodes,
+            &self.protocol,
+            &self.workload,
+            &self.clocks,
+            &self.permanently_down,
+        );
+        for (n, own) in &self.protocol_by_node {
+            world.set_node_config(*n, own.clone());
+        }
+        world.set_bounds(crate::world::Bounds {
+            history_max: self.history_max,
+            records_max: self.records_max,
+        });
+        world
+    }
+
     /// A quiet cluster of `nodes` with default parameters, for tests and examples.
     pub fn new(nodes: u32, seed: u64) -> Self {
         SimConfig {

@@ -128,21 +128,7 @@ impl<P: Protocol> Simulation<P> {
         for (from, to, model) in &config.links {
             network.set_link_model(*from, *to, model.clone());
         }
-        let mut world = World::new(
-            config.seed,
-            n,
-            &config.protocol,
-            &config.workload,
-            &config.clocks,
-            &config.permanently_down,
-        );
-        for (n, own) in &config.protocol_by_node {
-            world.set_node_config(*n, own.clone());
-        }
-        world.set_bounds(Bounds {
-            history_max: config.history_max,
-            records_max: config.records_max,
-        });
+        let world = config.world();
         let nemesis = config
             .nemesis
             .clone()
