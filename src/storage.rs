@@ -77,6 +77,9 @@ pub struct Store<R> {
     pending: Vec<Op<R>>,
     pending_bytes: u64,
     stats: StoreStats,
+    /// Times the record log lost records (a truncation that removed some, a crash): while
+    /// it stays the same, the log only grew, so a reader that saw a prefix still has it.
+    shrinks: u64,
 }
 
 impl<R> Default for Store<R> {
@@ -87,6 +90,7 @@ impl<R> Default for Store<R> {
             pending: Vec::new(),
             pending_bytes: 0,
             stats: StoreStats::default(),
+            shrinks: 0,
         }
     }
 }
@@ -120,6 +124,7 @@ impl<R: Clone> Store<R> {
             return;
         }
         self.current.records.truncate(len);
+        self.shrinks += 1;
         self.pending.push(Op::Truncate(len));
         self.count_write(8);
     }
@@ -170,9 +175,18 @@ impl<R: Clone> Store<R> {
         self.pending.clear();
         self.pending_bytes = 0;
         self.stats.writes_lost += lost as u64;
+        if lost > 0 {
+            self.shrinks += 1;
+        }
         self.current.records.clone_from(&self.synced.records);
         self.current.cells.clone_from(&self.synced.cells);
         lost
+    }
+
+    /// How many times the record log has lost records (truncations that removed some, and
+    /// crashes that lost writes). Between two readings that agree, the log only grew.
+    pub fn shrinks(&self) -> u64 {
+        self.shrinks
     }
 
     /// The record log as the node sees it now (synced and pending).

@@ -460,8 +460,75 @@ fn a_sweep_failure_says_how_to_view_the_seed() {
     );
 }
 
-/// A complete trace of `ping/basic` (with one override) in `dir`, as lines.
+/// The `ev` of a trace line written for the viewer only (not compared by `replay`).
+fn is_display(line: &str) -> bool {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    matches!(v["ev"].as_str(), Some("state" | "armed" | "disarmed"))
+}
+
+/// A complete trace of `ping/basic` (with one override) in `dir`, as lines, without its
+/// display records (the cut and partial tests count records; display records have their
+/// own test below).
 fn ping_trace(dir: &std::path::Path) -> Vec<String> {
+    ping_trace_as_written(dir)
+        .into_iter()
+        .filter(|l| !is_display(l))
+        .collect()
+}
+
+#[test]
+fn display_records_are_written_but_neither_counted_nor_compared() {
+    let dir = temp_dir("replay-display");
+    let lines = ping_trace_as_written(&dir);
+    let display = lines.iter().filter(|l| is_display(l)).count();
+    assert!(display > 20, "{display} display records");
+    // Each node's first state record after its start is whole.
+    let first: serde_json::Value = serde_json::from_str(
+        lines
+            .iter()
+            .find(|l| l.contains(r#""ev":"state""#))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["full"], true, "{first}");
+    // `replay` counts the lines it compared: every record and the summary.
+    let records = lines.len() - display - 1;
+    let replay = |name: &str, lines: &[String]| {
+        let path = dir.join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        cli(&["replay", path.to_str().unwrap()])
+    };
+    // As written, and without display records (a trace written before they existed):
+    // identical, with the same record count.
+    let (code, out, err) = replay("as-written.jsonl", &lines);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(&format!("IDENTICAL: {records} records replayed")),
+        "{out}"
+    );
+    let plain: Vec<String> = lines.iter().filter(|l| !is_display(l)).cloned().collect();
+    let (code, out, err) = replay("plain.jsonl", &plain);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(&format!("IDENTICAL: {records} records replayed")),
+        "{out}"
+    );
+    // A file cut inside a display record is cut, not diverged.
+    let at = lines.iter().rposition(|l| is_display(l)).unwrap();
+    let path = dir.join("cut.jsonl");
+    let cut = lines[at].len() / 2;
+    std::fs::write(&path, lines[..at].join("\n") + "\n" + &lines[at][..cut]).unwrap();
+    let (code, out, err) = cli(&["replay", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("the trace is cut: it ends in the middle of line"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A complete trace of `ping/basic` (with one override) in `dir`, as lines, as written.
+fn ping_trace_as_written(dir: &std::path::Path) -> Vec<String> {
     let path = dir.join("full.jsonl");
     let (code, out, err) = cli(&[
         "run",

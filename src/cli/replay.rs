@@ -34,18 +34,35 @@ struct CompareSink {
     /// Whether the file's last line was cut short and matched the replay as far as it goes.
     cut_line_matched: bool,
     stop: Option<Stop>,
+    /// The recorded line being compared.
+    recorded: String,
 }
 
 impl CompareSink {
     /// The next recorded line, or `None` at the end of the file (or after a read error,
     /// which is kept in `stop`).
     fn next_recorded(&mut self) -> Option<&str> {
-        match self.lines.next_line() {
-            Ok(Some((_, text))) => Some(text),
-            Ok(None) => None,
-            Err(e) => {
-                self.stop = Some(Stop::Unreadable(e));
-                None
+        loop {
+            match self.lines.next_line() {
+                // Display records are not compared (the replay skips its own too); the
+                // file's last line cut short inside one matches as far as it goes.
+                Ok(Some((_, text))) if trace::is_display_line(text) => {
+                    if !self.lines.ended_with_newline() {
+                        self.cut_line_matched = true;
+                        return None;
+                    }
+                    continue;
+                }
+                Ok(Some((_, text))) => {
+                    self.recorded.clear();
+                    self.recorded.push_str(text);
+                    return Some(&self.recorded);
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    self.stop = Some(Stop::Unreadable(e));
+                    return None;
+                }
             }
         }
     }
@@ -75,12 +92,23 @@ impl CompareSink {
 
     /// Compares `line` with the next recorded line; on any difference, says why in `stop`.
     fn compare(&mut self, line: &str) -> bool {
+        if trace::is_display_line(line) {
+            return true;
+        }
         self.compared += 1;
         let compared = self.compared;
-        let verdict = match self.next_recorded() {
+        let got = self.next_recorded().is_some();
+        let cut = self.ended_mid_line();
+        let verdict = match got.then_some(self.recorded.as_str()) {
             Some(recorded) if recorded == line => Ok(()),
-            // The file's last line, cut short: as far as it goes, it matches.
-            Some(recorded) if line.starts_with(recorded) => Err(None),
+            // The file's last line, cut short: as far as it goes, it matches (or it is the
+            // start of a display record, which is not compared).
+            Some(recorded)
+                if line.starts_with(recorded)
+                    || (cut && trace::may_begin_display_line(recorded)) =>
+            {
+                Err(None)
+            }
             Some(recorded) => Err(Some(Stop::Diverged(format!(
                 "diverged at record {compared} ({}):\n  recorded: {recorded}\n  replayed: {line}",
                 step_of(recorded)
@@ -242,6 +270,7 @@ pub(super) fn cmd_replay(path: &Path, out: &mut dyn Write, err: &mut dyn Write) 
         last_matched: String::new(),
         cut_line_matched: false,
         stop: None,
+        recorded: String::new(),
     })));
     let report = match scn.run(seed, Some(Box::new(Shared(compare.clone())))) {
         Ok(r) => r,

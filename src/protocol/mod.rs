@@ -19,6 +19,7 @@ mod client;
 mod ctx;
 mod explorable;
 mod knobs;
+mod shown;
 mod value;
 mod vocabulary;
 
@@ -26,6 +27,7 @@ pub use client::{ClientCtx, ClientEffect, ClientLogic, WorkloadConfig};
 pub use ctx::{Ctx, Effect};
 pub use explorable::Explorable;
 pub use knobs::{Knob, KnobValues, LiveCheck, Liveness};
+pub use shown::Shown;
 pub use value::Value;
 pub use vocabulary::Vocabulary;
 
@@ -161,6 +163,15 @@ pub trait Protocol: Sized + Clone + 'static {
     /// Metrics never fail and are not checks. The default measures nothing.
     fn metrics() -> Vec<MetricDef<Self>> {
         Vec::new()
+    }
+
+    /// The state a student needs to see, shown field by field and log by log (see
+    /// [`Shown`]), from the node's state and its store: called after every handler of this node while a trace is written, never
+    /// otherwise, so it must not change anything. What is shown goes into the trace as
+    /// `state` records (changes only) for the viewer's panels and log grid; it is not part of
+    /// the fingerprint. The default shows nothing.
+    fn show(&self, store: &Store<Self::Record>, out: &mut Shown) {
+        let _ = (store, out);
     }
 
     /// Whether, and how, the exhaustive explorer may fingerprint this protocol's state

@@ -133,7 +133,7 @@ impl<'a> Story<'a> {
                 p.told = index;
                 let at = p.of.iter().filter(|c| **c >= index).count();
                 let others = if at > 1 {
-                    format!(" ({at} of {} nodes have it)", self.hosts.nodes)
+                    format!(" (reached by {at} of {} nodes so far)", self.hosts.nodes)
                 } else {
                     String::new()
                 };
@@ -495,7 +495,7 @@ pub fn explain(doc: &TraceDoc, trace: Option<&str>) -> Result<Vec<String>, Recor
             String::new()
         },
         secs(end),
-        doc.len()
+        doc.run_records()
     ));
     let description = doc
         .description()
@@ -807,7 +807,7 @@ mod tests {
         let told = story(&doc);
         for needle in [
             "0.002s  n3 becomes primary of view 4 (since 0.001s: n1 n3 stand for election in views 3-4)",
-            "0.003s  n3 reaches decided 5 (2 of 3 nodes have it)",
+            "0.003s  n3 reaches decided 5 (reached by 2 of 3 nodes so far)",
             "0.004s  fault: crash n3 (the primary of view 4)",
             "0.005s  n2 becomes regent of view 7",
             "0.006s  n2 steps down from regent to backup: n1",

@@ -38,6 +38,8 @@ pub struct TraceDoc {
     violation: Option<Value>,
     /// The latest `t` of any record.
     time_max: Option<u64>,
+    /// Display records (`armed`, `disarmed`, `state`) among the records.
+    display: usize,
 }
 
 /// Record texts side by side in one buffer.
@@ -161,6 +163,8 @@ pub struct TraceDocBuilder {
     records: RecordTexts,
     violation: Option<Value>,
     time_max: Option<u64>,
+    /// Display records (`armed`, `disarmed`, `state`) among the records.
+    display: usize,
 }
 
 impl TraceDocBuilder {
@@ -183,6 +187,7 @@ impl TraceDocBuilder {
             records: RecordTexts::default(),
             violation: None,
             time_max: None,
+            display: 0,
         }
     }
 
@@ -218,8 +223,10 @@ impl TraceDocBuilder {
         if let Some(t) = v.get("t").and_then(Value::as_u64) {
             self.time_max = Some(self.time_max.map_or(t, |m| m.max(t)));
         }
-        if v.get("ev").and_then(Value::as_str) == Some("violation") {
-            self.violation = Some(v.clone());
+        match v.get("ev").and_then(Value::as_str) {
+            Some("violation") => self.violation = Some(v.clone()),
+            Some(ev) if super::DISPLAY_EVS.contains(&ev) => self.display += 1,
+            _ => {}
         }
         if self.keep {
             self.records.push(number, text);
@@ -242,6 +249,7 @@ impl TraceDocBuilder {
             records,
             violation: self.violation,
             time_max: self.time_max,
+            display: self.display,
         })
     }
 }
@@ -261,6 +269,12 @@ impl TraceDoc {
     /// The number of records between the header and the summary.
     pub fn len(&self) -> usize {
         self.records.ends.len()
+    }
+
+    /// The records that are not display records (the run's records, as its summary counts
+    /// them; see [`super::DISPLAY_EVS`]).
+    pub fn run_records(&self) -> usize {
+        self.len() - self.display
     }
 
     /// Whether the trace has no records.

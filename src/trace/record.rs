@@ -149,6 +149,23 @@ pub enum Record<'a, P: Protocol> {
         /// Timer.
         timer: &'a P::Timer,
     },
+    /// A node timer was set (or set again: a reset). Display only: written to trace files
+    /// for the viewer's countdowns, never folded into the fingerprint or counted.
+    Armed {
+        /// Node.
+        node: NodeId,
+        /// Timer.
+        timer: &'a P::Timer,
+        /// When it fires, in true time, unless set again or cancelled first.
+        fires: Time,
+    },
+    /// A node timer was cancelled. Display only, like [`Record::Armed`].
+    Disarmed {
+        /// Node.
+        node: NodeId,
+        /// Timer.
+        timer: &'a P::Timer,
+    },
     /// A fault was applied.
     Fault {
         /// What.
@@ -284,6 +301,9 @@ impl<P: Protocol> Record<'_, P> {
                 timer.hash(h);
             }
             Record::Sync { node, ops } => h.word(tag(9, u64::from(node.0) | ((*ops as u64) << 32))),
+            // Display records are written, never folded (`Recorder::display`).
+            Record::Armed { .. } | Record::Disarmed { .. } => {}
+
             Record::Fault {
                 fault,
                 origin,
@@ -425,6 +445,20 @@ impl<P: Protocol> Record<'_, P> {
             }
             Record::Timer { node, timer } => {
                 out.extend_from_slice(b",\"ev\":\"timer\",\"node\":");
+                json::node(out, *node);
+                out.extend_from_slice(b",\"timer\":");
+                json::value(out, timer)?;
+            }
+            Record::Armed { node, timer, fires } => {
+                out.extend_from_slice(b",\"ev\":\"armed\",\"node\":");
+                json::node(out, *node);
+                out.extend_from_slice(b",\"timer\":");
+                json::value(out, timer)?;
+                out.extend_from_slice(b",\"fires\":");
+                json::uint(out, fires.0);
+            }
+            Record::Disarmed { node, timer } => {
+                out.extend_from_slice(b",\"ev\":\"disarmed\",\"node\":");
                 json::node(out, *node);
                 out.extend_from_slice(b",\"timer\":");
                 json::value(out, timer)?;

@@ -3,8 +3,9 @@
 
 use super::{Record, TRACE_SCHEMA};
 use crate::base::hash::StableHasher;
+use crate::base::types::NodeId;
 use crate::base::types::Time;
-use crate::protocol::Protocol;
+use crate::protocol::{Protocol, Shown};
 use std::hash::Hasher;
 
 /// A trace sink refused a line: why, in words. Boxed, so that recording, which nearly
@@ -53,6 +54,15 @@ pub(super) struct Line<'a, 'b, P: Protocol> {
     pub(super) record: &'a Record<'b, P>,
 }
 
+/// Why a node's state could not be shown.
+#[derive(Debug)]
+pub enum ShowError {
+    /// The protocol's `show` panicked, or what it showed does not serialise.
+    Protocol(String),
+    /// The sink refused the line.
+    Sink(SinkError),
+}
+
 /// Folds records into the fingerprint and writes them to the sink, if any.
 pub struct Recorder {
     fingerprint: StableHasher,
@@ -69,6 +79,8 @@ pub struct Recorder {
     sent: SentJson,
     /// Records are neither folded nor written (a driver that records nothing).
     silent: bool,
+    /// What each node last showed of its state (only while a sink is attached).
+    shown: Vec<Shown>,
 }
 
 impl Recorder {
@@ -84,6 +96,7 @@ impl Recorder {
             prefix_len: 0,
             sent: SentJson::default(),
             silent: false,
+            shown: Vec::new(),
         }
     }
 
@@ -124,6 +137,90 @@ impl Recorder {
             return self.write(step, t, record);
         }
         Ok(())
+    }
+
+    /// Whether display records (timers set and cancelled, published state) are wanted: a
+    /// sink is attached. Callers build them only then.
+    #[inline(always)]
+    pub fn wants_display(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// Writes a display record: to the sink only, never folded into the fingerprint nor
+    /// counted, so a run with a trace file and one without have the same fingerprint and
+    /// record count.
+    #[inline(never)]
+    pub fn display<P: Protocol>(
+        &mut self,
+        step: u64,
+        t: Time,
+        record: &Record<'_, P>,
+    ) -> Result<(), SinkError> {
+        self.write(step, t, record)
+    }
+
+    /// The shown state of `node`, to be forgotten (it booted: the next showing is whole).
+    pub fn forget_shown(&mut self, node: NodeId) {
+        if self.sink.is_some() {
+            self.shown_of(node).reset();
+        }
+    }
+
+    fn shown_of(&mut self, node: NodeId) -> &mut Shown {
+        let i = node.index();
+        if self.shown.len() <= i {
+            self.shown.resize_with(i + 1, || {
+                let mut s = Shown::default();
+                s.reset();
+                s
+            });
+        }
+        &mut self.shown[i]
+    }
+
+    /// Asks `node` to show its state (`show` calls the protocol's [`Protocol::show`]) and
+    /// writes a `state` record with what changed, if anything did. `show` returns `Err` with
+    /// a message when the protocol panicked; a value that does not serialise is an error too.
+    pub fn show(
+        &mut self,
+        step: u64,
+        t: Time,
+        node: NodeId,
+        show: impl FnOnce(&mut Shown) -> Result<(), String>,
+    ) -> Result<(), ShowError> {
+        if self.sink.is_none() {
+            return Ok(());
+        }
+        let shown = self.shown_of(node);
+        shown.begin();
+        show(shown).map_err(ShowError::Protocol)?;
+        let change = match shown.finish() {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(ShowError::Protocol(e)),
+        };
+        self.prefix_of = None;
+        self.buf.clear();
+        super::record::write_prefix(step, t, &mut self.buf);
+        self.buf.extend_from_slice(b",\"ev\":\"state\",\"node\":\"");
+        self.buf.extend_from_slice(node.to_string().as_bytes());
+        self.buf.push(b'"');
+        for (k, v) in &change {
+            self.buf.push(b',');
+            serde_json::to_writer(&mut self.buf, k)
+                .and_then(|()| {
+                    self.buf.push(b':');
+                    serde_json::to_writer(&mut self.buf, v)
+                })
+                .map_err(|e| ShowError::Protocol(format!("could not write a state record: {e}")))?;
+        }
+        self.buf.extend_from_slice(b"}\n");
+        match &mut self.sink {
+            Some(sink) => sink
+                .line_bytes(&self.buf)
+                .map_err(|e| ShowError::Sink(SinkError(Box::new(e)))),
+            None => Ok(()),
+        }
     }
 
     /// Writes one record to the sink as a JSON line.

@@ -5,13 +5,13 @@
 use super::host::{edit_client, edit_host};
 use super::{
     Applied, ClientTimerEntry, ClientTimerSlot, Consequence, Driver, Env, Flow, Held, InFlight,
-    MsgSlot, TimerEntry, TimerSlot, World, guarded,
+    MsgSlot, Stop, Stopped, TimerEntry, TimerSlot, World, guarded,
 };
 use crate::base::types::{ClientId, Endpoint, NodeId};
 use crate::check::Status;
 use crate::network::{Fate, LossReason};
 use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol};
-use crate::trace::{Payload, Record};
+use crate::trace::{Payload, Record, ShowError};
 use std::sync::atomic::AtomicU64;
 
 impl<P: Protocol> World<P> {
@@ -43,6 +43,7 @@ impl<P: Protocol> World<P> {
             }
         }
         let incarnation = self.hosts[n.index()].incarnation;
+        env.recorder.forget_shown(n);
         self.record(
             env,
             &Record::Start {
@@ -94,7 +95,10 @@ impl<P: Protocol> World<P> {
                 let what = format!("the store of {n} (records and unsynced writes)");
                 Err(self.bound_reached("records_max", self.bounds.records_max, &what))
             }
-            Ok(()) => self.apply_effects(n, &mut effects, env),
+            Ok(()) => match self.apply_effects(n, &mut effects, env) {
+                Ok(()) if env.recorder.wants_display() => self.show(n, env),
+                flow => flow,
+            },
             Err(message) => Err(self.failed(
                 "protocol_panic",
                 vec![n],
@@ -104,6 +108,30 @@ impl<P: Protocol> World<P> {
         effects.clear();
         self.effects = effects;
         flow
+    }
+
+    /// Asks node `n` for the state it shows and writes what changed (a trace is written).
+    #[cold]
+    fn show<D: Driver<P>>(&mut self, n: NodeId, env: &mut Env<'_, D>) -> Flow {
+        let host = &self.hosts[n.index()];
+        let Some(proto) = host.proto.as_ref() else {
+            return Ok(());
+        };
+        let shown = env.recorder.show(self.step, self.now, n, |out| {
+            guarded(|| proto.show(&host.store, out)).map_err(|m| format!("panicked: {m}"))
+        });
+        match shown {
+            Ok(()) => Ok(()),
+            Err(ShowError::Protocol(message)) => Err(self.failed(
+                "protocol_panic",
+                vec![n],
+                format!(
+                    "{n} could not show its state ({}::show): {message}",
+                    P::NAME
+                ),
+            )),
+            Err(ShowError::Sink(e)) => Err(Stop(Box::new(Stopped::Aborted(e.into_reason())))),
+        }
     }
 
     #[inline]
@@ -138,6 +166,18 @@ impl<P: Protocol> World<P> {
                     host.timer_gen += 1;
                     let generation = host.timer_gen;
                     let after = host.clock.true_duration(after);
+                    if env.recorder.wants_display() {
+                        let fires = self.now.add(after);
+                        self.display(
+                            env,
+                            &Record::Armed {
+                                node: n,
+                                timer: &timer,
+                                fires,
+                            },
+                        )?;
+                    }
+                    let host = edit_host(&mut self.hosts[n.index()]);
                     host.timers.insert(timer.clone(), generation);
                     let slot = TimerSlot(self.timers.insert(TimerEntry {
                         node: n.0,
@@ -148,6 +188,15 @@ impl<P: Protocol> World<P> {
                     self.tell(env, Consequence::Armed { slot, after });
                 }
                 Effect::CancelTimer { timer } => {
+                    if env.recorder.wants_display() {
+                        self.display(
+                            env,
+                            &Record::Disarmed {
+                                node: n,
+                                timer: &timer,
+                            },
+                        )?;
+                    }
                     edit_host(&mut self.hosts[n.index()]).timers.remove(&timer);
                 }
                 Effect::Reply {

@@ -499,6 +499,17 @@ impl<P: Protocol> World<P> {
             .map_err(|e| Stop(Box::new(Stopped::Aborted(e.into_reason()))))
     }
 
+    /// Writes a display record (a timer set or cancelled) when a trace is written.
+    pub(super) fn display<D: Driver<P>>(
+        &self,
+        env: &mut Env<'_, D>,
+        record: &Record<'_, P>,
+    ) -> Flow {
+        env.recorder
+            .display::<P>(self.step, self.now, record)
+            .map_err(|e| Stop(Box::new(Stopped::Aborted(e.into_reason()))))
+    }
+
     /// The stop of a run that reached the memory bound `limits.<limit>`.
     #[cold]
     pub(super) fn bound_reached(&self, limit: &str, value: u64, what: &str) -> Stop {

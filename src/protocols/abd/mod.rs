@@ -49,7 +49,7 @@ pub use client::AbdClient;
 use crate::protocol::library::{Advances, Monotonic};
 use crate::protocol::{
     ClientId, Ctx, HistoryCall, HistoryCheck, Knob, Linearizable, Liveness, MetricDef, ModelKind,
-    NodeId, PropertyDef, Protocol, RequestId, Time, Val, Vocabulary,
+    NodeId, PropertyDef, Protocol, RequestId, Shown, Store, Time, Val, Vocabulary,
 };
 use serde::{Deserialize, Serialize};
 
@@ -215,6 +215,12 @@ impl Protocol for Abd {
             Response::Value(Some(v)) => Val::Int(*v),
             _ => Val::Nil,
         }
+    }
+
+    /// The register replica: the tag (counter and writer) and the value it holds.
+    fn show(&self, _: &Store<Tagged>, out: &mut Shown) {
+        out.field("tag", &self.held.tag);
+        out.field("value", &self.held.value);
     }
 
     fn vocabulary() -> Vocabulary {

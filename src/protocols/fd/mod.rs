@@ -43,7 +43,7 @@ use crate::protocol::fixed::phi_y_threshold;
 use crate::protocol::library::{Annotations, Monotonic, MonotonicEach};
 use crate::protocol::{
     Ctx, Endpoint, Failure, Invariant, Knob, Liveness, Metric, MetricDef, Monitor, NodeId,
-    PropertyDef, Protocol, Status, Time, Trigger, TriggerKind, View,
+    PropertyDef, Protocol, Shown, Status, Store, Time, Trigger, TriggerKind, View,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -519,6 +519,37 @@ impl Protocol for Fd {
     /// never suspects a live peer for long: the detector the checks judge (so sweeps judge
     /// phi accrual too), the heartbeat and evaluation periods, the fixed timeout (above two
     /// heartbeats) and phi accrual's threshold, window, deviation floor and tolerated pause.
+    /// What the detector thinks: the peers each detector suspects, and when each peer was
+    /// last heard (local time, ms); the application's messages delivered per peer.
+    fn show(&self, _: &Store<Record>, out: &mut Shown) {
+        let others = || {
+            self.peers
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != self.id.index())
+                .map(|(i, p)| (NodeId(i as u32), p))
+        };
+        let suspects = |d: Detector| -> Vec<NodeId> {
+            others()
+                .filter(|(n, _)| self.suspects_by(d, *n))
+                .map(|(n, _)| n)
+                .collect()
+        };
+        out.field("suspects", &suspects(self.config.detector));
+        let other = match self.config.detector {
+            Detector::Fixed => Detector::Phi,
+            Detector::Phi => Detector::Fixed,
+        };
+        out.field("would_suspect_with_the_other_detector", &suspects(other));
+        let heard: std::collections::BTreeMap<NodeId, Option<u64>> = others()
+            .map(|(n, p)| (n, p.last_heard.map(|t| t.as_ms())))
+            .collect();
+        out.field("last_heard_ms", &heard);
+        let delivered: std::collections::BTreeMap<NodeId, u64> =
+            others().map(|(n, p)| (n, p.delivered)).collect();
+        out.field("delivered", &delivered);
+    }
+
     fn knobs() -> Vec<Knob> {
         vec![
             Knob::one_of("detector", &["fixed".into(), "phi".into()]),

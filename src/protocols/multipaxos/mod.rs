@@ -57,7 +57,7 @@ use crate::kit::kv::{self, KvGenerator, KvMix, KvService, KvWorkload, Seen, Wait
 use crate::kit::quorum::Quorum;
 use crate::protocol::{
     ClientId, Ctx, Driver, HistoryCall, HistoryCheck, Knob, Liveness, MetricDef, NodeId,
-    PropertyDef, Protocol, RequestId, Time, Val, Vocabulary,
+    PropertyDef, Protocol, RequestId, Shown, Store, Time, Val, Vocabulary,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -901,6 +901,33 @@ impl Protocol for MultiPaxos {
 
     fn history_value(response: &Answer) -> Val {
         kv::history_value(response)
+    }
+
+    /// A student's view of Multi-Paxos: role, ballot, the leader followed, the promise, the
+    /// chosen prefix and what is applied, and the acceptor's slots as a log (each slot's
+    /// accepted operation marked by its ballot's round; a no-op, and an empty slot below the
+    /// highest, show as null, an empty slot with mark 0), its chosen prefix committed.
+    fn show(&self, store: &Store<Record>, out: &mut Shown) {
+        out.field("role", self.role.name());
+        out.field("ballot", &self.ballot);
+        out.field("leader", &self.leader);
+        out.field("promised", &self.promised);
+        out.field("chosen_prefix", &self.commit);
+        out.field("applied", &self.applied);
+        if self.role == Role::Leader {
+            out.field("next_slot", &self.next_slot);
+            out.field("open_slots", &self.proposals.len());
+        }
+        let last = self.accepted.keys().next_back().copied().unwrap_or(0);
+        out.log(
+            "slots",
+            store.stats().writes,
+            (1..=last).map(|s| match self.accepted.get(&s) {
+                Some(p) => (p.ballot.round, p.command.as_ref().map(|c| &c.op)),
+                None => (0, None),
+            }),
+            self.commit.min(last),
+        );
     }
 
     fn vocabulary() -> Vocabulary {

@@ -64,8 +64,8 @@ use crate::kit::quorum::Quorum;
 use crate::protocol::ClientVerdict;
 use crate::protocol::{
     ClientCtx, ClientId, Ctx, Driver, Explorable, Generator, HistoryCall, HistoryCheck,
-    Linearizable, Liveness, MetricDef, ModelKind, NodeId, PropertyDef, Protocol, RequestId, Time,
-    Val, Vocabulary,
+    Linearizable, Liveness, MetricDef, ModelKind, NodeId, PropertyDef, Protocol, RequestId, Shown,
+    Store, Time, Val, Vocabulary,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -651,6 +651,31 @@ impl Protocol for Paxos {
         if self.phase == Phase::Idle && !self.backing_off {
             self.start_ballot(ctx);
         }
+    }
+
+    /// The three roles' state: the proposer's phase and ballot, the acceptor's promise and
+    /// accepted proposal (drawn as a one-slot log marked by its ballot's round, chosen once
+    /// this node learned), the learner's value.
+    fn show(&self, store: &Store<Record>, out: &mut Shown) {
+        let phase = match &self.phase {
+            Phase::Idle => "idle",
+            Phase::Preparing { .. } => "preparing",
+            Phase::Accepting { .. } => "accepting",
+        };
+        out.field("phase", phase);
+        out.field("ballot", &self.ballot);
+        if let Phase::Preparing { promises, .. } = &self.phase {
+            out.field("promises", &promises.count());
+        }
+        out.field("promised", &self.promised);
+        out.field("accepted", &self.accepted);
+        out.field("learned", &self.learned);
+        out.log(
+            "accepted",
+            store.stats().writes,
+            self.accepted.iter().map(|a| (a.ballot.round, a.value)),
+            u64::from(self.learned.is_some()),
+        );
     }
 
     fn vocabulary() -> Vocabulary {

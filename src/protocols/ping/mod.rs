@@ -22,7 +22,8 @@ use crate::kit::quorum::Quorum;
 use crate::protocol::library::{Monotonic, MonotonicEach};
 use crate::protocol::{
     ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Failure, Generator, Knob, Liveness,
-    Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId, Time, Trigger, TriggerKind, View,
+    Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId, Shown, Store, Time, Trigger,
+    TriggerKind, View,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -291,6 +292,18 @@ impl Protocol for Ping {
     }
 
     /// The ping period and its jitter, anywhere a LAN round trip fits many times over.
+    /// The node's boot count (durable), its round, and the peers it heard a pong from in
+    /// this incarnation.
+    fn show(&self, _: &Store<Record>, out: &mut Shown) {
+        out.field("boot", &self.boot);
+        out.field("round", &self.round);
+        let heard: Vec<NodeId> = (0..self.sent.len() as u32)
+            .map(NodeId)
+            .filter(|&p| self.heard.has(p))
+            .collect();
+        out.field("heard_from", &heard);
+    }
+
     fn knobs() -> Vec<Knob> {
         vec![
             Knob::between("interval_ms", 50, 150),

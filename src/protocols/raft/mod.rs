@@ -34,7 +34,7 @@ use crate::kit::quorum::{self, Quorum, quorum_value};
 use crate::protocol::{
     ClientId, Ctx, Driver, Endpoint, Explorable, Failure, HistoryCall, HistoryCheck, Invariant,
     Knob, Liveness, Metric, MetricDef, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId,
-    Time, Trigger, Val, View, Vocabulary,
+    Shown, Store, Time, Trigger, Val, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -1009,6 +1009,45 @@ impl Protocol for Raft {
 
     fn explorable() -> Option<Explorable<Self>> {
         Some(Explorable::hashed())
+    }
+
+    /// Figure 2's state, as a student reads it: the log (each entry's term and command) with
+    /// its committed prefix (a no-op shows as null), the persistent term and vote, the volatile indexes, and a
+    /// leader's nextIndex and matchIndex per peer (a candidate's votes instead).
+    fn show(&self, store: &Store<Record>, out: &mut Shown) {
+        out.field("role", self.role.name());
+        out.field("term", &self.term);
+        out.field("voted_for", &self.vote);
+        out.field("leader", &self.leader);
+        out.field("commit_index", &self.commit);
+        out.field("last_applied", &self.applied);
+        let peers = || (0..self.n).map(NodeId).filter(|&p| p != self.id);
+        match self.role {
+            Role::Leader => {
+                let per_peer = |v: &[u64]| -> BTreeMap<NodeId, u64> {
+                    peers().map(|p| (p, v[p.index()])).collect()
+                };
+                out.field("next_index", &per_peer(&self.next));
+                out.field("match_index", &per_peer(&self.matched));
+            }
+            Role::Candidate => {
+                let votes: Vec<NodeId> = (0..self.n)
+                    .map(NodeId)
+                    .filter(|&p| self.votes.has(p))
+                    .collect();
+                out.field("votes", &votes);
+            }
+            Role::Follower => {}
+        }
+        out.store_log(
+            "log",
+            store,
+            |r| {
+                let e = entry(r);
+                (e.term, e.command.as_ref().map(|c| &c.op))
+            },
+            self.commit,
+        );
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {
