@@ -66,6 +66,49 @@ impl RequestId {
     }
 }
 
+/// `config` with the settings of a `set` fault applied: each key a dotted path into the
+/// parameters (`"bugs.commit_old_terms"`) that must name a boolean they already have.
+/// Errors say which key is wrong and what the parameters offer there.
+pub fn with_settings<C: Serialize + DeserializeOwned>(
+    config: &C,
+    settings: &std::collections::BTreeMap<String, bool>,
+) -> Result<C, String> {
+    let mut json = serde_json::to_value(config).map_err(|e| e.to_string())?;
+    for (path, on) in settings {
+        let (parent, name) = path.rsplit_once('.').unwrap_or(("", path.as_str()));
+        let mut at = &mut json;
+        for part in parent.split('.').filter(|p| !p.is_empty()) {
+            at = match at.get_mut(part) {
+                Some(next) if next.is_object() => next,
+                _ => return Err(format!("`{path}`: the parameters have no `{part}` block")),
+            };
+        }
+        match at.get_mut(name) {
+            Some(slot @ serde_json::Value::Bool(_)) => *slot = serde_json::Value::Bool(*on),
+            _ => {
+                let offered: Vec<&str> = at
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .filter(|(_, v)| v.is_boolean())
+                            .map(|(k, _)| k.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Err(if offered.is_empty() {
+                    format!("`{path}`: no switch there")
+                } else {
+                    format!(
+                        "`{path}`: no switch `{name}` there; the switches are: {}",
+                        offered.join(", ")
+                    )
+                });
+            }
+        }
+    }
+    serde_json::from_value(json).map_err(|e| e.to_string())
+}
+
 /// A distributed protocol that runs on every node of a simulation.
 pub trait Protocol: Sized + Clone + 'static {
     /// The name scenarios use to pick this protocol (`"protocol": {"name": ...}`).
@@ -111,6 +154,20 @@ pub trait Protocol: Sized + Clone + 'static {
         request: Self::Request,
     ) {
         let _ = (ctx, client, id, request);
+    }
+
+    /// New parameters while running: a scenario's `set` fault (`{"at_ms": T, "set":
+    /// {"bugs.NAME": true}}`) hands every running node its parameters with the switches
+    /// changed, and nodes built later get them through [`Protocol::new`]. A protocol takes
+    /// the bug switches (`config.bugs`) and keeps the rest as it was built with. The default
+    /// refuses; a scenario that sets switches for such a protocol is refused at load (the
+    /// loader asks a freshly built node).
+    fn reconfigure(&mut self, config: &Self::Config) -> Result<(), String> {
+        let _ = config;
+        Err(format!(
+            "protocol {} does not take new parameters while running",
+            Self::NAME
+        ))
     }
 
     /// The check of the whole client history when the run ends (linearizability against a
