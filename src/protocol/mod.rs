@@ -232,3 +232,46 @@ pub trait Protocol: Sized + Clone + 'static {
         std::mem::size_of::<Self::Record>() as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::with_settings;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Bugs {
+        early: bool,
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct WithBugs {
+        timeout_ms: u64,
+        bugs: Bugs,
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct NoBugs {
+        timeout_ms: u64,
+    }
+
+    fn set(key: &str) -> BTreeMap<String, bool> {
+        BTreeMap::from([(key.to_string(), true)])
+    }
+
+    #[test]
+    fn settings_change_only_the_switches_named_and_name_what_is_wrong() {
+        let c = WithBugs {
+            timeout_ms: 5,
+            bugs: Bugs { early: false },
+        };
+        let changed = with_settings(&c, &set("bugs.early")).unwrap();
+        assert_eq!(changed.bugs, Bugs { early: true });
+        assert_eq!(changed.timeout_ms, 5);
+        let e = with_settings(&c, &set("bugs.late")).unwrap_err();
+        assert!(e.contains("no switch `late`") && e.contains("early"), "{e}");
+        let e = with_settings(&c, &set("timeout_ms")).unwrap_err();
+        assert!(e.contains("no switch"), "{e}");
+        let e = with_settings(&NoBugs { timeout_ms: 5 }, &set("bugs.early")).unwrap_err();
+        assert!(e.contains("no `bugs` block"), "{e}");
+    }
+}
