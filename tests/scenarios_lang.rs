@@ -712,3 +712,276 @@ fn an_annotation_trigger_is_checked_when_the_file_is_read() {
         assert!(e.to_string().contains(says), "{after}: {e}");
     }
 }
+
+// ---- What-if faults: one chosen message, a bug switch set at a time --------------------
+
+/// The index of the first `send` record of `kind` (as `world::kind_of` names it) between
+/// two nodes at or after record `from`.
+fn first_send_of(records: &[Value], kind: &str, from: usize) -> usize {
+    from + records[from..]
+        .iter()
+        .position(|r| {
+            r["ev"] == "send"
+                && r["msg"]["peer"].get(kind).is_some()
+                && r["from"].as_str().unwrap().starts_with('n')
+        })
+        .unwrap_or_else(|| panic!("no {kind} sent"))
+}
+
+/// The `nth` a chosen-message fault needs for the send at `i`: sends of its kind on its link
+/// up to and including it.
+fn nth_of(records: &[Value], i: usize, kind: &str) -> usize {
+    let (f, t) = (&records[i]["from"], &records[i]["to"]);
+    records[..=i]
+        .iter()
+        .filter(|r| {
+            r["ev"] == "send"
+                && r["from"] == *f
+                && r["to"] == *t
+                && r["msg"]["peer"].get(kind).is_some()
+        })
+        .count()
+}
+
+/// The base run and the run with `fault` on the message sent at record `i` (kind `kind`).
+fn with_chosen(kind: &str, twist: &str, pick: usize) -> (Vec<Value>, Vec<Value>, usize) {
+    let (verdict, base) = run_raft(&raft("", 3000), 1);
+    assert_eq!(verdict, Verdict::Pass);
+    let mut i = first_send_of(&base, kind, 0);
+    for _ in 0..pick {
+        i = first_send_of(&base, kind, i + 1);
+    }
+    let fault = format!(
+        r#"{{"message": {{"kind": "{kind}", "from": {}, "to": {}, "nth": {}}}, {twist}}}"#,
+        base[i]["from"],
+        base[i]["to"],
+        nth_of(&base, i, kind)
+    );
+    let (_, changed) = run_raft(&raft(&fault, 3000), 1);
+    (base, changed, i)
+}
+
+#[test]
+fn a_chosen_message_dropped_changes_the_run_exactly_from_its_send_on() {
+    // The third AppendEntries (`append`) between nodes: after the first election.
+    let (base, changed, i) = with_chosen("append", r#""drop": true"#, 2);
+    assert_eq!(base[..i], changed[..i], "identical up to the chosen send");
+    let id = base[i]["id"].clone();
+    assert_eq!(base[i]["copies"], 1);
+    let mut sent = base[i].clone();
+    sent["copies"] = 0.into();
+    assert_eq!(changed[i], sent, "the same send, lost");
+    assert_eq!(changed[i + 1]["ev"], "fault");
+    assert_eq!(changed[i + 1]["origin"], "schedule");
+    assert_eq!(changed[i + 1]["fault"]["message"]["drop"], true);
+    assert_eq!(changed[i + 2]["ev"], "lost");
+    assert_eq!(changed[i + 2]["id"], id);
+    assert_eq!(changed[i + 2]["reason"], "fault");
+    let delivered = |rs: &[Value]| rs.iter().any(|r| r["ev"] == "deliver" && r["id"] == id);
+    assert!(delivered(&base) && !delivered(&changed));
+}
+
+#[test]
+fn a_chosen_message_delayed_arrives_that_much_later() {
+    let (base, changed, i) = with_chosen("request_vote", r#""delay_ms": 40"#, 0);
+    assert_eq!(base[..i], changed[..i], "identical up to the chosen send");
+    assert_eq!(changed[i], base[i], "the send itself is the same");
+    assert_eq!(changed[i + 1]["fault"]["message"]["delay_ms"], 40);
+    let id = &base[i]["id"];
+    let arrival = |rs: &[Value]| {
+        rs.iter()
+            .find(|r| (r["ev"] == "deliver" || r["ev"] == "lost") && r["id"] == *id)
+            .map(|r| r["t"].as_u64().unwrap())
+            .unwrap()
+    };
+    assert_eq!(arrival(&changed), arrival(&base) + 40_000);
+}
+
+#[test]
+fn a_chosen_message_duplicated_arrives_twice() {
+    let (base, changed, i) = with_chosen("request_vote", r#""duplicate": true"#, 1);
+    assert_eq!(base[..i], changed[..i], "identical up to the chosen send");
+    assert_eq!(
+        (&base[i]["copies"], &changed[i]["copies"]),
+        (&1.into(), &2.into())
+    );
+    let id = &base[i]["id"];
+    let copies = changed
+        .iter()
+        .filter(|r| (r["ev"] == "deliver" || r["ev"] == "lost") && r["id"] == *id)
+        .count();
+    assert_eq!(copies, 2);
+}
+
+#[test]
+fn chosen_messages_are_checked_when_the_file_is_read() {
+    let msg = |m: &str, rest: &str| raft(&format!(r#"{{"message": {m}{rest}}}"#,), 3000);
+    let ok = r#"{"kind": "append_entries", "from": "n1", "to": "n2", "nth": 1}"#;
+    for (text, field, says) in [
+        (
+            msg(
+                r#"{"kind": "append_entries", "from": "n1", "to": "n2", "nth": 0}"#,
+                r#", "drop": true"#,
+            ),
+            "faults[0].message.nth",
+            "counts from 1",
+        ),
+        (
+            msg(
+                r#"{"kind": "append_entries", "from": "n1", "to": "n9", "nth": 1}"#,
+                r#", "drop": true"#,
+            ),
+            "faults[0].message.to",
+            "n9 does not exist",
+        ),
+        (
+            msg(
+                r#"{"kind": "request", "from": "n1", "to": "n2", "nth": 1}"#,
+                r#", "drop": true"#,
+            ),
+            "faults[0].message.from",
+            "requests go from a client",
+        ),
+        (msg(ok, ""), "faults[0]", "says what happens to it"),
+        (
+            msg(ok, r#", "delay_ms": 0"#),
+            "faults[0].delay_ms",
+            "more than 0 ms",
+        ),
+        (
+            msg(ok, r#", "drop": true, "at_ms": 5"#),
+            "faults[0]",
+            "counted at send",
+        ),
+        (
+            msg(ok, r#", "drop": true, "duplicate": true"#),
+            "faults[0]",
+            "one twist per message",
+        ),
+        (
+            raft(r#"{"at_ms": 5, "drop": true}"#, 3000),
+            "faults[0]",
+            "name it with `message`",
+        ),
+        (
+            raft(
+                &format!(
+                    r#"{{"message": {ok}, "drop": true}}, {{"message": {ok}, "duplicate": true}}"#
+                ),
+                3000,
+            ),
+            "faults[1].message",
+            "faults[0] already chooses this message",
+        ),
+    ] {
+        let e = bad(&text);
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        assert!(e.line.is_some(), "{e}");
+        assert!(e.to_string().contains(says), "{e}");
+    }
+}
+
+#[test]
+fn chosen_messages_and_settings_write_back_as_they_were_written() {
+    let entries = [
+        r#"{"message":{"kind":"request","from":"c1","to":"n2","nth":3},"drop":true}"#,
+        r#"{"message":{"kind":"append","from":"n1","to":"n2","nth":1},"delay_ms":2.5}"#,
+        r#"{"message":{"kind":"response","from":"n2","to":"c1","nth":1},"duplicate":true}"#,
+        r#"{"at_ms":100,"set":{"bugs.commit_old_terms":true}}"#,
+    ];
+    for e in entries {
+        let f: faultline::faults::ScheduledFault = serde_json::from_str(e).unwrap();
+        assert_eq!(serde_json::to_string(&f).unwrap(), e);
+    }
+}
+
+/// Paxos's `accept_lower_ballot` scenario with the switch off in its parameters, and these
+/// fault entries.
+fn paxos_accept_lower(faults: &str) -> Vec<String> {
+    vec![
+        "protocol.params.bugs.accept_lower_ballot=false".to_string(),
+        format!("faults=[{faults}]"),
+    ]
+}
+
+fn run_paxos(overrides: &[String]) -> (Verdict, Vec<Value>) {
+    use faultline::protocols::paxos::Paxos;
+    let scn = Scenario::<Paxos>::bundled("paxos/bug-accept-lower-ballot", overrides).unwrap();
+    let sink = MemSink::default();
+    let report = scn.run(1, Some(Box::new(sink.clone()))).unwrap();
+    (report.verdict, sink.records())
+}
+
+#[test]
+fn a_bug_switch_set_mid_run_takes_effect_and_the_run_is_the_same_before() {
+    let (verdict, base) = run_paxos(&paxos_accept_lower(""));
+    assert_eq!(verdict, Verdict::Pass, "switch off: passes");
+    let set = r#"{"at_ms": 150, "set": {"bugs.accept_lower_ballot": true}}"#;
+    let (verdict, changed) = run_paxos(&paxos_accept_lower(set));
+    assert!(
+        matches!(&verdict, Verdict::Fail(f) if f.check == "agreement"),
+        "switched on at 150 ms, the run fails agreement: {verdict:?}"
+    );
+    let at = changed
+        .iter()
+        .position(|r| r["ev"] == "fault" && r["fault"].get("set").is_some())
+        .unwrap();
+    assert_eq!(changed[at]["t"], 150_000);
+    assert_eq!(changed[at]["origin"], "schedule");
+    assert_eq!(
+        changed[at]["fault"]["set"]["bugs.accept_lower_ballot"],
+        true
+    );
+    let before = |rs: &[Value]| -> Vec<Value> {
+        rs.iter()
+            .filter(|r| r["t"].as_u64() < Some(150_000))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        before(&base),
+        before(&changed),
+        "identical before the switch"
+    );
+    assert_eq!(changed[..at], base[..at]);
+}
+
+#[test]
+fn bug_switches_set_are_checked_against_the_protocol_when_the_file_is_read() {
+    for (set, field, says) in [
+        (
+            r#"{"bugs.nope": true}"#,
+            "faults[0].set",
+            "raft has no bug switch `nope`; it has: skip_up_to_date_check",
+        ),
+        (
+            r#"{"bugs.commit_old_terms": 1}"#,
+            "faults[0].set.bugs.commit_old_terms",
+            "expected a boolean",
+        ),
+        (
+            r#"{"election_ms_min": true}"#,
+            "faults[0].set",
+            "expected a bug switch written `bugs.NAME`",
+        ),
+        ("{}", "faults[0].set", "name at least one switch"),
+    ] {
+        let e = bad(&raft(&format!(r#"{{"at_ms": 100, "set": {set}}}"#), 3000));
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    // Through the command line: exit 2, with the place and the field.
+    let dir = common::temp_dir("set-bad");
+    let path = dir.join("s.json");
+    std::fs::write(
+        &path,
+        raft(r#"{"at_ms": 100, "set": {"bugs.nope": true}}"#, 3000),
+    )
+    .unwrap();
+    let (code, _, err) = common::cli(&["validate", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("s.json:") && err.contains("faults[0].set"),
+        "{err}"
+    );
+}

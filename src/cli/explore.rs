@@ -103,6 +103,13 @@ fn spec_of<P: Protocol>(a: &ExploreArgs, scn: &Scenario<P>) -> Result<ExploreSpe
             _ => return Err(format!("--strategy {n:?}: expected breadth, depth or walk")),
         };
     }
+    // The explorer chooses every message's fate and every fault itself; a fault on one
+    // chosen message or a switch set at a time has no place in its search.
+    if let Some((i, key)) = scn.file.what_if_fault() {
+        return Err(format!(
+            "faults[{i}]: the explorer chooses each message's fate and the faults itself, so a `{key}` entry means nothing to it; run it with `faultline run`, or set the switch in protocol.params"
+        ));
+    }
     if s.depth == 0 || s.states == 0 || s.walks == 0 {
         return Err("--depth, --states and --walks must be at least 1".to_string());
     }

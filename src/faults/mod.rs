@@ -25,6 +25,7 @@ pub use swarm::{SwarmDraw, SwarmSpec, swarm};
 use crate::base::types::{Endpoint, NodeId, Time};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A fault, scheduled by a scenario or drawn by the nemesis. The same values appear in the
@@ -83,6 +84,83 @@ pub enum Fault {
     },
     /// Heal everything and start the liveness phase.
     Heal,
+    /// Drop, delay or duplicate one chosen message: the `nth` message of its kind from one
+    /// endpoint to another, counted at send. Applied where the message's fate is drawn,
+    /// never queued as an event.
+    Message(MessageFault),
+    /// Set protocol parameters (bug switches, `"bugs.NAME"`) on every node from now on:
+    /// running nodes through [`Protocol::reconfigure`](crate::protocol::Protocol), and
+    /// nodes that boot later.
+    Set(BTreeMap<String, bool>),
+}
+
+/// One chosen message and what happens to it (`{"message": {...}, "drop": true}`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MessageFault {
+    /// The message's kind, as [`crate::world::kind_of`] names it (`request` and `response`
+    /// for client traffic).
+    pub kind: String,
+    /// Sender.
+    pub from: Endpoint,
+    /// Receiver.
+    pub to: Endpoint,
+    /// Which message of that kind from `from` to `to`, counted from 1 at send.
+    pub nth: u32,
+    /// What happens to it.
+    pub twist: Twist,
+}
+
+/// What a message fault does to its message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Twist {
+    /// Lost at send.
+    Drop,
+    /// Every copy arrives this many microseconds later than the network decided.
+    Delay(u64),
+    /// A second copy arrives with the first.
+    Duplicate,
+}
+
+impl Twist {
+    /// The scenario key: `drop`, `delay_ms` or `duplicate`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Twist::Drop => "drop",
+            Twist::Delay(_) => "delay_ms",
+            Twist::Duplicate => "duplicate",
+        }
+    }
+
+    /// The key's value as a scenario writes it.
+    fn value(self) -> serde_json::Value {
+        match self {
+            Twist::Delay(us) => ms_json(us),
+            Twist::Drop | Twist::Duplicate => serde_json::json!(true),
+        }
+    }
+}
+
+impl MessageFault {
+    /// Whether a message of kind `kind()` from `from` to `to` may be this one (the kind is
+    /// asked only when the link matches: naming it costs a serialisation).
+    #[inline]
+    pub fn on_link(&self, from: Endpoint, to: Endpoint) -> bool {
+        self.from == from && self.to == to
+    }
+
+    /// The message as a scenario names it, without the twist.
+    pub fn message_json(&self) -> serde_json::Value {
+        serde_json::json!({"kind": self.kind, "from": self.from, "to": self.to, "nth": self.nth})
+    }
+}
+
+impl Serialize for MessageFault {
+    /// In traces: `{"kind": K, "from": A, "to": B, "nth": i, "drop": true}`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = self.message_json();
+        v[self.twist.key()] = self.twist.value();
+        v.serialize(s)
+    }
 }
 
 impl Fault {
@@ -167,6 +245,12 @@ impl Fault {
             },
             Fault::HealLinks => Fault::HealLinks,
             Fault::Heal => Fault::Heal,
+            Fault::Message(m) => Fault::Message(MessageFault {
+                from: e(m.from),
+                to: e(m.to),
+                ..m.clone()
+            }),
+            Fault::Set(s) => Fault::Set(s.clone()),
         }
     }
 
@@ -198,7 +282,8 @@ impl Fault {
             }
             Fault::Isolate(e) => vec![*e],
             Fault::Cut { from, to } | Fault::Repair { from, to } => vec![*from, *to],
-            Fault::HealLinks | Fault::Heal => vec![],
+            Fault::Message(m) => vec![m.from, m.to],
+            Fault::HealLinks | Fault::Heal | Fault::Set(_) => vec![],
         }
     }
 
@@ -218,12 +303,14 @@ impl Fault {
             Fault::ClockStep { .. } => "clock_step",
             Fault::ClockDrift { .. } => "clock_drift",
             Fault::Heal => "heal",
+            Fault::Message(_) => "message",
+            Fault::Set(_) => "set",
         }
     }
 }
 
-/// All scenario keys a fault entry may use besides `at_ms`.
-pub const FAULT_KEYS: &[&str] = ENTRY_KEYS.split_at(5).1;
+/// All scenario keys that name a fault (every entry has one).
+pub const FAULT_KEYS: &[&str] = ENTRY_KEYS.split_at(8).1;
 
 /// A fault at a virtual time: `{"at_ms": 1000, "crash": "n2"}`, or in reaction to a node's
 /// trace annotation: `{"at_ms": 1500, "on": {"node": "n5", "note": "duty", "value": "chief"},
@@ -345,6 +432,12 @@ impl Serialize for ScheduledFault {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(None)?;
+        if let Fault::Message(m) = &self.fault {
+            // Counted at send, not timed: no `at_ms`.
+            map.serialize_entry("message", &m.message_json())?;
+            map.serialize_entry(m.twist.key(), &m.twist.value())?;
+            return map.end();
+        }
         map.serialize_entry("at_ms", &ms_json(self.at_us))?;
         if let Some(on) = &self.on {
             map.serialize_entry("on", on)?;
@@ -365,6 +458,8 @@ impl Serialize for ScheduledFault {
                 serde_json::json!({"node": node, "offset_ms": offset_ms})
             }
             Fault::ClockDrift { node, ppm } => serde_json::json!({"node": node, "ppm": ppm}),
+            Fault::Message(m) => m.message_json(),
+            Fault::Set(s) => serde_json::json!(s),
         };
         if let Some(aim) = &self.aim {
             let placeholder = serde_json::json!(AIMED);
@@ -419,6 +514,15 @@ fn put_aim_back(
         }
         _ => {}
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageSpec {
+    kind: String,
+    from: serde_json::Value,
+    to: serde_json::Value,
+    nth: u32,
 }
 
 #[derive(Deserialize)]
@@ -523,10 +627,35 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                 let mut duration_us = None;
                 let mut every_us = None;
                 let mut times = None;
+                let mut message: Option<MessageSpec> = None;
+                let mut twist: Option<Twist> = None;
                 let mut places = Places::default();
                 let custom = de::Error::custom;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
+                        "drop" | "duplicate" | "delay_ms" => {
+                            if let Some(t) = twist {
+                                return Err(de::Error::custom(format!(
+                                    "one twist per message: `{key}` follows `{}`; split it into its own entry",
+                                    t.key()
+                                )));
+                            }
+                            twist = Some(match key.as_str() {
+                                "drop" => {
+                                    map.next_value::<Flag>()?;
+                                    Twist::Drop
+                                }
+                                "duplicate" => {
+                                    map.next_value::<Flag>()?;
+                                    Twist::Duplicate
+                                }
+                                _ => {
+                                    let n = map.next_value::<serde_json::Number>()?;
+                                    Twist::Delay(ms_to_us(&n).map_err(custom)?)
+                                }
+                            });
+                            continue;
+                        }
                         "on" => {
                             if on.is_some() {
                                 return Err(de::Error::duplicate_field("on"));
@@ -613,10 +742,54 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                                 ppm: s.ppm,
                             }
                         }
+                        "message" => {
+                            message = Some(map.next_value()?);
+                            // Completed with its twist below.
+                            Fault::HealLinks
+                        }
+                        "set" => Fault::Set(map.next_value()?),
                         other => {
                             return Err(de::Error::unknown_field(other, ENTRY_KEYS));
                         }
                     });
+                }
+                if let Some(m) = message {
+                    let Some(twist) = twist else {
+                        return Err(de::Error::custom(
+                            "a `message` entry says what happens to it: `\"drop\": true`, `\"delay_ms\": D` or `\"duplicate\": true`",
+                        ));
+                    };
+                    if at_ms.is_some()
+                        || on.is_some()
+                        || duration_us.is_some()
+                        || every_us.is_some()
+                        || times.is_some()
+                    {
+                        return Err(de::Error::custom(
+                            "a `message` entry is counted at send, not timed: it takes no at_ms, on, duration_ms, every_ms or times",
+                        ));
+                    }
+                    let endpoint = |v| {
+                        serde_json::from_value::<Endpoint>(v).map_err(|e| custom(e.to_string()))
+                    };
+                    let (from, to) = (endpoint(m.from)?, endpoint(m.to)?);
+                    return Ok(ScheduledFault::new(
+                        0,
+                        None,
+                        Fault::Message(MessageFault {
+                            kind: m.kind,
+                            from,
+                            to,
+                            nth: m.nth,
+                            twist,
+                        }),
+                    ));
+                }
+                if let Some(t) = twist {
+                    return Err(de::Error::custom(format!(
+                        "`{}` says what happens to a chosen message; name it with `message`: {{\"kind\": K, \"from\": A, \"to\": B, \"nth\": I}}",
+                        t.key()
+                    )));
                 }
                 let at_us = match (at_ms, &on) {
                     (Some(t), _) => t,
@@ -651,6 +824,9 @@ const ENTRY_KEYS: &[&str] = &[
     "duration_ms",
     "every_ms",
     "times",
+    "drop",
+    "delay_ms",
+    "duplicate",
     "crash",
     "restart",
     "pause",
@@ -664,6 +840,8 @@ const ENTRY_KEYS: &[&str] = &[
     "clock_step",
     "clock_drift",
     "heal",
+    "message",
+    "set",
 ];
 
 #[cfg(test)]

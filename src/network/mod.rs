@@ -36,6 +36,9 @@ pub enum LossReason {
     Partition,
     /// The receiver was crashed when the copy arrived (or crashed while holding it paused).
     ReceiverDown,
+    /// A scenario's fault on this one message dropped it at send (`{"message": ...,
+    /// "drop": true}`); counted with `loss` in the summary.
+    Fault,
 }
 
 impl LossReason {
@@ -45,6 +48,7 @@ impl LossReason {
             LossReason::Loss => "loss",
             LossReason::Partition => "partition",
             LossReason::ReceiverDown => "receiver_down",
+            LossReason::Fault => "fault",
         }
     }
 }
@@ -355,7 +359,7 @@ impl Network {
     /// Counts one copy lost.
     pub fn count_lost(&mut self, reason: LossReason) {
         match reason {
-            LossReason::Loss => self.stats.lost_loss += 1,
+            LossReason::Loss | LossReason::Fault => self.stats.lost_loss += 1,
             LossReason::Partition => self.stats.lost_partition += 1,
             LossReason::ReceiverDown => self.stats.lost_receiver_down += 1,
         }

@@ -192,6 +192,12 @@ pub trait ClientLogic<P: Protocol>: Sized {
     );
     /// A client timer fired.
     fn on_timer(&mut self, ctx: &mut ClientCtx<'_, P>, timer: u64);
+    /// New parameters while running (a scenario's `set` fault; see
+    /// [`Protocol::reconfigure`]). The default keeps what it was built with: the ready-made
+    /// driver reads no parameters after it is built.
+    fn reconfigure(&mut self, config: &P::Config) {
+        let _ = config;
+    }
     /// Whether this client logic honours `workload.pinned` (sends every attempt to the node
     /// it is pinned to). A scenario that pins the clients of a protocol whose clients do not
     /// is refused at load.

@@ -68,6 +68,49 @@ impl RequestId {
     }
 }
 
+/// `config` with the settings of a `set` fault applied: each key a dotted path into the
+/// parameters (`"bugs.commit_old_terms"`) that must name a boolean they already have.
+/// Errors say which key is wrong and what the parameters offer there.
+pub fn with_settings<C: Serialize + DeserializeOwned>(
+    config: &C,
+    settings: &std::collections::BTreeMap<String, bool>,
+) -> Result<C, String> {
+    let mut json = serde_json::to_value(config).map_err(|e| e.to_string())?;
+    for (path, on) in settings {
+        let (parent, name) = path.rsplit_once('.').unwrap_or(("", path.as_str()));
+        let mut at = &mut json;
+        for part in parent.split('.').filter(|p| !p.is_empty()) {
+            at = match at.get_mut(part) {
+                Some(next) if next.is_object() => next,
+                _ => return Err(format!("`{path}`: the parameters have no `{part}` block")),
+            };
+        }
+        match at.get_mut(name) {
+            Some(slot @ serde_json::Value::Bool(_)) => *slot = serde_json::Value::Bool(*on),
+            _ => {
+                let offered: Vec<&str> = at
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .filter(|(_, v)| v.is_boolean())
+                            .map(|(k, _)| k.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Err(if offered.is_empty() {
+                    format!("`{path}`: no switch there")
+                } else {
+                    format!(
+                        "`{path}`: no switch `{name}` there; the switches are: {}",
+                        offered.join(", ")
+                    )
+                });
+            }
+        }
+    }
+    serde_json::from_value(json).map_err(|e| e.to_string())
+}
+
 /// A distributed protocol that runs on every node of a simulation.
 pub trait Protocol: Sized + Clone + 'static {
     /// The name scenarios use to pick this protocol (`"protocol": {"name": ...}`).
@@ -113,6 +156,20 @@ pub trait Protocol: Sized + Clone + 'static {
         request: Self::Request,
     ) {
         let _ = (ctx, client, id, request);
+    }
+
+    /// New parameters while running: a scenario's `set` fault (`{"at_ms": T, "set":
+    /// {"bugs.NAME": true}}`) hands every running node its parameters with the switches
+    /// changed, and nodes built later get them through [`Protocol::new`]. A protocol takes
+    /// the bug switches (`config.bugs`) and keeps the rest as it was built with. The default
+    /// refuses; a scenario that sets switches for such a protocol is refused at load (the
+    /// loader asks a freshly built node).
+    fn reconfigure(&mut self, config: &Self::Config) -> Result<(), String> {
+        let _ = config;
+        Err(format!(
+            "protocol {} does not take new parameters while running",
+            Self::NAME
+        ))
     }
 
     /// The check of the whole client history when the run ends (linearizability against a
@@ -184,5 +241,48 @@ pub trait Protocol: Sized + Clone + 'static {
     fn record_bytes(record: &Self::Record) -> u64 {
         let _ = record;
         std::mem::size_of::<Self::Record>() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_settings;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Bugs {
+        early: bool,
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct WithBugs {
+        timeout_ms: u64,
+        bugs: Bugs,
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct NoBugs {
+        timeout_ms: u64,
+    }
+
+    fn set(key: &str) -> BTreeMap<String, bool> {
+        BTreeMap::from([(key.to_string(), true)])
+    }
+
+    #[test]
+    fn settings_change_only_the_switches_named_and_name_what_is_wrong() {
+        let c = WithBugs {
+            timeout_ms: 5,
+            bugs: Bugs { early: false },
+        };
+        let changed = with_settings(&c, &set("bugs.early")).unwrap();
+        assert_eq!(changed.bugs, Bugs { early: true });
+        assert_eq!(changed.timeout_ms, 5);
+        let e = with_settings(&c, &set("bugs.late")).unwrap_err();
+        assert!(e.contains("no switch `late`") && e.contains("early"), "{e}");
+        let e = with_settings(&c, &set("timeout_ms")).unwrap_err();
+        assert!(e.contains("no switch"), "{e}");
+        let e = with_settings(&NoBugs { timeout_ms: 5 }, &set("bugs.early")).unwrap_err();
+        assert!(e.contains("no `bugs` block"), "{e}");
     }
 }

@@ -1028,7 +1028,25 @@ fn describe(entry: &Value) -> String {
         Fault::ClockStep { node, .. } => format!("a clock step on {node}"),
         Fault::ClockDrift { node, .. } => format!("a clock drift on {node}"),
         Fault::Heal => "the heal".to_string(),
+        Fault::Message(m) => format!(
+            "{} of {} #{} {}->{}",
+            m.twist.key(),
+            m.kind,
+            m.nth,
+            m.from,
+            m.to
+        ),
+        Fault::Set(s) => format!(
+            "set {}",
+            s.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
     };
+    if matches!(sf.fault, Fault::Message(_)) {
+        return what;
+    }
     if sf.on.is_some() {
         format!("{what} (on a note)")
     } else {

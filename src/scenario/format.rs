@@ -320,6 +320,21 @@ pub struct ScenarioFile {
     pub outcome: Option<ExpectedOutcome>,
 }
 
+impl ScenarioFile {
+    /// The first what-if entry of `faults` (a fault on one chosen message, or a `set`), by
+    /// index and key: drivers that choose fates and faults themselves (the explorer) refuse
+    /// them.
+    pub fn what_if_fault(&self) -> Option<(usize, &'static str)> {
+        self.faults.iter().enumerate().find_map(|(i, sf)| {
+            matches!(
+                sf.fault,
+                crate::faults::Fault::Message(_) | crate::faults::Fault::Set(_)
+            )
+            .then(|| (i, sf.fault.key()))
+        })
+    }
+}
+
 /// How a scenario runs (`"driver"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -85,6 +85,7 @@ impl<P: Protocol> Scenario<P> {
         typed_config::<P>(&doc.file, 0, &place)?;
         check_knobs::<P>(&doc.file, &place)?;
         check_role_aims::<P>(&doc.file, &place)?;
+        check_settings::<P>(&doc.file, &place)?;
         check_pinned::<P>(&doc.file, &place)?;
         Ok(Scenario {
             doc,
@@ -255,6 +256,54 @@ fn check_role_aims<P: Protocol>(file: &ScenarioFile, place: &Where<'_>) -> Resul
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A `set` entry names bug switches the protocol has (booleans under `bugs` in its
+/// parameters), and the protocol takes new parameters while running: a node built from the
+/// scenario's parameters is asked to take the changed ones, as the run will ask.
+fn check_settings<P: Protocol>(file: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
+    for (i, sf) in file.faults.iter().enumerate() {
+        let crate::faults::Fault::Set(settings) = &sf.fault else {
+            continue;
+        };
+        let field = format!("faults[{i}].set");
+        let defaults = serde_json::to_value(P::Config::default()).unwrap_or_default();
+        let switches: Vec<&str> = defaults["bugs"]
+            .as_object()
+            .map(|b| {
+                b.iter()
+                    .filter(|(_, v)| v.is_boolean())
+                    .map(|(k, _)| k.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if switches.is_empty() {
+            return Err(place.error(
+                &field,
+                format!("protocol {} has no bug switches to set", P::NAME),
+            ));
+        }
+        for key in settings.keys() {
+            let name = key.strip_prefix("bugs.").unwrap_or(key);
+            if !switches.contains(&name) {
+                return Err(place.error(
+                    &field,
+                    format!(
+                        "`{key}`: protocol {} has no bug switch `{name}`; it has: {}",
+                        P::NAME,
+                        switches.join(", ")
+                    ),
+                ));
+            }
+        }
+        let config = protocol_config::<P>(file, place)?;
+        let changed = crate::protocol::with_settings(&config, settings)
+            .map_err(|why| place.error(&field, why))?;
+        let mut node = P::new(NodeId(0), file.nodes, &config);
+        node.reconfigure(&changed)
+            .map_err(|why| place.error(&field, why))?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@
 use super::error::{InputError, Where};
 use super::format::{DriverKind, KindName, SCHEMA, ScenarioFile, ms_text};
 use crate::base::types::{Endpoint, NodeId};
-use crate::faults::{AIMED, Aim, Fault, ScheduledFault, takes_several};
+use crate::faults::{AIMED, Aim, Fault, MessageFault, ScheduledFault, Twist, takes_several};
 use crate::network::{Latency, LongDelay};
 use crate::sim::{DRIFT_PPM_MAX, DRIFT_PPM_MIN};
 
@@ -209,6 +209,97 @@ fn check_shape(
                     "a repeated fault must be undone before it fires again: duration_ms may be at most every_ms",
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// A fault on one chosen message: its endpoints exist and its kind can travel between them
+/// (`request` from a client to a node, `response` back, any other kind between two nodes),
+/// it counts from 1, a delay is within bounds, and no earlier entry names the same message.
+fn check_message(
+    place: &Where<'_>,
+    i: usize,
+    m: &MessageFault,
+    earlier: &[ScheduledFault],
+    nodes: u32,
+    clients: u32,
+) -> Result<(), InputError> {
+    let at = |what: &str| format!("faults[{i}].message.{what}");
+    check_endpoint(place, &at("from"), m.from, nodes, clients)?;
+    check_endpoint(place, &at("to"), m.to, nodes, clients)?;
+    if m.nth == 0 {
+        return Err(place.error(
+            &at("nth"),
+            "nth counts from 1 (the first message of its kind from `from` to `to`)",
+        ));
+    }
+    let (node_from, node_to) = (
+        matches!(m.from, Endpoint::Node(_)),
+        matches!(m.to, Endpoint::Node(_)),
+    );
+    let fits = match m.kind.as_str() {
+        "" => return Err(place.error(&at("kind"), "name the message's kind, e.g. \"request\"")),
+        "request" => !node_from && node_to,
+        "response" => node_from && !node_to,
+        _ => node_from && node_to,
+    };
+    if !fits || m.from == m.to {
+        return Err(place.error(
+            &at("from"),
+            format!(
+                "no `{}` message goes from {} to {}: requests go from a client to a node, responses from a node to a client, every other kind from one node to another",
+                m.kind, m.from, m.to
+            ),
+        ));
+    }
+    if let Twist::Delay(us) = m.twist {
+        if us == 0 || us > DELAY_US_MAX {
+            return Err(place.error(
+                &format!("faults[{i}].delay_ms"),
+                format!(
+                    "expected more than 0 ms and at most {} ms (one hour)",
+                    DELAY_US_MAX / 1_000
+                ),
+            ));
+        }
+    }
+    let same = |sf: &ScheduledFault| match &sf.fault {
+        Fault::Message(o) => (&o.kind, o.from, o.to, o.nth) == (&m.kind, m.from, m.to, m.nth),
+        _ => false,
+    };
+    if let Some(j) = earlier.iter().position(same) {
+        return Err(place.error(
+            &format!("faults[{i}].message"),
+            format!("faults[{j}] already chooses this message; one fault per message"),
+        ));
+    }
+    Ok(())
+}
+
+/// A `set` entry's keys are dotted paths to bug switches (`bugs.NAME`); whether the protocol
+/// has them is checked against its type (`typed`).
+fn check_settings(
+    place: &Where<'_>,
+    i: usize,
+    settings: &std::collections::BTreeMap<String, bool>,
+) -> Result<(), InputError> {
+    let field = format!("faults[{i}].set");
+    if settings.is_empty() {
+        return Err(place.error(
+            &field,
+            "name at least one switch, e.g. {\"bugs.NAME\": true}",
+        ));
+    }
+    for key in settings.keys() {
+        if key
+            .strip_prefix("bugs.")
+            .is_none_or(|name| name.is_empty() || name.contains('.'))
+        {
+            return Err(place.error(
+                &field,
+                format!("`{key}`: expected a bug switch written `bugs.NAME`"),
+            ));
         }
     }
     Ok(())
@@ -513,6 +604,14 @@ fn validate_base(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> 
     }
     let mut previous = 0;
     for (i, sf) in f.faults.iter().enumerate() {
+        if let Fault::Message(m) = &sf.fault {
+            // Counted at send, not timed: it may sit anywhere in the list.
+            check_message(place, i, m, &f.faults[..i], nodes, clients)?;
+            continue;
+        }
+        if let Fault::Set(settings) = &sf.fault {
+            check_settings(place, i, settings)?;
+        }
         let at = format!("faults[{i}].at_ms");
         if sf.on.is_some() && sf.fault == Fault::Heal {
             return Err(place.error(

@@ -30,9 +30,12 @@ pub use queue::EventQueue;
 pub use report::{HistoryReport, RunReport, Verdict};
 
 use crate::base::rng::{Rng, Stream};
+use crate::base::types::Endpoint;
 use crate::base::types::{ClientId, NodeId, Time};
 use crate::check::{Checks, FailureClass, Finding, Phase, Status};
-use crate::faults::{Aim, Fault, Nemesis, NemesisKind, NoteTrigger, ScheduledFault, WorldState};
+use crate::faults::{
+    Aim, Fault, MessageFault, Nemesis, NemesisKind, NoteTrigger, ScheduledFault, WorldState,
+};
 use crate::history::{History, HistoryVerdict, checked_ops};
 use crate::network::{Fate, Network, Orderer, RandomNetwork, Transport};
 use crate::protocol::{Protocol, Value};
@@ -81,6 +84,13 @@ struct Planned {
     aim: Option<Aim>,
     duration: Option<Time>,
     origin: Origin,
+}
+
+/// A fault on one chosen message, waiting for it: the messages of its kind on its link
+/// seen so far.
+struct Chosen {
+    fault: MessageFault,
+    seen: u32,
 }
 
 /// How one step ended.
@@ -147,6 +157,7 @@ impl<P: Protocol> Simulation<P> {
                 faults_max: config.faults_max,
                 faults_bound_queued: false,
                 planned: Vec::new(),
+                chosen: Vec::new(),
                 aim_rng: Rng::new(config.seed, Stream::Aim),
                 // Change points fall in the faulty phase, or anywhere in a run without one.
                 order: Orderer::new(
@@ -190,6 +201,14 @@ impl<P: Protocol> Simulation<P> {
         let mut scheduled: Vec<(Time, Result<Fault, u32>)> = Vec::new();
         let mut reactions = Vec::new();
         for f in &self.config.faults {
+            if let Fault::Message(m) = &f.fault {
+                // Applied at send, whatever the phase: not an event.
+                self.sched.chosen.push(Chosen {
+                    fault: m.clone(),
+                    seen: 0,
+                });
+                continue;
+            }
             let planned = (!f.is_plain()).then(|| self.sched.plan(f));
             match (&f.on, planned) {
                 (Some(on), planned) => reactions.push(Reaction {
@@ -844,6 +863,9 @@ struct Sched<P: Protocol> {
     faults_bound_queued: bool,
     /// Scheduled faults resolved when they fire (`Ev::Planned`); usually none.
     planned: Vec<Planned>,
+    /// Faults on one chosen message each, not yet met; usually none (and then no send
+    /// names its kind).
+    chosen: Vec<Chosen>,
     /// The draws of `{"drawn": k}` aims: a stream of its own, so that no other stream moves.
     aim_rng: Rng,
     /// The delivery-order strategy, when the scenario asks for one other than `random`.
@@ -918,6 +940,37 @@ impl<P: Protocol> Driver<P> for Sched<P> {
             }
         };
         self.queue.push(at, ev);
+    }
+
+    #[inline(always)]
+    fn watches_sends(&self) -> bool {
+        !self.chosen.is_empty()
+    }
+
+    fn chosen(
+        &mut self,
+        from: Endpoint,
+        to: Endpoint,
+        kind: &dyn Fn() -> String,
+    ) -> Option<MessageFault> {
+        let mut named: Option<String> = None;
+        let mut hit = None;
+        for c in &mut self.chosen {
+            if !c.fault.on_link(from, to) {
+                continue;
+            }
+            if *named.get_or_insert_with(kind) != c.fault.kind {
+                continue;
+            }
+            c.seen += 1;
+            if c.seen == c.fault.nth && hit.is_none() {
+                hit = Some(c.fault.clone());
+            }
+        }
+        if hit.is_some() {
+            self.chosen.retain(|c| c.seen < c.fault.nth);
+        }
+        hit
     }
 
     fn wants_notes(&self) -> bool {

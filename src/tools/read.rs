@@ -148,7 +148,7 @@ pub(crate) fn fault_endpoints(fault: &Value, out: &mut Vec<String>) {
         }
         Value::Array(items) => items.iter().for_each(|x| fault_endpoints(x, out)),
         Value::Object(o) => o.iter().for_each(|(k, x)| {
-            if k != "offset_ms" && k != "ppm" {
+            if k != "offset_ms" && k != "ppm" && k != "kind" {
                 fault_endpoints(x, out)
             }
         }),
@@ -184,6 +184,33 @@ pub(crate) fn fault_text(fault: &Value) -> String {
                     compact(&x["node"]),
                     compact(&x["offset_ms"])
                 ),
+                "message" => {
+                    let twist = ["drop", "duplicate", "delay_ms"]
+                        .into_iter()
+                        .find(|t| x.get(*t).is_some())
+                        .unwrap_or("change");
+                    let what = match twist {
+                        "delay_ms" => format!("delay by {} ms", compact(&x["delay_ms"])),
+                        other => other.to_string(),
+                    };
+                    format!(
+                        "{what} {} #{} {} -> {}",
+                        compact(&x["kind"]),
+                        compact(&x["nth"]),
+                        compact(&x["from"]),
+                        compact(&x["to"])
+                    )
+                }
+                "set" => match x.as_object() {
+                    Some(s) => format!(
+                        "set {}",
+                        s.iter()
+                            .map(|(k, v)| format!("{k} = {}", compact(v)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    None => format!("set {}", compact(x)),
+                },
                 "clock_drift" => format!(
                     "clock drift {} {} ppm",
                     compact(&x["node"]),

@@ -5,7 +5,7 @@
 use super::{Held, NodeHost};
 use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use crate::check::{Finding, Phase, Trigger};
-use crate::faults::Fault;
+use crate::faults::{Fault, MessageFault};
 use crate::network::{Fate, Network};
 use crate::protocol::{Protocol, RequestId, Value};
 use crate::trace::{Origin, Recorder};
@@ -169,6 +169,25 @@ pub trait Driver<P: Protocol> {
     /// to them saves the copies.
     fn wants_notes(&self) -> bool {
         false
+    }
+    /// Whether a fault waits for one chosen message ([`Driver::chosen`]): only then does
+    /// the world name each message's kind at send, which costs a serialisation.
+    #[inline(always)]
+    fn watches_sends(&self) -> bool {
+        false
+    }
+    /// The fault on this message, if it is the chosen one: asked at every send (after
+    /// [`Driver::fate`], whose draws are taken as always) while [`Driver::watches_sends`].
+    /// `kind` names the message ([`crate::world::kind_of`]); call it only when the link
+    /// matches.
+    fn chosen(
+        &mut self,
+        from: Endpoint,
+        to: Endpoint,
+        kind: &dyn Fn() -> String,
+    ) -> Option<MessageFault> {
+        let _ = (from, to, kind);
+        None
     }
 }
 

@@ -1,14 +1,17 @@
 //! Faults as the world applies them: crashes (volatile state and unsynced writes lost),
 //! restarts, pauses and resumes, link cuts and repairs, clock steps and drift, and the heal.
 
-use super::host::edit_host;
-use super::{Applied, Consequence, Driver, Env, Flow, Held, World};
+use super::host::{edit_client, edit_host};
+use super::{Applied, Consequence, Driver, Env, Flow, Held, Stop, World, guarded};
 use crate::base::types::{Endpoint, NodeId};
 use crate::check::{Phase, Status, Trigger, TriggerKind};
 use crate::faults::Fault;
 use crate::network::LossReason;
+use crate::protocol::ClientLogic;
 use crate::protocol::Protocol;
 use crate::trace::{Origin, Record};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 impl<P: Protocol> World<P> {
     pub(super) fn record_fault<D: Driver<P>>(
@@ -55,6 +58,7 @@ impl<P: Protocol> World<P> {
                 | Fault::Repair { .. }
                 | Fault::HealLinks
                 | Fault::Heal
+                | Fault::Set(_)
         );
         let applied = Applied {
             handled: true,
@@ -159,8 +163,66 @@ impl<P: Protocol> World<P> {
                 self.trigger(env, TriggerKind::Clock, Some(*node));
             }
             Fault::Heal => self.heal(origin, env)?,
+            Fault::Set(settings) => {
+                let running = self.reconfigure(settings)?;
+                let detail = format!("{running} running nodes take it now; later boots too");
+                self.record_fault(env, fault, origin, Some(&detail))?;
+            }
+            Fault::Message(_) => {
+                // A driver applies these at send ([`Driver::chosen`]); as an action they do
+                // nothing.
+                self.record_fault(env, fault, origin, Some("ignored: applied at send only"))?;
+            }
         }
         Ok(applied)
+    }
+
+    /// A `set` fault: the cluster's parameters (and any node's own) change for every later
+    /// boot, and every node with an instance (up or paused) and every client takes them now.
+    /// Returns how many nodes took them.
+    fn reconfigure(&mut self, settings: &BTreeMap<String, bool>) -> Result<usize, Stop> {
+        let changed = |c: &P::Config| crate::protocol::with_settings(c, settings);
+        let config = changed(&self.config).map_err(|e| self.failed("protocol_error", vec![], e))?;
+        self.config = Arc::new(config);
+        for i in 0..self.node_configs.len() {
+            if let Some(own) = &self.node_configs[i] {
+                let c = changed(own).map_err(|e| self.failed("protocol_error", vec![], e))?;
+                self.node_configs[i] = Some(Arc::new(c));
+            }
+        }
+        let mut running = 0;
+        for i in 0..self.nodes {
+            let n = NodeId(i);
+            if self.hosts[n.index()].proto.is_none() {
+                continue;
+            }
+            let config = match self.node_configs.get(n.index()) {
+                Some(Some(own)) => own.clone(),
+                _ => self.config.clone(),
+            };
+            let proto = edit_host(&mut self.hosts[n.index()])
+                .proto
+                .as_mut()
+                .expect("checked above");
+            match guarded(|| proto.reconfigure(&config)) {
+                Ok(Ok(())) => running += 1,
+                Ok(Err(why)) => {
+                    return Err(self.failed("protocol_error", vec![n], format!("{n}: {why}")));
+                }
+                Err(message) => {
+                    return Err(self.failed(
+                        "protocol_panic",
+                        vec![n],
+                        format!("{n} panicked taking new parameters: {message}"),
+                    ));
+                }
+            }
+        }
+        let config = self.config.clone();
+        for c in &mut self.clients {
+            edit_client(c).logic.reconfigure(&config);
+        }
+        Ok(running)
     }
 
     /// Drops the instance and its timers; the store keeps only synced writes. Returns the

@@ -9,9 +9,10 @@ use super::{
 };
 use crate::base::types::{ClientId, Endpoint, NodeId};
 use crate::check::Status;
+use crate::faults::{Fault, MessageFault, Twist};
 use crate::network::{Fate, LossReason};
 use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol};
-use crate::trace::{Payload, Record, ShowError};
+use crate::trace::{Origin, Payload, Record, ShowError};
 use std::sync::atomic::AtomicU64;
 
 impl<P: Protocol> World<P> {
@@ -258,7 +259,12 @@ impl<P: Protocol> World<P> {
         let id = self.next_msg_id;
         self.next_msg_id += 1;
         let (vf, vt) = (self.network.vertex(from), self.network.vertex(to));
-        let fate = env.driver.fate(vf, vt);
+        let mut fate = env.driver.fate(vf, vt);
+        let chosen = if env.driver.watches_sends() {
+            twist(from, to, &payload, &mut fate, env)
+        } else {
+            None
+        };
         self.network.count_sent(&fate);
         let copies = match fate {
             Fate::Lost => 0,
@@ -279,6 +285,18 @@ impl<P: Protocol> World<P> {
                 msg: &payload,
             },
         )?;
+        let mut reason = LossReason::Loss;
+        if let Some((m, ignored)) = chosen {
+            if m.twist == Twist::Drop && ignored.is_none() {
+                reason = LossReason::Fault;
+            }
+            let detail = match ignored {
+                Some(why) => format!("ignored: {why} (message #{id})"),
+                None => format!("message #{id}"),
+            };
+            let fault = Fault::Message(m);
+            self.record_fault(env, &fault, Origin::Schedule, Some(&detail))?;
+        }
         match fate {
             Fate::Lost => self.record(
                 env,
@@ -286,7 +304,7 @@ impl<P: Protocol> World<P> {
                     id,
                     from,
                     to,
-                    reason: LossReason::Loss,
+                    reason,
                 },
             ),
             Fate::Arrives {
@@ -645,4 +663,57 @@ impl<P: Protocol> World<P> {
 #[inline(always)]
 fn store_size<R: Clone>(store: &crate::storage::Store<R>) -> u64 {
     (store.len() + store.pending_writes()) as u64
+}
+
+/// The fault a driver has chosen for this message, if any, applied to its fate: a drop
+/// loses it, a delay moves every copy later, a duplicate adds a copy that arrives with the
+/// first. The network's draws for it have been taken already, so no stream moves. Returns
+/// the fault and, when it changed nothing, why (the network had lost or duplicated it).
+#[cold]
+#[inline(never)]
+fn twist<P: Protocol, D: Driver<P>>(
+    from: Endpoint,
+    to: Endpoint,
+    payload: &Payload<P>,
+    fate: &mut Fate,
+    env: &mut Env<'_, D>,
+) -> Option<(MessageFault, Option<&'static str>)> {
+    let m = env
+        .driver
+        .chosen(from, to, &|| super::kind_of::<P>(payload))?;
+    let ignored = match (m.twist, &mut *fate) {
+        (_, Fate::Lost) => Some("the network lost it"),
+        (Twist::Drop, _) => {
+            *fate = Fate::Lost;
+            None
+        }
+        (
+            Twist::Delay(us),
+            Fate::Arrives {
+                first, duplicate, ..
+            },
+        ) => {
+            *first = first.add(crate::base::types::Time(us));
+            if let Some(d) = duplicate {
+                *d = d.add(crate::base::types::Time(us));
+            }
+            None
+        }
+        (
+            Twist::Duplicate,
+            Fate::Arrives {
+                duplicate: Some(_), ..
+            },
+        ) => Some("the network duplicated it already"),
+        (
+            Twist::Duplicate,
+            Fate::Arrives {
+                first, duplicate, ..
+            },
+        ) => {
+            *duplicate = Some(*first);
+            None
+        }
+    };
+    Some((m, ignored))
 }

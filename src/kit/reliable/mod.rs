@@ -263,6 +263,12 @@ impl<M: Clone + std::fmt::Debug> Reliable<M> {
         cx.sync();
     }
 
+    /// Turns the `dedup_seq_only` mistake on or off from now on (a protocol taking new bug
+    /// switches while running).
+    pub fn set_dedup_seq_only(&mut self, on: bool) {
+        self.config.dedup_seq_only = on;
+    }
+
     /// This node's sender session (0 before the layer started).
     pub fn session(&self) -> u64 {
         self.session

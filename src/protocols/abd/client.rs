@@ -164,6 +164,11 @@ impl ClientLogic<Abd> for AbdClient {
         }
     }
 
+    /// `skip_read_write_back` is a client's switch: it takes the new bug switches.
+    fn reconfigure(&mut self, config: &Config) {
+        self.config.bugs = config.bugs.clone();
+    }
+
     fn on_start(&mut self, ctx: &mut ClientCtx<'_, Abd>) {
         self.think(ctx);
     }

@@ -158,6 +158,13 @@ impl Protocol for Abd {
         }
     }
 
+    /// Takes the new bug switches (the clients take theirs too); the other parameters stay
+    /// as built.
+    fn reconfigure(&mut self, config: &Config) -> Result<(), String> {
+        self.config.bugs = config.bugs.clone();
+        Ok(())
+    }
+
     fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
 
     fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {

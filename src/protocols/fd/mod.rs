@@ -381,6 +381,15 @@ impl Protocol for Fd {
         }
     }
 
+    /// Takes the new bug switches (`dedup_seq_only` reaches the reliable layer); the other
+    /// parameters stay as built.
+    fn reconfigure(&mut self, config: &Config) -> Result<(), String> {
+        self.config.bugs = config.bugs.clone();
+        self.rd
+            .set_dedup_seq_only(self.config.reliable.dedup_seq_only || config.bugs.dedup_seq_only);
+        Ok(())
+    }
+
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         let out = RELIABLE.start(ctx, &mut self.rd);
         self.delivered(out);

@@ -796,6 +796,12 @@ impl Protocol for MultiPaxos {
         }
     }
 
+    /// Takes the new bug switches; the other parameters stay as built.
+    fn reconfigure(&mut self, config: &Config) -> Result<(), String> {
+        self.config.bugs = config.bugs.clone();
+        Ok(())
+    }
+
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         ctx.annotate("role", Role::Follower.name());
         self.reset_election(ctx);

@@ -564,6 +564,12 @@ impl Protocol for Paxos {
         }
     }
 
+    /// Takes the new bug switches; the other parameters stay as built.
+    fn reconfigure(&mut self, config: &Config) -> Result<(), String> {
+        self.config.bugs = config.bugs.clone();
+        Ok(())
+    }
+
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.set_role(ctx, "idle");
         ctx.set_timer(Timer::Query, Time::from_ms(self.config.query_ms.max(1)));

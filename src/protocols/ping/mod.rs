@@ -179,6 +179,12 @@ impl Protocol for Ping {
         }
     }
 
+    /// Takes the new bug switches; the other parameters stay as built.
+    fn reconfigure(&mut self, config: &Config) -> Result<(), String> {
+        self.config.bugs = config.bugs.clone();
+        Ok(())
+    }
+
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.begin(ctx, 1);
     }
