@@ -397,7 +397,7 @@ fn fresh_run(shared: &Shared, body: &Value) -> Result<Value, Refusal> {
     };
     let text = play::scenario_text(&shared.dir, name)?;
     let doc = play::load(name, &text, &set)?;
-    let made = play::run(doc, seed, &shared.budget)?;
+    let made = play::run(doc, seed, &set, &shared.budget)?;
     let id = next_id(shared);
     let label = if set.is_empty() {
         name.to_string()
@@ -421,14 +421,16 @@ fn what_if(shared: &Shared, body: &Value) -> Result<Value, Refusal> {
     })?;
     let base = kept(shared, base)?;
     let scenario = play::with_fault(&base.scenario, fault, base.heal_us)?;
-    let source = format!("what-if of run {}", base.id);
+    let id = next_id(shared);
+    // The what-if is named after the file it is saved as, so that the replay line its
+    // trace and page show works from the served directory.
+    let name = file_name(shared, id, base.seed);
     let text = serde_json::to_string_pretty(&scenario).expect("JSON values print");
-    let doc = play::load(&source, &text, &[])?;
-    let made = play::run(doc, Some(base.seed), &shared.budget)?;
+    let doc = play::load(&name, &text, &[])?;
+    let made = play::run(doc, Some(base.seed), &[], &shared.budget)?;
     let departure = play::departure(&base.trace, &made.trace);
     let label = format!("run {} + {fault}", base.id);
-    let id = next_id(shared);
-    let saved = save(shared, id, &made);
+    let saved = save(shared, &name, &made);
     let run = keep(shared, id, Some(base.id), label, made, saved);
     let mut v = run_json(&run);
     v["departure"] = departure;
@@ -466,34 +468,36 @@ fn keep(
     })
 }
 
-/// Saves what-if `id`'s scenario as `whatifs/whatif-ID-seedN.json` under the served
-/// directory (never over a file already there: a suffix `-2`, `-3`, ... is added), and says
-/// where, relative to the directory; `None` if it cannot be written (the run is still shown
-/// and can be downloaded).
-fn save(shared: &Shared, id: u64, made: &play::Made) -> Option<String> {
+/// The name what-if `id` is saved as, relative to the served directory:
+/// `whatifs/whatif-ID-seedN.json`, or with a suffix (`-2`, ...) if that file is there
+/// already (from an earlier session: run ids start at 1 each time).
+fn file_name(shared: &Shared, id: u64, seed: u64) -> String {
+    let name = |k: u32| match k {
+        1 => format!("whatifs/whatif-{id}-seed{seed}.json"),
+        k => format!("whatifs/whatif-{id}-seed{seed}-{k}.json"),
+    };
+    (1..100)
+        .map(name)
+        .find(|rel| !shared.dir.join(rel).exists())
+        .unwrap_or_else(|| name(100))
+}
+
+/// Saves a what-if's scenario as `rel` under the served directory, never over a file
+/// already there nor through a link that leads outside; returns `rel` if it was written,
+/// `None` if not (the run is still shown and can be downloaded).
+fn save(shared: &Shared, rel: &str, made: &play::Made) -> Option<String> {
     let text = serde_json::to_string_pretty(&made.scenario).ok()? + "\n";
     let folder = play::inside(&shared.dir, "whatifs").ok()?;
     std::fs::create_dir_all(&folder).ok()?;
-    for k in 1..100 {
-        let suffix = if k == 1 {
-            String::new()
-        } else {
-            format!("-{k}")
-        };
-        let rel = format!("whatifs/whatif-{id}-seed{}{suffix}.json", made.seed);
-        // Checked once the folder exists: a link that leads outside is refused.
-        let path = play::inside(&shared.dir, &rel).ok()?;
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path);
-        match file {
-            Ok(mut f) => return f.write_all(text.as_bytes()).ok().map(|()| rel),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(_) => return None,
-        }
-    }
-    None
+    // Checked again once the folder exists: it may be a link.
+    let path = play::inside(&shared.dir, rel).ok()?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .ok()?;
+    file.write_all(text.as_bytes()).ok()?;
+    Some(rel.to_string())
 }
 
 /// What the page is told about a run.

@@ -189,24 +189,39 @@ pub(super) struct Made {
     pub(super) info: Value,
 }
 
-/// Runs `doc` with `seed` (its own when `None`) within `budget`.
-pub(super) fn run(doc: Document, seed: Option<u64>, budget: &Budget) -> Result<Made, Refusal> {
+/// Runs `doc` (loaded with `overrides`, which its trace header and replay line name) with
+/// `seed` (its own when `None`) within `budget`.
+pub(super) fn run(
+    doc: Document,
+    seed: Option<u64>,
+    overrides: &[String],
+    budget: &Budget,
+) -> Result<Made, Refusal> {
     struct Visit<'a> {
         seed: Option<u64>,
+        overrides: &'a [String],
         budget: &'a Budget,
     }
     impl ScenarioVisitor for Visit<'_> {
         type Output = Result<Made, Refusal>;
         fn visit<P: Protocol>(self, scn: Scenario<P>) -> Self::Output {
-            run_typed(scn, self.seed, self.budget)
+            run_typed(scn, self.seed, self.overrides, self.budget)
         }
     }
-    with_scenario(doc, Visit { seed, budget })?
+    with_scenario(
+        doc,
+        Visit {
+            seed,
+            overrides,
+            budget,
+        },
+    )?
 }
 
 fn run_typed<P: Protocol>(
     scn: Scenario<P>,
     seed: Option<u64>,
+    overrides: &[String],
     budget: &Budget,
 ) -> Result<Made, Refusal> {
     let seed = seed.unwrap_or(scn.file.seed);
@@ -215,7 +230,7 @@ fn run_typed<P: Protocol>(
     let heal_us = scn.config(seed)?.resolved_heal_at().0;
     let mut scenario = scn.json.clone();
     scenario["seed"] = seed.into();
-    let header = trace::header::<P>(&scn.source, &scn.json, seed, &[]);
+    let header = trace::header::<P>(&scn.source, &scn.json, seed, overrides);
     let kept = Rc::new(RefCell::new(Kept {
         text: header + "\n",
         records: 0,
@@ -240,7 +255,7 @@ fn run_typed<P: Protocol>(
             message: format!("the run was stopped: {reason}"),
         });
     }
-    let replay = scenario::replay_line(&scn.source, seed, &[]);
+    let replay = scenario::replay_line(&scn.source, seed, overrides);
     kept.text.push_str(&trace::file::summary_line(
         &report,
         report.fingerprint,
