@@ -218,6 +218,8 @@ pub(super) fn run(
     )?
 }
 
+// The wall clock only times the run against its budget; nothing in the run reads it.
+#[allow(clippy::disallowed_types)]
 fn run_typed<P: Protocol>(
     scn: Scenario<P>,
     seed: Option<u64>,
@@ -321,6 +323,7 @@ struct Kept {
 /// Keeps every trace line in memory, and stops the run (by refusing a line) when it passes
 /// the playground's record, byte or wall-clock budget. The engine cannot be interrupted
 /// between records, but every step writes at least one, so the clock is read often enough.
+#[allow(clippy::disallowed_types)] // the wall-clock budget, as in `run_typed`
 struct Budgeted {
     kept: Rc<RefCell<Kept>>,
     budget: Budget,
