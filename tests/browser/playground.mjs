@@ -1,7 +1,8 @@
 // Drives the playground (`faultline serve`) in headless Chromium: runs raft/leader-crash,
 // finds the node that leads first (from the trace's vocabulary), picks a point on its lane
-// shortly after it starts leading (the viewer's `pick` message, posted from inside the
-// viewer's frame as the viewer does), crashes it there, and checks that the page shows the
+// shortly after it starts leading (with the viewer's "what if here?" button where the viewer
+// has it, else a `pick` message posted from inside the viewer's frame as the viewer posts
+// it), crashes it there, and checks that the page shows the
 // departure point (at the crash's step and time) and both verdicts. Saves a screenshot.
 //
 //   node tests/browser/playground.mjs --url http://127.0.0.1:PORT/ [--chromium PATH] [--screenshots DIR]
@@ -80,18 +81,47 @@ try {
   const vocab = lines[0].vocabulary;
   const elected = lines.find((r) => r.ev === "note" && r.key === vocab.role && vocab.leading.includes(r.value));
   if (!elected) fail("no node ever leads in the first run");
-  const crashUs = elected.t + 50_000;
-  const crashMs = crashUs / 1000;
+  // A point on its lane 50 ms after it starts leading: the first record of that node from then.
+  const later = lines.findIndex((r, i) => i > 0 && r.node === elected.node && r.t >= elected.t + 50_000 && r.step !== undefined);
+  if (later < 0) fail("no record of " + elected.node + " 50 ms after it leads");
 
-  // Pick that point as the viewer does: a `pick` message from the viewer's frame.
+  // Pick it: with the viewer's own "what if here?" when the page has it (the cursor put on
+  // that record through the viewer's test API), else a `pick` message posted from the
+  // viewer's frame, as the viewer posts it.
   const frame = page.frames().find((f) => f.parentFrame() === page.mainFrame());
   if (!frame) fail("the viewer's frame is missing");
-  await frame.evaluate(([node, t, record]) => {
-    window.parent.postMessage({ faultline: 1, type: "pick", step: record.step, t, lane: node, record, kind: "node" }, "*");
-  }, [elected.node, crashUs, elected]);
+  const button = await frame.evaluate(() => {
+    const b = document.getElementById("btn-whatif");
+    const v = window.faultlineViewer;
+    return !!(b && v && typeof v.select === "function" && b.offsetParent !== null);
+  });
+  let via = "pick message";
+  if (button) {
+    via = "the viewer's what-if button";
+    // The viewer numbers records from 0 after the header; if its numbering differs, walk
+    // from the time to that node's record.
+    const at = await frame.evaluate(([i, t, node]) => {
+      const v = window.faultlineViewer;
+      v.select(i);
+      let p = v.pick();
+      if (p.lane === node && p.t === t) return p;
+      v.at(t);
+      for (let k = 0; k < 200 && !(p = v.pick(), p.kind === "node" && p.lane === node); k++) v.step(1);
+      return p;
+    }, [later - 1, lines[later].t, elected.node]);
+    await frame.evaluate(() => document.getElementById("btn-whatif").click());
+    if (at.lane !== elected.node) fail("the viewer picked lane " + at.lane + ", not " + elected.node);
+  } else {
+    await frame.evaluate(([node, t, record]) => {
+      window.parent.postMessage({ faultline: 1, type: "pick", step: record.step, t, lane: node, record, kind: "node" }, "*");
+    }, [elected.node, lines[later].t, lines[later]]);
+  }
   await page.waitForFunction(() => document.getElementById("picked").textContent.startsWith("Picked step"), null, { timeout: 10000 });
   const form = await page.evaluate(() => [document.getElementById("wi-time").value, document.getElementById("wi-node").value]);
-  if (Number(form[0]) !== crashMs || form[1] !== elected.node) fail("the pick did not fill the form: " + form);
+  if (form[1] !== elected.node) fail("the pick did not fill the form's node: " + form);
+  const crashMs = Number(form[0]);
+  const crashUs = Math.round(crashMs * 1000);
+  if (Math.abs(crashUs - lines[later].t) > 100_000) fail("the pick filled a time far from the point: " + form);
   await page.selectOption("#wi-action", "crash");
   const t1 = performance.now();
   await page.click("#wi-go");
@@ -127,7 +157,7 @@ try {
   if (shots) await page.screenshot({ path: join(shots, "playground-whatif.png") });
   if (problems.length) fail(problems.join("; "));
   console.log(`playground: raft/leader-crash ran in ${ranMs.toFixed(0)} ms (${first}); ` +
-    `crash ${elected.node} at ${crashMs} ms re-ran in ${whatIfMs.toFixed(0)} ms; departure step ${m[1]} at ${m[2]} ms; ` +
+    `crash ${elected.node} at ${crashMs} ms (via ${via}) re-ran in ${whatIfMs.toFixed(0)} ms; departure step ${m[1]} at ${m[2]} ms; ` +
     `${shown.after}; checked in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 } catch (e) {
   console.error("playground FAILED: " + e.message + (problems.length ? " (" + problems.join("; ") + ")" : ""));
