@@ -157,6 +157,10 @@ fn bad_input_gets_400_with_the_loaders_message() {
             json!({"scenario": "raft/leader-crash", "x": 1}),
             "unknown field \"x\"",
         ),
+        (
+            json!({"scenario": "raft/leader-crash", "set": ["protocol.params.bugs.no_such_switch=true"]}),
+            "no_such_switch",
+        ),
         (json!([1, 2]), "must be a JSON object"),
     ];
     for (body, message) in cases {
@@ -176,7 +180,7 @@ fn bad_input_gets_400_with_the_loaders_message() {
     assert_eq!(r.status, 400, "{}", r.body);
     let error = r.json()["error"].as_str().unwrap().to_string();
     assert!(
-        error.contains("crash") && error.contains("n9 does not exist"),
+        error.starts_with("the what-if's scenario: faults[0].crash: n9 does not exist"),
         "{error}"
     );
     let r = whatif(json!({"at_ms": 100, "explode": "n1"}));

@@ -111,7 +111,11 @@ pub(super) fn cmd_serve(a: &ServeArgs, out: &mut dyn Write, err: &mut dyn Write)
     let _ = writeln!(out, "serving {}", shared.dir.display());
     let _ = out.flush();
     for request in server.incoming_requests() {
-        handle(&shared, request);
+        // A panic while answering (a bug here) drops the request, which tiny_http answers
+        // 500, and the server goes on.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle(&shared, request);
+        }));
     }
     Exit::Ok
 }
@@ -320,30 +324,37 @@ fn start_run(shared: &Arc<Shared>, request: Request, route: Route, body: Value) 
         };
         return respond(request, refusal(&r).with_header(header("Retry-After", "1")));
     }
-    let shared = shared.clone();
-    std::thread::spawn(move || {
-        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match route {
-            Route::WhatIf => what_if(&shared, &body),
-            _ => fresh_run(&shared, &body),
-        }));
-        let answer = match done {
-            Ok(Ok(v)) => json_answer(200, &v),
-            Ok(Err(r)) => refusal(&r),
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "a panic".into());
-                refusal(&Refusal {
-                    status: 500,
-                    message: format!("the run panicked: {what}"),
-                })
-            }
-        };
+    let worker = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("faultline-run".into())
+        .spawn(move || {
+            let shared = worker;
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match route {
+                Route::WhatIf => what_if(&shared, &body),
+                _ => fresh_run(&shared, &body),
+            }));
+            let answer = match done {
+                Ok(Ok(v)) => json_answer(200, &v),
+                Ok(Err(r)) => refusal(&r),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "a panic".into());
+                    refusal(&Refusal {
+                        status: 500,
+                        message: format!("the run panicked: {what}"),
+                    })
+                }
+            };
+            shared.busy.store(false, Ordering::SeqCst);
+            respond(request, answer);
+        });
+    // Without a thread the request is dropped (tiny_http answers 500) and the simulator is free.
+    if spawned.is_err() {
         shared.busy.store(false, Ordering::SeqCst);
-        respond(request, answer);
-    });
+    }
 }
 
 /// The fields of `body`, refusing any other.
@@ -426,8 +437,21 @@ fn what_if(shared: &Shared, body: &Value) -> Result<Value, Refusal> {
     // trace and page show works from the served directory.
     let name = file_name(shared, id, base.seed);
     let text = serde_json::to_string_pretty(&scenario).expect("JSON values print");
-    let doc = play::load(&name, &text, &[])?;
-    let made = play::run(doc, Some(base.seed), &[], &shared.budget)?;
+    // Errors name the field, not a place in a file that was never written.
+    let unnamed = |e: crate::scenario::InputError| {
+        let field = e.field.map_or(String::new(), |f| format!("{f}: "));
+        Refusal::bad(format!("the what-if's scenario: {field}{}", e.message))
+    };
+    let doc = crate::scenario::Document::load(&name, &text, &[]).map_err(unnamed)?;
+    let made = match play::run(doc, Some(base.seed), &[], &shared.budget) {
+        // `NAME:LINE:COL: field: message` as the field and message.
+        Err(r) if r.status == 400 => {
+            let rest = r.message.strip_prefix(name.as_str()).unwrap_or(&r.message);
+            let rest = rest.split_once(": ").map_or(rest, |(_, m)| m);
+            Err(Refusal::bad(format!("the what-if's scenario: {rest}")))
+        }
+        other => other,
+    }?;
     let departure = play::departure(&base.trace, &made.trace);
     let label = format!("run {} + {fault}", base.id);
     let saved = save(shared, &name, &made);
