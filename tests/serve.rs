@@ -113,7 +113,10 @@ fn a_what_if_departs_at_its_fault_and_every_download_replays() {
     assert_eq!(chained["departure"]["t"], 2_000_000, "{chained}");
     let download = pg.get(chained["download"].as_str().unwrap()).body;
     let faults = serde_json::from_str::<Value>(&download).unwrap()["faults"].clone();
-    assert_eq!(faults.as_array().unwrap().len(), 4, "{faults}");
+    // The pause and its resume, as two entries (a shaped entry would do nothing after the heal).
+    assert_eq!(faults.as_array().unwrap().len(), 5, "{faults}");
+    assert_eq!(faults[2], json!({"at_ms": 2000, "pause": "n3"}));
+    assert_eq!(faults[3], json!({"at_ms": 2300, "resume": "n3"}));
     assert_eq!(
         replay(&dir, "w2.json", &download, 1),
         chained["fingerprint"].as_str().unwrap()
@@ -128,6 +131,37 @@ fn a_what_if_departs_at_its_fault_and_every_download_replays() {
     let again = pg.post("/api/run", &json!({"scenario": saved}));
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.json()["fingerprint"], what["fingerprint"]);
+}
+
+/// A scenario without faults heals at 0, and a what-if keeps that heal: its crash, and the
+/// restart after it, still happen (as plain entries: a shaped one would not fire after the
+/// heal), and the runs depart at the crash.
+#[test]
+fn a_what_if_after_the_heal_still_happens() {
+    let dir = temp_dir("serve-after-heal");
+    let pg = Playground::start(&dir, &[]);
+    let base = pg
+        .post("/api/run", &json!({"scenario": "ping/basic"}))
+        .json();
+    let what = pg.post(
+        "/api/whatif",
+        &json!({"base": base["id"], "fault": {"at_ms": 300, "crash": "n1", "duration_ms": 400}}),
+    );
+    assert_eq!(what.status, 200, "{}", what.body);
+    let what = what.json();
+    let d = &what["departure"];
+    assert_eq!(
+        (d["t"].as_u64(), &d["after"]["fault"]),
+        (Some(300_000), &json!({"crash": "n1"})),
+        "{d}"
+    );
+    let trace = pg.get(what["trace"].as_str().unwrap()).body;
+    assert!(
+        trace
+            .lines()
+            .any(|l| l.contains("\"t\":700000,\"ev\":\"fault\",\"fault\":{\"restart\":\"n1\"}")),
+        "no restart at 700 ms"
+    );
 }
 
 #[test]

@@ -401,7 +401,9 @@ pub(super) fn with_fault(base: &Value, fault: &Value, heal_us: u64) -> Result<Va
         };
         list.insert(pos, f);
     };
-    insert(list, Value::Object(entry.clone()));
+    for f in with_undo(entry) {
+        insert(list, f);
+    }
     if !has_heal && obj.get("heal_at_ms").is_none() {
         if heal_us % 1000 == 0 {
             obj.insert("heal_at_ms".into(), (heal_us / 1000).into());
@@ -415,6 +417,66 @@ pub(super) fn with_fault(base: &Value, fault: &Value, heal_us: u64) -> Result<Va
         }
     }
     Ok(scn)
+}
+
+/// A timed entry with a `duration_ms` as two plain entries: the fault at its time and its
+/// undo (a restart after a crash, a resume after a pause, the repair of a cut link,
+/// `heal_links` after an isolation, partition or bridge) `duration_ms` later. A shaped entry
+/// does nothing after the heal (docs/fault-model.md), and a what-if's heal is kept where the
+/// previous run had it, often before the fault (at 0 in a scenario without faults); plain
+/// entries fire in the liveness phase too. Anything else is left as it is, for the loader
+/// to judge.
+fn with_undo(entry: &serde_json::Map<String, Value>) -> Vec<Value> {
+    let keep = || vec![Value::Object(entry.clone())];
+    if ["on", "every_ms", "times"]
+        .iter()
+        .any(|k| entry.contains_key(*k))
+    {
+        return keep();
+    }
+    let (Some(at), Some(d)) = (
+        entry.get("at_ms").and_then(Value::as_f64),
+        entry.get("duration_ms").and_then(Value::as_u64),
+    ) else {
+        return keep();
+    };
+    let plain = |k: &str| entry.get(k).filter(|v| v.is_string()).cloned();
+    let undo = if let Some(n) = plain("crash") {
+        json!({"restart": n})
+    } else if let Some(n) = plain("pause") {
+        json!({"resume": n})
+    } else if let Some(link) = entry.get("cut") {
+        json!({"repair": link})
+    } else if plain("isolate").is_some()
+        || entry.contains_key("partition")
+        || entry.contains_key("bridge")
+    {
+        json!({"heal_links": true})
+    } else {
+        return keep();
+    };
+    if !(0.0..=1e15).contains(&at) || d == 0 {
+        return keep();
+    }
+    let at_us = (at * 1000.0).round() as u64;
+    let Ok(undo_at) =
+        serde_json::from_str::<Value>(&ms_text(at_us.saturating_add(d.saturating_mul(1000))))
+    else {
+        return keep();
+    };
+    let mut fault = entry.clone();
+    fault.remove("duration_ms");
+    let mut undo = undo;
+    undo["at_ms"] = undo_at;
+    let mut undo_entry = serde_json::Map::new();
+    // `at_ms` first, as scenario files write it.
+    undo_entry.insert("at_ms".into(), undo["at_ms"].take());
+    for (k, v) in undo.as_object().into_iter().flatten() {
+        if k != "at_ms" {
+            undo_entry.insert(k.clone(), v.clone());
+        }
+    }
+    vec![Value::Object(fault), Value::Object(undo_entry)]
 }
 
 /// Where two traces first differ: the step and time of the first record line that is not
@@ -467,6 +529,39 @@ mod tests {
         assert_eq!(s["faults"][3]["heal"], true);
         assert_eq!(s["faults"][3]["at_ms"], 3000.5);
         assert!(with_fault(&base, &json!([1]), 0).is_err());
+    }
+
+    #[test]
+    fn a_fault_with_a_duration_becomes_the_fault_and_its_undo() {
+        let base = json!({"faults": [{"at_ms": 1000, "crash": "n2"}]});
+        let s = with_fault(
+            &base,
+            &json!({"at_ms": 250.5, "pause": "n1", "duration_ms": 500}),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            s["faults"],
+            json!([{"at_ms": 250.5, "pause": "n1"}, {"at_ms": 750.5, "resume": "n1"}, {"at_ms": 1000, "crash": "n2"}])
+        );
+        assert_eq!(s["heal_at_ms"], 0);
+        let undo = |f: Value| with_fault(&json!({}), &f, 0).unwrap()["faults"][1].clone();
+        assert_eq!(
+            undo(json!({"at_ms": 1, "crash": "n3", "duration_ms": 2}))["restart"],
+            "n3"
+        );
+        assert_eq!(
+            undo(json!({"at_ms": 1, "isolate": "n3", "duration_ms": 2}))["heal_links"],
+            true
+        );
+        let p = json!({"at_ms": 1, "partition": [["n1"], ["n2"]], "duration_ms": 2});
+        assert_eq!(undo(p)["heal_links"], true);
+        // Shapes the page never sends are left to the loader.
+        let aimed = json!({"at_ms": 1, "crash": {"drawn": 1}, "duration_ms": 2});
+        assert_eq!(
+            with_fault(&json!({}), &aimed, 0).unwrap()["faults"],
+            json!([aimed])
+        );
     }
 
     #[test]
