@@ -195,7 +195,7 @@ fn refusal(r: &Refusal) -> Answer {
     json_answer(r.status, &json!({"error": r.message}))
 }
 
-fn respond(request: Request, answer: Answer) {
+fn respond<R: Read>(request: Request, answer: Response<R>) {
     let answer = answer
         .with_header(header("X-Content-Type-Options", "nosniff"))
         .with_header(header("Cache-Control", "no-store"));
@@ -243,10 +243,19 @@ fn handle(shared: &Arc<Shared>, mut request: Request) {
         Route::Info(id) => kept(shared, id).map(|r| json_answer(200, &run_json(&r))),
         Route::View(id) => kept(shared, id).and_then(|r| view_page(&r)),
         Route::Download(id) => kept(shared, id).map(|r| download(&r)),
-        Route::Trace(id) => kept(shared, id).map(|r| {
-            Response::from_string(r.trace.as_str())
-                .with_header(header("Content-Type", "application/x-ndjson"))
-        }),
+        Route::Trace(id) => {
+            // Served from the kept text, not a copy of it.
+            let answer = kept(shared, id).map(|r| {
+                let len = r.trace.len();
+                let body = std::io::Cursor::new(SharedText(r.trace.clone()));
+                Response::new(200.into(), Vec::new(), body, Some(len), None)
+                    .with_header(header("Content-Type", "application/x-ndjson"))
+            });
+            return match answer {
+                Ok(a) => respond(request, a),
+                Err(r) => respond(request, refusal(&r)),
+            };
+        }
         Route::Run | Route::WhatIf => {
             let body = match read_body(&mut request) {
                 Ok(b) => b,
@@ -258,6 +267,15 @@ fn handle(shared: &Arc<Shared>, mut request: Request) {
     match answer {
         Ok(a) => respond(request, a),
         Err(r) => respond(request, refusal(&r)),
+    }
+}
+
+/// A kept run's text as bytes to read from.
+struct SharedText(Arc<String>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
