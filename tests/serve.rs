@@ -362,7 +362,18 @@ fn paths_outside_the_served_directory_are_refused() {
 #[test]
 fn one_run_at_a_time_and_each_within_its_budget() {
     let dir = temp_dir("serve-busy");
-    let pg = Playground::start(&dir, &["--run-seconds", "2"]);
+    // Record and byte budgets far away, so that the wall clock stops the run on any machine.
+    let pg = Playground::start(
+        &dir,
+        &[
+            "--run-seconds",
+            "1",
+            "--records-max",
+            "1000000000",
+            "--trace-mb",
+            "4096",
+        ],
+    );
     // A run far longer than its wall-clock budget.
     let long = std::thread::scope(|s| {
         let long = s.spawn(|| {
