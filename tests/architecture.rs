@@ -222,6 +222,7 @@ fn effects_happen_only_where_the_effects_table_allows() {
         ("printing", &["println!", "eprintln!", "std::io::stdout"]),
         ("wall clock", &["SystemTime", "Instant::now"]),
         ("threads", &["std::thread"]),
+        ("network", &["std::net", "tiny_http"]),
     ];
     let rows = rules_table("effects");
     let mut allowed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -1,7 +1,9 @@
 //! The viewer in a real browser: `run --view` writes a page for every bundled scenario and for
 //! a run of more than 100,000 records, and `tests/browser/check.mjs` drives them all in
 //! headless Chromium (lanes, arrows, stepping, the jump to a violation, no script errors) and
-//! saves a screenshot of each under `target/faultline/screenshots/`.
+//! saves a screenshot of each under `target/faultline/screenshots/`. Then the playground
+//! (`faultline serve` on a free port): `tests/browser/playground.mjs` clicks through one
+//! what-if and checks the departure point and both verdicts.
 //!
 //! Needs `/usr/bin/chromium` (or `FAULTLINE_CHROMIUM`), `node`, and `npm ci --prefix
 //! tests/browser`. Without them the test is reported as ignored, with the reason, in the
@@ -13,6 +15,8 @@
 //! Cargo.toml): it probes, then runs the test or reports it ignored, in libtest's format.
 
 mod common;
+#[path = "common/playground.rs"]
+mod playground;
 
 use common::{cli, in_other_words};
 use std::path::{Path, PathBuf};
@@ -282,6 +286,32 @@ fn browser_check(root: &Path, chromium: &Path) {
         renamed_line.contains("leading band(s) drawn"),
         "{renamed_line}"
     );
+    playground_check(root, chromium, &out);
+}
+
+/// The playground (`faultline serve` on a free port): `tests/browser/playground.mjs` runs
+/// raft/leader-crash, crashes its first leading node through the viewer's pick message, and
+/// checks the departure point and both verdicts on the page.
+fn playground_check(root: &Path, chromium: &Path, out: &Path) {
+    let dir = out.join("playground");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = playground::Playground::start(&dir, &[]);
+    let result = Command::new("node")
+        .arg(root.join("tests/browser/playground.mjs"))
+        .arg("--url")
+        .arg(server.url())
+        .arg("--chromium")
+        .arg(chromium)
+        .arg("--screenshots")
+        .arg(out.join("screenshots"))
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    eprintln!("{stdout}{stderr}");
+    assert!(result.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("departure step"), "{stdout}");
 }
 
 /// The plan, checked without a browser (`main` runs this first, every time): an unmet need is

@@ -1,6 +1,7 @@
 //! The command-line interface, one file per group of commands: `run`; `replay`; `validate`
-//! and `check-history`; `sweep`, `merge` and `hunt`; `shrink`; `list`; and the trace tools
-//! `trace show`, `view`, `export` and `explain`. `io` holds what they share.
+//! and `check-history`; `sweep`, `merge` and `hunt`; `shrink`; `list`; the trace tools
+//! `trace show`, `view`, `export` and `explain`; and `serve`, the playground's web server
+//! (`serve/`). `io` holds what they share.
 //!
 //! The only place a protocol is looked up by the name a scenario gives (through the
 //! registry, `crate::protocols`): each command that needs the protocol's type reads its
@@ -14,6 +15,7 @@ mod io;
 mod list;
 mod replay;
 mod run;
+mod serve;
 mod shrink;
 mod sweep;
 mod trace;
@@ -30,6 +32,7 @@ use explore::{ExploreArgs, cmd_explore};
 use list::cmd_list;
 use replay::cmd_replay;
 use run::{RunArgs, cmd_run};
+use serve::{ServeArgs, cmd_serve};
 use shrink::{ShrinkArgs, cmd_shrink};
 use std::ffi::OsString;
 use std::io::Write;
@@ -168,6 +171,10 @@ enum Command {
         /// A trace written by `run --trace`.
         trace: PathBuf,
     },
+    /// The playground: a local web server (127.0.0.1 only) to run bundled scenarios, watch
+    /// them in the viewer and re-run them with a fault added where you click
+    /// (docs/playground.md).
+    Serve(ServeArgs),
 }
 
 /// Runs the CLI with `args` (including the program name); returns the exit code.
@@ -261,6 +268,7 @@ pub fn main(
             output,
         } => cmd_export(&trace, &format, output.as_deref(), out, err),
         Command::Explain { trace } => cmd_explain(&trace, out, err),
+        Command::Serve(args) => cmd_serve(&args, out, err),
     };
     exit as i32
 }
