@@ -285,7 +285,7 @@
         if (V.role !== undefined && nx.key === V.role) {
           var segs = roleSeg[lane];
           var role = typeof nx.value === "string" ? nx.value : compact(nx.value);
-          if (segs.length) segs[segs.length - 1].t1 = T[i];
+          if (segs.length && segs[segs.length - 1].t1 === tEnd) segs[segs.length - 1].t1 = T[i];
           segs.push({ t0: T[i], t1: tEnd, role: role, i0: i });
           if (isLeading(role)) leadingSegments++;
         }
@@ -361,6 +361,11 @@
     while (lo < hi) { var mid = (lo + hi) >> 1; if (A0[mid] < t) lo = mid + 1; else hi = mid; }
     return lo;
   }
+  // The latest end of the arrows in each block of ARROW_BLOCK (by send time), so the messages
+  // in flight at a time are found without scanning every earlier send.
+  var ARROW_BLOCK = 256;
+  var blockEnd = new Float64Array(Math.ceil(arrows.length / ARROW_BLOCK));
+  arrows.forEach(function (a, k) { var b = (k / ARROW_BLOCK) | 0; blockEnd[b] = Math.max(blockEnd[b], T[a.e]); });
   var arrowOfRecord = new Map();
   arrows.forEach(function (a, k) { if (!arrowOfRecord.has(a.s)) arrowOfRecord.set(a.s, k); arrowOfRecord.set(a.e, k); });
 
@@ -938,6 +943,7 @@
     var a0 = arrowLowerBound(tNow - maxSpan - 1), a1 = arrowLowerBound(tNow + 1);
     var dots = el("g", {}, csvg);
     for (var k = a0; k < a1 && stats.inFlight < IN_FLIGHT_MAX; k++) {
+      if (k % ARROW_BLOCK === 0 && blockEnd[k / ARROW_BLOCK] <= tNow) { k += ARROW_BLOCK - 1; continue; }
       var a = arrows[k];
       var ts = T[a.s], te = T[a.e];
       if (!(te > tNow && ts <= tNow) || !pos[a.from] || !pos[a.to] || !arrowShown(a)) continue;
@@ -1408,7 +1414,9 @@
       else if (m.type === "departure" && typeof m.step === "number") {
         departure = { step: m.step, t: typeof m.t === "number" ? m.t : 0 };
         var i = gotoStep(m.step);
-        if (typeof m.t !== "number") { departure.t = T[i]; render(); }
+        if (typeof m.t !== "number") departure.t = T[i];
+        if (departure.t < w0 || departure.t > w1) frame(departure.t, 0.5);
+        render();
       }
     });
   }
@@ -1455,6 +1463,8 @@
     // Puts the cursor at virtual time t (microseconds) without moving the window.
     at: function (t) { setCursor(Math.max(0, lowerBound(t + 1) - 1), false, t); return tNow; },
     gotoStep: gotoStep,
-    pick: function () { return pickOf(cursor); }
+    pick: function () { return pickOf(cursor); },
+    // Each down or paused span: {lane, kind, t0, t1}.
+    gaps: function () { return gaps.map(function (g) { return { lane: lanes[g.lane], kind: g.kind, t0: g.t0, t1: g.t1 }; }); }
   };
 })();
