@@ -1461,9 +1461,17 @@
     now: function () { return tNow; },
     window: function () { return [w0, w1]; },
     // Puts the cursor at virtual time t (microseconds) without moving the window.
-    at: function (t) { setCursor(Math.max(0, lowerBound(t + 1) - 1), false, t); return tNow; },
+    at: function (t) { t = Math.max(0, Math.min(t, tEnd)); setCursor(Math.max(0, lowerBound(t + 1) - 1), false, t); return tNow; },
     gotoStep: gotoStep,
     pick: function () { return pickOf(cursor); },
+    // Puts the cursor on record i (0-based).
+    select: function (i) { setCursor(i, true); return cursor; },
+    // The first n messages delivered later than sent: their send records.
+    sends: function (n) {
+      var out = [];
+      for (var k = 0; k < arrows.length && out.length < n; k++) if (arrows[k].kind === "ok" && T[arrows[k].e] > T[arrows[k].s] + 1) out.push(arrows[k].s);
+      return out;
+    },
     // Each down or paused span: {lane, kind, t0, t1}.
     gaps: function () { return gaps.map(function (g) { return { lane: lanes[g.lane], kind: g.kind, t0: g.t0, t1: g.t1 }; }); }
   };
