@@ -1206,7 +1206,7 @@
   function tick(now) {
     if (!playing) return;
     var rate = Number(document.getElementById("speed").value) * 1000;
-    var t = Math.min(tEnd, tNow + (now - last) / 1000 * rate);
+    var t = Math.min(tEnd, tNow + Math.max(0, now - last) / 1000 * rate);
     last = now;
     var i = Math.max(0, lowerBound(t + 1) - 1);
     if (i !== cursor) setCursor(i, true, t);
