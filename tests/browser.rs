@@ -385,7 +385,10 @@ fn with_published_state(trace: &str) -> String {
             "start" => {
                 log_len.insert(node.clone(), 0);
                 started.insert(node.clone(), i);
-                after.entry(i).or_default().push(json!({"step": step, "t": t, "ev": "state",
+                after
+                    .entry(i)
+                    .or_default()
+                    .push(json!({"step": step, "t": t, "ev": "state",
                     "node": node, "full": true, "set": {"incarnation": v["incarnation"]},
                     "logs": {"log": {"keep": 0, "add": [], "committed": 0}}}));
             }
@@ -415,7 +418,10 @@ fn with_published_state(trace: &str) -> String {
                     .or_else(|| started.get(&node).copied());
                 if let Some(j) = from {
                     let at = &lines[j];
-                    after.entry(j).or_default().push(json!({"step": at["step"], "t": at["t"],
+                    after
+                        .entry(j)
+                        .or_default()
+                        .push(json!({"step": at["step"], "t": at["t"],
                         "ev": "armed", "node": node, "timer": v["timer"], "fires": t}));
                 }
             }

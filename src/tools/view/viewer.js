@@ -909,6 +909,8 @@
       });
     });
     el("text", { x: 6, y: 14, class: "cl-time" }, csvg, "t=" + fmtTime(tNow));
+    // Messages go under the nodes: one just sent or about to arrive hides behind its node.
+    var dots = el("g", {}, csvg);
     clientLanes.forEach(function (l) {
       el("rect", { x: pos[l][0] - 9, y: pos[l][1] - 8, width: 18, height: 16, rx: 3, class: "cl-client" }, csvg);
       el("text", { x: pos[l][0], y: pos[l][1] + 4, class: "cl-sub" }, csvg, lanes[l]);
@@ -941,7 +943,6 @@
     });
     // Messages in flight.
     var a0 = arrowLowerBound(tNow - maxSpan - 1), a1 = arrowLowerBound(tNow + 1);
-    var dots = el("g", {}, csvg);
     for (var k = a0; k < a1 && stats.inFlight < IN_FLIGHT_MAX; k++) {
       if (k % ARROW_BLOCK === 0 && blockEnd[k / ARROW_BLOCK] <= tNow) { k += ARROW_BLOCK - 1; continue; }
       var a = arrows[k];
