@@ -231,11 +231,11 @@ async function checkPanels(page, info, file, problems) {
   if ((await page.$$eval("#cluster circle.cl-node", (c) => c.length)) !== info.nodes - 1) problems.push("hiding n1 left it in the cluster view");
   await page.check('#filter-nodes input[data-lane="n1"]');
   // Hiding a kind drawn in this window leaves fewer arrows.
-  const before = await page.$$eval("line.msg", (l) => l.length);
+  const before = await page.$$eval("#diagram line.msg", (l) => l.length);
   let fewer = false;
   for (const kind of info.kinds) {
     await page.uncheck(`#filter-kinds input[data-kind="${kind}"]`);
-    const after = await page.$$eval("line.msg", (l) => l.length);
+    const after = await page.$$eval("#diagram line.msg", (l) => l.length);
     await page.check(`#filter-kinds input[data-kind="${kind}"]`);
     if (after < before) { fewer = true; break; }
   }
