@@ -1210,6 +1210,8 @@
     var t = Math.min(tEnd, tNow + Math.max(0, now - last) / 1000 * rate);
     last = now;
     var i = Math.max(0, lowerBound(t + 1) - 1);
+    // Keep the cursor in view between records too.
+    if (t > w1) { var span = w1 - w0; w0 = t - span * 0.1; w1 = w0 + span; }
     if (i !== cursor) setCursor(i, true, t);
     else { tNow = t; render(); renderCluster(); }
     if (tNow >= tEnd) { pause(); return; }
