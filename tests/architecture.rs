@@ -365,3 +365,54 @@ fn the_rules_see_the_code() {
     assert_eq!(module_of("protocols/fd/checks.rs"), "protocols/*");
     assert_eq!(module_of("lib.rs"), "lib");
 }
+
+/// The viewer draws every protocol from the trace's vocabulary and published state: no file
+/// under `src/tools/view/` (its Rust, page, script and style, tests included) names a bundled
+/// protocol (as a whole word, in any case), a role value of one, or quotes one of the words
+/// `no_protocol_words_outside_the_protocols` forbids.
+#[test]
+fn the_viewer_names_no_protocol() {
+    let dir = root().join("src/tools/view");
+    let mut files = Vec::new();
+    files_under(&dir, &mut files);
+    assert!(files.iter().any(|f| f.ends_with("viewer.js")), "{files:?}");
+    let bundled: Vec<String> = std::fs::read_dir(root().join("src/protocols"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert!(bundled.len() >= 6, "{bundled:?}");
+    let whole: Vec<String> = bundled
+        .into_iter()
+        .chain(["leader", "candidate", "follower"].map(String::from))
+        .collect();
+    let quoted = ["role", "term", "commit", "leader", "candidate", "follower"];
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let lower = line.to_ascii_lowercase();
+            for w in &whole {
+                let hit = lower.match_indices(w.as_str()).any(|(at, _)| {
+                    !is_word(lower[..at].chars().next_back())
+                        && !is_word(lower[at + w.len()..].chars().next())
+                });
+                if hit {
+                    found.push(format!("{}:{}: {w}: {}", f.display(), i + 1, line.trim()));
+                }
+            }
+            for w in quoted {
+                if line.contains(&format!("\"{w}\"")) || line.contains(&format!("'{w}'")) {
+                    found.push(format!("{}:{}: {w}: {}", f.display(), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "protocol names or words in src/tools/view/:\n{}",
+        found.join("\n")
+    );
+}

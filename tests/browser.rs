@@ -5,6 +5,12 @@
 //! (`faultline serve` on a free port): `tests/browser/playground.mjs` clicks through one
 //! what-if and checks the departure point and both verdicts.
 //!
+//! It also checks the panels drawn from published state (`state`, `armed` and `disarmed`
+//! records), the cluster view, the filters and play, one scenario per bundled protocol for a
+//! non-empty state panel (once the engine publishes state), and the page inside an iframe
+//! talking to its parent as the playground does. With `FAULTLINE_BROWSER_BIG=1` it also writes
+//! a page of about a million records and prints its size and load time.
+//!
 //! Needs `/usr/bin/chromium` (or `FAULTLINE_CHROMIUM`), `node`, and `npm ci --prefix
 //! tests/browser`. Without them the test is reported as ignored, with the reason, in the
 //! runner's own summary (`test ... ignored, needs Chromium: ...` and `1 ignored`), never as
@@ -257,16 +263,85 @@ fn browser_check(root: &Path, chromium: &Path) {
     assert!(!html.contains(r#""key":"role""#) && html.contains(r#""role":"duty""#));
     pages.push(renamed_page);
 
-    let started = std::time::Instant::now();
-    let result = Command::new("node")
-        .arg(root.join("tests/browser/check.mjs"))
+    // The same run with published state and timers added from its notes and timer records:
+    // the state panel, the log grid and the timer bars have something to draw whatever the
+    // engine publishes.
+    let published = pages_dir.join("published-state.jsonl");
+    std::fs::write(
+        &published,
+        with_published_state(&std::fs::read_to_string(&raft).unwrap()),
+    )
+    .unwrap();
+    let (code, o, e) = cli(&["view", published.to_str().unwrap()]);
+    assert_eq!(code, 0, "{o}{e}");
+    let published_page = pages_dir.join("published-state.html");
+    pages.push(published_page.clone());
+
+    // One scenario per bundled protocol must show a non-empty state panel, once the engine
+    // writes `state` records (the raft run above tells whether it does).
+    let engine_publishes = std::fs::read_to_string(&raft)
+        .unwrap()
+        .contains(r#""ev":"state""#);
+    let mut needs_state = vec![published_page.clone()];
+    if engine_publishes {
+        let mut protocols: Vec<&str> = faultline::scenario::bundled_names()
+            .into_iter()
+            .filter_map(|n| n.split_once('/').map(|(p, _)| p))
+            .filter(|p| *p != "regressions")
+            .collect();
+        protocols.dedup();
+        for protocol in protocols {
+            let first = pages
+                .iter()
+                .find(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .starts_with(&format!("{protocol}-"))
+                })
+                .unwrap_or_else(|| panic!("no bundled scenario of {protocol}"));
+            needs_state.push(first.clone());
+        }
+    } else {
+        eprintln!("the engine writes no state records yet: the per-protocol state check waits");
+    }
+
+    // About a million records, on request: its size and load time are printed, not asserted.
+    if std::env::var("FAULTLINE_BROWSER_BIG").is_ok_and(|v| v == "1") {
+        let huge = pages_dir.join("raft-leader-crash-1m.html");
+        let (code, o, e) = cli(&[
+            "run",
+            "raft/leader-crash",
+            "--set",
+            "limits.time_ms=300000",
+            "--json",
+            "--view",
+            huge.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{o}{e}");
+        let summary: serde_json::Value = serde_json::from_str(o.trim()).unwrap();
+        eprintln!(
+            "1M page: {} records, {} bytes",
+            summary["records"],
+            std::fs::metadata(&huge).unwrap().len()
+        );
+        pages.push(huge);
+    }
+
+    let mut node = Command::new("node");
+    node.arg(root.join("tests/browser/check.mjs"))
         .arg("--chromium")
         .arg(chromium)
         .arg("--screenshots")
         .arg(out.join("screenshots"))
-        .args(&pages)
-        .output()
-        .expect("node runs");
+        .arg("--embed")
+        .arg(&published_page);
+    for p in &needs_state {
+        node.arg("--needs-state").arg(p);
+    }
+    let started = std::time::Instant::now();
+    let result = node.args(&pages).output().expect("node runs");
     let stdout = String::from_utf8_lossy(&result.stdout);
     let stderr = String::from_utf8_lossy(&result.stderr);
     eprintln!(
@@ -312,6 +387,87 @@ fn playground_check(root: &Path, chromium: &Path, out: &Path) {
     eprintln!("{stdout}{stderr}");
     assert!(result.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("departure step"), "{stdout}");
+}
+
+/// A trace with published state added, for the page's state panel, log grid and timers: each
+/// note becomes a `state` record setting that key, each node's log grows to its noted progress
+/// (entries marked with the epoch noted then, committed up to it), a start publishes a `full`
+/// snapshot, and each firing of a timer gets an `armed` record, due when it fired, right after
+/// the node's previous event of that timer (or its start).
+fn with_published_state(trace: &str) -> String {
+    use serde_json::{Value, json};
+    use std::collections::BTreeMap;
+    let lines: Vec<Value> = trace
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let vocabulary = lines[0]["vocabulary"].clone();
+    // Records to write after line i.
+    let mut after: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
+    let mut epoch: BTreeMap<String, u64> = BTreeMap::new();
+    let mut log_len: BTreeMap<String, u64> = BTreeMap::new();
+    let mut started: BTreeMap<String, usize> = BTreeMap::new();
+    let mut last_timer: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (i, v) in lines.iter().enumerate().skip(1) {
+        let (step, t) = (v["step"].clone(), v["t"].clone());
+        let node = v["node"].as_str().unwrap_or("").to_string();
+        match v["ev"].as_str().unwrap_or("") {
+            "start" => {
+                log_len.insert(node.clone(), 0);
+                started.insert(node.clone(), i);
+                after
+                    .entry(i)
+                    .or_default()
+                    .push(json!({"step": step, "t": t, "ev": "state",
+                    "node": node, "full": true, "set": {"incarnation": v["incarnation"]},
+                    "logs": {"log": {"keep": 0, "add": [], "committed": 0}}}));
+            }
+            "note" => {
+                let key = v["key"].as_str().unwrap();
+                let mut r = json!({"step": step, "t": t, "ev": "state", "node": node,
+                    "set": {key: v["value"]}});
+                if Some(key) == vocabulary["epoch"].as_str() {
+                    epoch.insert(node.clone(), v["value"].as_u64().unwrap_or(0));
+                }
+                if Some(key) == vocabulary["progress"][0].as_str() {
+                    let upto = v["value"].as_u64().unwrap_or(0);
+                    let len = log_len.entry(node.clone()).or_insert(0);
+                    let mark = epoch.get(&node).copied().unwrap_or(0);
+                    let add: Vec<Value> = (*len..upto)
+                        .map(|p| json!([mark, {"put": ["k", p + 1]}]))
+                        .collect();
+                    r["logs"] = json!({"log": {"keep": *len, "add": add, "committed": upto}});
+                    *len = (*len).max(upto);
+                }
+                after.entry(i).or_default().push(r);
+            }
+            "timer" => {
+                let key = (node.clone(), v["timer"].to_string());
+                let from = last_timer
+                    .insert(key, i)
+                    .or_else(|| started.get(&node).copied());
+                if let Some(j) = from {
+                    let at = &lines[j];
+                    after
+                        .entry(j)
+                        .or_default()
+                        .push(json!({"step": at["step"], "t": at["t"],
+                        "ev": "armed", "node": node, "timer": v["timer"], "fires": t}));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    for (i, v) in lines.iter().enumerate() {
+        out.push_str(&v.to_string());
+        out.push('\n');
+        for r in after.get(&i).into_iter().flatten() {
+            out.push_str(&r.to_string());
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// The plan, checked without a browser (`main` runs this first, every time): an unmet need is

@@ -11,6 +11,11 @@
 //! Two `view` rows moved when protocols gained metrics the page's summary embeds:
 //! abd-bug-skip-sync (61 bytes: `abd.syncs_per_op`, `abd.writes_per_op`) and
 //! fd-pause-and-drift (106 bytes: the four `delivery.*` counters); nothing else.
+//! Every `view` row moved with issue 19's viewer (state panel, log grid, timers, cluster view,
+//! filters, embedding): the page's template, script and style changed, and its data's `evs`
+//! list gained `state`, `armed` and `disarmed`. Nothing else in the data did: each new page's
+//! data block, with the old `evs` list put back and filled into the template, script and style
+//! of commit bb242b7, hashes to the old row.
 //! `explain` names its trace in what it suggests; the path is replaced by `TRACE`.
 //!
 //! On a difference the test writes what it got into its temporary directory and names the

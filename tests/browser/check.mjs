@@ -3,12 +3,19 @@
 // labels role bands in the words of the trace's vocabulary, and logs no errors. Saves a
 // screenshot of each page.
 //
-//   node tests/browser/check.mjs [--screenshots DIR] [--chromium PATH] [--jobs N] PAGE.html...
+//   node tests/browser/check.mjs [--screenshots DIR] [--chromium PATH] [--jobs N]
+//        [--needs-state PAGE.html]... [--embed PAGE.html] PAGE.html...
+//
+// Also checks the panels drawn from published state (the state panel, the log grid), the
+// timers, the cluster view, the filters, play in virtual time and the labels of down nodes.
+// A page given with --needs-state must show a non-empty state panel. The page given with
+// --embed is also opened inside an iframe of a small wrapper page that talks to it as the
+// playground does (ready, goto, departure, pick).
 //
 // Prints one line per page (records, bytes, render time) and exits 1 if any page fails.
 
 import { chromium } from "playwright-core";
-import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -17,9 +24,13 @@ const args = process.argv.slice(2);
 let shots = null;
 let executablePath = "/usr/bin/chromium";
 let jobs = 2;
+let embed = null;
 const pages = [];
+const needsState = new Set();
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--screenshots") shots = args[++i];
+  else if (args[i] === "--needs-state") needsState.add(resolve(args[++i]));
+  else if (args[i] === "--embed") embed = args[++i];
   else if (args[i] === "--chromium") executablePath = args[++i];
   else if (args[i] === "--jobs") jobs = Math.max(1, Number(args[++i]) || 1);
   else pages.push(args[i]);
@@ -65,7 +76,8 @@ async function checkPage(file) {
     return {
       steps: v.stepCount, renderMs: v.renderMs, readyAt: v.readyAt, lanes: v.lanes, nodes: v.nodes,
       violation: v.violationIndex, culprits: v.culprits, sent: v.messagesSent,
-      vocabulary: v.vocabulary, leading: v.leadingSegments,
+      vocabulary: v.vocabulary, leading: v.leadingSegments, hasState: v.hasState, logNames: v.logNames,
+      kinds: v.kinds, timers: v.timers, gaps: v.gaps(), clients: v.lanes.filter((l) => l.startsWith("c")).length,
     };
   });
   const shot = (suffix) => page.screenshot({ path: join(shots, basename(file).replace(/\.html$/, "") + suffix + ".png") });
@@ -81,6 +93,8 @@ async function checkPage(file) {
   }
   if (info.sent > 0 && !arrows) problems.push("no message arrows drawn");
   const text = () => page.textContent("#current-step");
+  // The page may open at its last record (a failed check): step from the first.
+  await page.evaluate(() => window.faultlineViewer.step(-1e9));
   const first = await text();
   await page.click("#btn-fwd");
   const second = await text();
@@ -130,6 +144,8 @@ async function checkPage(file) {
     const legend = await page.textContent("#legend-roles");
     if (!(words.leading || []).every((w) => legend.includes(w))) problems.push("the legend does not name the leading roles: " + legend);
   }
+  if (!(await page.$eval("#whatif", (e) => e.hidden))) problems.push("the what-if button shows outside a playground");
+  const extra = await checkPanels(page, info, file, problems);
   await page.click("#btn-zoom-in");
   await page.fill("#jump-time", "0.5s");
   await page.press("#jump-time", "Enter");
@@ -145,8 +161,150 @@ async function checkPage(file) {
     `${problems.length ? "FAIL" : "ok  "} ${basename(file)}: ${info.steps} records, ${(bytes / 1e6).toFixed(2)} MB, ` +
     `${arrows} arrows drawn, ready ${info.readyAt.toFixed(0)} ms after navigation (script ${info.renderMs.toFixed(0)} ms), load+render ${loadMs.toFixed(0)} ms, one step ${stepMs.toFixed(0)} ms, whole-run redraw ${fitMs.toFixed(0)} ms` +
     (info.culprits ? `, ${info.culprits} counterexample op(s) outlined` : "") +
-    (bands ? `, ${bands} leading band(s) drawn` : "")),
+    (bands ? `, ${bands} leading band(s) drawn` : "") + extra),
     ...problems.map((p) => "     " + p)].join("\n") + (problems.length ? "\n" : "");
+}
+
+// The panels of issue 19: state panel and log grid, cluster view with a message in flight,
+// filters, play in virtual time, down nodes' labels. Returns text for the page's line.
+async function checkPanels(page, info, file, problems) {
+  const v = (f, a) => page.evaluate(f, a);
+  const drawnAt = (t) => v((t) => { window.faultlineViewer.at(t); return window.faultlineViewer.drawn(); }, t);
+  // A readable window (a few dozen messages), so each redraw below is quick.
+  const readable = () => v(() => {
+    const fv = window.faultlineViewer;
+    const s = fv.sends(300);
+    if (s.length) { fv.select(s[s.length - 1]); fv.gotoStep(fv.pick().step); }
+  });
+  await readable();
+  const end = await v(() => { const v = window.faultlineViewer; v.at(1e15); return v.now(); });
+  let fields = 0, cells = 0;
+  for (const f of [0.25, 0.5, 0.75, 1]) {
+    const d = await drawnAt(end * f);
+    fields = Math.max(fields, d.fields); cells = Math.max(cells, d.cells);
+  }
+  const panelRows = await page.$$eval("#state-panel tr", (r) => r.length);
+  if (info.hasState && !fields) problems.push("the trace has state records but the state panel stayed empty");
+  if (info.hasState && panelRows < 2) problems.push("the state panel has no node rows");
+  if (needsState.has(resolve(file)) && !info.hasState) problems.push("this page must show published state, and its trace has none");
+  if (info.logNames.length && !cells) problems.push(`the trace publishes logs (${info.logNames.join(", ")}) but the log grid drew no cells`);
+  if (info.logNames.length && !(await page.$(".log-grid td.cell.committed"))) problems.push("no committed cell in the log grid");
+  if (!info.hasState && !(await page.$eval("#state-view", (e) => e.hidden))) problems.push("no published state, yet the state panel is shown");
+  // The cluster view: a circle per node, and a message in flight just after a send.
+  const circles = await page.$$eval("#cluster circle.cl-node", (c) => c.length);
+  if (circles !== info.nodes) problems.push(`the cluster view drew ${circles} nodes, not ${info.nodes}`);
+  let inFlight = 0;
+  if (info.sent > 0) {
+    inFlight = await v(() => {
+      const fv = window.faultlineViewer;
+      for (const i of fv.sends(20)) {
+        fv.select(i);
+        fv.at(fv.pick().t + 1);
+        const n = fv.drawn().inFlight;
+        if (n) return n;
+      }
+      return 0;
+    });
+    const dots = await page.$$eval("#cluster circle.cl-msg", (c) => c.length);
+    if (!inFlight || !dots) problems.push("the cluster view showed no message in flight after a send");
+  }
+  // Down nodes: during a crash the lane says down and shows no announced state.
+  const down = info.gaps.find((g) => g.kind === "down" && g.t1 > g.t0 + 2);
+  if (down) {
+    await v((t) => window.faultlineViewer.at(t), (down.t0 + down.t1) / 2);
+    const lane = await page.$eval(`g.lane[data-lane="${down.lane}"]`, (g) => [g.dataset.status, g.textContent]);
+    if (lane[0] !== "down") problems.push(`${down.lane} is down at ${(down.t0 + down.t1) / 2} but its lane says ${lane[0]}`);
+    const words = (info.vocabulary.leading || []).concat(info.vocabulary.contending || []);
+    if (words.some((w) => lane[1].includes(w))) problems.push(`${down.lane} is down but its label still names a role: ${lane[1]}`);
+    const node = await page.$eval(`#cluster g[data-lane="${down.lane}"]`, (g) => g.dataset.status);
+    if (node !== "down") problems.push(`the cluster view does not show ${down.lane} down`);
+  }
+  // Filters: clients, a node, a message kind.
+  await readable();
+  if (info.clients) {
+    await page.uncheck("#filter-clients");
+    if (await page.$('g.lane[data-lane^="c"]')) problems.push("hiding clients left a client lane");
+    await page.check("#filter-clients");
+  }
+  await page.uncheck('#filter-nodes input[data-lane="n1"]');
+  if (await page.$('g.lane[data-lane="n1"]')) problems.push("hiding n1 left its lane");
+  if ((await page.$$eval("#cluster circle.cl-node", (c) => c.length)) !== info.nodes - 1) problems.push("hiding n1 left it in the cluster view");
+  await page.check('#filter-nodes input[data-lane="n1"]');
+  // Hiding a kind drawn in this window leaves fewer arrows.
+  const before = await page.$$eval("#diagram line.msg", (l) => l.length);
+  let fewer = false;
+  for (const kind of info.kinds) {
+    await page.uncheck(`#filter-kinds input[data-kind="${kind}"]`);
+    const after = await page.$$eval("#diagram line.msg", (l) => l.length);
+    await page.check(`#filter-kinds input[data-kind="${kind}"]`);
+    if (after < before) { fewer = true; break; }
+  }
+  if (before > 0 && !fewer) problems.push(`hiding each message kind in turn (${info.kinds.join(", ")}) left all ${before} arrows`);
+  // Play moves virtual time at the chosen speed.
+  await v(() => window.faultlineViewer.step(-1e9));
+  await page.selectOption("#speed", "1000");
+  const t0 = await v(() => window.faultlineViewer.now());
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  const p0 = performance.now();
+  await page.keyboard.press(" ");
+  // Frames come late on a busy machine: wait until virtual time moves (or 10 s).
+  await page.waitForFunction((t0) => window.faultlineViewer.now() > t0, t0, { timeout: 10000 }).catch(() => {});
+  await page.waitForTimeout(200);
+  await page.keyboard.press(" ");
+  const t1 = await v(() => window.faultlineViewer.now());
+  const played = (performance.now() - p0) / 1000;
+  if (info.steps > 1 && !(t1 > t0)) problems.push(`play did not advance virtual time (${t0} -> ${t1})`);
+  return (fields ? `, state panel ${fields} field(s)` : "") + (cells ? `, ${cells} log cell(s)` : "") +
+    (info.timers ? `, ${info.timers} timer(s)` : "") + (inFlight ? `, ${inFlight} in flight` : "") +
+    `, played ${((t1 - t0) / 1000).toFixed(0)} ms in ${played.toFixed(1)} s`;
+}
+
+// The page inside an iframe, as the playground shows it: the viewer says it is ready,
+// follows goto and departure, and posts a pick for a node point and for a message.
+async function checkEmbedded(file) {
+  const problems = [];
+  const dir = mkdtempSync(join(tmpdir(), "faultline-embed-"));
+  const wrapper = join(dir, "wrapper.html");
+  writeFileSync(wrapper, `<!DOCTYPE html><html><body>
+<iframe id="v" src="${pathToFileURL(resolve(file)).href}" width="1300" height="900"></iframe>
+<script>
+window.got = [];
+window.addEventListener("message", (e) => { if (e.data && e.data.faultline === 1) window.got.push(e.data); });
+window.tell = (m) => document.getElementById("v").contentWindow.postMessage(Object.assign({ faultline: 1 }, m), "*");
+</script></body></html>`);
+  const page = await context.newPage();
+  page.on("pageerror", (e) => problems.push("page error: " + e.message));
+  try {
+    await page.goto(pathToFileURL(wrapper).href);
+    await page.waitForFunction(() => window.got.some((m) => m.type === "ready"), null, { timeout: 60000 });
+    const ready = await page.evaluate(() => window.got.find((m) => m.type === "ready"));
+    if (!(ready.records > 0 && ready.steps > 0 && ready.end_t > 0)) problems.push("ready lacks counts: " + JSON.stringify(ready));
+    const frame = page.frames().find((f) => f !== page.mainFrame());
+    if (await frame.$eval("#whatif", (e) => e.hidden)) problems.push("embedded, but no what-if button");
+    const step = Math.floor(ready.steps / 2);
+    await page.evaluate((s) => window.tell({ type: "goto", step: s }), step);
+    await frame.waitForFunction((s) => window.faultlineViewer.pick().step >= s, step, { timeout: 5000 }).catch(() => problems.push("goto did not move the cursor"));
+    const win = await frame.evaluate(() => window.faultlineViewer.window());
+    if (win[1] - win[0] > ready.end_t * 0.9 && ready.end_t > 1e6) problems.push("goto did not zoom to a readable window");
+    await frame.click("#btn-whatif");
+    await page.waitForFunction(() => window.got.some((m) => m.type === "pick"), null, { timeout: 5000 });
+    const pick = await page.evaluate(() => window.got.filter((m) => m.type === "pick").pop());
+    if (!pick.record || pick.step === undefined || pick.t === undefined || !["node", "message"].includes(pick.kind)) problems.push("a bad pick: " + JSON.stringify(pick));
+    // A message pick: select an arrow's send, then ask.
+    await frame.evaluate(() => { const fv = window.faultlineViewer; fv.select(fv.sends(1)[0]); });
+    await frame.click("#btn-whatif");
+    await page.waitForFunction(() => window.got.filter((m) => m.type === "pick").length >= 2, null, { timeout: 5000 });
+    const mp = await page.evaluate(() => window.got.filter((m) => m.type === "pick").pop());
+    if (mp.kind !== "message" || !mp.msg_kind || !mp.from || !mp.to || !(mp.nth >= 1) || mp.record.ev !== "send") problems.push("a bad message pick: " + JSON.stringify(mp));
+    const here = await frame.evaluate(() => window.faultlineViewer.pick());
+    await page.evaluate((s) => window.tell({ type: "departure", step: s.step, t: s.t }), { step: here.step, t: here.t });
+    await frame.waitForSelector("line.depart-line", { state: "attached", timeout: 5000 }).catch(() => problems.push("departure drew no marker"));
+  } finally {
+    await page.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return `${problems.length ? "FAIL" : "ok  "} embedded ${basename(file)}: ready, goto, pick (node and message), departure` +
+    problems.map((p) => "\n     " + p).join("");
 }
 
 // Pages are checked `jobs` at a time; their lines are printed in the order given.
@@ -168,6 +326,11 @@ try {
     console.log(r.replace(/\n$/, ""));
     if (r.startsWith("FAIL")) failures.push(pages[k]);
   });
+  if (embed) {
+    const r = await checkEmbedded(embed).catch((e) => `FAIL embedded ${basename(embed)}: ${e.message}`);
+    console.log(r);
+    if (r.startsWith("FAIL")) failures.push("embedded " + embed);
+  }
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });

@@ -16,8 +16,10 @@
 //!   faults, outcomes), so the many copies of the same message or value are stored once;
 //! - `records`: one array per record, `[step, t, ev, a, b, id, rest]`: `ev` indexes `evs`,
 //!   `a` and `b` index `lanes` (-1 if absent; `a` is `node`, `from` or `client`, `b` is `to`),
-//!   `id` is the message `id` or the operation `op` (-1 if absent), and `rest` indexes
-//!   `strings` (the record's other fields as one JSON object, -1 if none).
+//!   `id` is the message `id`, the operation `op` or, for an `armed` timer, its `fires` time
+//!   (-1 if absent), and `rest` indexes `strings` (the record's other fields as one JSON
+//!   object, -1 if none). Keeping `fires` out of the rest lets every arming of the same timer
+//!   share one string. Published state (`state` records) is carried as its rest, unchanged.
 //!
 //! Every `<`, `>` and `&` in that JSON is written as a `\u` escape (they can only occur inside
 //! JSON strings), so no text in a trace can close the script block or open a comment.
@@ -185,7 +187,7 @@ fn script_safe_text(script: &str) -> String {
 }
 
 /// The record kinds, in the order their codes are assigned.
-const EVS: [&str; 14] = [
+const EVS: [&str; 17] = [
     "start",
     "send",
     "deliver",
@@ -200,6 +202,9 @@ const EVS: [&str; 14] = [
     "phase",
     "check",
     "violation",
+    "state",
+    "armed",
+    "disarmed",
 ];
 
 /// Encodes the trace as the page's data object (see the module docs).
@@ -280,14 +285,20 @@ impl Encoder {
             .find(|&i| i >= 0)
             .unwrap_or(-1);
         let b = lane("to");
-        let id = obj
-            .get("id")
-            .or_else(|| obj.get("op"))
-            .and_then(Value::as_i64)
-            .unwrap_or(-1);
+        // An armed timer's firing time takes the id's place (it has no id).
+        let armed = ev == "armed" && !obj.contains_key("id");
+        let id = if armed {
+            obj.get("fires").and_then(Value::as_i64).unwrap_or(-1)
+        } else {
+            obj.get("id")
+                .or_else(|| obj.get("op"))
+                .and_then(Value::as_i64)
+                .unwrap_or(-1)
+        };
         let rest: Map<String, Value> = obj
             .iter()
             .filter(|(k, _)| !STRUCTURAL.contains(&k.as_str()))
+            .filter(|(k, _)| !(armed && id >= 0 && k.as_str() == "fires"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let rest = if rest.is_empty() {
@@ -388,7 +399,7 @@ mod tests {
 
     fn trace(records: &[&str]) -> String {
         let mut t = format!(
-            r#"{{"ev":"header","schema":1,"seed":3,"source":"ping/x","scenario":{{"nodes":2,"description":"d </script> <!-- x","protocol":{{"name":"ping"}},"workload":{{"clients":1}}}},"vocabulary":{}}}"#,
+            r#"{{"ev":"header","schema":1,"seed":3,"source":"toy/x","scenario":{{"nodes":2,"description":"d </script> <!-- x","protocol":{{"name":"toy"}},"workload":{{"clients":1}}}},"vocabulary":{}}}"#,
             serde_json::to_string(&words()).unwrap()
         );
         t.push('\n');
@@ -403,14 +414,14 @@ mod tests {
     fn the_replay_line_of_a_trace_without_summary_keeps_its_overrides() {
         // A killed run's trace: the header has the `--set` overrides, there is no summary.
         let text = trace(&[]).replacen(
-            r#""source":"ping/x","#,
-            r#""source":"ping/x","overrides":["network.loss=0.1","limits.time_ms=500"],"#,
+            r#""source":"toy/x","#,
+            r#""source":"toy/x","overrides":["network.loss=0.1","limits.time_ms=500"],"#,
             1,
         );
         let d = encode(&TraceDoc::parse(&text).unwrap());
         assert_eq!(
             d["reproduce"],
-            json!("faultline run ping/x --seed 3 --set network.loss=0.1 --set limits.time_ms=500")
+            json!("faultline run toy/x --seed 3 --set network.loss=0.1 --set limits.time_ms=500")
         );
         // With a summary, its line is the one shown.
         let done = format!(
@@ -448,7 +459,7 @@ mod tests {
         assert_eq!(html.matches("</script>").count(), 2, "{html}");
         assert!(!html.contains("<!--"));
         // The title is escaped.
-        assert!(html.contains("<title>faultline: ping/x seed 3</title>"));
+        assert!(html.contains("<title>faultline: toy/x seed 3</title>"));
     }
 
     #[test]
@@ -460,6 +471,9 @@ mod tests {
             r#"{"step":3,"t":6,"ev":"invoke","op":4,"client":"c1","process":0,"request":{"get":1}}"#,
             r#"{"step":4,"t":9,"ev":"lost","id":8,"from":"n9","to":"n2","reason":"loss"}"#,
             r#"{"step":5,"t":9,"ev":"custom"}"#,
+            r#"{"step":6,"t":9,"ev":"armed","node":"n1","timer":"tick","fires":40}"#,
+            r#"{"step":7,"t":12,"ev":"armed","node":"n1","timer":"tick","fires":52}"#,
+            r#"{"step":8,"t":12,"ev":"state","node":"n1","full":true,"set":{"k":1}}"#,
         ]);
         let doc = TraceDoc::parse(&text).unwrap();
         let d = encode(&doc);
@@ -476,8 +490,15 @@ mod tests {
         assert_eq!(r[3], json!([3, 6, 9, 2, -1, 4, 3]));
         assert_eq!(r[4], json!([4, 9, 3, 3, 1, 8, 4]));
         // An unknown record kind gets a new code and no rest.
-        assert_eq!(r[5], json!([5, 9, 14, -1, -1, -1, -1]));
-        assert_eq!(d["evs"][14], json!("custom"));
+        assert_eq!(r[5], json!([5, 9, 17, -1, -1, -1, -1]));
+        assert_eq!(d["evs"][17], json!("custom"));
+        // An armed timer's firing time is its id, so both armings share one rest.
+        assert_eq!(r[6], json!([6, 9, 15, 0, -1, 40, 5]));
+        assert_eq!(r[7], json!([7, 12, 15, 0, -1, 52, 5]));
+        assert_eq!(d["strings"][5], json!(r#"{"timer":"tick"}"#));
+        // Published state is kept whole in its rest.
+        assert_eq!(r[8], json!([8, 12, 14, 0, -1, -1, 6]));
+        assert_eq!(d["strings"][6], json!(r#"{"full":true,"set":{"k":1}}"#));
         // The same rest twice is stored once.
         let text2 = trace(&[
             r#"{"step":1,"t":0,"ev":"note","node":"n1","key":"duty","value":"chief"}"#,

@@ -52,7 +52,7 @@
     var ev = D.evs[r[2]];
     var o = { step: r[0], t: r[1], ev: ev };
     var isOp = ev === "invoke" || ev === "complete";
-    if (r[5] >= 0) o[isOp ? "op" : "id"] = r[5];
+    if (r[5] >= 0) o[isOp ? "op" : ev === "armed" ? "fires" : "id"] = r[5];
     if (r[3] >= 0) o[r[4] >= 0 ? "from" : isOp ? "client" : "node"] = lanes[r[3]];
     if (r[4] >= 0) o.to = lanes[r[4]];
     var x = rest(i);
@@ -107,6 +107,9 @@
       case "phase": return "| phase " + o.phase;
       case "check": return "v " + o.check + " (" + o.kind + "): " + o.status;
       case "violation": return "!! FAIL " + o.check + " (" + o.kind + ", " + o.class + ")";
+      case "state": return o.node + " = state" + (o.full ? " (full)" : "") + (o.set ? " " + short(o.set) : "") + (o.gone ? " gone " + o.gone.join(" ") : "") + (o.logs ? " logs " + Object.keys(o.logs).join(" ") : "");
+      case "armed": return o.node + " @ armed " + short(o.timer) + " fires " + fmtTime(o.fires);
+      case "disarmed": return o.node + " @ disarmed " + short(o.timer);
       default: return o.ev + " " + short(o);
     }
   }
@@ -136,6 +139,35 @@
   var leadingSegments = 0;
 
   var openDown = {}, openPause = {};
+  // Crashes per lane (record indexes): a crash clears what the node announced before it.
+  var crashes = lanes.map(function () { return []; });
+  var starts = lanes.map(function () { return []; });
+  // Timers per lane, each {key, t0, fires, end, how, i0}: armed at t0 to fire at `fires`,
+  // ended at `end` by a reset, a cancel, its firing or a crash.
+  var timersOf = lanes.map(function () { return []; });
+  var openTimers = {};
+  function closeTimer(l, key, t, how) {
+    var open = openTimers[l];
+    var iv = open && open.get(key);
+    if (!iv) return null;
+    iv.end = Math.min(t, iv.fires); iv.how = how;
+    open.delete(key);
+    return iv;
+  }
+  // Published state records and crashes, in record order: what the state fold replays.
+  var stateEvents = [], stateLanes = [];
+  var hasState = false;
+  var logNames = [];
+  function onCrash(l, i) {
+    crashes[l].push(i);
+    stateEvents.push(i);
+    stateLanes.push(l);
+    var segs = roleSeg[l];
+    if (segs.length && segs[segs.length - 1].t1 === tEnd) segs[segs.length - 1].t1 = T[i];
+    if (openTimers[l]) {
+      openTimers[l].forEach(function (_, key) { closeTimer(l, key, T[i], "crash"); });
+    }
+  }
   var linkFaults = [];  // active link faults, described
   var openPart = null;
   var stripColours = ["#1e88e5", "#fb8c00", "#43a047", "#8e24aa", "#00acc1", "#6d4c41"];
@@ -185,6 +217,7 @@
       case "crash":
         l = laneIndex(arg);
         if (l >= 0 && openDown[l] === undefined) openDown[l] = { lane: l, t0: t, kind: "down", i0: i };
+        if (l >= 0) onCrash(l, i);
         break;
       case "pause":
         l = laneIndex(arg);
@@ -192,7 +225,7 @@
         break;
       case "resume":
         l = laneIndex(arg);
-        if (openPause[l]) { openPause[l].t1 = t; gaps.push(openPause[l]); delete openPause[l]; }
+        if (openPause[l]) { openPause[l].t1 = t; openPause[l].i1 = i; gaps.push(openPause[l]); delete openPause[l]; }
         break;
       case "partition":
         splitGroups(arg);
@@ -220,7 +253,7 @@
         linkFaults = [];
         cuts.clear();
         if (key === "heal") {
-          Object.keys(openPause).forEach(function (k) { openPause[k].t1 = t; gaps.push(openPause[k]); });
+          Object.keys(openPause).forEach(function (k) { openPause[k].t1 = t; openPause[k].i1 = i; gaps.push(openPause[k]); });
           openPause = {};
         }
         break;
@@ -252,7 +285,7 @@
         if (V.role !== undefined && nx.key === V.role) {
           var segs = roleSeg[lane];
           var role = typeof nx.value === "string" ? nx.value : compact(nx.value);
-          if (segs.length) segs[segs.length - 1].t1 = T[i];
+          if (segs.length && segs[segs.length - 1].t1 === tEnd) segs[segs.length - 1].t1 = T[i];
           segs.push({ t0: T[i], t1: tEnd, role: role, i0: i });
           if (isLeading(role)) leadingSegments++;
         }
@@ -260,18 +293,53 @@
       }
       case "start": {
         var sx = rest(i);
-        if (sx.recover && openDown[r[3]]) { openDown[r[3]].t1 = T[i]; gaps.push(openDown[r[3]]); delete openDown[r[3]]; }
+        if (openDown[r[3]]) { openDown[r[3]].t1 = T[i]; openDown[r[3]].i1 = i; gaps.push(openDown[r[3]]); delete openDown[r[3]]; }
+        if (r[3] >= 0 && sx.recover) starts[r[3]].push(i);
         break;
       }
       case "fault": onFault(i); break;
+      case "state": {
+        if (r[3] < 0) break;
+        stateEvents.push(i);
+        stateLanes.push(r[3]);
+        hasState = true;
+        var logs = rest(i).logs;
+        if (logs) for (var ln in logs) if (logNames.indexOf(ln) < 0) logNames.push(ln);
+        break;
+      }
+      case "armed": case "disarmed": case "timer": {
+        var tl = r[3];
+        if (tl < 0) break;
+        var tk = JSON.stringify(rest(i).timer);
+        if (!openTimers[tl]) openTimers[tl] = new Map();
+        closeTimer(tl, tk, T[i], ev === "armed" ? "reset" : ev === "disarmed" ? "cancel" : "fired");
+        if (ev === "armed" && r[5] >= 0) {
+          var iv = { key: tk, t0: T[i], fires: r[5], end: r[5], how: "", i0: i };
+          openTimers[tl].set(tk, iv);
+          timersOf[tl].push(iv);
+        }
+        break;
+      }
       case "invoke": ops.set(r[5], { inv: i, done: -1, lane: r[3] }); break;
       case "complete": { var op = ops.get(r[5]); if (op) op.done = i; break; }
       case "violation": violationIdx = i; break;
       default: break;
     }
   }
-  Object.keys(openDown).forEach(function (k) { openDown[k].t1 = tEnd; gaps.push(openDown[k]); });
-  Object.keys(openPause).forEach(function (k) { openPause[k].t1 = tEnd; gaps.push(openPause[k]); });
+  Object.keys(openDown).forEach(function (k) { openDown[k].t1 = tEnd; openDown[k].i1 = N; gaps.push(openDown[k]); });
+  Object.keys(openPause).forEach(function (k) { openPause[k].t1 = tEnd; openPause[k].i1 = N; gaps.push(openPause[k]); });
+  Object.keys(openTimers).forEach(function (l) {
+    openTimers[l].forEach(function (iv) { iv.end = Math.min(iv.fires, tEnd); iv.how = "open"; });
+  });
+  // Each lane's down and paused spans, in record order, to tell a node's status at a record.
+  var gapsOf = lanes.map(function () { return []; });
+  gaps.forEach(function (g) { gapsOf[g.lane].push(g); });
+  gapsOf.forEach(function (gs) { gs.sort(function (a, b) { return a.i0 - b.i0; }); });
+  timersOf.forEach(function (ts) {
+    ts.sort(function (a, b) { return a.t0 - b.t0; });
+    ts.span = 0;
+    ts.forEach(function (iv) { ts.span = Math.max(ts.span, iv.end - iv.t0); });
+  });
   closePart(tEnd);
 
   // Arrows, sorted by send time: one per delivery, one per loss, a stub for a send whose
@@ -293,6 +361,11 @@
     while (lo < hi) { var mid = (lo + hi) >> 1; if (A0[mid] < t) lo = mid + 1; else hi = mid; }
     return lo;
   }
+  // The latest end of the arrows in each block of ARROW_BLOCK (by send time), so the messages
+  // in flight at a time are found without scanning every earlier send.
+  var ARROW_BLOCK = 256;
+  var blockEnd = new Float64Array(Math.ceil(arrows.length / ARROW_BLOCK));
+  arrows.forEach(function (a, k) { var b = (k / ARROW_BLOCK) | 0; blockEnd[b] = Math.max(blockEnd[b], T[a.e]); });
   var arrowOfRecord = new Map();
   arrows.forEach(function (a, k) { if (!arrowOfRecord.has(a.s)) arrowOfRecord.set(a.s, k); arrowOfRecord.set(a.e, k); });
 
@@ -337,37 +410,178 @@
   // ---------------------------------------------------------------- state
 
   var cursor = 0;
+  // The cursor's virtual time: the cursor record's time, or between records while playing.
+  var tNow = 0;
   var w0 = 0, w1 = tEnd;
   var playing = false;
   var selectedArrow = -1;
+  var departure = null;
 
-  function initialWindow() {
-    if (N <= 3000) { w0 = 0; w1 = tEnd; return; }
-    // A long run opens on its first 2,500 records (enough for a first election).
-    var last = T[Math.min(N - 1, 2500)];
-    w0 = 0; w1 = Math.max(last, 1000);
+  // A readable span of virtual time around t: wide enough for a few dozen messages, so a
+  // window neither shows one lone arrow nor a solid mass of them.
+  function readableSpan(t) {
+    var span = 2000;
+    while (span < tEnd && arrowLowerBound(t + span / 2) - arrowLowerBound(t - span / 2) < 40) span *= 1.5;
+    return Math.min(span, tEnd * 1.05);
   }
-  initialWindow();
+  // Shows a readable window around t, with t at `at` (0..1) of its width.
+  function frame(t, at) {
+    var span = readableSpan(t);
+    w0 = Math.max(0, t - span * at); w1 = w0 + span;
+  }
+  // Where the page opens: the violation if there is one, else the first time a node takes a
+  // leading role, else the start. Returns the record to put the cursor on.
+  function firstLeading() {
+    var best = -1;
+    roleSeg.forEach(function (segs) {
+      segs.forEach(function (sg) { if (isLeading(sg.role) && (best < 0 || sg.i0 < best)) best = sg.i0; });
+    });
+    return best;
+  }
+
+  // How many entries of the sorted array `a` are <= v.
+  function countLE(a, v) {
+    var lo = 0, hi = a.length;
+    while (lo < hi) { var mid = (lo + hi) >> 1; if (a[mid] <= v) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+  // The last crash of `lane` at or before record `upto`, or -1: what the node announced
+  // before it is gone (its restart's notes and state rebuild it).
+  function lastCrash(lane, upto) {
+    var c = crashes[lane];
+    if (!c || !c.length) return -1;
+    var k = countLE(c, upto);
+    return k > 0 ? c[k - 1] : -1;
+  }
+  // The note `m` (a key's record indexes and values) after record `upto`, or undefined if it
+  // was not noted since the node's last crash.
+  function noteValue(m, lane, upto) {
+    var k = countLE(m.idx, upto);
+    if (k === 0 || m.idx[k - 1] <= lastCrash(lane, upto)) return undefined;
+    return m.val[k - 1];
+  }
 
   // The value of every note key of `lane` after record `upto` (inclusive; -1 for none).
   function stateAt(lane, upto) {
     var out = [];
     if (lane < 0 || !notes[lane]) return out;
-    notes[lane].forEach(function (m, key) {
-      var lo = 0, hi = m.idx.length;
-      while (lo < hi) { var mid = (lo + hi) >> 1; if (m.idx[mid] <= upto) lo = mid + 1; else hi = mid; }
-      out.push([key, lo > 0 ? m.val[lo - 1] : undefined]);
-    });
+    notes[lane].forEach(function (m, key) { out.push([key, noteValue(m, lane, upto)]); });
     return out;
   }
 
   // One note key of `lane` after record `upto`, or undefined.
   function noteAt(lane, key, upto) {
     var m = notes[lane] && notes[lane].get(key);
-    if (!m) return undefined;
-    var lo = 0, hi = m.idx.length;
-    while (lo < hi) { var mid = (lo + hi) >> 1; if (m.idx[mid] <= upto) lo = mid + 1; else hi = mid; }
-    return lo > 0 ? m.val[lo - 1] : undefined;
+    return m ? noteValue(m, lane, upto) : undefined;
+  }
+
+  // A node's status after record `upto`: "down" from a crash to its start, "paused" from a
+  // pause to its resume, else "up".
+  function statusAt(lane, upto) {
+    var gs = gapsOf[lane] || [], status = "up";
+    for (var k = 0; k < gs.length && gs[k].i0 <= upto; k++) {
+      if (gs[k].i1 > upto && status !== "down") status = gs[k].kind;
+    }
+    return status;
+  }
+
+  // ---------------------------------------------------------------- published state
+
+  // The state each node publishes (`state` records), folded: per node lane, `fields` (name ->
+  // value) and `logs` (name -> {entries: [[mark, entry]...], committed}). A crash empties a
+  // node's state; a `full` record replaces it. Scrubbing must stay fast on a long run, so a
+  // copy of the fold is kept every STATE_EVERY events and a query replays forward from the
+  // nearest copy before it (or from the last query, when that is closer).
+  var STATE_EVERY = Math.max(64, Math.ceil(stateEvents.length / 400));
+  function emptyState() { return lanes.map(function () { return { fields: {}, logs: {} }; }); }
+  function copyState(st) {
+    return st.map(function (n) {
+      var logs = {};
+      for (var k in n.logs) logs[k] = { entries: n.logs[k].entries.slice(), committed: n.logs[k].committed };
+      var fields = {};
+      for (var f in n.fields) fields[f] = n.fields[f];
+      return { fields: fields, logs: logs };
+    });
+  }
+  function applyState(st, k) {
+    var i = stateEvents[k], l = stateLanes[k];
+    if (R[i][2] !== EV.state) { st[l] = { fields: {}, logs: {} }; return; }
+    var x = rest(i);
+    if (x.full) st[l] = { fields: {}, logs: {} };
+    var n = st[l];
+    if (x.set) for (var f in x.set) n.fields[f] = x.set[f];
+    if (x.gone) x.gone.forEach(function (g) { delete n.fields[g]; });
+    if (x.logs) {
+      for (var name in x.logs) {
+        var d = x.logs[name];
+        var log = n.logs[name] || (n.logs[name] = { entries: [], committed: 0 });
+        if (d.keep !== undefined && d.keep < log.entries.length) log.entries.length = d.keep;
+        if (d.add) for (var a = 0; a < d.add.length; a++) log.entries.push(d.add[a]);
+        if (d.committed !== undefined) log.committed = d.committed;
+      }
+    }
+  }
+  var stateCopies = [];
+  (function () {
+    var st = emptyState();
+    for (var k = 0; k < stateEvents.length; k++) {
+      if (k % STATE_EVERY === 0) stateCopies.push(copyState(st));
+      applyState(st, k);
+    }
+  })();
+  var stateCache = { n: -1, st: null };
+  // The published state of every node after record `upto`.
+  function publishedAt(upto) {
+    var n = countLE(stateEvents, upto);
+    if (stateCache.n === n) return stateCache.st;
+    var from = Math.floor(n / STATE_EVERY) * STATE_EVERY;
+    var st, k;
+    if (stateCache.n >= from && stateCache.n <= n) { st = stateCache.st; k = stateCache.n; }
+    else { st = copyState(stateCopies[from / STATE_EVERY] || emptyState()); k = from; }
+    for (; k < n; k++) applyState(st, k);
+    stateCache = { n: n, st: st };
+    return st;
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  // The timers of `lane` running at time t: armed at or before t and not yet ended.
+  function timersAt(lane, t) {
+    var ts = timersOf[lane];
+    var out = [];
+    if (!ts || !ts.length) return out;
+    var lo = 0, hi = ts.length, from = t - ts.span;
+    while (lo < hi) { var mid = (lo + hi) >> 1; if (ts[mid].t0 < from) lo = mid + 1; else hi = mid; }
+    for (var k = lo; k < ts.length && ts[k].t0 <= t; k++) if (ts[k].end > t) out.push(ts[k]);
+    return out;
+  }
+
+  // Timer colours, one per distinct timer (its JSON text), in first-armed order.
+  var timerPalette = ["#26a69a", "#7e57c2", "#ef6c00", "#5c6bc0", "#8d6e63", "#d81b60"];
+  var timerKeys = new Map();
+  function timerColour(key) {
+    if (!timerKeys.has(key)) timerKeys.set(key, timerPalette[timerKeys.size % timerPalette.length]);
+    return timerKeys.get(key);
+  }
+  function compactKey(key) { try { return short(JSON.parse(key)); } catch (e) { return key; } }
+
+  // ---------------------------------------------------------------- message kinds
+
+  // A message's kind, as the engine names it: a peer message's name (the string, or its one
+  // key), or `request` / `response` for client traffic.
+  var kindCache = new Map();
+  function kindOfSend(i) {
+    var k = R[i][6];
+    if (kindCache.has(k)) return kindCache.get(k);
+    var m = rest(i).msg;
+    var kind = "?";
+    if (m && typeof m === "object") {
+      if (m.peer !== undefined) kind = typeof m.peer === "string" ? m.peer : m.peer && typeof m.peer === "object" ? Object.keys(m.peer)[0] : String(m.peer);
+      else if (m.request !== undefined) kind = "request";
+      else if (m.response !== undefined) kind = "response";
+    }
+    kindCache.set(k, kind);
+    return kind;
   }
 
   // ---------------------------------------------------------------- drawing
@@ -376,12 +590,25 @@
   var GUTTER = 190, AXIS = 34, NODE_H = 46, CLIENT_H = 30;
   var laneY = [], laneH = [];
   var height = AXIS;
-  lanes.forEach(function (name, l) {
-    var h = l < NODES || name.charAt(0) === "n" ? NODE_H : CLIENT_H;
-    laneY.push(height); laneH.push(h); height += h + 4;
-  });
-  height += 8;
+  function isClient(l) { return l >= NODES && lanes[l].charAt(0) !== "n"; }
+  // Filters: which lanes and which message kinds are drawn.
+  var showClients = true;
+  var hiddenLane = lanes.map(function () { return false; });
+  var hiddenKind = new Set();
+  function shown(l) { return l >= 0 && !hiddenLane[l] && (showClients || !isClient(l)); }
+  function layout() {
+    laneY = []; laneH = []; height = AXIS;
+    lanes.forEach(function (name, l) {
+      var h = isClient(l) ? CLIENT_H : NODE_H;
+      laneH.push(h);
+      if (!shown(l)) { laneY.push(-1000); return; }
+      laneY.push(height); height += h + 4;
+    });
+    height += 8;
+  }
+  layout();
   function mid(l) { return laneY[l] + laneH[l] / 2; }
+  function arrowShown(a) { return shown(a.from) && shown(a.to) && !hiddenKind.has(kindOfSend(a.s)); }
 
   function el(name, attrs, parent, text) {
     var e = document.createElementNS(SVGNS, name);
@@ -432,7 +659,8 @@
 
     // Lanes, roles, gaps.
     lanes.forEach(function (name, l) {
-      var client = l >= NODES && name.charAt(0) !== "n";
+      if (!shown(l)) return;
+      var client = isClient(l);
       el("rect", { x: GUTTER, y: laneY[l], width: width - GUTTER, height: laneH[l], class: "lane-bg" + (client ? " client" : ""), "data-lane": name }, plot);
       roleSeg[l].forEach(function (s) {
         if (s.t1 < w0 || s.t0 > w1) return;
@@ -448,13 +676,36 @@
       el("line", { x1: GUTTER, x2: width, y1: mid(l), y2: mid(l), class: "lane-line" }, plot);
     });
     gaps.forEach(function (g) {
-      if (g.t1 < w0 || g.t0 > w1) return;
+      if (g.t1 < w0 || g.t0 > w1 || !shown(g.lane)) return;
       var x0 = clampX(x(g.t0)), x1 = clampX(x(g.t1));
       var r = tip(el("rect", { x: x0, y: laneY[g.lane], width: Math.max(2, x1 - x0), height: laneH[g.lane], class: g.kind + " hit", "data-i": g.i0 }, plot),
         lanes[g.lane] + " " + (g.kind === "down" ? "crashed" : "paused") + " from " + fmtTime(g.t0) + " to " + fmtTime(g.t1));
       if (x1 - x0 > 50) el("text", { x: x0 + 4, y: laneY[g.lane] + 12, class: "gap-label" }, plot, g.kind === "down" ? "crashed" : "paused");
       return r;
     });
+    // Timers: a wedge per arming, from full height when set to nothing when it would fire,
+    // cut where a reset, a cancel, its firing or a crash ended it.
+    var timerDrawn = 0;
+    lanes.forEach(function (name, l) {
+      var ts = timersOf[l];
+      if (!shown(l) || !ts.length) return;
+      var lo = 0, hi = ts.length, from = w0 - ts.span;
+      while (lo < hi) { var md = (lo + hi) >> 1; if (ts[md].t0 < from) lo = md + 1; else hi = md; }
+      var y0 = laneY[l] + laneH[l] - 2, hMax = 7;
+      for (var k = lo; k < ts.length && ts[k].t0 <= w1 && timerDrawn < MARKS_MAX; k++) {
+        var iv = ts[k];
+        if (iv.end < w0) continue;
+        var xa = x(iv.t0), xe = x(iv.end);
+        if (xe - xa < 0.5) continue;
+        var he = hMax * (1 - (iv.end - iv.t0) / Math.max(1, iv.fires - iv.t0));
+        tip(el("path", { d: "M" + xa + " " + (y0 - hMax) + " L" + xe + " " + (y0 - he) + " L" + xe + " " + y0 + " L" + xa + " " + y0 + " z",
+          class: "timer-bar" + (iv.how === "reset" ? " reset" : ""), fill: timerColour(iv.key) }, plot),
+          name + " timer " + compactKey(iv.key) + ": set " + fmtTime(iv.t0) + ", due " + fmtTime(iv.fires) + ", " + (iv.how === "fired" ? "fired" : iv.how === "reset" ? "reset at " + fmtTime(iv.end) : iv.how === "cancel" ? "cancelled at " + fmtTime(iv.end) : iv.how === "crash" ? "dropped by a crash at " + fmtTime(iv.end) : "still running at the end"));
+        timerDrawn++;
+      }
+    });
+    stats.timers = timerDrawn;
+
     // Partitions: a band over every lane, and a strip per lane in its group's colour.
     parts.forEach(function (p) {
       if (p.t1 < w0 || p.t0 > w1) return;
@@ -462,7 +713,7 @@
       tip(el("rect", { x: x0, y: AXIS - 14, width: Math.max(2, x1 - x0), height: height - AXIS + 6, class: "part-band hit", "data-i": p.i0 }, plot),
         p.text + "\n" + p.strips.map(function (st) { return st.text; }).join("\n"));
       p.strips.forEach(function (s) {
-        if (s.lane < 0) return;
+        if (!shown(s.lane)) return;
         tip(el("rect", { x: x0, y: laneY[s.lane], width: Math.max(2, x1 - x0), height: 5, fill: s.colour, class: "part-strip" }, plot), s.text);
       });
       if (x1 - x0 > 60) el("text", { x: x0 + 3, y: AXIS - 4, class: "part-label" }, plot, p.text.length > (x1 - x0) / 5.5 ? p.text.slice(0, Math.max(4, Math.floor((x1 - x0) / 5.5) - 3)) + "..." : p.text);
@@ -478,7 +729,7 @@
     visibleOps.forEach(function (o, n) {
       if (n % ostride && !o.culprit) return;
       var l = o.lane;
-      if (l < 0) return;
+      if (!shown(l)) return;
       var x0 = clampX(x(o.t0)), x1 = clampX(x(o.t1));
       var y = laneY[l] + 5;
       el("rect", { x: x0, y: y, width: Math.max(2, x1 - x0), height: laneH[l] - 10, class: "op hit " + o.kind + (o.culprit ? " " + o.culprit : ""), "data-i": o.inv }, plot);
@@ -489,7 +740,7 @@
     // Message arrows in the window: sends from w0 - maxSpan on, filtered by end time.
     var a0 = arrowLowerBound(w0 - maxSpan), a1 = arrowLowerBound(w1 + 1);
     var vis = [];
-    for (k = a0; k < a1; k++) if (T[arrows[k].e] >= w0 || arrows[k].kind === "lost") vis.push(k);
+    for (k = a0; k < a1; k++) if ((T[arrows[k].e] >= w0 || arrows[k].kind === "lost") && arrowShown(arrows[k])) vis.push(k);
     var stride = Math.max(1, Math.ceil(vis.length / ARROWS_MAX));
     stats.arrows = 0;
     var g = el("g", {}, plot);
@@ -518,6 +769,7 @@
     var marks = [];
     for (k = m0; k < m1; k++) {
       var e = R[k][2];
+      if (R[k][3] >= 0 && !shown(R[k][3])) continue;
       if (e === EV.note || e === EV.held || e === EV.fault || e === EV.start || e === EV.violation) marks.push(k);
     }
     var mstride = Math.max(1, Math.ceil(marks.length / MARKS_MAX));
@@ -550,9 +802,18 @@
       plot.insertBefore(el("rect", { x: rl[0] - 3, y: rl[1] - 10, width: w, height: 13, rx: 3, class: "role-label-bg" }), txt);
     });
 
+    // Where a re-run departs from the previous one (set by the embedding page).
+    if (departure) {
+      var dx = x(departure.t);
+      if (dx >= GUTTER && dx <= width) {
+        el("line", { x1: dx, x2: dx, y1: AXIS - 16, y2: height, class: "depart-line" }, svg);
+        el("text", { x: dx + 3, y: height - 4, class: "depart-label" }, svg, "runs depart here (step " + departure.step + ")");
+      }
+    }
+
     // The cursor.
     if (N) {
-      var cx = x(T[cursor]);
+      var cx = x(tNow);
       if (cx >= GUTTER && cx <= width) {
         el("line", { x1: cx, x2: cx, y1: AXIS - 16, y2: height, class: "cursor" }, svg);
         var cl = R[cursor][3] >= 0 ? R[cursor][3] : faultLane(cursor);
@@ -563,9 +824,11 @@
     // Gutter: names and each node's state at the cursor; then the axis.
     el("rect", { x: 0, y: 0, width: GUTTER, height: height, class: "gutter" }, svg);
     lanes.forEach(function (name, l) {
-      var grp = el("g", { class: "lane", "data-lane": name }, svg);
-      el("text", { x: 8, y: laneY[l] + 15, class: "lane-name" }, grp, name);
-      var st = stateAt(l, cursor).filter(function (kv) { return kv[1] !== undefined; });
+      if (!shown(l)) return;
+      var status = isClient(l) ? "up" : statusAt(l, cursor);
+      var grp = el("g", { class: "lane", "data-lane": name, "data-status": status }, svg);
+      el("text", { x: 8, y: laneY[l] + 15, class: "lane-name" }, grp, name + (status === "down" ? " · down" : status === "paused" ? " · paused" : ""));
+      var st = status === "down" ? [] : stateAt(l, cursor).filter(function (kv) { return kv[1] !== undefined; });
       if (st.length) {
         // The role, the epoch and the main progress key first, as the vocabulary names them,
         // then whatever else the protocol notes.
@@ -601,6 +864,190 @@
     if (mstride > 1) parts_.push("1 in " + mstride + " state notes shown");
     if (ostride > 1) parts_.push("1 in " + ostride + " client operations shown");
     notice.textContent = parts_.join("; ");
+  }
+
+  // ---------------------------------------------------------------- the cluster view
+
+  // Nodes on a circle, coloured by role and greyed when down; the messages in flight at the
+  // cursor's virtual time as dots between sender and receiver, placed by how much of their
+  // flight has passed; around each node, what remains of its soonest timer; clients at the
+  // left.
+  var clusterWrap = document.getElementById("cluster-wrap");
+  var csvg = document.getElementById("cluster");
+  var kindPalette = ["#34495e", "#1e88e5", "#e53935", "#43a047", "#fb8c00", "#8e24aa", "#00acc1", "#6d4c41", "#c0ca33", "#00897b"];
+  var kindColours = new Map();
+  function kindColour(kind) {
+    if (!kindColours.has(kind)) kindColours.set(kind, kindPalette[kindColours.size % kindPalette.length]);
+    return kindColours.get(kind);
+  }
+  var IN_FLIGHT_MAX = 400;
+  function arcPath(cx, cy, r, frac) {
+    if (frac >= 0.999) return "M" + cx + " " + (cy - r) + " a" + r + " " + r + " 0 1 1 0 " + 2 * r + " a" + r + " " + r + " 0 1 1 0 " + -2 * r;
+    var a = -Math.PI / 2 + frac * 2 * Math.PI;
+    return "M" + cx + " " + (cy - r) + " A" + r + " " + r + " 0 " + (frac > 0.5 ? 1 : 0) + " 1 " + (cx + r * Math.cos(a)) + " " + (cy + r * Math.sin(a));
+  }
+  function renderCluster() {
+    stats.inFlight = 0;
+    if (clusterWrap.hidden) return;
+    var W = Math.max(240, clusterWrap.clientWidth || 330), H = 300;
+    csvg.setAttribute("width", W); csvg.setAttribute("height", H);
+    csvg.setAttribute("viewBox", "0 0 " + W + " " + H);
+    while (csvg.firstChild) csvg.removeChild(csvg.firstChild);
+    var nodeLanes = [], clientLanes = [];
+    lanes.forEach(function (_, l) { if (shown(l)) (isClient(l) ? clientLanes : nodeLanes).push(l); });
+    var left = clientLanes.length ? 40 : 0;
+    var cx = left + (W - left) / 2, cy = H / 2 + 6, rad = Math.min(W - left, H) / 2 - 42;
+    var pos = {};
+    nodeLanes.forEach(function (l, k) {
+      var a = -Math.PI / 2 + 2 * Math.PI * k / nodeLanes.length;
+      pos[l] = [cx + rad * Math.cos(a), cy + rad * Math.sin(a)];
+    });
+    clientLanes.forEach(function (l, k) { pos[l] = [16, 30 + (H - 50) * (k + 0.5) / clientLanes.length]; });
+    nodeLanes.forEach(function (a, k) {
+      nodeLanes.slice(k + 1).forEach(function (b) {
+        el("line", { x1: pos[a][0], y1: pos[a][1], x2: pos[b][0], y2: pos[b][1], class: "cl-link" }, csvg);
+      });
+    });
+    el("text", { x: 6, y: 14, class: "cl-time" }, csvg, "t=" + fmtTime(tNow));
+    // Messages go under the nodes: one just sent or about to arrive hides behind its node.
+    var dots = el("g", {}, csvg);
+    clientLanes.forEach(function (l) {
+      el("rect", { x: pos[l][0] - 9, y: pos[l][1] - 8, width: 18, height: 16, rx: 3, class: "cl-client" }, csvg);
+      el("text", { x: pos[l][0], y: pos[l][1] + 4, class: "cl-sub" }, csvg, lanes[l]);
+    });
+    nodeLanes.forEach(function (l) {
+      var p = pos[l];
+      var status = statusAt(l, cursor);
+      var role = V.role !== undefined ? noteAt(l, V.role, cursor) : undefined;
+      var roleText = role === undefined ? undefined : typeof role === "string" ? role : compact(role);
+      var g = el("g", { class: "cl-node-g", "data-lane": lanes[l], "data-status": status }, csvg);
+      var cls = "cl-node " + (roleText !== undefined && status !== "down" ? roleClass(roleText) : "role-plain") + (status !== "up" ? " " + status : "");
+      tip(el("circle", { cx: p[0], cy: p[1], r: 22, class: cls }, g), lanes[l] + (status !== "up" ? " (" + status + ")" : "") + (roleText !== undefined && status !== "down" ? ": " + roleText : ""));
+      el("text", { x: p[0], y: p[1] + 4, class: "cl-name" }, g, lanes[l]);
+      var sub = "";
+      if (status === "down") sub = "down";
+      else {
+        var ep = V.epoch !== undefined ? noteAt(l, V.epoch, cursor) : undefined;
+        if (ep === undefined && V.epoch !== undefined) { var f = publishedAt(cursor)[l].fields; ep = f[V.epoch]; }
+        sub = (status === "paused" ? "paused" : roleText !== undefined ? roleText : "") + (ep !== undefined ? (status === "paused" || roleText !== undefined ? " · " : "") + V.epoch + " " + short(ep) : "");
+      }
+      if (sub) el("text", { x: p[0], y: p[1] + 36, class: "cl-sub" }, g, sub);
+      if (status === "down") return;
+      var soon = null;
+      timersAt(l, tNow).forEach(function (iv) { if (!soon || iv.fires < soon.fires) soon = iv; });
+      if (soon) {
+        var frac = Math.max(0, Math.min(1, (soon.fires - tNow) / Math.max(1, soon.fires - soon.t0)));
+        tip(el("path", { d: arcPath(p[0], p[1], 27, frac), class: "cl-ring", stroke: timerColour(soon.key) }, g),
+          lanes[l] + " timer " + compactKey(soon.key) + " fires in " + ((soon.fires - tNow) / 1000).toFixed(1) + " ms");
+      }
+    });
+    // Messages in flight.
+    var a0 = arrowLowerBound(tNow - maxSpan - 1), a1 = arrowLowerBound(tNow + 1);
+    for (var k = a0; k < a1 && stats.inFlight < IN_FLIGHT_MAX; k++) {
+      if (k % ARROW_BLOCK === 0 && blockEnd[k / ARROW_BLOCK] <= tNow) { k += ARROW_BLOCK - 1; continue; }
+      var a = arrows[k];
+      var ts = T[a.s], te = T[a.e];
+      if (!(te > tNow && ts <= tNow) || !pos[a.from] || !pos[a.to] || !arrowShown(a)) continue;
+      var f = (tNow - ts) / (te - ts);
+      var pa = pos[a.from], pb = pos[a.to];
+      var kind = kindOfSend(a.s);
+      el("circle", { cx: pa[0] + (pb[0] - pa[0]) * f, cy: pa[1] + (pb[1] - pa[1]) * f, r: 4.5, fill: kindColour(kind),
+        class: "cl-msg hit" + (a.kind === "lost" ? " lost" : ""), "data-i": a.s }, dots);
+      stats.inFlight++;
+    }
+  }
+  csvg.addEventListener("mouseover", function (e) {
+    var t = e.target;
+    if (!t.getAttribute || t.getAttribute("data-i") === null || t.querySelector("title")) return;
+    var i = Number(t.getAttribute("data-i"));
+    tip(t, kindOfSend(i) + ": " + describe(i));
+  });
+  csvg.addEventListener("click", function (e) {
+    var hit = e.target.closest ? e.target.closest("[data-i]") : null;
+    if (hit) setCursor(Number(hit.getAttribute("data-i")), true);
+  });
+
+  // ---------------------------------------------------------------- state panel and log grid
+
+  var stateView = document.getElementById("state-view");
+  var logGrid = document.getElementById("log-grid");
+  var statePanel = document.getElementById("state-panel");
+  var GRID_COLS = 80;
+  var markPalette = ["#5c6bc0", "#26a69a", "#ef6c00", "#8e24aa", "#43a047", "#d81b60", "#6d4c41", "#0288d1", "#c0ca33", "#546e7a"];
+  function markColour(m) { return markPalette[((Number(m) % markPalette.length) + markPalette.length) % markPalette.length]; }
+  var markName = V.epoch !== undefined ? V.epoch : "mark";
+  function renderState() {
+    stats.cells = 0; stats.fields = 0;
+    if (!hasState) { stateView.hidden = true; return; }
+    stateView.hidden = false;
+    var st = publishedAt(cursor);
+    var cur = R[cursor][2] === EV.state ? rest(cursor) : null;
+    var curLane = cur ? R[cursor][3] : -1;
+    var nodeLanes = [];
+    lanes.forEach(function (_, l) { if (!isClient(l) && shown(l)) nodeLanes.push(l); });
+    var status = {};
+    nodeLanes.forEach(function (l) { status[l] = statusAt(l, cursor); });
+    // One grid per named log: rows are nodes, columns positions, each cell the entry's mark.
+    logGrid.textContent = "";
+    logNames.forEach(function (name) {
+      var len = 0;
+      nodeLanes.forEach(function (l) { var lg = st[l].logs[name]; if (lg) len = Math.max(len, lg.entries.length); });
+      var first = Math.max(1, len - GRID_COLS + 1);
+      var box = node("div", undefined, "log-grid");
+      box.dataset.log = name;
+      box.appendChild(node("div", name + ": " + len + " position(s)" + (first > 1 ? ", showing " + first + ".." + len : "") + "; each cell is an entry's " + markName + ", filled when committed", "hint"));
+      var table = node("table");
+      var head = node("tr");
+      head.appendChild(node("th", ""));
+      for (var p = first; p <= len; p++) head.appendChild(node("th", String(p), "pos"));
+      table.appendChild(head);
+      nodeLanes.forEach(function (l) {
+        var tr = node("tr", undefined, status[l] === "down" ? "down" : "");
+        tr.appendChild(node("th", lanes[l] + (status[l] === "down" ? " (down)" : "")));
+        var lg = st[l].logs[name] || { entries: [], committed: 0 };
+        for (var p = first; p <= len; p++) {
+          var e = lg.entries[p - 1];
+          if (!e) { tr.appendChild(node("td", "", "cell empty")); continue; }
+          var committed = p <= lg.committed;
+          var td = node("td", short(e[0]), "cell" + (committed ? " committed" : ""));
+          var c = markColour(e[0]);
+          td.style.borderColor = c;
+          if (committed) td.style.background = c;
+          td.title = lanes[l] + " " + name + "[" + p + "] " + markName + " " + short(e[0]) + (committed ? ", committed" : ", not committed") + "\n" + JSON.stringify(e[1], null, 1);
+          tr.appendChild(td);
+          stats.cells++;
+        }
+        table.appendChild(tr);
+      });
+      box.appendChild(table);
+      logGrid.appendChild(box);
+    });
+    // The other published fields, one row per node.
+    var fields = [];
+    nodeLanes.forEach(function (l) { for (var f in st[l].fields) if (fields.indexOf(f) < 0) fields.push(f); });
+    var first = [V.role, V.epoch].concat(PROGRESS);
+    fields.sort(function (a, b) {
+      var ia = first.indexOf(a), ib = first.indexOf(b);
+      return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || (a < b ? -1 : a > b ? 1 : 0);
+    });
+    statePanel.textContent = "";
+    var hr = node("tr");
+    hr.appendChild(node("th", "node"));
+    fields.forEach(function (f) { hr.appendChild(node("th", f)); });
+    statePanel.appendChild(hr);
+    nodeLanes.forEach(function (l) {
+      var tr = node("tr", undefined, status[l] === "down" ? "down" : "");
+      tr.dataset.lane = lanes[l];
+      tr.appendChild(node("td", lanes[l] + (status[l] !== "up" ? " (" + status[l] + ")" : "")));
+      fields.forEach(function (f) {
+        var v = st[l].fields[f];
+        var changed = curLane === l && cur && ((cur.set && f in cur.set) || cur.full);
+        var td = node("td", v === undefined ? "" : short(v), changed ? "changed" : "");
+        if (v !== undefined) { td.title = f + " = " + JSON.stringify(v); stats.fields++; }
+        tr.appendChild(td);
+      });
+      statePanel.appendChild(tr);
+    });
   }
 
   // The lane a fault is about, if it names one node.
@@ -690,9 +1137,10 @@
     if (li) setCursor(Number(li.dataset.i), true);
   });
 
-  function setCursor(i, follow) {
+  function setCursor(i, follow, at) {
     if (!N) return;
     cursor = Math.max(0, Math.min(N - 1, i));
+    tNow = at !== undefined ? at : T[cursor];
     selectedArrow = arrowOfRecord.has(cursor) ? arrowOfRecord.get(cursor) : -1;
     var t = T[cursor];
     if (follow && (t < w0 || t > w1)) {
@@ -703,6 +1151,8 @@
     showDetails(cursor);
     showNearby();
     render();
+    renderCluster();
+    renderState();
   }
 
   function zoom(factor, around) {
@@ -724,9 +1174,17 @@
   }
   function jumpToTime(us) {
     var i = Math.min(N - 1, lowerBound(us));
-    var span = w1 - w0;
-    w0 = Math.max(0, us - span / 2); w1 = w0 + span;
+    frame(us, 0.5);
     setCursor(i, false);
+  }
+  // Moves to the first record of step `step` (or the first after it), at a readable zoom.
+  function gotoStep(step) {
+    var lo = 0, hi = N;
+    while (lo < hi) { var md = (lo + hi) >> 1; if (R[md][0] < step) lo = md + 1; else hi = md; }
+    var i = Math.min(N - 1, lo);
+    frame(T[i], 0.5);
+    setCursor(i, false);
+    return i;
   }
   function jumpToViolation() {
     if (violationIdx < 0 && !culprits.length) return false;
@@ -736,26 +1194,30 @@
       var pad = (b - a) * 0.08 + 1000;
       w0 = Math.max(0, a - pad); w1 = Math.max(b, violationIdx >= 0 ? T[violationIdx] : b) + pad;
     } else {
-      var t = T[violationIdx];
-      var span = Math.min(w1 - w0, tEnd);
-      w0 = Math.max(0, t - span * 0.8); w1 = w0 + span;
+      frame(T[violationIdx], 0.8);
     }
     setCursor(violationIdx >= 0 ? violationIdx : culprits[culprits.length - 1].inv, false);
     return true;
   }
 
-  var timer = null, last = 0, carry = 0;
+  // Play advances virtual time at the chosen speed (virtual milliseconds per real second);
+  // the cursor is the last record at or before it, and the cluster view moves in between.
+  var timer = null, last = 0;
   var playBtn = document.getElementById("btn-play");
-  function frame(now) {
+  function tick(now) {
     if (!playing) return;
-    var rate = Number(document.getElementById("speed").value);
-    carry += (now - last) / 1000 * rate; last = now;
-    var n = Math.floor(carry);
-    if (n > 0) { carry -= n; setCursor(cursor + n, true); }
-    if (cursor >= N - 1) { pause(); return; }
-    timer = requestAnimationFrame(frame);
+    var rate = Number(document.getElementById("speed").value) * 1000;
+    var t = Math.min(tEnd, tNow + Math.max(0, now - last) / 1000 * rate);
+    last = now;
+    var i = Math.max(0, lowerBound(t + 1) - 1);
+    // Keep the cursor in view between records too.
+    if (t > w1) { var span = w1 - w0; w0 = t - span * 0.1; w1 = w0 + span; }
+    if (i !== cursor) setCursor(i, true, t);
+    else { tNow = t; render(); renderCluster(); }
+    if (tNow >= tEnd) { pause(); return; }
+    timer = requestAnimationFrame(tick);
   }
-  function play() { if (playing) return; playing = true; last = performance.now(); carry = 0; playBtn.textContent = "❚❚ pause"; timer = requestAnimationFrame(frame); }
+  function play() { if (playing) return; playing = true; last = performance.now(); playBtn.textContent = "❚❚ pause"; timer = requestAnimationFrame(tick); }
   function pause() { playing = false; if (timer) cancelAnimationFrame(timer); playBtn.textContent = "▶ play"; }
 
   document.getElementById("btn-fwd").addEventListener("click", function () { setCursor(cursor + 1, true); });
@@ -875,8 +1337,103 @@
     setText("violation-text", violationText + (culprits.length ? "\n\n" + culprits.length + " operation(s) named here are outlined on the client lanes." : ""));
   }
 
-  setCursor(0, false);
+  // ---------------------------------------------------------------- filters
+
+  function refilter() { layout(); render(); renderCluster(); renderState(); }
+  document.getElementById("filter-clients").addEventListener("change", function (e) { showClients = e.target.checked; refilter(); });
+  function checkbox(parent, label, checked, onChange) {
+    var lab = node("label");
+    var box = node("input");
+    box.type = "checkbox"; box.checked = checked;
+    box.addEventListener("change", function () { onChange(box.checked); refilter(); });
+    lab.appendChild(box);
+    lab.appendChild(document.createTextNode(" " + label));
+    parent.appendChild(lab);
+    return box;
+  }
+  var filterNodes = document.getElementById("filter-nodes");
+  lanes.forEach(function (name, l) {
+    if (isClient(l)) return;
+    checkbox(filterNodes, name, true, function (on) { hiddenLane[l] = !on; }).dataset.lane = name;
+  });
+  // Every message kind sent in the run, in first-sent order.
+  var kinds = [];
+  (function () {
+    var seen = new Set();
+    msgs.forEach(function (m) {
+      if (m.s < 0 || seen.has(R[m.s][6])) return;
+      seen.add(R[m.s][6]);
+      var k = kindOfSend(m.s);
+      if (kinds.indexOf(k) < 0) kinds.push(k);
+    });
+  })();
+  var filterKinds = document.getElementById("filter-kinds");
+  kinds.forEach(function (k) {
+    var box = checkbox(filterKinds, k, true, function (on) { if (on) hiddenKind.delete(k); else hiddenKind.add(k); });
+    box.dataset.kind = k;
+    box.parentNode.style.color = kindColour(k);
+  });
+  if (!kinds.length) filterKinds.hidden = true;
+  var clusterBox = document.getElementById("show-cluster");
+  function setCluster(on) { clusterBox.checked = on; clusterWrap.hidden = !on; render(); renderCluster(); }
+  clusterBox.addEventListener("change", function () { setCluster(clusterBox.checked); });
+  document.addEventListener("keydown", function (e) {
+    if (e.target && (e.target.tagName === "INPUT" || e.target.tagName === "SELECT")) return;
+    if (e.key === "c" || e.key === "C") setCluster(!clusterBox.checked);
+  });
+  if (!logNames.length) document.getElementById("legend-logs").hidden = true;
+  setText("legend-mark", markName);
+
+  // ---------------------------------------------------------------- embedding
+
+  // Inside the playground (an iframe), the page offers "what if here?" for the current record
+  // and talks with its parent through postMessage (docs/viewer.md, "Embedding").
+  var embedded = window.parent !== window;
+  function post(msg) { msg.faultline = 1; window.parent.postMessage(msg, "*"); }
+  // The pick for record i: a message (its send, with kind, ends and the 1-based count of
+  // sends of that kind from that sender to that receiver up to this one) or a node point.
+  function pickOf(i) {
+    var e = R[i][2];
+    var m = (e === EV.send || e === EV.deliver || e === EV.lost || e === EV.held) ? msgs.get(R[i][5]) : null;
+    if (m && m.s >= 0) {
+      var s = m.s, from = R[s][3], to = R[s][4], kind = kindOfSend(s), nth = 0;
+      for (var k = 0; k <= s; k++) {
+        if (R[k][2] === EV.send && R[k][3] === from && R[k][4] === to && kindOfSend(k) === kind) nth++;
+      }
+      return { type: "pick", kind: "message", step: R[s][0], t: T[s], lane: lanes[from], record: recordObj(s),
+        msg_kind: kind, from: lanes[from], to: lanes[to], nth: nth };
+    }
+    var l = R[i][3] >= 0 ? R[i][3] : faultLane(i);
+    return { type: "pick", kind: "node", step: R[i][0], t: T[i], lane: l >= 0 ? lanes[l] : null, record: recordObj(i) };
+  }
+  if (embedded) {
+    document.getElementById("whatif").hidden = false;
+    document.getElementById("btn-whatif").addEventListener("click", function () { if (N) post(pickOf(cursor)); });
+    window.addEventListener("message", function (e) {
+      if (e.source !== window.parent) return;
+      var m = e.data;
+      if (!m || m.faultline !== 1) return;
+      if (m.type === "goto" && typeof m.step === "number") gotoStep(m.step);
+      else if (m.type === "departure" && typeof m.step === "number") {
+        departure = { step: m.step, t: typeof m.t === "number" ? m.t : 0 };
+        var i = gotoStep(m.step);
+        if (typeof m.t !== "number") departure.t = T[i];
+        if (departure.t < w0 || departure.t > w1) frame(departure.t, 0.5);
+        render();
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- opening
+
+  if (violationIdx >= 0 || culprits.length) jumpToViolation();
+  else {
+    var lead = firstLeading();
+    if (lead >= 0) { frame(T[lead], 0.65); setCursor(lead, false); }
+    else { frame(0, 0); setCursor(0, false); }
+  }
   document.body.dataset.rendered = "1";
+  if (embedded) post({ type: "ready", records: N, steps: N ? R[N - 1][0] : 0, end_t: tEnd });
   window.faultlineViewer = {
     stepCount: N,
     renderMs: performance.now() - started,
@@ -894,6 +1451,31 @@
     jumpToViolation: jumpToViolation,
     // Shows virtual times a..b (microseconds), e.g. for a screenshot of one moment.
     showWindow: function (a, b) { w0 = Math.max(0, a); w1 = Math.max(w0 + 20, b); render(); },
-    drawn: function () { return { arrows: stats.arrows, marks: stats.marks, ops: stats.ops }; }
+    drawn: function () {
+      return { arrows: stats.arrows, marks: stats.marks, ops: stats.ops, timers: stats.timers, inFlight: stats.inFlight, cells: stats.cells, fields: stats.fields };
+    },
+    // Published state and timers in the trace, message kinds and log names.
+    hasState: hasState,
+    logNames: logNames.slice(),
+    kinds: kinds.slice(),
+    timers: timersOf.reduce(function (n, ts) { return n + ts.length; }, 0),
+    embedded: embedded,
+    // The cursor's virtual time (it moves between records while playing), and the window.
+    now: function () { return tNow; },
+    window: function () { return [w0, w1]; },
+    // Puts the cursor at virtual time t (microseconds) without moving the window.
+    at: function (t) { t = Math.max(0, Math.min(t, tEnd)); setCursor(Math.max(0, lowerBound(t + 1) - 1), false, t); return tNow; },
+    gotoStep: gotoStep,
+    pick: function () { return pickOf(cursor); },
+    // Puts the cursor on record i (0-based).
+    select: function (i) { setCursor(i, true); return cursor; },
+    // The first n messages delivered later than sent: their send records.
+    sends: function (n) {
+      var out = [];
+      for (var k = 0; k < arrows.length && out.length < n; k++) if (arrows[k].kind === "ok" && T[arrows[k].e] > T[arrows[k].s] + 1) out.push(arrows[k].s);
+      return out;
+    },
+    // Each down or paused span: {lane, kind, t0, t1}.
+    gaps: function () { return gaps.map(function (g) { return { lane: lanes[g.lane], kind: g.kind, t0: g.t0, t1: g.t1 }; }); }
   };
 })();
