@@ -528,8 +528,9 @@ impl Protocol for Fd {
     /// never suspects a live peer for long: the detector the checks judge (so sweeps judge
     /// phi accrual too), the heartbeat and evaluation periods, the fixed timeout (above two
     /// heartbeats) and phi accrual's threshold, window, deviation floor and tolerated pause.
-    /// What the detector thinks: the peers each detector suspects, and when each peer was
-    /// last heard (local time, ms); the application's messages delivered per peer.
+    /// What the detector thinks: the peers the judged detector suspects, and those the other
+    /// one would (when each peer was last heard is left out: it changes with every
+    /// heartbeat, and the diagram shows the heartbeats themselves).
     fn show(&self, _: &Store<Record>, out: &mut Shown) {
         let others = || {
             self.peers
@@ -550,13 +551,6 @@ impl Protocol for Fd {
             Detector::Phi => Detector::Fixed,
         };
         out.field("would_suspect_with_the_other_detector", &suspects(other));
-        let heard: std::collections::BTreeMap<NodeId, Option<u64>> = others()
-            .map(|(n, p)| (n, p.last_heard.map(|t| t.as_ms())))
-            .collect();
-        out.field("last_heard_ms", &heard);
-        let delivered: std::collections::BTreeMap<NodeId, u64> =
-            others().map(|(n, p)| (n, p.delivered)).collect();
-        out.field("delivered", &delivered);
     }
 
     fn knobs() -> Vec<Knob> {
