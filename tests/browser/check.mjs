@@ -77,6 +77,7 @@ async function checkPage(file) {
       steps: v.stepCount, renderMs: v.renderMs, readyAt: v.readyAt, lanes: v.lanes, nodes: v.nodes,
       violation: v.violationIndex, culprits: v.culprits, sent: v.messagesSent,
       vocabulary: v.vocabulary, leading: v.leadingSegments, hasState: v.hasState, logNames: v.logNames,
+      firstEntryAt: v.firstEntryAt, firstCommitAt: v.firstCommitAt,
       kinds: v.kinds, timers: v.timers, gaps: v.gaps(), clients: v.lanes.filter((l) => l.startsWith("c")).length,
     };
   });
@@ -187,8 +188,16 @@ async function checkPanels(page, info, file, problems) {
   if (info.hasState && !fields) problems.push("the trace has state records but the state panel stayed empty");
   if (info.hasState && panelRows < 2) problems.push("the state panel has no node rows");
   if (needsState.has(resolve(file)) && !info.hasState) problems.push("this page must show published state, and its trace has none");
-  if (info.logNames.length && !cells) problems.push(`the trace publishes logs (${info.logNames.join(", ")}) but the log grid drew no cells`);
-  if (info.logNames.length && !(await page.$(".log-grid td.cell.committed"))) problems.push("no committed cell in the log grid");
+  // A log that ever holds an entry draws cells, and one that ever commits draws a committed
+  // cell, at least at the moment it first does (a livelocked run's logs stay empty).
+  // Checked with the cursor on that very record (a crash may follow it at the same instant).
+  const drawnOn = (i) => v((i) => { window.faultlineViewer.select(i); return window.faultlineViewer.drawn(); }, i);
+  if (info.firstEntryAt >= 0 && !cells) cells = (await drawnOn(info.firstEntryAt)).cells;
+  if (info.firstEntryAt >= 0 && !cells) problems.push(`the trace publishes log entries (${info.logNames.join(", ")}) but the log grid drew no cells`);
+  if (info.firstCommitAt >= 0) {
+    await drawnOn(info.firstCommitAt);
+    if (!(await page.$(".log-grid td.cell.committed"))) problems.push("the trace commits log entries, but the log grid drew no committed cell");
+  }
   if (!info.hasState && !(await page.$eval("#state-view", (e) => e.hidden))) problems.push("no published state, yet the state panel is shown");
   // The cluster view: a circle per node, and a message in flight just after a send.
   const circles = await page.$$eval("#cluster circle.cl-node", (c) => c.length);

@@ -38,7 +38,7 @@ try {
     await p.click("#jump-form button, #jump-form input[type=submit]");
   }
   await p.evaluate(([a, b]) => window.faultlineViewer.showWindow(a * 1000, b * 1000), [Number(from), Number(to)]);
-  await p.screenshot({ path: out });
+  await p.screenshot({ path: out, fullPage: true });
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });

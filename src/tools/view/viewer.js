@@ -158,6 +158,8 @@
   var stateEvents = [], stateLanes = [];
   var hasState = false;
   var logNames = [];
+  // The first records at which a log gained an entry and had a committed entry (-1: never).
+  var firstEntryAt = -1, firstCommitAt = -1;
   function onCrash(l, i) {
     crashes[l].push(i);
     stateEvents.push(i);
@@ -304,7 +306,11 @@
         stateLanes.push(r[3]);
         hasState = true;
         var logs = rest(i).logs;
-        if (logs) for (var ln in logs) if (logNames.indexOf(ln) < 0) logNames.push(ln);
+        if (logs) for (var ln in logs) {
+          if (logNames.indexOf(ln) < 0) logNames.push(ln);
+          if (firstEntryAt < 0 && logs[ln].add && logs[ln].add.length) firstEntryAt = i;
+          if (firstCommitAt < 0 && logs[ln].committed > 0) firstCommitAt = i;
+        }
         break;
       }
       case "armed": case "disarmed": case "timer": {
@@ -972,7 +978,7 @@
   var stateView = document.getElementById("state-view");
   var logGrid = document.getElementById("log-grid");
   var statePanel = document.getElementById("state-panel");
-  var GRID_COLS = 80;
+  var GRID_COLS = 40;
   var markPalette = ["#5c6bc0", "#26a69a", "#ef6c00", "#8e24aa", "#43a047", "#d81b60", "#6d4c41", "#0288d1", "#c0ca33", "#546e7a"];
   function markColour(m) { return markPalette[((Number(m) % markPalette.length) + markPalette.length) % markPalette.length]; }
   var markName = V.epoch !== undefined ? V.epoch : "mark";
@@ -1457,6 +1463,8 @@
     // Published state and timers in the trace, message kinds and log names.
     hasState: hasState,
     logNames: logNames.slice(),
+    firstEntryAt: firstEntryAt,
+    firstCommitAt: firstCommitAt,
     kinds: kinds.slice(),
     timers: timersOf.reduce(function (n, ts) { return n + ts.length; }, 0),
     embedded: embedded,
