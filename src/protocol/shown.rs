@@ -12,7 +12,6 @@
 use crate::base::hash::StableHasher;
 use crate::storage::Store;
 use serde::Serialize;
-use serde_json::{Map, Value as Json};
 use std::hash::{Hash, Hasher};
 
 /// One node's shown state, as last shown, and the changes of the showing in progress.
@@ -26,9 +25,12 @@ pub struct Shown {
     round: u64,
     /// The next change is a whole snapshot (the node has just booted).
     full: bool,
-    /// Changes of this showing.
-    set: Map<String, Json>,
-    changed_logs: Map<String, Json>,
+    /// Changes of this showing, as JSON written straight away (no intermediate values):
+    /// `"name":value` pairs, and `"name":{"keep":K,...}` per changed log, comma-separated.
+    set: Vec<u8>,
+    changed_logs: Vec<u8>,
+    /// A log's new entries while they are written.
+    added: Vec<u8>,
     /// The first serialisation error of this showing, if any.
     error: Option<String>,
 }
@@ -51,6 +53,13 @@ struct Log {
     shrinks: u64,
     committed: u64,
     round: u64,
+}
+
+/// Writes `"name":` (the name escaped as a JSON string).
+fn json_name(out: &mut Vec<u8>, name: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, name);
+    out.push(b':');
 }
 
 fn digest<T: Hash + ?Sized>(value: &T) -> u64 {
@@ -138,22 +147,19 @@ impl Shown {
         if !full && log.version == Some(version) {
             if committed != log.committed {
                 log.committed = committed;
-                let mut change = Map::new();
-                change.insert("keep".into(), Json::from(log.digests.len()));
-                change.insert("committed".into(), Json::from(committed));
-                self.changed_logs
-                    .insert(name.to_string(), Json::Object(change));
+                let keep = log.digests.len();
+                self.log_change(name, keep, false, Some(committed));
             }
             return;
         }
         log.version = Some(version);
-        // One pass: compare digests until the first difference, then keep every entry after
-        // it (serialised) and its digest.
+        // One pass: compare digests until the first difference, then write every entry after
+        // it and keep its digest.
         let mut keep: Option<usize> = full.then_some(0);
         if full {
             log.digests.clear();
         }
-        let mut added = Vec::new();
+        self.added.clear();
         let mut len = from;
         let mut error = None;
         for (i, (mark, entry)) in entries.into_iter().enumerate() {
@@ -168,34 +174,53 @@ impl Shown {
                 log.digests.truncate(i);
             }
             log.digests.push(d);
-            match serde_json::to_value(&entry) {
-                Ok(v) => added.push(Json::Array(vec![Json::from(mark), v])),
-                Err(e) => error = Some(format!("log {name}: {e}")),
+            if !self.added.is_empty() {
+                self.added.push(b',');
             }
+            self.added.push(b'[');
+            self.added.extend_from_slice(mark.to_string().as_bytes());
+            self.added.push(b',');
+            if let Err(e) = serde_json::to_writer(&mut self.added, &entry) {
+                error = Some(format!("log {name}: {e}"));
+            }
+            self.added.push(b']');
         }
         if keep.is_none() && len < log.digests.len() {
             keep = Some(len);
             log.digests.truncate(len);
         }
-        let mut change = Map::new();
-        if let Some(k) = keep {
-            change.insert("keep".into(), Json::from(k));
-            change.insert("add".into(), Json::Array(added));
-        }
-        if committed != log.committed || full {
+        let commit = (committed != log.committed || full).then(|| {
             log.committed = committed;
-            change.insert("committed".into(), Json::from(committed));
-        }
-        if !change.is_empty() {
-            if !change.contains_key("keep") {
-                change.insert("keep".into(), Json::from(len));
-            }
-            self.changed_logs
-                .insert(name.to_string(), Json::Object(change));
+            committed
+        });
+        if keep.is_some() || commit.is_some() {
+            self.log_change(name, keep.unwrap_or(len), keep.is_some(), commit);
         }
         if let Some(e) = error {
             self.error.get_or_insert(e);
         }
+    }
+
+    /// Writes one log's change: `"name":{"keep":K,"add":[...],"committed":C}` (`add` when
+    /// `added`, from [`Shown::added`]; `committed` when it moved).
+    fn log_change(&mut self, name: &str, keep: usize, added: bool, committed: Option<u64>) {
+        let out = &mut self.changed_logs;
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        json_name(out, name);
+        out.extend_from_slice(b"{\"keep\":");
+        out.extend_from_slice(keep.to_string().as_bytes());
+        if added {
+            out.extend_from_slice(b",\"add\":[");
+            out.extend_from_slice(&self.added);
+            out.push(b']');
+        }
+        if let Some(c) = committed {
+            out.extend_from_slice(b",\"committed\":");
+            out.extend_from_slice(c.to_string().as_bytes());
+        }
+        out.push(b'}');
     }
 
     /// Shows a log kept in a store's record log, one entry per record (`entry` gives its
@@ -243,13 +268,14 @@ impl Shown {
     }
 
     fn put<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) {
-        match serde_json::to_value(value) {
-            Ok(v) => {
-                self.set.insert(name.to_string(), v);
-            }
-            Err(e) => {
-                self.error.get_or_insert(format!("field {name}: {e}"));
-            }
+        let mark = self.set.len();
+        if mark > 0 {
+            self.set.push(b',');
+        }
+        json_name(&mut self.set, name);
+        if let Err(e) = serde_json::to_writer(&mut self.set, value) {
+            self.set.truncate(mark);
+            self.error.get_or_insert(format!("field {name}: {e}"));
         }
     }
 
@@ -269,50 +295,58 @@ impl Shown {
         self.error = None;
     }
 
-    /// Ends a showing: what changed since the last one, as the fields of a `state` record
-    /// (`full`, `set`, `gone`, `logs`), or nothing if nothing did. A value that could not be
-    /// serialised is an error (the protocol's types serialise everything else they send).
-    pub(crate) fn finish(&mut self) -> Result<Option<Map<String, Json>>, String> {
+    /// Ends a showing: appends what changed since the last one to `out`, as the fields of a
+    /// `state` record each preceded by a comma (`,"full":true`, `,"set":{...}`,
+    /// `,"gone":[...]`, `,"logs":{...}`), and says whether anything did. A value that could not
+    /// be serialised is an error (the protocol's types serialise everything else they send).
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<bool, String> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         let round = self.round;
-        let mut gone = Vec::new();
+        let mut gone: Vec<&'static str> = Vec::new();
         self.fields.retain(|f| {
             let keep = f.round == round;
             if !keep {
-                gone.push(Json::from(f.name));
+                gone.push(f.name);
             }
             keep
         });
         self.logs.retain(|l| {
             let keep = l.round == round;
             if !keep {
-                gone.push(Json::from(l.name));
+                gone.push(l.name);
             }
             keep
         });
         let full = std::mem::take(&mut self.full);
         if !full && self.set.is_empty() && self.changed_logs.is_empty() && gone.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
-        let mut out = Map::new();
         if full {
-            out.insert("full".into(), Json::Bool(true));
+            out.extend_from_slice(b",\"full\":true");
         }
         if !self.set.is_empty() {
-            out.insert("set".into(), Json::Object(std::mem::take(&mut self.set)));
+            out.extend_from_slice(b",\"set\":{");
+            out.extend_from_slice(&self.set);
+            out.push(b'}');
         }
         if !gone.is_empty() {
-            out.insert("gone".into(), Json::Array(gone));
+            out.extend_from_slice(b",\"gone\":[");
+            for (i, g) in gone.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut *out, g);
+            }
+            out.push(b']');
         }
         if !self.changed_logs.is_empty() {
-            out.insert(
-                "logs".into(),
-                Json::Object(std::mem::take(&mut self.changed_logs)),
-            );
+            out.extend_from_slice(b",\"logs\":{");
+            out.extend_from_slice(&self.changed_logs);
+            out.push(b'}');
         }
-        Ok(Some(out))
+        Ok(true)
     }
 }
 
@@ -321,10 +355,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn show(s: &mut Shown, f: impl FnOnce(&mut Shown)) -> Option<Json> {
+    fn show(s: &mut Shown, f: impl FnOnce(&mut Shown)) -> Option<serde_json::Value> {
         s.begin();
         f(s);
-        s.finish().unwrap().map(Json::Object)
+        let mut out = Vec::new();
+        s.finish(&mut out).unwrap().then(|| {
+            // The fields as a record carries them, each after a comma.
+            let text = format!("{{{}}}", String::from_utf8(out[1..].to_vec()).unwrap());
+            serde_json::from_str(&text).unwrap()
+        })
     }
 
     #[test]

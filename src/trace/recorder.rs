@@ -191,28 +191,21 @@ impl Recorder {
         if self.sink.is_none() {
             return Ok(());
         }
-        let shown = self.shown_of(node);
+        let i = node.index();
+        self.shown_of(node);
+        let shown = &mut self.shown[i];
         shown.begin();
         show(shown).map_err(ShowError::Protocol)?;
-        let change = match shown.finish() {
-            Ok(Some(c)) => c,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(ShowError::Protocol(e)),
-        };
         self.prefix_of = None;
         self.buf.clear();
         super::record::write_prefix(step, t, &mut self.buf);
         self.buf.extend_from_slice(b",\"ev\":\"state\",\"node\":\"");
         self.buf.extend_from_slice(node.to_string().as_bytes());
         self.buf.push(b'"');
-        for (k, v) in &change {
-            self.buf.push(b',');
-            serde_json::to_writer(&mut self.buf, k)
-                .and_then(|()| {
-                    self.buf.push(b':');
-                    serde_json::to_writer(&mut self.buf, v)
-                })
-                .map_err(|e| ShowError::Protocol(format!("could not write a state record: {e}")))?;
+        match shown.finish(&mut self.buf) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(ShowError::Protocol(e)),
         }
         self.buf.extend_from_slice(b"}\n");
         match &mut self.sink {
