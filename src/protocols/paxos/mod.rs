@@ -660,8 +660,9 @@ impl Protocol for Paxos {
     }
 
     /// The three roles' state: the proposer's phase and ballot, the acceptor's promise and
-    /// accepted proposal (drawn as a one-slot log marked by its ballot's round, chosen once
-    /// this node learned), the learner's value.
+    /// accepted proposal (drawn as a one-slot log marked by its ballot's round, committed once
+    /// this node learned that very value: an acceptor may hold an older value than the one
+    /// chosen, or none), the learner's value.
     fn show(&self, store: &Store<Record>, out: &mut Shown) {
         let phase = match &self.phase {
             Phase::Idle => "idle",
@@ -680,7 +681,7 @@ impl Protocol for Paxos {
             "accepted",
             store.stats().writes,
             self.accepted.iter().map(|a| (a.ballot.round, a.value)),
-            u64::from(self.learned.is_some()),
+            u64::from(self.accepted.is_some_and(|a| self.learned == Some(a.value))),
         );
     }
 
