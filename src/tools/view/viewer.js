@@ -160,6 +160,8 @@
   var logNames = [];
   // The first records at which a log gained an entry and had a committed entry (-1: never).
   var firstEntryAt = -1, firstCommitAt = -1;
+  // Display records (published state, timers set and cancelled): not the run's records.
+  var displayCount = 0;
   function onCrash(l, i) {
     crashes[l].push(i);
     stateEvents.push(i);
@@ -301,6 +303,7 @@
       }
       case "fault": onFault(i); break;
       case "state": {
+        displayCount++;
         if (r[3] < 0) break;
         stateEvents.push(i);
         stateLanes.push(r[3]);
@@ -314,6 +317,7 @@
         break;
       }
       case "armed": case "disarmed": case "timer": {
+        if (ev !== "timer") displayCount++; // counted before any early exit below
         var tl = r[3];
         if (tl < 0) break;
         var tk = JSON.stringify(rest(i).timer);
@@ -1317,7 +1321,9 @@
   function setText(id, text) { document.getElementById(id).textContent = text; }
   setText("title", "faultline: " + D.source + " seed " + D.seed);
   setText("description", D.description || "");
-  var counts = (summary.network ? summary.network.sent + " messages sent · " : "") + N + " records";
+  // The run's records, as its summary counts them; the display records beside them.
+  var counts = (summary.network ? summary.network.sent + " messages sent · " : "") + (N - displayCount) + " records" +
+    (displayCount ? " (and " + displayCount + " of published state and timers)" : "");
   // The legend names the protocol's own role values, or says the protocol announces none.
   var roleLegend = document.getElementById("legend-roles");
   if (V.role === undefined) roleLegend.hidden = true;
