@@ -1,5 +1,5 @@
 //! State a protocol chooses to show: a small, structured picture of one node's bookkeeping
-//! (Raft's log, vote and indexes; Paxos's promised ballot and accepted values), written to
+//! (a replicated log, a vote, the indexes a node keeps, the promise an acceptor made), written to
 //! the trace as it changes so the viewer can draw a panel per node and a grid of logs.
 //!
 //! A protocol opts in with [`Protocol::show`](super::Protocol::show): it names each field and
@@ -70,7 +70,7 @@ fn digest<T: Hash + ?Sized>(value: &T) -> u64 {
 
 impl Shown {
     /// Shows `value` under `name`. A field shown once and then not shown in a later showing
-    /// is reported gone (so a leader's bookkeeping disappears when it steps down).
+    /// is reported gone (so a role's own bookkeeping disappears when the node leaves the role).
     pub fn field<T: Serialize + Hash + ?Sized>(&mut self, name: &'static str, value: &T) {
         let d = digest(value);
         let round = self.round;
@@ -97,7 +97,7 @@ impl Shown {
     }
 
     /// Shows a log: its entries in order, each with a mark (a small number the viewer labels
-    /// with the protocol's epoch word and colours by, such as the term an entry was created
+    /// with the protocol's epoch word and colours by, such as the epoch an entry was created
     /// in), and how many leading entries are committed (chosen, decided). Position `p`
     /// (1-based) is the entry's index.
     ///

@@ -14,7 +14,7 @@
 //
 // Prints one line per page (records, bytes, render time) and exits 1 if any page fails.
 
-import { chromium } from "playwright-core";
+import { launch } from "./launch.mjs";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
@@ -41,16 +41,7 @@ if (!pages.length) {
 }
 if (shots) mkdirSync(shots, { recursive: true });
 
-const profile = mkdtempSync(join(tmpdir(), "faultline-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1400, height: 1000 },
-});
+const { context, close } = await launch(executablePath, { width: 1400, height: 1000 }, "faultline-chromium-");
 // Nothing on these pages may reach the network.
 await context.route(/^(https?|wss?):/, (route) => route.abort());
 
@@ -341,8 +332,7 @@ try {
     if (r.startsWith("FAIL")) failures.push("embedded " + embed);
   }
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 console.log(`${pages.length} page(s) checked in ${((performance.now() - started) / 1000).toFixed(1)} s, ${failures.length} failed`);
 process.exit(failures.length ? 1 : 0);

@@ -9,9 +9,8 @@
 //
 // tests/browser.rs starts the server and runs this. Prints one line and exits 1 on failure.
 
-import { chromium } from "playwright-core";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { launch } from "./launch.mjs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 const args = process.argv.slice(2);
@@ -30,16 +29,7 @@ if (!url) {
 const origin = new URL(url).origin;
 if (shots) mkdirSync(shots, { recursive: true });
 
-const profile = mkdtempSync(join(tmpdir(), "faultline-playground-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1500, height: 1000 },
-});
+const { context, close } = await launch(executablePath, { width: 1500, height: 1000 }, "faultline-playground-");
 const problems = [];
 // Nothing but the playground itself may be reached.
 await context.route(/^(https?|wss?):/, (route) =>
@@ -163,7 +153,6 @@ try {
   console.error("playground FAILED: " + e.message + (problems.length ? " (" + problems.join("; ") + ")" : ""));
   code = 1;
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.exit(code);

@@ -6,10 +6,8 @@
 // Shows virtual times FROM_MS..TO_MS and, if given, selects the first event at STEP_TIME_MS
 // (or the violation, if STEP_TIME_MS is "violation").
 
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { launch } from "./launch.mjs";
+import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
 const [page, out, from, to, at] = process.argv.slice(2);
@@ -17,16 +15,7 @@ if (!to) {
   console.error("usage: shoot.mjs PAGE.html OUT.png FROM_MS TO_MS [STEP_TIME_MS|violation]");
   process.exit(2);
 }
-const profile = mkdtempSync(join(tmpdir(), "faultline-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1400, height: 900 },
-});
+const { context, close } = await launch("/usr/bin/chromium", { width: 1400, height: 900 });
 try {
   const p = await context.newPage();
   await p.goto(pathToFileURL(resolve(page)).href);
@@ -40,6 +29,5 @@ try {
   await p.evaluate(([a, b]) => window.faultlineViewer.showWindow(a * 1000, b * 1000), [Number(from), Number(to)]);
   await p.screenshot({ path: out, fullPage: true });
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
