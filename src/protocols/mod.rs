@@ -41,6 +41,7 @@ pub mod abd;
 pub mod fd;
 pub mod multipaxos;
 pub mod paxos;
+pub mod pb;
 pub mod ping;
 pub mod raft;
 
@@ -52,6 +53,7 @@ registry! {
     abd::Abd,
     paxos::Paxos,
     multipaxos::MultiPaxos,
+    pb::Pb,
 }
 
 /// Something to do with a protocol type picked by name.

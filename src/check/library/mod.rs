@@ -12,6 +12,7 @@
 //! | [`MonotonicEach`] | monitor | the same, for a counter per peer (sequence numbers, deliveries) |
 //! | [`Advances`] | monitor | after the heal, a majority moves a progress counter past its highest value at the heal (an eventually-check) |
 //! | [`Convergence`] | invariant | all up replicas hold the same state (an eventually-check after the heal) |
+//! | [`Fenced`] | monitor | no write with a token (epoch) older than one already applied is applied: fencing, on the resource side |
 //! | [`AtMostOnce`] | invariant | no numbered item of a stream is applied (delivered) twice |
 //! | [`Annotations`] | monitor | what a node's annotations say (role, epoch, progress) is what its state is: the trace tells the truth |
 //!
@@ -29,6 +30,7 @@ mod agreement;
 mod annotations;
 mod at_most_once;
 mod convergence;
+mod fenced;
 mod monotonic;
 mod one_leader;
 #[cfg(test)]
@@ -40,6 +42,7 @@ pub use agreement::Agreement;
 pub use annotations::Annotations;
 pub use at_most_once::{AtMostOnce, Tally};
 pub use convergence::{Convergence, map_difference};
+pub use fenced::Fenced;
 pub use monotonic::{Monotonic, MonotonicEach};
 pub use one_leader::OneLeaderPerEpoch;
 

@@ -6,7 +6,7 @@
 #![cfg(test)]
 
 use super::{
-    AckedSurvive, Advances, Agreement, Annotations, AtMostOnce, Convergence, Monotonic,
+    AckedSurvive, Advances, Agreement, Annotations, AtMostOnce, Convergence, Fenced, Monotonic,
     MonotonicEach, OneLeaderPerEpoch, Tally, map_difference,
 };
 use crate::base::types::{ClientId, Endpoint, NodeId, Time};
@@ -228,6 +228,11 @@ impl Protocol for Toy {
                 "durable_monotonic",
                 "the durable counter never goes down",
                 Monotonic::durable("durable", |t: &Toy| t.durable),
+            ),
+            PropertyDef::monitor(
+                "fenced",
+                "no write (a count step) with a token (the durable counter) below one applied before",
+                Fenced::new("token", |t: &Toy| (t.count, t.durable)),
             ),
             PropertyDef::invariant(
                 "converge",

@@ -25,7 +25,7 @@ pub enum Seen<'a> {
 }
 
 /// The key-value state machine: the data and one session per client.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct KvService {
     data: BTreeMap<String, String>,
     /// Per client: the last request applied and its answer.
