@@ -13,6 +13,7 @@ use crate::protocol::library::{Advances, Fenced, Monotonic, OneLeaderPerEpoch, t
 use crate::protocol::{
     Failure, Metric, MetricDef, Monitor, NodeId, PropertyDef, Time, Trigger, TriggerKind, View,
 };
+use std::collections::BTreeMap;
 use std::hash::Hash;
 
 /// What the checks and metrics read of a node (kept beside them: the mutation routine leaves
@@ -85,7 +86,7 @@ pub(super) fn properties() -> Vec<PropertyDef<Pb>> {
         .always(),
         PropertyDef::monitor(
             "acked_writes_survive",
-            "a primary starts to serve holding every write any primary acknowledged before (failover loses no acknowledged write)",
+            "a primary starts to serve holding every write a primary of an older epoch acknowledged (failover loses no acknowledged write)",
             KeptAcks::default(),
         )
         .always(),
@@ -102,11 +103,13 @@ pub(super) fn properties() -> Vec<PropertyDef<Pb>> {
     ]
 }
 
-/// A primary starts to serve holding every write acknowledged so far (see `properties`).
+/// A primary starts to serve holding every write a primary of an older epoch acknowledged (see
+/// `properties`). A deposed primary that finishes its transfer late, in an epoch already
+/// left behind, is not judged against the newer epochs: the backups fence it.
 #[derive(Clone, Debug, Default, Hash)]
 pub(super) struct KeptAcks {
-    /// The highest index any primary answered: (index, by whom, in which epoch).
-    acked: (u64, u32, u64),
+    /// Per epoch: the highest index its primary answered, and who that was.
+    acked: BTreeMap<u64, (u64, u32)>,
     /// Per node: the epoch it serves in, when it was last seen serving.
     serving: Vec<Option<u64>>,
 }
@@ -136,13 +139,21 @@ impl Monitor<Pb> for KeptAcks {
                 continue;
             };
             let now = p.serving().then_some(p.epoch);
-            if now.is_some() && now != self.serving[node.index()] && p.applied() < self.acked.0 {
-                return Err(lost(node, p.epoch, p.applied(), self.acked));
+            if now.is_some() && now != self.serving[node.index()] {
+                let before = self
+                    .acked
+                    .range(..p.epoch)
+                    .map(|(&e, &(index, by))| (index, by, e))
+                    .max();
+                if let Some(acked) = before.filter(|a| p.applied() < a.0) {
+                    return Err(lost(node, p.epoch, p.applied(), acked));
+                }
             }
             self.serving[node.index()] = now;
             if let Some(e) = now {
-                if p.committed() > self.acked.0 {
-                    self.acked = (p.committed(), node.0, e);
+                let best = self.acked.entry(e).or_insert((0, node.0));
+                if p.committed() > best.0 {
+                    *best = (p.committed(), node.0);
                 }
             }
         }

@@ -243,11 +243,14 @@ pub enum Record {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Msg {
-    /// Replica → view manager: alive, in this epoch; `confirmed` when it is the primary and
-    /// its backups hold its state. `sent` is the replica's clock (echoed, for the lease).
+    /// Replica → view manager: alive, in this epoch; `member` when it holds a role in it
+    /// (not after a restart); `confirmed` when it is the primary and its backups hold its
+    /// state. `sent` is the replica's clock (echoed, for the lease).
     Ping {
         /// The replica's epoch.
         epoch: u64,
+        /// It is the primary or a backup of `epoch`.
+        member: bool,
         /// It is the primary of `epoch` and its transfer is done.
         confirmed: bool,
         /// Its clock when it sent this.
@@ -274,11 +277,6 @@ pub enum Msg {
         epoch: u64,
         /// Its state.
         state: State,
-    },
-    /// Restarted backup → primary: my state is not yours; send it again.
-    Resync {
-        /// The epoch the backup is in.
-        epoch: u64,
     },
     /// Backup → primary: installed.
     Installed {
@@ -380,6 +378,8 @@ struct Manager {
     sound: Vec<NodeId>,
     /// Per node: its clock when its last ping arrived.
     heard: Vec<Option<Time>>,
+    /// Per node: a member of the current view that restarted (it needs a new view).
+    lost: Vec<bool>,
     /// No new primary before this (its clock): the last lease granted, or the grace after a
     /// restart.
     lease_until: Time,
@@ -474,12 +474,17 @@ impl Pb {
         ctx: &mut Ctx<'_, Self>,
         from: NodeId,
         epoch: u64,
+        member: bool,
         confirmed: bool,
         sent: Time,
     ) {
         let now = ctx.now();
         self.manager.heard[from.index()] = Some(now);
         let m = &mut self.manager;
+        if epoch == m.view.epoch && !member && m.view.members().any(|r| r == from) {
+            // It restarted inside the current view and lost its place in it.
+            m.lost[from.index()] = true;
+        }
         let current = m.view.primary == Some(from) && epoch == m.view.epoch && m.view.epoch > 0;
         if current && confirmed && !m.confirmed {
             m.confirmed = true;
@@ -511,15 +516,19 @@ impl Pb {
             .collect();
         let m = &self.manager;
         let view = m.view.clone();
-        let primary_alive = view.primary.is_some_and(|p| alive.contains(&p));
-        let member_dead = view.members().any(|r| !alive.contains(&r));
-        if view.epoch > 0 && !m.confirmed && !member_dead {
+        // Up and holding its place: alive, and not restarted inside the view.
+        let ok = |r: &NodeId| alive.contains(r) && !m.lost[r.index()];
+        let primary_ok = view.primary.is_some_and(|p| ok(&p));
+        let member_lost = view.members().any(|r| !ok(&r));
+        if view.epoch > 0 && !m.confirmed && !member_lost {
             return; // the primary is still transferring its state
         }
-        let primary = if primary_alive {
+        let primary = if primary_ok {
             view.primary
         } else {
-            if view.epoch > 0 && now < m.lease_until {
+            // A primary that pings after a restart holds no lease any more.
+            let restarted = view.primary.is_some_and(|p| alive.contains(&p));
+            if view.epoch > 0 && now < m.lease_until && !restarted {
                 return; // the old primary may still hold a lease
             }
             let sound: Vec<NodeId> = if view.epoch == 0 {
@@ -547,10 +556,10 @@ impl Pb {
             view.backups
                 .iter()
                 .copied()
-                .filter(|&r| r != primary && alive.contains(&r))
+                .filter(|&r| r != primary && ok(&r))
                 .collect()
         };
-        if Some(primary) == view.primary && backups == view.backups {
+        if Some(primary) == view.primary && backups == view.backups && !member_lost {
             return;
         }
         let m = &mut self.manager;
@@ -563,6 +572,7 @@ impl Pb {
             backups,
         };
         m.confirmed = false;
+        m.lost.iter_mut().for_each(|l| *l = false);
         self.persist_manager(ctx);
         ctx.annotate("epoch", self.manager.view.epoch);
         ctx.annotate("primary", Some(primary));
@@ -600,25 +610,13 @@ impl Pb {
                     self.lease_until = Some(until);
                 }
             }
-            if self.role == Role::Idle && view.backups.contains(&self.id) {
-                // Restarted inside its view: ask the primary for its state again.
-                if let Some(p) = view.primary {
-                    ctx.send(p, Msg::Resync { epoch: self.epoch });
-                }
-                self.heard_primary = ctx.now();
-                self.view = view;
-                self.set_role(ctx, Role::Backup);
-                return;
-            }
-            if self.role != Role::Idle || view.primary != Some(self.id) {
-                self.view = view;
-                return;
-            }
+            // Same view: nothing to do. A node that restarted inside this view stays idle
+            // and says so in its pings; the view manager moves to a new view for it, so no
+            // epoch ever has a primary or backup that lost its state halfway.
+            self.view = view;
+            return;
         }
-        // A newer view (or the one this node had before a restart, without its role).
-        if view.epoch > self.epoch {
-            self.adopt_epoch(ctx, view.epoch);
-        }
+        self.adopt_epoch(ctx, view.epoch);
         self.step_down();
         ctx.annotate("primary", view.primary);
         if view.primary == Some(self.id) {
@@ -689,6 +687,7 @@ impl Pb {
             VIEW_MANAGER,
             Msg::Ping {
                 epoch: self.epoch,
+                member: self.role != Role::Idle,
                 confirmed: self.role == Role::Primary && self.confirmed,
                 sent: ctx.now(),
             },
@@ -709,9 +708,12 @@ impl Pb {
                 primary: Some(from),
                 backups: Vec::new(),
             };
+            self.set_role(ctx, Role::Backup);
         }
-        if self.role == Role::Primary {
-            return; // a primary of this epoch takes no one's state
+        if self.role != Role::Backup {
+            // A primary of this epoch takes no one's state; a node idle in it (restarted,
+            // or left out of the view) waits for a newer view.
+            return;
         }
         if self.synced_epoch != epoch {
             ctx.write_cell(
@@ -734,24 +736,6 @@ impl Pb {
         self.heard_primary = ctx.now();
         self.set_role(ctx, Role::Backup);
         ctx.send(from, Msg::Installed { epoch });
-    }
-
-    /// A backup of this view lost its state in a restart: it gets the primary's again, and
-    /// the writes after it by the resend.
-    fn on_resync(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, epoch: u64) {
-        if self.role != Role::Primary || epoch != self.epoch || !self.view.backups.contains(&from) {
-            return;
-        }
-        ctx.send(
-            from,
-            Msg::Transfer {
-                epoch,
-                state: self.state.clone(),
-            },
-        );
-        if self.confirmed {
-            self.acked.insert(from, self.state.applied);
-        }
     }
 
     fn on_installed(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, epoch: u64) {
@@ -1105,6 +1089,7 @@ impl Protocol for Pb {
             },
             manager: Manager {
                 heard: vec![None; nodes as usize],
+                lost: vec![false; nodes as usize],
                 sound: (1..nodes).map(NodeId).collect(),
                 ..Manager::default()
             },
@@ -1190,11 +1175,12 @@ impl Protocol for Pb {
         match msg {
             Msg::Ping {
                 epoch,
+                member,
                 confirmed,
                 sent,
             } => {
                 if self.id == VIEW_MANAGER {
-                    self.on_ping(ctx, from, epoch, confirmed, sent);
+                    self.on_ping(ctx, from, epoch, member, confirmed, sent);
                 }
             }
             Msg::ViewIs { view, lease, sent } => {
@@ -1215,7 +1201,6 @@ impl Protocol for Pb {
                 }
             }
             Msg::Installed { epoch } => self.on_installed(ctx, from, epoch),
-            Msg::Resync { epoch } => self.on_resync(ctx, from, epoch),
             Msg::Replicate {
                 epoch,
                 index,
