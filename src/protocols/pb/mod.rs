@@ -492,7 +492,11 @@ impl Pb {
             m.sound.sort();
             self.persist_manager(ctx);
         }
-        self.review(ctx);
+        if self.manager.view.epoch > 0 {
+            // The first view waits for the first review, so it can take every replica that
+            // pinged by then, the lowest id as primary.
+            self.review(ctx);
+        }
         let m = &mut self.manager;
         let lease = current && confirmed && m.confirmed && m.view.primary == Some(from);
         if lease {
