@@ -4,7 +4,7 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, and `every_protocol` for the
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, and `every_protocol` for the
 //! shared kit); the script
 //! picks one by name:
 //!
@@ -37,6 +37,7 @@ use faultline::protocol::Protocol;
 use faultline::protocols::abd::Abd;
 use faultline::protocols::fd::Fd;
 use faultline::protocols::multipaxos::MultiPaxos;
+use faultline::protocols::pb::Pb;
 use faultline::protocols::paxos::Paxos;
 use faultline::protocols::ping::Ping;
 use faultline::protocols::raft::Raft;
@@ -150,6 +151,7 @@ fn judge(targets: &[&str]) {
             "abd" => run_all::<Abd>(t, share, jobs, deadline, &mut ran),
             "paxos" => run_all::<Paxos>(t, share, jobs, deadline, &mut ran),
             "multipaxos" => run_all::<MultiPaxos>(t, share, jobs, deadline, &mut ran),
+            "pb" => run_all::<Pb>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -286,7 +288,7 @@ fn abd() {
 #[test]
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn every_protocol() {
-    judge(&["ping", "fd", "raft", "abd", "paxos", "multipaxos"]);
+    judge(&["ping", "fd", "raft", "abd", "paxos", "multipaxos", "pb"]);
 }
 
 #[test]
@@ -299,6 +301,12 @@ fn paxos() {
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn multipaxos() {
     judge(&["multipaxos"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn pb() {
+    judge(&["pb"]);
 }
 
 /// The plan itself, in the default test run: every protocol has scenarios to judge by, the
