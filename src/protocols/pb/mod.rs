@@ -850,6 +850,7 @@ impl Pb {
         }
         if self.committed > before {
             ctx.sync();
+            ctx.annotate("applied", self.state.applied);
             ctx.annotate("committed", self.committed);
         }
     }
@@ -906,6 +907,7 @@ impl Pb {
                 }
                 self.apply_as_primary(ctx, index, command);
                 ctx.sync();
+                ctx.annotate("applied", self.state.applied);
                 ctx.annotate("committed", self.committed);
             }
         }
@@ -1297,7 +1299,7 @@ impl Protocol for Pb {
             .role("role", &["primary"], &[])
             .epoch("epoch")
             .leader("primary")
-            .progress(&["committed", "applied"])
+            .progress(&["applied", "committed"])
             .step_down("stepped_down")
     }
 
