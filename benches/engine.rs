@@ -955,8 +955,9 @@ fn main() {
     consensus_rows(scale);
 }
 
-/// Raft and Multi-Paxos on the same 5 nodes, lab network, churn and key-value workload
-/// (`raft/unreliable-churn` and `multipaxos/unreliable-churn` differ only in the protocol),
+/// Raft, Multi-Paxos and primary-backup on the same 5 nodes, lab network, churn and key-value
+/// workload (`raft/unreliable-churn`, `multipaxos/unreliable-churn` and `pb/unreliable-churn`
+/// differ only in the protocol),
 /// every check on, one after the other in one run. `FAULTLINE_BENCH_ONLY=consensus` runs
 /// only these rows.
 fn consensus_rows(scale: u64) {
@@ -968,6 +969,11 @@ fn consensus_rows(scale: u64) {
     checks_share::<faultline::protocols::multipaxos::MultiPaxos>(
         "multipaxos/unreliable-churn",
         "MULTI-PAXOS, 5 nodes, the same network, churn and workload",
+        14_000 * scale,
+    );
+    checks_share::<faultline::protocols::pb::Pb>(
+        "pb/unreliable-churn",
+        "PRIMARY-BACKUP, 5 nodes (view manager and 4 replicas), the same network, churn and workload",
         14_000 * scale,
     );
 }

@@ -1299,7 +1299,7 @@ impl Protocol for Pb {
             .role("role", &["primary"], &[])
             .epoch("epoch")
             .leader("primary")
-            .progress(&["applied", "committed"])
+            .progress(&["applied"])
             .step_down("stepped_down")
     }
 
