@@ -959,9 +959,9 @@
       var ts = T[a.s], te = T[a.e];
       if (!(te > tNow && ts <= tNow) || !pos[a.from] || !pos[a.to] || !arrowShown(a)) continue;
       var f = (tNow - ts) / (te - ts);
-      var pa = pos[a.from], pb = pos[a.to];
+      var p0 = pos[a.from], p1 = pos[a.to];
       var kind = kindOfSend(a.s);
-      el("circle", { cx: pa[0] + (pb[0] - pa[0]) * f, cy: pa[1] + (pb[1] - pa[1]) * f, r: 4.5, fill: kindColour(kind),
+      el("circle", { cx: p0[0] + (p1[0] - p0[0]) * f, cy: p0[1] + (p1[1] - p0[1]) * f, r: 4.5, fill: kindColour(kind),
         class: "cl-msg hit" + (a.kind === "lost" ? " lost" : ""), "data-i": a.s }, dots);
       stats.inFlight++;
     }
