@@ -98,7 +98,7 @@ fn without_the_sync_a_crash_takes_an_acknowledged_tag_back() {
 /// A scenario for ABD on `nodes` nodes with these parameters, loaded as the command line does.
 fn load(nodes: u32, params: &str) -> Result<(), crate::scenario::InputError> {
     let text = format!(
-        r#"{{"schema": 1, "protocol": {{"name": "abd", "params": {params}}}, "nodes": {nodes}, "limits": {{"time_ms": 100}}}}"#
+        r#"{{"schema": 1, "description": "quorum sizes", "protocol": {{"name": "abd", "params": {params}}}, "nodes": {nodes}, "limits": {{"time_ms": 100}}}}"#
     );
     crate::scenario::load::<Abd>("quorums.json", &text, &[]).map(drop)
 }
