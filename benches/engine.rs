@@ -43,7 +43,7 @@
 //! trace writer: the `trace file/trace off` line is the share of its speed a run keeps when
 //! its trace is streamed to a file). The last rows put Raft and Multi-Paxos side by side on
 //! the same network, churn and workload, every check on; `FAULTLINE_BENCH_ONLY=consensus`
-//! runs only those.
+//! runs only those, and `FAULTLINE_BENCH_ONLY=abd` only ABD's row.
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
@@ -820,6 +820,10 @@ fn main() {
         consensus_rows(if quick { 1 } else { 10 });
         return;
     }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "abd") {
+        abd_rows(if quick { 1 } else { 10 });
+        return;
+    }
     let dir = TempDir::new();
 
     let with_clients = Workload::new("2 clients", &[]);
@@ -953,6 +957,18 @@ fn main() {
         60_000 * scale,
     );
     consensus_rows(scale);
+}
+
+/// ABD's far writer (5 nodes, a lossy network, crashes and partitions for 4 s, one far
+/// writer and three readers), every check on: the register's two invariants after every
+/// step and the linearizability check of the whole history at the end.
+/// `FAULTLINE_BENCH_ONLY=abd` runs only these rows.
+fn abd_rows(scale: u64) {
+    checks_share::<faultline::protocols::abd::Abd>(
+        "abd/far-writer",
+        "ABD, 5 nodes, far writer, lossy network and churn",
+        6_000 * scale,
+    );
 }
 
 /// Raft, Multi-Paxos and primary-backup on the same 5 nodes, lab network, churn and key-value

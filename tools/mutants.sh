@@ -17,7 +17,8 @@
 # from a sound one; the bug switches and the hunt table test the oracles. For the same reason
 # neither are the Protocol trait's declarations for the checks and the swarm, wherever they
 # are written (ORACLE_FNS below: properties, metrics, knobs, liveness, vocabulary, the
-# history check's mapping, record_bytes), nor the workload generators (the test's input).
+# history check's mapping, record_bytes, check_config: what a scenario may ask, checked at
+# load, which no run of a valid scenario exercises), nor the workload generators (the test's input).
 #
 # --iterate runs again only what the last run in DIR did not kill (cargo-mutants' own
 # --iterate: caught and unviable mutants are kept from the last run), for after a check or
@@ -32,7 +33,7 @@ cd "$(dirname "$0")/.."
 # than what a node does, and the workload generators (`impl Generator<P> for G`: which
 # requests the test's clients make, the test's input, not the protocol) (cargo-mutants'
 # --exclude-re, matched against the mutant's name).
-ORACLE_FNS='(<impl Protocol for [A-Za-z]+>::(properties|metrics|knobs|liveness|vocabulary|history_check|history_call|history_value|record_bytes)|<impl Generator<[A-Za-z]+> for [A-Za-z]+>::[a-z_]+)( |$)'
+ORACLE_FNS='(<impl Protocol for [A-Za-z]+>::(properties|metrics|knobs|liveness|vocabulary|history_check|history_call|history_value|record_bytes|check_config)|<impl Generator<[A-Za-z]+> for [A-Za-z]+>::[a-z_]+)( |$)'
 
 usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 

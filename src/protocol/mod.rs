@@ -111,6 +111,25 @@ pub fn with_settings<C: Serialize + DeserializeOwned>(
     serde_json::from_value(json).map_err(|e| e.to_string())
 }
 
+/// Parameters [`Protocol::check_config`] refused: the field under `protocol.params` and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field, as a path under the parameters (`read_quorum`).
+    pub field: String,
+    /// Why its value is refused.
+    pub why: String,
+}
+
+impl ConfigError {
+    /// `field` is refused, for the reason `why`.
+    pub fn new(field: &str, why: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.to_string(),
+            why: why.into(),
+        }
+    }
+}
+
 /// A distributed protocol that runs on every node of a simulation.
 pub trait Protocol: Sized + Clone + 'static {
     /// The name scenarios use to pick this protocol (`"protocol": {"name": ...}`).
@@ -170,6 +189,16 @@ pub trait Protocol: Sized + Clone + 'static {
             "protocol {} does not take new parameters while running",
             Self::NAME
         ))
+    }
+
+    /// Checks parameters against what their types cannot say, such as a bound that depends
+    /// on the cluster's size `nodes`. Called when a scenario is loaded, for `protocol.params`
+    /// and for each node's `params_by_node`; an error names the field under the parameters
+    /// (`"read_quorum"`) and says why, and the loader reports it as
+    /// `protocol.params.FIELD` (exit 2). The default accepts everything.
+    fn check_config(config: &Self::Config, nodes: u32) -> Result<(), ConfigError> {
+        let _ = (config, nodes);
+        Ok(())
     }
 
     /// The check of the whole client history when the run ends (linearizability against a

@@ -192,9 +192,11 @@ fn protocol_config<P: Protocol>(
     place: &Where<'_>,
 ) -> Result<P::Config, InputError> {
     if f.protocol.params.is_null() {
-        return Ok(P::Config::default());
+        let config = P::Config::default();
+        checked_config::<P>(&config, f.nodes, "protocol.params", place)?;
+        return Ok(config);
     }
-    serde_path_to_error::deserialize(&f.protocol.params).map_err(|e| {
+    let config = serde_path_to_error::deserialize(&f.protocol.params).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {
             "protocol.params".to_string()
@@ -202,7 +204,20 @@ fn protocol_config<P: Protocol>(
             format!("protocol.params.{path}")
         };
         place.error(&field, strip_position(&e.inner().to_string()))
-    })
+    })?;
+    checked_config::<P>(&config, f.nodes, "protocol.params", place)?;
+    Ok(config)
+}
+
+/// Parameters that parsed, put to the protocol's own check against the cluster's size; a
+/// refusal names the field under `base`.
+fn checked_config<P: Protocol>(
+    config: &P::Config,
+    nodes: u32,
+    base: &str,
+    place: &Where<'_>,
+) -> Result<(), InputError> {
+    P::check_config(config, nodes).map_err(|e| place.error(&format!("{base}.{}", e.field), e.why))
 }
 
 /// Each node of `protocol.params_by_node` with its parameters: its object merged over
@@ -237,6 +252,7 @@ fn node_configs<P: Protocol>(
             };
             place.error(&field, strip_position(&e.inner().to_string()))
         })?;
+        checked_config::<P>(&config, f.nodes, &base, place)?;
         out.push((n, config));
     }
     Ok(out)

@@ -1,5 +1,6 @@
-//! The ABD client: one operation at a time, each in two phases (query, then store), each
-//! waiting for a majority of the nodes to answer.
+//! The ABD client: one operation at a time, each in two phases (query, then store); the
+//! query phase waits for R answers and the store phase for W acknowledgements (a majority
+//! each by default: `read_quorum`, `write_quorum`).
 
 use super::{Abd, Config, Request, Response, Tag, Tagged};
 use crate::kit::driver::{Generator, Verdict};
@@ -39,6 +40,10 @@ pub struct AbdClient {
     registers: Registers,
     /// Operations issued so far; also the next operation's request serial.
     issued: u64,
+    /// The highest tag counter this client has written under: its next write goes above
+    /// it, so a write that gave up after storing its value on a few nodes cannot share
+    /// its tag with a later write of another value.
+    last_counter: u64,
     current: Option<Current>,
 }
 
@@ -99,15 +104,33 @@ impl AbdClient {
         ctx.set_timer(TIMER_RESEND, Time::from_ms(self.config.resend_ms.max(1)));
     }
 
+    /// Starts the store phase: `put` goes to every node, and W acknowledgements end it.
     fn store_phase(&mut self, ctx: &mut ClientCtx<'_, Abd>, put: Tagged) {
         if let Some(cur) = &mut self.current {
             cur.storing = Some(put);
-            cur.answered.reset();
+            cur.answered = Quorum::of(self.nodes, self.config.write_quorum_of(self.nodes));
         }
         self.send_phase(ctx);
     }
 
-    /// Moves the operation on once a majority has answered its current phase.
+    /// The tag of a new write whose query phase saw `seen` at most: a counter above both
+    /// that and the last this client used, and the client itself as the writer.
+    fn next_tag(&mut self, seen: u64) -> Tag {
+        let counter = if self.config.bugs.writer_reuses_tag {
+            seen + 1
+        } else {
+            seen.max(self.last_counter) + 1
+        };
+        self.last_counter = counter;
+        let writer = if self.config.bugs.tag_without_writer {
+            0
+        } else {
+            u64::from(self.id.0) + 1
+        };
+        Tag { counter, writer }
+    }
+
+    /// Moves the operation on once its current phase has its quorum.
     fn advance(&mut self, ctx: &mut ClientCtx<'_, Abd>) {
         let Some(cur) = &self.current else { return };
         if !cur.answered.reached() {
@@ -115,15 +138,9 @@ impl AbdClient {
         }
         match (&cur.storing, &cur.request) {
             (None, Request::Write(v)) => {
-                let tag = Tag {
-                    counter: cur.newest.tag.counter + 1,
-                    writer: cur.id.0,
-                };
-                let put = Tagged {
-                    tag,
-                    value: Some(*v),
-                };
-                self.store_phase(ctx, put);
+                let (value, seen) = (Some(*v), cur.newest.tag.counter);
+                let tag = self.next_tag(seen);
+                self.store_phase(ctx, Tagged { tag, value });
             }
             (None, _) if self.config.bugs.skip_read_write_back => {
                 let value = cur.newest.value;
@@ -160,11 +177,13 @@ impl ClientLogic<Abd> for AbdClient {
             config: config.clone(),
             registers: Registers::new(id, config),
             issued: 0,
+            last_counter: 0,
             current: None,
         }
     }
 
-    /// `skip_read_write_back` is a client's switch: it takes the new bug switches.
+    /// `skip_read_write_back`, `writer_reuses_tag` and `tag_without_writer` are a client's
+    /// switches: it takes the new bug switches.
     fn reconfigure(&mut self, config: &Config) {
         self.config.bugs = config.bugs.clone();
     }
@@ -214,7 +233,7 @@ impl ClientLogic<Abd> for AbdClient {
                     id,
                     request,
                     storing: None,
-                    answered: Quorum::majority(self.nodes),
+                    answered: Quorum::of(self.nodes, self.config.read_quorum_of(self.nodes)),
                     newest: Tagged::default(),
                 });
                 let w = &self.workload;

@@ -5,19 +5,23 @@
 //! systems", JACM 42(1), 1995; the multi-writer form follows Lynch and Shvartsman,
 //! "Robust emulation of shared memory using dynamic quorum-acknowledged broadcasts", 1997.
 //!
-//! Every node holds a value with a *tag*: a counter, and the id of the write that chose it,
-//! so no two writes share a tag. The nodes are passive: they answer what they hold, and keep
-//! a value sent to them if its tag is higher than theirs, synced before they acknowledge it.
-//! The clients ([`client`]) do the work, each operation in two phases, each a round trip to
-//! a majority:
+//! Every node holds a value with a *tag*: a counter, and the id of the client that wrote it
+//! (its writer). A writer never uses one counter twice, so no two writes share a tag. The
+//! nodes are passive: they answer what they hold, and keep a value sent to them if its tag is
+//! higher than theirs, synced before they acknowledge it. The clients ([`client`]) do the
+//! work, each operation in two phases, each a round trip to a quorum (a majority unless
+//! `read_quorum` and `write_quorum` say otherwise):
 //!
-//! - **Query.** Ask every node what it holds; wait for a majority; keep the highest tag.
-//! - **Store.** A write sends its value under a new tag (highest counter + 1, its own id); a
-//!   read sends back the value it is about to return, under the tag it had. When a majority
-//!   has acknowledged, the operation is done.
+//! - **Query.** Ask every node what it holds; wait for R answers; keep the highest tag.
+//! - **Store.** A write sends its value under a new tag (a counter above both the highest
+//!   its query saw and the last it used itself, and its own id); a read sends back the value
+//!   it is about to return, under the tag it had. When W nodes have acknowledged, the
+//!   operation is done.
 //!
-//! Any two majorities share a node, so once an operation has finished, every later query sees
-//! its tag or a higher one. The read's second phase is the subtle part: without it, a read can
+//! When R + W > N, every query quorum shares a node with every store quorum (Gifford's
+//! voting, 1979), so once an operation has finished, every later query sees its tag or a
+//! higher one. With R + W ≤ N that fails, and so does linearizability
+//! (`scenarios/abd/small-quorums.json`). The read's second phase is the subtle part: without it, a read can
 //! return a value that only a minority holds (a write still in flight, or one whose client
 //! gave up), and a later read that asks another majority returns the older value. The history
 //! then goes back in time, and only the linearizability check of the client history sees it
@@ -38,6 +42,13 @@
 //!   linearizability check (`linearizable`).
 //! - `skip_sync`: a node acknowledges a value without syncing it, so a crash loses it. Caught
 //!   by `tag_never_goes_back`.
+//! - `writer_reuses_tag`: a writer takes the highest counter its query saw plus one, and
+//!   forgets the counter it used last; after a write that gave up having stored its value on
+//!   a minority, the next write can reuse that tag with another value. Caught by
+//!   `one_value_per_tag`.
+//! - `tag_without_writer`: tags are counters alone, as in single-writer ABD; two clients
+//!   writing at once can pick the same counter, so one tag carries two values. Caught by
+//!   `one_value_per_tag`.
 
 mod checks;
 pub mod client;
@@ -48,8 +59,8 @@ pub use client::AbdClient;
 
 use crate::protocol::library::{Advances, Monotonic};
 use crate::protocol::{
-    ClientId, Ctx, HistoryCall, HistoryCheck, Knob, Linearizable, Liveness, MetricDef, ModelKind,
-    NodeId, PropertyDef, Protocol, RequestId, Shown, Store, Time, Val, Vocabulary,
+    ClientId, ConfigError, Ctx, HistoryCall, HistoryCheck, Knob, Linearizable, Liveness, MetricDef,
+    ModelKind, NodeId, PropertyDef, Protocol, RequestId, Shown, Store, Time, Val, Vocabulary,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +72,12 @@ pub struct Bugs {
     pub skip_read_write_back: bool,
     /// Nodes acknowledge values without syncing them.
     pub skip_sync: bool,
+    /// A writer's new counter is one above the highest its query saw, not also above the
+    /// last one it used itself.
+    pub writer_reuses_tag: bool,
+    /// Tags carry no writer id (every write's writer is 0), as in the single-writer register:
+    /// two writers that pick the same counter make the same tag.
+    pub tag_without_writer: bool,
 }
 
 /// ABD parameters (`protocol.params`).
@@ -73,6 +90,11 @@ pub struct Config {
     /// Workload: the first `writers` clients only write and the others only read; with 0,
     /// every client reads and writes, half and half.
     pub writers: u32,
+    /// Answers the query phase of a read or a write waits for (R); 0 means a majority.
+    pub read_quorum: u32,
+    /// Acknowledgements the store phase of a write, and a read's write-back, wait for (W); 0
+    /// means a majority. Linearizable only when R + W > N: see docs/abd.md.
+    pub write_quorum: u32,
     /// Bug switches.
     pub bugs: Bugs,
 }
@@ -82,17 +104,39 @@ impl Default for Config {
         Config {
             resend_ms: 40,
             writers: 0,
+            read_quorum: 0,
+            write_quorum: 0,
             bugs: Bugs::default(),
         }
     }
 }
 
-/// Orders the values a register has held: a counter, then the id of the write that chose it.
+impl Config {
+    /// The query phase's quorum size (R) in a cluster of `nodes`.
+    pub fn read_quorum_of(&self, nodes: u32) -> u32 {
+        match self.read_quorum {
+            0 => crate::kit::quorum::majority(nodes),
+            r => r,
+        }
+    }
+
+    /// The store phase's quorum size (W) in a cluster of `nodes`.
+    pub fn write_quorum_of(&self, nodes: u32) -> u32 {
+        match self.write_quorum {
+            0 => crate::kit::quorum::majority(nodes),
+            w => w,
+        }
+    }
+}
+
+/// Orders the values a register has held: a counter, then the writer, which breaks ties
+/// between writers that chose the same counter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Tag {
-    /// One more than the highest counter the writer's query saw.
+    /// Above the highest counter the writer's query saw and above the last it used.
     pub counter: u64,
-    /// The request id of the write (the initial empty value has tag 0/0).
+    /// The writing client, numbered as its name (`c3` is 3); the initial empty value has
+    /// tag 0/0.
     pub writer: u64,
 }
 
@@ -198,6 +242,25 @@ impl Protocol for Abd {
             }
             Request::Read | Request::Write(_) => {} // operations, not messages
         }
+    }
+
+    /// Each quorum size is 0 (a majority) or between 1 and the number of nodes. R + W ≤ N
+    /// is accepted: it is how `abd/small-quorums` shows what the overlap is for.
+    fn check_config(config: &Config, nodes: u32) -> Result<(), ConfigError> {
+        for (field, size) in [
+            ("read_quorum", config.read_quorum),
+            ("write_quorum", config.write_quorum),
+        ] {
+            if size > nodes {
+                return Err(ConfigError::new(
+                    field,
+                    format!(
+                        "{size} nodes cannot answer in a cluster of {nodes}: give 1 to {nodes}, or 0 for a majority"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn history_check() -> Option<Box<dyn HistoryCheck>> {

@@ -94,3 +94,51 @@ fn without_the_sync_a_crash_takes_an_acknowledged_tag_back() {
     assert_eq!(f.check, "tag_never_goes_back");
     assert!(f.message.contains("n2"), "{}", f.message);
 }
+
+/// A scenario for ABD on `nodes` nodes with these parameters, loaded as the command line does.
+fn load(nodes: u32, params: &str) -> Result<(), crate::scenario::InputError> {
+    let text = format!(
+        r#"{{"schema": 1, "description": "quorum sizes", "protocol": {{"name": "abd", "params": {params}}}, "nodes": {nodes}, "limits": {{"time_ms": 100}}}}"#
+    );
+    crate::scenario::load::<Abd>("quorums.json", &text, &[]).map(drop)
+}
+
+#[test]
+fn quorum_sizes_are_checked_against_the_cluster_at_load() {
+    load(5, r#"{"read_quorum": 2, "write_quorum": 4}"#).unwrap();
+    load(5, r#"{"read_quorum": 5, "write_quorum": 1}"#).unwrap();
+    // R + W ≤ N is a lesson, not an input error (abd/small-quorums).
+    load(5, r#"{"read_quorum": 2, "write_quorum": 2}"#).unwrap();
+    let e = load(5, r#"{"read_quorum": 6}"#).unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("protocol.params.read_quorum"),
+        "{e}"
+    );
+    assert!(e.message.contains("cluster of 5"), "{e}");
+    let e = load(3, r#"{"write_quorum": 4}"#).unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("protocol.params.write_quorum"),
+        "{e}"
+    );
+    let e = load(3, r#"{"write_quorum": -1}"#).unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("protocol.params.write_quorum"),
+        "{e}"
+    );
+}
+
+#[test]
+fn majority_is_the_default_quorum() {
+    let c = Config::default();
+    assert_eq!((c.read_quorum_of(5), c.write_quorum_of(5)), (3, 3));
+    assert_eq!((c.read_quorum_of(4), c.write_quorum_of(4)), (3, 3));
+    let c = Config {
+        read_quorum: 2,
+        write_quorum: 4,
+        ..Config::default()
+    };
+    assert_eq!((c.read_quorum_of(5), c.write_quorum_of(5)), (2, 4));
+}
