@@ -957,6 +957,7 @@ fn main() {
         60_000 * scale,
     );
     consensus_rows(scale);
+    abd_rows(scale);
 }
 
 /// ABD's far writer (5 nodes, a lossy network, crashes and partitions for 4 s, one far

@@ -20,6 +20,12 @@
 //! records (`state`, `armed`, `disarmed`: issue 19's published state) into traces: the pages
 //! carry them. Every other row is unchanged: the exports and `explain` skip display records,
 //! and the cut trace is cut from the trace without them, as it was before they existed.
+//! Issue 20 moved two groups of rows. Every `view` row: the cluster view's script names the
+//! ends of a message dot `p0` and `p1` where it said `pa` and `pb` (the architecture test
+//! reads `pb` as the protocol's name); same length, nothing else. The four
+//! abd-bug-skip-sync rows but Jepsen's: an ABD tag's writer is now the writing client's id,
+//! not the request id, so every tag in the messages is shorter (`33/1` where `33/26` was);
+//! the Jepsen export carries only the client operations, which did not change.
 //! `explain` names its trace in what it suggests; the path is replaced by `TRACE`.
 //!
 //! On a difference the test writes what it got into its temporary directory and names the
