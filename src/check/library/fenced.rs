@@ -169,6 +169,11 @@ mod tests {
             &[expect_always("fenced")],
         );
         let f = fails(&after, "fenced");
-        assert!(f.message.contains("token 3 after applying one with token 5"), "{}", f.message);
+        assert!(
+            f.message
+                .contains("token 3 after applying one with token 5"),
+            "{}",
+            f.message
+        );
     }
 }

@@ -258,8 +258,8 @@ impl Metric<Pb> for PbMetrics {
                 let b = *self.base[node.index()].get_or_insert((p.committed(), p.epoch));
                 if b.1 != p.epoch {
                     self.base[node.index()] = Some((p.committed(), p.epoch));
-                } else if let Some((t, old, e)) = self.lost_at {
-                    if p.committed() > b.0 && (node != old || p.epoch > e) && p.epoch > e {
+                } else if let Some((t, _, e)) = self.lost_at {
+                    if p.committed() > b.0 && p.epoch > e {
                         self.failovers.push(view.time.sub(t).as_ms());
                         self.lost_at = None;
                     }
@@ -280,10 +280,12 @@ impl Metric<Pb> for PbMetrics {
         // A lost primary that came back before anyone took over was no failover.
         if let Some((_, old, e)) = self.lost_at {
             let linked = view.can_send(old, VIEW_MANAGER) && view.can_send(VIEW_MANAGER, old);
-            if view.is_up(old) && linked && self.primary == Some((old, e)) {
-                if view.node(old).is_some_and(|p| p.serving() && p.epoch == e) {
-                    self.lost_at = None;
-                }
+            if view.is_up(old)
+                && linked
+                && self.primary == Some((old, e))
+                && view.node(old).is_some_and(|p| p.serving() && p.epoch == e)
+            {
+                self.lost_at = None;
             }
         }
     }

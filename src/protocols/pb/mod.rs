@@ -59,8 +59,8 @@ pub use crate::kit::kv::{Answer, Command, Op};
 
 use crate::kit::kv::{self, KvGenerator, KvMix, KvService, KvWorkload, Seen};
 use crate::protocol::{
-    ClientId, Ctx, Driver, HistoryCall, HistoryCheck, Knob, Liveness, MetricDef, NodeId,
-    PropertyDef, Protocol, RequestId, Shown, Store, Time, Val, Vocabulary,
+    ClientId, ConfigError, Ctx, Driver, HistoryCall, HistoryCheck, Knob, Liveness, MetricDef,
+    NodeId, PropertyDef, Protocol, RequestId, Shown, Store, Time, Val, Vocabulary,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -802,7 +802,13 @@ impl Pb {
         );
     }
 
-    fn apply_as_backup(&mut self, ctx: &mut Ctx<'_, Self>, epoch: u64, index: u64, command: Command) {
+    fn apply_as_backup(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        epoch: u64,
+        index: u64,
+        command: Command,
+    ) {
         self.state.service.apply(&command);
         self.state.applied = index;
         self.writes = (self.writes.0 + 1, epoch);
@@ -871,7 +877,11 @@ impl Pb {
     }
 
     fn write(&mut self, ctx: &mut Ctx<'_, Self>, command: Command) {
-        if self.pending.values().any(|p| p.command.id == command.id && p.command.client == command.client) {
+        if self
+            .pending
+            .values()
+            .any(|p| p.command.id == command.id && p.command.client == command.client)
+        {
             return; // already on its way to the backups
         }
         if self.pending.len() >= PENDING_MAX {
@@ -926,7 +936,11 @@ impl Pb {
                 }
             }
             Reads::Confirm => {
-                if self.reads.values().any(|r| r.client == client && r.id == id) {
+                if self
+                    .reads
+                    .values()
+                    .any(|r| r.client == client && r.id == id)
+                {
                     return;
                 }
                 if self.reads.len() >= PENDING_MAX {
@@ -1251,6 +1265,30 @@ impl Protocol for Pb {
                 Seen::Fresh => self.write(ctx, Command { client, id, op }),
             },
         }
+    }
+
+    /// The margin is a fraction of the lease, and a replica must be able to ping more than
+    /// once before it is taken for dead.
+    fn check_config(c: &Config, _: u32) -> Result<(), ConfigError> {
+        if c.drift_margin_ppm >= 1_000_000 {
+            return Err(ConfigError::new(
+                "drift_margin_ppm",
+                format!(
+                    "{} would leave no lease at all: give 0 (no margin) to 999999",
+                    c.drift_margin_ppm
+                ),
+            ));
+        }
+        if c.ping_ms == 0 || c.dead_ms <= c.ping_ms {
+            return Err(ConfigError::new(
+                "dead_ms",
+                format!(
+                    "{} must be longer than ping_ms ({}), itself at least 1: a replica pings more than once before it is taken for dead",
+                    c.dead_ms, c.ping_ms
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn history_check() -> Option<Box<dyn HistoryCheck>> {
