@@ -158,6 +158,15 @@ pub trait Protocol: Sized + Clone + 'static {
         let _ = (ctx, client, id, request);
     }
 
+    /// Whether this protocol can run with `config` on a cluster of `nodes` nodes; the
+    /// reason when not (a protocol with fixed roles by node id needs enough nodes for them).
+    /// The scenario loader asks before a run, and refuses the scenario at `nodes` with the
+    /// reason. The default accepts everything.
+    fn validate(config: &Self::Config, nodes: u32) -> Result<(), String> {
+        let _ = (config, nodes);
+        Ok(())
+    }
+
     /// New parameters while running: a scenario's `set` fault (`{"at_ms": T, "set":
     /// {"bugs.NAME": true}}`) hands every running node its parameters with the switches
     /// changed, and nodes built later get them through [`Protocol::new`]. A protocol takes

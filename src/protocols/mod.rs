@@ -39,6 +39,7 @@ macro_rules! registry {
 // One module per protocol folder, declared here so that source tools find its files.
 pub mod abd;
 pub mod fd;
+pub mod lease;
 pub mod multipaxos;
 pub mod paxos;
 pub mod ping;
@@ -52,6 +53,7 @@ registry! {
     abd::Abd,
     paxos::Paxos,
     multipaxos::MultiPaxos,
+    lease::Lease,
 }
 
 /// Something to do with a protocol type picked by name.

@@ -330,6 +330,7 @@ fn typed_config<P: Protocol>(
     place: &Where<'_>,
 ) -> Result<SimConfig<P>, InputError> {
     let protocol = protocol_config::<P>(f, place)?;
+    P::validate(&protocol, f.nodes).map_err(|why| place.error("nodes", why))?;
     let defs = P::properties();
     if let Some(ExpectedOutcome::Fails(check)) = &f.outcome {
         let history = P::history_check().map(|h| h.name());

@@ -13,6 +13,7 @@
 //! | [`Advances`] | monitor | after the heal, a majority moves a progress counter past its highest value at the heal (an eventually-check) |
 //! | [`Convergence`] | invariant | all up replicas hold the same state (an eventually-check after the heal) |
 //! | [`AtMostOnce`] | invariant | no numbered item of a stream is applied (delivered) twice |
+//! | [`Fenced`] | monitor | no write is applied under a token (epoch) older than one already applied |
 //! | [`Annotations`] | monitor | what a node's annotations say (role, epoch, progress) is what its state is: the trace tells the truth |
 //!
 //! Each file says which protocols use its property, and its tests run a scripted protocol
@@ -29,6 +30,7 @@ mod agreement;
 mod annotations;
 mod at_most_once;
 mod convergence;
+mod fenced;
 mod monotonic;
 mod one_leader;
 #[cfg(test)]
@@ -40,6 +42,7 @@ pub use agreement::Agreement;
 pub use annotations::Annotations;
 pub use at_most_once::{AtMostOnce, Tally};
 pub use convergence::{Convergence, map_difference};
+pub use fenced::Fenced;
 pub use monotonic::{Monotonic, MonotonicEach};
 pub use one_leader::OneLeaderPerEpoch;
 
