@@ -109,12 +109,13 @@ fn without_fencing_the_stale_write_is_applied_and_caught() {
 fn a_restarted_grantor_waits_a_lease_before_granting() {
     let mut s = script(Bugs::default());
     acquire(&mut s, N3).unwrap();
+    s.advance(Time::from_ms(600));
     s.crash(GRANTOR).unwrap();
-    s.restart(GRANTOR).unwrap();
-    s.advance(Time::from_ms(1_100)); // n3's lease is over; the grace is not
+    s.restart(GRANTOR).unwrap(); // grace until 1.6 s
+    s.advance(Time::from_ms(500)); // n3's lease is over (818 ms); the grace is not
     acquire(&mut s, N4).unwrap();
     assert_eq!(token(&s, N4), None, "denied during the grace");
-    s.advance(Time::from_ms(1_000));
+    s.advance(Time::from_ms(600));
     acquire(&mut s, N4).unwrap();
     assert_eq!(token(&s, N4), Some(2), "the counter survived the restart");
 }
