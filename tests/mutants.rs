@@ -4,7 +4,7 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, and `every_protocol` for the
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, and `every_protocol` for the
 //! shared kit); the script
 //! picks one by name:
 //!
@@ -36,6 +36,7 @@ use common::switches_off;
 use faultline::protocol::Protocol;
 use faultline::protocols::abd::Abd;
 use faultline::protocols::fd::Fd;
+use faultline::protocols::lease::Lease;
 use faultline::protocols::multipaxos::MultiPaxos;
 use faultline::protocols::paxos::Paxos;
 use faultline::protocols::pb::Pb;
@@ -152,6 +153,7 @@ fn judge(targets: &[&str]) {
             "paxos" => run_all::<Paxos>(t, share, jobs, deadline, &mut ran),
             "multipaxos" => run_all::<MultiPaxos>(t, share, jobs, deadline, &mut ran),
             "pb" => run_all::<Pb>(t, share, jobs, deadline, &mut ran),
+            "lease" => run_all::<Lease>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -326,4 +328,10 @@ fn the_plan_covers_each_protocol_with_its_swarm_first() {
     assert!((1900..=2000).contains(&total), "{total}");
     let ping = plan::<Ping>("ping", 2000);
     assert!(!ping.iter().any(|(n, _, _)| n.contains("bug-")));
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn lease() {
+    judge(&["lease"]);
 }

@@ -111,7 +111,8 @@ pub fn with_settings<C: Serialize + DeserializeOwned>(
     serde_json::from_value(json).map_err(|e| e.to_string())
 }
 
-/// Parameters [`Protocol::check_config`] refused: the field under `protocol.params` and why.
+/// Parameters [`Protocol::check_config`] refused: the field under `protocol.params` (empty:
+/// the scenario's `nodes`) and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     /// The field, as a path under the parameters (`read_quorum`).
@@ -125,6 +126,16 @@ impl ConfigError {
     pub fn new(field: &str, why: impl Into<String>) -> Self {
         ConfigError {
             field: field.to_string(),
+            why: why.into(),
+        }
+    }
+
+    /// The cluster's size is refused (a protocol with fixed roles by node id needs enough
+    /// nodes for them): the loader reports it at the scenario's `nodes`, not under
+    /// `protocol.params` (the field is left empty).
+    pub fn nodes(why: impl Into<String>) -> Self {
+        ConfigError {
+            field: String::new(),
             why: why.into(),
         }
     }

@@ -39,6 +39,7 @@ macro_rules! registry {
 // One module per protocol folder, declared here so that source tools find its files.
 pub mod abd;
 pub mod fd;
+pub mod lease;
 pub mod multipaxos;
 pub mod paxos;
 pub mod pb;
@@ -54,6 +55,7 @@ registry! {
     paxos::Paxos,
     multipaxos::MultiPaxos,
     pb::Pb,
+    lease::Lease,
 }
 
 /// Something to do with a protocol type picked by name.

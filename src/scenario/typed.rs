@@ -217,7 +217,13 @@ fn checked_config<P: Protocol>(
     base: &str,
     place: &Where<'_>,
 ) -> Result<(), InputError> {
-    P::check_config(config, nodes).map_err(|e| place.error(&format!("{base}.{}", e.field), e.why))
+    P::check_config(config, nodes).map_err(|e| {
+        if e.field.is_empty() {
+            place.error("nodes", e.why)
+        } else {
+            place.error(&format!("{base}.{}", e.field), e.why)
+        }
+    })
 }
 
 /// Each node of `protocol.params_by_node` with its parameters: its object merged over

@@ -14,6 +14,7 @@
 //! | [`Convergence`] | invariant | all up replicas hold the same state (an eventually-check after the heal) |
 //! | [`Fenced`] | monitor | no write with a token (epoch) older than one already applied is applied: fencing, on the resource side |
 //! | [`AtMostOnce`] | invariant | no numbered item of a stream is applied (delivered) twice |
+//! | [`Fenced`] | monitor | no write is applied under a token (epoch) older than one already applied |
 //! | [`Annotations`] | monitor | what a node's annotations say (role, epoch, progress) is what its state is: the trace tells the truth |
 //!
 //! Each file says which protocols use its property, and its tests run a scripted protocol
