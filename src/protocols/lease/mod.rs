@@ -712,7 +712,11 @@ impl Protocol for Lease {
     /// and an outstanding lease run out on clocks up to 10% slow and stepped back, then a
     /// holder asks and works.
     fn liveness(c: &Config) -> Liveness {
-        let budget = Time::from_ms(10 * c.lease_ms + 4 * c.retry_ms);
+        let budget = Time::from_ms(
+            c.lease_ms
+                .saturating_mul(10)
+                .saturating_add(c.retry_ms.saturating_mul(4)),
+        );
         let formula = "10 × lease_ms + 4 × retry_ms";
         Liveness::default()
             .within("lease_held", false, budget, formula)

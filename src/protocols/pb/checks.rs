@@ -208,7 +208,7 @@ struct PbMetrics {
 impl PbMetrics {
     fn new(c: &Config) -> PbMetrics {
         PbMetrics {
-            budget: Time::from_ms(4 * c.dead_ms + 2 * c.lease_ms + 10 * c.resend_ms),
+            budget: c.liveness_budget(),
             primary: None,
             lost_at: None,
             base: Vec::new(),

@@ -165,8 +165,20 @@ impl Default for Config {
 impl Config {
     /// How long the primary trusts a lease, of its own clock.
     fn lease_local(&self) -> Time {
-        let m = self.drift_margin_ppm.min(999_999);
-        Time::from_us(self.lease_ms * 1000 * (1_000_000 - m) / (1_000_000 + m))
+        let m = u128::from(self.drift_margin_ppm.min(999_999));
+        let us = u128::from(self.lease_ms) * 1000 * (1_000_000 - m) / (1_000_000 + m);
+        Time::from_us(u64::try_from(us).unwrap_or(u64::MAX))
+    }
+
+    /// After the heal, how long a primary may take to serve and writes to flow again:
+    /// 4 × dead_ms + 2 × lease_ms + 10 × resend_ms (saturating).
+    pub fn liveness_budget(&self) -> Time {
+        Time::from_ms(
+            self.dead_ms
+                .saturating_mul(4)
+                .saturating_add(self.lease_ms.saturating_mul(2))
+                .saturating_add(self.resend_ms.saturating_mul(10)),
+        )
     }
 }
 
@@ -1365,7 +1377,7 @@ impl Protocol for Pb {
     /// (the old primary's lease, a view change, a transfer), and every replica's applied
     /// index moves on.
     fn liveness(c: &Config) -> Liveness {
-        let budget = Time::from_ms(4 * c.dead_ms + 2 * c.lease_ms + 10 * c.resend_ms);
+        let budget = c.liveness_budget();
         let formula = "4 × dead_ms + 2 × lease_ms + 10 × resend_ms";
         Liveness::default()
             .within("primary_serves", true, budget, formula)
