@@ -56,10 +56,6 @@ impl Pb {
     pub fn in_sync(&self) -> bool {
         self.serving() || (self.role == Role::Backup && self.synced_epoch == self.epoch)
     }
-    /// Reads answered as primary.
-    pub fn reads_served(&self) -> u64 {
-        self.reads_served
-    }
 }
 
 pub(super) fn properties() -> Vec<PropertyDef<Pb>> {

@@ -439,8 +439,6 @@ pub struct Pb {
     read_seq: u64,
     /// The lease lasts until this (its clock).
     lease_until: Option<Time>,
-    /// Reads answered.
-    reads_served: u64,
 }
 
 impl Pb {
@@ -983,7 +981,6 @@ impl Pb {
     }
 
     fn serve_read(&mut self, ctx: &mut Ctx<'_, Self>, client: ClientId, id: RequestId, key: &str) {
-        self.reads_served += 1;
         ctx.reply(client, id, self.state.service.read(key));
     }
 
@@ -1144,7 +1141,6 @@ impl Protocol for Pb {
             reads: BTreeMap::new(),
             read_seq: 0,
             lease_until: None,
-            reads_served: 0,
         }
     }
 
