@@ -18,3 +18,4 @@ pub mod kv;
 pub mod no_client;
 pub mod quorum;
 pub mod reliable;
+pub mod txn;
