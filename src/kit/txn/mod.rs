@@ -16,6 +16,7 @@
 //! Owns the transactional service's data types and rules; knows nothing of coordinators,
 //! ballots or any one protocol. Must not import anything but the protocol API and the kit.
 
+pub mod checks;
 mod participant;
 mod workload;
 
@@ -70,9 +71,10 @@ impl Mop {
     /// The key it touches.
     pub fn key(&self) -> Key {
         match self {
-            Mop::R { key } | Mop::W { key, .. } | Mop::Append { key, .. } | Mop::Add { key, .. } => {
-                *key
-            }
+            Mop::R { key }
+            | Mop::W { key, .. }
+            | Mop::Append { key, .. }
+            | Mop::Add { key, .. } => *key,
         }
     }
 
