@@ -824,6 +824,10 @@ fn main() {
         abd_rows(if quick { 1 } else { 10 });
         return;
     }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "txn") {
+        txn_rows(if quick { 1 } else { 10 });
+        return;
+    }
     let dir = TempDir::new();
 
     let with_clients = Workload::new("2 clients", &[]);
@@ -958,6 +962,18 @@ fn main() {
     );
     consensus_rows(scale);
     abd_rows(scale);
+    txn_rows(scale);
+}
+
+/// The commit protocols on Raft's lab network and churn with 5 nodes, a list-append
+/// workload, every check on (atomicity and conservation after every step, the isolation
+/// check of the whole history at the end). `FAULTLINE_BENCH_ONLY=txn` runs only these rows.
+fn txn_rows(scale: u64) {
+    checks_share::<faultline::protocols::twopc::TwoPc>(
+        "twopc/unreliable-churn",
+        "TWO-PHASE COMMIT, 5 nodes, lab network and churn, list appends",
+        14_000 * scale,
+    );
 }
 
 /// ABD's far writer (5 nodes, a lossy network, crashes and partitions for 4 s, one far

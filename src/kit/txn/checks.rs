@@ -10,6 +10,9 @@
 //!   protocol promises never to block): no participant that is up holds a transaction in doubt
 //!   (prepared, undecided) for longer than the protocol's bound. Blocking is a liveness
 //!   failure, never a safety one.
+//! - `commits_after_heal` (a monitor, for `eventually`): some transaction invoked after the
+//!   heal commits. Aborts are a transactional store's normal answer to a conflict, so "every
+//!   operation after the heal ends ok" is not the right liveness check here; this one is.
 //! - `money_conserved` (a monitor, on in every run; bank workload only): every committed
 //!   transaction that read every account saw the opening total, keys × balance. Money in a
 //!   bank can only move; if a read of every account sees more or less, some transfer was
@@ -33,6 +36,11 @@ pub trait TxnNode {
     /// How long a transaction may stay in doubt at a participant before
     /// `in_doubt_resolves` fails (where it is expected).
     fn in_doubt_bound(&self) -> Time;
+    /// The outcomes this node decided as a coordinator (or leader) in this incarnation,
+    /// replayed ones included, in order: (transaction, commit). None by default.
+    fn decisions(&self) -> &[(TxnId, bool)] {
+        &[]
+    }
 }
 
 /// The shared checks, for a protocol's `properties()`.
@@ -53,6 +61,11 @@ where
             in_doubt_resolves::<P>,
         ),
         PropertyDef::monitor(
+            "commits_after_heal",
+            "a transaction invoked after the heal commits (use as `eventually`: the store serves again)",
+            CommitsAfterHeal::default(),
+        ),
+        PropertyDef::monitor(
             "money_conserved",
             "every committed read of every account sees the opening total, keys × balance (bank workload)",
             Conserved::<P>::default(),
@@ -63,10 +76,11 @@ where
 
 /// See the module docs.
 pub struct Atomicity<P> {
-    /// Per node: the incarnation and how many of its journal entries were checked.
-    checked: Vec<(u32, usize)>,
-    /// Per transaction: the first decision seen and the node that carried it out.
-    decided: BTreeMap<TxnId, (bool, NodeId)>,
+    /// Per node: the incarnation and how many of its journal entries and of its decisions
+    /// as a coordinator were checked.
+    checked: Vec<(u32, usize, usize)>,
+    /// Per transaction: the first decision seen and who took or carried it out.
+    decided: BTreeMap<TxnId, (bool, By)>,
     protocol: PhantomData<fn(&P)>,
 }
 
@@ -97,12 +111,34 @@ impl<P> Hash for Atomicity<P> {
     }
 }
 
+/// Who decided or carried out an outcome: a participant, or a coordinator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct By {
+    node: NodeId,
+    coordinator: bool,
+}
+
 #[cold]
-fn split(txn: TxnId, node: NodeId, commit: bool, other: NodeId) -> Failure {
-    let (c, a) = if commit { (node, other) } else { (other, node) };
+fn split(txn: TxnId, by: By, commit: bool, other: By) -> Failure {
+    let (c, a) = if commit { (by, other) } else { (other, by) };
+    let committed = if c.coordinator {
+        format!("the coordinator at {} decided to commit it", c.node)
+    } else {
+        format!("it committed at {}", c.node)
+    };
+    let aborted = if a.coordinator {
+        format!("the coordinator at {} decided to abort it", a.node)
+    } else {
+        format!("it aborted at {}", a.node)
+    };
+    let nodes = if c.node == a.node {
+        vec![c.node]
+    } else {
+        vec![by.node, other.node]
+    };
     Failure::new(
-        format!("{txn} committed at {c} but aborted at {a}: the transaction is not atomic"),
-        vec![node, other],
+        format!("{txn}: {committed}, but {aborted}: the transaction is not atomic"),
+        nodes,
     )
 }
 
@@ -110,18 +146,31 @@ impl<P: Protocol + TxnNode + 'static> Monitor<P> for Atomicity<P> {
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.checked.len() != n {
-            self.checked.resize(n, (0, 0));
+            self.checked.resize(n, (0, 0, 0));
         }
         for node in touched(view) {
             let Some(state) = view.node(node) else {
                 continue;
             };
             let journal = state.participant().journal();
+            let decisions = state.decisions();
             let incarnation = view.incarnation(node);
-            let (was_in, mut done) = self.checked[node.index()];
-            if was_in != incarnation || journal.len() < done {
+            let (was_in, mut done, mut ruled) = self.checked[node.index()];
+            if was_in != incarnation || journal.len() < done || decisions.len() < ruled {
                 done = 0;
+                ruled = 0;
             }
+            let coordinator = By {
+                node,
+                coordinator: true,
+            };
+            for &(txn, commit) in &decisions[ruled..] {
+                self.note(txn, commit, coordinator)?;
+            }
+            let participant = By {
+                node,
+                coordinator: false,
+            };
             for &(txn, what) in &journal[done..] {
                 let commit = match what {
                     Done::Committed => true,
@@ -131,7 +180,7 @@ impl<P: Protocol + TxnNode + 'static> Monitor<P> for Atomicity<P> {
                             .decided
                             .get(&txn)
                             .filter(|(c, _)| *c)
-                            .map(|(_, who)| format!(", committed at {who},"))
+                            .map(|(_, who)| format!(", committed at {},", who.node))
                             .unwrap_or_default();
                         return Err(Failure::new(
                             format!(
@@ -141,19 +190,24 @@ impl<P: Protocol + TxnNode + 'static> Monitor<P> for Atomicity<P> {
                         ));
                     }
                 };
-                match self.decided.get(&txn) {
-                    Some(&(c, other)) if c != commit => {
-                        return Err(split(txn, node, commit, other));
-                    }
-                    Some(_) => {}
-                    None => {
-                        self.decided.insert(txn, (commit, node));
-                    }
-                }
+                self.note(txn, commit, participant)?;
             }
-            self.checked[node.index()] = (incarnation, journal.len());
+            self.checked[node.index()] = (incarnation, journal.len(), decisions.len());
         }
         Ok(())
+    }
+}
+
+impl<P> Atomicity<P> {
+    fn note(&mut self, txn: TxnId, commit: bool, by: By) -> Result<(), Failure> {
+        match self.decided.get(&txn) {
+            Some(&(c, other)) if c != commit => Err(split(txn, by, commit, other)),
+            Some(_) => Ok(()),
+            None => {
+                self.decided.insert(txn, (commit, by));
+                Ok(())
+            }
+        }
     }
 }
 
@@ -283,5 +337,43 @@ impl<P: Protocol<Response = TxnAnswer> + TxnNode + 'static> Monitor<P> for Conse
         self.next = ops.len();
         self.open = still;
         Ok(())
+    }
+}
+
+/// See the module docs.
+#[derive(Clone, Debug, Default, Hash)]
+pub struct CommitsAfterHeal {
+    /// The history is looked at from here on.
+    next: usize,
+    /// A transaction invoked after the heal committed.
+    seen: bool,
+}
+
+impl<P: Protocol<Response = TxnAnswer>> Monitor<P> for CommitsAfterHeal {
+    fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
+        let Some(heal) = view.healed_at else {
+            return Err(Failure::new("the heal has not come yet", Vec::new()));
+        };
+        let ops = view.history().ops();
+        while !self.seen && self.next < ops.len() {
+            let op = &ops[self.next];
+            if op.invoked_at < heal {
+                self.next += 1;
+                continue;
+            }
+            match op.outcome {
+                Outcome::Ok(TxnAnswer::Committed { .. }) => self.seen = true,
+                Outcome::Pending => break,
+                _ => self.next += 1,
+            }
+        }
+        if self.seen {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                "no transaction invoked after the heal has committed",
+                Vec::new(),
+            ))
+        }
     }
 }

@@ -508,6 +508,11 @@ impl Participant {
         if self.committed.contains(&txn) || (self.aborted.contains(&txn) && !commit) {
             return; // a repeated decision
         }
+        if commit && self.aborted.contains(&txn) {
+            // Committed elsewhere, aborted here: the journal already says so, and the
+            // atomicity check compares it with the participants that committed.
+            return;
+        }
         if commit && !self.prepared.contains_key(&txn) {
             // Told to commit what it holds no record of: a prepared record was lost (or the
             // decision is wrong). It can apply nothing; the checks hear of it, once.
@@ -573,5 +578,166 @@ impl Participant {
             .filter(|(_, h)| now.sub(h.since) >= after)
             .map(|(t, h)| (*t, h.coordinator, h.participants.clone()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(serial: u64) -> TxnId {
+        TxnId { client: 0, serial }
+    }
+
+    fn prepare(p: &mut Participant, serial: u64, age: u64, mops: Vec<Mop>) -> Out {
+        let mut out = Out::default();
+        p.prepare(
+            id(serial),
+            Age(age, id(serial)),
+            mops,
+            NodeId(0),
+            vec![NodeId(1)],
+            Time::from_ms(age),
+            &mut out,
+        );
+        out
+    }
+
+    fn vote(out: &Out) -> Option<&Vote> {
+        out.votes.last().map(|(_, _, v)| v)
+    }
+
+    #[test]
+    fn wait_die_makes_the_younger_die_and_the_older_wait_then_prepare() {
+        let mut p = Participant::new(Datum::Nil);
+        let w = |k| {
+            vec![Mop::Append {
+                key: k,
+                value: k as u64 + 100,
+            }]
+        };
+        // t1 (age 10) holds key 1.
+        let out = prepare(&mut p, 1, 10, w(1));
+        assert!(matches!(vote(&out), Some(Vote::Yes { .. })));
+        assert!(out.sync, "the yes vote follows a synced record");
+        // t2 is younger (age 20): it dies.
+        let out = prepare(&mut p, 2, 20, w(1));
+        assert_eq!(
+            vote(&out),
+            Some(&Vote::No {
+                why: AbortWhy::Conflict
+            })
+        );
+        // t0 is older (age 5): it waits, and prepares once t1 commits.
+        let out = prepare(&mut p, 0, 5, w(1));
+        assert!(out.votes.is_empty());
+        assert_eq!(p.waiting().collect::<Vec<_>>(), vec![id(0)]);
+        let mut out = Out::default();
+        p.decide(id(1), true, Time::from_ms(30), &mut out);
+        assert!(matches!(vote(&out), Some(Vote::Yes { .. })), "{out:?}");
+        assert_eq!(p.get(1), &Datum::List(vec![101]));
+        assert!(p.prepared().contains_key(&id(0)));
+    }
+
+    #[test]
+    fn shared_locks_coexist_and_an_exclusive_one_waits_for_both() {
+        let mut p = Participant::new(Datum::Nil);
+        let r = vec![Mop::R { key: 3 }];
+        assert!(matches!(
+            vote(&prepare(&mut p, 1, 10, r.clone())),
+            Some(Vote::Yes { .. })
+        ));
+        assert!(matches!(
+            vote(&prepare(&mut p, 2, 20, r)),
+            Some(Vote::Yes { .. })
+        ));
+        // An older writer waits for both readers.
+        let out = prepare(&mut p, 0, 5, vec![Mop::W { key: 3, value: 1 }]);
+        assert!(out.votes.is_empty());
+        let mut out = Out::default();
+        p.decide(id(1), true, Time::from_ms(30), &mut out);
+        assert!(out.votes.is_empty(), "t2 still reads key 3");
+        p.decide(id(2), false, Time::from_ms(31), &mut out);
+        assert!(matches!(vote(&out), Some(Vote::Yes { .. })));
+    }
+
+    #[test]
+    fn a_transfer_that_overdraws_votes_no_and_takes_no_lock() {
+        let mut p = Participant::new(Datum::Int(5));
+        let out = prepare(&mut p, 1, 10, vec![Mop::Add { key: 0, delta: -6 }]);
+        assert_eq!(
+            vote(&out),
+            Some(&Vote::No {
+                why: AbortWhy::Refused
+            })
+        );
+        let out = prepare(
+            &mut p,
+            2,
+            20,
+            vec![Mop::Add { key: 0, delta: -5 }, Mop::R { key: 0 }],
+        );
+        assert_eq!(
+            vote(&out),
+            Some(&Vote::Yes {
+                reads: vec![Datum::Int(0)]
+            })
+        );
+    }
+
+    #[test]
+    fn recovery_replays_commits_in_order_and_puts_prepared_ones_back_in_doubt() {
+        let mut p = Participant::new(Datum::Nil);
+        let mut log = Vec::new();
+        for (serial, value) in [(1, 1), (2, 2)] {
+            let out = prepare(
+                &mut p,
+                serial,
+                serial * 10,
+                vec![Mop::Append { key: 4, value }],
+            );
+            log.extend(out.records);
+            let mut out = Out::default();
+            if serial == 1 {
+                p.decide(id(1), true, Time::from_ms(15), &mut out);
+            }
+            log.extend(out.records);
+        }
+        let mut q = Participant::new(Datum::Nil);
+        q.recover(&log, Time::from_ms(100));
+        assert_eq!(q.get(4), &Datum::List(vec![1]));
+        assert_eq!(q.knows(id(2)), Some(Knows::Prepared));
+        // Its lock is held again: a younger writer of key 4 dies.
+        let out = prepare(&mut q, 3, 300, vec![Mop::Append { key: 4, value: 3 }]);
+        assert_eq!(
+            vote(&out),
+            Some(&Vote::No {
+                why: AbortWhy::Conflict
+            })
+        );
+        // A decision to commit applies the prepared writes.
+        let mut out = Out::default();
+        q.decide(id(2), true, Time::from_ms(110), &mut out);
+        assert_eq!(q.get(4), &Datum::List(vec![1, 2]));
+        assert_eq!(q.journal().last(), Some(&(id(2), Done::Committed)));
+    }
+
+    #[test]
+    fn a_participant_asked_before_it_voted_aborts_and_refuses_the_late_prepare() {
+        let mut p = Participant::new(Datum::Nil);
+        let mut out = Out::default();
+        assert_eq!(p.answer(id(1), &mut out), Knows::Aborted);
+        assert!(out.sync, "the refusal is durable");
+        let out = prepare(&mut p, 1, 10, vec![Mop::R { key: 0 }]);
+        assert_eq!(
+            vote(&out),
+            Some(&Vote::No {
+                why: AbortWhy::Aborted
+            })
+        );
+        // Told to commit what it never prepared: it says so in its journal.
+        let mut q = Participant::new(Datum::Nil);
+        q.decide(id(9), true, Time::ZERO, &mut Out::default());
+        assert_eq!(q.journal(), &[(id(9), Done::Lost)]);
     }
 }

@@ -87,7 +87,8 @@ pub struct Config {
     pub vote_ms: u64,
     /// A participant in doubt this long asks about the outcome (and again as often), ms.
     pub ask_ms: u64,
-    /// Unacknowledged decisions are sent again this often; also the housekeeping period, ms.
+    /// Prepares without a vote and unacknowledged decisions are sent again this often; also
+    /// the housekeeping period, ms.
     pub tick_ms: u64,
     /// `in_doubt_resolves` fails when a participant holds a transaction in doubt longer, ms.
     pub in_doubt_ms: u64,
@@ -220,6 +221,7 @@ struct Active {
     /// Per participant that voted yes: what its reads returned.
     yes: BTreeMap<NodeId, Vec<Datum>>,
     began: Time,
+    age: Age,
 }
 
 /// A decision the coordinator took (or read back from its log).
@@ -246,6 +248,8 @@ pub struct TwoPc {
     decided: BTreeMap<TxnId, Decided>,
     /// When this node last asked about each transaction it holds in doubt.
     asked: BTreeMap<TxnId, Time>,
+    /// Decisions taken here as coordinator, in this incarnation (replayed ones first).
+    decisions: Vec<(TxnId, bool)>,
     /// Decisions taken here since start: commits and aborts.
     commits: u64,
     aborts: u64,
@@ -304,6 +308,7 @@ impl TwoPc {
                 parts,
                 yes: BTreeMap::new(),
                 began: ctx.now(),
+                age,
             },
         );
     }
@@ -361,6 +366,7 @@ impl TwoPc {
         } else {
             self.aborts += 1;
         }
+        self.decisions.push((txn, commit));
         ctx.append(Record::Decision {
             txn,
             participants,
@@ -473,6 +479,26 @@ impl TwoPc {
         for tid in late {
             self.decide(ctx, tid, false, AbortWhy::Timeout);
         }
+        // Coordinator: prepares (or votes) lost on the way are sent again; a participant
+        // answers a repeated prepare with the vote it gave.
+        for (&tid, a) in &self.active {
+            let participants: Vec<NodeId> = a.parts.keys().copied().collect();
+            for (&p, idx) in &a.parts {
+                if a.yes.contains_key(&p) {
+                    continue;
+                }
+                let mops = idx.iter().map(|&i| a.mops[i].clone()).collect();
+                ctx.send(
+                    p,
+                    Msg::Prepare {
+                        txn: tid,
+                        age: a.age,
+                        mops,
+                        participants: participants.clone(),
+                    },
+                );
+            }
+        }
         // Coordinator: decisions not acknowledged by everyone yet.
         for (&tid, d) in &self.decided {
             let commit = matches!(d.answer, TxnAnswer::Committed { .. });
@@ -527,6 +553,9 @@ impl TxnNode for TwoPc {
     fn in_doubt_bound(&self) -> Time {
         Time::from_ms(self.config.in_doubt_ms)
     }
+    fn decisions(&self) -> &[(TxnId, bool)] {
+        &self.decisions
+    }
 }
 
 impl Protocol for TwoPc {
@@ -550,6 +579,7 @@ impl Protocol for TwoPc {
             active: BTreeMap::new(),
             decided: BTreeMap::new(),
             asked: BTreeMap::new(),
+            decisions: Vec::new(),
             commits: 0,
             aborts: 0,
         }
@@ -585,11 +615,13 @@ impl Protocol for TwoPc {
                     participants,
                     answer,
                 } => {
-                    if matches!(answer, TxnAnswer::Committed { .. }) {
+                    let commit = matches!(answer, TxnAnswer::Committed { .. });
+                    if commit {
                         self.commits += 1;
                     } else {
                         self.aborts += 1;
                     }
+                    self.decisions.push((*txn, commit));
                     self.decided.insert(
                         *txn,
                         Decided {
@@ -757,7 +789,7 @@ impl Protocol for TwoPc {
     }
 
     fn vocabulary() -> Vocabulary {
-        Vocabulary::none().progress(&["decided"])
+        Vocabulary::none().progress(&["decided", "in_doubt"])
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {
@@ -780,12 +812,10 @@ impl Protocol for TwoPc {
     /// After the heal every transaction in doubt is decided: the coordinator is back, resends
     /// its decisions, and answers questions.
     fn liveness(c: &Config) -> Liveness {
-        Liveness::default().within(
-            "in_doubt_resolves",
-            true,
-            c.liveness_budget(),
-            "in_doubt_ms + 2 × vote_ms + 4 × ask_ms + 10 × tick_ms",
-        )
+        let formula = "in_doubt_ms + 2 × vote_ms + 4 × ask_ms + 10 × tick_ms";
+        Liveness::default()
+            .within("in_doubt_resolves", true, c.liveness_budget(), formula)
+            .within("commits_after_heal", false, c.liveness_budget(), formula)
     }
 
     fn record_bytes(r: &Record) -> u64 {
