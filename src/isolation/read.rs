@@ -157,9 +157,9 @@ pub(super) fn read(ops: &[Op]) -> Result<Read<'_>, InputError> {
                             format!(
                                 "expected [{} {} ...] as invoked, found [{} {} ...]",
                                 a.0.name(),
-                                a.1,
+                                show(a.1),
                                 b.0.name(),
-                                b.1
+                                show(b.1)
                             ),
                         ));
                     }
@@ -170,8 +170,8 @@ pub(super) fn read(ops: &[Op]) -> Result<Read<'_>, InputError> {
                             format!(
                                 "the completion {}s {} but the invocation said {}",
                                 a.0.name(),
-                                b.2,
-                                a.2
+                                show(b.2),
+                                show(a.2)
                             ),
                         ));
                     }
@@ -209,7 +209,10 @@ fn micro_ops(v: &Val) -> Result<Vec<Parsed<'_>>, (Option<usize>, String)> {
     let Val::List(items) = v else {
         return Err((
             None,
-            format!("expected a list of micro-ops like [[:append 1 2] [:r 3 nil]], found {v}"),
+            format!(
+                "expected a list of micro-ops like [[:append 1 2] [:r 3 nil]], found {}",
+                show(v)
+            ),
         ));
     };
     let mut out = Vec::with_capacity(items.len());
@@ -217,13 +220,15 @@ fn micro_ops(v: &Val) -> Result<Vec<Parsed<'_>>, (Option<usize>, String)> {
         let bad = |msg: String| (Some(m), msg);
         let Val::List(parts) = item else {
             return Err(bad(format!(
-                "expected a micro-op [name key value] (a 3-element vector), found {item}"
+                "expected a micro-op [name key value] (a 3-element vector), found {}",
+                show(item)
             )));
         };
         if parts.len() != 3 {
             return Err(bad(format!(
-                "expected a micro-op [name key value] (a 3-element vector), found {} element(s): {item}",
-                parts.len()
+                "expected a micro-op [name key value] (a 3-element vector), found {} element(s): {}",
+                parts.len(),
+                show(item)
             )));
         }
         let kind = match &parts[0] {
@@ -233,19 +238,21 @@ fn micro_ops(v: &Val) -> Result<Vec<Parsed<'_>>, (Option<usize>, String)> {
         .ok_or_else(|| {
             bad(format!(
                 "expected a micro-op name :append, :r or :w, found {}",
-                parts[0]
+                show(&parts[0])
             ))
         })?;
         let key = &parts[1];
         if !matches!(key, Val::Int(_) | Val::Str(_)) {
             return Err(bad(format!(
-                "expected a key (a number or a string), found {key}"
+                "expected a key (a number or a string), found {}",
+                show(key)
             )));
         }
         let arg = &parts[2];
         if kind == MopKind::Append && !matches!(arg, Val::Int(_) | Val::Str(_)) {
             return Err(bad(format!(
-                "expected the appended value (a number or a string), found {arg}"
+                "expected the appended value (a number or a string), found {}",
+                show(arg)
             )));
         }
         out.push((kind, key, arg));
@@ -261,7 +268,8 @@ fn read_value(v: &Val) -> Result<(), String> {
     };
     if nested {
         return Err(format!(
-            "expected a read's value to be nil, a value or a list of values, found {v}"
+            "expected a read's value to be nil, a value or a list of values, found {}",
+            show(v)
         ));
     }
     Ok(())
