@@ -4,7 +4,6 @@
 
 use super::Exit;
 use super::io::{HISTORY_BYTES_MAX, open_input, read_scenario};
-use crate::history::HistoryVerdict;
 use crate::isolation::{self, Level, Unreadable};
 use crate::lin;
 use std::io::Write;
@@ -283,13 +282,14 @@ fn check_transactions(h: &TxnHistory<'_>, out: &mut dyn Write, err: &mut dyn Wri
         return Exit::BadInput;
     }
     let level = h.level;
-    let verdict = a.verdict(level);
-    let code = match verdict {
-        HistoryVerdict::Held => Exit::Ok,
-        HistoryVerdict::Violated(_) => Exit::CheckFailed,
-        HistoryVerdict::Inconclusive(_) => Exit::Inconclusive,
-    };
     let proscribed: Vec<&str> = a.proscribed(level).iter().map(|c| c.name()).collect();
+    // As `Analysis::verdict`: a forbidden anomaly found is real even when the search ran
+    // out of budget.
+    let code = match (proscribed.is_empty(), &a.inconclusive) {
+        (false, _) => Exit::CheckFailed,
+        (true, Some(_)) => Exit::Inconclusive,
+        (true, None) => Exit::Ok,
+    };
     if h.json {
         let v = serde_json::json!({
             "file": shown.to_string(),
@@ -305,18 +305,15 @@ fn check_transactions(h: &TxnHistory<'_>, out: &mut dyn Write, err: &mut dyn Wri
         let _ = writeln!(out, "{v}");
         return code;
     }
-    match (&verdict, &a.inconclusive) {
-        (HistoryVerdict::Held, _) => {
-            let _ = writeln!(out, "{}", level.name());
-        }
-        (HistoryVerdict::Violated(_), _) => {
+    match (code, &a.inconclusive) {
+        (Exit::CheckFailed, _) => {
             let _ = writeln!(out, "not {}: {}", level.name(), proscribed.join(", "));
         }
-        (HistoryVerdict::Inconclusive(_), Some(why)) => {
+        (_, Some(why)) => {
             let _ = writeln!(out, "inconclusive: {why}; raise --budget");
         }
-        (HistoryVerdict::Inconclusive(why), None) => {
-            let _ = writeln!(out, "inconclusive: {why}");
+        _ => {
+            let _ = writeln!(out, "{}", level.name());
         }
     }
     for f in &a.found {
