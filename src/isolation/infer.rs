@@ -162,6 +162,15 @@ pub(super) fn infer<'a>(r: &Read<'a>) -> Result<Inferred<'a>, String> {
     for (ti, t) in committed(txns) {
         for m in &t.mops {
             if m.kind == MopKind::Read && kinds[m.key as usize] == KeyKind::List {
+                if !matches!(m.arg, Val::List(_) | Val::Nil) {
+                    return Err(format!(
+                        "key {} is a list (appended to) but operation {} read it as {}, \
+                         not a list or nil",
+                        super::read::show(r.keys[m.key as usize]),
+                        t.op,
+                        super::read::show(m.arg)
+                    ));
+                }
                 let l = as_list(m.arg);
                 if l.len() > orders[m.key as usize].len() {
                     orders[m.key as usize] = l;

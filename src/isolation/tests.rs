@@ -239,6 +239,8 @@ fn bad_input_is_an_error_that_says_where() {
     assert!(analyse(&[read]).unwrap_err().contains("not a transaction"));
     let both = vec![txn(0, "ok", "[[append 1 1]]"), txn(1, "ok", "[[w 1 2]]")];
     assert!(analyse(&both).unwrap_err().contains("both appended"));
+    let atom = vec![txn(0, "ok", "[[append 1 1]]"), txn(1, "ok", "[[r 1 1]]")];
+    assert!(analyse(&atom).unwrap_err().contains("read it as 1"));
 }
 
 #[test]
