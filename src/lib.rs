@@ -16,6 +16,7 @@ pub mod explore;
 pub mod faults;
 pub mod harness;
 pub mod history;
+pub mod isolation;
 pub mod kit;
 pub mod lin;
 pub mod network;

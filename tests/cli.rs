@@ -866,3 +866,153 @@ fn a_view_into_a_read_only_directory_fails_before_the_run_and_a_device_is_refuse
     assert!(!std::path::Path::new("/dev/null.partial").exists());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A transactional EDN fixture under tests/golden/isolation.
+fn txn_fixture(name: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/isolation")
+        .join(name);
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn check_history_reads_transactions_and_reports_isolation_anomalies() {
+    // Clean, with an unknown transaction whose append was seen and an aborted one nobody saw.
+    let (code, out, err) = cli(&["check-history", &txn_fixture("clean.edn")]);
+    assert_eq!(
+        (code, out.lines().next()),
+        (0, Some("serializable")),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains(
+            "5 transactions (3 committed, 1 aborted, 1 unknown of which 1 seen to commit)"
+        ),
+        "{out}"
+    );
+    // Each class, with its witness.
+    for (file, class, witness) in [
+        (
+            "g0.edn",
+            "G0",
+            "T1 -ww-> T2 on key 1: T1 appended 1, T2 appended 3 right after it",
+        ),
+        ("g1a.edn", "G1a", "T1 aborted, yet T2 read [1]"),
+        ("g1b.edn", "G1b", "T2 read 10, which T1 overwrote later"),
+        (
+            "g1c.edn",
+            "G1c",
+            "T1 -wr-> T2 on key :a: T2 read 1, which T1 wrote",
+        ),
+        (
+            "g-single.edn",
+            "G-single",
+            "T1 -rw-> T2 on key :x: T1 read nothing, then T2 appended 1 as the first element",
+        ),
+        ("g2.edn", "G2", "T2 -rw-> T1 on key 2: T2 read nothing"),
+    ] {
+        let (code, out, err) = cli(&["check-history", &txn_fixture(file)]);
+        assert_eq!(code, 1, "{file}: {out}{err}");
+        assert_eq!(
+            out.lines().next(),
+            Some(format!("not serializable: {class}").as_str()),
+            "{file}: {out}"
+        );
+        assert!(out.contains(witness), "{file}: {out}");
+    }
+    // The level decides: write skew is allowed under snapshot isolation, read skew is not;
+    // read committed allows both.
+    let g2 = txn_fixture("g2.edn");
+    let (code, out, _) = cli(&["check-history", &g2, "--isolation", "snapshot-isolation"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("snapshot-isolation\n") && out.contains("allowed by"),
+        "{out}"
+    );
+    let skew = txn_fixture("g-single.edn");
+    let (code, _, _) = cli(&["check-history", &skew, "--isolation", "snapshot-isolation"]);
+    assert_eq!(code, 1);
+    let (code, _, _) = cli(&["check-history", &skew, "--isolation", "read-committed"]);
+    assert_eq!(code, 0);
+    // Register histories say what they cannot show.
+    let (_, out, _) = cli(&["check-history", &txn_fixture("g1c.edn")]);
+    assert!(out.contains("no recoverable version order"), "{out}");
+    // --json: one object.
+    let (code, out, _) = cli(&["check-history", &g2, "--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["verdict"], "violated");
+    assert_eq!(v["proscribed"][0], "G2");
+    assert_eq!(v["analysis"]["anomalies"][0]["steps"][0]["kind"], "rw");
+    assert_eq!(v["analysis"]["counts"]["rw"], 2);
+    // --model forces the reading, and must fit the history.
+    let (code, _, _) = cli(&["check-history", &g2, "--model", "list-append"]);
+    assert_eq!(code, 1);
+    let (code, _, err) = cli(&["check-history", &g2, "--model", "rw-register"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("appends to lists"), "{err}");
+    // A budget too small for the cycle search: inconclusive.
+    let (code, out, _) = cli(&["check-history", &g2, "--budget", "1"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.starts_with("inconclusive"), "{out}");
+}
+
+#[test]
+fn check_history_locates_bad_transactions() {
+    let (code, out, err) = cli(&["check-history", &txn_fixture("bad-mop.edn")]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("bad-mop.edn:3:48: "), "{err}");
+    assert!(
+        err.contains("expected a micro-op [name key value] (a 3-element vector)"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["check-history", &txn_fixture("bad-name.edn")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad-name.edn:3:45: "), "{err}");
+    assert!(
+        err.contains("expected a micro-op name :append, :r or :w, found :cas"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&[
+        "check-history",
+        &txn_fixture("clean.edn"),
+        "--isolation",
+        "strict",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("snapshot-isolation"), "{err}");
+    // A completion whose micro-op differs from the invocation's: the completion's line.
+    let dir = temp_dir("txn-bad-completion");
+    let p = dir.join("h.edn");
+    std::fs::write(
+        &p,
+        "{:type :invoke, :f :txn, :value [[:append 1 1]], :process 0}\n\
+         {:type :invoke, :f :txn, :value [[:r 1 nil]], :process 1}\n\
+         {:type :ok, :f :txn, :value [[:append 1 1]], :process 0}\n\
+         {:type :ok, :f :txn, :value [[:r 2 [1]]], :process 1}\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli(&["check-history", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("h.edn:4:30: "), "{err}");
+    assert!(
+        err.contains("expected [r 1 ...] as invoked, found [r 2 ...]"),
+        "{err}"
+    );
+    // A linearizability history given --isolation: said, not ignored.
+    let reg = dir.join("reg.edn");
+    std::fs::write(
+        &reg,
+        "{:process 0, :type :invoke, :f :write, :value 1}\n{:process 0, :type :ok, :f :write, :value 1}\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli(&[
+        "check-history",
+        reg.to_str().unwrap(),
+        "--isolation",
+        "serializable",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no :txn operations"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -85,7 +85,8 @@ enum Command {
         set: Vec<String>,
     },
     /// Check a recorded history for linearizability (Jepsen etcd logs, EDN, Porcupine
-    /// key-value logs, faultline JSON Lines or a JSON array).
+    /// key-value logs, faultline JSON Lines or a JSON array), or a transactional one (Jepsen
+    /// :txn operations, list-append or read-write registers) for isolation anomalies.
     CheckHistory {
         /// The history file.
         file: PathBuf,
@@ -93,9 +94,14 @@ enum Command {
         #[arg(long)]
         format: Option<String>,
         /// register, kv, mutex, set, unordered-queue, fifo-queue or multi-register; guessed
-        /// from the operations if absent.
+        /// from the operations if absent. list-append or rw-register read the history as
+        /// transactions (:txn operations are read so without it) and check isolation.
         #[arg(long)]
         model: Option<String>,
+        /// For transactional histories: the isolation level to judge against
+        /// (read-committed, snapshot-isolation or serializable).
+        #[arg(long, value_name = "LEVEL")]
+        isolation: Option<String>,
         /// The value registers start with (register, multi-register): nil, a number, or a
         /// string; nil if absent.
         #[arg(long, value_name = "VALUE")]
@@ -209,6 +215,7 @@ pub fn main(
             file,
             format,
             model,
+            isolation,
             initial,
             budget,
             json,
@@ -217,6 +224,7 @@ pub fn main(
             &HistoryOptions {
                 format: format.as_deref(),
                 model: model.as_deref(),
+                isolation: isolation.as_deref(),
                 initial: initial.as_deref(),
                 budget,
                 json,

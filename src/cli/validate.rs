@@ -1,8 +1,10 @@
 //! `faultline validate` (a scenario checked without running it, protocol parts included)
-//! and `faultline check-history` (a recorded history checked for linearizability).
+//! and `faultline check-history` (a recorded history checked for linearizability, or a
+//! transactional one for isolation anomalies).
 
 use super::Exit;
 use super::io::{HISTORY_BYTES_MAX, open_input, read_scenario};
+use crate::isolation::{self, Level, Unreadable};
 use crate::lin;
 use std::io::Write;
 use std::path::Path;
@@ -45,8 +47,11 @@ pub(super) fn cmd_validate(
 pub(super) struct HistoryOptions<'a> {
     /// `--format`: found from the content if absent.
     pub format: Option<&'a str>,
-    /// `--model`: guessed from the operations if absent.
+    /// `--model`: guessed from the operations if absent; `list-append` or `rw-register`
+    /// read the history as transactions.
     pub model: Option<&'a str>,
+    /// `--isolation`: the level a transactional history is judged against.
+    pub isolation: Option<&'a str>,
     /// `--initial`: the value registers start with.
     pub initial: Option<&'a str>,
     /// `--budget`: search steps per partition.
@@ -64,6 +69,7 @@ pub(super) fn cmd_check_history(
     let HistoryOptions {
         format,
         model,
+        isolation,
         initial,
         budget,
         json,
@@ -114,6 +120,47 @@ pub(super) fn cmd_check_history(
             Err(e) => return bad(err, format!("{shown}: {e}")),
         },
     };
+    let txn_model = matches!(model, Some("list-append" | "rw-register"));
+    if txn_model || (model.is_none() && ops.iter().any(|o| isolation::is_txn(&o.f))) {
+        if initial.is_some() {
+            return bad(
+                err,
+                "--initial: transactional histories take no initial value".to_string(),
+            );
+        }
+        let level = match isolation.map(|n| (n, Level::from_name(n))) {
+            None => Level::Serializable,
+            Some((_, Some(l))) => l,
+            Some((n, None)) => {
+                return bad(
+                    err,
+                    format!(
+                        "--isolation {n:?}: expected one of {}",
+                        Level::NAMES.join(", ")
+                    ),
+                );
+            }
+        };
+        let txns = TxnHistory {
+            file,
+            text: &text,
+            ops: &ops,
+            model,
+            level,
+            budget,
+            json,
+        };
+        return check_transactions(&txns, out, err);
+    }
+    if let Some(n) = isolation {
+        return bad(
+            err,
+            format!(
+                "--isolation {n:?}: the history has no :txn operations to judge for isolation \
+                 (give --model list-append or rw-register to read it as transactions)"
+            ),
+        );
+    }
     let model = match model {
         Some(name) => match lin::ModelKind::from_name(name) {
             Some(m) => m,
@@ -121,7 +168,7 @@ pub(super) fn cmd_check_history(
                 return bad(
                     err,
                     format!(
-                        "--model {name:?}: expected one of {}",
+                        "--model {name:?}: expected one of {}, list-append, rw-register",
                         lin::ModelKind::NAMES.join(", ")
                     ),
                 );
@@ -190,4 +237,210 @@ pub(super) fn cmd_check_history(
         stats.ops, stats.ignored, stats.partitions, stats.steps
     );
     code
+}
+
+/// A transactional history and how to judge it.
+struct TxnHistory<'a> {
+    file: &'a Path,
+    text: &'a str,
+    ops: &'a [lin::Op],
+    /// `list-append` or `rw-register` when forced.
+    model: Option<&'a str>,
+    level: Level,
+    budget: u64,
+    json: bool,
+}
+
+/// `check-history` on transactions: the isolation analysis, its verdict for the level, the
+/// anomalies with their witnesses and the counts. Exit 0 (held), 1 (a proscribed anomaly),
+/// 2 (bad input), 4 (the cycle search ran out of budget before finding one).
+fn check_transactions(h: &TxnHistory<'_>, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let shown = h.file.display();
+    let a = match isolation::analyse_located(h.ops, h.budget) {
+        Ok(a) => a,
+        Err(Unreadable::Input(e)) => {
+            let (line, col) = locate(h.text, &h.ops[e.op], e.completion, e.mop);
+            let _ = writeln!(err, "error: {shown}:{line}:{col}: {e}");
+            return Exit::BadInput;
+        }
+        Err(Unreadable::Other(e)) => {
+            let _ = writeln!(err, "error: {shown}: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let c = &a.counts;
+    let wrong_kind = match h.model {
+        Some("list-append") if c.register_keys > 0 => Some("writes registers (:w)"),
+        Some("rw-register") if c.list_keys > 0 => Some("appends to lists (:append)"),
+        _ => None,
+    };
+    if let (Some(what), Some(model)) = (wrong_kind, h.model) {
+        let _ = writeln!(
+            err,
+            "error: {shown}: --model {model}: the history {what}; give the other model or none"
+        );
+        return Exit::BadInput;
+    }
+    let level = h.level;
+    let proscribed: Vec<&str> = a.proscribed(level).iter().map(|c| c.name()).collect();
+    // As `Analysis::verdict`: a forbidden anomaly found is real even when the search ran
+    // out of budget.
+    let code = match (proscribed.is_empty(), &a.inconclusive) {
+        (false, _) => Exit::CheckFailed,
+        (true, Some(_)) => Exit::Inconclusive,
+        (true, None) => Exit::Ok,
+    };
+    if h.json {
+        let v = serde_json::json!({
+            "file": shown.to_string(),
+            "level": level,
+            "verdict": match code {
+                Exit::Ok => "held",
+                Exit::CheckFailed => "violated",
+                _ => "inconclusive",
+            },
+            "proscribed": proscribed,
+            "analysis": a,
+        });
+        let _ = writeln!(out, "{v}");
+        return code;
+    }
+    match (code, &a.inconclusive) {
+        (Exit::CheckFailed, _) => {
+            let _ = writeln!(out, "not {}: {}", level.name(), proscribed.join(", "));
+        }
+        (_, Some(why)) => {
+            let _ = writeln!(out, "inconclusive: {why}; raise --budget");
+        }
+        _ => {
+            let _ = writeln!(out, "{}", level.name());
+        }
+    }
+    for f in &a.found {
+        let allowed = if level.proscribes(f.class) {
+            String::new()
+        } else {
+            format!(", allowed by {}", level.name())
+        };
+        let _ = writeln!(
+            out,
+            "  {} found {} time(s){allowed}; {} shown",
+            f.class.name(),
+            f.count,
+            f.shown
+        );
+        for w in a.anomalies.iter().filter(|w| w.class == f.class) {
+            for l in w.to_string().lines() {
+                let _ = writeln!(out, "    {l}");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  {} transactions ({} committed, {} aborted, {} unknown of which {} seen to commit), \
+         {} key(s) ({} list, {} register); graph: {} transactions, {} ww, {} wr, {} rw edges; \
+         {} search steps",
+        c.txns,
+        c.committed,
+        c.aborted,
+        c.unknown,
+        c.unknown_observed,
+        c.keys,
+        c.list_keys,
+        c.register_keys,
+        c.vertices,
+        c.ww,
+        c.wr,
+        c.rw,
+        c.steps
+    );
+    for n in &a.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    code
+}
+
+/// The line and column of a transaction's fault in an EDN history: the operation's
+/// invocation line (or the first later line completing the same process), and in it the
+/// column of the `:value`'s micro-op `mop` (or of the value, or 1).
+fn locate(text: &str, op: &lin::Op, completion: bool, mop: Option<usize>) -> (usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut line = op.line;
+    if completion {
+        let process = format!(":process {}", op.process);
+        let completes = |l: &str| {
+            l.match_indices(&process)
+                .any(|(i, m)| !l[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
+                && [":ok", ":fail", ":info"]
+                    .iter()
+                    .any(|t| l.contains(&format!(":type {t}")))
+        };
+        if let Some(i) = (op.line..lines.len()).find(|&i| completes(lines[i])) {
+            line = i + 1;
+        }
+    }
+    let Some(l) = line.checked_sub(1).and_then(|i| lines.get(i)) else {
+        return (line, 1);
+    };
+    let Some(at) = l.find(":value") else {
+        return (line, 1);
+    };
+    let start = at + ":value".len();
+    let Some(open) = l[start..].find('[').map(|i| start + i) else {
+        return (line, at + 1);
+    };
+    let Some(m) = mop else {
+        return (line, open + 1);
+    };
+    // The m-th element at depth one inside the value's vector.
+    let mut depth = 0usize;
+    let mut seen = 0usize;
+    let mut in_str = false;
+    let bytes = l.as_bytes();
+    let mut i = open;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_str {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_str = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_str = true,
+                b'[' | b'(' => {
+                    depth += 1;
+                    if depth == 2 {
+                        if seen == m {
+                            return (line, i + 1);
+                        }
+                        seen += 1;
+                    }
+                }
+                b']' | b')' => {
+                    if depth <= 1 {
+                        break;
+                    }
+                    depth -= 1;
+                }
+                _ => {
+                    if depth == 1 && !b.is_ascii_whitespace() && b != b',' {
+                        // An element that is not a vector: it counts as a micro-op too.
+                        if seen == m {
+                            return (line, i + 1);
+                        }
+                        seen += 1;
+                        while i + 1 < bytes.len()
+                            && !matches!(bytes[i + 1], b' ' | b',' | b']' | b')' | b'[' | b'(')
+                        {
+                            i += 1;
+                        }
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    (line, open + 1)
 }
