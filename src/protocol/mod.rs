@@ -40,6 +40,7 @@ pub use crate::check::{
     Trigger, TriggerKind, View, ratio,
 };
 pub use crate::history::{History, HistoryCheck, Linearizable, OpId, Outcome};
+pub use crate::isolation::Isolation;
 pub use crate::kit::driver::{Driver, Generator, Verdict as ClientVerdict};
 pub use crate::kit::no_client::NoClient;
 pub use crate::lin::{HistoryCall, ModelKind, Val};

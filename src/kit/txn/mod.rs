@@ -23,7 +23,7 @@ mod workload;
 pub use participant::{Done, Held, Knows, Out, PRecord, Participant, ParticipantBugs, Vote};
 pub use workload::{TxnGenerator, TxnMix, TxnWorkload, Workload};
 
-use crate::protocol::{ClientId, HistoryCall, NodeId, RequestId, Val};
+use crate::protocol::{ClientId, HistoryCall, HistoryCheck, Isolation, NodeId, RequestId, Val};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -260,6 +260,13 @@ pub fn history_call(txn: &Txn) -> Option<HistoryCall> {
         key: None,
         value: Val::List(txn.mops.iter().map(|m| mop_val(m, None)).collect()),
     })
+}
+
+/// The check of a transactional run's client history: the isolation checker, for the level
+/// the commit protocols on this kit claim, serializable (strict two-phase locking at the
+/// participants). Bank histories map to nothing and are judged by `money_conserved` instead.
+pub fn history_check() -> Box<dyn HistoryCheck> {
+    Box::new(Isolation::serializable())
 }
 
 /// A completed transaction as the isolation checker reads it: its micro-operations with the

@@ -736,7 +736,7 @@ impl Protocol for TwoPc {
     }
 
     fn history_check() -> Option<Box<dyn HistoryCheck>> {
-        None
+        Some(txn::history_check())
     }
 
     fn history_call(request: &Txn) -> Option<HistoryCall> {
