@@ -45,6 +45,7 @@ pub mod paxos;
 pub mod pb;
 pub mod ping;
 pub mod raft;
+pub mod saga;
 
 // One line per protocol: `folder::Type`.
 registry! {
@@ -56,6 +57,7 @@ registry! {
     multipaxos::MultiPaxos,
     pb::Pb,
     lease::Lease,
+    saga::Sagas,
 }
 
 /// Something to do with a protocol type picked by name.

@@ -1,0 +1,1 @@
+//! The saga protocol's nodes, message by message, with the scripted driver.
