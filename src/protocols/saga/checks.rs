@@ -56,6 +56,10 @@ impl Sagas {
     pub fn entry(&self, saga: SagaId, step: u32) -> super::Entry {
         self.entries.get(&(saga, step)).copied().unwrap_or_default()
     }
+    /// A service's counts of redeliveries, tombstones and late steps refused.
+    pub fn seen(&self) -> super::Seen {
+        self.seen
+    }
     /// The parameters.
     pub fn config(&self) -> &Config {
         &self.config
@@ -352,7 +356,10 @@ fn at_rest(view: &View<'_, Sagas>, _: Option<&Trigger>) -> Result<(), Failure> {
         let Some(s) = view.node(node).filter(|_| view.is_up(node)) else {
             return Ok(());
         };
-        total = s.balances().values().fold(total, |t, &b| t.saturating_add(b));
+        total = s
+            .balances()
+            .values()
+            .fold(total, |t, &b| t.saturating_add(b));
     }
     let initial = o.config().initial_total();
     if total != initial {
@@ -390,7 +397,7 @@ fn sagas_finish(view: &View<'_, Sagas>, _: Option<&Trigger>) -> Result<(), Failu
 pub(super) fn metrics() -> Vec<MetricDef<Sagas>> {
     vec![MetricDef {
         name: "saga_outcomes",
-        description: "sagas committed and compensated, in flight at the end, their duration (first seen in flight on the orchestrator → finished: median and longest, ms), and balance reads: answered, and how many saw money in flight (a sum other than the initial total)",
+        description: "sagas committed and compensated, in flight at the end, their duration (first seen in flight on the orchestrator → finished: median and longest, ms), balance reads: answered, and how many saw money in flight (a sum other than the initial total); at the services, redeliveries answered from the record, tombstones left and late steps they refused",
         make: |_| Box::new(SagaMetrics::default()),
     }]
 }
@@ -408,10 +415,29 @@ struct SagaMetrics {
     at: (u32, usize, u64, u64),
     reads: u64,
     reads_off: u64,
+    /// Per service: its incarnation and its counts then; and the sums.
+    services: Vec<(u32, super::Seen)>,
+    seen: super::Seen,
 }
 
 impl Metric<Sagas> for SagaMetrics {
     fn observe(&mut self, view: &View<'_, Sagas>) {
+        for node in touched(view).filter(|&n| n != ORCHESTRATOR) {
+            let Some(s) = view.node(node) else { continue };
+            let i = node.index();
+            if self.services.len() <= i {
+                self.services.resize(i + 1, (0, super::Seen::default()));
+            }
+            let inc = view.incarnation(node);
+            if self.services[i].0 != inc {
+                self.services[i] = (inc, super::Seen::default());
+            }
+            let (now, was) = (s.seen(), self.services[i].1);
+            self.seen.redelivered += now.redelivered.saturating_sub(was.redelivered);
+            self.seen.tombstones += now.tombstones.saturating_sub(was.tombstones);
+            self.seen.late_refused += now.late_refused.saturating_sub(was.late_refused);
+            self.services[i].1 = now;
+        }
         if !touched(view).any(|n| n == ORCHESTRATOR) {
             return;
         }
@@ -458,7 +484,19 @@ impl Metric<Sagas> for SagaMetrics {
             ("saga.duration_ms_median".into(), median),
             ("saga.duration_ms_max".into(), max),
             ("saga.reads".into(), self.reads.into()),
-            ("saga.reads_saw_money_in_flight".into(), self.reads_off.into()),
+            (
+                "saga.reads_saw_money_in_flight".into(),
+                self.reads_off.into(),
+            ),
+            (
+                "saga.redeliveries_answered".into(),
+                self.seen.redelivered.into(),
+            ),
+            ("saga.tombstones".into(), self.seen.tombstones.into()),
+            (
+                "saga.late_steps_refused".into(),
+                self.seen.late_refused.into(),
+            ),
         ]
     }
 }

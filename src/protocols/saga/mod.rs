@@ -91,9 +91,9 @@ pub struct Bugs {
     /// A service applies a compensation by the amount the message carries, without looking
     /// up whether it executed the step.
     pub blind_compensation: bool,
-    /// The orchestrator syncs its saga log only when a saga finishes, not before acting on
-    /// each step: a crash forgets the sagas in flight.
-    pub lazy_saga_log: bool,
+    /// The orchestrator never syncs its saga log (it keeps its sagas in memory): a crash
+    /// forgets every saga, and the ones in flight are neither finished nor compensated.
+    pub saga_log_in_memory: bool,
     /// A debit given up on (no answer within `step_timeout_ms`) is taken as never executed:
     /// compensation starts at the step before it.
     pub skip_unknown_step: bool,
@@ -466,6 +466,20 @@ pub struct Sagas {
     balances: BTreeMap<u32, i64>,
     entries: BTreeMap<(SagaId, u32), Entry>,
     executed: u64,
+    /// What this service incarnation has seen: steps redelivered and answered from their
+    /// record, tombstones left, late steps refused by a tombstone.
+    seen: Seen,
+}
+
+/// A service's counts of idempotency at work (volatile: for the metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Seen {
+    /// Steps and compensations redelivered, answered from the record.
+    pub redelivered: u64,
+    /// Compensations that came before their step (tombstones left).
+    pub tombstones: u64,
+    /// Steps that came after their compensation, refused.
+    pub late_refused: u64,
 }
 
 impl Sagas {
@@ -477,13 +491,10 @@ impl Sagas {
         service_of(account, self.n)
     }
 
-    /// Appends `record` to the saga log; syncs it unless `lazy` (and the switch) says wait.
+    /// Appends `record` to the saga log and syncs it.
     fn log(&self, ctx: &mut Ctx<'_, Self>, record: Record) {
-        let finishing = matches!(record, Record::Finished { .. });
         ctx.append(record);
-        if finishing || !self.config.bugs.lazy_saga_log {
-            ctx.sync();
-        }
+        self.log_sync(ctx);
     }
 
     /// A well-formed saga: 1 to STEPS_MAX steps on known accounts, none zero, debits before
@@ -611,9 +622,9 @@ impl Sagas {
         }
     }
 
-    /// Syncs what was appended, unless the lazy switch defers it to the next finish.
+    /// Syncs what was appended to the saga log (not with `saga_log_in_memory`).
     fn log_sync(&self, ctx: &mut Ctx<'_, Self>) {
-        if !self.config.bugs.lazy_saga_log {
+        if !self.config.bugs.saga_log_in_memory {
             ctx.sync();
         }
     }
@@ -798,8 +809,14 @@ impl Sagas {
         let e = self.entries.get(&key).copied().unwrap_or_default();
         let redo = self.config.bugs.step_not_idempotent && e.applied.is_some();
         let ok = if e.tombstone || e.compensated || e.refused {
+            if e.tombstone && e.applied.is_none() {
+                self.seen.late_refused += 1;
+            } else {
+                self.seen.redelivered += 1;
+            }
             false // the step is dead: refused, or compensated already
         } else if e.applied.is_some() && !redo {
+            self.seen.redelivered += 1;
             true // a redelivery: answered from the record
         } else {
             let balance = self.balances.get(&what.account).copied().unwrap_or(0);
@@ -853,11 +870,14 @@ impl Sagas {
                     delta,
                 });
             } else if !e.refused && !self.config.bugs.no_tombstone {
+                self.seen.tombstones += 1;
                 self.entries.entry(key).or_default().tombstone = true;
                 ctx.append(Record::Tombstone { saga, step });
             }
             ctx.sync();
             ctx.annotate("executed", self.executed);
+        } else {
+            self.seen.redelivered += 1;
         }
         ctx.send(ORCHESTRATOR, Msg::Undone { saga, step });
     }
@@ -1011,6 +1031,7 @@ impl Protocol for Sagas {
             balances,
             entries: BTreeMap::new(),
             executed: 0,
+            seen: Seen::default(),
         }
     }
 
@@ -1171,6 +1192,7 @@ impl Protocol for Sagas {
         out.field("role", "service");
         out.field("balances", &self.balances);
         out.field("executed", &self.executed);
+        out.field("seen", &self.seen);
         out.store_log("ledger", store, |r| (0, r), 0);
     }
 
