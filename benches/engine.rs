@@ -43,7 +43,7 @@
 //! trace writer: the `trace file/trace off` line is the share of its speed a run keeps when
 //! its trace is streamed to a file). The last rows put Raft and Multi-Paxos side by side on
 //! the same network, churn and workload, every check on; `FAULTLINE_BENCH_ONLY=consensus`
-//! runs only those, and `FAULTLINE_BENCH_ONLY=abd` only ABD's row.
+//! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, and `FAULTLINE_BENCH_ONLY=saga` only the saga row.
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
@@ -824,6 +824,10 @@ fn main() {
         abd_rows(if quick { 1 } else { 10 });
         return;
     }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "saga") {
+        saga_rows(if quick { 1 } else { 10 });
+        return;
+    }
     let dir = TempDir::new();
 
     let with_clients = Workload::new("2 clients", &[]);
@@ -958,6 +962,18 @@ fn main() {
     );
     consensus_rows(scale);
     abd_rows(scale);
+    saga_rows(scale);
+}
+
+/// Sagas with duplicates and loss (`saga/duplicate-delivery`: 4 nodes, three clients, a
+/// third of the messages twice), every check on: the ledger monitors and the money invariant
+/// after every step. `FAULTLINE_BENCH_ONLY=saga` runs only these rows.
+fn saga_rows(scale: u64) {
+    checks_share::<faultline::protocols::saga::Sagas>(
+        "saga/duplicate-delivery",
+        "SAGAS, orchestrator and 3 services, duplicates and loss",
+        6_000 * scale,
+    );
 }
 
 /// ABD's far writer (5 nodes, a lossy network, crashes and partitions for 4 s, one far
