@@ -197,7 +197,8 @@ impl Monitor<Sagas> for Ledgers {
             for r in &view.store(node).records()[from..] {
                 match *r {
                     Record::Applied { saga, step, .. } => {
-                        if !self.applied[i].insert((saga, step)) && self.rule == Rule::Once {
+                        let fresh = self.applied[i].insert((saga, step));
+                        if !fresh && self.rule == Rule::Once {
                             return Err(twice(node, "the forward step", saga, step));
                         }
                     }
