@@ -43,7 +43,7 @@
 //! trace writer: the `trace file/trace off` line is the share of its speed a run keeps when
 //! its trace is streamed to a file). The last rows put Raft and Multi-Paxos side by side on
 //! the same network, churn and workload, every check on; `FAULTLINE_BENCH_ONLY=consensus`
-//! runs only those, and `FAULTLINE_BENCH_ONLY=abd` only ABD's row.
+//! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, and `FAULTLINE_BENCH_ONLY=saga` only the saga row.
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
@@ -828,6 +828,10 @@ fn main() {
         txn_rows(if quick { 1 } else { 10 });
         return;
     }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "saga") {
+        saga_rows(if quick { 1 } else { 10 });
+        return;
+    }
     let dir = TempDir::new();
 
     let with_clients = Workload::new("2 clients", &[]);
@@ -963,6 +967,7 @@ fn main() {
     consensus_rows(scale);
     abd_rows(scale);
     txn_rows(scale);
+    saga_rows(scale);
 }
 
 /// The commit protocols on Raft's lab network and churn with 5 nodes, a list-append
@@ -973,6 +978,17 @@ fn txn_rows(scale: u64) {
         "twopc/unreliable-churn",
         "TWO-PHASE COMMIT, 5 nodes, lab network and churn, list appends",
         14_000 * scale,
+    );
+}
+
+/// Sagas with duplicates and loss (`saga/duplicate-delivery`: 4 nodes, three clients, a
+/// third of the messages twice), every check on: the ledger monitors and the money invariant
+/// after every step. `FAULTLINE_BENCH_ONLY=saga` runs only these rows.
+fn saga_rows(scale: u64) {
+    checks_share::<faultline::protocols::saga::Sagas>(
+        "saga/duplicate-delivery",
+        "SAGAS, orchestrator and 3 services, duplicates and loss",
+        6_000 * scale,
     );
 }
 

@@ -4,7 +4,7 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, and `every_protocol` for the
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, and `every_protocol` for the
 //! shared kit); the script
 //! picks one by name:
 //!
@@ -42,6 +42,7 @@ use faultline::protocols::paxos::Paxos;
 use faultline::protocols::pb::Pb;
 use faultline::protocols::ping::Ping;
 use faultline::protocols::raft::Raft;
+use faultline::protocols::saga::Sagas;
 use faultline::protocols::twopc::TwoPc;
 use faultline::run::sweep::{SeedSet, sweep};
 use faultline::scenario::{ExpectedOutcome, Scenario, bundled_names};
@@ -156,6 +157,7 @@ fn judge(targets: &[&str]) {
             "pb" => run_all::<Pb>(t, share, jobs, deadline, &mut ran),
             "lease" => run_all::<Lease>(t, share, jobs, deadline, &mut ran),
             "twopc" => run_all::<TwoPc>(t, share, jobs, deadline, &mut ran),
+            "saga" => run_all::<Sagas>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -301,6 +303,7 @@ fn every_protocol() {
         "multipaxos",
         "pb",
         "twopc",
+        "saga",
     ]);
 }
 
@@ -351,4 +354,10 @@ fn lease() {
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn twopc() {
     judge(&["twopc"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn saga() {
+    judge(&["saga"]);
 }

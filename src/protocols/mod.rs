@@ -45,6 +45,7 @@ pub mod paxos;
 pub mod pb;
 pub mod ping;
 pub mod raft;
+pub mod saga;
 pub mod twopc;
 
 // One line per protocol: `folder::Type`.
@@ -58,6 +59,7 @@ registry! {
     pb::Pb,
     lease::Lease,
     twopc::TwoPc,
+    saga::Sagas,
 }
 
 /// Something to do with a protocol type picked by name.
