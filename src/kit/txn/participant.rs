@@ -58,6 +58,9 @@ pub enum PRecord {
         reads: Vec<Datum>,
         /// The value each key it writes here will hold.
         writes: Vec<(Key, Datum)>,
+        /// The locks it holds here (key, exclusive): taken again at recovery, read locks
+        /// included, so a transaction in doubt keeps what it read from changing.
+        locks: Vec<(Key, bool)>,
     },
     /// Committed here.
     Committed {
@@ -197,6 +200,7 @@ impl Participant {
                     participants,
                     reads,
                     writes,
+                    locks,
                 } => {
                     if self.committed.contains(txn) || self.aborted.contains(txn) {
                         continue;
@@ -207,8 +211,7 @@ impl Participant {
                         coordinator: *coordinator,
                         participants: participants.clone(),
                     };
-                    let locks = writes.iter().map(|(k, _)| (*k, true)).collect();
-                    self.hold(*txn, &request, locks, reads.clone(), writes.clone(), now);
+                    self.hold(*txn, &request, locks.clone(), reads.clone(), writes.clone(), now);
                 }
                 PRecord::Committed { txn } => self.finish(*txn, true),
                 PRecord::Aborted { txn } => self.finish(*txn, false),
@@ -403,6 +406,7 @@ impl Participant {
             participants: request.participants.clone(),
             reads: reads.clone(),
             writes: writes.clone(),
+            locks: needs.clone(),
         });
         out.sync |= !self.bugs.prepared_not_durable;
         out.votes.push((
