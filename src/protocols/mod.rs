@@ -42,6 +42,7 @@ pub mod fd;
 pub mod lease;
 pub mod multipaxos;
 pub mod paxos;
+pub mod paxoscommit;
 pub mod pb;
 pub mod ping;
 pub mod raft;
@@ -56,6 +57,7 @@ registry! {
     multipaxos::MultiPaxos,
     pb::Pb,
     lease::Lease,
+    paxoscommit::PaxosCommit,
 }
 
 /// Something to do with a protocol type picked by name.

@@ -1,0 +1,1 @@
+//! Paxos Commit, message by message, with the scripted driver.
