@@ -46,6 +46,7 @@ pub mod paxoscommit;
 pub mod pb;
 pub mod ping;
 pub mod raft;
+pub mod twopc;
 
 // One line per protocol: `folder::Type`.
 registry! {
@@ -57,6 +58,7 @@ registry! {
     multipaxos::MultiPaxos,
     pb::Pb,
     lease::Lease,
+    twopc::TwoPc,
     paxoscommit::PaxosCommit,
 }
 

@@ -16,6 +16,7 @@
 //! Owns the transactional service's data types and rules; knows nothing of coordinators,
 //! ballots or any one protocol. Must not import anything but the protocol API and the kit.
 
+pub mod checks;
 mod participant;
 mod workload;
 
@@ -70,9 +71,10 @@ impl Mop {
     /// The key it touches.
     pub fn key(&self) -> Key {
         match self {
-            Mop::R { key } | Mop::W { key, .. } | Mop::Append { key, .. } | Mop::Add { key, .. } => {
-                *key
-            }
+            Mop::R { key }
+            | Mop::W { key, .. }
+            | Mop::Append { key, .. }
+            | Mop::Add { key, .. } => *key,
         }
     }
 
@@ -179,8 +181,10 @@ pub enum AbortWhy {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxnAnswer {
-    /// It committed; the values its reads returned, in the order of its reads.
+    /// It committed: its micro-operations, and the values its reads returned in order.
     Committed {
+        /// The transaction's micro-operations (so the answer reads on its own in a history).
+        mops: Vec<Mop>,
         /// One value per read micro-operation.
         reads: Vec<Datum>,
     },
@@ -260,14 +264,13 @@ pub fn history_call(txn: &Txn) -> Option<HistoryCall> {
 
 /// A completed transaction as the isolation checker reads it: its micro-operations with the
 /// values its reads returned (`Nil` for an answer that is not a commit).
-pub fn history_value(txn: &Txn, answer: &TxnAnswer) -> Val {
-    let TxnAnswer::Committed { reads } = answer else {
+pub fn history_value(answer: &TxnAnswer) -> Val {
+    let TxnAnswer::Committed { mops, reads } = answer else {
         return Val::Nil;
     };
     let mut reads = reads.iter();
     Val::List(
-        txn.mops
-            .iter()
+        mops.iter()
             .map(|m| {
                 if m.is_read() {
                     mop_val(m, reads.next())

@@ -481,7 +481,11 @@ impl Participant {
             }
             self.journal.push((
                 txn,
-                if commit { Done::Committed } else { Done::Aborted },
+                if commit {
+                    Done::Committed
+                } else {
+                    Done::Aborted
+                },
             ));
         }
         self.waiting.remove(&txn);

@@ -1,5 +1,10 @@
 //! Paxos Commit's checks and metrics, and what they read of a node.
 //!
+//! The kit's transactional checks (`crate::kit::txn::checks`): `atomicity` and
+//! `money_conserved` in every run, `in_doubt_resolves` and `commits_after_heal` where a
+//! scenario expects them (the swarm after the heal; `paxoscommit/coordinator-crash`, where
+//! in-doubt transactions resolve although their coordinator stays down).
+//!
 //! Its own: `one_value_per_instance` (Paxos's agreement, per instance: at most one value is
 //! ever chosen by a majority of acceptors in any ballot) and `acceptor_ballots_never_go_back`
 //! (the library's `Monotonic::durable` over the highest ballot an acceptor promised).
@@ -8,20 +13,17 @@
 
 use super::PaxosCommit;
 use super::consensus::{Accept, Ballot, Choice};
-use crate::kit::txn::{Participant, TxnId};
+use crate::kit::txn::checks::{self as shared, TxnNode};
+use crate::kit::txn::{Participant, TxnId, TxnParams};
 use crate::protocol::library::{Monotonic, touched};
 use crate::protocol::{
-    Failure, Liveness, Metric, MetricDef, Monitor, NodeId, PropertyDef, Trigger, View,
+    Failure, Metric, MetricDef, Monitor, NodeId, PropertyDef, Time, Trigger, View,
 };
 use std::collections::{BTreeMap, VecDeque};
 
 /// What the checks and metrics read of a node (kept beside them: the mutation routine leaves
 /// this file alone, docs/scale.md).
 impl PaxosCommit {
-    /// The node's participant (its data, its transactions in doubt, its journal).
-    pub fn participant(&self) -> &Participant {
-        &self.participant
-    }
     /// Highest ballot the node's acceptor promised or accepted.
     pub fn max_ballot(&self) -> Ballot {
         self.consensus.max_ballot()
@@ -41,8 +43,21 @@ impl PaxosCommit {
     }
 }
 
+impl TxnNode for PaxosCommit {
+    fn participant(&self) -> &Participant {
+        &self.participant
+    }
+    fn txn_params(&self) -> &TxnParams {
+        &self.config.txn
+    }
+    fn in_doubt_bound(&self) -> Time {
+        Time::from_ms(self.config.in_doubt_ms)
+    }
+}
+
 pub(super) fn properties() -> Vec<PropertyDef<PaxosCommit>> {
-    vec![
+    let mut all = shared::properties();
+    all.extend([
         PropertyDef::monitor(
             "one_value_per_instance",
             "at most one value is chosen per instance (transaction, participant): no two ballots see a majority of acceptors accept different votes",
@@ -55,12 +70,8 @@ pub(super) fn properties() -> Vec<PropertyDef<PaxosCommit>> {
             Monotonic::durable("acceptor ballot", PaxosCommit::max_ballot),
         )
         .always(),
-    ]
-}
-
-/// The liveness owed after the heal (none of its own yet: the kit's in-doubt check joins).
-pub(super) fn liveness(_: &super::Config) -> Liveness {
-    Liveness::default()
+    ]);
+    all
 }
 
 /// One instance as the acceptors voted: per ballot, the value and who accepted it.

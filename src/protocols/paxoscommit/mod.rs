@@ -43,7 +43,7 @@ mod tests;
 use crate::kit::component::Mount;
 use crate::kit::txn::{
     self, AbortWhy, Age, Datum, Mop, Out, PRecord, Participant, Txn, TxnAnswer, TxnGenerator,
-    TxnId, TxnKind, TxnMix, TxnParams, TxnWorkload, Vote,
+    TxnId, TxnMix, TxnParams, TxnWorkload, Vote,
 };
 use crate::protocol::{
     ClientId, ConfigError, Ctx, Driver, HistoryCall, Knob, Liveness, MetricDef, NodeId,
@@ -77,16 +77,9 @@ pub struct Bugs {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The workload: `list_append`, `register` or `bank`.
-    pub workload: TxnKind,
-    /// Keys (accounts, for bank) the workload uses, 1 to 1024.
-    pub keys: u32,
-    /// Most micro-operations per transaction, 2 to 64 (list-append and register).
-    pub mops_max: u32,
-    /// Every account's opening balance (bank).
-    pub balance: i64,
-    /// A transaction waiting for a lock longer than this votes no, milliseconds.
-    pub wait_ms: u64,
+    /// The workload and the store's shape.
+    #[serde(flatten)]
+    pub txn: TxnParams,
     /// Participants check their waits and doubts, and coordinators their votes, this often,
     /// milliseconds.
     pub tick_ms: u64,
@@ -97,47 +90,35 @@ pub struct Config {
     /// not decided within this (plus up to as much again, drawn) starts over higher,
     /// milliseconds.
     pub recover_ms: u64,
+    /// `in_doubt_resolves` fails when a participant holds a transaction in doubt longer, ms.
+    pub in_doubt_ms: u64,
     /// Bug switches.
     pub bugs: Bugs,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        let t = TxnParams::default();
         Config {
-            workload: t.workload,
-            keys: t.keys,
-            mops_max: t.mops_max,
-            balance: t.balance,
-            wait_ms: t.wait_ms,
+            txn: TxnParams::default(),
             tick_ms: 20,
             vote_ms: 300,
             recover_ms: 400,
+            in_doubt_ms: 1500,
             bugs: Bugs::default(),
         }
     }
 }
 
 impl Config {
-    /// The kit's transactional parameters.
-    pub fn txn(&self) -> TxnParams {
-        TxnParams {
-            workload: self.workload,
-            keys: self.keys,
-            mops_max: self.mops_max,
-            balance: self.balance,
-            wait_ms: self.wait_ms,
-        }
-    }
-
-    /// How long after the heal a transaction in doubt may stay so: a coordinator's wait,
-    /// two recovery rounds (each up to 2 × recover_ms) and a few ticks (saturating).
+    /// After the heal every transaction in doubt is decided within this: the doubt's own
+    /// bound, a coordinator's wait, two recovery rounds (each up to 2 × recover_ms) and a
+    /// few ticks (saturating).
     pub fn liveness_budget(&self) -> Time {
         Time::from_ms(
-            self.vote_ms
-                .saturating_add(self.recover_ms.saturating_mul(5))
-                .saturating_add(self.tick_ms.saturating_mul(5))
-                .saturating_add(self.wait_ms),
+            self.in_doubt_ms
+                .saturating_add(self.vote_ms)
+                .saturating_add(self.recover_ms.saturating_mul(4))
+                .saturating_add(self.tick_ms.saturating_mul(10)),
         )
     }
 }
@@ -145,9 +126,9 @@ impl Config {
 impl TxnWorkload for Config {
     fn txn_mix(&self) -> TxnMix {
         TxnMix {
-            kind: self.workload,
-            keys: self.keys,
-            mops_max: self.mops_max,
+            kind: self.txn.workload,
+            keys: self.txn.keys,
+            mops_max: self.txn.mops_max,
         }
     }
 }
@@ -332,7 +313,11 @@ impl PaxosCommit {
     fn begin(&mut self, ctx: &mut Ctx<'_, Self>, client: ClientId, id: RequestId, txn: Txn) {
         let t = TxnId::of(client, id);
         if txn.mops.is_empty() {
-            ctx.reply(client, id, TxnAnswer::Committed { reads: Vec::new() });
+            let answer = TxnAnswer::Committed {
+                mops: Vec::new(),
+                reads: Vec::new(),
+            };
+            ctx.reply(client, id, answer);
             return;
         }
         let age = Age(ctx.now().as_us(), t);
@@ -500,7 +485,10 @@ impl PaxosCommit {
             let rm = txn::owner(m.key(), self.n);
             reads.push(reads_by.get_mut(&rm)?.next()?);
         }
-        Some(TxnAnswer::Committed { reads })
+        Some(TxnAnswer::Committed {
+            mops: l.mops.clone(),
+            reads,
+        })
     }
 
     fn start_recovery(&mut self, ctx: &mut Ctx<'_, Self>, txn: TxnId) {
@@ -522,7 +510,7 @@ impl PaxosCommit {
         let now = ctx.now();
         let mut out = Out::default();
         self.participant
-            .tick(now, Time::from_ms(self.config.wait_ms), &mut out);
+            .tick(now, Time::from_ms(self.config.txn.wait_ms), &mut out);
         self.apply(ctx, out);
         for (txn, _, participants) in self
             .participant
@@ -568,7 +556,7 @@ impl Protocol for PaxosCommit {
             id,
             n: nodes,
             config: config.clone(),
-            participant: Participant::new(config.txn().initial()),
+            participant: Participant::new(config.txn.initial()),
             consensus: Consensus::default(),
             leading: BTreeMap::new(),
             outcomes: BTreeMap::new(),
@@ -684,31 +672,33 @@ impl Protocol for PaxosCommit {
     /// every account; a transaction's size is drawn up to `mops_max`), a balance that is not
     /// negative, and timers of at least a millisecond.
     fn check_config(c: &Config, _: u32) -> Result<(), ConfigError> {
-        if c.keys == 0 || c.keys > KEYS_MAX {
+        let t = &c.txn;
+        if t.keys == 0 || t.keys > KEYS_MAX {
             return Err(ConfigError::new(
                 "keys",
-                format!("{} keys: give 1 to {KEYS_MAX}", c.keys),
+                format!("{} keys: give 1 to {KEYS_MAX}", t.keys),
             ));
         }
-        if !(2..=MOPS_MAX).contains(&c.mops_max) {
+        if !(2..=MOPS_MAX).contains(&t.mops_max) {
             return Err(ConfigError::new(
                 "mops_max",
                 format!(
                     "{} micro-operations per transaction: give 2 to {MOPS_MAX}",
-                    c.mops_max
+                    t.mops_max
                 ),
             ));
         }
-        if c.balance < 0 {
+        if t.balance < 0 {
             return Err(ConfigError::new(
                 "balance",
-                format!("{}: an opening balance cannot be negative", c.balance),
+                format!("{}: an opening balance cannot be negative", t.balance),
             ));
         }
         for (field, ms) in [
             ("tick_ms", c.tick_ms),
             ("vote_ms", c.vote_ms),
             ("recover_ms", c.recover_ms),
+            ("in_doubt_ms", c.in_doubt_ms),
         ] {
             if ms == 0 {
                 return Err(ConfigError::new(field, "0: give at least 1 millisecond"));
@@ -721,10 +711,8 @@ impl Protocol for PaxosCommit {
         txn::history_call(request)
     }
 
-    /// The answer alone does not say which micro-operation each read belongs to
-    /// ([`txn::history_value`] needs the request too), so nothing is mapped yet.
-    fn history_value(_: &TxnAnswer) -> Val {
-        Val::Nil
+    fn history_value(response: &TxnAnswer) -> Val {
+        txn::history_value(response)
     }
 
     /// Per node: its role, the transactions it leads, the ones in doubt here, the
@@ -803,8 +791,11 @@ impl Protocol for PaxosCommit {
         ]
     }
 
+    /// After the heal every transaction in doubt is decided within in_doubt_ms + vote_ms +
+    /// 4 × recover_ms + 10 × tick_ms.
     fn liveness(c: &Config) -> Liveness {
-        checks::liveness(c)
+        let formula = "in_doubt_ms + vote_ms + 4 × recover_ms + 10 × tick_ms";
+        Liveness::default().within("in_doubt_resolves", true, c.liveness_budget(), formula)
     }
 
     fn record_bytes(r: &Record) -> u64 {

@@ -1,0 +1,1 @@
+//! Two-phase commit, step by step and end to end.
