@@ -43,7 +43,8 @@
 //! trace writer: the `trace file/trace off` line is the share of its speed a run keeps when
 //! its trace is streamed to a file). The last rows put Raft and Multi-Paxos side by side on
 //! the same network, churn and workload, every check on; `FAULTLINE_BENCH_ONLY=consensus`
-//! runs only those, and `FAULTLINE_BENCH_ONLY=abd` only ABD's row.
+//! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, and `FAULTLINE_BENCH_ONLY=txn`
+//! only the commit protocols' rows.
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
@@ -824,6 +825,10 @@ fn main() {
         abd_rows(if quick { 1 } else { 10 });
         return;
     }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "txn") {
+        txn_rows(if quick { 1 } else { 10 });
+        return;
+    }
     let dir = TempDir::new();
 
     let with_clients = Workload::new("2 clients", &[]);
@@ -958,6 +963,7 @@ fn main() {
     );
     consensus_rows(scale);
     abd_rows(scale);
+    txn_rows(scale);
 }
 
 /// ABD's far writer (5 nodes, a lossy network, crashes and partitions for 4 s, one far
@@ -969,6 +975,17 @@ fn abd_rows(scale: u64) {
         "abd/far-writer",
         "ABD, 5 nodes, far writer, lossy network and churn",
         6_000 * scale,
+    );
+}
+
+/// The commit protocols on the transactional kit: bank transfers on 3 nodes, every check on
+/// (atomicity, conservation of money, and each protocol's own).
+/// `FAULTLINE_BENCH_ONLY=txn` runs only these rows.
+fn txn_rows(scale: u64) {
+    checks_share::<faultline::protocols::paxoscommit::PaxosCommit>(
+        "paxoscommit/bank",
+        "PAXOS COMMIT, 3 nodes, bank transfers, no faults",
+        4_000 * scale,
     );
 }
 

@@ -4,7 +4,7 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, and `every_protocol` for the
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `paxoscommit`, and `every_protocol` for the
 //! shared kit); the script
 //! picks one by name:
 //!
@@ -39,6 +39,7 @@ use faultline::protocols::fd::Fd;
 use faultline::protocols::lease::Lease;
 use faultline::protocols::multipaxos::MultiPaxos;
 use faultline::protocols::paxos::Paxos;
+use faultline::protocols::paxoscommit::PaxosCommit;
 use faultline::protocols::pb::Pb;
 use faultline::protocols::ping::Ping;
 use faultline::protocols::raft::Raft;
@@ -154,6 +155,7 @@ fn judge(targets: &[&str]) {
             "multipaxos" => run_all::<MultiPaxos>(t, share, jobs, deadline, &mut ran),
             "pb" => run_all::<Pb>(t, share, jobs, deadline, &mut ran),
             "lease" => run_all::<Lease>(t, share, jobs, deadline, &mut ran),
+            "paxoscommit" => run_all::<PaxosCommit>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -334,4 +336,10 @@ fn the_plan_covers_each_protocol_with_its_swarm_first() {
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn lease() {
     judge(&["lease"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn paxoscommit() {
+    judge(&["paxoscommit"]);
 }

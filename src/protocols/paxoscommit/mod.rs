@@ -275,14 +275,35 @@ impl PaxosCommit {
         NodeId(client.0 % self.n.max(1))
     }
 
-    fn apply(&mut self, ctx: &mut Ctx<'_, Self>, out: Out) {
+    /// Carries out what the participant asked for: its records (synced if it said so), then
+    /// its votes, each in ballot zero of its instance.
+    ///
+    /// Ballot zero must carry one value only, and the participant is its only proposer. A
+    /// yes vote is already final (its prepared record is synced); a no vote is not, in the
+    /// kit (a conflict or a lock wait that timed out leaves no record, so a duplicate prepare
+    /// could be voted yes later). Here a no vote is made final before it leaves: the
+    /// participant refuses the transaction durably. A vote on a transaction whose outcome this
+    /// node already logged (a late prepare) is not sent at all.
+    fn apply(&mut self, ctx: &mut Ctx<'_, Self>, mut out: Out) {
+        let votes = std::mem::take(&mut out.votes);
+        for (txn, _, vote) in &votes {
+            if matches!(vote, Vote::No { .. }) && self.participant.knows(*txn).is_none() {
+                let mut refusal = Out::default();
+                self.participant.answer(*txn, &mut refusal);
+                out.records.append(&mut refusal.records);
+                out.sync |= refusal.sync;
+            }
+        }
         for r in out.records {
             ctx.append(Record::Participant(r));
         }
         if out.sync {
             ctx.sync();
         }
-        for (txn, coordinator, vote) in out.votes {
+        for (txn, coordinator, vote) in votes {
+            if self.outcomes.contains_key(&txn) {
+                continue;
+            }
             MOUNT.run(ctx, |cx| {
                 self.consensus.propose_zero(cx, txn, coordinator, vote)
             });

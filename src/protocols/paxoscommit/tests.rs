@@ -1,10 +1,12 @@
 //! Paxos Commit, message by message, with the scripted driver: the fast path, a recovery
 //! ballot after the coordinator's crash, the free-instance rule, and each bug switch caught.
 
-use super::consensus::Ballot;
+use super::consensus::{Ballot, CMsg, Consensus};
 use super::{Bugs, Config, Msg, PaxosCommit, Timer};
 use crate::base::types::{ClientId, NodeId};
-use crate::kit::txn::{Datum, Knows, Mop, Txn, TxnAnswer, TxnId, TxnKind};
+use crate::kit::component::Detached;
+use crate::kit::txn::checks::TxnNode;
+use crate::kit::txn::{Datum, Knows, Mop, Txn, TxnId, TxnKind};
 use crate::protocol::{Protocol, RequestId, Time};
 use crate::script::{Script, ScriptError};
 use crate::sim::SimConfig;
@@ -49,16 +51,6 @@ fn knows(s: &Script<PaxosCommit>, n: NodeId, t: TxnId) -> Option<Knows> {
     s.node(n).unwrap().participant().knows(t)
 }
 
-fn answers(s: &Script<PaxosCommit>) -> Vec<TxnAnswer> {
-    s.messages()
-        .iter()
-        .filter_map(|e| match e.payload {
-            Payload::Response { body, .. } => Some(body.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A participant in doubt for longer than recover_ms runs its recovery ballot to the end.
 fn recover_at(s: &mut Script<PaxosCommit>, n: NodeId) -> Result<usize, ScriptError> {
     s.advance(Time::from_ms(Config::default().recover_ms + 1));
@@ -81,11 +73,6 @@ fn the_fast_path_commits_in_ballot_zero_without_phase_one() {
         assert!(p.consensus.slots().is_empty(), "{n} forgot the instances");
     }
     assert_eq!(s.node(N1).unwrap().decisions(), (1, 0, 0));
-    assert!(
-        matches!(answers(&s).as_slice(), [TxnAnswer::Committed { .. }]),
-        "{:?}",
-        answers(&s)
-    );
 }
 
 #[test]
@@ -200,4 +187,30 @@ fn nonsense_parameters_are_refused_at_load() {
         "recover_ms"
     );
     assert!(PaxosCommit::check_config(&Config::default(), 3).is_ok());
+}
+
+#[test]
+fn an_acceptor_that_does_not_sync_forgets_its_promise_in_a_crash() {
+    let txn = TxnId {
+        client: 0,
+        serial: 1,
+    };
+    let ballot = Ballot { round: 1, node: 0 };
+    for forgets in [false, true] {
+        let mut d: Detached<Consensus> = Detached::new(N2, 3);
+        let mut c = Consensus::default();
+        c.bugs.acceptor_not_durable = forgets;
+        let rms = vec![N1];
+        d.message(&mut c, N1, CMsg::Prepare { txn, rms, ballot });
+        assert_eq!(c.max_ballot(), ballot);
+        d.crash();
+        let mut back = Consensus::default();
+        d.recover(&mut back);
+        let expected = if forgets { Ballot::ZERO } else { ballot };
+        assert_eq!(
+            back.max_ballot(),
+            expected,
+            "acceptor_not_durable: {forgets}"
+        );
+    }
 }
