@@ -505,7 +505,16 @@ impl Consensus {
     ) {
         let need = majority(cx.cluster_size());
         let tally = self.tallies.entry(txn).or_default();
-        if tally.chosen.contains_key(&rm) {
+        if let Some(&was) = tally.chosen.get(&rm) {
+            // Told again: the host may not have been leading the transaction the first time
+            // (a coordinator that restarted before its client's retry came back).
+            cx.output(Chosen {
+                txn,
+                rm,
+                choice: was,
+                ballot,
+                vote,
+            });
             return;
         }
         let (c, by) = tally
