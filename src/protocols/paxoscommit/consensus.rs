@@ -213,9 +213,12 @@ struct Tally {
 struct Recovery {
     ballot: Ballot,
     rms: Vec<NodeId>,
-    promises: BTreeMap<NodeId, Vec<(NodeId, Option<(Ballot, Choice)>)>>,
+    promises: BTreeMap<NodeId, Vec<(NodeId, Last)>>,
     phase2: bool,
 }
+
+/// What an acceptor last accepted for an instance: the ballot and the value, if anything.
+pub type Last = Option<(Ballot, Choice)>;
 
 /// An accept, as the checks read it: transaction, participant, ballot, value.
 pub type Accept = (TxnId, NodeId, Ballot, Choice);
