@@ -43,7 +43,8 @@
 //! trace writer: the `trace file/trace off` line is the share of its speed a run keeps when
 //! its trace is streamed to a file). The last rows put Raft and Multi-Paxos side by side on
 //! the same network, churn and workload, every check on; `FAULTLINE_BENCH_ONLY=consensus`
-//! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, and `FAULTLINE_BENCH_ONLY=saga` only the saga row.
+//! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, `FAULTLINE_BENCH_ONLY=txn` the
+//! commit protocols' rows, and `FAULTLINE_BENCH_ONLY=saga` the saga row.
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
@@ -970,14 +971,20 @@ fn main() {
     saga_rows(scale);
 }
 
-/// The commit protocols on Raft's lab network and churn with 5 nodes, a list-append
-/// workload, every check on (atomicity and conservation after every step, the isolation
-/// check of the whole history at the end). `FAULTLINE_BENCH_ONLY=txn` runs only these rows.
+/// The commit protocols, every check on (atomicity and conservation after every step, the
+/// isolation check of the whole history at the end): two-phase commit on Raft's lab network
+/// and churn with 5 nodes and list appends, Paxos Commit on 3 nodes with bank transfers and
+/// no faults. `FAULTLINE_BENCH_ONLY=txn` runs only these rows.
 fn txn_rows(scale: u64) {
     checks_share::<faultline::protocols::twopc::TwoPc>(
         "twopc/unreliable-churn",
         "TWO-PHASE COMMIT, 5 nodes, lab network and churn, list appends",
         14_000 * scale,
+    );
+    checks_share::<faultline::protocols::paxoscommit::PaxosCommit>(
+        "paxoscommit/bank",
+        "PAXOS COMMIT, 3 nodes, bank transfers, no faults",
+        4_000 * scale,
     );
 }
 

@@ -4,7 +4,7 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, and `every_protocol` for the
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, and `every_protocol` for the
 //! shared kit); the script
 //! picks one by name:
 //!
@@ -39,6 +39,7 @@ use faultline::protocols::fd::Fd;
 use faultline::protocols::lease::Lease;
 use faultline::protocols::multipaxos::MultiPaxos;
 use faultline::protocols::paxos::Paxos;
+use faultline::protocols::paxoscommit::PaxosCommit;
 use faultline::protocols::pb::Pb;
 use faultline::protocols::ping::Ping;
 use faultline::protocols::raft::Raft;
@@ -158,6 +159,7 @@ fn judge(targets: &[&str]) {
             "lease" => run_all::<Lease>(t, share, jobs, deadline, &mut ran),
             "twopc" => run_all::<TwoPc>(t, share, jobs, deadline, &mut ran),
             "saga" => run_all::<Sagas>(t, share, jobs, deadline, &mut ran),
+            "paxoscommit" => run_all::<PaxosCommit>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -360,4 +362,10 @@ fn twopc() {
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn saga() {
     judge(&["saga"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn paxoscommit() {
+    judge(&["paxoscommit"]);
 }

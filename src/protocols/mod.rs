@@ -42,6 +42,7 @@ pub mod fd;
 pub mod lease;
 pub mod multipaxos;
 pub mod paxos;
+pub mod paxoscommit;
 pub mod pb;
 pub mod ping;
 pub mod raft;
@@ -60,6 +61,7 @@ registry! {
     lease::Lease,
     twopc::TwoPc,
     saga::Sagas,
+    paxoscommit::PaxosCommit,
 }
 
 /// Something to do with a protocol type picked by name.

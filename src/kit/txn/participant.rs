@@ -211,7 +211,14 @@ impl Participant {
                         coordinator: *coordinator,
                         participants: participants.clone(),
                     };
-                    self.hold(*txn, &request, locks.clone(), reads.clone(), writes.clone(), now);
+                    self.hold(
+                        *txn,
+                        &request,
+                        locks.clone(),
+                        reads.clone(),
+                        writes.clone(),
+                        now,
+                    );
                 }
                 PRecord::Committed { txn } => self.finish(*txn, true),
                 PRecord::Aborted { txn } => self.finish(*txn, false),
