@@ -2,6 +2,8 @@
 //!
 //! - [`kv`]: the replicated key-value service (operations, answers, log commands, the state
 //!   machine with client sessions, the waiting table, the workload and the history mapping).
+//! - [`txn`]: the transactional service commit protocols share (micro-operations, answers,
+//!   the participant with strict two-phase locking, the workloads, the shared checks).
 //! - [`quorum`]: counting distinct answers in a round, and the value a quorum has reached.
 //! - [`component`]: how a protocol embeds a part with its own messages, timers and cells.
 //! - [`reliable`]: exactly-once FIFO delivery over a lossy network, as a component.
