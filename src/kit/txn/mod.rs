@@ -23,7 +23,9 @@ mod workload;
 pub use participant::{Done, Held, Knows, Out, PRecord, Participant, ParticipantBugs, Vote};
 pub use workload::{TxnGenerator, TxnMix, TxnWorkload, Workload};
 
-use crate::protocol::{ClientId, HistoryCall, HistoryCheck, Isolation, NodeId, RequestId, Val};
+use crate::protocol::{
+    ClientId, ConfigError, HistoryCall, HistoryCheck, Isolation, NodeId, RequestId, Val,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -325,6 +327,40 @@ impl TxnParams {
             TxnKind::Bank => Datum::Int(self.balance),
             _ => Datum::Nil,
         }
+    }
+
+    /// Most keys a workload may use.
+    pub const KEYS_MAX: u32 = 1024;
+    /// Most micro-operations a transaction may have.
+    pub const MOPS_MAX: u32 = 64;
+
+    /// The workload's fields make sense: 1 to [`Self::KEYS_MAX`] keys, 2 to
+    /// [`Self::MOPS_MAX`] micro-operations, no negative balance. Every commit protocol's
+    /// `check_config` starts here.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.keys == 0 || self.keys > Self::KEYS_MAX {
+            return Err(ConfigError::new(
+                "keys",
+                format!("{} keys: give 1 to {}", self.keys, Self::KEYS_MAX),
+            ));
+        }
+        if !(2..=Self::MOPS_MAX).contains(&self.mops_max) {
+            return Err(ConfigError::new(
+                "mops_max",
+                format!(
+                    "{} micro-operations per transaction: give 2 to {}",
+                    self.mops_max,
+                    Self::MOPS_MAX
+                ),
+            ));
+        }
+        if self.balance < 0 {
+            return Err(ConfigError::new(
+                "balance",
+                format!("{}: an opening balance cannot be negative", self.balance),
+            ));
+        }
+        Ok(())
     }
 
     /// The money in the bank at the start: keys × balance (saturating).

@@ -53,12 +53,6 @@ use consensus::{CMsg, CRecord, Choice, Chosen, Consensus, ConsensusBugs};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Most keys a configuration may give (bank transactions read every account).
-const KEYS_MAX: u32 = 1024;
-
-/// Most micro-operations per transaction a configuration may give.
-const MOPS_MAX: u32 = 64;
-
 /// Bug switches, all off by default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -693,28 +687,7 @@ impl Protocol for PaxosCommit {
     /// every account; a transaction's size is drawn up to `mops_max`), a balance that is not
     /// negative, and timers of at least a millisecond.
     fn check_config(c: &Config, _: u32) -> Result<(), ConfigError> {
-        let t = &c.txn;
-        if t.keys == 0 || t.keys > KEYS_MAX {
-            return Err(ConfigError::new(
-                "keys",
-                format!("{} keys: give 1 to {KEYS_MAX}", t.keys),
-            ));
-        }
-        if !(2..=MOPS_MAX).contains(&t.mops_max) {
-            return Err(ConfigError::new(
-                "mops_max",
-                format!(
-                    "{} micro-operations per transaction: give 2 to {MOPS_MAX}",
-                    t.mops_max
-                ),
-            ));
-        }
-        if t.balance < 0 {
-            return Err(ConfigError::new(
-                "balance",
-                format!("{}: an opening balance cannot be negative", t.balance),
-            ));
-        }
+        c.txn.check()?;
         for (field, ms) in [
             ("tick_ms", c.tick_ms),
             ("vote_ms", c.vote_ms),

@@ -702,33 +702,7 @@ impl Protocol for TwoPc {
     }
 
     fn check_config(c: &Config, _: u32) -> Result<(), ConfigError> {
-        if c.txn.keys == 0 {
-            return Err(ConfigError::new("keys", "must be at least 1"));
-        }
-        if c.txn.mops_max < 2 {
-            return Err(ConfigError::new(
-                "mops_max",
-                format!(
-                    "{} is too few: a transaction has 2 or more micro-operations",
-                    c.txn.mops_max
-                ),
-            ));
-        }
-        if c.txn.mops_max > 64 {
-            return Err(ConfigError::new(
-                "mops_max",
-                format!(
-                    "{} is too many: at most 64 micro-operations per transaction",
-                    c.txn.mops_max
-                ),
-            ));
-        }
-        if c.txn.balance < 0 {
-            return Err(ConfigError::new(
-                "balance",
-                "an opening balance cannot be negative",
-            ));
-        }
+        c.txn.check()?;
         if c.tick_ms == 0 {
             return Err(ConfigError::new("tick_ms", "must be at least 1"));
         }
