@@ -16,6 +16,7 @@
 //! Must not import the engine, the network or the trace.
 
 mod client;
+mod clock;
 mod ctx;
 mod explorable;
 mod knobs;
@@ -24,6 +25,7 @@ mod value;
 mod vocabulary;
 
 pub use client::{ClientCtx, ClientEffect, ClientLogic, WorkloadConfig};
+pub use clock::{Causal, VClock};
 pub use ctx::{Ctx, Effect};
 pub use explorable::Explorable;
 pub use knobs::{Knob, KnobValues, LiveCheck, Liveness};
