@@ -8,10 +8,10 @@
 //!   ([`crate::kit::ring`]); a key's *preference list* is the first `replicas` (N) distinct
 //!   nodes clockwise from its hash.
 //! - **Coordination.** A node that gets a request for a key it does not replicate redirects
-//!   the client to the first replica it does not suspect. With `sloppy` off only the first
-//!   replica coordinates (the others redirect to it, and a down first replica makes the key
-//!   unavailable); with `sloppy` on any unsuspected replica coordinates, and so does any node
-//!   when all N are suspected.
+//!   the client to the first replica it does not suspect. Any replica coordinates a read.
+//!   With `sloppy` off only the first replica coordinates a write (the others redirect to
+//!   it, and a down first replica makes the key unavailable for writes); with `sloppy` on any
+//!   unsuspected replica coordinates, and so does any node when all N are suspected.
 //! - **Writes.** The coordinator mints the new version's clock from the client's context
 //!   (the merged clock of what it read): the context, with the coordinator's own entry set
 //!   above both the context's and any it used for this key before. It stores the version,
@@ -34,8 +34,9 @@
 //!   peer and its membership view (each node's entry: a version and whether it is in the
 //!   ring) to one random peer, which merges it (higher version wins) and answers with its
 //!   own if it knew more. A peer not heard from for `suspect_ms` is suspected (the fixed
-//!   timeout of `src/protocols/fd`). A node joins or leaves when its switch in `join` or
-//!   `leave` is set (`{"set": {"leave.n5": true}}`): it bumps its own entry; the others learn
+//!   timeout of `src/protocols/fd`). A node joins or leaves at the time `join` or `leave`
+//!   gives it (`{"leave": {"n5": 2500}}`, milliseconds of its clock): it bumps its own
+//!   entry; the others learn
 //!   it by gossip; a node that left pushes its keys to their new replicas.
 //!
 //! Checks: `one_value_per_clock` (always): no two nodes hold different values under one
@@ -47,7 +48,7 @@
 //!
 //! Bug switches (`bugs`), with their sources in docs/eventual.md: `keep_last_arrival`,
 //! `tick_wrong_entry`, `hints_in_memory`, `read_repair_overwrites`, `ack_before_sync`,
-//! `ae_skips_last_range`.
+//! `ae_digest_keys_only`.
 
 mod checks;
 pub mod client;
@@ -93,8 +94,8 @@ pub struct Bugs {
     pub read_repair_overwrites: bool,
     /// Replicas acknowledge a write before it is synced.
     pub ack_before_sync: bool,
-    /// Anti-entropy's digest loop skips the last range two nodes share.
-    pub ae_skips_last_range: bool,
+    /// Anti-entropy's range digest hashes the keys but not their versions.
+    pub ae_digest_keys_only: bool,
 }
 
 /// Parameters (`protocol.params`).
@@ -111,7 +112,7 @@ pub struct Config {
     pub vnodes: u32,
     /// Sloppy quorums and hinted handoff: any unsuspected replica coordinates and a suspected
     /// replica is replaced by the next node on the ring. Off: only the first replica
-    /// coordinates, and targets are the preference list, down or not.
+    /// coordinates writes, and targets are the preference list, down or not.
     pub sloppy: bool,
     /// Repair stale replicas a read found.
     pub read_repair: bool,
@@ -139,10 +140,11 @@ pub struct Config {
     pub resend_ms: u64,
     /// A coordinator gives up on an operation after this long, milliseconds.
     pub op_timeout_ms: u64,
-    /// Nodes that start outside the ring (`{"n5": false}`) and join when set to true.
-    pub join: BTreeMap<String, bool>,
-    /// Nodes that leave the ring when set to true (`{"n5": false}`).
-    pub leave: BTreeMap<String, bool>,
+    /// Nodes that start outside the ring and join it at a time of their clock, milliseconds
+    /// (`{"n5": 1500}`).
+    pub join: BTreeMap<String, u64>,
+    /// Nodes that leave the ring at a time of their clock, milliseconds (`{"n5": 2500}`).
+    pub leave: BTreeMap<String, u64>,
     /// Bug switches.
     pub bugs: Bugs,
 }
@@ -340,6 +342,8 @@ pub enum Timer {
     Resend(u64),
     /// Give up on an operation.
     Deadline(u64),
+    /// This node's join or leave time has come.
+    Membership,
 }
 
 /// What a node keeps durably.
@@ -352,6 +356,8 @@ pub enum Record {
     Hints(BTreeMap<(NodeId, String), Siblings>),
     /// The membership view.
     Members(BTreeMap<NodeId, Member>),
+    /// Per key, the highest counter this node minted under its own entry.
+    Minted(BTreeMap<String, u64>),
 }
 
 /// An operation a coordinator is working on.
@@ -389,6 +395,10 @@ pub struct Dynamo {
     last_heard: BTreeMap<NodeId, Time>,
     pending: BTreeMap<u64, Pending>,
     next_op: u64,
+    /// Per key, the highest counter minted under this node's entry (durable): the node may
+    /// have handed its versions off, or lost its place among the key's replicas, and must
+    /// still never mint a clock twice.
+    minted: BTreeMap<String, u64>,
     /// Versions stored here (data, hints, repairs): the progress counter.
     stored: u64,
     /// Largest sibling set this node has held.
@@ -405,10 +415,7 @@ impl Dynamo {
         (0..nodes)
             .map(NodeId)
             .map(|n| {
-                let out = config
-                    .join
-                    .iter()
-                    .any(|(name, on)| !on && parse_node(name) == Some(n));
+                let out = config.join.keys().any(|name| parse_node(name) == Some(n));
                 (
                     n,
                     Member {
@@ -444,28 +451,32 @@ impl Dynamo {
         ctx.now().sub(heard) > Time::from_ms(self.config.suspect_ms)
     }
 
-    /// Applies this node's own join or leave switch to its entry.
-    fn apply_switches(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let me = self.id;
-        let want = if self
-            .config
-            .leave
+    /// This node's own time in `times` (`join` or `leave`), if it has one.
+    fn my_time(&self, times: &BTreeMap<String, u64>) -> Option<Time> {
+        times
             .iter()
-            .any(|(name, on)| *on && parse_node(name) == Some(me))
-        {
-            Some(false)
-        } else if self
-            .config
-            .join
-            .iter()
-            .any(|(name, on)| *on && parse_node(name) == Some(me))
-        {
-            Some(true)
-        } else {
-            None
+            .find(|(name, _)| parse_node(name) == Some(self.id))
+            .map(|(_, &ms)| Time::from_ms(ms))
+    }
+
+    /// Applies this node's own join or leave, once its time has come, to its entry, and
+    /// arms the timer for the next one still ahead.
+    fn apply_membership(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let now = ctx.now();
+        let (join, leave) = (
+            self.my_time(&self.config.join),
+            self.my_time(&self.config.leave),
+        );
+        let want = match (join, leave) {
+            (_, Some(t)) if t <= now => Some(false),
+            (Some(t), _) if t <= now => Some(true),
+            _ => None,
         };
+        if let Some(next) = [join, leave].into_iter().flatten().filter(|&t| t > now).min() {
+            ctx.set_timer(Timer::Membership, next.sub(now));
+        }
         let Some(member) = want else { return };
-        let entry = self.view.entry(me).or_insert(Member {
+        let entry = self.view.entry(self.id).or_insert(Member {
             version: 0,
             member: !member,
         });
@@ -570,21 +581,41 @@ impl Dynamo {
         out
     }
 
-    fn mint_clock(&self, key: &str, context: &VClock, walk: &[NodeId]) -> VClock {
+    /// The clock of a new version of `key` written under `context`: the context with this
+    /// node's entry one above the context's, the versions held here, and any counter this
+    /// node minted for the key before (kept in the `minted` cell, written here and synced
+    /// with the version).
+    fn mint_clock(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        key: &str,
+        context: &VClock,
+        walk: &[NodeId],
+    ) -> VClock {
         let entry = if self.config.bugs.tick_wrong_entry {
             walk.first().copied().unwrap_or(self.id)
         } else {
             self.id
         };
-        let mine = self
+        let held = self
             .holding(key)
             .versions()
             .iter()
             .map(|v| v.clock.get(entry))
             .max()
             .unwrap_or(0);
+        let before = if entry == self.id {
+            self.minted.get(key).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        let next = held.max(before).max(context.get(entry)).saturating_add(1);
         let mut clock = context.clone();
-        clock.set(entry, mine.max(context.get(entry)).saturating_add(1));
+        clock.set(entry, next);
+        if entry == self.id {
+            self.minted.insert(key.to_string(), next);
+            ctx.write_cell("minted", Record::Minted(self.minted.clone()));
+        }
         clock
     }
 
@@ -617,7 +648,11 @@ impl Dynamo {
             replied: false,
         };
         if let Request::Put { value, context, .. } = &request {
-            let clock = self.mint_clock(&key, context, walk);
+            let clock = self.mint_clock(ctx, &key, context, walk);
+            // The minted counter is durable before the version can leave.
+            if !self.config.bugs.ack_before_sync {
+                ctx.sync();
+            }
             p.storing = Some(Siblings::one(Version {
                 clock,
                 datum: Datum::Plain(*value),
@@ -871,7 +906,11 @@ impl Dynamo {
         let mut text = String::new();
         for (k, s) in &self.data {
             if self.ring.range_of(k) as u32 == range && !s.is_empty() {
-                text.push_str(&format!("{k}={s:?};"));
+                if self.config.bugs.ae_digest_keys_only {
+                    text.push_str(&format!("{k};"));
+                } else {
+                    text.push_str(&format!("{k}={s:?};"));
+                }
             }
         }
         if text.is_empty() {
@@ -932,10 +971,7 @@ impl Dynamo {
             return;
         }
         let peer = peers[ctx.rng().index(peers.len())];
-        let mut shared = self.shared_ranges(peer);
-        if self.config.bugs.ae_skips_last_range {
-            shared.pop();
-        }
+        let shared = self.shared_ranges(peer);
         if shared.is_empty() {
             return;
         }
@@ -1020,7 +1056,7 @@ impl Dynamo {
         for p in ctx.peers() {
             self.last_heard.insert(p, now);
         }
-        self.apply_switches(ctx);
+        self.apply_membership(ctx);
         self.rebuild_ring();
         ctx.annotate("view", self.view_version());
         let jitter = ctx.rng().below(self.config.gossip_ms.max(1));
@@ -1064,16 +1100,15 @@ impl Protocol for Dynamo {
             last_heard: BTreeMap::new(),
             pending: BTreeMap::new(),
             next_op: 0,
+            minted: BTreeMap::new(),
             stored: 0,
             siblings_max: 0,
         }
     }
 
-    /// Takes the bug switches and the join and leave switches; the rest stays as built.
+    /// Takes the bug switches; the rest stays as built.
     fn reconfigure(&mut self, config: &Config) -> Result<(), String> {
         self.config.bugs = config.bugs.clone();
-        self.config.join = config.join.clone();
-        self.config.leave = config.leave.clone();
         Ok(())
     }
 
@@ -1092,6 +1127,9 @@ impl Protocol for Dynamo {
         }
         if let Some(Record::Members(v)) = ctx.store().cell("members") {
             self.view = v.clone();
+        }
+        if let Some(Record::Minted(m)) = ctx.store().cell("minted") {
+            self.minted = m.clone();
         }
         self.start(ctx);
     }
@@ -1226,6 +1264,7 @@ impl Protocol for Dynamo {
             Timer::Handoff => self.handoff(ctx),
             Timer::Resend(op) => self.on_resend(ctx, op),
             Timer::Deadline(op) => self.on_deadline(ctx, op),
+            Timer::Membership => self.apply_membership(ctx),
         }
     }
 
@@ -1243,9 +1282,13 @@ impl Protocol for Dynamo {
         let walk = self.ring.walk(request.key());
         let n = self.n().min(walk.len());
         let top = &walk[..n];
+        // Any replica coordinates a read; with sloppy quorums off only the first replica
+        // coordinates a write, so one node mints every version of a key, in order.
         let coordinates = if self.config.sloppy {
             top.contains(&self.id)
                 || (self.is_member() && top.iter().all(|&t| self.suspected(ctx, t)))
+        } else if matches!(request, Request::Get { .. }) {
+            top.contains(&self.id)
         } else {
             top.first() == Some(&self.id)
         };
@@ -1308,7 +1351,10 @@ impl Protocol for Dynamo {
             }
         }
         for (field, map) in [("join", &config.join), ("leave", &config.leave)] {
-            for name in map.keys() {
+            for (name, &at_ms) in map {
+                if at_ms > 1_000_000_000 {
+                    return Err(ConfigError::new(field, format!("{name}: give 0 to 1000000000 milliseconds")));
+                }
                 if !parse_node(name).is_some_and(|n| n.0 < nodes) {
                     return Err(ConfigError::new(
                         field,
@@ -1394,13 +1440,17 @@ impl Protocol for Dynamo {
         checks::metrics()
     }
 
-    /// The periods and the repair switch vary per seed; each value keeps the store correct
-    /// (read repair off leaves convergence to anti-entropy alone).
+    /// The periods, the repair switch and the quorum sizes vary per seed; each value keeps
+    /// the store eventually consistent (read repair off leaves convergence to anti-entropy
+    /// alone; R or W of 1 gives up the overlap, not the convergence or the durability of an
+    /// acknowledged write).
     fn knobs() -> Vec<Knob> {
         vec![
             Knob::between("ae_ms", 50, 200),
             Knob::between("gossip_ms", 10, 40),
             Knob::switch("read_repair"),
+            Knob::one_of("read_quorum", &[1.into(), 2.into()]),
+            Knob::one_of("write_quorum", &[1.into(), 2.into()]),
         ]
     }
 
@@ -1424,6 +1474,7 @@ impl Protocol for Dynamo {
             Record::Key(s) => 16 + 24 * s.len() as u64,
             Record::Hints(h) => 16 + 40 * h.len() as u64,
             Record::Members(m) => 16 * m.len() as u64,
+            Record::Minted(m) => 16 * m.len() as u64,
         }
     }
 }

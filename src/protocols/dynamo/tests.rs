@@ -140,7 +140,7 @@ fn load(nodes: u32, params: &str) -> Result<(), crate::scenario::InputError> {
 #[test]
 fn parameters_are_checked_against_the_cluster_at_load() {
     load(5, r#"{"replicas": 3, "read_quorum": 1, "write_quorum": 3}"#).unwrap();
-    load(5, r#"{"leave": {"n5": false}}"#).unwrap();
+    load(5, r#"{"leave": {"n5": 2500}, "join": {"n4": 100}}"#).unwrap();
     for (params, field) in [
         (r#"{"replicas": 6}"#, "replicas"),
         (r#"{"read_quorum": 4}"#, "read_quorum"),
@@ -148,7 +148,8 @@ fn parameters_are_checked_against_the_cluster_at_load() {
         (r#"{"vnodes": 1000}"#, "vnodes"),
         (r#"{"keys": 17}"#, "keys"),
         (r#"{"ae_ms": 0}"#, "ae_ms"),
-        (r#"{"leave": {"n9": false}}"#, "leave"),
+        (r#"{"leave": {"n9": 10}}"#, "leave"),
+        (r#"{"join": {"n2": 18446744073709551615}}"#, "join"),
     ] {
         let e = load(5, params).unwrap_err();
         assert_eq!(
