@@ -472,7 +472,12 @@ impl Dynamo {
             (Some(t), _) if t <= now => Some(true),
             _ => None,
         };
-        if let Some(next) = [join, leave].into_iter().flatten().filter(|&t| t > now).min() {
+        if let Some(next) = [join, leave]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > now)
+            .min()
+        {
             ctx.set_timer(Timer::Membership, next.sub(now));
         }
         let Some(member) = want else { return };
@@ -1353,7 +1358,10 @@ impl Protocol for Dynamo {
         for (field, map) in [("join", &config.join), ("leave", &config.leave)] {
             for (name, &at_ms) in map {
                 if at_ms > 1_000_000_000 {
-                    return Err(ConfigError::new(field, format!("{name}: give 0 to 1000000000 milliseconds")));
+                    return Err(ConfigError::new(
+                        field,
+                        format!("{name}: give 0 to 1000000000 milliseconds"),
+                    ));
                 }
                 if !parse_node(name).is_some_and(|n| n.0 < nodes) {
                     return Err(ConfigError::new(
