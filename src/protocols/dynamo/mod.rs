@@ -1363,7 +1363,7 @@ impl Protocol for Dynamo {
                         format!("{name}: give 0 to 1000000000 milliseconds"),
                     ));
                 }
-                if !parse_node(name).is_some_and(|n| n.0 < nodes) {
+                if parse_node(name).is_none_or(|n| n.0 >= nodes) {
                     return Err(ConfigError::new(
                         field,
                         format!("{name:?} is not a node of this cluster (n1 to n{nodes})"),
