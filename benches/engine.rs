@@ -44,7 +44,8 @@
 //! its trace is streamed to a file). The last rows put Raft and Multi-Paxos side by side on
 //! the same network, churn and workload, every check on; `FAULTLINE_BENCH_ONLY=consensus`
 //! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, `FAULTLINE_BENCH_ONLY=txn` the
-//! commit protocols' rows, and `FAULTLINE_BENCH_ONLY=saga` the saga row.
+//! commit protocols' rows, `FAULTLINE_BENCH_ONLY=saga` the saga row and
+//! `FAULTLINE_BENCH_ONLY=dynamo` the Dynamo-style store's row.
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
@@ -833,6 +834,10 @@ fn main() {
         saga_rows(if quick { 1 } else { 10 });
         return;
     }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "dynamo") {
+        dynamo_rows(if quick { 1 } else { 10 });
+        return;
+    }
     let dir = TempDir::new();
 
     let with_clients = Workload::new("2 clients", &[]);
@@ -969,6 +974,7 @@ fn main() {
     abd_rows(scale);
     txn_rows(scale);
     saga_rows(scale);
+    dynamo_rows(scale);
 }
 
 /// The commit protocols, every check on (atomicity and conservation after every step, the
@@ -996,6 +1002,20 @@ fn saga_rows(scale: u64) {
         "saga/duplicate-delivery",
         "SAGAS, orchestrator and 3 services, duplicates and loss",
         6_000 * scale,
+    );
+}
+
+/// The Dynamo-style store under swarm faults (`dynamo/strict-linearizable`: 5 nodes, crashes
+/// and partitions for 5 s, four clients on four keys, strict quorums with read write-back),
+/// every check on: one value per clock and ownership agreement after every step, convergence
+/// and no acknowledged write lost after the heal, linearizability of the history at the end.
+/// The clients stop at 5 s, so longer runs add only gossip and anti-entropy.
+/// `FAULTLINE_BENCH_ONLY=dynamo` runs only this row.
+fn dynamo_rows(scale: u64) {
+    checks_share::<faultline::protocols::dynamo::Dynamo>(
+        "dynamo/strict-linearizable",
+        "DYNAMO, 5 nodes, strict quorums, crashes and partitions",
+        7_000 * scale,
     );
 }
 

@@ -9,6 +9,8 @@
 //! - [`reliable`]: exactly-once FIFO delivery over a lossy network, as a component.
 //! - [`driver`]: the closed-loop client (think, send, follow redirects, retry, give up).
 //! - [`no_client`]: the client of protocols that have none.
+//! - [`ring`]: consistent hashing with virtual nodes: preference lists, joins and leaves, and
+//!   the ring metrics (balance, keys moved).
 //!
 //! A kit module imports only the protocol API (`crate::protocol`) and other kit modules,
 //! exactly like a protocol, so any protocol, bundled or not, can use it. Nothing in the kit
@@ -20,4 +22,5 @@ pub mod kv;
 pub mod no_client;
 pub mod quorum;
 pub mod reliable;
+pub mod ring;
 pub mod txn;

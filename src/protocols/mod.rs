@@ -38,6 +38,7 @@ macro_rules! registry {
 
 // One module per protocol folder, declared here so that source tools find its files.
 pub mod abd;
+pub mod dynamo;
 pub mod fd;
 pub mod lease;
 pub mod multipaxos;
@@ -62,6 +63,7 @@ registry! {
     twopc::TwoPc,
     saga::Sagas,
     paxoscommit::PaxosCommit,
+    dynamo::Dynamo,
 }
 
 /// Something to do with a protocol type picked by name.
