@@ -4,7 +4,7 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, and `every_protocol` for the
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, `gossip`, and `every_protocol` for the
 //! shared kit); the script
 //! picks one by name:
 //!
@@ -44,6 +44,7 @@ use faultline::protocols::pb::Pb;
 use faultline::protocols::ping::Ping;
 use faultline::protocols::raft::Raft;
 use faultline::protocols::saga::Sagas;
+use faultline::protocols::gossip::Gossip;
 use faultline::protocols::twopc::TwoPc;
 use faultline::run::sweep::{SeedSet, sweep};
 use faultline::scenario::{ExpectedOutcome, Scenario, bundled_names};
@@ -160,6 +161,7 @@ fn judge(targets: &[&str]) {
             "twopc" => run_all::<TwoPc>(t, share, jobs, deadline, &mut ran),
             "saga" => run_all::<Sagas>(t, share, jobs, deadline, &mut ran),
             "paxoscommit" => run_all::<PaxosCommit>(t, share, jobs, deadline, &mut ran),
+            "gossip" => run_all::<Gossip>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -368,4 +370,10 @@ fn saga() {
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn paxoscommit() {
     judge(&["paxoscommit"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn gossip() {
+    judge(&["gossip"]);
 }

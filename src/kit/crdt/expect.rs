@@ -42,7 +42,9 @@ pub enum Fate {
     Failed,
 }
 
-/// One update with its times: invoked at `call`, answered at `ret` (`None` when unknown).
+/// One update with its times: invoked at `call`, answered at `ret` (`None` when unknown; an
+/// unknown update's `ret` is ignored, since its request may still arrive after the client
+/// gave up).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Done {
     /// What it asked.
@@ -85,8 +87,10 @@ pub fn set_range(updates: &[Done]) -> (BTreeSet<i64>, BTreeSet<i64>) {
             if f == Fate::Failed {
                 continue;
             }
+            // An unknown remove may act at any time, however long ago it was given up.
+            let ret = d.ret.filter(|_| f == Fate::Acked);
             let entry = removes_done.entry(x).or_insert(Some(Time::ZERO));
-            *entry = match (*entry, d.ret) {
+            *entry = match (*entry, ret) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 _ => None,
             };

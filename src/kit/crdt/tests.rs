@@ -212,10 +212,12 @@ fn expected_values_follow_the_history() {
         done(Update::Add(3), Fate::Unknown, 0, None),
         done(Update::Add(4), Fate::Acked, 0, Some(9)),
         done(Update::Remove(4), Fate::Acked, 1, Some(2)), // concurrent: may have observed it
+        done(Update::Remove(5), Fate::Unknown, 2, Some(3)), // given up at 3, may arrive later
+        done(Update::Add(5), Fate::Acked, 10, Some(11)),
     ];
     let (must, may) = set_range(&s);
     assert_eq!(must, BTreeSet::from([1]));
-    assert_eq!(may, BTreeSet::from([1, 2, 3, 4]));
+    assert_eq!(may, BTreeSet::from([1, 2, 3, 4, 5]));
     let w = [
         done(Update::Write(5), Fate::Acked, 0, Some(1)),
         done(Update::Write(6), Fate::Failed, 0, Some(1)),

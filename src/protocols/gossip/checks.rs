@@ -12,8 +12,9 @@
 //!
 //! Metrics: `gossip.messages` and `gossip.bytes` (whole states sent, 8 bytes per number),
 //! `gossip.rounds_to_converge` (how many gossip rounds, counted as messages sent over up
-//! nodes × fanout, the last divergence took to close: after the heal and the last update,
-//! what anti-entropy costs) and `gossip.converged_at_end` (1 if the up replicas agree when
+//! nodes × fanout, passed from the last client operation's invocation until the up replicas
+//! first agreed: once the clients stop, what anti-entropy costs; absent if they never agreed
+//! after it) and `gossip.converged_at_end` (1 if the up replicas agree when
 //! the run ends).
 
 use super::{Config, Gossip, Replica, Request, Response};
@@ -122,7 +123,7 @@ fn updates(view: &View<'_, Gossip>) -> Vec<Done> {
                 update,
                 fate,
                 call: o.invoked_at,
-                ret: o.completed_at,
+                ret: o.completed_at.filter(|_| fate != Fate::Unknown),
             })
         })
         .collect()
@@ -190,8 +191,9 @@ struct GossipMetrics {
     last: Vec<(u32, (u64, u64))>,
     messages: u64,
     bytes: u64,
-    /// Messages sent when the replicas last went from agreeing to not.
-    diverged_at: Option<u64>,
+    /// Client operations invoked so far, and messages sent when the last was invoked.
+    ops: usize,
+    last_op_at: u64,
     rounds: Option<u64>,
     agree: bool,
 }
@@ -222,13 +224,15 @@ impl Metric<Gossip> for GossipMetrics {
             .collect();
         let ups = up.len() as u64;
         let agree = up.windows(2).all(|w| w[0].replica() == w[1].replica());
-        match (self.agree, agree) {
-            (true, false) => self.diverged_at = Some(self.messages),
-            (false, true) => {
-                let since = self.messages - self.diverged_at.unwrap_or(0);
-                self.rounds = Some(since / (ups * self.fanout).max(1));
-            }
-            _ => {}
+        let ops = view.history().ops().len();
+        if ops != self.ops {
+            self.ops = ops;
+            self.last_op_at = self.messages;
+            self.rounds = None;
+        }
+        if agree && !self.agree && self.rounds.is_none() {
+            let since = self.messages - self.last_op_at;
+            self.rounds = Some(since / (ups * self.fanout).max(1));
         }
         self.agree = agree;
     }

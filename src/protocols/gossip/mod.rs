@@ -440,7 +440,7 @@ impl Protocol for Gossip {
         checks::metrics()
     }
 
-    /// The data type, the gossip period and fanout.
+    /// The data type, the gossip period and fanout, and the LWW clock's tick.
     fn knobs() -> Vec<Knob> {
         vec![
             Knob::one_of(
@@ -449,6 +449,7 @@ impl Protocol for Gossip {
             ),
             Knob::between("gossip_ms", 20, 60),
             Knob::between("fanout", 1, 2),
+            Knob::one_of("clock_ms", &[1.into(), 100.into(), 1000.into()]),
         ]
     }
 
