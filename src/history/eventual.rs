@@ -77,7 +77,9 @@ impl Visible {
                     "it read element {other}, which no add invoked before it added"
                 )),
             }),
-            Val::Str(s) => Some(format!("it read {s:?}, which is not a counter, set or register")),
+            Val::Str(s) => Some(format!(
+                "it read {s:?}, which is not a counter, set or register"
+            )),
         }
     }
 }
@@ -108,7 +110,11 @@ impl HistoryCheck for Eventual {
                     ("read", _, _) => ignored += 1,
                     ("incr" | "add" | "remove" | "write", _, _) if applies(op) => updates.push(op),
                     ("incr" | "add" | "remove" | "write", _, _) => ignored += 1,
-                    (f, _, _) => return Err(format!("operation {f:?} is not a counter, set or register operation")),
+                    (f, _, _) => {
+                        return Err(format!(
+                            "operation {f:?} is not a counter, set or register operation"
+                        ));
+                    }
                 }
             }
             updates.sort_by_key(|o| o.call);
@@ -174,8 +180,22 @@ mod tests {
             op("incr", Val::Int(-1), Outcome::Unknown, 5, None),
             op("incr", Val::Int(50), Outcome::Fail(Val::Nil), 6, Some(7)),
         ];
-        let read = |v, ret| op("read", Val::Nil, Outcome::Ok(Val::Int(v)), ret - 1, Some(ret));
-        for (v, ret, ok) in [(0, 3, true), (3, 3, true), (-1, 8, true), (4, 8, false), (-1, 4, false)] {
+        let read = |v, ret| {
+            op(
+                "read",
+                Val::Nil,
+                Outcome::Ok(Val::Int(v)),
+                ret - 1,
+                Some(ret),
+            )
+        };
+        for (v, ret, ok) in [
+            (0, 3, true),
+            (3, 3, true),
+            (-1, 8, true),
+            (4, 8, false),
+            (-1, 4, false),
+        ] {
             let mut h = base.clone();
             h.push(read(v, ret));
             assert_eq!(verdict(&h) == HistoryVerdict::Held, ok, "read {v} at {ret}");
@@ -188,11 +208,24 @@ mod tests {
             vec![
                 op("add", Val::Int(1), Outcome::Ok(Val::Nil), 0, Some(2)),
                 op("remove", Val::Int(1), Outcome::Ok(Val::Nil), 3, Some(4)),
-                op("read", Val::Nil, Outcome::Ok(Val::List(items.into_iter().map(Val::Int).collect())), 5, Some(6)),
+                op(
+                    "read",
+                    Val::Nil,
+                    Outcome::Ok(Val::List(items.into_iter().map(Val::Int).collect())),
+                    5,
+                    Some(6),
+                ),
             ]
         };
-        assert_eq!(verdict(&set(vec![1])), HistoryVerdict::Held, "eventual: a remove may not be seen yet");
-        assert!(matches!(verdict(&set(vec![1, 2])), HistoryVerdict::Violated(_)));
+        assert_eq!(
+            verdict(&set(vec![1])),
+            HistoryVerdict::Held,
+            "eventual: a remove may not be seen yet"
+        );
+        assert!(matches!(
+            verdict(&set(vec![1, 2])),
+            HistoryVerdict::Violated(_)
+        ));
         let reg = |v: Val| {
             vec![
                 op("write", Val::Int(7), Outcome::Unknown, 0, None),
@@ -201,6 +234,9 @@ mod tests {
         };
         assert_eq!(verdict(&reg(Val::Int(7))), HistoryVerdict::Held);
         assert_eq!(verdict(&reg(Val::Nil)), HistoryVerdict::Held);
-        assert!(matches!(verdict(&reg(Val::Int(8))), HistoryVerdict::Violated(_)));
+        assert!(matches!(
+            verdict(&reg(Val::Int(8))),
+            HistoryVerdict::Violated(_)
+        ));
     }
 }

@@ -48,7 +48,11 @@ fn laws<C: Crdt>(fresh: impl Fn() -> C + Copy, update: impl Fn(&mut C, NodeId, &
             "associative, seed {seed}"
         );
         assert_eq!(&merged(a, a), a, "idempotent, seed {seed}");
-        assert_eq!(merged(&merged(a, b), b), merged(a, b), "idempotent, seed {seed}");
+        assert_eq!(
+            merged(&merged(a, b), b),
+            merged(a, b),
+            "idempotent, seed {seed}"
+        );
     }
 }
 
@@ -112,7 +116,10 @@ fn or_set_a_concurrent_add_wins_over_a_remove() {
     ab.merge(&b);
     let mut ba = b.clone();
     ba.merge(&a);
-    assert!(ab.contains(&7) && ba.contains(&7), "the unobserved add wins");
+    assert!(
+        ab.contains(&7) && ba.contains(&7),
+        "the unobserved add wins"
+    );
     // A remove that saw every add wins.
     let mut c = ab.clone();
     c.remove(&7, false);

@@ -21,9 +21,7 @@ use super::{Config, Gossip, Replica, Request, Response};
 use crate::kit::crdt::GCounter;
 use crate::kit::crdt::expect::{Done, Fate, Update, counter_range, register_allowed, set_range};
 use crate::protocol::library::{Convergence, touched};
-use crate::protocol::{
-    Failure, Metric, MetricDef, NodeId, Outcome, PropertyDef, Trigger, View,
-};
+use crate::protocol::{Failure, Metric, MetricDef, NodeId, Outcome, PropertyDef, Trigger, View};
 
 // What the checks read of a node: oracle code, kept beside the checks.
 impl Gossip {
@@ -76,7 +74,8 @@ fn counted(view: &View<'_, Gossip>, owner: NodeId, which: usize) -> u64 {
         .store(owner)
         .synced_cell("state")
         .map_or(0, |s| own(&s.replica));
-    view.node(owner).map_or(synced, |g| own(&g.replica).max(synced))
+    view.node(owner)
+        .map_or(synced, |g| own(&g.replica).max(synced))
 }
 
 fn never_overcounts(view: &View<'_, Gossip>, _: Option<&Trigger>) -> Result<(), Failure> {
@@ -131,7 +130,9 @@ fn updates(view: &View<'_, Gossip>) -> Vec<Done> {
 
 fn value_matches_acks(view: &View<'_, Gossip>, _: Option<&Trigger>) -> Result<(), Failure> {
     let mut up = view.nodes().filter(|&n| view.is_up(n));
-    let Some(first) = up.next() else { return Ok(()) };
+    let Some(first) = up.next() else {
+        return Ok(());
+    };
     let Some(r) = view.node(first).map(Gossip::replica) else {
         return Ok(());
     };
@@ -166,7 +167,10 @@ fn value_matches_acks(view: &View<'_, Gossip>, _: Option<&Trigger>) -> Result<()
         Response::Done | Response::Refused => None,
     };
     match wrong {
-        Some(why) => Err(Failure::new(format!("the replicas agree, but {why}"), vec![first])),
+        Some(why) => Err(Failure::new(
+            format!("the replicas agree, but {why}"),
+            vec![first],
+        )),
         None => Ok(()),
     }
 }
@@ -245,7 +249,10 @@ impl Metric<Gossip> for GossipMetrics {
                 "gossip.rounds_to_converge".into(),
                 self.rounds.map_or(serde_json::Value::Null, Into::into),
             ),
-            ("gossip.converged_at_end".into(), u64::from(self.agree).into()),
+            (
+                "gossip.converged_at_end".into(),
+                u64::from(self.agree).into(),
+            ),
         ]
     }
 }

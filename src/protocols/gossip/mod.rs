@@ -60,9 +60,9 @@ mod tests;
 
 use crate::kit::crdt::{Crdt, GCounter, GSet, LwwRegister, OrSet, PnCounter};
 use crate::protocol::{
-    ClientCtx, ClientId, ClientLogic, ClientVerdict, ConfigError, Ctx, Driver, Eventual,
-    Generator, HistoryCall, HistoryCheck, Knob, Liveness, MetricDef, NodeId, PropertyDef,
-    Protocol, RequestId, Shown, Store, Time, Val, Vocabulary, WorkloadConfig,
+    ClientCtx, ClientId, ClientLogic, ClientVerdict, ConfigError, Ctx, Driver, Eventual, Generator,
+    HistoryCall, HistoryCheck, Knob, Liveness, MetricDef, NodeId, PropertyDef, Protocol, RequestId,
+    Shown, Store, Time, Val, Vocabulary, WorkloadConfig,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -347,7 +347,13 @@ impl Protocol for Gossip {
         ctx.set_timer(Timer::Gossip, Time::from_ms(self.config.gossip_ms.max(1)));
     }
 
-    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, client: ClientId, id: RequestId, request: Request) {
+    fn on_request(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        client: ClientId,
+        id: RequestId,
+        request: Request,
+    ) {
         if self.last.get(&client).is_some_and(|&s| id.serial() <= s) {
             return; // a duplicate, or an operation the client has given up on
         }
@@ -387,7 +393,10 @@ impl Protocol for Gossip {
         ];
         for (field, v, lo, hi) in bounds {
             if v < lo || v > hi {
-                return Err(ConfigError::new(field, format!("{v} is outside {lo} to {hi}")));
+                return Err(ConfigError::new(
+                    field,
+                    format!("{v} is outside {lo} to {hi}"),
+                ));
             }
         }
         Ok(())
@@ -407,7 +416,11 @@ impl Protocol for Gossip {
             Request::Write(x) => ("write", Val::Int(*x)),
             Request::Read => ("read", Val::Nil),
         };
-        Some(HistoryCall { f, key: None, value })
+        Some(HistoryCall {
+            f,
+            key: None,
+            value,
+        })
     }
 
     fn history_value(response: &Response) -> Val {
@@ -445,7 +458,13 @@ impl Protocol for Gossip {
         vec![
             Knob::one_of(
                 "data_type",
-                &["g_set".into(), "g_counter".into(), "pn_counter".into(), "or_set".into(), "lww".into()],
+                &[
+                    "g_set".into(),
+                    "g_counter".into(),
+                    "pn_counter".into(),
+                    "or_set".into(),
+                    "lww".into(),
+                ],
             ),
             Knob::between("gossip_ms", 20, 60),
             Knob::between("fanout", 1, 2),
@@ -536,7 +555,13 @@ impl ClientLogic<Gossip> for GossipClient {
     fn on_start(&mut self, ctx: &mut ClientCtx<'_, Gossip>) {
         self.0.on_start(ctx);
     }
-    fn on_response(&mut self, ctx: &mut ClientCtx<'_, Gossip>, from: NodeId, id: RequestId, response: Response) {
+    fn on_response(
+        &mut self,
+        ctx: &mut ClientCtx<'_, Gossip>,
+        from: NodeId,
+        id: RequestId,
+        response: Response,
+    ) {
         self.0.on_response(ctx, from, id, response);
     }
     fn on_timer(&mut self, ctx: &mut ClientCtx<'_, Gossip>, timer: u64) {
