@@ -44,8 +44,9 @@
 //! its trace is streamed to a file). The last rows put Raft and Multi-Paxos side by side on
 //! the same network, churn and workload, every check on; `FAULTLINE_BENCH_ONLY=consensus`
 //! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, `FAULTLINE_BENCH_ONLY=txn` the
-//! commit protocols' rows, `FAULTLINE_BENCH_ONLY=saga` the saga row and
-//! `FAULTLINE_BENCH_ONLY=dynamo` the Dynamo-style store's row.
+//! commit protocols' rows, `FAULTLINE_BENCH_ONLY=saga` the saga row,
+//! `FAULTLINE_BENCH_ONLY=dynamo` the Dynamo-style store's row and `FAULTLINE_BENCH_ONLY=gossip`
+//! the CRDT gossip row.
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
@@ -838,6 +839,10 @@ fn main() {
         dynamo_rows(if quick { 1 } else { 10 });
         return;
     }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "gossip") {
+        gossip_rows(if quick { 1 } else { 10 });
+        return;
+    }
     let dir = TempDir::new();
 
     let with_clients = Workload::new("2 clients", &[]);
@@ -975,6 +980,7 @@ fn main() {
     txn_rows(scale);
     saga_rows(scale);
     dynamo_rows(scale);
+    gossip_rows(scale);
 }
 
 /// The commit protocols, every check on (atomicity and conservation after every step, the
@@ -1016,6 +1022,19 @@ fn dynamo_rows(scale: u64) {
         "dynamo/strict-linearizable",
         "DYNAMO, 5 nodes, strict quorums, crashes and partitions",
         7_000 * scale,
+    );
+}
+
+/// CRDT gossip, the broadcast exercise (`gossip/broadcast`: 5 nodes, a lossy and
+/// duplicating network, a grow-only set gossiped whole every 40 ms), every check on: the
+/// counter invariant after every step, convergence and the acknowledged-value check after the
+/// heal, the eventual-consistency history check at the end. `FAULTLINE_BENCH_ONLY=gossip`
+/// runs only this row.
+fn gossip_rows(scale: u64) {
+    checks_share::<faultline::protocols::gossip::Gossip>(
+        "gossip/broadcast",
+        "GOSSIP (CRDT), 5 nodes, grow-only set, lossy and duplicating network",
+        4_000 * scale,
     );
 }
 

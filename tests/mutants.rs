@@ -4,7 +4,7 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, `dynamo`, and `every_protocol` for the
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, `dynamo`, `gossip`, and `every_protocol` for the
 //! shared kit); the script
 //! picks one by name:
 //!
@@ -37,6 +37,7 @@ use faultline::protocol::Protocol;
 use faultline::protocols::abd::Abd;
 use faultline::protocols::dynamo::Dynamo;
 use faultline::protocols::fd::Fd;
+use faultline::protocols::gossip::Gossip;
 use faultline::protocols::lease::Lease;
 use faultline::protocols::multipaxos::MultiPaxos;
 use faultline::protocols::paxos::Paxos;
@@ -162,6 +163,7 @@ fn judge(targets: &[&str]) {
             "saga" => run_all::<Sagas>(t, share, jobs, deadline, &mut ran),
             "paxoscommit" => run_all::<PaxosCommit>(t, share, jobs, deadline, &mut ran),
             "dynamo" => run_all::<Dynamo>(t, share, jobs, deadline, &mut ran),
+            "gossip" => run_all::<Gossip>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -306,8 +308,12 @@ fn every_protocol() {
         "paxos",
         "multipaxos",
         "pb",
+        "lease",
         "twopc",
         "saga",
+        "paxoscommit",
+        "dynamo",
+        "gossip",
     ]);
 }
 
@@ -376,4 +382,10 @@ fn paxoscommit() {
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn dynamo() {
     judge(&["dynamo"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn gossip() {
+    judge(&["gossip"]);
 }

@@ -8,8 +8,10 @@
 //! Must not import the engine, network, storage or trace.
 
 mod check;
+mod eventual;
 
 pub use check::{HistoryCheck, HistoryVerdict, Judgement, Linearizable, checked_ops};
+pub use eventual::Eventual;
 
 use crate::base::types::{ClientId, Time};
 use serde::Serialize;

@@ -4,6 +4,8 @@
 //!   machine with client sessions, the waiting table, the workload and the history mapping).
 //! - [`txn`]: the transactional service commit protocols share (micro-operations, answers,
 //!   the participant with strict two-phase locking, the workloads, the shared checks).
+//! - [`crdt`]: state-based CRDTs (G-Counter, PN-Counter, G-Set, OR-Set, LWW-Register) and
+//!   what their converged values may be given a client history.
 //! - [`quorum`]: counting distinct answers in a round, and the value a quorum has reached.
 //! - [`component`]: how a protocol embeds a part with its own messages, timers and cells.
 //! - [`reliable`]: exactly-once FIFO delivery over a lossy network, as a component.
@@ -17,6 +19,7 @@
 //! names a protocol.
 
 pub mod component;
+pub mod crdt;
 pub mod driver;
 pub mod kv;
 pub mod no_client;

@@ -41,7 +41,7 @@ pub use crate::check::{
     Failure, Invariant, Metric, MetricDef, Monitor, Param, PropertyDef, Status, StoreTally,
     Trigger, TriggerKind, View, ratio,
 };
-pub use crate::history::{History, HistoryCheck, Linearizable, OpId, Outcome};
+pub use crate::history::{Eventual, History, HistoryCheck, Linearizable, OpId, Outcome};
 pub use crate::isolation::Isolation;
 pub use crate::kit::driver::{Driver, Generator, Verdict as ClientVerdict};
 pub use crate::kit::no_client::NoClient;

@@ -40,6 +40,7 @@ macro_rules! registry {
 pub mod abd;
 pub mod dynamo;
 pub mod fd;
+pub mod gossip;
 pub mod lease;
 pub mod multipaxos;
 pub mod paxos;
@@ -64,6 +65,7 @@ registry! {
     saga::Sagas,
     paxoscommit::PaxosCommit,
     dynamo::Dynamo,
+    gossip::Gossip,
 }
 
 /// Something to do with a protocol type picked by name.
