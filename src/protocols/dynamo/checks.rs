@@ -216,7 +216,7 @@ fn no_acked_write_lost(view: &View<'_, Dynamo>, _: Option<&Trigger>) -> Result<(
 pub(super) fn metrics() -> Vec<MetricDef<Dynamo>> {
     vec![MetricDef {
         name: "dynamo_metrics",
-        description: "largest sibling set, store writes per operation, and the ring's balance and keys moved per join and leave (8 nodes × this run's vnodes, 10,000 keys)",
+        description: "largest sibling set, store writes per operation, and the ring's balance and keys moved per join and leave (this run's nodes and vnodes, 10,000 keys, against the ideal K/(n+1) and K/n)",
         make: |_| Box::new(DynamoMetrics::default()),
     }]
 }
@@ -228,6 +228,7 @@ struct DynamoMetrics {
     ops: u64,
     siblings_max: usize,
     vnodes: u32,
+    nodes: u32,
 }
 
 impl Metric<Dynamo> for DynamoMetrics {
@@ -237,13 +238,16 @@ impl Metric<Dynamo> for DynamoMetrics {
             if let Some(x) = view.node(node) {
                 self.siblings_max = self.siblings_max.max(x.siblings_max);
                 self.vnodes = x.ring.vnodes();
+                self.nodes = view.cluster_size();
             }
         }
         self.ops = view.history().ops().len() as u64;
     }
 
     fn report(&self) -> Vec<(String, serde_json::Value)> {
-        let m = ring_metrics(8, self.vnodes.max(1), 10_000);
+        // The ring of this run's cluster and virtual nodes over 10,000 keys: its balance, and
+        // the keys one more node, or one fewer, would move (against the ideal K/(n+1), K/n).
+        let m = ring_metrics(self.nodes.max(1), self.vnodes.max(1), 10_000);
         vec![
             (
                 "dynamo.siblings_max".into(),
@@ -259,7 +263,8 @@ impl Metric<Dynamo> for DynamoMetrics {
             ),
             ("dynamo.ring_moved_join".into(), m.moved_join.into()),
             ("dynamo.ring_moved_leave".into(), m.moved_leave.into()),
-            ("dynamo.ring_ideal_moved".into(), m.ideal_leave.into()),
+            ("dynamo.ring_ideal_join".into(), m.ideal_join.into()),
+            ("dynamo.ring_ideal_leave".into(), m.ideal_leave.into()),
         ]
     }
 }
