@@ -59,6 +59,7 @@ fn host_digest<P: Protocol>(host: &NodeHost<P>, ex: &Explorable<P>) -> u64 {
         timer.hash(&mut h);
     }
     host.held.hash(&mut h);
+    host.clocks.hash(&mut h);
     h.write_usize(host.annotations.len());
     for (k, v) in &host.annotations {
         h.text(k);

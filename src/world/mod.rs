@@ -62,6 +62,10 @@ use crate::protocol::{ClientEffect, ClientLogic, Effect, Protocol, WorkloadConfi
 use crate::trace::{Payload, Record};
 use std::sync::Arc;
 
+/// The check the clock service fails as: a node's logical clocks disagree with the true
+/// happens-before relation (see [`crate::protocol::LogicalClocks`]).
+pub const HAPPENS_BEFORE: &str = "happens_before";
+
 /// Default of `limits.history_max`: client operations one run may invoke.
 pub const HISTORY_MAX_DEFAULT: u64 = 1_000_000;
 /// Default of `limits.records_max`: records in one node's store plus its writes not yet
@@ -515,6 +519,29 @@ impl<P: Protocol> World<P> {
     pub(super) fn bound_reached(&self, limit: &str, value: u64, what: &str) -> Stop {
         let f = Finding::memory_bound(limit, value, what, self.step, self.now);
         Stop(Box::new(Stopped::Failed(f)))
+    }
+
+    /// Whether node `n`'s logical clocks disagree with the truth.
+    #[cold]
+    pub(super) fn clock_failed(&self, n: NodeId) -> bool {
+        self.hosts[n.index()]
+            .clocks
+            .as_deref()
+            .is_some_and(|c| c.failure().is_some())
+    }
+
+    /// The stop of a run whose protocol's logical clocks disagree with happens-before.
+    #[cold]
+    pub(super) fn clock_failure(&self, n: NodeId, message: String) -> Stop {
+        Stop(Box::new(Stopped::Failed(Finding {
+            check: HAPPENS_BEFORE.to_string(),
+            kind: "always".to_string(),
+            class: FailureClass::Safety,
+            step: self.step,
+            time: self.now,
+            nodes: vec![n],
+            message,
+        })))
     }
 
     pub(super) fn failed(&self, check: &str, nodes: Vec<NodeId>, message: String) -> Stop {
