@@ -468,13 +468,19 @@ mod tests {
         assert!(cb.failure().is_none() && ca.failure().is_none());
         // A stamp equal in value but without truth is equal, and hashes the same.
         assert_eq!(Stamp::new(2, s.vector.clone()), s);
-        assert_eq!(serde_json::to_string(&s).unwrap(), r#"{"lamport":2,"vector":{"n1":2}}"#);
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"lamport":2,"vector":{"n1":2}}"#
+        );
         // A delivery not observed: the next event is caught.
         let s2 = ca.send(a, 4);
         cb.delivered(s2.truth().unwrap());
         cb.local(b, 5);
         let f = cb.failure().unwrap();
-        assert!(f.contains("n2's Lamport time 4 at its event 2 (step 5)"), "{f}");
+        assert!(
+            f.contains("n2's Lamport time 4 at its event 2 (step 5)"),
+            "{f}"
+        );
         let mut cc = LogicalClocks::default();
         for step in 0..5 {
             cc.local(b, step);

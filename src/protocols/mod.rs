@@ -39,6 +39,7 @@ macro_rules! registry {
 // One module per protocol folder, declared here so that source tools find its files.
 pub mod abd;
 pub mod fd;
+pub mod lamport;
 pub mod lease;
 pub mod multipaxos;
 pub mod paxos;
@@ -62,6 +63,7 @@ registry! {
     twopc::TwoPc,
     saga::Sagas,
     paxoscommit::PaxosCommit,
+    lamport::Lamport,
 }
 
 /// Something to do with a protocol type picked by name.
