@@ -4,7 +4,7 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, and `every_protocol` for the
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, `lamport`, and `every_protocol` for the
 //! shared kit); the script
 //! picks one by name:
 //!
@@ -36,6 +36,7 @@ use common::switches_off;
 use faultline::protocol::Protocol;
 use faultline::protocols::abd::Abd;
 use faultline::protocols::fd::Fd;
+use faultline::protocols::lamport::Lamport;
 use faultline::protocols::lease::Lease;
 use faultline::protocols::multipaxos::MultiPaxos;
 use faultline::protocols::paxos::Paxos;
@@ -160,6 +161,7 @@ fn judge(targets: &[&str]) {
             "twopc" => run_all::<TwoPc>(t, share, jobs, deadline, &mut ran),
             "saga" => run_all::<Sagas>(t, share, jobs, deadline, &mut ran),
             "paxoscommit" => run_all::<PaxosCommit>(t, share, jobs, deadline, &mut ran),
+            "lamport" => run_all::<Lamport>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -368,4 +370,10 @@ fn saga() {
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn paxoscommit() {
     judge(&["paxoscommit"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn lamport() {
+    judge(&["lamport"]);
 }

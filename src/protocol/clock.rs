@@ -184,6 +184,10 @@ impl Serialize for VClock {
     }
 }
 
+/// The check the clock service fails as: a node's logical clocks disagree with the true
+/// happens-before relation (see [`LogicalClocks`]). The world stops the run under this name.
+pub const HAPPENS_BEFORE: &str = "happens_before";
+
 /// What a send event gives the protocol to put into its message: the sender's Lamport time
 /// and vector clock after the send. [`Ctx::observe`](super::Ctx::observe) merges it on
 /// receive. Two stamps are equal, hash and serialize by these two values only: the stamp also
@@ -369,16 +373,23 @@ impl LogicalClocks {
         if self.failure.is_some() {
             return;
         }
+        let behind = floor.filter(|f| self.lamport <= f.lamport);
+        if behind.is_none() && self.vector == self.truth {
+            return;
+        }
         let at = format!("at its event {} (step {step})", self.events);
-        if let Some(f) = floor.filter(|f| self.lamport <= f.lamport) {
-            self.failure = Some(format!(
+        let mut parts = Vec::new();
+        if let Some(f) = behind {
+            parts.push(format!(
                 "{me}'s Lamport time {} {at} is not above the stamp it received: {}'s send of \
                  lamport {} (step {})",
                 self.lamport, f.from, f.lamport, f.step
             ));
-        } else if self.vector != self.truth {
-            self.failure = Some(self.vector_failure(me, &at));
         }
+        if self.vector != self.truth {
+            parts.push(self.vector_failure(me, &at));
+        }
+        self.failure = Some(parts.join("; "));
     }
 
     #[cold]

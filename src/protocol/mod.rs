@@ -25,7 +25,7 @@ mod value;
 mod vocabulary;
 
 pub use client::{ClientCtx, ClientEffect, ClientLogic, WorkloadConfig};
-pub use clock::{Causal, LogicalClocks, Stamp, VClock};
+pub use clock::{Causal, HAPPENS_BEFORE, LogicalClocks, Stamp, VClock};
 pub use ctx::{Ctx, Effect};
 pub use explorable::Explorable;
 pub use knobs::{Knob, KnobValues, LiveCheck, Liveness};

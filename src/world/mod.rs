@@ -58,13 +58,11 @@ use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use crate::check::{FailureClass, Finding, Phase, Status, View};
 use crate::history::History;
 use crate::network::{LossReason, Network};
-use crate::protocol::{ClientEffect, ClientLogic, Effect, Protocol, WorkloadConfig};
+use crate::protocol::{
+    ClientEffect, ClientLogic, Effect, HAPPENS_BEFORE, Protocol, WorkloadConfig,
+};
 use crate::trace::{Payload, Record};
 use std::sync::Arc;
-
-/// The check the clock service fails as: a node's logical clocks disagree with the true
-/// happens-before relation (see [`crate::protocol::LogicalClocks`]).
-pub const HAPPENS_BEFORE: &str = "happens_before";
 
 /// Default of `limits.history_max`: client operations one run may invoke.
 pub const HISTORY_MAX_DEFAULT: u64 = 1_000_000;
