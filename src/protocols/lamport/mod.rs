@@ -53,6 +53,8 @@
 //!   not yet in the queue. Caught by `mutual_exclusion`.
 
 mod checks;
+#[cfg(test)]
+mod tests;
 
 use crate::protocol::{
     ClientCtx, ClientId, ConfigError, Ctx, Driver, Generator, Knob, Liveness, NodeId, PropertyDef,
