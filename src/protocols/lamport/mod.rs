@@ -465,7 +465,11 @@ impl Protocol for Lamport {
     /// After the heal every node that waits enters: one resend brings the channels up to
     /// date, and each node ahead of it holds for `hold_ms` and needs a few round trips.
     fn liveness(c: &Config) -> Liveness {
-        let budget = 20 * c.resend_ms + 10 * c.hold_ms + 500;
+        let budget = c
+            .resend_ms
+            .saturating_mul(20)
+            .saturating_add(c.hold_ms.saturating_mul(10))
+            .saturating_add(500);
         Liveness::default().within(
             "requests_granted",
             false,
