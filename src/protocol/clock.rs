@@ -489,7 +489,7 @@ mod tests {
         cb.local(b, 5);
         let f = cb.failure().unwrap();
         assert!(
-            f.contains("n2's Lamport time 4 at its event 2 (step 5)"),
+            f.contains("n2's vector clock {n1:2,n2:2} at its event 2 (step 5) is not happens-before {n1:3,n2:2}: it missed n1's send of lamport 3 (step 4)"),
             "{f}"
         );
         let mut cc = LogicalClocks::default();
