@@ -45,8 +45,9 @@
 //! the same network, churn and workload, every check on; `FAULTLINE_BENCH_ONLY=consensus`
 //! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, `FAULTLINE_BENCH_ONLY=txn` the
 //! commit protocols' rows, `FAULTLINE_BENCH_ONLY=saga` the saga row,
-//! `FAULTLINE_BENCH_ONLY=dynamo` the Dynamo-style store's row and `FAULTLINE_BENCH_ONLY=gossip`
-//! the CRDT gossip row.
+//! `FAULTLINE_BENCH_ONLY=dynamo` the Dynamo-style store's row, `FAULTLINE_BENCH_ONLY=gossip`
+//! the CRDT gossip row and `FAULTLINE_BENCH_ONLY=clocks` the logical-clock service's row
+//! (Lamport's mutual exclusion).
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
 #![allow(clippy::disallowed_types)]
@@ -831,6 +832,10 @@ fn main() {
         txn_rows(if quick { 1 } else { 10 });
         return;
     }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "clocks") {
+        clock_rows(if quick { 1 } else { 10 });
+        return;
+    }
     if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "saga") {
         saga_rows(if quick { 1 } else { 10 });
         return;
@@ -981,6 +986,7 @@ fn main() {
     saga_rows(scale);
     dynamo_rows(scale);
     gossip_rows(scale);
+    clock_rows(scale);
 }
 
 /// The commit protocols, every check on (atomicity and conservation after every step, the
@@ -997,6 +1003,18 @@ fn txn_rows(scale: u64) {
         "paxoscommit/bank",
         "PAXOS COMMIT, 3 nodes, bank transfers, no faults",
         4_000 * scale,
+    );
+}
+
+/// Lamport's mutual exclusion on the logical-clock service, three quiet nodes and three
+/// clients (`lamport/calm`), every check on: mutual exclusion after every step and the
+/// service's happens-before check at every clock event. `FAULTLINE_BENCH_ONLY=clocks` runs
+/// only this row.
+fn clock_rows(scale: u64) {
+    checks_share::<faultline::protocols::lamport::Lamport>(
+        "lamport/calm",
+        "LAMPORT MUTUAL EXCLUSION, 3 nodes, clock service and its check on",
+        30_000 * scale,
     );
 }
 

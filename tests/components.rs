@@ -300,12 +300,15 @@ fn a_mount_turns_a_components_requests_into_the_hosts_effects_in_order() {
     let mut rng = Rng::new(1, Stream::Node(0));
     let mut store = Store::new();
     let mut effects = Vec::new();
+    let mut clocks = None;
     let mut ctx = Ctx::<Host>::new(
         NodeId(0),
         3,
         Time::from_ms(5),
+        0,
         &mut rng,
         &mut store,
+        &mut clocks,
         &mut effects,
     );
     let mount = Mount::<Host, Beacon>::stateless(Msg::Part, Timer::Part);

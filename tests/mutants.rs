@@ -4,7 +4,7 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, `dynamo`, `gossip`, and `every_protocol` for the
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, `dynamo`, `gossip`, `lamport`, and `every_protocol` for the
 //! shared kit); the script
 //! picks one by name:
 //!
@@ -38,6 +38,7 @@ use faultline::protocols::abd::Abd;
 use faultline::protocols::dynamo::Dynamo;
 use faultline::protocols::fd::Fd;
 use faultline::protocols::gossip::Gossip;
+use faultline::protocols::lamport::Lamport;
 use faultline::protocols::lease::Lease;
 use faultline::protocols::multipaxos::MultiPaxos;
 use faultline::protocols::paxos::Paxos;
@@ -164,6 +165,7 @@ fn judge(targets: &[&str]) {
             "paxoscommit" => run_all::<PaxosCommit>(t, share, jobs, deadline, &mut ran),
             "dynamo" => run_all::<Dynamo>(t, share, jobs, deadline, &mut ran),
             "gossip" => run_all::<Gossip>(t, share, jobs, deadline, &mut ran),
+            "lamport" => run_all::<Lamport>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -314,6 +316,7 @@ fn every_protocol() {
         "paxoscommit",
         "dynamo",
         "gossip",
+        "lamport",
     ]);
 }
 
@@ -388,4 +391,10 @@ fn dynamo() {
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn gossip() {
     judge(&["gossip"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn lamport() {
+    judge(&["lamport"]);
 }

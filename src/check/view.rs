@@ -4,7 +4,7 @@
 use crate::base::types::{Endpoint, NodeId, Time};
 use crate::history::History;
 use crate::network::Network;
-use crate::protocol::{Protocol, Value};
+use crate::protocol::{LogicalClocks, Protocol, Value};
 use crate::storage::Store;
 use crate::world::NodeHost;
 use serde::Serialize;
@@ -85,6 +85,10 @@ impl<'a, P: Protocol> View<'a, P> {
     /// The last value the node annotated under `key`.
     pub fn annotation(&self, id: NodeId, key: &str) -> Option<&'a Value> {
         self.hosts[id.index()].annotations.get(key)
+    }
+    /// The node's logical clocks, once it has used the clock service.
+    pub fn clocks(&self, id: NodeId) -> Option<&'a LogicalClocks> {
+        self.hosts[id.index()].clocks.as_deref()
     }
     /// The network (link states, reachability helpers).
     pub fn network(&self) -> &'a Network {

@@ -46,6 +46,16 @@ pub struct SwarmSpec {
     /// scenario already expects keeps the scenario's own terms.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub liveness: bool,
+    /// Draw crashes (the default). `false` keeps crashes out of every seed (a strike that
+    /// would crash pauses instead) for a protocol that does not tolerate them, such as
+    /// Lamport's mutual exclusion; the draws stay as they were, so the other faults do not
+    /// move.
+    #[serde(skip_serializing_if = "is_true")]
+    pub crashes: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Default for SwarmSpec {
@@ -58,6 +68,7 @@ impl Default for SwarmSpec {
             params: BTreeMap::new(),
             knobs: false,
             liveness: false,
+            crashes: true,
         }
     }
 }
@@ -154,6 +165,11 @@ pub fn swarm(
         down_ms_max: rng.between(20, dmax),
         max_down: None,
     });
+    let crash = crash.filter(|_| spec.crashes);
+    let tame = |fault: StrikeFault| match fault {
+        StrikeFault::Crash if !spec.crashes => StrikeFault::Pause,
+        other => other,
+    };
     let pause = coin(&mut rng, 2).then(|| PauseSpec {
         interval_ms_mean: interval(&mut rng),
         duration_ms_min: 10,
@@ -204,7 +220,7 @@ pub fn swarm(
         // its main progress key (what it decided may not have spread yet). Each rule fires
         // again and again with its own chance, so chains of such moments happen too.
         for _ in 0..rng.between(2, 4) {
-            let fault = strike_fault(&mut rng);
+            let fault = tame(strike_fault(&mut rng));
             let moment = if coin(&mut rng, 2) {
                 Moment::Leading
             } else {
@@ -230,7 +246,7 @@ pub fn swarm(
         // in the middle of an election. Drawn after the rules above, so those stay as they
         // were; their chances are lower, since an epoch changes on every node at once.
         for _ in 0..rng.below(3) {
-            let fault = strike_fault(&mut rng);
+            let fault = tame(strike_fault(&mut rng));
             let moment = Moment::draw(&mut rng);
             let pick = rng.below(1 << 16) as usize;
             let chance = permille(&mut rng, 20, 400);
@@ -293,6 +309,33 @@ mod tests {
             .role("duty", &["chief", "deputy"], &["hopeful"])
             .epoch("era")
             .progress(&["settled", "filed"])
+    }
+
+    #[test]
+    fn a_swarm_without_crashes_keeps_every_other_draw() {
+        let spec = SwarmSpec::default();
+        let calm = SwarmSpec {
+            crashes: false,
+            ..SwarmSpec::default()
+        };
+        let mut crashes = 0;
+        for seed in 1..40 {
+            let (a, b) = (
+                swarm(&spec, 8_000, seed, &words(), &[]),
+                swarm(&calm, 8_000, seed, &words(), &[]),
+            );
+            crashes += usize::from(a.nemesis.crash.is_some());
+            assert!(b.nemesis.crash.is_none());
+            assert!(
+                b.nemesis
+                    .strikes
+                    .iter()
+                    .all(|s| s.fault != StrikeFault::Crash)
+            );
+            assert_eq!(a.nemesis.pause, b.nemesis.pause);
+            assert_eq!(a.nemesis.strikes.len(), b.nemesis.strikes.len());
+        }
+        assert!(crashes > 0);
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! What a node handler can see and do: [`Ctx`], and the [`Effect`]s it buffers for the
 //! engine to apply after the handler returns.
 
+use super::clock::{LogicalClocks, Stamp, VClock};
 use super::{ClientId, NodeId, Protocol, RequestId, Rng, Store, Time, Value};
+
+/// What `vclock` reads for a node that never used the clock service.
+static ZERO_CLOCK: VClock = VClock::new();
 
 /// An action a node handler asked for, applied by the engine after the handler returns.
 #[derive(Debug)]
@@ -53,27 +57,35 @@ pub struct Ctx<'a, P: Protocol> {
     id: NodeId,
     nodes: u32,
     now: Time,
+    step: u64,
     rng: &'a mut Rng,
     store: &'a mut Store<P::Record>,
+    clocks: &'a mut Option<Box<LogicalClocks>>,
     effects: &'a mut Vec<Effect<P>>,
 }
 
 impl<'a, P: Protocol> Ctx<'a, P> {
-    /// Built by the engine for one handler call.
+    /// Built by the engine for one handler call, at step `step`; `clocks` is the node's
+    /// logical-clock service, allocated at its first use.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: NodeId,
         nodes: u32,
         now: Time,
+        step: u64,
         rng: &'a mut Rng,
         store: &'a mut Store<P::Record>,
+        clocks: &'a mut Option<Box<LogicalClocks>>,
         effects: &'a mut Vec<Effect<P>>,
     ) -> Self {
         Ctx {
             id,
             nodes,
             now,
+            step,
             rng,
             store,
+            clocks,
             effects,
         }
     }
@@ -179,5 +191,42 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         if ops > 0 {
             self.effects.push(Effect::Synced { ops });
         }
+    }
+
+    /// This node's Lamport time (0 before its first clock event). See
+    /// [`LogicalClocks`](super::LogicalClocks): the clocks move only through
+    /// [`Ctx::clock_event`], [`Ctx::stamp`] and [`Ctx::observe`], and survive crashes.
+    pub fn lamport(&self) -> u64 {
+        self.clocks.as_ref().map_or(0, |c| c.lamport())
+    }
+
+    /// This node's vector clock (the zero clock before its first clock event).
+    pub fn vclock(&self) -> &VClock {
+        match self.clocks.as_deref() {
+            Some(c) => c.vector(),
+            None => &ZERO_CLOCK,
+        }
+    }
+
+    /// A local event: Lamport time + 1, own entry of the vector clock + 1.
+    pub fn clock_event(&mut self) {
+        let (id, step) = (self.id, self.step);
+        self.clocks.get_or_insert_default().local(id, step);
+    }
+
+    /// A send event: ticks like [`Ctx::clock_event`] and returns the stamp to put into the
+    /// message (declare where it sits with [`Protocol::stamp_of`]). A message re-sent carries
+    /// the stamp of its first send.
+    pub fn stamp(&mut self) -> Stamp {
+        let (id, step) = (self.id, self.step);
+        self.clocks.get_or_insert_default().send(id, step)
+    }
+
+    /// A receive event: Lamport time = max(own, stamp's) + 1; vector clock = the entrywise
+    /// maximum with the stamp's, then own entry + 1. Call it for every stamped message
+    /// delivered, even one the protocol then ignores: delivery is what happens-before counts.
+    pub fn observe(&mut self, stamp: &Stamp) {
+        let (id, step) = (self.id, self.step);
+        self.clocks.get_or_insert_default().receive(id, step, stamp);
     }
 }

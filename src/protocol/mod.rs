@@ -25,7 +25,7 @@ mod value;
 mod vocabulary;
 
 pub use client::{ClientCtx, ClientEffect, ClientLogic, WorkloadConfig};
-pub use clock::{Causal, VClock};
+pub use clock::{Causal, HAPPENS_BEFORE, LogicalClocks, Stamp, VClock};
 pub use ctx::{Ctx, Effect};
 pub use explorable::Explorable;
 pub use knobs::{Knob, KnobValues, LiveCheck, Liveness};
@@ -233,6 +233,17 @@ pub trait Protocol: Sized + Clone + 'static {
     fn history_value(response: &Self::Response) -> Val {
         let _ = response;
         Val::Nil
+    }
+
+    /// The stamp a message carries, if it carries one (made by [`Ctx::stamp`]). The world
+    /// merges the stamp's hidden truth into the receiver's true vector time when the message
+    /// is delivered, whether or not the protocol observes it: a protocol that uses the clock
+    /// service must say here where its stamps sit, or its receives would not count. The
+    /// default, for protocols that do not use the service, says none (and costs nothing).
+    #[inline(always)]
+    fn stamp_of(msg: &Self::Msg) -> Option<&Stamp> {
+        let _ = msg;
+        None
     }
 
     /// What this protocol's annotations mean (which key is its role, its epoch, its

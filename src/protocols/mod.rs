@@ -41,6 +41,7 @@ pub mod abd;
 pub mod dynamo;
 pub mod fd;
 pub mod gossip;
+pub mod lamport;
 pub mod lease;
 pub mod multipaxos;
 pub mod paxos;
@@ -66,6 +67,7 @@ registry! {
     paxoscommit::PaxosCommit,
     dynamo::Dynamo,
     gossip::Gossip,
+    lamport::Lamport,
 }
 
 /// Something to do with a protocol type picked by name.

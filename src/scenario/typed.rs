@@ -185,7 +185,13 @@ fn add_liveness(json: &mut serde_json::Value, liveness: &crate::protocol::Livene
 }
 
 /// Names the engine itself fails runs under (the protocol's history check aside).
-const ENGINE_CHECKS: [&str; 3] = ["protocol_panic", "protocol_error", "event_budget"];
+/// `happens_before` is the clock service's: it fails only runs of protocols that use it.
+const ENGINE_CHECKS: [&str; 4] = [
+    "protocol_panic",
+    "protocol_error",
+    "event_budget",
+    crate::protocol::HAPPENS_BEFORE,
+];
 
 fn protocol_config<P: Protocol>(
     f: &ScenarioFile,

@@ -59,6 +59,9 @@ fn host_digest<P: Protocol>(host: &NodeHost<P>, ex: &Explorable<P>) -> u64 {
         timer.hash(&mut h);
     }
     host.held.hash(&mut h);
+    if let Some(c) = &host.clocks {
+        c.hash(&mut h); // only for nodes that use the clock service: other hashes stay put
+    }
     h.write_usize(host.annotations.len());
     for (k, v) in &host.annotations {
         h.text(k);

@@ -85,13 +85,20 @@ impl<P: Protocol> World<P> {
                 n,
                 self.nodes,
                 local,
+                self.step,
                 &mut host.rng,
                 &mut host.store,
+                &mut host.clocks,
                 &mut effects,
             );
             guarded(|| f(proto, &mut ctx))
         };
         let flow = match result {
+            Ok(()) if self.hosts[n.index()].clocks.is_some() && self.clock_failed(n) => {
+                let clocks = self.hosts[n.index()].clocks.as_deref();
+                let message = clocks.and_then(|c| c.failure()).unwrap_or_default();
+                Err(self.clock_failure(n, message.to_string()))
+            }
             Ok(()) if store_size(&self.hosts[n.index()].store) > self.bounds.records_max => {
                 let what = format!("the store of {n} (records and unsynced writes)");
                 Err(self.bound_reached("records_max", self.bounds.records_max, &what))
@@ -119,7 +126,12 @@ impl<P: Protocol> World<P> {
             return Ok(());
         };
         let shown = env.recorder.show(self.step, self.now, n, |out| {
-            guarded(|| proto.show(&host.store, out)).map_err(|m| format!("panicked: {m}"))
+            guarded(|| proto.show(&host.store, out)).map_err(|m| format!("panicked: {m}"))?;
+            if let Some(c) = host.clocks.as_deref() {
+                out.field("lamport_clock", &c.lamport());
+                out.field("vector_clock", &c.vector().to_string());
+            }
+            Ok(())
         });
         match shown {
             Ok(()) => Ok(()),
@@ -403,6 +415,12 @@ impl<P: Protocol> World<P> {
                 self.record_delivery(&m, env)?;
                 match (from, m.payload) {
                     (Endpoint::Node(src), Payload::Peer(msg)) => {
+                        if let Some(truth) = P::stamp_of(&msg).and_then(|s| s.truth()) {
+                            edit_host(&mut self.hosts[n.index()])
+                                .clocks
+                                .get_or_insert_default()
+                                .delivered(truth);
+                        }
                         self.call_node(n, env, |p, ctx| p.on_message(ctx, src, msg))?
                     }
                     (Endpoint::Client(c), Payload::Request { id, body }) => {

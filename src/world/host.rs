@@ -10,7 +10,7 @@ use crate::base::rng::Rng;
 use crate::base::types::Time;
 use crate::check::Status;
 use crate::history::OpId;
-use crate::protocol::{Protocol, RequestId, Value};
+use crate::protocol::{LogicalClocks, Protocol, RequestId, Value};
 use crate::storage::Store;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -110,6 +110,9 @@ pub struct NodeHost<P: Protocol> {
     pub(crate) timer_gen: u64,
     pub(crate) held: VecDeque<Held>,
     pub(crate) annotations: BTreeMap<&'static str, Value>,
+    /// The logical-clock service: `None` until the node's first clock event or the first
+    /// delivery of a stamped message to it. Survives crashes (see [`LogicalClocks`]).
+    pub(crate) clocks: Option<Box<LogicalClocks>>,
     /// The explorer's hash of this host, or 0 while unknown: computed once, shared by every
     /// copy of the world that shares the host, forgotten by [`edit_host`].
     pub(crate) digest: AtomicU64,
@@ -161,6 +164,10 @@ impl<P: Protocol> NodeHost<P> {
     pub fn annotation(&self, key: &str) -> Option<&Value> {
         self.annotations.get(key)
     }
+    /// The node's logical clocks, once it has used the clock service.
+    pub fn clocks(&self) -> Option<&LogicalClocks> {
+        self.clocks.as_deref()
+    }
 
     pub(crate) fn new(rng: Rng, clock: Clock, permanently_down: bool) -> Self {
         NodeHost {
@@ -176,6 +183,7 @@ impl<P: Protocol> NodeHost<P> {
             timer_gen: 0,
             held: VecDeque::new(),
             annotations: BTreeMap::new(),
+            clocks: None,
             digest: AtomicU64::new(0),
         }
     }
@@ -196,6 +204,7 @@ impl<P: Protocol + Clone> Clone for NodeHost<P> {
             timer_gen: self.timer_gen,
             held: self.held.clone(),
             annotations: self.annotations.clone(),
+            clocks: self.clocks.clone(),
             digest: AtomicU64::new(self.digest.load(Ordering::Relaxed)),
         }
     }

@@ -58,7 +58,9 @@ use crate::base::types::{ClientId, Endpoint, NodeId, Time};
 use crate::check::{FailureClass, Finding, Phase, Status, View};
 use crate::history::History;
 use crate::network::{LossReason, Network};
-use crate::protocol::{ClientEffect, ClientLogic, Effect, Protocol, WorkloadConfig};
+use crate::protocol::{
+    ClientEffect, ClientLogic, Effect, HAPPENS_BEFORE, Protocol, WorkloadConfig,
+};
 use crate::trace::{Payload, Record};
 use std::sync::Arc;
 
@@ -515,6 +517,29 @@ impl<P: Protocol> World<P> {
     pub(super) fn bound_reached(&self, limit: &str, value: u64, what: &str) -> Stop {
         let f = Finding::memory_bound(limit, value, what, self.step, self.now);
         Stop(Box::new(Stopped::Failed(f)))
+    }
+
+    /// Whether node `n`'s logical clocks disagree with the truth.
+    #[cold]
+    pub(super) fn clock_failed(&self, n: NodeId) -> bool {
+        self.hosts[n.index()]
+            .clocks
+            .as_deref()
+            .is_some_and(|c| c.failure().is_some())
+    }
+
+    /// The stop of a run whose protocol's logical clocks disagree with happens-before.
+    #[cold]
+    pub(super) fn clock_failure(&self, n: NodeId, message: String) -> Stop {
+        Stop(Box::new(Stopped::Failed(Finding {
+            check: HAPPENS_BEFORE.to_string(),
+            kind: "always".to_string(),
+            class: FailureClass::Safety,
+            step: self.step,
+            time: self.now,
+            nodes: vec![n],
+            message,
+        })))
     }
 
     pub(super) fn failed(&self, check: &str, nodes: Vec<NodeId>, message: String) -> Stop {

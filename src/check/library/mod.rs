@@ -15,6 +15,7 @@
 //! | [`Fenced`] | monitor | no write with a token (epoch) older than one already applied is applied: fencing, on the resource side |
 //! | [`AtMostOnce`] | invariant | no numbered item of a stream is applied (delivered) twice |
 //! | [`Fenced`] | monitor | no write is applied under a token (epoch) older than one already applied |
+//! | [`happens_before()`] | invariant | every node's logical clocks (the clock service) equal its true vector time at every clock event, and Lamport times grow along every message |
 //! | [`Annotations`] | monitor | what a node's annotations say (role, epoch, progress) is what its state is: the trace tells the truth |
 //!
 //! Each file says which protocols use its property, and its tests run a scripted protocol
@@ -32,6 +33,7 @@ mod annotations;
 mod at_most_once;
 mod convergence;
 mod fenced;
+mod happens_before;
 mod monotonic;
 mod one_leader;
 #[cfg(test)]
@@ -44,6 +46,7 @@ pub use annotations::Annotations;
 pub use at_most_once::{AtMostOnce, Tally};
 pub use convergence::{Convergence, map_difference};
 pub use fenced::Fenced;
+pub use happens_before::happens_before;
 pub use monotonic::{Monotonic, MonotonicEach};
 pub use one_leader::OneLeaderPerEpoch;
 
