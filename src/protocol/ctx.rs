@@ -2,7 +2,7 @@
 //! engine to apply after the handler returns.
 
 use super::clock::{LogicalClocks, Stamp, VClock};
-use super::{ClientId, NodeId, Protocol, RequestId, Rng, Store, Time, Value};
+use super::{ClientId, NodeId, Protocol, RequestId, Rng, Store, Synced, Time, Value};
 
 /// What `vclock` reads for a node that never used the clock service.
 static ZERO_CLOCK: VClock = VClock::new();
@@ -47,8 +47,10 @@ pub enum Effect<P: Protocol> {
     },
     /// The store was synced (recorded for the trace).
     Synced {
-        /// Operations made durable.
+        /// Operations made durable (lost, when `failed`).
         ops: usize,
+        /// The sync failed (a storage fault).
+        failed: bool,
     },
 }
 
@@ -185,12 +187,25 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         self.store.set_cell(key, record, bytes);
     }
 
-    /// Makes every pending write durable. Completes within this step.
-    pub fn sync(&mut self) {
-        let ops = self.store.sync();
+    /// Drops the log records before absolute index `upto` (pending until [`Ctx::sync`]):
+    /// the front of a log that a durable checkpoint now covers.
+    pub fn discard_before(&mut self, upto: u64) {
+        self.store.discard_before(upto);
+    }
+
+    /// Makes every pending write durable. Completes within this step. Under the storage
+    /// fault `sync_fails` it can fail: the pending writes are then lost for good, though
+    /// the node still reads them until it crashes, and the next sync reports success. A
+    /// protocol that claims to survive that fault must not treat those writes as durable.
+    pub fn sync(&mut self) -> Synced {
+        let (outcome, ops) = self.store.sync_checked();
         if ops > 0 {
-            self.effects.push(Effect::Synced { ops });
+            self.effects.push(Effect::Synced {
+                ops,
+                failed: outcome == Synced::Failed,
+            });
         }
+        outcome
     }
 
     /// This node's Lamport time (0 before its first clock event). See

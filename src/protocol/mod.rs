@@ -46,7 +46,7 @@ pub use crate::isolation::Isolation;
 pub use crate::kit::driver::{Driver, Generator, Verdict as ClientVerdict};
 pub use crate::kit::no_client::NoClient;
 pub use crate::lin::{HistoryCall, ModelKind, Val};
-pub use crate::storage::Store;
+pub use crate::storage::{Codec, Place, Store, Synced};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -288,6 +288,15 @@ pub trait Protocol: Sized + Clone + 'static {
     /// Whether, and how, the exhaustive explorer may fingerprint this protocol's state
     /// (`faultline explore`). The default, `None`, keeps the protocol out of it.
     fn explorable() -> Option<Explorable<Self>> {
+        None
+    }
+
+    /// How this protocol's records are written to the disk as bytes and read back
+    /// ([`Codec`]). Storage faults (torn writes, corruption, latent read errors, misdirected
+    /// writes) act on those bytes, so a scenario may give them only to a protocol with a
+    /// codec; the default, `None`, keeps its records typed and its disk honest (unsynced
+    /// writes still vanish at a crash, and failed syncs still apply).
+    fn codec() -> Option<Codec<Self::Record>> {
         None
     }
 

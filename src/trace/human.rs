@@ -179,7 +179,11 @@ pub fn format_line(v: &serde_json::Value) -> Option<String> {
         "sync" => (
             short(field(v, "node")),
             "# sync",
-            format!("{} ops durable", field(v, "ops")),
+            if v.get("failed").and_then(|f| f.as_bool()) == Some(true) {
+                format!("FAILED: {} ops lost", field(v, "ops"))
+            } else {
+                format!("{} ops durable", field(v, "ops"))
+            },
         ),
         "invoke" => (
             short(field(v, "client")),

@@ -189,8 +189,12 @@ pub enum Record<'a, P: Protocol> {
     Sync {
         /// Node.
         node: NodeId,
-        /// Operations made durable.
+        /// Operations made durable (or, when `failed`, lost).
         ops: usize,
+        /// The sync failed (a storage fault): its operations never reach the disk. Written
+        /// and folded only when true, so runs without storage faults are unchanged.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        failed: bool,
     },
     /// A client invoked an operation.
     Invoke {
@@ -300,7 +304,12 @@ impl<P: Protocol> Record<'_, P> {
                 h.word(tag(6, u64::from(node.0)));
                 timer.hash(h);
             }
-            Record::Sync { node, ops } => h.word(tag(9, u64::from(node.0) | ((*ops as u64) << 32))),
+            Record::Sync { node, ops, failed } => {
+                h.word(tag(9, u64::from(node.0) | ((*ops as u64) << 32)));
+                if *failed {
+                    h.word(tag(9, u64::MAX));
+                }
+            }
             // Display records are written, never folded (`Recorder::display`).
             Record::Armed { .. } | Record::Disarmed { .. } => {}
 
@@ -485,11 +494,14 @@ impl<P: Protocol> Record<'_, P> {
                 out.extend_from_slice(b",\"value\":");
                 json::value(out, value)?;
             }
-            Record::Sync { node, ops } => {
+            Record::Sync { node, ops, failed } => {
                 out.extend_from_slice(b",\"ev\":\"sync\",\"node\":");
                 json::node(out, *node);
                 out.extend_from_slice(b",\"ops\":");
                 json::uint(out, *ops as u64);
+                if *failed {
+                    out.extend_from_slice(b",\"failed\":true");
+                }
             }
             Record::Invoke {
                 op,
@@ -1517,6 +1529,12 @@ mod tests {
             Record::Sync {
                 node: NodeId(3),
                 ops: 2,
+                failed: false,
+            },
+            Record::Sync {
+                node: NodeId(3),
+                ops: 2,
+                failed: true,
             },
         ];
         // Steps that repeat, change, and come back with another time.
@@ -1698,6 +1716,7 @@ mod tests {
                 Record::Sync {
                     node,
                     ops: [0, 3, usize::MAX][k % 3],
+                    failed: k % 2 == 1,
                 },
             );
         }

@@ -252,8 +252,15 @@ impl<P: Protocol> World<P> {
                         .annotations
                         .insert(key, value);
                 }
-                Effect::Synced { ops } => {
-                    self.record(env, &Record::Sync { node: n, ops })?;
+                Effect::Synced { ops, failed } => {
+                    self.record(
+                        env,
+                        &Record::Sync {
+                            node: n,
+                            ops,
+                            failed,
+                        },
+                    )?;
                 }
             }
         }

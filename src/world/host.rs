@@ -176,7 +176,13 @@ impl<P: Protocol> NodeHost<P> {
             incarnation: 0,
             booted: false,
             permanently_down,
-            store: Store::new(),
+            store: {
+                let mut s = Store::new();
+                if let Some(c) = P::codec() {
+                    s.set_codec(c);
+                }
+                s
+            },
             clock,
             rng,
             timers: BTreeMap::new(),

@@ -160,7 +160,9 @@ impl Protocol for Toy {
             Act::Decide(slot, value) => self.decisions.push((slot, value)),
             Act::Append(v) => ctx.append(Rec::Entry(v)),
             Act::Truncate(len) => ctx.truncate(len),
-            Act::Sync => ctx.sync(),
+            Act::Sync => {
+                ctx.sync();
+            }
             Act::Ack(n) => self.acked = n,
             Act::Set(k, v) => {
                 self.state.insert(k, v);

@@ -101,7 +101,7 @@
       case "note": return o.node + " ~ " + o.key + " = " + short(o.value);
       case "fault": return "! fault " + short(o.fault) + " by " + o.origin + (o.detail ? " (" + o.detail + ")" : "");
       case "start": return o.node + " ^ " + (o.recover ? "recover" : "start") + " incarnation " + o.incarnation;
-      case "sync": return o.node + " # sync " + o.ops + " ops";
+      case "sync": return o.node + " # sync " + (o.failed ? "FAILED, " + o.ops + " ops lost" : o.ops + " ops");
       case "invoke": return o.client + " + invoke op " + o.op + " " + short(o.request);
       case "complete": return o.client + " - return op " + o.op + " " + short(o.outcome);
       case "phase": return "| phase " + o.phase;
