@@ -14,7 +14,9 @@
 
 use faultline::base::types::{ClientId, Endpoint, NodeId, Time};
 use faultline::protocol::RequestId;
-use faultline::protocols::raft::{Answer, Bugs, Config, Entry, Msg, Op, Raft, Record, Role, Timer};
+use faultline::protocols::raft::{
+    Answer, Bugs, Config, Entry, Hard, Msg, Op, Raft, Record, Role, Timer,
+};
 use faultline::script::{Envelope, Script, ScriptError};
 use faultline::sim::SimConfig;
 use faultline::trace::Payload;
@@ -146,7 +148,7 @@ fn raft(s: &Script<Raft>, n: NodeId) -> &Raft {
 
 fn entry(r: &Record) -> &Entry {
     match r {
-        Record::Entry(e) => e,
+        Record::Entry { entry: e, .. } => e,
         other => panic!("a log record that is not an entry: {other:?}"),
     }
 }
@@ -1032,8 +1034,14 @@ fn candidates_start_an_election_on_conversion() {
         (Role::Candidate, 2, Some(N2))
     );
     let store = s.world().hosts()[N2.index()].store();
-    assert_eq!(store.synced_cell("term"), Some(&Record::Term(2)));
-    assert_eq!(store.synced_cell("vote"), Some(&Record::Vote(Some(N2))));
+    for (copy, cell) in [(1, "hard#1"), (2, "hard#2")] {
+        let state = Hard {
+            term: 2,
+            vote: Some(N2),
+            repair: None,
+        };
+        assert_eq!(store.synced_cell(cell), Some(&Record::Hard { copy, state }));
+    }
     assert_eq!(
         s.due(N2, &Timer::Election),
         Some(Time::from_ms(70 + ELECTION_MS)),

@@ -46,7 +46,7 @@ pub use crate::isolation::Isolation;
 pub use crate::kit::driver::{Driver, Generator, Verdict as ClientVerdict};
 pub use crate::kit::no_client::NoClient;
 pub use crate::lin::{HistoryCall, ModelKind, Val};
-pub use crate::storage::{Codec, Place, Store, Synced};
+pub use crate::storage::{Codec, Damage, Place, Store, Synced};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

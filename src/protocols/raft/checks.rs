@@ -11,6 +11,7 @@ use crate::protocol::library::{
 };
 use crate::protocol::{StoreTally, Value, ratio};
 use std::fmt;
+use std::hash::Hash;
 
 // What the checks, the metrics and the tests read of a node: oracle code, kept here beside
 // the checks rather than in the protocol (mod.rs), as fd's and Multi-Paxos's are. No step of
@@ -93,18 +94,83 @@ pub(super) fn state_machine_safety() -> impl Monitor<Raft> {
     Agreement::new(
         "applied",
         "index",
-        |view, n, r: &Raft| (r.applied as usize).min(view.store(n).len()),
+        |view, n, r: &Raft| (r.applied as usize).min(intact(view.store(n).records()).len()),
         |view, n, _, i| (i as u64 + 1, EntryId::of(&view.store(n).records()[i])),
     )
 }
 
-/// Every committed entry is in the synced log of a majority.
+/// Every committed entry is in the synced log of a majority, or, on disks that lie, held or
+/// guarded by a majority: a node guards the entry at an index if its synced record there is
+/// damaged (it will find that at recovery) or its synced hard state carries a repair mark
+/// past that index (it votes only for logs at least as up to date as the one it lost).
 pub(super) fn committed_never_lost() -> impl Monitor<Raft> {
-    AckedSurvive::new(
-        |_, _, r: &Raft| r.commit as usize,
-        EntryId::of,
-        |e, index| format!("the entry {e} committed at index {index}"),
-    )
+    CommittedNeverLost {
+        intact: AckedSurvive::new(
+            |view, n, r: &Raft| (r.commit as usize).min(intact(view.store(n).records()).len()),
+            EntryId::of,
+            |e, index| format!("the entry {e} committed at index {index}"),
+        ),
+        committed: Vec::new(),
+    }
+}
+
+/// `committed_never_lost`: the library's incremental count of intact synced copies, and,
+/// only when that count falls short (a damaged copy), a count that includes the guards.
+#[derive(Clone, Hash)]
+pub(super) struct CommittedNeverLost<M> {
+    intact: M,
+    /// The committed entries, by position.
+    committed: Vec<EntryId>,
+}
+
+impl<M: Monitor<Raft> + Clone + Hash + 'static> Monitor<Raft> for CommittedNeverLost<M> {
+    fn check(&mut self, view: &View<'_, Raft>, trigger: Option<&Trigger>) -> Result<(), Failure> {
+        for node in touched(view) {
+            let Some(r) = view.node(node) else { continue };
+            let log = intact(view.store(node).records());
+            let upto = (r.commit as usize).min(log.len());
+            while self.committed.len() < upto {
+                self.committed.push(EntryId::of(&log[self.committed.len()]));
+            }
+        }
+        let short = self.intact.check(view, trigger);
+        if short.is_ok() {
+            return short;
+        }
+        let n = view.cluster_size();
+        let guards: Vec<(&[Record], u64)> = (0..n)
+            .map(NodeId)
+            .map(|x| {
+                let store = view.store(x);
+                let mark = ["hard#1", "hard#2"]
+                    .iter()
+                    .filter_map(|c| match store.synced_cell(c) {
+                        Some(Record::Hard { state, .. }) => state.repair.map(|(len, _)| len),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                (store.synced_records(), mark)
+            })
+            .collect();
+        for (k, c) in self.committed.iter().enumerate() {
+            let held = guards
+                .iter()
+                .filter(|(log, mark)| {
+                    *mark > k as u64
+                        || match log.get(k) {
+                            Some(r @ Record::Entry { .. }) => EntryId::of(r) == *c,
+                            Some(Record::Damaged { .. }) => true,
+                            _ => false,
+                        }
+                })
+                .count() as u32;
+            if held < quorum::majority(n) {
+                return short;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The term is synced before anything depends on it: it never goes down, restarts included.
@@ -140,11 +206,17 @@ pub(super) struct EntryId {
 }
 
 impl EntryId {
+    /// A damaged record is no entry: its id matches none (term `u64::MAX`).
     fn of(r: &Record) -> EntryId {
-        let e = entry(r);
-        EntryId {
-            term: e.term,
-            command: e.command.as_ref().map(|c| (c.client, c.id)),
+        match r {
+            Record::Entry { entry: e, .. } => EntryId {
+                term: e.term,
+                command: e.command.as_ref().map(|c| (c.client, c.id)),
+            },
+            _ => EntryId {
+                term: u64::MAX,
+                command: None,
+            },
         }
     }
 }
@@ -181,7 +253,7 @@ impl Monitor<Raft> for LogMatching {
             self.seen = vec![Vec::new(); n];
         }
         for node in touched(view) {
-            let log = view.store(node).records();
+            let log = intact(view.store(node).records());
             // The first index whose entry differs from what we saw last time.
             let old = &self.seen[node.index()];
             let mut from = old.len().min(log.len());
@@ -240,7 +312,7 @@ impl Monitor<Raft> for LeaderCompleteness {
         }
         for node in touched(view) {
             let Some(r) = view.node(node) else { continue };
-            let log = view.store(node).records();
+            let log = intact(view.store(node).records());
             // Learn newly committed entries from this node's commit index.
             let upto = (r.commit as usize).min(log.len());
             while self.committed.len() < upto {

@@ -26,15 +26,16 @@
 //! which check catches it.
 
 mod checks;
+mod disk;
 
 pub use crate::kit::kv::{Answer, Command, Op};
 
 use crate::kit::kv::{self, KvGenerator, KvMix, KvService, KvWorkload, Seen, Waiting};
 use crate::kit::quorum::{self, Quorum, quorum_value};
 use crate::protocol::{
-    ClientId, Ctx, Driver, Endpoint, Explorable, Failure, HistoryCall, HistoryCheck, Invariant,
-    Knob, Liveness, Metric, MetricDef, Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId,
-    Shown, Store, Time, Trigger, Val, View, Vocabulary,
+    ClientId, Codec, Ctx, Driver, Endpoint, Explorable, Failure, HistoryCall, HistoryCheck,
+    Invariant, Knob, Liveness, Metric, MetricDef, Monitor, NodeId, Outcome, Place, PropertyDef,
+    Protocol, RequestId, Shown, Store, Time, Trigger, Val, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,18 @@ pub struct Bugs {
     /// With `read_mode` `leader`: answer reads from the leader's state at once, without
     /// confirming it is still the leader (a deposed leader serves stale values).
     pub stale_leader_reads: bool,
+    /// Read the disk as a store without checksums would: a damaged record is taken for
+    /// whatever its bytes spell (a flipped bit in a term, a misdirected entry) and a torn
+    /// hard-state copy for its mix of new and old bytes.
+    pub no_checksums: bool,
+    /// At recovery, cut the log at the first damaged entry and carry on as if that were
+    /// all the node ever had, voting as usual: the unsafe fix of Alagappan et al. (FAST
+    /// 2018, "Protocol-Aware Recovery for Consensus-Based Storage"): a committed entry held
+    /// by a bare majority, one of them damaged, can be lost to an election.
+    pub truncate_on_damage: bool,
+    /// Take a failed sync for a good one: acknowledge (votes, AppendEntries, the leader's
+    /// own count) writes the disk never got (the PostgreSQL fsync error, 2018).
+    pub ignore_failed_sync: bool,
 }
 
 /// How the leader serves reads (`protocol.params.read_mode`).
@@ -139,16 +152,50 @@ pub struct Entry {
     pub command: Option<Command>,
 }
 
-/// What the store holds: log entries as records, term and vote as cells.
+/// The hard state (Figure 2's persistent currentTerm and votedFor) and the repair mark a
+/// node that found a damaged entry keeps until its log is repaired.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Hard {
+    /// currentTerm.
+    pub term: u64,
+    /// votedFor.
+    pub vote: Option<NodeId>,
+    /// After a damaged entry: the log's length as read (`L`) and the term at recovery (`T`,
+    /// at least every entry's term). Until the log is at least `L` long again the node does
+    /// not stand and votes only for a log at least as up to date as one ending at index `L`
+    /// with term `T` (docs/raft.md, "Raft on disks that lie").
+    pub repair: Option<(u64, u64)>,
+}
+
+/// What the store holds: log entries as records, the hard state in two cells (`hard#1`,
+/// `hard#2`, copies of one value). On the disk each is checksummed (module `disk`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Record {
-    /// A log entry.
-    Entry(Entry),
-    /// currentTerm (cell `"term"`).
-    Term(u64),
-    /// votedFor (cell `"vote"`).
-    Vote(Option<NodeId>),
+    /// A log entry, with its absolute place in the log (index − 1), which its checksum
+    /// covers, so an entry written to the wrong place reads as damaged.
+    Entry {
+        /// Absolute place (0 for index 1).
+        at: u64,
+        /// The entry.
+        entry: Entry,
+    },
+    /// A copy of the hard state (cell `hard#1` or `hard#2`).
+    Hard {
+        /// Which copy (1 or 2).
+        copy: u8,
+        /// The hard state.
+        state: Hard,
+    },
+    /// What a read of a damaged place returns: the checksum failed, the record was at the
+    /// wrong place, or the disk could not read it. `spelled` is what the bytes say, which
+    /// only a store without checksums believes.
+    Damaged {
+        /// Where it was read.
+        place: Place,
+        /// What the bytes spell (a record of the place's kind).
+        spelled: Option<Box<Record>>,
+    },
 }
 
 /// Messages between nodes (§5, Figure 2).
@@ -290,6 +337,12 @@ pub struct Raft {
     acked: Vec<u64>,
     /// Leader, `read_mode` `leader`: reads waiting to be served.
     reads: Vec<PendingRead>,
+    /// The repair mark (see [`Hard::repair`]): set at recovery from a damaged entry, kept
+    /// in the hard state, cleared once the log is as long again.
+    repair: Option<(u64, u64)>,
+    /// How long a prefix of the log is known to be on the disk as the node reads it: what a
+    /// failed sync forces the node to write again.
+    durable: u64,
 }
 
 /// A read the leader will answer once it knows it is safe.
@@ -304,14 +357,50 @@ struct PendingRead {
     round: u64,
 }
 
+/// What a damaged record in the log reads as to code that needs an entry (the checks, while
+/// a node is down, see its disk before recovery rewrites it): no command, term 0.
+static NO_ENTRY: Entry = Entry {
+    term: 0,
+    command: None,
+};
+
 fn entry(r: &Record) -> &Entry {
     match r {
-        Record::Entry(e) => e,
-        _ => unreachable!("the record log holds only entries"),
+        Record::Entry { entry, .. } => entry,
+        _ => &NO_ENTRY,
     }
 }
 
+/// The log up to its first record that is not a whole entry.
+fn intact(log: &[Record]) -> &[Record] {
+    let end = log
+        .iter()
+        .position(|r| !matches!(r, Record::Entry { .. }))
+        .unwrap_or(log.len());
+    &log[..end]
+}
+
 impl Raft {
+    /// Appends an entry at the end of the log (its absolute place goes into the record).
+    fn append_entry(ctx: &mut Ctx<'_, Self>, entry: Entry) {
+        let at = ctx.store().first_index() + ctx.store().len() as u64;
+        ctx.append(Record::Entry { at, entry });
+    }
+
+    /// Drops the log from position `len` on.
+    fn truncate_log(&mut self, ctx: &mut Ctx<'_, Self>, len: usize) {
+        ctx.truncate(len);
+        self.durable = self.durable.min(len as u64);
+    }
+
+    /// Whether a candidate's last entry is at least as up to date as this node's (§5.4.1),
+    /// and, while a repair is pending, as the stand-in for what the node lost: an entry at
+    /// index `L` of term `T`.
+    fn up_to_date(&self, ctx: &Ctx<'_, Self>, last_index: u64, last_term: u64) -> bool {
+        let ok = |(i, t): (u64, u64)| last_term > t || (last_term == t && last_index >= i);
+        ok(Self::last(ctx)) && self.repair.is_none_or(ok)
+    }
+
     fn last(ctx: &Ctx<'_, Self>) -> (u64, u64) {
         let log = ctx.store().records();
         (
@@ -345,19 +434,67 @@ impl Raft {
         ctx.set_timer(Timer::Election, t);
     }
 
-    /// Writes term and vote; syncs unless the bug says to answer first.
-    fn persist(&mut self, ctx: &mut Ctx<'_, Self>) {
-        ctx.write_cell("term", Record::Term(self.term));
-        ctx.write_cell("vote", Record::Vote(self.vote));
-        self.flush(ctx);
+    /// Writes both copies of the hard state (pending until a sync).
+    fn write_hard(&self, ctx: &mut Ctx<'_, Self>) {
+        let state = Hard {
+            term: self.term,
+            vote: self.vote,
+            repair: self.repair,
+        };
+        for copy in [1, 2] {
+            ctx.write_cell(disk::hard_cell(copy), Record::Hard { copy, state });
+        }
     }
 
-    fn flush(&mut self, ctx: &mut Ctx<'_, Self>) {
+    /// Writes term and vote; syncs unless the bug says to answer first. Returns whether
+    /// they are durable (what may be acknowledged).
+    fn persist(&mut self, ctx: &mut Ctx<'_, Self>) -> bool {
+        self.write_hard(ctx);
+        self.flush(ctx)
+    }
+
+    /// Syncs unless the bug says to answer first; returns whether the writes are durable.
+    fn flush(&mut self, ctx: &mut Ctx<'_, Self>) -> bool {
         if self.config.bugs.reply_before_sync {
             self.unsynced = true; // synced later, at the next timer
+            true
         } else {
-            ctx.sync();
+            self.sync(ctx)
         }
+    }
+
+    /// Syncs. A failed sync lost every write since the last good one, though the node
+    /// still reads them: it writes the hard state and the log from the last prefix known
+    /// to be on the disk again, and syncs once more. Returns whether all is durable.
+    fn sync(&mut self, ctx: &mut Ctx<'_, Self>) -> bool {
+        let len = ctx.store().len() as u64;
+        if ctx.sync().is_done() || self.config.bugs.ignore_failed_sync {
+            self.durable = len;
+            return true;
+        }
+        self.write_hard(ctx);
+        let keep = self.durable.min(len) as usize;
+        let tail: Vec<Record> = ctx.store().records()[keep..].to_vec();
+        if let Some(last) = keep.checked_sub(1).filter(|_| tail.is_empty()) {
+            // The lost writes may have held a truncation: rewrite the last entry, which
+            // writes the truncation again.
+            let r = ctx.store().records()[last].clone();
+            ctx.truncate(last);
+            ctx.append(r);
+        } else if tail.is_empty() {
+            Self::append_entry(ctx, NO_ENTRY.clone());
+            ctx.truncate(0);
+        } else {
+            ctx.truncate(keep);
+            for r in tail {
+                ctx.append(r);
+            }
+        }
+        let done = ctx.sync().is_done();
+        if done {
+            self.durable = len;
+        }
+        done
     }
 
     fn set_role(&mut self, ctx: &mut Ctx<'_, Self>, role: Role) {
@@ -397,9 +534,13 @@ impl Raft {
         self.term += 1;
         self.vote = Some(self.id);
         self.leader = None;
-        self.persist(ctx);
+        let durable = self.persist(ctx);
         ctx.annotate("term", self.term);
         self.set_role(ctx, Role::Candidate);
+        if !durable {
+            self.reset_election(ctx); // the vote for itself is not on the disk: stand later
+            return;
+        }
         self.votes = Quorum::majority(self.n);
         self.votes.add(self.id);
         let (last_index, last_term) = Self::last(ctx);
@@ -445,8 +586,7 @@ impl Raft {
         last_index: u64,
         last_term: u64,
     ) {
-        let (my_index, my_term) = Self::last(ctx);
-        let up_to_date = last_term > my_term || (last_term == my_term && last_index >= my_index);
+        let up_to_date = self.up_to_date(ctx, last_index, last_term);
         let now = ctx.now();
         let leader_recent = self.role == Role::Leader
             || self
@@ -485,16 +625,20 @@ impl Raft {
         ctx.annotate("leader", self.id);
         ctx.cancel_timer(Timer::Election);
         // A no-op of the new term lets earlier entries commit (§8, and §5.4.2).
-        ctx.append(Record::Entry(Entry {
-            term: self.term,
-            command: None,
-        }));
-        self.flush(ctx);
+        Self::append_entry(
+            ctx,
+            Entry {
+                term: self.term,
+                command: None,
+            },
+        );
+        let durable = self.flush(ctx);
         let (last, _) = Self::last(ctx);
         self.next = vec![last; self.n as usize];
         self.matched = vec![0; self.n as usize];
         self.acked = vec![0; self.n as usize];
-        self.matched[self.id.index()] = last;
+        // The leader counts itself only for what is on its disk.
+        self.matched[self.id.index()] = if durable { last } else { self.durable };
         self.broadcast_append(ctx);
         ctx.set_timer(Timer::Heartbeat, Time::from_ms(self.config.heartbeat_ms));
         if self.config.check_quorum {
@@ -611,14 +755,13 @@ impl Raft {
         if term > self.term {
             self.become_follower(ctx, term);
         }
-        let (my_index, my_term) = Self::last(ctx);
-        let up_to_date = last_term > my_term || (last_term == my_term && last_index >= my_index);
+        let up_to_date = self.up_to_date(ctx, last_index, last_term);
         let free = self.vote.is_none() || self.vote == Some(from);
-        let granted =
+        let mut granted =
             term == self.term && free && (up_to_date || self.config.bugs.skip_up_to_date_check);
         if granted {
             self.vote = Some(from);
-            self.persist(ctx);
+            granted = self.persist(ctx); // a vote the disk does not hold is not given
             self.reset_election(ctx);
         }
         ctx.send(
@@ -714,12 +857,23 @@ impl Raft {
                 if matches && !self.config.bugs.truncate_on_match {
                     continue;
                 }
-                ctx.truncate(index as usize - 1);
+                self.truncate_log(ctx, index as usize - 1);
             }
-            ctx.append(Record::Entry(e));
+            Self::append_entry(ctx, e);
         }
-        self.flush(ctx);
+        if !self.flush(ctx) {
+            return; // nothing is acknowledged that the disk may not hold; the leader resends
+        }
         let matched = prev_index + count;
+        if self
+            .repair
+            .is_some_and(|(len, _)| ctx.store().len() as u64 >= len)
+        {
+            // The log is as long as before the damage, and matches this term's leader's.
+            self.repair = None;
+            ctx.annotate("repaired", ctx.store().len() as u64);
+            self.persist(ctx);
+        }
         if commit > self.commit {
             let new_commit = commit.min(matched);
             if new_commit > self.commit {
@@ -803,6 +957,117 @@ impl Raft {
     }
 }
 
+/// Recovery from the disk as it reads after a crash (docs/raft.md, "Raft on disks that lie").
+impl Raft {
+    /// The hard state from its two copies. Both are written together and synced before
+    /// anything depends on them, so copies that read whole differ only when a crash tore the
+    /// second write (the newer value was never acknowledged): take the higher term, and in
+    /// one term the vote that is set and the larger repair mark, which is never less safe.
+    /// Copies that differ or are damaged are written again. With `no_checksums` the node
+    /// believes the first copy, as a store with one copy and no checksum would.
+    fn recover_hard(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let naive = self.config.bugs.no_checksums;
+        let mut best: Option<Hard> = None;
+        let mut present = false;
+        let mut rewrite = false;
+        for copy in [1, 2] {
+            let cell = ctx.store().cell(disk::hard_cell(copy));
+            present |= cell.is_some();
+            let read = match cell {
+                Some(Record::Hard { state, .. }) => Some(*state),
+                Some(Record::Damaged {
+                    spelled: Some(s), ..
+                }) if naive => match **s {
+                    Record::Hard { state, .. } => Some(state),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if naive && best.is_some() {
+                break;
+            }
+            rewrite |= read.is_none() || best.is_some_and(|b| Some(b) != read);
+            best = match (best, read) {
+                (None, r) | (r, None) => r,
+                (Some(a), Some(b)) if a.term != b.term => Some(if a.term > b.term { a } else { b }),
+                (Some(a), Some(b)) => Some(Hard {
+                    term: a.term,
+                    vote: a.vote.or(b.vote),
+                    repair: a.repair.max(b.repair),
+                }),
+            };
+        }
+        let hard = match best {
+            Some(h) => h,
+            // Never written: a first boot that crashed before its first sync.
+            None if !present => Hard::default(),
+            // No copy reads (the atlas promises one will): the term and vote are unknown,
+            // so the node never votes or stands again.
+            None => Hard {
+                term: 0,
+                vote: None,
+                repair: Some((u64::MAX, u64::MAX)),
+            },
+        };
+        self.term = hard.term;
+        self.vote = hard.vote;
+        self.repair = hard.repair;
+        if rewrite && present {
+            self.persist(ctx);
+        }
+    }
+
+    /// The log: a damaged entry (failed checksum, wrong place, unreadable) may be one that
+    /// was committed, and the node cannot tell a torn last write (never acknowledged) from a
+    /// corrupted one that was. It cuts its log before the first damaged entry, and keeps a
+    /// repair mark `(L, T)`: the length it read and its term, an upper bound of every term in
+    /// its log. Until the log is `L` long again it does not stand, and grants votes only to a
+    /// log at least as up to date as one of length `L` ending in term `T`, which is at least
+    /// as up to date as the log it lost: so every candidate it votes for holds what that log
+    /// held of the committed entries (§5.4.1's argument, with the stand-in for the lost log).
+    fn recover_log(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let log = ctx.store().records();
+        let Some(bad) = log.iter().position(|r| !matches!(r, Record::Entry { .. })) else {
+            if self.repair.is_some_and(|(len, _)| log.len() as u64 >= len) {
+                self.repair = None;
+                self.persist(ctx);
+            }
+            return;
+        };
+        let read = log.len() as u64;
+        // What the bytes spell, which only a store without checksums believes.
+        let spelled: Vec<Entry> = log[bad..]
+            .iter()
+            .map(|r| match r {
+                Record::Entry { entry, .. } => entry.clone(),
+                Record::Damaged {
+                    spelled: Some(s), ..
+                } => entry(s).clone(),
+                _ => NO_ENTRY.clone(),
+            })
+            .collect();
+        ctx.annotate("damaged_at", bad as u64 + 1);
+        if self.config.bugs.no_checksums {
+            self.truncate_log(ctx, bad);
+            for e in spelled {
+                Self::append_entry(ctx, e);
+            }
+        } else if self.config.bugs.truncate_on_damage {
+            self.truncate_log(ctx, bad);
+        } else {
+            let mark = (read, self.term);
+            self.repair = Some(
+                self.repair
+                    .map_or(mark, |(l, t)| (l.max(mark.0), t.max(mark.1))),
+            );
+            ctx.annotate("repair_to", read);
+            self.write_hard(ctx);
+            self.truncate_log(ctx, bad);
+        }
+        self.sync(ctx);
+    }
+}
+
 impl Protocol for Raft {
     const NAME: &'static str = "raft";
     type Config = Config;
@@ -836,6 +1101,8 @@ impl Protocol for Raft {
             round: 0,
             acked: vec![0; nodes as usize],
             reads: Vec::new(),
+            repair: None,
+            durable: 0,
         }
     }
 
@@ -845,19 +1112,21 @@ impl Protocol for Raft {
         Ok(())
     }
 
+    fn codec() -> Option<Codec<Record>> {
+        Some(disk::codec())
+    }
+
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         ctx.annotate("role", Role::Follower.name());
         self.reset_election(ctx);
     }
 
     fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
-        // Only what was synced survived: term, vote and the log (§5, Figure 2).
-        if let Some(Record::Term(t)) = ctx.store().cell("term") {
-            self.term = *t;
-        }
-        if let Some(Record::Vote(v)) = ctx.store().cell("vote") {
-            self.vote = *v;
-        }
+        // Only what was synced survived: term, vote and the log (§5, Figure 2), as the disk
+        // reads now (docs/raft.md, "Raft on disks that lie").
+        self.recover_hard(ctx);
+        self.recover_log(ctx);
+        self.durable = ctx.store().len() as u64;
         ctx.annotate("term", self.term);
         self.on_start(ctx);
     }
@@ -910,12 +1179,16 @@ impl Protocol for Raft {
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         if self.unsynced {
-            ctx.sync(); // the reply_before_sync bug syncs late, here
+            self.sync(ctx); // the reply_before_sync bug syncs late, here
             self.unsynced = false;
         }
         match timer {
             Timer::Election => {
-                if self.role != Role::Leader {
+                if self.repair.is_some() {
+                    // A node whose log lost entries to damage does not stand until it is
+                    // repaired: it could lack a committed entry.
+                    self.reset_election(ctx);
+                } else if self.role != Role::Leader {
                     if self.config.pre_vote {
                         self.start_pre_vote(ctx);
                     } else {
@@ -980,13 +1253,18 @@ impl Protocol for Raft {
             self.serve_reads(ctx);
             return;
         }
-        ctx.append(Record::Entry(Entry {
-            term: self.term,
-            command: Some(Command { client, id, op }),
-        }));
-        self.flush(ctx);
+        Self::append_entry(
+            ctx,
+            Entry {
+                term: self.term,
+                command: Some(Command { client, id, op }),
+            },
+        );
+        let durable = self.flush(ctx);
         let (last, _) = Self::last(ctx);
-        self.matched[self.id.index()] = last;
+        if durable {
+            self.matched[self.id.index()] = last;
+        }
         self.waiting.insert(last, client, id);
         self.broadcast_append(ctx);
         self.advance_commit(ctx);
@@ -1209,11 +1487,12 @@ impl Protocol for Raft {
 
     fn record_bytes(r: &Record) -> u64 {
         match r {
-            Record::Entry(e) => match &e.command {
+            Record::Entry { entry: e, .. } => match &e.command {
                 None => 16,
                 Some(c) => 32 + c.op.payload_bytes(),
             },
-            Record::Term(_) | Record::Vote(_) => 8,
+            Record::Hard { .. } => 32,
+            Record::Damaged { .. } => 8,
         }
     }
 }
