@@ -45,6 +45,11 @@ impl Raft {
     pub fn voted_for(&self) -> Option<NodeId> {
         self.vote
     }
+    /// The repair mark `(L, T)` of a node that found a damaged entry at recovery, until its
+    /// log is `L` long again (docs/raft.md, "Raft on disks that lie").
+    pub fn repair_mark(&self) -> Option<(u64, u64)> {
+        self.repair
+    }
     /// The leader this node knows of in its current term (itself when it leads).
     pub fn leader(&self) -> Option<NodeId> {
         self.leader
