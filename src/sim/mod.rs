@@ -139,10 +139,15 @@ impl<P: Protocol> Simulation<P> {
             network.set_link_model(*from, *to, model.clone());
         }
         let world = config.world();
-        let nemesis = config
-            .nemesis
-            .clone()
-            .map(|c| Nemesis::new(c, n, config.seed));
+        let nemesis = config.nemesis.clone().map(|mut c| {
+            // Random storage faults draw the atlas's kinds unless the nemesis names its own.
+            if let (Some(d), Some(atlas)) = (c.disk.as_mut(), config.atlas.as_ref()) {
+                if d.kinds.is_empty() {
+                    d.kinds = atlas.faults.clone();
+                }
+            }
+            Nemesis::new(c, n, config.seed)
+        });
         let mut sim = Simulation {
             world,
             sched: Sched {

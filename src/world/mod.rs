@@ -30,6 +30,7 @@
 //! itself (the driver does).
 
 mod action;
+mod disk;
 mod fault;
 mod fingerprint;
 mod flight;
@@ -121,6 +122,8 @@ pub struct World<P: Protocol> {
     /// Scratch space reused by every handler call (no allocation per step).
     effects: Vec<Effect<P>>,
     client_effects: Vec<ClientEffect<P>>,
+    /// The fault atlas and its random stream, when the scenario declares an atlas.
+    disk: Option<Box<disk::DiskWorld>>,
 }
 
 /// A world is `Clone` when the protocol's state and its clients are: a driver may explore
@@ -152,6 +155,7 @@ where
             clocks_frozen: self.clocks_frozen,
             effects: Vec::new(),
             client_effects: Vec::new(),
+            disk: self.disk.clone(),
         }
     }
 }
@@ -221,6 +225,7 @@ impl<P: Protocol> World<P> {
             clocks_frozen: false,
             effects: Vec::new(),
             client_effects: Vec::new(),
+            disk: None,
         }
     }
 
