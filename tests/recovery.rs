@@ -106,3 +106,22 @@ fn a_sweep_reports_recovery_per_seed_and_folded() {
     }
     assert_eq!(json["recovery_by_seed"][0]["seed"], 1);
 }
+
+#[test]
+fn every_bundled_protocol_declares_what_serving_is() {
+    use faultline::protocol::Protocol;
+    use faultline::protocols::{PROTOCOLS, ProtocolVisitor, with_protocol};
+    struct Declared;
+    impl ProtocolVisitor for Declared {
+        type Output = bool;
+        fn visit<P: Protocol>(self) -> bool {
+            !P::vocabulary().serves.is_empty()
+        }
+    }
+    for name in PROTOCOLS {
+        assert!(
+            with_protocol(name, Declared).unwrap(),
+            "{name} does not declare `serves` in its vocabulary"
+        );
+    }
+}

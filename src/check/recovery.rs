@@ -137,6 +137,14 @@ impl Recovery {
         };
         let mut node = Vec::new();
         let mut cluster = Vec::new();
+        // Each node's latest outage.
+        let mut last: Vec<Option<usize>> = Vec::new();
+        for (i, o) in self.outages.iter().enumerate() {
+            if last.len() <= o.node.index() {
+                last.resize(o.node.index() + 1, None);
+            }
+            last[o.node.index()] = Some(i);
+        }
         for (i, o) in self.outages.iter().enumerate() {
             if let Some(d) = o.node_after {
                 node.push(d);
@@ -154,8 +162,8 @@ impl Recovery {
             }
             // Down at the end from this outage: a crash, no restart since, no later outage
             // of the same node (which would be the one it is down from).
-            let later = self.outages[i + 1..].iter().any(|l| l.node == o.node);
-            if o.crash && !later && self.down.get(o.node.index()).copied().unwrap_or(false) {
+            let latest = last.get(o.node.index()) == Some(&Some(i));
+            if o.crash && latest && self.down.get(o.node.index()).copied().unwrap_or(false) {
                 r.down_at_end += 1;
             }
         }
