@@ -33,7 +33,10 @@ fn a_crashed_node_that_restarts_serves_again_within_the_budget() {
     let r = scn.run(1, None).unwrap();
     let rec = r.recovery.expect("every run with checks measures recovery");
     assert_eq!((rec.outages, rec.crashes), (1, 1));
-    assert_eq!((rec.recovered, rec.not_recovered, rec.down_at_end), (1, 0, 0));
+    assert_eq!(
+        (rec.recovered, rec.not_recovered, rec.down_at_end),
+        (1, 0, 0)
+    );
     assert_eq!(rec.rate, Some(1.0));
     // Down for 2 s, so it serves again no sooner than that.
     let node = rec.node_ms_median.unwrap();
@@ -65,10 +68,19 @@ fn a_scenario_may_bound_a_recovery_figure() {
         faults,
         r#", {"metric": "recovery.node_ms_max", "at_most": 3000}"#,
     );
-    let r = load::<Raft>("test", &held, &[]).unwrap().run(1, None).unwrap();
+    let r = load::<Raft>("test", &held, &[])
+        .unwrap()
+        .run(1, None)
+        .unwrap();
     assert_eq!(r.verdict, faultline::sim::Verdict::Pass, "{:?}", r.verdict);
-    let broken = leader_crash(faults, r#", {"metric": "recovery.node_ms_max", "at_most": 1000}"#);
-    let r = load::<Raft>("test", &broken, &[]).unwrap().run(1, None).unwrap();
+    let broken = leader_crash(
+        faults,
+        r#", {"metric": "recovery.node_ms_max", "at_most": 1000}"#,
+    );
+    let r = load::<Raft>("test", &broken, &[])
+        .unwrap()
+        .run(1, None)
+        .unwrap();
     assert!(
         matches!(&r.verdict, faultline::sim::Verdict::Fail(f) if f.check == "recovery.node_ms_max"),
         "{:?}",
@@ -90,7 +102,11 @@ fn a_sweep_reports_recovery_per_seed_and_folded() {
     assert_eq!(order, [1, 2, 3, 4, 5, 6]);
     let a = &report.recovery;
     assert_eq!(a.runs, 6);
-    let outages: u64 = report.recovery_by_seed.iter().map(|s| s.figures.outages).sum();
+    let outages: u64 = report
+        .recovery_by_seed
+        .iter()
+        .map(|s| s.figures.outages)
+        .sum();
     assert_eq!(a.outages, outages);
     assert!(outages > 0, "the swarm takes nodes out of service");
     let max = report
@@ -100,7 +116,13 @@ fn a_sweep_reports_recovery_per_seed_and_folded() {
         .fold(0.0, f64::max);
     assert_eq!(a.node_ms_max, Some(max));
     let json = serde_json::to_value(&report).unwrap();
-    for field in ["rate", "node_ms_median", "node_ms_max", "cluster_ms_median", "cluster_ms_max"] {
+    for field in [
+        "rate",
+        "node_ms_median",
+        "node_ms_max",
+        "cluster_ms_median",
+        "cluster_ms_max",
+    ] {
         assert!(json["recovery"].get(field).is_some(), "{field}");
         assert!(json["recovery_by_seed"][0].get(field).is_some(), "{field}");
     }
