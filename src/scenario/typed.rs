@@ -457,6 +457,7 @@ fn typed_config<P: Protocol>(
                 P::metrics()
                     .iter()
                     .flat_map(|m| (m.make)(&protocol).report())
+                    .chain(crate::check::RecoveryReport::default().metrics())
                     .collect()
             });
             if crate::check::reported_name(names.keys().map(String::as_str), metric).is_none() {

@@ -19,6 +19,7 @@ mod coverage;
 mod queue;
 mod report;
 
+pub use crate::check::{RecoveryAggregate, RecoveryReport};
 pub use crate::network::Order;
 pub use crate::world::{
     Bounds, ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, HISTORY_MAX_DEFAULT, MsgRef,
@@ -739,12 +740,13 @@ impl<P: Protocol> Simulation<P> {
             time_end: now,
             faults_injected: self.world.faults_applied(),
             checks_evaluated: self.sched.checks.evaluations(),
-            checks: self.sched.checks.report(failed),
+            checks: self.sched.checks.report(failed, now),
             network: self.world.network().stats(),
             storage: self.world.hosts().iter().map(|h| h.store.stats()).collect(),
             incarnations: self.world.hosts().iter().map(|h| h.incarnation).collect(),
             ops: self.world.history().counts(),
-            metrics: self.sched.checks.metrics(),
+            metrics: self.sched.checks.metrics_at(now),
+            recovery: self.sched.checks.recovery(now),
             records: self.recorder.records(),
             fingerprint: self.recorder.fingerprint(),
             history_check: self.history_check.clone(),
@@ -943,6 +945,10 @@ impl<P: Protocol> Driver<P> for Sched<P> {
                 }
                 return;
             }
+            Consequence::Served(node) => {
+                self.checks.on_served(node, now);
+                return;
+            }
         };
         self.queue.push(at, ev);
     }
@@ -950,6 +956,11 @@ impl<P: Protocol> Driver<P> for Sched<P> {
     #[inline(always)]
     fn watches_sends(&self) -> bool {
         !self.chosen.is_empty()
+    }
+
+    #[inline(always)]
+    fn wants_serves(&self) -> bool {
+        self.checks.wants_serves()
     }
 
     fn chosen(
