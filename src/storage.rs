@@ -410,10 +410,16 @@ impl<R: Clone> Store<R> {
     /// fails in the middle of write number `cut_op` (counted from 0, taken modulo the number
     /// pending), which leaves the first `cut_byte` bytes of its record (taken modulo its
     /// length, at least 1) and the rest of its place as it was; the writes after it are lost.
-    /// Truncations and discards are atomic: a cut that falls on one loses it. Needs a codec
-    /// and something pending; otherwise a plain crash. Returns the writes lost and what the
-    /// tear did.
-    pub fn crash_torn(&mut self, cut_op: u64, cut_byte: u64) -> (usize, Struck) {
+    /// Truncations and discards are atomic, and so is a cell write for which `tear_cell`
+    /// says no (the fault atlas may spare cells): a cut that falls on one loses it whole.
+    /// Needs a codec and something pending; otherwise a plain crash. Returns the writes lost
+    /// and what the tear did.
+    pub fn crash_torn(
+        &mut self,
+        cut_op: u64,
+        cut_byte: u64,
+        tear_cell: &dyn Fn(&'static str) -> bool,
+    ) -> (usize, Struck) {
         let n = self.pending.len();
         let Some(codec) = self.codec.filter(|_| n > 0) else {
             let lost = self.crash();
@@ -437,7 +443,7 @@ impl<R: Clone> Store<R> {
                 Place::Record(self.synced.first + self.synced.records.len() as u64),
                 r,
             )),
-            Op::SetCell(key, r) => Some((Place::Cell(key), r)),
+            Op::SetCell(key, r) if tear_cell(key) => Some((Place::Cell(key), r)),
             _ => None,
         };
         match torn {
@@ -476,7 +482,7 @@ impl<R: Clone> Store<R> {
             }
             None => {
                 struck.detail = format!(
-                    "{k} of {n} pending writes reached the disk whole; the cut fell on a truncation, which is lost whole"
+                    "{k} of {n} pending writes reached the disk whole; the cut fell on a write that cannot tear, lost whole"
                 );
             }
         }
@@ -533,6 +539,11 @@ impl<R: Clone> Store<R> {
     /// Whether storage faults can act on this store.
     pub fn has_codec(&self) -> bool {
         self.codec.is_some()
+    }
+
+    /// The names of the cells on the disk.
+    pub fn synced_cell_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.synced.cells.keys().copied()
     }
 
     /// Places damaged on the disk and not rewritten since.
@@ -719,7 +730,7 @@ mod tests {
         s.append(0x0403_0201, 4);
         s.append(9, 4);
         // Power fails during the second pending write, after 2 of its 4 bytes.
-        let (lost, struck) = s.crash_torn(1, 1);
+        let (lost, struck) = s.crash_torn(1, 1, &|_| true);
         assert_eq!(lost, 1);
         assert_eq!(struck.damaged, vec![Place::Record(2)]);
         assert_eq!(s.records(), &[7, 0x0403_0201, 9 & 0xffff]);
@@ -732,7 +743,7 @@ mod tests {
         s.set_cell("meta", 0xAAAA_AAAA, 4);
         s.sync();
         s.set_cell("meta", 0x1111_1111, 4);
-        let (_, struck) = s.crash_torn(0, 0);
+        let (_, struck) = s.crash_torn(0, 0, &|_| true);
         assert_eq!(struck.damaged, vec![Place::Cell("meta")]);
         assert_eq!(s.cell("meta"), Some(&0xAAAA_AA11));
     }
@@ -767,12 +778,12 @@ mod tests {
     #[test]
     fn a_latent_error_reads_as_the_codecs_unreadable_record() {
         let mut s = faulty_store(naive());
-        s.set_cell("term", 5, 4);
+        s.set_cell("meta", 5, 4);
         s.sync();
-        assert!(s.damage(Place::Cell("term"), Damage::Latent).is_some());
-        assert!(s.damage(Place::Cell("vote"), Damage::Latent).is_none());
+        assert!(s.damage(Place::Cell("meta"), Damage::Latent).is_some());
+        assert!(s.damage(Place::Cell("other"), Damage::Latent).is_none());
         s.crash();
-        assert_eq!(s.cell("term"), Some(&u32::MAX));
+        assert_eq!(s.cell("meta"), Some(&u32::MAX));
     }
 
     #[test]
@@ -796,7 +807,7 @@ mod tests {
         assert!(s.damage(Place::Record(0), Damage::Latent).is_none());
         assert!(s.misdirect(0).is_none());
         s.append(2, 4);
-        assert_eq!(s.crash_torn(0, 1).0, 1);
+        assert_eq!(s.crash_torn(0, 1, &|_| true).0, 1);
         assert_eq!(s.records(), &[1]);
     }
 

@@ -985,3 +985,36 @@ fn bug_switches_set_are_checked_against_the_protocol_when_the_file_is_read() {
         "{err}"
     );
 }
+
+/// Storage faults need a protocol that writes bytes (a codec) and an atlas that lists them;
+/// the loader names the field and says why, and the nemesis's kinds stay inside the atlas.
+#[test]
+fn storage_faults_stay_inside_the_atlas_and_need_a_codec() {
+    let ping = |extra: &str| {
+        format!(
+            r#"{{"schema": 1, "description": "x", "protocol": {{"name": "ping"}}, "nodes": 3,
+              {extra} "limits": {{"time_ms": 100}}}}"#
+        )
+    };
+    let load_ping = |text: &str| {
+        Scenario::<Ping>::from_document(
+            faultline::scenario::Document::load("p.json", text, &[]).unwrap(),
+        )
+    };
+    let e = load_ping(&ping(
+        r#""atlas": {"faults": ["corrupt"]}, "faults": [{"at_ms": 10, "disk": {"node": "n1", "fault": "corrupt"}}],"#,
+    ))
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("atlas"), "{e}");
+    assert!(e.message.contains("declares no codec"), "{e}");
+    // An atlas with nothing in it is harmless for any protocol.
+    assert!(load_ping(&ping(r#""atlas": {"faults": []},"#)).is_ok());
+    let e = load_ping(&ping(r#""atlas": {"faults": [], "max_copies": 4},"#)).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("atlas"), "{e}");
+    // A disk fault names what it strikes sensibly.
+    let e = load_ping(&ping(
+        r#""faults": [{"at_ms": 10, "disk": {"node": "n1", "fault": "torn", "record": 2}}],"#,
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("takes no `record`"), "{e}");
+}

@@ -30,6 +30,11 @@ pub enum Stream {
     Feedback,
     /// The nodes a scheduled fault draws when it fires (`{"drawn": k}`).
     Aim,
+    /// Storage faults: which record, which bit, where a torn write is cut.
+    Disk,
+    /// The nemesis's storage faults: when, on which node, of which kind (and the swarm's
+    /// draw of their rates), apart from its other draws so that enabling them moves nothing.
+    DiskNemesis,
     /// One server node's protocol randomness (`ctx.rng()`), by node index.
     Node(u32),
     /// One client's randomness, by client index.
@@ -47,6 +52,8 @@ impl Stream {
             Stream::Order => 6,
             Stream::Feedback => 7,
             Stream::Aim => 8,
+            Stream::Disk => 9,
+            Stream::DiskNemesis => 10,
             Stream::Node(i) => (1 << 32) | u64::from(i),
             Stream::Client(i) => (2 << 32) | u64::from(i),
         }

@@ -29,6 +29,7 @@ mod finding;
 pub mod library;
 mod metric;
 mod property;
+mod recovery;
 mod runner;
 mod view;
 
@@ -37,5 +38,6 @@ pub use expect::{ExpectKind, Expectation, MetricBound, NoteMatch, Trigger, Trigg
 pub use finding::{CheckEvent, CheckReport, FailureClass, Finding};
 pub use metric::{Metric, MetricDef, StoreTally, metric_value, ratio, reported_name};
 pub use property::{Failure, Implementation, Invariant, Monitor, MonitorState, Param, PropertyDef};
+pub use recovery::{Recovery, RecoveryAggregate, RecoveryReport, median};
 pub use runner::Checks;
 pub use view::{Phase, Status, View};

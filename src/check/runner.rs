@@ -4,8 +4,8 @@
 use super::builtin::builtin;
 use super::{
     CheckEvent, CheckReport, ExpectKind, Expectation, Failure, FailureClass, Finding,
-    Implementation, Invariant, Metric, MetricBound, Monitor, PropertyDef, Trigger, TriggerKind,
-    View, metric_value,
+    Implementation, Invariant, Metric, MetricBound, Monitor, PropertyDef, Recovery, RecoveryReport,
+    Trigger, TriggerKind, View, metric_value,
 };
 use crate::base::hash::StableHasher;
 use crate::base::types::{NodeId, Time};
@@ -87,6 +87,8 @@ struct Obligation {
 pub struct Checks<P: Protocol> {
     slots: Vec<Slot<P>>,
     metrics: Vec<Box<dyn Metric<P>>>,
+    /// The recovery metrics every protocol gets (none without metrics).
+    recovery: Option<Recovery>,
     /// The scenario's bounds on metrics (metric name, bounds), judged at the end.
     bounds: Vec<(String, MetricBound)>,
     always: Vec<usize>,
@@ -185,6 +187,15 @@ impl<P: Protocol> Checks<P> {
             .map(|(i, _)| i)
             .collect();
         let metrics = P::metrics().iter().map(|m| (m.make)(config)).collect();
+        // The recovery budget is the protocol's own liveness budget: the largest of the
+        // budgets it owes after the heal, a formula of its timeouts.
+        let budget = P::liveness(config)
+            .checks
+            .iter()
+            .map(|c| c.budget)
+            .max()
+            .unwrap_or(Time::ZERO);
+        let recovery = Some(Recovery::new(P::vocabulary().describe_serving(), budget));
         let note_slots = slots.iter().any(|s| {
             matches!(
                 s.kind,
@@ -197,6 +208,7 @@ impl<P: Protocol> Checks<P> {
         Ok(Checks {
             slots,
             metrics,
+            recovery,
             bounds,
             always,
             windowed,
@@ -217,6 +229,7 @@ impl<P: Protocol> Checks<P> {
         Checks {
             slots: Vec::new(),
             metrics: Vec::new(),
+            recovery: None,
             bounds: Vec::new(),
             always: Vec::new(),
             windowed: Vec::new(),
@@ -304,6 +317,9 @@ impl<P: Protocol> Checks<P> {
     /// Returns the deadlines the engine must wake up at.
     pub fn on_trigger(&mut self, trigger: Trigger) -> Vec<Time> {
         let mut deadlines = Vec::new();
+        if let Some(r) = &mut self.recovery {
+            r.on_trigger(&trigger);
+        }
         for metric in &mut self.metrics {
             metric.on_trigger(&trigger);
         }
@@ -323,6 +339,26 @@ impl<P: Protocol> Checks<P> {
             }
         }
         deadlines
+    }
+
+    /// Whether the recovery metrics want to hear of service events (the world then reports
+    /// them).
+    pub fn wants_serves(&self) -> bool {
+        self.recovery.is_some()
+    }
+
+    /// Node `node` served at `at` (as its protocol declares serving).
+    #[inline]
+    pub fn on_served(&mut self, node: NodeId, at: Time) {
+        if let Some(r) = &mut self.recovery {
+            r.on_served(node, at);
+        }
+    }
+
+    /// The recovery figures of a run that ended at `end` (none when the checks measure
+    /// nothing).
+    pub fn recovery(&self, end: Time) -> Option<RecoveryReport> {
+        self.recovery.as_ref().map(|r| r.report(end))
     }
 
     /// Whether some `within` expectation is triggered by annotations (the engine reports
@@ -606,7 +642,7 @@ impl<P: Protocol> Checks<P> {
         if self.bounds.is_empty() {
             return None;
         }
-        let metrics = self.metrics();
+        let metrics = self.metrics_at(view.time);
         self.bounds.iter().find_map(|(name, bound)| {
             let message = match metric_value(&metrics, name) {
                 Ok(v) if bound.admits(v) => return None,
@@ -637,10 +673,23 @@ impl<P: Protocol> Checks<P> {
         all
     }
 
+    /// Every measurement, the recovery figures of a run that ended at `end` included (under
+    /// `recovery.`; a protocol's own metric of the same name wins).
+    pub fn metrics_at(&self, end: Time) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let mut all = self.metrics();
+        if let Some(r) = self.recovery(end) {
+            for (k, v) in r.metrics() {
+                all.entry(k).or_insert(v);
+            }
+        }
+        all
+    }
+
     /// The checks without their metrics (the explorer measures nothing: a metric's
     /// extremes over interleavings mean nothing).
     pub fn without_metrics(mut self) -> Checks<P> {
         self.metrics.clear();
+        self.recovery = None;
         self
     }
 
@@ -703,7 +752,8 @@ impl<P: Protocol> Checks<P> {
     }
 
     /// Each check's standing, for the summary.
-    pub fn report(&self, failed: Option<&Finding>) -> Vec<CheckReport> {
+    /// `end` is when the run ended (for the recovery figures a bound may name).
+    pub fn report(&self, failed: Option<&Finding>, end: Time) -> Vec<CheckReport> {
         let open: Vec<usize> = self.obligations.iter().map(|o| o.slot).collect();
         let failed_slot = failed.and_then(|f| {
             self.slots
@@ -749,16 +799,16 @@ impl<P: Protocol> Checks<P> {
                     status,
                 }
             })
-            .chain(self.bound_reports(failed))
+            .chain(self.bound_reports(failed, end))
             .collect()
     }
 
     /// The report lines of the bounds on metrics: the value measured, or why there is none.
-    fn bound_reports(&self, failed: Option<&Finding>) -> Vec<CheckReport> {
+    fn bound_reports(&self, failed: Option<&Finding>, end: Time) -> Vec<CheckReport> {
         if self.bounds.is_empty() {
             return Vec::new();
         }
-        let metrics = self.metrics();
+        let metrics = self.metrics_at(end);
         self.bounds
             .iter()
             .map(|(name, bound)| {

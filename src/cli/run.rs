@@ -274,7 +274,14 @@ fn print_human(
             );
         }
         for (name, value) in &r.metrics {
+            // The recovery figures get one line of their own, below.
+            if name.starts_with("recovery.") && r.recovery.is_some() {
+                continue;
+            }
             let _ = writeln!(out, "  metric {name:<30} {value}");
+        }
+        if let Some(rec) = &r.recovery {
+            let _ = writeln!(out, "  recovery: {}", rec.line());
         }
         let _ = writeln!(out, "  fingerprint {fp}");
         if let Some(t) = trace {

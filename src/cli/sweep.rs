@@ -379,6 +379,9 @@ fn print_sweep(report: &sweep::SweepReport, source: &str, set: &[String], out: &
             None => String::new(),
         }
     );
+    if report.recovery.runs > 0 {
+        let _ = writeln!(out, "  recovery: {}", report.recovery.line());
+    }
     for g in &report.groups {
         let _ = writeln!(
             out,

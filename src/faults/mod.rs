@@ -11,14 +11,16 @@
 //! Must not import the engine, network, storage or trace.
 
 mod aim;
+mod disk;
 mod nemesis;
 mod swarm;
 
 pub use aim::{AIMED, Aim, resolve, takes_several};
+pub use disk::{Atlas, CellRule, DiskFault, DiskKind, DiskPlace};
 
 pub use nemesis::{
-    ClockSpec, CrashSpec, Nemesis, NemesisConfig, NemesisKind, PartitionSpec, PauseSpec, Shape,
-    StrikeFault, StrikeSpec, WorldState,
+    ClockSpec, CrashSpec, DiskSpec, Nemesis, NemesisConfig, NemesisKind, PartitionSpec, PauseSpec,
+    Shape, StrikeFault, StrikeSpec, WorldState,
 };
 pub use swarm::{SwarmDraw, SwarmSpec, swarm};
 
@@ -92,6 +94,8 @@ pub enum Fault {
     /// running nodes through [`Protocol::reconfigure`](crate::protocol::Protocol), and
     /// nodes that boot later.
     Set(BTreeMap<String, bool>),
+    /// A storage fault on one node's disk, within the scenario's atlas (see [`Atlas`]).
+    Disk(DiskFault),
 }
 
 /// One chosen message and what happens to it (`{"message": {...}, "drop": true}`).
@@ -251,6 +255,10 @@ impl Fault {
                 ..m.clone()
             }),
             Fault::Set(s) => Fault::Set(s.clone()),
+            Fault::Disk(d) => Fault::Disk(DiskFault {
+                node: n(d.node),
+                ..d.clone()
+            }),
         }
     }
 
@@ -261,6 +269,7 @@ impl Fault {
             Fault::ClockStep { node, .. } | Fault::ClockDrift { node, .. } => Some(*node),
             Fault::Isolate(Endpoint::Node(n)) => Some(*n),
             Fault::Bridge { via, .. } => Some(*via),
+            Fault::Disk(d) => Some(d.node),
             _ => None,
         }
     }
@@ -283,6 +292,7 @@ impl Fault {
             Fault::Isolate(e) => vec![*e],
             Fault::Cut { from, to } | Fault::Repair { from, to } => vec![*from, *to],
             Fault::Message(m) => vec![m.from, m.to],
+            Fault::Disk(d) => vec![Endpoint::Node(d.node)],
             Fault::HealLinks | Fault::Heal | Fault::Set(_) => vec![],
         }
     }
@@ -305,6 +315,7 @@ impl Fault {
             Fault::Heal => "heal",
             Fault::Message(_) => "message",
             Fault::Set(_) => "set",
+            Fault::Disk(_) => "disk",
         }
     }
 }
@@ -460,6 +471,7 @@ impl Serialize for ScheduledFault {
             Fault::ClockDrift { node, ppm } => serde_json::json!({"node": node, "ppm": ppm}),
             Fault::Message(m) => m.message_json(),
             Fault::Set(s) => serde_json::json!(s),
+            Fault::Disk(d) => serde_json::json!(d),
         };
         if let Some(aim) = &self.aim {
             let placeholder = serde_json::json!(AIMED);
@@ -748,6 +760,22 @@ impl<'de> Deserialize<'de> for ScheduledFault {
                             Fault::HealLinks
                         }
                         "set" => Fault::Set(map.next_value()?),
+                        "disk" => {
+                            let mut v: serde_json::Value = map.next_value()?;
+                            let node = v
+                                .as_object_mut()
+                                .and_then(|o| o.remove("node"))
+                                .ok_or_else(|| {
+                                    de::Error::custom("a `disk` fault names its `node`")
+                                })?;
+                            let node = p.node(node).map_err(custom)?;
+                            v["node"] = serde_json::json!(NodeId(0));
+                            let mut d: DiskFault =
+                                serde_json::from_value(v).map_err(de::Error::custom)?;
+                            d.node = node;
+                            d.validate().map_err(custom)?;
+                            Fault::Disk(d)
+                        }
                         other => {
                             return Err(de::Error::unknown_field(other, ENTRY_KEYS));
                         }
@@ -842,6 +870,7 @@ const ENTRY_KEYS: &[&str] = &[
     "heal",
     "message",
     "set",
+    "disk",
 ];
 
 #[cfg(test)]
@@ -927,6 +956,7 @@ mod tests {
             partition: None,
             clock: None,
             strikes: Vec::new(),
+            disk: None,
         };
         let up = [true, false, true, true, true];
         let off = [false; 5];
@@ -980,6 +1010,7 @@ mod tests {
             partition: None,
             clock: None,
             strikes,
+            disk: None,
         };
         let up = [true; 5];
         let off = [false; 5];

@@ -1,7 +1,7 @@
 //! The random nemesis: for each enabled fault kind it draws the next time, a target and the
 //! fault's undo; and strikes, faults aimed at the moments a node announces.
 
-use super::{Fault, SwarmSpec};
+use super::{DiskFault, DiskKind, Fault, SwarmSpec};
 use crate::base::rng::{Rng, Stream};
 use crate::base::types::{Endpoint, NodeId, Ratio, Time};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,21 @@ pub struct CrashSpec {
     /// Most nodes down (crashed or paused) at once; default: a minority, `(n - 1) / 2`.
     #[serde(default)]
     pub max_down: Option<u32>,
+}
+
+/// Random storage faults, within the scenario's atlas (see [`crate::faults::Atlas`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskSpec {
+    /// Mean time between storage faults, milliseconds.
+    pub interval_ms_mean: u64,
+    /// The kinds drawn, each equally likely; empty (the default) draws the atlas's kinds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<DiskKind>,
+    /// Shortest downtime after a torn write's crash, milliseconds.
+    pub down_ms_min: u64,
+    /// Longest downtime after a torn write's crash, milliseconds.
+    pub down_ms_max: u64,
 }
 
 /// Random pauses.
@@ -143,6 +158,9 @@ pub struct NemesisConfig {
     /// Faults aimed at the moments a node announces (see [`StrikeSpec`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub strikes: Vec<StrikeSpec>,
+    /// Random storage faults (the scenario needs an atlas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskSpec>,
 }
 
 /// One fault kind the nemesis drives.
@@ -156,6 +174,8 @@ pub enum NemesisKind {
     Partition,
     /// Clock step or drift.
     Clock,
+    /// A storage fault.
+    Disk,
 }
 
 /// What the nemesis may know about the world when it draws.
@@ -174,6 +194,7 @@ pub struct Nemesis {
     nodes: u32,
     rng: Rng,
     strike_rng: Rng,
+    disk_rng: Rng,
 }
 
 impl Nemesis {
@@ -185,6 +206,7 @@ impl Nemesis {
             nodes,
             rng: Rng::new(seed, Stream::Nemesis),
             strike_rng: Rng::new(seed, Stream::Strike),
+            disk_rng: Rng::new(seed, Stream::DiskNemesis),
         }
     }
 
@@ -257,6 +279,9 @@ impl Nemesis {
         if self.config.clock.is_some() {
             k.push(NemesisKind::Clock);
         }
+        if self.config.disk.is_some() {
+            k.push(NemesisKind::Disk);
+        }
         k
     }
 
@@ -267,10 +292,15 @@ impl Nemesis {
             NemesisKind::Pause => self.config.pause.as_ref().map(|c| c.interval_ms_mean),
             NemesisKind::Partition => self.config.partition.as_ref().map(|c| c.interval_ms_mean),
             NemesisKind::Clock => self.config.clock.as_ref().map(|c| c.interval_ms_mean),
+            NemesisKind::Disk => self.config.disk.as_ref().map(|c| c.interval_ms_mean),
         }
         .unwrap_or(0)
         .max(1);
-        let us = self.rng.between(1, mean.saturating_mul(2_000));
+        let rng = match kind {
+            NemesisKind::Disk => &mut self.disk_rng,
+            _ => &mut self.rng,
+        };
+        let us = rng.between(1, mean.saturating_mul(2_000));
         now.add(Time(us))
     }
 
@@ -375,6 +405,37 @@ impl Nemesis {
                     }
                 };
                 Some((fault, None))
+            }
+            NemesisKind::Disk => {
+                let spec = self.config.disk.clone()?;
+                let kinds = if spec.kinds.is_empty() {
+                    DiskKind::ALL.to_vec()
+                } else {
+                    spec.kinds
+                };
+                let max_down = self.max_down();
+                let rng = &mut self.disk_rng;
+                let kind = kinds[rng.index(kinds.len())];
+                let candidates: Vec<NodeId> = (0..n)
+                    .map(NodeId)
+                    .filter(|id| !world.off_limits[id.index()])
+                    .filter(|id| kind != DiskKind::Torn || world.up[id.index()])
+                    .collect();
+                if candidates.is_empty() || (kind == DiskKind::Torn && down_now >= max_down) {
+                    return None;
+                }
+                let node = candidates[rng.index(candidates.len())];
+                let fault = Fault::Disk(DiskFault {
+                    node,
+                    fault: kind,
+                    record: None,
+                    cell: None,
+                });
+                let undo = (kind == DiskKind::Torn).then(|| {
+                    let d = rng.between(spec.down_ms_min, spec.down_ms_max.max(spec.down_ms_min));
+                    (now.add(Time::from_ms(d)), Fault::Restart(node))
+                });
+                Some((fault, undo))
             }
         }
     }

@@ -5,7 +5,7 @@
 //! are drawn, so a seed draws the same faults for every protocol. Must not import the engine,
 //! network model, storage or trace.
 
-use super::nemesis::all_shapes;
+use super::nemesis::{DiskSpec, all_shapes};
 use super::{
     ClockSpec, CrashSpec, NemesisConfig, PartitionSpec, PauseSpec, Shape, StrikeFault, StrikeSpec,
 };
@@ -52,6 +52,10 @@ pub struct SwarmSpec {
     /// move.
     #[serde(skip_serializing_if = "is_true")]
     pub crashes: bool,
+    /// Also draw storage faults, of the kinds the scenario's atlas lists (it needs one), from
+    /// their own random stream: no other draw moves.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disk: bool,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -69,6 +73,7 @@ impl Default for SwarmSpec {
             knobs: false,
             liveness: false,
             crashes: true,
+            disk: false,
         }
     }
 }
@@ -283,6 +288,16 @@ pub fn swarm(
             params.entry(knob.param.to_string()).or_insert(value);
         }
     }
+    // Storage faults from their own stream, so that turning them on moves no draw above.
+    let disk = spec.disk.then(|| {
+        let mut rng = Rng::new(seed, Stream::DiskNemesis);
+        DiskSpec {
+            interval_ms_mean: rng.between(lo, hi),
+            kinds: Vec::new(),
+            down_ms_min: 10,
+            down_ms_max: rng.between(20, dmax),
+        }
+    });
     SwarmDraw {
         nemesis: NemesisConfig {
             until_ms,
@@ -293,6 +308,7 @@ pub fn swarm(
             network,
             strikes,
             swarm: None,
+            disk,
         },
         params,
     }

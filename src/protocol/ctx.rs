@@ -45,6 +45,9 @@ pub enum Effect<P: Protocol> {
         /// Its new value.
         value: Value,
     },
+    /// The node served (for the recovery metrics, when the vocabulary declares
+    /// [`Serves::Signal`](super::Serves::Signal)); not written to the trace.
+    Serving,
     /// The store was synced (recorded for the trace).
     Synced {
         /// Operations made durable (lost, when `failed`).
@@ -163,6 +166,13 @@ impl<'a, P: Protocol> Ctx<'a, P> {
             key,
             value: value.into(),
         });
+    }
+
+    /// Says that the node serves now, for the recovery metrics of a protocol whose
+    /// vocabulary declares [`Serves::Signal`](super::Serves::Signal) (ignored otherwise).
+    /// Nothing is written to the trace, so calling it changes no run.
+    pub fn serving(&mut self) {
+        self.effects.push(Effect::Serving);
     }
 
     /// Reads the node's store (what it wrote, synced or not).

@@ -31,7 +31,7 @@ pub use explorable::Explorable;
 pub use knobs::{Knob, KnobValues, LiveCheck, Liveness};
 pub use shown::Shown;
 pub use value::Value;
-pub use vocabulary::Vocabulary;
+pub use vocabulary::{Serves, Vocabulary};
 
 pub use crate::base::fixed;
 pub use crate::base::rng::Rng;
@@ -250,6 +250,15 @@ pub trait Protocol: Sized + Clone + 'static {
     /// progress), for the tools and the swarm's strikes. The default declares nothing.
     fn vocabulary() -> Vocabulary {
         Vocabulary::none()
+    }
+
+    /// Whether `response` counts as the node serving, for the recovery metrics when the
+    /// vocabulary declares [`Serves::Reply`]: a redirect, a "not the leader" or an
+    /// "unavailable" answer does not. The default counts every reply.
+    #[inline(always)]
+    fn serves(response: &Self::Response) -> bool {
+        let _ = response;
+        true
     }
 
     /// The parameters a swarm may vary per seed (`"swarm": {"knobs": true}`), each with the

@@ -11,6 +11,10 @@
 //! (every field is optional), and the trace header carries them, so a trace read a year later
 //! still says what its annotations meant.
 //!
+//! The vocabulary also says what counts as a node *serving* ([`Serves`]), so that the
+//! recovery metrics (crash → the node serves again, docs/metrics.md) mean the same thing for
+//! every protocol.
+//!
 //! [`Protocol::vocabulary`]: super::Protocol::vocabulary
 
 use serde::{Deserialize, Serialize};
@@ -44,6 +48,43 @@ pub struct Vocabulary {
     /// role changes (Raft: `stepped_down`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_down: Option<String>,
+    /// What counts as a node serving, for the recovery metrics: any of these events. Empty
+    /// (undeclared) is read as [`Serves::Reply`]; every bundled protocol declares it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub serves: Vec<Serves>,
+}
+
+/// What counts as a node serving: the event the recovery metrics wait for after a crash or a
+/// pause ("the node serves again"). The engine watches for it; the protocol only declares it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Serves {
+    /// The node sends a client a reply that [`Protocol::serves`] counts as service (a
+    /// redirect, a "not the leader" or "unavailable" answer is not), at the moment it sends
+    /// it, whether or not the reply arrives.
+    ///
+    /// [`Protocol::serves`]: super::Protocol::serves
+    Reply,
+    /// The node annotates this key with a whole number greater than the last value it
+    /// annotated under that key (in any incarnation; the first value it ever annotates
+    /// counts): for protocols without clients, whose service is progress of their own.
+    Progress(String),
+    /// The node says so itself, through [`Ctx::serving`] (not written to the trace): for
+    /// protocols whose service is neither a reply nor a growing number.
+    ///
+    /// [`Ctx::serving`]: super::Ctx::serving
+    Signal,
+}
+
+impl Serves {
+    /// How the summary names it: `reply`, `progress of KEY`, `signal`.
+    pub fn describe(&self) -> String {
+        match self {
+            Serves::Reply => "reply".to_string(),
+            Serves::Progress(key) => format!("progress of {key}"),
+            Serves::Signal => "signal".to_string(),
+        }
+    }
 }
 
 impl Vocabulary {
@@ -84,6 +125,39 @@ impl Vocabulary {
         self
     }
 
+    /// A client reply that [`Protocol::serves`](super::Protocol::serves) counts is service.
+    pub fn serves_replies(mut self) -> Vocabulary {
+        self.serves.push(Serves::Reply);
+        self
+    }
+
+    /// Growth of the whole number annotated under `key` is service.
+    pub fn serves_progress(mut self, key: &str) -> Vocabulary {
+        self.serves.push(Serves::Progress(key.to_string()));
+        self
+    }
+
+    /// What the protocol signals through [`Ctx::serving`](super::Ctx::serving) is service.
+    pub fn serves_signal(mut self) -> Vocabulary {
+        self.serves.push(Serves::Signal);
+        self
+    }
+
+    /// What counts as serving, the undeclared case read as [`Serves::Reply`].
+    pub fn serving(&self) -> Vec<Serves> {
+        if self.serves.is_empty() {
+            vec![Serves::Reply]
+        } else {
+            self.serves.clone()
+        }
+    }
+
+    /// How the summary names what counts as serving: `reply or progress of commit`.
+    pub fn describe_serving(&self) -> String {
+        let words: Vec<String> = self.serving().iter().map(Serves::describe).collect();
+        words.join(" or ")
+    }
+
     /// Whether `value` of the role key is a leading role.
     pub fn is_leading(&self, value: &str) -> bool {
         self.leading.iter().any(|l| l == value)
@@ -117,7 +191,12 @@ mod tests {
             .epoch("era")
             .leader("chief_is")
             .progress(&["settled", "done"])
-            .step_down("stepped_down");
+            .step_down("stepped_down")
+            .serves_progress("settled");
+        assert_eq!(v.serving(), [Serves::Progress("settled".into())]);
+        assert_eq!(Vocabulary::none().serving(), [Serves::Reply]);
+        let both = Vocabulary::none().serves_replies().serves_progress("done");
+        assert_eq!(both.describe_serving(), "reply or progress of done");
         assert!(v.is_leading("chief") && !v.is_leading("hopeful"));
         assert!(v.is_contending("hopeful") && !v.is_contending("hand"));
         let keys: Vec<&str> = v.keys().collect();
@@ -127,6 +206,7 @@ mod tests {
         );
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(json["progress"][1], "done");
+        assert_eq!(json["serves"][0]["progress"], "settled");
         let back: Vocabulary = serde_json::from_value(json).unwrap();
         assert_eq!(back, v);
         // An empty vocabulary writes nothing and reads back from `{}`.

@@ -1036,6 +1036,7 @@ fn describe(entry: &Value) -> String {
             m.from,
             m.to
         ),
+        Fault::Disk(d) => format!("disk {} on {}", d.fault.word(), d.node),
         Fault::Set(s) => format!(
             "set {}",
             s.iter()

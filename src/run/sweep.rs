@@ -12,7 +12,7 @@
 use super::pool;
 use crate::protocol::Protocol;
 use crate::scenario::Scenario;
-use crate::sim::Verdict;
+use crate::sim::{RecoveryAggregate, RecoveryReport, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -124,7 +124,7 @@ pub struct Group {
 }
 
 /// A sweep's outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepReport {
     /// The seeds asked for.
     pub seeds: SeedSet,
@@ -138,6 +138,23 @@ pub struct SweepReport {
     pub failures: Vec<SeedFailure>,
     /// The failures by group, most frequent first (ties: smallest seed first).
     pub groups: Vec<Group>,
+    /// Each seed's recovery figures, in seed order (docs/metrics.md, "Recovery").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovery_by_seed: Vec<SeedRecovery>,
+    /// The seeds' recovery figures folded: median of medians, maximum of maxima, the
+    /// overall rate.
+    #[serde(default)]
+    pub recovery: RecoveryAggregate,
+}
+
+/// One seed's recovery figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedRecovery {
+    /// The seed.
+    pub seed: u64,
+    /// Its figures (without the declaration, which is the sweep's).
+    #[serde(flatten)]
+    pub figures: RecoveryReport,
 }
 
 impl SweepReport {
@@ -236,26 +253,38 @@ pub fn sweep<P: Protocol>(
         total: list.len() as u64,
         ..Progress::default()
     };
-    let job = |seed: u64| match scn.run(seed, None) {
-        Ok(report) => failure_of(seed, &report.verdict),
-        Err(e) => Some(SeedFailure {
-            seed,
-            check: "bad_input".into(),
-            class: "aborted".into(),
-            message: e.to_string(),
-            step: None,
-            time_us: None,
-        }),
+    type Outcome = (Option<SeedFailure>, Option<SeedRecovery>);
+    let job = |seed: u64| -> Outcome {
+        match scn.run(seed, None) {
+            Ok(report) => {
+                let recovery = report.recovery.map(|mut figures| {
+                    figures.serves = String::new();
+                    SeedRecovery { seed, figures }
+                });
+                (failure_of(seed, &report.verdict), recovery)
+            }
+            Err(e) => (
+                Some(SeedFailure {
+                    seed,
+                    check: "bad_input".into(),
+                    class: "aborted".into(),
+                    message: e.to_string(),
+                    step: None,
+                    time_us: None,
+                }),
+                None,
+            ),
+        }
     };
     let ran = pool::run(
         &list,
         jobs,
         max_failures,
         job,
-        |o: &Option<SeedFailure>| o.as_ref().is_some_and(SeedFailure::is_bug),
-        &mut |_, outcome: &Option<SeedFailure>| {
+        |o: &Outcome| o.0.as_ref().is_some_and(SeedFailure::is_bug),
+        &mut |_, outcome: &Outcome| {
             p.done += 1;
-            if let Some(f) = outcome {
+            if let Some(f) = &outcome.0 {
                 p.failed += 1;
                 on_failure(f);
             }
@@ -263,7 +292,9 @@ pub fn sweep<P: Protocol>(
         },
     );
     let run = ran.results.len() as u64;
-    let failures: Vec<SeedFailure> = ran.results.into_iter().flatten().collect();
+    let (failures, recovery_by_seed): (Vec<_>, Vec<_>) = ran.results.into_iter().unzip();
+    let failures: Vec<SeedFailure> = failures.into_iter().flatten().collect();
+    let recovery_by_seed: Vec<SeedRecovery> = recovery_by_seed.into_iter().flatten().collect();
     SweepReport {
         seeds,
         run,
@@ -271,6 +302,8 @@ pub fn sweep<P: Protocol>(
         passed: run - failures.len() as u64,
         groups: group(&failures),
         failures,
+        recovery: RecoveryAggregate::of(recovery_by_seed.iter().map(|s| &s.figures)),
+        recovery_by_seed,
     }
 }
 
@@ -327,6 +360,11 @@ pub fn merge(reports: &[SweepReport]) -> Result<SweepReport, String> {
         .flat_map(|r| r.failures.iter().cloned())
         .collect();
     failures.sort_by_key(|f| f.seed);
+    let mut recovery_by_seed: Vec<SeedRecovery> = reports
+        .iter()
+        .flat_map(|r| r.recovery_by_seed.iter().cloned())
+        .collect();
+    recovery_by_seed.sort_by_key(|s| s.seed);
     let run: u64 = reports.iter().map(|r| r.run).sum();
     Ok(SweepReport {
         seeds: SeedSet {
@@ -339,6 +377,8 @@ pub fn merge(reports: &[SweepReport]) -> Result<SweepReport, String> {
         passed: run - failures.len() as u64,
         groups: group(&failures),
         failures,
+        recovery: RecoveryAggregate::of(recovery_by_seed.iter().map(|s| &s.figures)),
+        recovery_by_seed,
     })
 }
 
@@ -372,6 +412,8 @@ mod tests {
             passed: 1,
             failures: Vec::new(),
             groups: Vec::new(),
+            recovery_by_seed: Vec::new(),
+            recovery: RecoveryAggregate::default(),
         };
         let e = merge(&[bad]).unwrap_err();
         assert!(e.contains("names shard 5 of 3"), "{e}");

@@ -293,6 +293,10 @@ pub struct ScenarioFile {
     /// Nodes that never start.
     #[serde(default)]
     pub permanently_down: Vec<NodeId>,
+    /// The storage faults the protocol claims to survive (see [`Atlas`]); without one, a
+    /// scenario has no storage faults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atlas: Option<crate::faults::Atlas>,
     /// When to heal; default: after the last fault.
     #[serde(default)]
     pub heal_at_ms: Option<u64>,

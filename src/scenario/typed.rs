@@ -87,6 +87,7 @@ impl<P: Protocol> Scenario<P> {
         check_role_aims::<P>(&doc.file, &place)?;
         check_settings::<P>(&doc.file, &place)?;
         check_pinned::<P>(&doc.file, &place)?;
+        check_atlas::<P>(&doc.file, &place)?;
         Ok(Scenario {
             doc,
             protocol: PhantomData,
@@ -288,6 +289,72 @@ fn check_role_aims<P: Protocol>(file: &ScenarioFile, place: &Where<'_>) -> Resul
     Ok(())
 }
 
+/// Storage faults stay inside the atlas: a scenario with disk faults (scheduled, or drawn by
+/// its nemesis or swarm) declares an atlas that lists their kinds, and its protocol writes
+/// its records as bytes (it has a codec), since the faults act on bytes.
+fn check_atlas<P: Protocol>(file: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> {
+    let disk_faults: Vec<(usize, &crate::faults::DiskFault)> = file
+        .faults
+        .iter()
+        .enumerate()
+        .filter_map(|(i, sf)| match &sf.fault {
+            crate::faults::Fault::Disk(d) => Some((i, d)),
+            _ => None,
+        })
+        .collect();
+    let nemesis = file.nemesis.as_ref();
+    let drawn =
+        nemesis.is_some_and(|n| n.disk.is_some() || n.swarm.as_ref().is_some_and(|s| s.disk));
+    if let Some(atlas) = &file.atlas {
+        atlas
+            .validate(file.nodes)
+            .map_err(|why| place.error("atlas", why))?;
+    }
+    if disk_faults.is_empty() && !drawn && file.atlas.as_ref().is_none_or(|a| a.faults.is_empty()) {
+        return Ok(());
+    }
+    if P::codec().is_none() {
+        return Err(place.error(
+            "atlas",
+            format!(
+                "protocol {} keeps its records typed (it declares no codec), and storage faults act on bytes; remove the storage faults",
+                P::NAME
+            ),
+        ));
+    }
+    let Some(atlas) = &file.atlas else {
+        let field = match disk_faults.first() {
+            Some((i, _)) => format!("faults[{i}].disk"),
+            None => "nemesis".to_string(),
+        };
+        return Err(place.error(
+            &field,
+            "storage faults need a fault atlas: add `\"atlas\": {\"faults\": [...]}` listing the kinds the protocol claims to survive",
+        ));
+    };
+    for (i, d) in disk_faults {
+        if !atlas.allows(d.fault) {
+            return Err(place.error(
+                &format!("faults[{i}].disk.fault"),
+                format!(
+                    "`{}` is not in the atlas's faults ({}): the protocol does not claim to survive it",
+                    d.fault.word(),
+                    atlas.faults.iter().map(|k| k.word()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(d) = nemesis.and_then(|n| n.disk.as_ref()) {
+        if let Some(k) = d.kinds.iter().find(|k| !atlas.allows(**k)) {
+            return Err(place.error(
+                "nemesis.disk.kinds",
+                format!("`{}` is not in the atlas's faults", k.word()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A `set` entry names bug switches the protocol has (booleans under `bugs` in its
 /// parameters), and the protocol takes new parameters while running: a node built from the
 /// scenario's parameters is asked to take the changed ones, as the run will ask.
@@ -390,6 +457,7 @@ fn typed_config<P: Protocol>(
                 P::metrics()
                     .iter()
                     .flat_map(|m| (m.make)(&protocol).report())
+                    .chain(crate::check::RecoveryReport::default().metrics())
                     .collect()
             });
             if crate::check::reported_name(names.keys().map(String::as_str), metric).is_none() {
@@ -552,6 +620,7 @@ fn typed_config<P: Protocol>(
         order: net.order.unwrap_or_default(),
         coverage: false,
         steps: (f.driver == super::DriverKind::Script).then(|| f.steps.clone()),
+        atlas: f.atlas.clone(),
     })
 }
 

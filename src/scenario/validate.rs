@@ -752,6 +752,12 @@ fn validate_base(f: &ScenarioFile, place: &Where<'_>) -> Result<(), InputError> 
                 "clock",
                 nm.clock.as_ref().map(|c| (c.interval_ms_mean, 0, 0)),
             ),
+            (
+                "disk",
+                nm.disk
+                    .as_ref()
+                    .map(|c| (c.interval_ms_mean, c.down_ms_min, c.down_ms_max)),
+            ),
         ];
         for (name, spec) in intervals {
             let Some((mean, lo, hi)) = spec else { continue };

@@ -72,6 +72,8 @@ pub struct SimConfig<P: Protocol> {
     pub coverage: bool,
     /// A scripted run (`"driver": "script"`): these steps, in order, instead of the queue.
     pub steps: Option<Vec<crate::world::Step>>,
+    /// The storage faults the protocol claims to survive (`atlas`); none without one.
+    pub atlas: Option<crate::faults::Atlas>,
 }
 
 /// Default of `limits.faults_max`: entries in a scenario's `faults`, and faults scheduled
@@ -97,6 +99,9 @@ impl<P: Protocol> SimConfig<P> {
             history_max: self.history_max,
             records_max: self.records_max,
         });
+        if let Some(atlas) = &self.atlas {
+            world.set_atlas(atlas.clone(), self.seed);
+        }
         world
     }
 
@@ -128,6 +133,7 @@ impl<P: Protocol> SimConfig<P> {
             order: Order::Random,
             coverage: false,
             steps: None,
+            atlas: None,
         }
     }
 

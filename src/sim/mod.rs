@@ -19,6 +19,7 @@ mod coverage;
 mod queue;
 mod report;
 
+pub use crate::check::{RecoveryAggregate, RecoveryReport};
 pub use crate::network::Order;
 pub use crate::world::{
     Bounds, ClockInit, DRIFT_PPM_MAX, DRIFT_PPM_MIN, HISTORY_MAX_DEFAULT, MsgRef,
@@ -139,10 +140,15 @@ impl<P: Protocol> Simulation<P> {
             network.set_link_model(*from, *to, model.clone());
         }
         let world = config.world();
-        let nemesis = config
-            .nemesis
-            .clone()
-            .map(|c| Nemesis::new(c, n, config.seed));
+        let nemesis = config.nemesis.clone().map(|mut c| {
+            // Random storage faults draw the atlas's kinds unless the nemesis names its own.
+            if let (Some(d), Some(atlas)) = (c.disk.as_mut(), config.atlas.as_ref()) {
+                if d.kinds.is_empty() {
+                    d.kinds = atlas.faults.clone();
+                }
+            }
+            Nemesis::new(c, n, config.seed)
+        });
         let mut sim = Simulation {
             world,
             sched: Sched {
@@ -734,12 +740,13 @@ impl<P: Protocol> Simulation<P> {
             time_end: now,
             faults_injected: self.world.faults_applied(),
             checks_evaluated: self.sched.checks.evaluations(),
-            checks: self.sched.checks.report(failed),
+            checks: self.sched.checks.report(failed, now),
             network: self.world.network().stats(),
             storage: self.world.hosts().iter().map(|h| h.store.stats()).collect(),
             incarnations: self.world.hosts().iter().map(|h| h.incarnation).collect(),
             ops: self.world.history().counts(),
-            metrics: self.sched.checks.metrics(),
+            metrics: self.sched.checks.metrics_at(now),
+            recovery: self.sched.checks.recovery(now),
             records: self.recorder.records(),
             fingerprint: self.recorder.fingerprint(),
             history_check: self.history_check.clone(),
@@ -938,6 +945,10 @@ impl<P: Protocol> Driver<P> for Sched<P> {
                 }
                 return;
             }
+            Consequence::Served(node) => {
+                self.checks.on_served(node, now);
+                return;
+            }
         };
         self.queue.push(at, ev);
     }
@@ -945,6 +956,11 @@ impl<P: Protocol> Driver<P> for Sched<P> {
     #[inline(always)]
     fn watches_sends(&self) -> bool {
         !self.chosen.is_empty()
+    }
+
+    #[inline(always)]
+    fn wants_serves(&self) -> bool {
+        self.checks.wants_serves()
     }
 
     fn chosen(

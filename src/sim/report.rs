@@ -1,7 +1,7 @@
 //! How a run ended and what it counted: [`RunReport`] and its [`Verdict`].
 
 use crate::base::types::Time;
-use crate::check::Finding;
+use crate::check::{Finding, RecoveryReport};
 use crate::history::OpCounts;
 use crate::network::NetStats;
 use crate::storage::StoreStats;
@@ -59,8 +59,12 @@ pub struct RunReport {
     pub incarnations: Vec<u32>,
     /// Client operations by outcome.
     pub ops: OpCounts,
-    /// Measurements reported by the protocol's checks (detection times, recovery, ...).
+    /// Measurements reported by the protocol's checks (detection times, ...) and the
+    /// recovery figures every protocol gets (under `recovery.`).
     pub metrics: BTreeMap<String, serde_json::Value>,
+    /// The recovery figures (also among `metrics`), when the run measured anything.
+    #[serde(skip)]
+    pub recovery: Option<RecoveryReport>,
     /// Trace records produced.
     pub records: u64,
     /// The run's fingerprint (hex in summaries).

@@ -153,6 +153,9 @@ pub enum Consequence {
     Triggered(Trigger),
     /// The heal happened: the liveness phase starts now (eventually-checks begin).
     Healed,
+    /// A node served, as its protocol declares serving (only when the driver asked,
+    /// [`Driver::wants_serves`]).
+    Served(NodeId),
 }
 
 /// The driver's side of an action: what the world asks of whoever moves it. The world
@@ -168,6 +171,11 @@ pub trait Driver<P: Protocol> {
     /// Whether to report annotations ([`Consequence::Noted`]); a driver that does not react
     /// to them saves the copies.
     fn wants_notes(&self) -> bool {
+        false
+    }
+    /// Whether to report service events ([`Consequence::Served`]), for the recovery metrics.
+    #[inline(always)]
+    fn wants_serves(&self) -> bool {
         false
     }
     /// Whether a fault waits for one chosen message ([`Driver::chosen`]): only then does

@@ -168,6 +168,7 @@ impl<P: Protocol> World<P> {
                 let detail = format!("{running} running nodes take it now; later boots too");
                 self.record_fault(env, fault, origin, Some(&detail))?;
             }
+            Fault::Disk(d) => return self.apply_disk_fault(fault, d, origin, applied, env),
             Fault::Message(_) => {
                 // A driver applies these at send ([`Driver::chosen`]); as an action they do
                 // nothing.

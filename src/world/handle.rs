@@ -11,7 +11,7 @@ use crate::base::types::{ClientId, Endpoint, NodeId};
 use crate::check::Status;
 use crate::faults::{Fault, MessageFault, Twist};
 use crate::network::{Fate, LossReason};
-use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol};
+use crate::protocol::{ClientCtx, ClientEffect, ClientLogic, Ctx, Effect, Protocol, Value};
 use crate::trace::{Origin, Payload, Record, ShowError};
 use std::sync::atomic::AtomicU64;
 
@@ -224,12 +224,17 @@ impl<P: Protocol> World<P> {
                             format!("{n} replied to {client}, which does not exist"),
                         ));
                     }
+                    let serves =
+                        env.driver.wants_serves() && self.serving.reply && P::serves(&response);
                     self.send(
                         Endpoint::Node(n),
                         Endpoint::Client(client),
                         Payload::Response { id, body: response },
                         env,
                     )?;
+                    if serves {
+                        self.tell(env, Consequence::Served(n));
+                    }
                 }
                 Effect::Annotate { key, value } => {
                     self.record(
@@ -248,9 +253,27 @@ impl<P: Protocol> World<P> {
                         };
                         self.tell(env, c);
                     }
+                    let grew = match &self.serving.progress {
+                        Some(k) if k == key && env.driver.wants_serves() => {
+                            match (&value, self.hosts[n.index()].annotations.get(key)) {
+                                (Value::Int(new), Some(Value::Int(old))) => new > old,
+                                (Value::Int(_), None) => true,
+                                _ => false,
+                            }
+                        }
+                        _ => false,
+                    };
                     edit_host(&mut self.hosts[n.index()])
                         .annotations
                         .insert(key, value);
+                    if grew {
+                        self.tell(env, Consequence::Served(n));
+                    }
+                }
+                Effect::Serving => {
+                    if self.serving.signal && env.driver.wants_serves() {
+                        self.tell(env, Consequence::Served(n));
+                    }
                 }
                 Effect::Synced { ops, failed } => {
                     self.record(

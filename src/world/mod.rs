@@ -30,6 +30,7 @@
 //! itself (the driver does).
 
 mod action;
+mod disk;
 mod fault;
 mod fingerprint;
 mod flight;
@@ -59,7 +60,7 @@ use crate::check::{FailureClass, Finding, Phase, Status, View};
 use crate::history::History;
 use crate::network::{LossReason, Network};
 use crate::protocol::{
-    ClientEffect, ClientLogic, Effect, HAPPENS_BEFORE, Protocol, WorkloadConfig,
+    ClientEffect, ClientLogic, Effect, HAPPENS_BEFORE, Protocol, Serves, WorkloadConfig,
 };
 use crate::trace::{Payload, Record};
 use std::sync::Arc;
@@ -118,9 +119,39 @@ pub struct World<P: Protocol> {
     held_total: usize,
     /// Node clocks read as at time zero whatever the true time (the explorer's time).
     clocks_frozen: bool,
+    /// What counts as a node serving (the protocol's vocabulary), watched for the recovery
+    /// metrics when the driver asks.
+    serving: Arc<Serving>,
     /// Scratch space reused by every handler call (no allocation per step).
     effects: Vec<Effect<P>>,
     client_effects: Vec<ClientEffect<P>>,
+    /// The fault atlas and its random stream, when the scenario declares an atlas.
+    disk: Option<Box<disk::DiskWorld>>,
+}
+
+/// What counts as a node serving, as the world watches for it.
+#[derive(Debug, Default)]
+pub(crate) struct Serving {
+    /// Replies that `Protocol::serves` counts.
+    pub(crate) reply: bool,
+    /// Growth of this annotation.
+    pub(crate) progress: Option<String>,
+    /// `Ctx::serving`.
+    pub(crate) signal: bool,
+}
+
+impl Serving {
+    fn of(declared: &[Serves]) -> Serving {
+        let mut s = Serving::default();
+        for d in declared {
+            match d {
+                Serves::Reply => s.reply = true,
+                Serves::Progress(key) => s.progress = Some(key.clone()),
+                Serves::Signal => s.signal = true,
+            }
+        }
+        s
+    }
 }
 
 /// A world is `Clone` when the protocol's state and its clients are: a driver may explore
@@ -150,8 +181,10 @@ where
             bounds: self.bounds,
             held_total: self.held_total,
             clocks_frozen: self.clocks_frozen,
+            serving: self.serving.clone(),
             effects: Vec::new(),
             client_effects: Vec::new(),
+            disk: self.disk.clone(),
         }
     }
 }
@@ -219,8 +252,10 @@ impl<P: Protocol> World<P> {
             bounds: Bounds::default(),
             held_total: 0,
             clocks_frozen: false,
+            serving: Arc::new(Serving::of(&P::vocabulary().serving())),
             effects: Vec::new(),
             client_effects: Vec::new(),
+            disk: None,
         }
     }
 

@@ -88,6 +88,13 @@ pub enum Answer {
     },
 }
 
+impl Answer {
+    /// Whether this answer is service (for the recovery metrics): a result, not a redirect.
+    pub fn is_service(&self) -> bool {
+        matches!(self, Answer::Ok { .. })
+    }
+}
+
 /// A client command as a replicated log carries it: who asked, under which request id, what.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Command {

@@ -202,6 +202,14 @@ pub enum TxnAnswer {
     },
 }
 
+impl TxnAnswer {
+    /// Whether this answer is service (for the recovery metrics): an outcome, committed or
+    /// aborted, not a redirect to the coordinator.
+    pub fn is_service(&self) -> bool {
+        !matches!(self, TxnAnswer::NotCoordinator { .. })
+    }
+}
+
 /// A transaction's identity: the client and its request id, the same across retries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TxnId {

@@ -295,7 +295,7 @@ impl Protocol for Abd {
 
     fn vocabulary() -> Vocabulary {
         // No roles, no epochs: each node's tag counter is its progress.
-        Vocabulary::none().progress(&["tag"])
+        Vocabulary::none().progress(&["tag"]).serves_replies()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

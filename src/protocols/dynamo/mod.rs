@@ -1437,7 +1437,16 @@ impl Protocol for Dynamo {
     }
 
     fn vocabulary() -> Vocabulary {
-        Vocabulary::none().epoch("view").progress(&["stored"])
+        Vocabulary::none()
+            .epoch("view")
+            .progress(&["stored"])
+            .serves_replies()
+            .serves_progress("stored")
+    }
+
+    /// A read's or a write's result is service; a redirect or "unavailable" is not.
+    fn serves(response: &Response) -> bool {
+        matches!(response, Response::Got { .. } | Response::Stored { .. })
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

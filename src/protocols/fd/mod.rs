@@ -43,7 +43,7 @@ use crate::protocol::fixed::phi_y_threshold;
 use crate::protocol::library::{Annotations, Monotonic, MonotonicEach};
 use crate::protocol::{
     Ctx, Endpoint, Failure, Invariant, Knob, Liveness, Metric, MetricDef, Monitor, NodeId,
-    PropertyDef, Protocol, Shown, Status, Store, Time, Trigger, TriggerKind, View,
+    PropertyDef, Protocol, Shown, Status, Store, Time, Trigger, TriggerKind, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -303,6 +303,8 @@ impl Fd {
     }
 
     fn heard(&mut self, from: NodeId, now: Time, ctx: &mut Ctx<'_, Self>) {
+        // A detector serves when it hears a peer: its verdicts rest on fresh evidence.
+        ctx.serving();
         let window = self.config.phi_window.max(2);
         let p = &mut self.peers[from.index()];
         if let Some(last) = p.last_heard {
@@ -448,6 +450,12 @@ impl Protocol for Fd {
                 self.delivered(out);
             }
         }
+    }
+
+    fn vocabulary() -> Vocabulary {
+        // No clients and no growing number: a detector serves when it hears a peer
+        // (`ctx.serving()` in `heard`).
+        Vocabulary::none().serves_signal()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

@@ -442,7 +442,7 @@ impl Protocol for Gossip {
 
     fn vocabulary() -> Vocabulary {
         // No roles, no epochs: the updates a node has taken are its progress.
-        Vocabulary::none().progress(&["updates"])
+        Vocabulary::none().progress(&["updates"]).serves_replies()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

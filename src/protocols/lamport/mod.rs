@@ -449,6 +449,7 @@ impl Protocol for Lamport {
         Vocabulary::none()
             .role("mutex", &["holder"], &["wanting"])
             .progress(&["grants"])
+            .serves_replies()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

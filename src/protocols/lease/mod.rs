@@ -326,6 +326,9 @@ impl Lease {
             }
             g.grace_until = None;
         }
+        // Past the grace period every ask is answered (a grant or a denial naming the
+        // holder): the grantor serves.
+        ctx.serving();
         match &mut g.current {
             Some(o) if o.holder == from => {
                 // A renewal (or the holder asking again): same token, a fresh expiry.
@@ -364,6 +367,8 @@ impl Lease {
         let Part::Resource(r) = &mut self.part else {
             return;
         };
+        // Every write is answered, applied or fenced out: the resource serves.
+        ctx.serving();
         if token < r.highest && !bugs.no_fencing {
             r.rejected += 1;
             let highest = r.highest;
@@ -598,7 +603,11 @@ impl Protocol for Lease {
             (Part::Holder(_), Msg::Grant { token, sent }) if from == GRANTOR => {
                 self.on_grant(ctx, token, sent)
             }
-            (Part::Holder(_), Msg::Applied { .. }) => self.holder().acked += 1,
+            (Part::Holder(_), Msg::Applied { .. }) => {
+                // A write of this holder's took effect: the holder serves.
+                ctx.serving();
+                self.holder().acked += 1
+            }
             (Part::Holder(_), Msg::Rejected { highest, .. }) => self.on_rejected(ctx, highest),
             // A denial changes nothing: a holder keeps what it holds until its own deadline,
             // and one without a lease asks again on its timer.
@@ -686,6 +695,9 @@ impl Protocol for Lease {
             .leader("granted_to")
             .progress(&["writes"])
             .step_down("lease_lost")
+            // No clients: the grantor serves when it answers past its grace period, the
+            // resource when it answers a write, a holder when its write took effect.
+            .serves_signal()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

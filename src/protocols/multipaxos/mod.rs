@@ -943,6 +943,13 @@ impl Protocol for MultiPaxos {
             .leader("leader")
             .progress(&["chosen"])
             .step_down("stepped_down")
+            .serves_replies()
+            .serves_progress("chosen")
+    }
+
+    /// A result is service; "not the leader" is not.
+    fn serves(answer: &Answer) -> bool {
+        answer.is_service()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

@@ -690,6 +690,7 @@ impl Protocol for Paxos {
             .role("role", &["accepting"], &["preparing"])
             .epoch("ballot")
             .progress(&["decided"])
+            .serves_replies()
     }
 
     /// After the heal every node learns the chosen value within the longest backoff plus one

@@ -768,6 +768,13 @@ impl Protocol for PaxosCommit {
         Vocabulary::none()
             .role("role", &["coordinator", "recovery_leader"], &[])
             .progress(&["decided"])
+            .serves_replies()
+            .serves_progress("decided")
+    }
+
+    /// An outcome (committed or aborted) is service; "ask the coordinator" is not.
+    fn serves(answer: &TxnAnswer) -> bool {
+        answer.is_service()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

@@ -1347,6 +1347,13 @@ impl Protocol for Pb {
             .leader("primary")
             .progress(&["applied"])
             .step_down("stepped_down")
+            .serves_replies()
+            .serves_progress("applied")
+    }
+
+    /// A result is service; "not the leader" is not.
+    fn serves(answer: &Answer) -> bool {
+        answer.is_service()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

@@ -23,7 +23,7 @@ use crate::protocol::library::{Monotonic, MonotonicEach};
 use crate::protocol::{
     ClientCtx, ClientId, ClientVerdict as Verdict, Ctx, Driver, Failure, Generator, Knob, Liveness,
     Monitor, NodeId, Outcome, PropertyDef, Protocol, RequestId, Shown, Store, Time, Trigger,
-    TriggerKind, View,
+    TriggerKind, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -255,6 +255,11 @@ impl Protocol for Ping {
         match request {
             Request::Echo(value) => ctx.reply(client, id, Response::Echoed { value, by: self.id }),
         }
+    }
+
+    fn vocabulary() -> Vocabulary {
+        // Every echo is service.
+        Vocabulary::none().serves_replies()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

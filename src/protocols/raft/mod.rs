@@ -1289,6 +1289,13 @@ impl Protocol for Raft {
             .leader("leader")
             .progress(&["commit"])
             .step_down("stepped_down")
+            .serves_replies()
+            .serves_progress("commit")
+    }
+
+    /// A result is service; "not the leader" is not.
+    fn serves(answer: &Answer) -> bool {
+        answer.is_service()
     }
 
     fn explorable() -> Option<Explorable<Self>> {

@@ -1200,6 +1200,13 @@ impl Protocol for Sagas {
         Vocabulary::none()
             .role("role", &["orchestrator"], &[])
             .progress(&["finished", "executed"])
+            .serves_replies()
+            .serves_progress("executed")
+    }
+
+    /// Every answer but "ask the orchestrator" is service.
+    fn serves(response: &Response) -> bool {
+        !matches!(response, Response::NotOrchestrator)
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {

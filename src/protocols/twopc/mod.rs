@@ -763,7 +763,15 @@ impl Protocol for TwoPc {
     }
 
     fn vocabulary() -> Vocabulary {
-        Vocabulary::none().progress(&["decided", "in_doubt"])
+        Vocabulary::none()
+            .progress(&["decided", "in_doubt"])
+            .serves_replies()
+            .serves_progress("decided")
+    }
+
+    /// An outcome (committed or aborted) is service; "ask the coordinator" is not.
+    fn serves(answer: &TxnAnswer) -> bool {
+        answer.is_service()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {
