@@ -396,6 +396,8 @@ pub struct Wal {
     /// Sequence number of the last checkpoint written.
     ckpt_seq: u64,
     ckpt_pending: Option<PendingCkpt>,
+    /// A checkpoint is due: written at the next moment memory holds nothing undurable.
+    ckpt_due: bool,
     flush_armed: bool,
     /// What recovery could not get back; non-empty: the store refuses every request.
     lost: Vec<Loss>,
@@ -458,6 +460,7 @@ impl Wal {
                 }
             }
         }
+        self.try_checkpoint(ctx);
     }
 
     /// The last sync failed: its writes never reach the disk. Cut the log back to the
@@ -496,9 +499,22 @@ impl Wal {
 
     fn checkpoint(&mut self, ctx: &mut Ctx<'_, Self>) {
         ctx.set_timer(Timer::Checkpoint, Time::from_ms(self.config.checkpoint_ms));
-        if !self.lost.is_empty() || self.ckpt_pending.is_some() || !self.unsynced.is_empty() {
+        self.ckpt_due = true;
+        self.try_checkpoint(ctx);
+    }
+
+    /// Writes the checkpoint due, if memory holds nothing undurable now (the checkpoint is
+    /// then exactly a durable state).
+    fn try_checkpoint(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if !self.ckpt_due
+            || !self.lost.is_empty()
+            || self.ckpt_pending.is_some()
+            || !self.unsynced.is_empty()
+            || self.rewrite
+        {
             return;
         }
+        self.ckpt_due = false;
         let upto = self.next_lsn(ctx.store());
         if self
             .ckpt_newest
@@ -641,6 +657,7 @@ impl Protocol for Wal {
             ckpt_newest: None,
             ckpt_seq: 0,
             ckpt_pending: None,
+            ckpt_due: false,
             flush_armed: false,
             lost: Vec::new(),
             batches: 0,
