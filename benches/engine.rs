@@ -46,7 +46,7 @@
 //! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, `FAULTLINE_BENCH_ONLY=txn` the
 //! commit protocols' rows, `FAULTLINE_BENCH_ONLY=saga` the saga row,
 //! `FAULTLINE_BENCH_ONLY=dynamo` the Dynamo-style store's row, `FAULTLINE_BENCH_ONLY=gossip`
-//! the CRDT gossip row and `FAULTLINE_BENCH_ONLY=clocks` the logical-clock service's row
+//! the CRDT gossip row and `FAULTLINE_BENCH_ONLY=clocks` the logical-clock service's row, `FAULTLINE_BENCH_ONLY=wal` the WAL store's row
 //! (Lamport's mutual exclusion).
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
@@ -848,6 +848,10 @@ fn main() {
         gossip_rows(if quick { 1 } else { 10 });
         return;
     }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "wal") {
+        wal_rows(if quick { 1 } else { 10 });
+        return;
+    }
     let dir = TempDir::new();
 
     let with_clients = Workload::new("2 clients", &[]);
@@ -1015,6 +1019,18 @@ fn clock_rows(scale: u64) {
         "lamport/calm",
         "LAMPORT MUTUAL EXCLUSION, 3 nodes, clock service and its check on",
         30_000 * scale,
+    );
+}
+
+/// The WAL store on one quiet node (`wal/calm`: four clients, three keys, group commit
+/// every 3 ms, a checkpoint every 40 ms), every check on: acknowledged writes and the
+/// recovered state at each recovery, reads against the values written after every step,
+/// linearizability of the history at the end. `FAULTLINE_BENCH_ONLY=wal` runs only this row.
+fn wal_rows(scale: u64) {
+    checks_share::<faultline::protocols::wal::Wal>(
+        "wal/calm",
+        "WAL STORE, 1 node, group commit and checkpoints",
+        2_000 * scale,
     );
 }
 

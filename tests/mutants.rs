@@ -4,7 +4,7 @@
 //! only this sweep does.
 //!
 //! Every test here is ignored, so the default `cargo test` never runs them. One test per
-//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, `dynamo`, `gossip`, `lamport`, and `every_protocol` for the
+//! target (`ping`, `fd`, `raft`, `abd`, `paxos`, `multipaxos`, `pb`, `lease`, `twopc`, `saga`, `paxoscommit`, `dynamo`, `gossip`, `lamport`, `wal`, and `every_protocol` for the
 //! shared kit); the script
 //! picks one by name:
 //!
@@ -48,6 +48,7 @@ use faultline::protocols::ping::Ping;
 use faultline::protocols::raft::Raft;
 use faultline::protocols::saga::Sagas;
 use faultline::protocols::twopc::TwoPc;
+use faultline::protocols::wal::Wal;
 use faultline::run::sweep::{SeedSet, sweep};
 use faultline::scenario::{ExpectedOutcome, Scenario, bundled_names};
 use faultline::sim::{Verdict, install_panic_capture};
@@ -166,6 +167,7 @@ fn judge(targets: &[&str]) {
             "dynamo" => run_all::<Dynamo>(t, share, jobs, deadline, &mut ran),
             "gossip" => run_all::<Gossip>(t, share, jobs, deadline, &mut ran),
             "lamport" => run_all::<Lamport>(t, share, jobs, deadline, &mut ran),
+            "wal" => run_all::<Wal>(t, share, jobs, deadline, &mut ran),
             other => panic!("no mutation target {other:?}"),
         };
         if let Err(why) = result {
@@ -317,6 +319,7 @@ fn every_protocol() {
         "dynamo",
         "gossip",
         "lamport",
+        "wal",
     ]);
 }
 
@@ -367,6 +370,12 @@ fn lease() {
 #[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
 fn twopc() {
     judge(&["twopc"]);
+}
+
+#[test]
+#[ignore = "the mutation routine's sweep: tools/mutants.sh runs it per mutant"]
+fn wal() {
+    judge(&["wal"]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 #   tools/mutants.sh TARGET [--shard K/N] [--seeds N] [--seconds S] [--timeout S] [--out DIR] [--iterate]
 #   tools/mutants.sh --report TARGET DIR...      (a report from finished runs, e.g. shards)
 #
-# TARGET is a protocol (ping, fd, raft, abd, paxos, multipaxos, pb, lease, twopc, saga, paxoscommit, dynamo, gossip, lamport), `reliable` (src/kit/reliable/, judged by the
+# TARGET is a protocol (ping, fd, raft, abd, paxos, multipaxos, pb, lease, twopc, saga, paxoscommit, dynamo, gossip, lamport, wal), `reliable` (src/kit/reliable/, judged by the
 # fd scenarios, its only user) or `kit` (the rest of src/kit, judged by every protocol's).
 # cargo-mutants mutates the target's files; each mutant is judged only by the sweep in
 # tests/mutants.rs (unit tests never run), with N seeds (default 2000) and a cap of S seconds
@@ -39,10 +39,10 @@ usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 files_of() {
     case "$1" in
-        ping | fd | raft | abd | paxos | multipaxos | pb | lease | twopc | saga | paxoscommit | dynamo | gossip | lamport) echo "src/protocols/$1/*.rs" ;;
+        ping | fd | raft | abd | paxos | multipaxos | pb | lease | twopc | saga | paxoscommit | dynamo | gossip | lamport | wal) echo "src/protocols/$1/*.rs" ;;
         reliable) echo "src/kit/reliable/*.rs" ;;
         kit) echo "src/kit/*.rs src/kit/**/*.rs" ;;
-        *) echo "unknown target '$1': expected ping, fd, raft, abd, paxos, multipaxos, pb, lease, twopc, saga, paxoscommit, dynamo, gossip, lamport, reliable or kit" >&2; exit 2 ;;
+        *) echo "unknown target '$1': expected ping, fd, raft, abd, paxos, multipaxos, pb, lease, twopc, saga, paxoscommit, dynamo, gossip, lamport, wal, reliable or kit" >&2; exit 2 ;;
     esac
 }
 

@@ -11,6 +11,8 @@
 //! - [`reliable`]: exactly-once FIFO delivery over a lossy network, as a component.
 //! - [`driver`]: the closed-loop client (think, send, follow redirects, retry, give up).
 //! - [`no_client`]: the client of protocols that have none.
+//! - [`wal`]: checksummed records sealed to their place on the disk, byte encoding that reads
+//!   anything, two alternating checkpoint copies, the log-truncation rule and idempotent replay.
 //! - [`ring`]: consistent hashing with virtual nodes: preference lists, joins and leaves, and
 //!   the ring metrics (balance, keys moved).
 //!
@@ -27,3 +29,4 @@ pub mod quorum;
 pub mod reliable;
 pub mod ring;
 pub mod txn;
+pub mod wal;

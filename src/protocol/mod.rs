@@ -34,6 +34,7 @@ pub use value::Value;
 pub use vocabulary::{Serves, Vocabulary};
 
 pub use crate::base::fixed;
+pub use crate::base::hash::{StableHasher, stable_hash};
 pub use crate::base::rng::Rng;
 pub use crate::base::types::{ClientId, Endpoint, NodeId, Ratio, Time};
 pub use crate::check::library;

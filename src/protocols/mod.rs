@@ -51,6 +51,7 @@ pub mod ping;
 pub mod raft;
 pub mod saga;
 pub mod twopc;
+pub mod wal;
 
 // One line per protocol: `folder::Type`.
 registry! {
@@ -68,6 +69,7 @@ registry! {
     dynamo::Dynamo,
     gossip::Gossip,
     lamport::Lamport,
+    wal::Wal,
 }
 
 /// Something to do with a protocol type picked by name.
