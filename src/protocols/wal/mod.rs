@@ -823,6 +823,12 @@ impl Protocol for Wal {
             .role("role", &["serving"], &[])
             .epoch("ckpt")
             .progress(&["durable"])
+            .serves_replies()
+    }
+
+    /// A result is service; the refusal of a store that lost data is not.
+    fn serves(answer: &Answer) -> bool {
+        answer.is_service()
     }
 
     fn properties() -> Vec<PropertyDef<Self>> {
