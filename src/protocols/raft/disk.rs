@@ -364,7 +364,7 @@ mod tests {
         s.set_cell("hard#2", hard(2, 4), 32);
         s.append(put(3, 4), 32);
         // Power fails in the first hard-state copy: the second is lost, the old value stays.
-        s.crash_torn(0, 5);
+        s.crash_torn(0, 5, &|_| true);
         assert!(matches!(s.cell("hard#1"), Some(Record::Damaged { .. })));
         assert_eq!(s.cell("hard#2"), Some(&hard(2, 3)));
         assert_eq!(s.len(), 3);
@@ -372,7 +372,7 @@ mod tests {
         s.set_cell("hard#1", hard(1, 4), 32);
         s.set_cell("hard#2", hard(2, 4), 32);
         s.append(put(3, 4), 32);
-        s.crash_torn(2, 9);
+        s.crash_torn(2, 9, &|_| true);
         assert_eq!(s.cell("hard#1"), Some(&hard(1, 4)));
         assert!(matches!(s.records()[3], Record::Damaged { .. }));
     }

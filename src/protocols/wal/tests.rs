@@ -195,7 +195,7 @@ fn a_torn_append_is_dropped_by_the_checksummed_store_and_believed_by_the_naive_o
         n.flush();
         n.append("k0", "c0.22");
         // 43 of the record's 53 bytes reach the disk: the value is cut short.
-        let (_, struck) = n.store.crash_torn(0, 42);
+        let (_, struck) = n.store.crash_torn(0, 42, &|_| true);
         assert_eq!(struck.damaged, [Place::Record(1)]);
         n.restart();
         if naive {
@@ -231,7 +231,7 @@ fn a_torn_checkpoint_leaves_the_other_copy_and_the_log_it_needs() {
     n.append("k0", "c0.9");
     n.flush();
     n.fire(Timer::Checkpoint);
-    let (_, struck) = n.store.crash_torn(0, 5);
+    let (_, struck) = n.store.crash_torn(0, 5, &|_| true);
     assert!(matches!(struck.damaged[..], [Place::Cell(_)]), "{struck:?}");
     n.restart();
     assert!(n.wal.lost.is_empty(), "{:?}", n.wal.lost);
@@ -254,7 +254,7 @@ fn truncating_before_the_checkpoint_is_durable_leaves_a_gap() {
     n.flush();
     n.fire(Timer::Checkpoint);
     // The batch is [discard, checkpoint]: the cut falls in the checkpoint.
-    n.store.crash_torn(1, 5);
+    n.store.crash_torn(1, 5, &|_| true);
     n.restart();
     assert_eq!(n.wal.lost.first().map(|l| l.why.as_str()), Some("gap"));
 }
