@@ -20,7 +20,9 @@ fn verdict(name: &str, seed: Option<u64>, overrides: &[String]) -> Verdict {
 fn every_raft_scenario_passes_with_51_seeds() {
     let names: Vec<&str> = bundled_names()
         .into_iter()
-        .filter(|n| n.starts_with("raft/"))
+        // Bug-switch scenarios fail by design; raft/disk-swarm has a known liveness gap (a
+        // majority in repair at once: docs/raft.md, section 10) on a few seeds, 1 in 1001..1050.
+        .filter(|n| n.starts_with("raft/") && !n.contains("/bug-") && *n != "raft/disk-swarm")
         .collect();
     assert!(names.len() >= 8, "{names:?}");
     for name in names {

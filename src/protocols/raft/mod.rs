@@ -160,8 +160,8 @@ pub struct Hard {
     pub term: u64,
     /// votedFor.
     pub vote: Option<NodeId>,
-    /// After a damaged entry: the log's length as read (`L`) and the term at recovery (`T`,
-    /// at least every entry's term). Until the log is at least `L` long again the node does
+    /// After a damaged entry: the log's length as read (`L`) and a bound of its last term
+    /// (`T`: the last entry's term if it reads whole, else the term at recovery). Until the log is at least `L` long again the node does
     /// not stand and votes only for a log at least as up to date as one ending at index `L`
     /// with term `T` (docs/raft.md, "Raft on disks that lie").
     pub repair: Option<(u64, u64)>,
@@ -865,11 +865,15 @@ impl Raft {
             return; // nothing is acknowledged that the disk may not hold; the leader resends
         }
         let matched = prev_index + count;
+        let (last_index, last_term) = Self::last(ctx);
         if self
             .repair
-            .is_some_and(|(len, _)| ctx.store().len() as u64 >= len)
+            .is_some_and(|(len, term)| last_index >= len || last_term > term)
         {
-            // The log is as long as before the damage, and matches this term's leader's.
+            // The log is as long as before the damage, and matches this term's leader's; or
+            // it ends in an entry of a term after every term the lost log held, whose leader
+            // held every entry committed before it (§5.4), and this log matches it up to
+            // that entry (the Log Matching Property).
             self.repair = None;
             ctx.annotate("repaired", ctx.store().len() as u64);
             self.persist(ctx);
@@ -937,6 +941,10 @@ impl Raft {
         if conflict_index == 0 {
             return; // a refusal for an older term
         }
+        // The follower holds less than we counted: a damaged entry cut its log (a disk that
+        // lies), or the refusal is stale. Counting less is never unsafe, and the success
+        // replies that repair it must count as news (above) or its log never grows again.
+        self.matched[p] = self.matched[p].min(conflict_index.saturating_sub(1));
         // Fast backtracking: jump past the follower's conflicting term if we have it too.
         let (last, _) = Self::last(ctx);
         let mut next = conflict_index;
@@ -1035,6 +1043,13 @@ impl Raft {
             return;
         };
         let read = log.len() as u64;
+        // T: terms never fall along a log, so a last entry that reads whole gives the lost
+        // log's last term exactly; a damaged one is bounded by the node's term. The tighter T
+        // lets a candidate whose log is as up to date as the lost one win.
+        let last_term = match log.last() {
+            Some(Record::Entry { entry, .. }) => entry.term,
+            _ => self.term,
+        };
         // What the bytes spell, which only a store without checksums believes.
         let spelled: Vec<Entry> = log[bad..]
             .iter()
@@ -1055,7 +1070,7 @@ impl Raft {
         } else if self.config.bugs.truncate_on_damage {
             self.truncate_log(ctx, bad);
         } else {
-            let mark = (read, self.term);
+            let mark = (read, last_term);
             self.repair = Some(
                 self.repair
                     .map_or(mark, |(l, t)| (l.max(mark.0), t.max(mark.1))),
