@@ -339,7 +339,7 @@ impl Protocol for Abd {
         Liveness::default().within(
             "tag_advances",
             false,
-            Time::from_ms(25 * c.resend_ms),
+            Time::from_ms(c.resend_ms.saturating_mul(25)),
             "25 × resend_ms",
         )
     }

@@ -584,13 +584,18 @@ impl Protocol for Fd {
             .within(
                 "accuracy",
                 true,
-                Time::from_ms(10 * c.heartbeat_ms),
+                Time::from_ms(c.heartbeat_ms.saturating_mul(10)),
                 "10 × heartbeat_ms",
             )
             .within(
                 "all_delivered",
                 false,
-                Time::from_ms(2 * c.reliable.rto_ms_max + 8 * c.heartbeat_ms),
+                Time::from_ms(
+                    c.reliable
+                        .rto_ms_max
+                        .saturating_mul(2)
+                        .saturating_add(c.heartbeat_ms.saturating_mul(8)),
+                ),
                 "2 × reliable.rto_ms_max + 8 × heartbeat_ms",
             )
     }

@@ -978,7 +978,11 @@ impl Protocol for MultiPaxos {
     /// prefix past the highest one of the heal, each within ten of the longest election
     /// timeouts plus two of the largest backoffs.
     fn liveness(c: &Config) -> Liveness {
-        let budget = Time::from_ms(10 * c.election_ms_max + 2 * c.backoff_ms_max);
+        let budget = Time::from_ms(
+            c.election_ms_max
+                .saturating_mul(10)
+                .saturating_add(c.backoff_ms_max.saturating_mul(2)),
+        );
         let formula = "10 × election_ms_max + 2 × backoff_ms_max";
         Liveness::default()
             .within("leader_elected", true, budget, formula)

@@ -327,7 +327,7 @@ impl Protocol for Ping {
     /// asks for from then on is answered: a node that pings but never echoes is alive but
     /// useless.
     fn liveness(c: &Config) -> Liveness {
-        let rounds = Time::from_ms(10 * (c.interval_ms + c.jitter_ms));
+        let rounds = Time::from_ms(c.interval_ms.saturating_add(c.jitter_ms).saturating_mul(10));
         Liveness::default()
             .within(
                 "all_connected",

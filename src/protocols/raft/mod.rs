@@ -1493,7 +1493,7 @@ impl Protocol for Raft {
     /// (split votes repeat, each round within one timeout, and losing several in a row is
     /// rare).
     fn liveness(c: &Config) -> Liveness {
-        let budget = Time::from_ms(10 * c.election_ms_max);
+        let budget = Time::from_ms(c.election_ms_max.saturating_mul(10));
         Liveness::default()
             .within("leader_elected", true, budget, "10 × election_ms_max")
             .within("commit_advances", false, budget, "10 × election_ms_max")

@@ -849,7 +849,12 @@ impl Protocol for Wal {
         Liveness::default().within(
             "serves_again",
             false,
-            Time::from_ms(500 + 200 * c.flush_ms + 2 * c.checkpoint_ms),
+            Time::from_ms(
+                c.flush_ms
+                    .saturating_mul(200)
+                    .saturating_add(c.checkpoint_ms.saturating_mul(2))
+                    .saturating_add(500),
+            ),
             "500 ms + 200 × flush_ms + 2 × checkpoint_ms",
         )
     }
