@@ -46,7 +46,7 @@
 //! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, `FAULTLINE_BENCH_ONLY=txn` the
 //! commit protocols' rows, `FAULTLINE_BENCH_ONLY=saga` the saga row,
 //! `FAULTLINE_BENCH_ONLY=dynamo` the Dynamo-style store's row, `FAULTLINE_BENCH_ONLY=gossip`
-//! the CRDT gossip row and `FAULTLINE_BENCH_ONLY=clocks` the logical-clock service's row, `FAULTLINE_BENCH_ONLY=wal` the WAL store's row
+//! the CRDT gossip row and `FAULTLINE_BENCH_ONLY=clocks` the logical-clock service's row, `FAULTLINE_BENCH_ONLY=wal` the storage rows (the WAL store calm and under disk faults, Raft under disk faults)
 //! (Lamport's mutual exclusion).
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
@@ -991,6 +991,7 @@ fn main() {
     dynamo_rows(scale);
     gossip_rows(scale);
     clock_rows(scale);
+    wal_rows(scale);
 }
 
 /// The commit protocols, every check on (atomicity and conservation after every step, the
@@ -1025,12 +1026,26 @@ fn clock_rows(scale: u64) {
 /// The WAL store on one quiet node (`wal/calm`: four clients, three keys, group commit
 /// every 3 ms, a checkpoint every 40 ms), every check on: acknowledged writes and the
 /// recovered state at each recovery, reads against the values written after every step,
-/// linearizability of the history at the end. `FAULTLINE_BENCH_ONLY=wal` runs only this row.
+/// linearizability of the history at the end. The same store under `wal/swarm` (crashes and
+/// every storage fault of its atlas until 4 s), and Raft under `raft/disk-swarm` (swarm
+/// faults and storage faults until 8 s): the checksums, the recovery paths and the checks of
+/// damaged copies. Each runs at least its scenario's own length, so the faults and the heal
+/// happen. `FAULTLINE_BENCH_ONLY=wal` runs only these rows.
 fn wal_rows(scale: u64) {
     checks_share::<faultline::protocols::wal::Wal>(
         "wal/calm",
         "WAL STORE, 1 node, group commit and checkpoints",
         2_000 * scale,
+    );
+    checks_share::<faultline::protocols::wal::Wal>(
+        "wal/swarm",
+        "WAL STORE, 1 node, crashes and the disk atlas's faults",
+        7_000 * scale,
+    );
+    checks_share::<faultline::protocols::raft::Raft>(
+        "raft/disk-swarm",
+        "RAFT, 5 nodes, swarm faults and the disk atlas's faults",
+        12_000 * scale,
     );
 }
 

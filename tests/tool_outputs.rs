@@ -27,6 +27,11 @@
 //! not the request id, so every tag in the messages is shorter (`33/1` where `33/26` was);
 //! the Jepsen export carries only the client operations, which did not change.
 //! `explain` names its trace in what it suggests; the path is replaced by `TRACE`.
+//! Issue 23 moved every `view` and `perfetto` row, nothing else. Both carry the vocabulary,
+//! which gained `serves` (what "serves again" means for the recovery metrics: 19 bytes
+//! `"serves":["reply"],` for ping, fd and ABD, 41 for Raft's reply-or-commit); the page also
+//! carries the summary, which gained the `recovery.*` metrics, and the viewer's script words
+//! a failed sync (`# sync FAILED, N ops lost`, 55 bytes more).
 //!
 //! On a difference the test writes what it got into its temporary directory and names the
 //! files, so they can be compared with the old binary's output.

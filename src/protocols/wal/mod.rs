@@ -630,6 +630,8 @@ impl Wal {
         } else {
             ctx.annotate("role", "serving");
         }
+        // The epoch beside the role, so a band names the checkpoint it stands on.
+        ctx.annotate("ckpt", self.ckpt_seq);
         self.lost = lost;
         ctx.annotate("durable", self.durable);
     }
@@ -671,6 +673,7 @@ impl Protocol for Wal {
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         ctx.annotate("role", "serving");
+        ctx.annotate("ckpt", self.ckpt_seq);
         ctx.set_timer(Timer::Checkpoint, Time::from_ms(self.config.checkpoint_ms));
     }
 
