@@ -5,11 +5,12 @@
 //!
 //! What the checks read of a node is oracle code, kept here beside them.
 
-use super::{Entry, State, Wal};
+use super::{Entry, Record, State, Wal};
 use crate::kit::kv::{Answer, Op};
 use crate::protocol::{
     ClientId, Failure, Monitor, NodeId, Outcome, PropertyDef, Trigger, TriggerKind, View,
 };
+use crate::storage::{Place, Store};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Wal {
@@ -33,10 +34,16 @@ impl Wal {
         self.batches
     }
 
-    /// Whether every loss reported is one the disk caused (a damaged record the state
-    /// needed), not one the store made (a gap left by discarding the log too early).
-    pub fn losses_from_disk(&self) -> bool {
-        !self.lost.is_empty() && self.lost.iter().all(|l| l.why != "gap")
+    /// Whether every loss reported is one the disk caused: a record the state needed whose
+    /// place the disk really damaged (the store's own record of its faults says so), not one
+    /// the store made (a gap left by discarding the log too early, or a whole record it
+    /// failed to read back).
+    pub fn losses_from_disk(&self, disk: &Store<Record>) -> bool {
+        !self.lost.is_empty()
+            && self
+                .lost
+                .iter()
+                .all(|l| l.why != "gap" && disk.damaged().contains(&Place::Record(l.lsn)))
     }
 }
 
@@ -53,7 +60,7 @@ pub(super) fn properties() -> Vec<PropertyDef<Wal>> {
     vec![
         PropertyDef::monitor(
             "acked_writes_survive",
-            "after every recovery the store holds every write it acknowledged, unless it reported the loss of records its disk destroyed",
+            "after every recovery the store holds every write it acknowledged, unless it reported the loss of records its disk destroyed (each at a place the disk damaged)",
             AckedSurvive::default(),
         )
         .always(),
@@ -100,7 +107,7 @@ impl Monitor<Wal> for AckedSurvive {
             let Some(wal) = view.node(n).filter(|_| view.is_up(n)) else {
                 continue;
             };
-            if !recovered(&mut self.incarnation, view, n) || wal.losses_from_disk() {
+            if !recovered(&mut self.incarnation, view, n) || wal.losses_from_disk(view.store(n)) {
                 continue;
             }
             // Each client's last acknowledged write (a client runs one operation at a time,
