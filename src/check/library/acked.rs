@@ -17,6 +17,7 @@ use super::touched;
 use crate::base::types::NodeId;
 use crate::check::{Failure, Monitor, Param, Trigger, View};
 use crate::protocol::Protocol;
+use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 
@@ -39,7 +40,7 @@ pub struct AckedSurvive<P, V, A, I, D> {
     /// Per acknowledged position: how many synced logs hold it.
     holders: Vec<u32>,
     /// Acknowledged positions held by fewer than a majority.
-    short: u64,
+    short: BTreeSet<usize>,
     protocol: PhantomData<fn(&P)>,
 }
 
@@ -50,7 +51,7 @@ impl<P, V: Clone, A: Copy, I: Copy, D: Copy> Clone for AckedSurvive<P, V, A, I, 
             synced: self.synced.clone(),
             acked: self.acked.clone(),
             holders: self.holders.clone(),
-            short: self.short,
+            short: self.short.clone(),
             protocol: PhantomData,
         }
     }
@@ -86,7 +87,7 @@ where
             synced: Vec::new(),
             acked: Vec::new(),
             holders: Vec::new(),
-            short: 0,
+            short: BTreeSet::new(),
             protocol: PhantomData,
         }
     }
@@ -103,10 +104,17 @@ impl<P, V, A, I, D> AckedSurvive<P, V, A, I, D> {
         }
         let after = self.holders[k] >= majority;
         if before && !after {
-            self.short += 1;
+            self.short.insert(k);
         } else if !before && after {
-            self.short -= 1;
+            self.short.remove(&k);
         }
+    }
+
+    /// The acknowledged positions (from 0) held by fewer than a majority of synced logs, in
+    /// order: what a protocol with other ways to keep an entry (a guard on a damaged copy)
+    /// looks at again, and only those.
+    pub fn short_positions(&self) -> impl Iterator<Item = usize> + '_ {
+        self.short.iter().copied()
     }
 }
 
@@ -119,6 +127,25 @@ where
     D: Fn(&V, u64) -> String + Copy + 'static,
 {
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
+        self.update(view);
+        match self.short.first() {
+            Some(&k) => Err(self.failure(view, k)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<P, V, A, I, D> AckedSurvive<P, V, A, I, D>
+where
+    P: Protocol,
+    V: Eq + Clone + Hash + 'static,
+    A: for<'a> Fn(&View<'a, P>, NodeId, &'a P) -> usize + Copy + 'static,
+    I: Fn(&P::Record) -> V + Copy + 'static,
+    D: Fn(&V, u64) -> String + Copy + 'static,
+{
+    /// Takes in what this step changed: the touched nodes' synced logs and acknowledgements.
+    /// Costs what changed, never the whole log.
+    pub fn update(&mut self, view: &View<'_, P>) {
         let n = view.cluster_size() as usize;
         let majority = view.cluster_size() / 2 + 1;
         if self.synced.len() != n {
@@ -158,33 +185,35 @@ where
                     self.acked.push(id);
                     self.holders.push(held);
                     if held < majority {
-                        self.short += 1;
+                        self.short.insert(k);
                     }
                 }
             }
         }
-        if self.short > 0 {
-            let k = self.holders.iter().position(|&h| h < majority).unwrap_or(0);
-            let holders: Vec<NodeId> = (0..n as u32)
-                .map(NodeId)
-                .filter(|x| self.synced[x.index()].get(k) == Some(&self.acked[k]))
-                .collect();
-            let names: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
-            return Err(Failure::new(
-                format!(
-                    "{} is in the synced log of only {} of {n} nodes ({}); a crash of the others would lose it",
-                    (log.describe)(&self.acked[k], k as u64 + 1),
-                    self.holders[k],
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-                holders,
-            ));
-        }
-        Ok(())
+    }
+
+    /// The failure for acknowledged position `k` (from 0): which synced logs hold it.
+    pub fn failure(&self, view: &View<'_, P>, k: usize) -> Failure {
+        let n = view.cluster_size() as usize;
+        let log = *self.log;
+        let holders: Vec<NodeId> = (0..n as u32)
+            .map(NodeId)
+            .filter(|x| self.synced[x.index()].get(k) == Some(&self.acked[k]))
+            .collect();
+        let names: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
+        Failure::new(
+            format!(
+                "{} is in the synced log of only {} of {n} nodes ({}); a crash of the others would lose it",
+                (log.describe)(&self.acked[k], k as u64 + 1),
+                self.holders[k],
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+            holders,
+        )
     }
 }
 
