@@ -62,6 +62,11 @@ impl<R: Clone> Image<R> {
             .min(self.records.len() as u64) as usize;
         self.records.drain(..n);
         self.first += n as u64;
+        if self.records.is_empty() {
+            // Past the end: the log starts again at `upto` (a replica that installed a
+            // checkpoint newer than anything it logged).
+            self.first = self.first.max(upto);
+        }
     }
 
     /// The record or cell at `place`, mutably.
@@ -562,6 +567,11 @@ impl<R: Clone> Store<R> {
     /// The absolute index of the first record kept (0 unless the front was discarded).
     pub fn first_index(&self) -> u64 {
         self.current.first
+    }
+
+    /// The absolute index of the first record a crash would leave.
+    pub fn synced_first_index(&self) -> u64 {
+        self.synced.first
     }
 
     /// How many times the record log has lost records (truncations that removed some, and
