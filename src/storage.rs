@@ -63,9 +63,10 @@ impl<R: Clone> Image<R> {
         self.records.drain(..n);
         self.first += n as u64;
         if self.records.is_empty() {
-            // Past the end: the log starts again at `upto` (a replica that installed a
-            // checkpoint newer than anything it logged).
-            self.first = self.first.max(upto);
+            // Nothing left: the log starts again at `upto` (a replica that installed a
+            // checkpoint newer than anything it logged, or restarts its log after an older
+            // one: [`Store::restart_log_at`]).
+            self.first = upto;
         }
     }
 
@@ -313,6 +314,20 @@ impl<R: Clone> Store<R> {
         self.current.discard(upto);
         self.shrinks += 1;
         self.pending.push(Op::Discard(upto));
+        self.count_write(8);
+    }
+
+    /// Empties the record log and starts it again at absolute index `first`, which may be
+    /// before the front discarded so far (pending until `sync`): a replica whose only
+    /// readable checkpoint is older than its log's front keeps nothing of the log.
+    pub fn restart_log_at(&mut self, first: u64) {
+        self.truncate(0);
+        if self.current.first == first {
+            return;
+        }
+        self.current.first = first;
+        self.shrinks += 1;
+        self.pending.push(Op::Discard(first));
         self.count_write(8);
     }
 

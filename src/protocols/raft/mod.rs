@@ -1356,7 +1356,9 @@ impl Raft {
     /// held of the committed entries (§5.4.1's argument, with the stand-in for the lost log).
     fn recover_log(&mut self, ctx: &mut Ctx<'_, Self>) {
         // Damage before the newest snapshot's end costs nothing: the snapshot holds those
-        // entries, so the log's front goes up to it.
+        // entries, so the log's front goes up to it. (This passes the older copy, whose
+        // way back through the log the damage already broke; should the newest copy be
+        // damaged too, recovery finds the gap and keeps a repair mark, below.)
         let (snap_index, _) = self.snap_meta();
         let base = Self::base(ctx);
         if snap_index > base {
@@ -1497,11 +1499,26 @@ impl Protocol for Raft {
         self.recover_log(ctx);
         let (snap_index, _) = self.snap_meta();
         let base = Self::base(ctx);
-        if base + (ctx.store().len() as u64) < snap_index {
+        let end = base + ctx.store().len() as u64;
+        if base > snap_index {
+            // The log's front is past the newest snapshot that reads whole (the newer copy
+            // is damaged and the log was discarded up to it): the entries between are lost
+            // here, as a damaged entry's are. Keep a repair mark for them and start the log
+            // again after the snapshot.
+            let last_term = self.last(ctx).1.max(self.term);
+            let mark = (end, last_term);
+            self.repair = Some(
+                self.repair
+                    .map_or(mark, |(l, t)| (l.max(mark.0), t.max(mark.1))),
+            );
+            ctx.annotate("repair_to", end);
+            self.write_hard(ctx);
+            ctx.restart_log_at(snap_index);
+            self.sync(ctx);
+        } else if end < snap_index {
             // The log ends before the snapshot (a damaged entry cut it): it starts again
             // after the snapshot.
-            ctx.truncate(0);
-            ctx.discard_before(snap_index);
+            ctx.restart_log_at(snap_index);
             self.sync(ctx);
         }
         self.durable = Self::base(ctx) + ctx.store().len() as u64;
