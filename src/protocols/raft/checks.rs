@@ -398,9 +398,7 @@ impl Monitor<Raft> for LogMatching {
                 seen.push(eid);
                 let differ = |a: Option<u64>, b: Option<u64>| a.zip(b).is_some_and(|(a, b)| a != b);
                 match self.index.get(&(idx, eid.term)) {
-                    Some(&(other, other_prev))
-                        if other != eid || differ(other_prev, prev_term) =>
-                    {
+                    Some(&(other, other_prev)) if other != eid || differ(other_prev, prev_term) => {
                         let (prev_term, other_prev) =
                             (prev_term.unwrap_or(0), other_prev.unwrap_or(0));
                         return Err(Failure::new(

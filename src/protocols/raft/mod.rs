@@ -904,7 +904,10 @@ impl Raft {
             return false;
         }
         self.snaps[copy] = Some(meta);
-        if self.newest.is_none_or(|n| self.snaps[n].is_none_or(|s| s.0 <= meta.0)) {
+        if self
+            .newest
+            .is_none_or(|n| self.snaps[n].is_none_or(|s| s.0 <= meta.0))
+        {
             self.newest = Some(copy);
         }
         true
@@ -1137,7 +1140,7 @@ impl Raft {
     /// InstallSnapshot (Figure 13). A snapshot through an index this node has applied
     /// tells it nothing: it answers that it matches there (committed entries match). Else
     /// it writes the snapshot to both copies, each synced (so either alone holds it, and
-    /// the log before it may go); keeps its log after the snapshot's last included entry if
+    /// the log before it may go; once the first is durable it goes on); keeps its log after the snapshot's last included entry if
     /// it holds that entry with the same term (step 6), or else drops the log (step 7);
     /// resets the state machine to the snapshot (step 8) and answers.
     fn on_install(
@@ -1175,11 +1178,12 @@ impl Raft {
         let index = snap.index;
         let service = snap.service.clone();
         let first = SNAP_COPIES.next(self.newest);
-        for copy in [first, 1 - first] {
-            if !self.write_snapshot(ctx, copy, (*snap).clone()) {
-                return; // not durable: say nothing, the leader sends it again
-            }
+        if !self.write_snapshot(ctx, first, (*snap).clone()) {
+            return; // not durable: say nothing, the leader sends it again
         }
+        // One copy is durable: install. Should the second write fail, that copy holds
+        // nothing durable and the next snapshot overwrites it.
+        let _ = self.write_snapshot(ctx, 1 - first, *snap);
         if !keep {
             self.truncate_log(ctx, 0);
         }
