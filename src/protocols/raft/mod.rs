@@ -1148,7 +1148,7 @@ impl Raft {
         ctx: &mut Ctx<'_, Self>,
         from: NodeId,
         term: u64,
-        snap: Box<Snapshot>,
+        snap: Snapshot,
         round: u64,
     ) {
         let reply = |me: &Self, ctx: &mut Ctx<'_, Self>, success: bool, matched: u64| {
@@ -1178,12 +1178,12 @@ impl Raft {
         let index = snap.index;
         let service = snap.service.clone();
         let first = SNAP_COPIES.next(self.newest);
-        if !self.write_snapshot(ctx, first, (*snap).clone()) {
+        if !self.write_snapshot(ctx, first, snap.clone()) {
             return; // not durable: say nothing, the leader sends it again
         }
         // One copy is durable: install. Should the second write fail, that copy holds
         // nothing durable and the next snapshot overwrites it.
-        let _ = self.write_snapshot(ctx, 1 - first, *snap);
+        let _ = self.write_snapshot(ctx, 1 - first, snap);
         if !keep {
             self.truncate_log(ctx, 0);
         }
@@ -1574,7 +1574,7 @@ impl Protocol for Raft {
                 round,
             ),
             Msg::InstallSnapshot { term, snap, round } => {
-                self.on_install(ctx, from, term, snap, round)
+                self.on_install(ctx, from, term, *snap, round)
             }
         }
     }
