@@ -46,7 +46,7 @@
 //! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, `FAULTLINE_BENCH_ONLY=txn` the
 //! commit protocols' rows, `FAULTLINE_BENCH_ONLY=saga` the saga row,
 //! `FAULTLINE_BENCH_ONLY=dynamo` the Dynamo-style store's row, `FAULTLINE_BENCH_ONLY=gossip`
-//! the CRDT gossip row and `FAULTLINE_BENCH_ONLY=clocks` the logical-clock service's row, `FAULTLINE_BENCH_ONLY=wal` the storage rows (the WAL store calm and under disk faults, Raft under disk faults)
+//! the CRDT gossip row and `FAULTLINE_BENCH_ONLY=clocks` the logical-clock service's row, `FAULTLINE_BENCH_ONLY=wal` the storage rows (the WAL store calm and under disk faults, Raft under disk faults), `FAULTLINE_BENCH_ONLY=snapshot` Raft with snapshots
 //! (Lamport's mutual exclusion).
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
@@ -852,6 +852,10 @@ fn main() {
         wal_rows(if quick { 1 } else { 10 });
         return;
     }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "snapshot") {
+        snapshot_rows(if quick { 1 } else { 10 });
+        return;
+    }
     let dir = TempDir::new();
 
     let with_clients = Workload::new("2 clients", &[]);
@@ -1045,6 +1049,18 @@ fn wal_rows(scale: u64) {
     checks_share::<faultline::protocols::raft::Raft>(
         "raft/disk-swarm",
         "RAFT, 5 nodes, swarm faults and the disk atlas's faults",
+        12_000 * scale,
+    );
+    snapshot_rows(scale);
+}
+
+/// Raft with snapshots on disks that lie (`raft/snapshot-swarm`, its own seed: the swarm's
+/// faults, disk faults from the atlas, a snapshot every 8 applied entries and
+/// InstallSnapshot), every check on. `FAULTLINE_BENCH_ONLY=snapshot` runs only this row.
+fn snapshot_rows(scale: u64) {
+    checks_share::<faultline::protocols::raft::Raft>(
+        "raft/snapshot-swarm",
+        "RAFT SNAPSHOTS, 5 nodes, swarm and disk faults, snapshot_every 8",
         12_000 * scale,
     );
 }

@@ -62,6 +62,12 @@ impl<R: Clone> Image<R> {
             .min(self.records.len() as u64) as usize;
         self.records.drain(..n);
         self.first += n as u64;
+        if self.records.is_empty() {
+            // Nothing left: the log starts again at `upto` (a replica that installed a
+            // checkpoint newer than anything it logged, or restarts its log after an older
+            // one: [`Store::restart_log_at`]).
+            self.first = upto;
+        }
     }
 
     /// The record or cell at `place`, mutably.
@@ -308,6 +314,20 @@ impl<R: Clone> Store<R> {
         self.current.discard(upto);
         self.shrinks += 1;
         self.pending.push(Op::Discard(upto));
+        self.count_write(8);
+    }
+
+    /// Empties the record log and starts it again at absolute index `first`, which may be
+    /// before the front discarded so far (pending until `sync`): a replica whose only
+    /// readable checkpoint is older than its log's front keeps nothing of the log.
+    pub fn restart_log_at(&mut self, first: u64) {
+        self.truncate(0);
+        if self.current.first == first {
+            return;
+        }
+        self.current.first = first;
+        self.shrinks += 1;
+        self.pending.push(Op::Discard(first));
         self.count_write(8);
     }
 
@@ -562,6 +582,11 @@ impl<R: Clone> Store<R> {
     /// The absolute index of the first record kept (0 unless the front was discarded).
     pub fn first_index(&self) -> u64 {
         self.current.first
+    }
+
+    /// The absolute index of the first record a crash would leave.
+    pub fn synced_first_index(&self) -> u64 {
+        self.synced.first
     }
 
     /// How many times the record log has lost records (truncations that removed some, and

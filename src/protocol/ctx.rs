@@ -203,6 +203,12 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         self.store.discard_before(upto);
     }
 
+    /// Empties the record log and starts it again at absolute index `first` (see
+    /// [`Store::restart_log_at`]; pending until `sync`).
+    pub fn restart_log_at(&mut self, first: u64) {
+        self.store.restart_log_at(first);
+    }
+
     /// Makes every pending write durable. Completes within this step. Under the storage
     /// fault `sync_fails` it can fail: the pending writes are then lost for good, though
     /// the node still reads them until it crashes, and the next sync reports success. A

@@ -101,6 +101,26 @@ impl KvService {
     pub fn applied(&self) -> u64 {
         self.applied
     }
+
+    /// The sessions, per client: the last request applied and its answer (what a snapshot
+    /// of the service holds besides the data).
+    pub fn sessions(&self) -> &BTreeMap<ClientId, (RequestId, Answer)> {
+        &self.sessions
+    }
+
+    /// The service rebuilt from a snapshot's parts: the data, the sessions and the count of
+    /// commands applied.
+    pub fn from_parts(
+        data: BTreeMap<String, String>,
+        sessions: BTreeMap<ClientId, (RequestId, Answer)>,
+        applied: u64,
+    ) -> Self {
+        KvService {
+            data,
+            sessions,
+            applied,
+        }
+    }
 }
 
 /// A leader's clients waiting for their command, by the log position it was put at.

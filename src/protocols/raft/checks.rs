@@ -99,8 +99,20 @@ pub(super) fn state_machine_safety() -> impl Monitor<Raft> {
     Agreement::new(
         "applied",
         "index",
-        |view, n, r: &Raft| (r.applied as usize).min(intact(view.store(n).records()).len()),
-        |view, n, _, i| (i as u64 + 1, EntryId::of(&view.store(n).records()[i])),
+        // The journal is the applied entries the log still holds: those a snapshot holds
+        // were checked while they were in the log.
+        |view, n, r: &Raft| {
+            let store = view.store(n);
+            (r.applied.saturating_sub(store.first_index()) as usize)
+                .min(intact(store.records()).len())
+        },
+        |view, n, _, i| {
+            let store = view.store(n);
+            (
+                store.first_index() + i as u64 + 1,
+                EntryId::of(&store.records()[i]),
+            )
+        },
     )
 }
 
@@ -109,56 +121,83 @@ pub(super) fn state_machine_safety() -> impl Monitor<Raft> {
 /// damaged (it will find that at recovery) or its synced hard state carries a repair mark
 /// past that index (it votes only for logs at least as up to date as the one it lost).
 pub(super) fn committed_never_lost() -> impl Monitor<Raft> {
+    fn acked(view: &View<'_, Raft>, n: NodeId, r: &Raft) -> usize {
+        (r.commit as usize).min(intact(view.store(n).records()).len())
+    }
+    fn describe(e: &EntryId, index: u64) -> String {
+        format!("the entry {e} committed at index {index}")
+    }
     CommittedNeverLost {
         intact: AckedSurvive::new(
-            |view, n, r: &Raft| (r.commit as usize).min(intact(view.store(n).records()).len()),
-            EntryId::of,
-            |e, index| format!("the entry {e} committed at index {index}"),
+            acked as AckedFn,
+            EntryId::of as IdFn,
+            describe as DescribeFn,
         ),
         committed: Vec::new(),
+        compacting: false,
     }
 }
 
-/// `committed_never_lost`: the library's incremental count of intact synced copies, and,
-/// only when that count falls short (a damaged copy), a count that includes the guards.
-#[derive(Clone, Hash)]
-pub(super) struct CommittedNeverLost<M> {
-    intact: M,
-    /// The committed entries, by position.
-    committed: Vec<EntryId>,
+/// The committed entries a node's log shows, learned into `committed` (by index − 1): an
+/// index the log's front discarded before any check saw it is learned as
+/// [`EntryId::UNKNOWN`].
+fn learn_committed(committed: &mut Vec<EntryId>, store: &Store<Record>, commit: u64) {
+    let base = store.first_index();
+    let log = intact(store.records());
+    let upto = commit.min(base + log.len() as u64);
+    while (committed.len() as u64) < upto {
+        let k = committed.len() as u64;
+        committed.push(match k.checked_sub(base) {
+            Some(p) => EntryId::of(&log[p as usize]),
+            None => EntryId::UNKNOWN,
+        });
+    }
 }
 
-impl<M: Monitor<Raft> + Clone + Hash + 'static> Monitor<Raft> for CommittedNeverLost<M> {
-    fn check(&mut self, view: &View<'_, Raft>, trigger: Option<&Trigger>) -> Result<(), Failure> {
+type AckedFn = for<'a> fn(&View<'a, Raft>, NodeId, &'a Raft) -> usize;
+type IdFn = fn(&Record) -> EntryId;
+type DescribeFn = fn(&EntryId, u64) -> String;
+
+/// `committed_never_lost`: the library's incremental count of intact synced copies, and,
+/// only for the entries that count finds short (a damaged copy), a count that includes the
+/// guards.
+#[derive(Clone, Hash)]
+pub(super) struct CommittedNeverLost {
+    intact: AckedSurvive<Raft, EntryId, AckedFn, IdFn, DescribeFn>,
+    /// The committed entries, by position.
+    committed: Vec<EntryId>,
+    /// Snapshots are on (`snapshot_every` > 0): logs are compacted, so the count is by
+    /// absolute index, and a whole synced snapshot copy holds every entry up to its index.
+    compacting: bool,
+}
+
+impl Monitor<Raft> for CommittedNeverLost {
+    fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         for node in touched(view) {
             let Some(r) = view.node(node) else { continue };
-            let log = intact(view.store(node).records());
-            let upto = (r.commit as usize).min(log.len());
-            while self.committed.len() < upto {
-                self.committed.push(EntryId::of(&log[self.committed.len()]));
-            }
+            self.compacting |= r.config.snapshot_every > 0;
+            learn_committed(&mut self.committed, view.store(node), r.commit);
         }
-        let short = self.intact.check(view, trigger);
-        if short.is_ok() {
-            return short;
+        if self.compacting {
+            return self.check_compacted(view);
         }
+        self.intact.update(view);
+        if self.intact.short_positions().next().is_none() {
+            return Ok(());
+        }
+        // Only the entries short of intact copies: does a majority hold or guard them?
         let n = view.cluster_size();
         let guards: Vec<(&[Record], u64)> = (0..n)
             .map(NodeId)
             .map(|x| {
                 let store = view.store(x);
-                let mark = ["hard#1", "hard#2"]
-                    .iter()
-                    .filter_map(|c| match store.synced_cell(c) {
-                        Some(Record::Hard { state, .. }) => state.repair.map(|(len, _)| len),
-                        _ => None,
-                    })
-                    .max()
-                    .unwrap_or(0);
-                (store.synced_records(), mark)
+                (store.synced_records(), synced_mark(store))
             })
             .collect();
-        for (k, c) in self.committed.iter().enumerate() {
+        for k in self.intact.short_positions() {
+            let Some(c) = self.committed.get(k) else {
+                continue;
+            };
             let held = guards
                 .iter()
                 .filter(|(log, mark)| {
@@ -171,7 +210,84 @@ impl<M: Monitor<Raft> + Clone + Hash + 'static> Monitor<Raft> for CommittedNever
                 })
                 .count() as u32;
             if held < quorum::majority(n) {
-                return short;
+                return Err(self.intact.failure(view, k));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The repair mark's length in a node's synced hard state (the larger of the two copies'),
+/// 0 without one.
+fn synced_mark(store: &Store<Record>) -> u64 {
+    ["hard#1", "hard#2"]
+        .iter()
+        .filter_map(|c| match store.synced_cell(c) {
+            Some(Record::Hard { state, .. }) => state.repair.map(|(len, _)| len),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+impl CommittedNeverLost {
+    /// With compacted logs: a node holds a committed entry if a whole synced snapshot copy
+    /// covers its index, its synced log has it there (or a damaged record: it will find the
+    /// damage at recovery), or its synced repair mark is past it. Entries up to the index
+    /// that a majority's snapshots cover are held; only those after are counted.
+    fn check_compacted(&self, view: &View<'_, Raft>) -> Result<(), Failure> {
+        let n = view.cluster_size();
+        let disks: Vec<(u64, u64, &[Record], u64)> = (0..n)
+            .map(NodeId)
+            .map(|x| {
+                let store = view.store(x);
+                let cell = |c: &str| store.synced_cell(c);
+                let snap = SNAP_COPIES
+                    .names
+                    .iter()
+                    .filter_map(|c| match cell(c) {
+                        Some(Record::Snap { snap, .. }) => Some(snap.index),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                let mark = synced_mark(store);
+                (
+                    snap,
+                    mark,
+                    store.synced_records(),
+                    store.synced_first_index(),
+                )
+            })
+            .collect();
+        let majority = quorum::majority(n);
+        let floor = quorum_value(disks.iter().map(|d| d.0), majority);
+        for (k, c) in self.committed.iter().enumerate().skip(floor as usize) {
+            let k = k as u64;
+            let holds = |&(snap, mark, log, first): &(u64, u64, &[Record], u64)| {
+                snap > k
+                    || mark > k
+                    || match k.checked_sub(first).and_then(|p| log.get(p as usize)) {
+                        Some(r @ Record::Entry { .. }) => {
+                            *c == EntryId::UNKNOWN || EntryId::of(r) == *c
+                        }
+                        Some(Record::Damaged { .. }) => true,
+                        _ => false,
+                    }
+            };
+            let held = disks.iter().filter(|d| holds(d)).count() as u32;
+            if held < majority {
+                let lacking: Vec<NodeId> = (0..n)
+                    .map(NodeId)
+                    .filter(|x| !holds(&disks[x.index()]))
+                    .collect();
+                return Err(Failure::new(
+                    format!(
+                        "the entry {c} committed at index {} is on the disks of only {held} of the {n} nodes (a synced log entry, a whole snapshot copy through it, or a repair mark past it): crashes can lose it",
+                        k + 1
+                    ),
+                    lacking,
+                ));
             }
         }
         Ok(())
@@ -211,6 +327,12 @@ pub(super) struct EntryId {
 }
 
 impl EntryId {
+    /// An entry a check could not read: the log's front had discarded it first.
+    const UNKNOWN: EntryId = EntryId {
+        term: u64::MAX - 1,
+        command: None,
+    };
+
     /// A damaged record is no entry: its id matches none (term `u64::MAX`).
     fn of(r: &Record) -> EntryId {
         match r {
@@ -247,20 +369,28 @@ impl fmt::Display for EntryId {
 /// before it.
 #[derive(Clone, Default, Hash)]
 pub(super) struct LogMatching {
-    seen: Vec<Vec<EntryId>>,
-    index: BTreeMap<(u64, u64), (EntryId, u64)>,
+    /// Per node: the log's first index minus one (its front discarded) and its entries.
+    seen: Vec<(u64, Vec<EntryId>)>,
+    /// Per (index, term): the entry and the term before it (`None`: the first entry after
+    /// a discarded front, whose predecessor's term the log no longer shows).
+    index: BTreeMap<(u64, u64), (EntryId, Option<u64>)>,
 }
 
 impl Monitor<Raft> for LogMatching {
     fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.seen.len() != n {
-            self.seen = vec![Vec::new(); n];
+            self.seen = vec![(0, Vec::new()); n];
         }
         for node in touched(view) {
-            let log = intact(view.store(node).records());
+            let store = view.store(node);
+            let base = store.first_index();
+            let log = intact(store.records());
+            if self.seen[node.index()].0 != base {
+                self.seen[node.index()] = (base, Vec::new()); // the front moved: look again
+            }
             // The first index whose entry differs from what we saw last time.
-            let old = &self.seen[node.index()];
+            let old = &self.seen[node.index()].1;
             let mut from = old.len().min(log.len());
             while from > 0 && old[from - 1] != EntryId::of(&log[from - 1]) {
                 from -= 1;
@@ -268,15 +398,22 @@ impl Monitor<Raft> for LogMatching {
             if from == log.len() && from == old.len() {
                 continue; // unchanged
             }
-            let seen = &mut self.seen[node.index()];
+            let seen = &mut self.seen[node.index()].1;
             seen.truncate(from);
             for (k, r) in log.iter().enumerate().skip(from) {
-                let idx = k as u64 + 1;
-                let prev_term = if k == 0 { 0 } else { entry(&log[k - 1]).term };
+                let idx = base + k as u64 + 1;
+                let prev_term = match k {
+                    0 if base > 0 => None,
+                    0 => Some(0),
+                    _ => Some(entry(&log[k - 1]).term),
+                };
                 let eid = EntryId::of(r);
                 seen.push(eid);
+                let differ = |a: Option<u64>, b: Option<u64>| a.zip(b).is_some_and(|(a, b)| a != b);
                 match self.index.get(&(idx, eid.term)) {
-                    Some(&(other, other_prev)) if other != eid || other_prev != prev_term => {
+                    Some(&(other, other_prev)) if other != eid || differ(other_prev, prev_term) => {
+                        let (prev_term, other_prev) =
+                            (prev_term.unwrap_or(0), other_prev.unwrap_or(0));
                         return Err(Failure::new(
                             format!(
                                 "{node} has at index {idx} term {} the entry ({}) after term {prev_term}, but another log has ({}) after term {other_prev} there",
@@ -286,6 +423,9 @@ impl Monitor<Raft> for LogMatching {
                             ),
                             vec![node],
                         ));
+                    }
+                    Some(&(_, None)) if prev_term.is_some() => {
+                        self.index.insert((idx, eid.term), (eid, prev_term));
                     }
                     Some(_) => {}
                     None => {
@@ -317,12 +457,13 @@ impl Monitor<Raft> for LeaderCompleteness {
         }
         for node in touched(view) {
             let Some(r) = view.node(node) else { continue };
-            let log = intact(view.store(node).records());
+            let store = view.store(node);
+            let base = store.first_index() as usize;
+            let log = intact(store.records());
             // Learn newly committed entries from this node's commit index.
-            let upto = (r.commit as usize).min(log.len());
-            while self.committed.len() < upto {
-                let k = self.committed.len();
-                self.committed.push(EntryId::of(&log[k]));
+            let before = self.committed.len();
+            learn_committed(&mut self.committed, store, r.commit);
+            for _ in before..self.committed.len() {
                 // Usually the committing leader itself, in the step it commits; a follower
                 // seen first can only be in the same term or later, which checks fewer
                 // leaders, never more.
@@ -339,7 +480,10 @@ impl Monitor<Raft> for LeaderCompleteness {
                     // votes were delayed) need not hold it (§5.4's "higher-numbered terms").
                     continue;
                 }
-                let has = log.get(k).map(EntryId::of);
+                if k < base || *c == EntryId::UNKNOWN {
+                    continue; // its snapshot holds it (snapshots hold committed entries)
+                }
+                let has = log.get(k - base).map(EntryId::of);
                 if has != Some(*c) {
                     return Err(Failure::new(
                         format!(
@@ -561,9 +705,9 @@ pub(super) fn requests_only_at_leader(
 }
 
 /// A log's last entry as the up-to-date rule compares them (§5.4.1): (last term, last index).
-fn log_position(log: &[Record]) -> (u64, u64) {
-    let last_term = log.last().map(|r| entry(r).term).unwrap_or(0);
-    (last_term, log.len() as u64)
+fn log_position(r: &Raft, store: &Store<Record>) -> (u64, u64) {
+    let (index, term) = r.log_end(store);
+    (term, index)
 }
 
 /// Pre-vote (Ongaro's thesis, §9.6): a node stands (raises its term as a candidate) only
@@ -633,7 +777,7 @@ impl Monitor<Raft> for PreVoteMajority {
                 }
             }
             if r.pre_votes.is_some() {
-                let log = log_position(view.store(node).records());
+                let log = log_position(r, view.store(node));
                 match &mut self.asks[i] {
                     Some(a) if a.term == r.term => a.log = a.log.max(log),
                     slot => {
@@ -656,7 +800,7 @@ impl Monitor<Raft> for PreVoteMajority {
             if !free {
                 continue;
             }
-            let log = log_position(view.store(node).records());
+            let log = log_position(g, view.store(node));
             for ask in self.asks.iter_mut().flatten() {
                 let gi = node.index();
                 if !ask.could_grant[gi] && g.term <= ask.term && log <= ask.log {
@@ -787,8 +931,10 @@ impl Metric<Raft> for RaftMetrics {
                 // Its first commit in its term: the no-op (or a later entry, which commits
                 // it too) stored on a majority.
                 if let Some((term, since)) = *slot {
-                    let log = view.store(n).records();
-                    let at_commit = (r.commit as usize).checked_sub(1).and_then(|i| log.get(i));
+                    let store = view.store(n);
+                    let log = store.records();
+                    let at_commit = (r.commit.checked_sub(store.first_index() + 1))
+                        .and_then(|i| log.get(i as usize));
                     if term == r.term && at_commit.is_some_and(|e| entry(e).term == term) {
                         let us = view.time.sub(since).as_us();
                         self.first_commit_us = Some(self.first_commit_us.map_or(us, |m| m.max(us)));

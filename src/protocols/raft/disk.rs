@@ -12,11 +12,17 @@
 //! command (`client: u32`, `id: u64`, the op's kind `0` get / `1` put / `2` append, the key
 //! and for put and append the value, each as `length: u32` and its bytes); the hard state is
 //! `term: u64`, `vote` (`0`, or `1` and the node: u32), `repair` (`0`, or `1`, the log
-//! length `u64` and the term bound `u64`). Reading is total: a short read is padded with
-//! zeros and a length past the end is cut to what is there.
+//! length `u64` and the term bound `u64`); a snapshot (cells `snap#1`, `snap#2`) is the copy
+//! `u8`, the last included index and its term (`u64` each), the count of commands applied
+//! `u64`, the data as a count `u32` of key and value texts, and the sessions as a count `u32`
+//! of (`client: u32`, `id: u64`, the answer: `0` and an optional value text, or `1` and an
+//! optional node). Reading is total: a short read is padded with zeros, a length past the end
+//! is cut to what is there, and a count is cut to the bytes left.
 
-use super::{Command, Entry, Hard, Op, Record};
+use super::{Answer, Command, Entry, Hard, Op, Record, Snapshot};
+use crate::kit::kv::KvService;
 use crate::protocol::{ClientId, Codec, NodeId, Place, RequestId};
+use std::collections::BTreeMap;
 
 /// Raft's codec: checksummed records.
 pub(super) fn codec() -> Codec<Record> {
@@ -108,6 +114,46 @@ fn fields(r: &Record, out: &mut Vec<u8>) {
                 }
             }
         }
+        Record::Snap { copy, snap } => {
+            out.push(*copy);
+            out.extend_from_slice(&snap.index.to_le_bytes());
+            out.extend_from_slice(&snap.term.to_le_bytes());
+            out.extend_from_slice(&snap.service.applied().to_le_bytes());
+            let data = snap.service.data();
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            for (k, v) in data {
+                put_text(k, out);
+                put_text(v, out);
+            }
+            let sessions = snap.service.sessions();
+            out.extend_from_slice(&(sessions.len() as u32).to_le_bytes());
+            for (client, (id, answer)) in sessions {
+                out.extend_from_slice(&client.0.to_le_bytes());
+                out.extend_from_slice(&id.0.to_le_bytes());
+                match answer {
+                    Answer::Ok { value } => {
+                        out.push(0);
+                        match value {
+                            None => out.push(0),
+                            Some(v) => {
+                                out.push(1);
+                                put_text(v, out);
+                            }
+                        }
+                    }
+                    Answer::NotLeader { hint } => {
+                        out.push(1);
+                        match hint {
+                            None => out.push(0),
+                            Some(n) => {
+                                out.push(1);
+                                out.extend_from_slice(&n.0.to_le_bytes());
+                            }
+                        }
+                    }
+                }
+            }
+        }
         // A damaged record is never written: the protocol rewrites what it read before it
         // writes it back. Writing what it spells keeps encode total.
         Record::Damaged { spelled, .. } => {
@@ -123,6 +169,7 @@ fn own_place(r: &Record) -> Place {
     match r {
         Record::Entry { at, .. } => Place::Record(*at),
         Record::Hard { copy, .. } => Place::Cell(hard_cell(*copy)),
+        Record::Snap { copy, .. } => Place::Cell(snap_cell(*copy)),
         Record::Damaged { place, .. } => *place,
     }
 }
@@ -130,6 +177,11 @@ fn own_place(r: &Record) -> Place {
 /// The cell that holds copy `copy` (1 or 2) of the hard state.
 pub(super) fn hard_cell(copy: u8) -> &'static str {
     if copy <= 1 { "hard#1" } else { "hard#2" }
+}
+
+/// The cell that holds snapshot copy `copy` (1 or 2).
+pub(super) fn snap_cell(copy: u8) -> &'static str {
+    if copy <= 1 { "snap#1" } else { "snap#2" }
 }
 
 fn encode(r: &Record, out: &mut Vec<u8>) {
@@ -168,6 +220,54 @@ impl Reader<'_> {
         self.at = self.at.saturating_add(len);
         String::from_utf8_lossy(&self.bytes[from..to]).into_owned()
     }
+    /// A count of items read next, each at least `min` bytes: cut to what the bytes left
+    /// can hold, so a damaged count never loops long.
+    fn count(&mut self, min: usize) -> usize {
+        let n = self.u32() as usize;
+        n.min(self.bytes.len().saturating_sub(self.at) / min.max(1))
+    }
+}
+
+/// A snapshot as its bytes spell it.
+fn spell_snap(r: &mut Reader<'_>) -> Record {
+    let copy = r.byte();
+    let index = r.u64();
+    let term = r.u64();
+    let applied = r.u64();
+    let mut data = BTreeMap::new();
+    for _ in 0..r.count(8) {
+        let k = r.text();
+        let v = r.text();
+        data.insert(k, v);
+    }
+    let mut sessions = BTreeMap::new();
+    for _ in 0..r.count(14) {
+        let client = ClientId(r.u32());
+        let id = RequestId(r.u64());
+        let answer = match r.byte() {
+            0 => Answer::Ok {
+                value: match r.byte() {
+                    0 => None,
+                    _ => Some(r.text()),
+                },
+            },
+            _ => Answer::NotLeader {
+                hint: match r.byte() {
+                    0 => None,
+                    _ => Some(NodeId(r.u32())),
+                },
+            },
+        };
+        sessions.insert(client, (id, answer));
+    }
+    Record::Snap {
+        copy,
+        snap: Box::new(Snapshot {
+            index,
+            term,
+            service: KvService::from_parts(data, sessions, applied),
+        }),
+    }
 }
 
 /// What the bytes spell as a record of the place's kind, checking nothing.
@@ -201,6 +301,7 @@ fn spell(place: Place, bytes: &[u8]) -> Record {
                 entry: Entry { term, command },
             }
         }
+        Place::Cell(name) if name.starts_with("snap") => spell_snap(&mut r),
         Place::Cell(_) => {
             let copy = r.byte();
             let term = r.u64();
@@ -308,6 +409,54 @@ mod tests {
             encode(&r, &mut bytes);
             let place = own_place(&r);
             assert_eq!(decode(place, Some(&bytes)), r);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_whole_and_a_flipped_bit_is_damage() {
+        let mut service = KvService::new();
+        for (i, op) in [
+            Op::Put {
+                key: "k1".into(),
+                value: "a".into(),
+            },
+            Op::Append {
+                key: "k2".into(),
+                value: "bc".into(),
+            },
+            Op::Get { key: "k1".into() },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            service.apply(&Command {
+                client: ClientId(i as u32 % 2),
+                id: RequestId(3 + i as u64),
+                op,
+            });
+        }
+        let r = Record::Snap {
+            copy: 2,
+            snap: Box::new(Snapshot {
+                index: 17,
+                term: 4,
+                service,
+            }),
+        };
+        let mut bytes = Vec::new();
+        encode(&r, &mut bytes);
+        assert_eq!(decode(Place::Cell("snap#2"), Some(&bytes)), r);
+        assert!(matches!(
+            decode(Place::Cell("snap#1"), Some(&bytes)),
+            Record::Damaged { .. }
+        ));
+        for bit in (0..bytes.len() * 8).step_by(7) {
+            let mut b = bytes.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            assert!(matches!(
+                decode(Place::Cell("snap#2"), Some(&b)),
+                Record::Damaged { .. }
+            ));
         }
     }
 

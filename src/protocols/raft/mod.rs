@@ -32,10 +32,11 @@ pub use crate::kit::kv::{Answer, Command, Op};
 
 use crate::kit::kv::{self, KvGenerator, KvMix, KvService, KvWorkload, Seen, Waiting};
 use crate::kit::quorum::{self, Quorum, quorum_value};
+use crate::kit::wal::{self, Copies};
 use crate::protocol::{
-    ClientId, Codec, Ctx, Driver, Endpoint, Explorable, Failure, HistoryCall, HistoryCheck,
-    Invariant, Knob, Liveness, Metric, MetricDef, Monitor, NodeId, Outcome, Place, PropertyDef,
-    Protocol, RequestId, Shown, Store, Time, Trigger, Val, View, Vocabulary,
+    ClientId, Codec, ConfigError, Ctx, Driver, Endpoint, Explorable, Failure, HistoryCall,
+    HistoryCheck, Invariant, Knob, Liveness, Metric, MetricDef, Monitor, NodeId, Outcome, Place,
+    PropertyDef, Protocol, RequestId, Shown, Store, Time, Trigger, Val, View, Vocabulary,
 };
 use checks::*;
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,16 @@ pub struct Bugs {
     /// Take a failed sync for a good one: acknowledge (votes, AppendEntries, the leader's
     /// own count) writes the disk never got (the PostgreSQL fsync error, 2018).
     pub ignore_failed_sync: bool,
+    /// Discard the log up to a new snapshot before the snapshot is written and synced, and
+    /// up to it rather than to the older durable copy: a torn or damaged snapshot copy then
+    /// leaves no way back to the entries it covered (the rule of ARIES-style checkpointing:
+    /// truncate only what a durable checkpoint holds; Raft §7).
+    pub compact_before_snapshot_durable: bool,
+    /// Install every snapshot a leader sends by dropping the whole log, even when the log
+    /// holds the snapshot's last included entry with its term (Figure 13, step 6, says keep
+    /// the entries after it), and even a snapshot older than what the node has applied: the
+    /// node loses entries it acknowledged, which the leader counted.
+    pub install_snapshot_drops_log: bool,
 }
 
 /// How the leader serves reads (`protocol.params.read_mode`).
@@ -113,6 +124,10 @@ pub struct Config {
     /// Percentage of client operations that are gets; absent, gets, puts and appends are
     /// equally likely.
     pub read_percent: Option<u32>,
+    /// Snapshots (§7): after this many entries applied since its last snapshot a node
+    /// writes one (the applied key-value map and sessions, with the last included index and
+    /// term) and discards the log it no longer needs. 0: never (the log grows forever).
+    pub snapshot_every: u64,
     /// Bug switches.
     pub bugs: Bugs,
 }
@@ -138,6 +153,7 @@ impl Default for Config {
             keys: 5,
             read_mode: ReadMode::Log,
             read_percent: None,
+            snapshot_every: 0,
             bugs: Bugs::default(),
         }
     }
@@ -167,8 +183,29 @@ pub struct Hard {
     pub repair: Option<(u64, u64)>,
 }
 
+/// A snapshot (§7, Figure 13): the state machine as applied through `index`, whose entry
+/// had `term` (the last included index and term).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Snapshot {
+    /// Last included index.
+    pub index: u64,
+    /// Its entry's term.
+    pub term: u64,
+    /// The key-value map and client sessions as applied through `index`.
+    pub service: KvService,
+}
+
+/// The two cells that hold snapshots alternately (the kit's checkpoint copies).
+const SNAP_COPIES: Copies = Copies {
+    names: ["snap#1", "snap#2"],
+};
+
+/// Most snapshot-size checks: `snapshot_every` beyond it is refused.
+const SNAPSHOT_EVERY_MAX: u64 = 1_000_000;
+
 /// What the store holds: log entries as records, the hard state in two cells (`hard#1`,
-/// `hard#2`, copies of one value). On the disk each is checksummed (module `disk`).
+/// `hard#2`, copies of one value), snapshots in two more (`snap#1`, `snap#2`, written
+/// alternately). On the disk each is checksummed (module `disk`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Record {
@@ -186,6 +223,13 @@ pub enum Record {
         copy: u8,
         /// The hard state.
         state: Hard,
+    },
+    /// A snapshot (cell `snap#1` or `snap#2`).
+    Snap {
+        /// Which copy (1 or 2).
+        copy: u8,
+        /// The snapshot.
+        snap: Box<Snapshot>,
     },
     /// What a read of a damaged place returns: the checksum failed, the record was at the
     /// wrong place, or the disk could not read it. `spelled` is what the bytes say, which
@@ -266,6 +310,17 @@ pub enum Msg {
         /// The round of the AppendEntries this answers.
         round: u64,
     },
+    /// InstallSnapshot (§7, Figure 13): the leader has discarded entries the follower
+    /// needs and sends its newest snapshot instead; answered with an `AppendReply` whose
+    /// `matched` is the snapshot's index.
+    InstallSnapshot {
+        /// Leader's term.
+        term: u64,
+        /// The snapshot.
+        snap: Box<Snapshot>,
+        /// The leader's heartbeat round, echoed in the reply.
+        round: u64,
+    },
 }
 
 /// Timers.
@@ -340,9 +395,15 @@ pub struct Raft {
     /// The repair mark (see [`Hard::repair`]): set at recovery from a damaged entry, kept
     /// in the hard state, cleared once the log is as long again.
     repair: Option<(u64, u64)>,
-    /// How long a prefix of the log is known to be on the disk as the node reads it: what a
-    /// failed sync forces the node to write again.
+    /// The absolute log index up to which the log is known to be on the disk as the node
+    /// reads it: what a failed sync forces the node to write again.
     durable: u64,
+    /// Per snapshot copy (`snap#1`, `snap#2`): the last included index and term of the
+    /// durable snapshot it holds, as far as this node knows (`None`: none, or being
+    /// overwritten).
+    snaps: [Option<(u64, u64)>; 2],
+    /// The copy with the newest durable snapshot.
+    newest: Option<usize>,
 }
 
 /// A read the leader will answer once it knows it is safe.
@@ -387,10 +448,46 @@ impl Raft {
         ctx.append(Record::Entry { at, entry });
     }
 
-    /// Drops the log from position `len` on.
+    /// Drops the log from position `len` on (positions count from the first record kept).
     fn truncate_log(&mut self, ctx: &mut Ctx<'_, Self>, len: usize) {
         ctx.truncate(len);
-        self.durable = self.durable.min(len as u64);
+        self.durable = self.durable.min(Self::base(ctx) + len as u64);
+    }
+
+    /// How many entries the log's front has discarded: the log's first record holds entry
+    /// `base + 1` (a snapshot holds the ones before).
+    fn base(ctx: &Ctx<'_, Self>) -> u64 {
+        ctx.store().first_index()
+    }
+
+    /// The newest durable snapshot's last included index and term (`(0, 0)`: none).
+    fn snap_meta(&self) -> (u64, u64) {
+        self.newest.and_then(|i| self.snaps[i]).unwrap_or((0, 0))
+    }
+
+    /// The log's end as the up-to-date rule sees it: its last entry, or the newest
+    /// snapshot's last included entry when the log holds nothing after it.
+    fn log_end(&self, store: &Store<Record>) -> (u64, u64) {
+        let base = store.first_index();
+        let log = store.records();
+        let snap = self.snap_meta();
+        match log.last() {
+            Some(r) if base + log.len() as u64 >= snap.0 => {
+                (base + log.len() as u64, entry(r).term)
+            }
+            _ if snap.0 >= base => snap,
+            _ => (base, self.front_term(base)),
+        }
+    }
+
+    /// The term of the entry at `index`, which the log's front discarded: known when a
+    /// snapshot copy ends there.
+    fn front_term(&self, index: u64) -> u64 {
+        self.snaps
+            .iter()
+            .flatten()
+            .find(|s| s.0 == index)
+            .map_or(0, |s| s.1)
     }
 
     /// Whether a candidate's last entry is at least as up to date as this node's (§5.4.1),
@@ -398,24 +495,31 @@ impl Raft {
     /// index `L` of term `T`.
     fn up_to_date(&self, ctx: &Ctx<'_, Self>, last_index: u64, last_term: u64) -> bool {
         let ok = |(i, t): (u64, u64)| last_term > t || (last_term == t && last_index >= i);
-        ok(Self::last(ctx)) && self.repair.is_none_or(ok)
+        ok(self.last(ctx)) && self.repair.is_none_or(ok)
     }
 
-    fn last(ctx: &Ctx<'_, Self>) -> (u64, u64) {
-        let log = ctx.store().records();
-        (
-            log.len() as u64,
-            log.last().map(|r| entry(r).term).unwrap_or(0),
-        )
+    fn last(&self, ctx: &Ctx<'_, Self>) -> (u64, u64) {
+        self.log_end(ctx.store())
     }
 
-    fn term_at(ctx: &Ctx<'_, Self>, index: u64) -> Option<u64> {
+    /// The term of the entry at `index`: from the log, or from a snapshot copy whose last
+    /// included entry it is; `None` when the node holds neither (past the end, or
+    /// discarded).
+    fn term_at(&self, ctx: &Ctx<'_, Self>, index: u64) -> Option<u64> {
         if index == 0 {
             return Some(0);
         }
-        ctx.store()
-            .record(index as usize - 1)
-            .map(|r| entry(r).term)
+        let base = Self::base(ctx);
+        if index > base {
+            if let Some(r) = ctx.store().record((index - base - 1) as usize) {
+                return Some(entry(r).term);
+            }
+        }
+        self.snaps
+            .iter()
+            .flatten()
+            .find(|s| s.0 == index)
+            .map(|s| s.1)
     }
 
     fn majority(&self) -> u32 {
@@ -467,13 +571,14 @@ impl Raft {
     /// still reads them: it writes the hard state and the log from the last prefix known
     /// to be on the disk again, and syncs once more. Returns whether all is durable.
     fn sync(&mut self, ctx: &mut Ctx<'_, Self>) -> bool {
-        let len = ctx.store().len() as u64;
+        let base = Self::base(ctx);
+        let len = base + ctx.store().len() as u64;
         if ctx.sync().is_done() || self.config.bugs.ignore_failed_sync {
             self.durable = len;
             return true;
         }
         self.write_hard(ctx);
-        let keep = self.durable.min(len) as usize;
+        let keep = self.durable.min(len).saturating_sub(base) as usize;
         let tail: Vec<Record> = ctx.store().records()[keep..].to_vec();
         if let Some(last) = keep.checked_sub(1).filter(|_| tail.is_empty()) {
             // The lost writes may have held a truncation: rewrite the last entry, which
@@ -543,7 +648,7 @@ impl Raft {
         }
         self.votes = Quorum::majority(self.n);
         self.votes.add(self.id);
-        let (last_index, last_term) = Self::last(ctx);
+        let (last_index, last_term) = self.last(ctx);
         ctx.broadcast(Msg::RequestVote {
             term: self.term,
             last_index,
@@ -560,7 +665,7 @@ impl Raft {
         granted.add(self.id);
         self.pre_votes = Some(granted);
         ctx.annotate("pre_vote", self.term + 1);
-        let (last_index, last_term) = Self::last(ctx);
+        let (last_index, last_term) = self.last(ctx);
         ctx.broadcast(Msg::PreVote {
             term: self.term + 1,
             last_index,
@@ -633,7 +738,7 @@ impl Raft {
             },
         );
         let durable = self.flush(ctx);
-        let (last, _) = Self::last(ctx);
+        let (last, _) = self.last(ctx);
         self.next = vec![last; self.n as usize];
         self.matched = vec![0; self.n as usize];
         self.acked = vec![0; self.n as usize];
@@ -650,12 +755,34 @@ impl Raft {
     }
 
     fn send_append(&self, ctx: &mut Ctx<'_, Self>, to: NodeId) {
-        let (last, _) = Self::last(ctx);
+        let (last, _) = self.last(ctx);
+        let base = Self::base(ctx);
         let next = self.next[to.index()].clamp(1, last + 1);
-        let prev_index = next - 1;
-        let prev_term = Self::term_at(ctx, prev_index).unwrap_or(0);
-        let end = last.min(prev_index + self.config.batch_max as u64);
-        let entries: Vec<Entry> = ctx.store().records()[prev_index as usize..end as usize]
+        let mut prev_index = next - 1;
+        let mut prev_term = self.term_at(ctx, prev_index);
+        if prev_index < base || prev_term.is_none() {
+            // The follower needs entries this log's front discarded: send the snapshot that
+            // holds them (§7).
+            if let Some(snap) = self.newest_snapshot(ctx) {
+                ctx.send(
+                    to,
+                    Msg::InstallSnapshot {
+                        term: self.term,
+                        snap,
+                        round: self.round,
+                    },
+                );
+                return;
+            }
+            prev_index = prev_index.max(base);
+            prev_term = self.term_at(ctx, prev_index);
+        }
+        let prev_term = prev_term.unwrap_or(0);
+        let end = last.min(prev_index.saturating_add(self.config.batch_max as u64));
+        let records = ctx.store().records();
+        let from = (prev_index - base) as usize;
+        let to_end = ((end.max(prev_index) - base) as usize).min(records.len());
+        let entries: Vec<Entry> = records[from.min(to_end)..to_end]
             .iter()
             .map(|r| entry(r).clone())
             .collect();
@@ -684,7 +811,7 @@ impl Raft {
         if self.reads.is_empty() || self.role != Role::Leader {
             return;
         }
-        if Self::term_at(ctx, self.commit) != Some(self.term) {
+        if self.term_at(ctx, self.commit) != Some(self.term) {
             return; // not yet sure what is committed: wait for the no-op of this term
         }
         // The latest round a majority has acknowledged, counting this leader as acknowledging
@@ -708,10 +835,10 @@ impl Raft {
     /// The leader's commit rule (§5.3, §5.4.2): the highest index a majority stores, if its
     /// entry is of this leader's term; otherwise the highest such index below it.
     fn advance_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let (last, _) = Self::last(ctx);
+        let (last, _) = self.last(ctx);
         let mut n = last.min(quorum_value(self.matched.iter().copied(), self.majority()));
         while n > self.commit {
-            let own_term = Self::term_at(ctx, n) == Some(self.term);
+            let own_term = self.term_at(ctx, n) == Some(self.term);
             if own_term || self.config.bugs.commit_old_terms {
                 self.commit = n;
                 ctx.annotate("commit", n);
@@ -726,9 +853,11 @@ impl Raft {
     fn apply(&mut self, ctx: &mut Ctx<'_, Self>) {
         while self.applied < self.commit {
             self.applied += 1;
-            let Some(e) = ctx
-                .store()
-                .record(self.applied as usize - 1)
+            let base = Self::base(ctx);
+            let Some(e) = self
+                .applied
+                .checked_sub(base + 1)
+                .and_then(|p| ctx.store().record(p as usize))
                 .map(|r| entry(r).clone())
             else {
                 break;
@@ -742,6 +871,92 @@ impl Raft {
             }
         }
         self.serve_reads(ctx);
+        self.take_snapshot(ctx);
+    }
+
+    /// The newest durable snapshot, as its cell holds it.
+    fn newest_snapshot(&self, ctx: &Ctx<'_, Self>) -> Option<Box<Snapshot>> {
+        let i = self.newest?;
+        match ctx.store().cell(SNAP_COPIES.names[i]) {
+            Some(Record::Snap { snap, .. }) => Some(snap.clone()),
+            _ => None,
+        }
+    }
+
+    /// Writes a snapshot to copy `copy` and syncs it; on success the copy is durable and
+    /// the newest. Returns whether it is durable. The copy overwritten holds no durable
+    /// snapshot from the moment it is written.
+    fn write_snapshot(&mut self, ctx: &mut Ctx<'_, Self>, copy: usize, snap: Snapshot) -> bool {
+        let meta = (snap.index, snap.term);
+        self.snaps[copy] = None;
+        if self.newest == Some(copy) {
+            self.newest = None;
+        }
+        ctx.write_cell(
+            SNAP_COPIES.names[copy],
+            Record::Snap {
+                copy: copy as u8 + 1,
+                snap: Box::new(snap),
+            },
+        );
+        if !(ctx.sync().is_done() || self.config.bugs.ignore_failed_sync) {
+            ctx.annotate("snapshot_failed", meta.0);
+            return false;
+        }
+        self.snaps[copy] = Some(meta);
+        if self
+            .newest
+            .is_none_or(|n| self.snaps[n].is_none_or(|s| s.0 <= meta.0))
+        {
+            self.newest = Some(copy);
+        }
+        true
+    }
+
+    /// Discards the log's front as far as the kit's rule allows: up to the older of the two
+    /// durable snapshots, so either copy alone, with the log after it, holds everything.
+    fn compact(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let upto = wal::discard_point(self.snaps.map(|s| s.map(|(index, _)| index)));
+        if let Some(upto) = upto.filter(|&u| u > Self::base(ctx)) {
+            ctx.discard_before(upto);
+            // A failed sync loses only the discard: the disk keeps more than it needs.
+            let _ = ctx.sync();
+            ctx.annotate("log_from", upto + 1);
+        }
+    }
+
+    /// After `snapshot_every` entries applied since the newest snapshot, snapshots the state
+    /// machine as applied (only committed, applied entries: the snapshot's index is the
+    /// applied index, which the node's own disk holds) into the copy that does not hold the
+    /// newest snapshot, and once that is durable discards the log up to the older copy.
+    fn take_snapshot(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let every = self.config.snapshot_every;
+        let (snap_index, _) = self.snap_meta();
+        let at = self.applied;
+        if every == 0 || at < snap_index.saturating_add(every) || at > self.commit {
+            return;
+        }
+        if self.unsynced || ctx.store().pending_writes() > 0 || at > self.durable {
+            return; // only a state its own disk holds the log of: try again later
+        }
+        let Some(term) = self.term_at(ctx, at) else {
+            return;
+        };
+        let copy = SNAP_COPIES.next(self.newest);
+        if self.config.bugs.compact_before_snapshot_durable {
+            ctx.discard_before(at);
+        }
+        let snap = Snapshot {
+            index: at,
+            term,
+            service: self.service.clone(),
+        };
+        if self.write_snapshot(ctx, copy, snap) {
+            ctx.annotate("snapshot", at);
+            if !self.config.bugs.compact_before_snapshot_durable {
+                self.compact(ctx);
+            }
+        }
     }
 
     fn on_request_vote(
@@ -800,7 +1015,7 @@ impl Raft {
         term: u64,
         prev_index: u64,
         prev_term: u64,
-        entries: Vec<Entry>,
+        mut entries: Vec<Entry>,
         (commit, round): (u64, u64),
     ) {
         let refuse = |me: &Self,
@@ -823,49 +1038,57 @@ impl Raft {
             refuse(self, ctx, 0, None);
             return;
         }
-        if term > self.term || self.role != Role::Follower {
-            self.become_follower(ctx, term);
-        }
-        if self.leader != Some(from) {
-            self.leader = Some(from);
-            ctx.annotate("leader", from);
-        }
-        self.heard_leader = Some(ctx.now());
-        self.pre_votes = None;
-        self.reset_election(ctx);
-        let (last, _) = Self::last(ctx);
+        self.follow(ctx, from, term);
+        let (last, _) = self.last(ctx);
         if prev_index > last {
             refuse(self, ctx, last + 1, None);
             return;
         }
-        let have = Self::term_at(ctx, prev_index).unwrap_or(0);
-        if have != prev_term {
+        let count = entries.len() as u64;
+        let matched = prev_index + count;
+        // Entries up to the newest snapshot are committed and applied here: the leader's
+        // match them (§5.4), so skip them and compare where the snapshot ends.
+        let (snap_index, _) = self.snap_meta();
+        let (mut prev_index, mut prev_term) = (prev_index, prev_term);
+        if prev_index < snap_index {
+            let skip = ((snap_index - prev_index) as usize).min(entries.len());
+            if skip > 0 {
+                prev_term = entries[skip - 1].term;
+            }
+            prev_index += skip as u64;
+            entries.drain(..skip);
+        }
+        let covered = prev_index < snap_index;
+        let have = self.term_at(ctx, prev_index).unwrap_or(0);
+        if !covered && have != prev_term {
             // Skip back over the whole conflicting term (§5.3).
             let mut first = prev_index;
-            while first > 1 && Self::term_at(ctx, first - 1) == Some(have) {
+            while first > 1 && self.term_at(ctx, first - 1) == Some(have) {
                 first -= 1;
             }
             refuse(self, ctx, first, Some(have));
             return;
         }
-        let count = entries.len() as u64;
         for (i, e) in entries.into_iter().enumerate() {
             let index = prev_index + 1 + i as u64;
-            let len = ctx.store().len() as u64;
+            let base = Self::base(ctx);
+            let len = base + ctx.store().len() as u64;
+            if index <= base {
+                continue; // discarded here, held by a snapshot
+            }
             if index <= len {
-                let matches = Self::term_at(ctx, index) == Some(e.term);
+                let matches = self.term_at(ctx, index) == Some(e.term);
                 if matches && !self.config.bugs.truncate_on_match {
                     continue;
                 }
-                self.truncate_log(ctx, index as usize - 1);
+                self.truncate_log(ctx, (index - base - 1) as usize);
             }
             Self::append_entry(ctx, e);
         }
         if !self.flush(ctx) {
             return; // nothing is acknowledged that the disk may not hold; the leader resends
         }
-        let matched = prev_index + count;
-        let (last_index, last_term) = Self::last(ctx);
+        let (last_index, last_term) = self.last(ctx);
         if self
             .repair
             .is_some_and(|(len, term)| last_index >= len || last_term > term)
@@ -897,6 +1120,87 @@ impl Raft {
                 round,
             },
         );
+    }
+
+    /// Follows the leader `from` of `term` (not below this node's term): as a follower that
+    /// has just heard from it.
+    fn follow(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, term: u64) {
+        if term > self.term || self.role != Role::Follower {
+            self.become_follower(ctx, term);
+        }
+        if self.leader != Some(from) {
+            self.leader = Some(from);
+            ctx.annotate("leader", from);
+        }
+        self.heard_leader = Some(ctx.now());
+        self.pre_votes = None;
+        self.reset_election(ctx);
+    }
+
+    /// InstallSnapshot (Figure 13). A snapshot through an index this node has applied
+    /// tells it nothing: it answers that it matches there (committed entries match). Else
+    /// it writes the snapshot to both copies, each synced (so either alone holds it, and
+    /// the log before it may go; once the first is durable it goes on); keeps its log after the snapshot's last included entry if
+    /// it holds that entry with the same term (step 6), or else drops the log (step 7);
+    /// resets the state machine to the snapshot (step 8) and answers.
+    fn on_install(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: NodeId,
+        term: u64,
+        snap: Snapshot,
+        round: u64,
+    ) {
+        let reply = |me: &Self, ctx: &mut Ctx<'_, Self>, success: bool, matched: u64| {
+            ctx.send(
+                from,
+                Msg::AppendReply {
+                    term: me.term,
+                    success,
+                    matched,
+                    conflict_index: 0,
+                    conflict_term: None,
+                    round,
+                },
+            );
+        };
+        if term < self.term {
+            reply(self, ctx, false, 0);
+            return;
+        }
+        self.follow(ctx, from, term);
+        let sloppy = self.config.bugs.install_snapshot_drops_log;
+        if snap.index <= self.applied && !sloppy {
+            reply(self, ctx, true, snap.index);
+            return;
+        }
+        let keep = self.term_at(ctx, snap.index) == Some(snap.term) && !sloppy;
+        let index = snap.index;
+        let service = snap.service.clone();
+        let first = SNAP_COPIES.next(self.newest);
+        if !self.write_snapshot(ctx, first, snap.clone()) {
+            return; // not durable: say nothing, the leader sends it again
+        }
+        // One copy is durable: install. Should the second write fail, that copy holds
+        // nothing durable and the next snapshot overwrites it.
+        let _ = self.write_snapshot(ctx, 1 - first, snap);
+        if !keep {
+            self.truncate_log(ctx, 0);
+        }
+        if index > Self::base(ctx) {
+            ctx.discard_before(index);
+        }
+        self.durable = self.durable.max(index);
+        self.sync(ctx);
+        self.service = service;
+        self.applied = index;
+        if index > self.commit || sloppy {
+            self.commit = index;
+            ctx.annotate("commit", index);
+        }
+        ctx.annotate("installed", index);
+        self.apply(ctx);
+        reply(self, ctx, true, index);
     }
 
     fn on_append_reply(
@@ -932,7 +1236,7 @@ impl Raft {
             self.matched[p] = matched;
             self.next[p] = self.next[p].max(matched + 1);
             self.advance_commit(ctx);
-            let (last, _) = Self::last(ctx);
+            let (last, _) = self.last(ctx);
             if self.next[p] <= last {
                 self.send_append(ctx, from);
             }
@@ -946,14 +1250,14 @@ impl Raft {
         // replies that repair it must count as news (above) or its log never grows again.
         self.matched[p] = self.matched[p].min(conflict_index.saturating_sub(1));
         // Fast backtracking: jump past the follower's conflicting term if we have it too.
-        let (last, _) = Self::last(ctx);
+        let (last, _) = self.last(ctx);
         let mut next = conflict_index;
         if let Some(ct) = conflict_term {
             let mut i = last;
-            while i > 0 && Self::term_at(ctx, i).is_some_and(|t| t > ct) {
+            while i > 0 && self.term_at(ctx, i).is_some_and(|t| t > ct) {
                 i -= 1;
             }
-            if i > 0 && Self::term_at(ctx, i) == Some(ct) {
+            if i > 0 && self.term_at(ctx, i) == Some(ct) {
                 next = i + 1;
             }
         }
@@ -1025,6 +1329,27 @@ impl Raft {
         }
     }
 
+    /// The newest snapshot copy that reads whole (the other is the fall-back: the atlas
+    /// keeps one), restored as the state machine, with commit and applied at its index.
+    fn recover_snapshot(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let mut read: [Option<(u64, Box<Snapshot>)>; 2] = [None, None];
+        for (i, name) in SNAP_COPIES.names.iter().enumerate() {
+            if let Some(Record::Snap { snap, .. }) = ctx.store().cell(name) {
+                self.snaps[i] = Some((snap.index, snap.term));
+                read[i] = Some((snap.index, snap.clone()));
+            }
+        }
+        let Some((i, index, snap)) = SNAP_COPIES.newest(read) else {
+            return;
+        };
+        self.newest = Some(i);
+        self.service = snap.service;
+        self.applied = index;
+        self.commit = index;
+        ctx.annotate("commit", index);
+        ctx.annotate("snapshot", index);
+    }
+
     /// The log: a damaged entry (failed checksum, wrong place, unreadable) may be one that
     /// was committed, and the node cannot tell a torn last write (never acknowledged) from a
     /// corrupted one that was. It cuts its log before the first damaged entry, and keeps a
@@ -1034,15 +1359,36 @@ impl Raft {
     /// as up to date as the log it lost: so every candidate it votes for holds what that log
     /// held of the committed entries (§5.4.1's argument, with the stand-in for the lost log).
     fn recover_log(&mut self, ctx: &mut Ctx<'_, Self>) {
+        // Damage before the newest snapshot's end costs nothing: the snapshot holds those
+        // entries, so the log's front goes up to it. (This passes the older copy, whose
+        // way back through the log the damage already broke; should the newest copy be
+        // damaged too, recovery finds the gap and keeps a repair mark, below.)
+        let (snap_index, _) = self.snap_meta();
+        let base = Self::base(ctx);
+        if snap_index > base {
+            let covered = ((snap_index - base) as usize).min(ctx.store().len());
+            let log = ctx.store().records();
+            if log[..covered]
+                .iter()
+                .any(|r| !matches!(r, Record::Entry { .. }))
+            {
+                ctx.discard_before(snap_index);
+                let _ = ctx.sync();
+            }
+        }
+        let base = Self::base(ctx);
         let log = ctx.store().records();
         let Some(bad) = log.iter().position(|r| !matches!(r, Record::Entry { .. })) else {
-            if self.repair.is_some_and(|(len, _)| log.len() as u64 >= len) {
+            if self
+                .repair
+                .is_some_and(|(len, _)| base + log.len() as u64 >= len)
+            {
                 self.repair = None;
                 self.persist(ctx);
             }
             return;
         };
-        let read = log.len() as u64;
+        let read = base + log.len() as u64;
         // T: terms never fall along a log, so a last entry that reads whole gives the lost
         // log's last term exactly; a damaged one is bounded by the node's term. The tighter T
         // lets a candidate whose log is as up to date as the lost one win.
@@ -1061,7 +1407,7 @@ impl Raft {
                 _ => NO_ENTRY.clone(),
             })
             .collect();
-        ctx.annotate("damaged_at", bad as u64 + 1);
+        ctx.annotate("damaged_at", base + bad as u64 + 1);
         if self.config.bugs.no_checksums {
             self.truncate_log(ctx, bad);
             for e in spelled {
@@ -1118,7 +1464,20 @@ impl Protocol for Raft {
             reads: Vec::new(),
             repair: None,
             durable: 0,
+            snaps: [None, None],
+            newest: None,
         }
+    }
+
+    /// `snapshot_every` is at most a million (0: off).
+    fn check_config(config: &Config, _nodes: u32) -> Result<(), ConfigError> {
+        if config.snapshot_every > SNAPSHOT_EVERY_MAX {
+            return Err(ConfigError::new(
+                "snapshot_every",
+                format!("give 0 (off) to {SNAPSHOT_EVERY_MAX}"),
+            ));
+        }
+        Ok(())
     }
 
     /// Takes the new bug switches; the other parameters stay as built.
@@ -1140,8 +1499,33 @@ impl Protocol for Raft {
         // Only what was synced survived: term, vote and the log (§5, Figure 2), as the disk
         // reads now (docs/raft.md, "Raft on disks that lie").
         self.recover_hard(ctx);
+        self.recover_snapshot(ctx);
         self.recover_log(ctx);
-        self.durable = ctx.store().len() as u64;
+        let (snap_index, _) = self.snap_meta();
+        let base = Self::base(ctx);
+        let end = base + ctx.store().len() as u64;
+        if base > snap_index {
+            // The log's front is past the newest snapshot that reads whole (the newer copy
+            // is damaged and the log was discarded up to it): the entries between are lost
+            // here, as a damaged entry's are. Keep a repair mark for them and start the log
+            // again after the snapshot.
+            let last_term = self.last(ctx).1.max(self.term);
+            let mark = (end, last_term);
+            self.repair = Some(
+                self.repair
+                    .map_or(mark, |(l, t)| (l.max(mark.0), t.max(mark.1))),
+            );
+            ctx.annotate("repair_to", end);
+            self.write_hard(ctx);
+            ctx.restart_log_at(snap_index);
+            self.sync(ctx);
+        } else if end < snap_index {
+            // The log ends before the snapshot (a damaged entry cut it): it starts again
+            // after the snapshot.
+            ctx.restart_log_at(snap_index);
+            self.sync(ctx);
+        }
+        self.durable = Self::base(ctx) + ctx.store().len() as u64;
         ctx.annotate("term", self.term);
         self.on_start(ctx);
     }
@@ -1189,6 +1573,9 @@ impl Protocol for Raft {
                 (term, success, matched, conflict_index, conflict_term),
                 round,
             ),
+            Msg::InstallSnapshot { term, snap, round } => {
+                self.on_install(ctx, from, term, *snap, round)
+            }
         }
     }
 
@@ -1276,7 +1663,7 @@ impl Protocol for Raft {
             },
         );
         let durable = self.flush(ctx);
-        let (last, _) = Self::last(ctx);
+        let (last, _) = self.last(ctx);
         if durable {
             self.matched[self.id.index()] = last;
         }
@@ -1327,6 +1714,14 @@ impl Protocol for Raft {
         out.field("leader", &self.leader);
         out.field("commit_index", &self.commit);
         out.field("last_applied", &self.applied);
+        if self.config.snapshot_every > 0 {
+            // §7: the newest snapshot's last included index and term, and where the log
+            // now starts (the entries before are in the snapshots).
+            let (index, term) = self.snap_meta();
+            out.field("snapshot_index", &index);
+            out.field("snapshot_term", &term);
+            out.field("log_first_index", &(store.first_index() + 1));
+        }
         let peers = || (0..self.n).map(NodeId).filter(|&p| p != self.id);
         match self.role {
             Role::Leader => {
@@ -1514,6 +1909,12 @@ impl Protocol for Raft {
                 Some(c) => 32 + c.op.payload_bytes(),
             },
             Record::Hard { .. } => 32,
+            Record::Snap { snap, .. } => {
+                let data: u64 = (snap.service.data().iter())
+                    .map(|(k, v)| 8 + (k.len() + v.len()) as u64)
+                    .sum();
+                32 + data + 24 * snap.service.sessions().len() as u64
+            }
             Record::Damaged { .. } => 8,
         }
     }
