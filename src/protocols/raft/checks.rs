@@ -103,8 +103,7 @@ pub(super) fn state_machine_safety() -> impl Monitor<Raft> {
         // were checked while they were in the log.
         |view, n, r: &Raft| {
             let store = view.store(n);
-            (r.applied.saturating_sub(store.first_index()) as usize)
-                .min(intact(store.records()).len())
+            (r.applied.saturating_sub(store.first_index()) as usize).min(whole_log(view, n).len())
         },
         |view, n, _, i| {
             let store = view.store(n);
@@ -122,7 +121,7 @@ pub(super) fn state_machine_safety() -> impl Monitor<Raft> {
 /// past that index (it votes only for logs at least as up to date as the one it lost).
 pub(super) fn committed_never_lost() -> impl Monitor<Raft> {
     fn acked(view: &View<'_, Raft>, n: NodeId, r: &Raft) -> usize {
-        (r.commit as usize).min(intact(view.store(n).records()).len())
+        (r.commit as usize).min(whole_log(view, n).len())
     }
     fn describe(e: &EntryId, index: u64) -> String {
         format!("the entry {e} committed at index {index}")
@@ -138,12 +137,31 @@ pub(super) fn committed_never_lost() -> impl Monitor<Raft> {
     }
 }
 
+/// A node's log as the checks read it: up to its first record that is not a whole entry.
+/// Only a node that is not running is scanned for one (its store shows its disk, damage and
+/// all). A running node's log holds only whole entries between steps: a damaged record
+/// enters memory only when recovery reads the disk, and `recover_log` cuts the log at the
+/// first one in that same step. The scan is O(log); doing it for every touched node on
+/// every step cost Raft on disks most of its run. Debug builds (the tests') verify the rule.
+fn whole_log<'a>(view: &View<'a, Raft>, n: NodeId) -> &'a [Record] {
+    let log = view.store(n).records();
+    if view.is_up(n) {
+        debug_assert!(
+            log.iter().all(|r| matches!(r, Record::Entry { .. })),
+            "a damaged record stayed in running node {n}'s log after its step"
+        );
+        log
+    } else {
+        intact(log)
+    }
+}
+
 /// The committed entries a node's log shows, learned into `committed` (by index − 1): an
 /// index the log's front discarded before any check saw it is learned as
 /// [`EntryId::UNKNOWN`].
-fn learn_committed(committed: &mut Vec<EntryId>, store: &Store<Record>, commit: u64) {
-    let base = store.first_index();
-    let log = intact(store.records());
+fn learn_committed(committed: &mut Vec<EntryId>, view: &View<'_, Raft>, node: NodeId, commit: u64) {
+    let base = view.store(node).first_index();
+    let log = whole_log(view, node);
     let upto = commit.min(base + log.len() as u64);
     while (committed.len() as u64) < upto {
         let k = committed.len() as u64;
@@ -176,7 +194,7 @@ impl Monitor<Raft> for CommittedNeverLost {
         for node in touched(view) {
             let Some(r) = view.node(node) else { continue };
             self.compacting |= r.config.snapshot_every > 0;
-            learn_committed(&mut self.committed, view.store(node), r.commit);
+            learn_committed(&mut self.committed, view, node, r.commit);
         }
         if self.compacting {
             return self.check_compacted(view);
@@ -385,7 +403,7 @@ impl Monitor<Raft> for LogMatching {
         for node in touched(view) {
             let store = view.store(node);
             let base = store.first_index();
-            let log = intact(store.records());
+            let log = whole_log(view, node);
             if self.seen[node.index()].0 != base {
                 self.seen[node.index()] = (base, Vec::new()); // the front moved: look again
             }
@@ -459,10 +477,10 @@ impl Monitor<Raft> for LeaderCompleteness {
             let Some(r) = view.node(node) else { continue };
             let store = view.store(node);
             let base = store.first_index() as usize;
-            let log = intact(store.records());
+            let log = whole_log(view, node);
             // Learn newly committed entries from this node's commit index.
             let before = self.committed.len();
-            learn_committed(&mut self.committed, store, r.commit);
+            learn_committed(&mut self.committed, view, node, r.commit);
             for _ in before..self.committed.len() {
                 // Usually the committing leader itself, in the step it commits; a follower
                 // seen first can only be in the same term or later, which checks fewer

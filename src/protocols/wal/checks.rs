@@ -8,9 +8,9 @@
 use super::{Entry, Record, State, Wal};
 use crate::kit::kv::{Answer, Op};
 use crate::protocol::{
-    ClientId, Failure, Monitor, NodeId, Outcome, PropertyDef, Trigger, TriggerKind, View,
+    ClientId, Failure, Monitor, NodeId, Outcome, Place, PropertyDef, Store, Trigger, TriggerKind,
+    View,
 };
-use crate::storage::{Place, Store};
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Wal {
