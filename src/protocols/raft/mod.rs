@@ -1140,9 +1140,10 @@ impl Raft {
     /// InstallSnapshot (Figure 13). A snapshot through an index this node has applied
     /// tells it nothing: it answers that it matches there (committed entries match). Else
     /// it writes the snapshot to both copies, each synced (so either alone holds it, and
-    /// the log before it may go; once the first is durable it goes on); keeps its log after the snapshot's last included entry if
-    /// it holds that entry with the same term (step 6), or else drops the log (step 7);
-    /// resets the state machine to the snapshot (step 8) and answers.
+    /// the log before it may go; once the first is durable it goes on); keeps its log
+    /// after the snapshot's last included entry if it holds that entry with the same term
+    /// (step 6), or else drops the log (step 7); resets the state machine to the snapshot
+    /// (step 8) and answers.
     fn on_install(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
