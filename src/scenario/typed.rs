@@ -616,6 +616,7 @@ fn typed_config<P: Protocol>(
         liveness_budget: f.liveness_budget_ms.map(Time::from_ms),
         expectations,
         checks: true,
+        fingerprint: true,
         history_budget: f.limits.history_steps.unwrap_or(crate::lin::DEFAULT_BUDGET),
         order: net.order.unwrap_or_default(),
         coverage: false,

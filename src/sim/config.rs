@@ -60,6 +60,9 @@ pub struct SimConfig<P: Protocol> {
     /// Run the checks (the default). Off only to measure what they cost: a run without
     /// checks proves nothing.
     pub checks: bool,
+    /// Fold every record into the run's fingerprint (the default). Off only to measure what
+    /// the fingerprint costs, and only without a trace: the report's fingerprint is then 0.
+    pub fingerprint: bool,
     /// Search steps the linearizability check may take per key before it answers
     /// inconclusive.
     pub history_budget: u64,
@@ -129,6 +132,7 @@ impl<P: Protocol> SimConfig<P> {
             liveness_budget: None,
             expectations: Vec::new(),
             checks: true,
+            fingerprint: true,
             history_budget: lin::DEFAULT_BUDGET,
             order: Order::Random,
             coverage: false,

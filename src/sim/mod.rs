@@ -177,7 +177,10 @@ impl<P: Protocol> Simulation<P> {
                 now: Time::ZERO,
                 coverage: config.coverage.then(|| Coverage::new(P::vocabulary(), n)),
             },
-            recorder: Recorder::new(sink),
+            recorder: match sink {
+                None if !config.fingerprint => Recorder::silent(),
+                sink => Recorder::new(sink),
+            },
             end: None,
             history_check: None,
             config,

@@ -179,6 +179,8 @@ impl<P: Protocol> World<P> {
                     host.timer_gen += 1;
                     let generation = host.timer_gen;
                     let after = host.clock.true_duration(after);
+                    let incarnation = host.incarnation;
+                    host.timers.insert(timer.clone(), generation);
                     if env.recorder.wants_display() {
                         let fires = self.now.add(after);
                         self.display(
@@ -190,11 +192,9 @@ impl<P: Protocol> World<P> {
                             },
                         )?;
                     }
-                    let host = edit_host(&mut self.hosts[n.index()]);
-                    host.timers.insert(timer.clone(), generation);
                     let slot = TimerSlot(self.timers.insert(TimerEntry {
                         node: n.0,
-                        incarnation: host.incarnation,
+                        incarnation,
                         generation,
                         timer,
                     }));

@@ -5,6 +5,7 @@
 //! A crash drops the instance and the armed timers; the store keeps only synced writes. A
 //! restart builds a new instance, so volatile state cannot survive by accident.
 
+use super::armed::Armed;
 use super::{MsgSlot, TimerSlot};
 use crate::base::rng::Rng;
 use crate::base::types::Time;
@@ -106,7 +107,7 @@ pub struct NodeHost<P: Protocol> {
     pub(crate) store: Store<P::Record>,
     pub(crate) clock: Clock,
     pub(crate) rng: Rng,
-    pub(crate) timers: BTreeMap<P::Timer, u64>,
+    pub(crate) timers: Armed<P::Timer>,
     pub(crate) timer_gen: u64,
     pub(crate) held: VecDeque<Held>,
     pub(crate) annotations: BTreeMap<&'static str, Value>,
@@ -185,7 +186,7 @@ impl<P: Protocol> NodeHost<P> {
             },
             clock,
             rng,
-            timers: BTreeMap::new(),
+            timers: Armed::default(),
             timer_gen: 0,
             held: VecDeque::new(),
             annotations: BTreeMap::new(),
@@ -224,7 +225,7 @@ pub struct ClientHost<P: Protocol> {
     /// operation with an unknown outcome).
     pub(crate) process: u64,
     /// Armed timers: timer number to generation.
-    pub(crate) timers: BTreeMap<u64, u64>,
+    pub(crate) timers: Armed<u64>,
     pub(crate) timer_gen: u64,
     /// The operation invoked and not completed yet: a client runs one at a time.
     pub(crate) open: Option<OpId>,
@@ -241,7 +242,7 @@ impl<P: Protocol> ClientHost<P> {
             logic,
             rng,
             process,
-            timers: BTreeMap::new(),
+            timers: Armed::default(),
             timer_gen: 0,
             open: None,
             last_sent: None,

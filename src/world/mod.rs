@@ -30,6 +30,7 @@
 //! itself (the driver does).
 
 mod action;
+mod armed;
 mod disk;
 mod fault;
 mod fingerprint;
