@@ -71,6 +71,11 @@ impl<P: Protocol, F> Monitor<P> for Annotations<P, F>
 where
     F: Fn(&P, &'static str) -> Option<Value> + Copy + 'static,
 {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         for node in touched(view) {
             let Some(state) = view.node(node) else {
