@@ -97,6 +97,17 @@ impl<'a, P: Protocol> View<'a, P> {
             None => notes.get(key),
         }
     }
+    /// Every annotation the node has made, by key (each key's last value).
+    pub fn annotations(&self, id: NodeId) -> impl Iterator<Item = (&'static str, &'a Value)> + 'a {
+        self.hosts[id.index()]
+            .annotations
+            .iter()
+            .map(|(k, v)| (*k, v))
+    }
+    /// The last value the node annotated under `key`, found by the key's text only.
+    pub(crate) fn annotation_by_text(&self, id: NodeId, key: &str) -> Option<&'a Value> {
+        self.hosts[id.index()].annotations.get(key)
+    }
     /// The node's logical clocks, once it has used the clock service.
     pub fn clocks(&self, id: NodeId) -> Option<&'a LogicalClocks> {
         self.hosts[id.index()].clocks.as_deref()
