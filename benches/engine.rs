@@ -46,7 +46,8 @@
 //! runs only those, `FAULTLINE_BENCH_ONLY=abd` only ABD's row, `FAULTLINE_BENCH_ONLY=txn` the
 //! commit protocols' rows, `FAULTLINE_BENCH_ONLY=saga` the saga row,
 //! `FAULTLINE_BENCH_ONLY=dynamo` the Dynamo-style store's row, `FAULTLINE_BENCH_ONLY=gossip`
-//! the CRDT gossip row and `FAULTLINE_BENCH_ONLY=clocks` the logical-clock service's row, `FAULTLINE_BENCH_ONLY=wal` the storage rows (the WAL store calm and under disk faults, Raft under disk faults), `FAULTLINE_BENCH_ONLY=snapshot` Raft with snapshots
+//! the CRDT gossip row, `FAULTLINE_BENCH_ONLY=fd` the failure-detection row,
+//! `FAULTLINE_BENCH_ONLY=raft` only Raft's consensus row, `FAULTLINE_BENCH_ONLY=clocks` the logical-clock service's row, `FAULTLINE_BENCH_ONLY=wal` the storage rows (the WAL store calm and under disk faults, Raft under disk faults), `FAULTLINE_BENCH_ONLY=snapshot` Raft with snapshots
 //! (Lamport's mutual exclusion).
 
 // Benchmarks measure real time by design; clippy.toml bans `Instant` for the simulator itself.
@@ -835,6 +836,17 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".to_string())
 }
 
+/// How many on/off pairs a checks row times: `REPEATS`, or `FAULTLINE_BENCH_REPEATS` (the
+/// consensus and fd runs last tens of milliseconds each, so a noisy machine needs more of them
+/// for a steady median).
+fn checks_repeats() -> usize {
+    std::env::var("FAULTLINE_BENCH_REPEATS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(REPEATS)
+}
+
 /// A protocol's scenario with every check on, and the share of wall time the checks take,
 /// measured as the difference to the same runs (same seed, same events) with checks off.
 /// Used for fd (issue 3) and Raft (issue 4).
@@ -866,7 +878,7 @@ fn checks_share<P: faultline::protocol::Protocol>(name: &str, title: &str, time_
     let mut off = Vec::new();
     let mut steps = (0, 0);
     let mut evaluations = 0;
-    for _ in 0..REPEATS {
+    for _ in 0..checks_repeats() {
         let (s_on, e_on, t_on) = timed(true);
         let (s_off, _, t_off) = timed(false);
         steps = (s_on, s_off);
@@ -920,6 +932,14 @@ fn main() {
     let memory_events = 1_000_000 / scale;
     if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "consensus") {
         consensus_rows(if quick { 1 } else { 10 });
+        return;
+    }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "raft") {
+        raft_row(if quick { 1 } else { 10 });
+        return;
+    }
+    if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "fd") {
+        fd_row(if quick { 1 } else { 10 });
         return;
     }
     if std::env::var("FAULTLINE_BENCH_ONLY").is_ok_and(|v| v == "abd") {
@@ -1107,11 +1127,7 @@ fn main() {
         "(calls/1M ev: allocator calls (alloc + alloc_zeroed + realloc) per million events over the whole run, set-up included; steady: over the second half of the run only; steady reallocs: the reallocs among those)"
     );
     let scale = if quick { 1 } else { 10 };
-    checks_share::<faultline::protocols::fd::Fd>(
-        "fd/lossy-links",
-        "FAILURE DETECTION",
-        60_000 * scale,
-    );
+    fd_row(scale);
     consensus_rows(scale);
     abd_rows(scale);
     txn_rows(scale);
@@ -1120,6 +1136,26 @@ fn main() {
     gossip_rows(scale);
     clock_rows(scale);
     wal_rows(scale);
+}
+
+/// Failure detection on lossy links, every check on. `FAULTLINE_BENCH_ONLY=fd` runs only this
+/// row.
+fn fd_row(scale: u64) {
+    checks_share::<faultline::protocols::fd::Fd>(
+        "fd/lossy-links",
+        "FAILURE DETECTION",
+        60_000 * scale,
+    );
+}
+
+/// Raft on the lab network with churn, every check on: the first of the consensus rows.
+/// `FAULTLINE_BENCH_ONLY=raft` runs only this row (for profiling Raft's checks alone).
+fn raft_row(scale: u64) {
+    checks_share::<faultline::protocols::raft::Raft>(
+        "raft/unreliable-churn",
+        "RAFT, 5 nodes, lab network and churn",
+        14_000 * scale,
+    );
 }
 
 /// The commit protocols, every check on (atomicity and conservation after every step, the
@@ -1245,11 +1281,7 @@ fn abd_rows(scale: u64) {
 /// every check on, one after the other in one run. `FAULTLINE_BENCH_ONLY=consensus` runs
 /// only these rows.
 fn consensus_rows(scale: u64) {
-    checks_share::<faultline::protocols::raft::Raft>(
-        "raft/unreliable-churn",
-        "RAFT, 5 nodes, lab network and churn",
-        14_000 * scale,
-    );
+    raft_row(scale);
     checks_share::<faultline::protocols::multipaxos::MultiPaxos>(
         "multipaxos/unreliable-churn",
         "MULTI-PAXOS, 5 nodes, the same network, churn and workload",

@@ -43,6 +43,14 @@ pub trait Invariant<P: Protocol> {
     /// `Ok` if the property holds in this view. `trigger` is the event a "within" obligation
     /// is counted from, and `None` for every other kind.
     fn check(&self, view: &View<'_, P>, trigger: Option<&Trigger>) -> Result<(), Failure>;
+
+    /// Whether a step that touched only a client (`view.touched` is a client) can change
+    /// the verdict. `true` unless the invariant says otherwise: one that reads nodes only
+    /// (through [`crate::check::library::touched`]) returns `false`, and the runner then
+    /// skips it on client steps, which change no node.
+    fn sees_clients(&self) -> bool {
+        true
+    }
 }
 
 impl<P: Protocol, F> Invariant<P> for F
@@ -77,6 +85,14 @@ pub trait Monitor<P: Protocol>: MonitorState<P> {
     /// Sees one step without judging it (only if [`Monitor::observes_every_step`]).
     fn observe(&mut self, view: &View<'_, P>) {
         let _ = view;
+    }
+
+    /// Whether a step that touched only a client can change what the monitor knows or its
+    /// verdict. `true` unless the monitor says otherwise: one that reads and remembers only
+    /// the nodes a step touched returns `false`, and the runner then skips it on client
+    /// steps, which change no node.
+    fn sees_clients(&self) -> bool {
+        true
     }
 }
 

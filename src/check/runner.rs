@@ -8,7 +8,7 @@ use super::{
     Trigger, TriggerKind, View, metric_value,
 };
 use crate::base::hash::StableHasher;
-use crate::base::types::{NodeId, Time};
+use crate::base::types::{Endpoint, NodeId, Time};
 use crate::protocol::Protocol;
 use crate::protocol::Value;
 use std::rc::Rc;
@@ -41,6 +41,13 @@ impl<P: Protocol> Judge<P> {
     fn observe(&mut self, view: &View<'_, P>) {
         if let Judge::Monitor(m) = self {
             m.observe(view);
+        }
+    }
+
+    fn sees_clients(&self) -> bool {
+        match self {
+            Judge::Invariant(i) => i.sees_clients(),
+            Judge::Monitor(m) => m.sees_clients(),
         }
     }
 }
@@ -92,6 +99,9 @@ pub struct Checks<P: Protocol> {
     /// The scenario's bounds on metrics (metric name, bounds), judged at the end.
     bounds: Vec<(String, MetricBound)>,
     always: Vec<usize>,
+    /// The always-checks a step that touched only a client can change (see
+    /// [`Monitor::sees_clients`]): on such a step only these are evaluated.
+    always_clients: Vec<usize>,
     /// Windowed always-checks and never-checks, judged after each step in their window.
     windowed: Vec<usize>,
     /// Slots (not always-checks) whose property observes every step.
@@ -162,11 +172,16 @@ impl<P: Protocol> Checks<P> {
             }
             slots.push(make_slot(def, e.kind.clone()));
         }
-        let always = slots
+        let always: Vec<usize> = slots
             .iter()
             .enumerate()
             .filter(|(_, s)| s.kind == ExpectKind::Always)
             .map(|(i, _)| i)
+            .collect();
+        let always_clients = always
+            .iter()
+            .copied()
+            .filter(|&i| slots[i].judge.sees_clients())
             .collect();
         let windowed = slots
             .iter()
@@ -211,6 +226,7 @@ impl<P: Protocol> Checks<P> {
             recovery,
             bounds,
             always,
+            always_clients,
             windowed,
             observers,
             waiting,
@@ -232,6 +248,7 @@ impl<P: Protocol> Checks<P> {
             recovery: None,
             bounds: Vec::new(),
             always: Vec::new(),
+            always_clients: Vec::new(),
             windowed: Vec::new(),
             observers: Vec::new(),
             waiting: Vec::new(),
@@ -406,7 +423,12 @@ impl<P: Protocol> Checks<P> {
         for &i in &self.observers {
             self.slots[i].judge.observe(view);
         }
-        for &i in &self.always {
+        // A client's step changes no node: the checks that look only at nodes skip it.
+        let always = match view.touched {
+            Some(Endpoint::Client(_)) => &self.always_clients,
+            _ => &self.always,
+        };
+        for &i in always {
             let slot = &mut self.slots[i];
             self.evaluations += 1;
             if let Err(f) = slot.judge.check(view, None) {

@@ -83,7 +83,29 @@ impl<'a, P: Protocol> View<'a, P> {
         self.hosts[id.index()].clock.local(self.time)
     }
     /// The last value the node annotated under `key`.
+    ///
+    /// Checked after every step (`annotations_match_state`), so it first looks for the very
+    /// same key text (a protocol and its checks usually name a key with one literal): a few
+    /// pointer comparisons instead of a search that compares strings. A key written out
+    /// twice is still found, by its text.
+    #[inline]
     pub fn annotation(&self, id: NodeId, key: &str) -> Option<&'a Value> {
+        let notes = &self.hosts[id.index()].annotations;
+        let same = |k: &&'static str| k.as_ptr() == key.as_ptr() && k.len() == key.len();
+        match notes.iter().find(|(k, _)| same(k)) {
+            Some((_, v)) => Some(v),
+            None => notes.get(key),
+        }
+    }
+    /// Every annotation the node has made, by key (each key's last value).
+    pub fn annotations(&self, id: NodeId) -> impl Iterator<Item = (&'static str, &'a Value)> + 'a {
+        self.hosts[id.index()]
+            .annotations
+            .iter()
+            .map(|(k, v)| (*k, v))
+    }
+    /// The last value the node annotated under `key`, found by the key's text only.
+    pub(crate) fn annotation_by_text(&self, id: NodeId, key: &str) -> Option<&'a Value> {
         self.hosts[id.index()].annotations.get(key)
     }
     /// The node's logical clocks, once it has used the clock service.

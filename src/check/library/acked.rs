@@ -126,6 +126,11 @@ where
     I: Fn(&P::Record) -> V + Copy + 'static,
     D: Fn(&V, u64) -> String + Copy + 'static,
 {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         self.update(view);
         match self.short.first() {

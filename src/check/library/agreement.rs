@@ -112,6 +112,11 @@ where
     C: for<'a> Fn(&View<'a, P>, NodeId, &'a P) -> usize + Copy + 'static,
     G: for<'a> Fn(&View<'a, P>, NodeId, &'a P, usize) -> (u64, V) + Copy + 'static,
 {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.checked.len() != n {

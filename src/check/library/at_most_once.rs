@@ -74,6 +74,11 @@ fn twice(n: NodeId, t: Tally, verb: &str, noun: &str) -> Failure {
 }
 
 impl<P: Protocol, T: Fn(&P, &mut dyn FnMut(Tally))> Invariant<P> for AtMostOnce<P, T> {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         for n in touched(view) {
             let Some(node) = view.node(n) else { continue };

@@ -100,6 +100,11 @@ where
     P: Protocol,
     F: Fn(&P) -> (u64, u64) + Copy + 'static,
 {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.seen.len() != n {

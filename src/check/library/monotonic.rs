@@ -112,6 +112,11 @@ where
     V: Ord + Clone + Hash + Display + 'static,
     F: Fn(&P) -> V + Copy + 'static,
 {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.last.len() != n {
@@ -204,6 +209,11 @@ where
     V: Ord + Clone + Hash + Display + 'static,
     F: Fn(&P, NodeId) -> V + Copy + 'static,
 {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size();
         if self.last.len() != n as usize {

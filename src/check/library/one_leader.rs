@@ -101,6 +101,11 @@ where
     FE: Fn(&P) -> E + Copy + 'static,
     FL: Fn(&P) -> bool + Copy + 'static,
 {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, P>, _: Option<&Trigger>) -> Result<(), Failure> {
         for n in touched(view) {
             let Some(state) = view.node(n) else { continue };

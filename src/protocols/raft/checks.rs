@@ -190,6 +190,11 @@ pub(super) struct CommittedNeverLost {
 }
 
 impl Monitor<Raft> for CommittedNeverLost {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         for node in touched(view) {
             let Some(r) = view.node(node) else { continue };
@@ -395,6 +400,11 @@ pub(super) struct LogMatching {
 }
 
 impl Monitor<Raft> for LogMatching {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.seen.len() != n {
@@ -468,6 +478,11 @@ pub(super) struct LeaderCompleteness {
 }
 
 impl Monitor<Raft> for LeaderCompleteness {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.leader_checked.len() != n {
@@ -530,6 +545,11 @@ pub(super) struct VoteKept {
 }
 
 impl Monitor<Raft> for VoteKept {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.seen.len() != n {
@@ -563,6 +583,11 @@ pub(super) struct FollowsWhoItHears {
 }
 
 impl Monitor<Raft> for FollowsWhoItHears {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.heard.len() != n {
@@ -606,6 +631,11 @@ pub(super) struct ReadsAfterArrival {
 type ReadsSeen = (u32, u64, Vec<(ClientId, RequestId)>);
 
 impl Monitor<Raft> for ReadsAfterArrival {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if self.seen.len() != n {
@@ -757,6 +787,11 @@ struct Ask {
 }
 
 impl Monitor<Raft> for PreVoteMajority {
+    /// It reads only the nodes a step touched.
+    fn sees_clients(&self) -> bool {
+        false
+    }
+
     fn check(&mut self, view: &View<'_, Raft>, _: Option<&Trigger>) -> Result<(), Failure> {
         let n = view.cluster_size() as usize;
         if n == 1 {

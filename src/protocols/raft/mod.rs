@@ -854,18 +854,18 @@ impl Raft {
         while self.applied < self.commit {
             self.applied += 1;
             let base = Self::base(ctx);
-            let Some(e) = self
-                .applied
-                .checked_sub(base + 1)
-                .and_then(|p| ctx.store().record(p as usize))
-                .map(|r| entry(r).clone())
+            let Some(r) =
+                (self.applied.checked_sub(base + 1)).and_then(|p| ctx.store().record(p as usize))
             else {
                 break;
             };
-            let Some(cmd) = e.command else { continue };
+            // Read in place: the entry stays in the log, so applying it copies nothing.
+            let Some(cmd) = &entry(r).command else {
+                continue;
+            };
             // The service applies a retry or a late duplicate once (its client sessions).
-            let answer = self.service.apply(&cmd);
-            let waiter = self.waiting.settle(self.applied, &cmd);
+            let answer = self.service.apply(cmd);
+            let waiter = self.waiting.settle(self.applied, cmd);
             if let (Some((client, id)), Some(answer)) = (waiter, answer) {
                 ctx.reply(client, id, answer);
             }
