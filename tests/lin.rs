@@ -4,7 +4,7 @@
 
 use faultline::base::rng::{Rng, Stream};
 use faultline::lin::formats::{Format, parse};
-use faultline::lin::generate::{Object, Spec, generate, to_etcd_log, to_kv_edn};
+use faultline::lin::generate::{self as hard, Object, Spec};
 use faultline::lin::{
     DEFAULT_BUDGET, Limits, LinVerdict, ModelKind, Op, Outcome, StopReason, Val, check,
     check_limited, formats::to_jsonl,
@@ -1071,7 +1071,7 @@ fn generated_histories_with_many_unknowns_agree_with_brute_force() {
             seed: round,
             valid: true,
         };
-        let mut ops = generate(&spec).ops;
+        let mut ops = hard::generate(&spec).ops;
         if rng.below(2) == 0 {
             let reads: Vec<usize> = (0..ops.len())
                 .filter(|&i| matches!(ops[i].f.as_str(), "read" | "get") && ops[i].ret.is_some())
@@ -1128,7 +1128,7 @@ fn generated_histories_get_their_known_verdicts() {
                 seed: 7 + ops as u64,
                 valid,
             };
-            let g = generate(&spec);
+            let g = hard::generate(&spec);
             assert_eq!(g.ops.len(), ops);
             let unknown = g.ops.iter().filter(|o| o.ret.is_none()).count();
             assert!(
@@ -1136,7 +1136,7 @@ fn generated_histories_get_their_known_verdicts() {
                 "{unknown}"
             );
             // The same spec gives the same history.
-            assert_eq!(generate(&spec).ops, g.ops);
+            assert_eq!(hard::generate(&spec).ops, g.ops);
             let model = model_of(object);
             let (v, stats) = check(&g.ops, model, DEFAULT_BUDGET).unwrap();
             assert_eq!(
@@ -1149,8 +1149,8 @@ fn generated_histories_get_their_known_verdicts() {
             // The invalid ones hinge on an unknown write that was read.
             assert!(stats.deadlines > 0, "{stats:?}");
             let (text, format) = match object {
-                Object::Register => (to_etcd_log(&g.ops), Format::EtcdLog),
-                Object::Kv { .. } => (to_kv_edn(&g.ops), Format::Edn),
+                Object::Register => (hard::to_etcd_log(&g.ops), Format::EtcdLog),
+                Object::Kv { .. } => (hard::to_kv_edn(&g.ops), Format::Edn),
             };
             let parsed = parse(&text, format).unwrap();
             assert_eq!(parsed.len(), ops);
@@ -1167,35 +1167,32 @@ fn generated_histories_get_their_known_verdicts() {
 #[test]
 fn a_stopped_search_is_inconclusive_and_says_what_it_learnt() {
     let Some(dir) = shared_data() else { return };
-    let text = std::fs::read_to_string(dir.join("kv/c50-bad.txt")).unwrap();
-    let ops = parse(&text, Format::Edn).unwrap();
+    let text = std::fs::read_to_string(dir.join("jepsen/etcd_002.log")).unwrap();
+    let ops = parse(&text, Format::EtcdLog).unwrap();
     let stop = || true;
     let limits = Limits {
         steps: DEFAULT_BUDGET,
         stop: Some(&stop),
     };
-    let (v, _) = check_limited(&ops, ModelKind::Kv, None, limits).unwrap();
+    let (v, _) = check_limited(&ops, ModelKind::Register, None, limits).unwrap();
     let LinVerdict::Inconclusive(u) = v else {
         panic!("{v:?}")
     };
     assert_eq!(u.reason, StopReason::Timeout);
-    assert!(u.key.is_some() && u.prefix.len() < u.required, "{u:?}");
+    // (The search takes some 1.2 million steps; the stop is first asked after 16,384.)
+    assert!(u.key.is_none() && u.prefix.len() < u.required, "{u:?}");
     // The command line: a timeout too short to finish is exit 4 and says so.
-    let file = dir.join("kv/c50-bad.txt");
+    let file = dir.join("jepsen/etcd_002.log");
     let file = file.to_str().unwrap();
     let (code, out, _) = cli(&["check-history", file, "--timeout", "0.000001"]);
-    if code == 4 {
-        assert!(
-            out.contains("--timeout") && out.contains("still open"),
-            "{out}"
-        );
-    } else {
-        // The whole check finished before the first look at the clock.
-        assert_eq!(code, 1, "{out}");
-    }
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("--timeout") && out.contains("still open"),
+        "{out}"
+    );
     let (code, _, err) = cli(&["check-history", file, "--timeout", "-1"]);
     assert_eq!(code, 2, "{err}");
     let (code, out, _) = cli(&["check-history", file, "--timeout", "60", "--json"]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("\"verdict\":\"not_linearizable\""), "{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\"verdict\":\"linearizable\""), "{out}");
 }
