@@ -341,8 +341,8 @@ pub struct Unfinished {
     /// The operations still open after the prefix: those that could come next (invoked
     /// before the earliest return among the operations left).
     pub open: Vec<usize>,
-    /// How many of that key's operations the search had to place (after the reductions):
-    /// the prefix is this many long when the key is done.
+    /// How many of that key's operations the search had to place (after the reductions);
+    /// the prefix may also hold operations of unknown outcome, which need not be placed.
     pub required: usize,
 }
 
@@ -354,8 +354,8 @@ impl Unfinished {
             s.push_str(&format!("key {k:?}: "));
         }
         s.push_str(&format!(
-            "after {} steps, the longest linearizable prefix found has {} of {} operation(s) \
-             to place",
+            "after {} steps, the longest linearizable prefix found has {} operation(s) ({} \
+             must be placed in all)",
             self.steps,
             self.prefix.len(),
             self.required
