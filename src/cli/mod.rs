@@ -109,6 +109,10 @@ enum Command {
         /// Search steps allowed per key before the answer is "inconclusive".
         #[arg(long, default_value_t = lin::DEFAULT_BUDGET)]
         budget: u64,
+        /// Wall-clock seconds the linearizability search may take (decimals allowed) before
+        /// the answer is "inconclusive" (never a verdict); no limit if absent.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
         /// Print the verdict as one JSON object.
         #[arg(long)]
         json: bool,
@@ -218,6 +222,7 @@ pub fn main(
             isolation,
             initial,
             budget,
+            timeout,
             json,
         } => cmd_check_history(
             &file,
@@ -227,6 +232,7 @@ pub fn main(
                 isolation: isolation.as_deref(),
                 initial: initial.as_deref(),
                 budget,
+                timeout,
                 json,
             },
             out,

@@ -56,6 +56,8 @@ pub(super) struct HistoryOptions<'a> {
     pub initial: Option<&'a str>,
     /// `--budget`: search steps per partition.
     pub budget: u64,
+    /// `--timeout`: wall-clock seconds for the linearizability search.
+    pub timeout: Option<f64>,
     /// `--json`: the verdict as one JSON object.
     pub json: bool,
 }
@@ -72,8 +74,20 @@ pub(super) fn cmd_check_history(
         isolation,
         initial,
         budget,
+        timeout,
         json,
     } = *options;
+    let timeout = match timeout {
+        None => None,
+        Some(t) if t.is_finite() && t > 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+        Some(t) => {
+            let _ = writeln!(
+                err,
+                "error: --timeout {t}: expected a positive number of seconds"
+            );
+            return Exit::BadInput;
+        }
+    };
     use lin::formats::{Format, parse, parse_detected};
     let shown = file.display();
     let bad = |err: &mut dyn Write, msg: String| {
@@ -199,7 +213,18 @@ pub(super) fn cmd_check_history(
             ),
         );
     }
-    let (verdict, stats) = match lin::check_from(&ops, model, initial.as_ref(), budget) {
+    // The only clock the check sees: asked every few thousand search steps, it turns the
+    // answer into "inconclusive" once the time is up, never into a verdict.
+    #[allow(clippy::disallowed_types)]
+    let started = std::time::Instant::now();
+    let out_of_time = || timeout.is_some_and(|t| started.elapsed() >= t);
+    let limits = lin::Limits {
+        steps: budget,
+        stop: timeout
+            .is_some()
+            .then_some(&out_of_time as &dyn Fn() -> bool),
+    };
+    let (verdict, stats) = match lin::check_limited(&ops, model, initial.as_ref(), limits) {
         Ok(v) => v,
         Err(e) => return bad(err, format!("{shown}:{e}")),
     };
@@ -220,14 +245,25 @@ pub(super) fn cmd_check_history(
         lin::LinVerdict::NotLinearizable(c) => {
             let _ = writeln!(out, "not linearizable\n  {}", c.explain(&ops));
         }
-        lin::LinVerdict::Inconclusive { key, steps } => {
-            let key = key
+        lin::LinVerdict::Inconclusive(u) => {
+            let key = u
+                .key
                 .as_ref()
                 .map(|k| format!(" on key {k:?}"))
                 .unwrap_or_default();
+            let why = match u.reason {
+                lin::StopReason::Budget => {
+                    format!("used its budget of {budget} steps; raise --budget")
+                }
+                lin::StopReason::Timeout => format!(
+                    "ran out of its {} s (--timeout)",
+                    timeout.map(|t| t.as_secs_f64()).unwrap_or_default()
+                ),
+            };
             let _ = writeln!(
                 out,
-                "inconclusive: the search{key} used its budget of {steps} steps; raise --budget"
+                "inconclusive: the search{key} {why}\n  {}",
+                u.explain(&ops)
             );
         }
     }
@@ -236,6 +272,14 @@ pub(super) fn cmd_check_history(
         "  {} operations ({} ignored: unknown reads or definite failures), {} key(s), {} search steps",
         stats.ops, stats.ignored, stats.partitions, stats.steps
     );
+    if stats.unread_dropped + stats.deadlines > 0 {
+        let _ = writeln!(
+            out,
+            "  unknown outcomes: {} write(s) nobody read left out, {} operation(s) given the \
+             return of the first read of their value",
+            stats.unread_dropped, stats.deadlines
+        );
+    }
     code
 }
 

@@ -69,7 +69,7 @@ impl HistoryCheck for Linearizable {
                 self.0.name(),
                 c.explain(ops)
             )),
-            LinVerdict::Inconclusive { .. } => HistoryVerdict::Inconclusive(format!(
+            LinVerdict::Inconclusive(_) => HistoryVerdict::Inconclusive(format!(
                 "the linearizability search used its budget of {budget} steps; raise limits.history_steps"
             )),
         };

@@ -17,7 +17,9 @@
 //! [`formats`].
 
 pub mod formats;
+pub mod generate;
 mod models;
+mod reduce;
 mod search;
 
 pub use models::{Kv, MultiRegister, Mutex, Queue, Register, Set};
@@ -191,11 +193,55 @@ pub trait Model {
     /// An output as a reader would like to see it.
     fn show_output(&self, output: &Self::Output) -> String;
 
+    /// What an operation does to the state, in the terms of [`Footprint`], for the
+    /// reductions of operations whose outcome is unknown (docs/linearizability.md,
+    /// "Unknown writes"). `None`, the default, means it cannot be said so simply, and turns
+    /// the reductions off for the operation's partition; a wrong answer would make the
+    /// checker unsound.
+    fn footprint(&self, input: &Self::Input, output: Option<&Self::Output>) -> Option<Footprint> {
+        let _ = (input, output);
+        None
+    }
+
+    /// The input with the value it sets (a [`Footprint::Set`], or the target of a
+    /// [`Footprint::Maybe`]) replaced by `value`, a number [`Model::state_value`] gave.
+    /// `None` (the default) keeps the input as it is.
+    fn retarget(&self, input: &Self::Input, value: u64) -> Option<Self::Input> {
+        let _ = (input, value);
+        None
+    }
+
+    /// The number naming a state, as [`Footprint`] names the values it reads and writes
+    /// (equal numbers exactly for equal states); `None` turns the reductions off.
+    fn state_value(&self, state: &Self::State) -> Option<u64> {
+        let _ = state;
+        None
+    }
+
     /// A cheap, sound reason why no order of `ops` (one partition, in the form `read` gave)
     /// can work, if there is one: the index of the operation to blame and why.
     fn impossible(&self, _ops: &[Reading<Self>]) -> Option<(usize, String)> {
         None
     }
+}
+
+/// What an operation does to a state that is one value, as far as the reductions of unknown
+/// operations need to know ([`Model::footprint`]). The values are numbers naming whole
+/// states ([`Model::state_value`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Footprint {
+    /// Reads this value (its output says so) and changes nothing.
+    Observe(u64),
+    /// Sets this value whatever the state was (a write).
+    Set(u64),
+    /// Requires the first value and sets the second (a compare-and-set that swapped).
+    Swap(u64, u64),
+    /// Sets the second value if the state is the first, else changes nothing (a
+    /// compare-and-set of unknown outcome).
+    Maybe(u64, u64),
+    /// Changes nothing, and requires the state not to be this value (a compare-and-set that
+    /// found another value).
+    Check(u64),
 }
 
 /// Why a history is not linearizable.
@@ -263,13 +309,92 @@ pub enum LinVerdict {
     Linearizable,
     /// No such order exists.
     NotLinearizable(Counterexample),
-    /// The search ran out of steps before it could tell.
-    Inconclusive {
-        /// The key whose search ran out.
-        key: Option<String>,
-        /// The budget that was used up.
-        steps: u64,
-    },
+    /// The search ran out of steps (or time) before it could tell; what it learnt.
+    Inconclusive(Unfinished),
+}
+
+/// Why a search ended without a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The step budget was used up.
+    Budget,
+    /// The caller's stop (the command line's `--timeout`) said so.
+    Timeout,
+}
+
+/// What an inconclusive search learnt, for the key it could not finish (the first in key
+/// order when several could not).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unfinished {
+    /// The key whose search did not finish (none for an unkeyed model).
+    pub key: Option<String>,
+    /// Why it stopped.
+    pub reason: StopReason,
+    /// Search steps it took on that key.
+    pub steps: u64,
+    /// The longest order of that key's operations the model accepted (indexes into the
+    /// history): a linearizable prefix.
+    pub prefix: Vec<usize>,
+    /// The model's state after the prefix.
+    pub state: String,
+    /// The operations still open after the prefix: those that could come next (invoked
+    /// before the earliest return among the operations left).
+    pub open: Vec<usize>,
+    /// How many of that key's operations the search had to place (after the reductions);
+    /// the prefix may also hold operations of unknown outcome, which need not be placed.
+    pub required: usize,
+}
+
+impl Unfinished {
+    /// What was learnt, in words.
+    pub fn explain(&self, ops: &[Op]) -> String {
+        let mut s = String::new();
+        if let Some(k) = &self.key {
+            s.push_str(&format!("key {k:?}: "));
+        }
+        s.push_str(&format!(
+            "after {} steps, the longest linearizable prefix found has {} operation(s) ({} \
+             must be placed in all)",
+            self.steps,
+            self.prefix.len(),
+            self.required
+        ));
+        if let Some(&last) = self.prefix.last() {
+            s.push_str(&format!(", ending with\n    {}", ops[last]));
+        }
+        s.push_str(&format!(
+            "\n  state after it: {}\n  operations still open there ({}):",
+            self.state,
+            self.open.len()
+        ));
+        let shown = 12;
+        for &i in self.open.iter().take(shown) {
+            s.push_str(&format!("\n    {}", ops[i]));
+        }
+        if self.open.len() > shown {
+            s.push_str(&format!("\n    ... and {} more", self.open.len() - shown));
+        }
+        s
+    }
+}
+
+/// How long a check may search.
+#[derive(Clone, Copy)]
+pub struct Limits<'a> {
+    /// Search steps allowed per partition.
+    pub steps: u64,
+    /// Asked every few thousand steps; `true` ends the check as inconclusive
+    /// ([`StopReason::Timeout`]). The command line's `--timeout` passes a wall-clock test
+    /// here; the library itself never looks at a clock.
+    pub stop: Option<&'a dyn Fn() -> bool>,
+}
+
+impl Limits<'_> {
+    /// A step budget and nothing else.
+    pub fn steps(steps: u64) -> Self {
+        Limits { steps, stop: None }
+    }
 }
 
 /// What a check did, besides its verdict.
@@ -283,6 +408,17 @@ pub struct LinStats {
     pub partitions: usize,
     /// Search steps taken (linearization attempts), over all partitions.
     pub steps: u64,
+    /// Unknown writes left out before the search because no operation observed their value.
+    pub unread_dropped: usize,
+    /// Operations given an earlier return before the search, because a completed
+    /// operation observed the value only they could have written.
+    pub deadlines: usize,
+    /// Operations whose written value nobody depends on, given one common value.
+    pub merged: usize,
+    /// Unknown writes of that common value, tried in call order only.
+    pub twins: usize,
+    /// Unknown compare-and-sets the search forgets once the value they expect is gone.
+    pub mortal: usize,
 }
 
 /// The default search budget, in steps.
@@ -386,6 +522,16 @@ pub fn check_from(
     initial: Option<&Val>,
     budget: u64,
 ) -> Result<(LinVerdict, LinStats), String> {
+    check_limited(ops, model, initial, Limits::steps(budget))
+}
+
+/// [`check_from`], with [`Limits`]: a step budget per partition and a way to stop early.
+pub fn check_limited(
+    ops: &[Op],
+    model: ModelKind,
+    initial: Option<&Val>,
+    budget: Limits<'_>,
+) -> Result<(LinVerdict, LinStats), String> {
     if initial.is_some() && !model.has_initial() {
         return Err(format!(
             "the {} model takes no initial value (register and multi-register do)",
@@ -394,17 +540,17 @@ pub fn check_from(
     }
     match model {
         ModelKind::Register => match initial {
-            Some(v) => check_with(ops, Register::with_initial(v), budget),
-            None => check_with(ops, Register::default(), budget),
+            Some(v) => check_with_limits(ops, Register::with_initial(v), budget),
+            None => check_with_limits(ops, Register::default(), budget),
         },
-        ModelKind::Kv => check_with(ops, Kv::default(), budget),
-        ModelKind::Mutex => check_with(ops, Mutex, budget),
-        ModelKind::Set => check_with(ops, Set::default(), budget),
-        ModelKind::UnorderedQueue => check_with(ops, Queue::unordered(), budget),
-        ModelKind::FifoQueue => check_with(ops, Queue::fifo(), budget),
+        ModelKind::Kv => check_with_limits(ops, Kv::default(), budget),
+        ModelKind::Mutex => check_with_limits(ops, Mutex, budget),
+        ModelKind::Set => check_with_limits(ops, Set::default(), budget),
+        ModelKind::UnorderedQueue => check_with_limits(ops, Queue::unordered(), budget),
+        ModelKind::FifoQueue => check_with_limits(ops, Queue::fifo(), budget),
         ModelKind::MultiRegister => match initial {
-            Some(v) => check_with(ops, MultiRegister::with_initial(v), budget),
-            None => check_with(ops, MultiRegister::default(), budget),
+            Some(v) => check_with_limits(ops, MultiRegister::with_initial(v), budget),
+            None => check_with_limits(ops, MultiRegister::default(), budget),
         },
     }
 }
@@ -412,9 +558,21 @@ pub fn check_from(
 /// Checks a history against any model.
 pub fn check_with<M: Model>(
     ops: &[Op],
-    mut model: M,
+    model: M,
     budget: u64,
 ) -> Result<(LinVerdict, LinStats), String> {
+    check_with_limits(ops, model, Limits::steps(budget))
+}
+
+/// [`check_with`], with [`Limits`].
+pub fn check_with_limits<M: Model>(
+    ops: &[Op],
+    mut model: M,
+    limits: Limits<'_>,
+) -> Result<(LinVerdict, LinStats), String> {
+    let budget = limits.steps;
+    let never = || false;
+    let stop: &dyn Fn() -> bool = limits.stop.unwrap_or(&never);
     let mut stats = LinStats {
         ops: ops.len(),
         ..LinStats::default()
@@ -451,6 +609,8 @@ pub fn check_with<M: Model>(
                         call: op.call,
                         ret,
                         index: i,
+                        twin: false,
+                        mortal: None,
                     });
                 }
                 None => stats.ignored += 1,
@@ -477,6 +637,16 @@ pub fn check_with<M: Model>(
             ));
         }
     }
+    // The reductions of unknown operations (after the pre-check, which sees every
+    // operation as the history gave it).
+    for (_, part) in &mut prepared {
+        let done = reduce::reduce(&mut model, part);
+        stats.unread_dropped += done.dropped;
+        stats.deadlines += done.deadlines;
+        stats.merged += done.merged;
+        stats.twins += done.twins;
+        stats.mortal += done.mortal;
+    }
     // Search the partitions side by side, in slices of steps that double each round, so one
     // hard key cannot hide an easy violation on another. The slices depend on step counts
     // only: the same history always gives the same answer.
@@ -490,7 +660,7 @@ pub fn check_with<M: Model>(
         for (k, slot) in searches.iter_mut().enumerate() {
             let Some(s) = slot else { continue };
             let room = budget.saturating_sub(s.steps).min(slice);
-            let found = s.advance(&mut model, room);
+            let found = s.advance(&mut model, room, stop);
             let steps = s.steps;
             match found {
                 Some(search::Found::Linearizable) => {
@@ -518,10 +688,31 @@ pub fn check_with<M: Model>(
                         stats,
                     ));
                 }
-                None if steps >= budget => {
+                None if s.stopped || steps >= budget => {
+                    let reason = if s.stopped {
+                        StopReason::Timeout
+                    } else {
+                        StopReason::Budget
+                    };
                     stats.steps += steps;
-                    inconclusive.get_or_insert((prepared[k].0.clone(), steps));
+                    let (prefix, state, open) = s.learnt(&mut model);
+                    let part = &prepared[k].1;
+                    let found = Unfinished {
+                        key: prepared[k].0.clone(),
+                        reason,
+                        steps,
+                        prefix: prefix.iter().map(|&p| part[p].index).collect(),
+                        state,
+                        open: open.iter().map(|&p| part[p].index).collect(),
+                        required: part.iter().filter(|e| e.ret.is_some()).count(),
+                    };
                     *slot = None;
+                    if reason == StopReason::Timeout {
+                        // Out of time: every other search stops here too.
+                        stats.steps += searches.iter().flatten().map(|s| s.steps).sum::<u64>();
+                        return Ok((LinVerdict::Inconclusive(found), stats));
+                    }
+                    inconclusive.get_or_insert(found);
                 }
                 None => {}
             }
@@ -529,7 +720,7 @@ pub fn check_with<M: Model>(
         slice = slice.saturating_mul(2);
     }
     Ok(match inconclusive {
-        Some((key, steps)) => (LinVerdict::Inconclusive { key, steps }, stats),
+        Some(found) => (LinVerdict::Inconclusive(found), stats),
         None => (LinVerdict::Linearizable, stats),
     })
 }

@@ -1,7 +1,7 @@
 //! The built-in models: a register and a key-value map. Both keep their state as a small
 //! number naming an interned value, so the search copies, compares and hashes integers.
 
-use super::{Model, Op, Outcome, Reading, Val};
+use super::{Footprint, Model, Op, Outcome, Reading, Val};
 use std::collections::BTreeMap;
 
 /// Interned values: equal values get equal numbers.
@@ -160,6 +160,39 @@ impl Model for Register {
 
     fn is_read_only(&self, input: &RegisterInput) -> bool {
         *input == RegisterInput::Read
+    }
+
+    fn footprint(
+        &self,
+        input: &RegisterInput,
+        output: Option<&RegisterOutput>,
+    ) -> Option<Footprint> {
+        Some(match (*input, output) {
+            (RegisterInput::Read, Some(RegisterOutput::Value(v))) => {
+                Footprint::Observe(u64::from(*v))
+            }
+            // A read always has its output (unknown reads are left out); be safe if not.
+            (RegisterInput::Read, _) => return None,
+            (RegisterInput::Write(v), _) => Footprint::Set(v.into()),
+            (RegisterInput::Cas(from, to), Some(RegisterOutput::Swapped(true))) => {
+                Footprint::Swap(from.into(), to.into())
+            }
+            (RegisterInput::Cas(from, _), Some(_)) => Footprint::Check(from.into()),
+            (RegisterInput::Cas(from, to), None) => Footprint::Maybe(from.into(), to.into()),
+        })
+    }
+
+    fn retarget(&self, input: &RegisterInput, value: u64) -> Option<RegisterInput> {
+        let v = u32::try_from(value).ok()?;
+        match *input {
+            RegisterInput::Read => None,
+            RegisterInput::Write(_) => Some(RegisterInput::Write(v)),
+            RegisterInput::Cas(from, _) => Some(RegisterInput::Cas(from, v)),
+        }
+    }
+
+    fn state_value(&self, state: &u32) -> Option<u64> {
+        Some((*state).into())
     }
 
     fn show_state(&self, state: &u32) -> String {
@@ -479,6 +512,26 @@ impl Model for Kv {
 
     fn is_read_only(&self, input: &KvInput) -> bool {
         *input == KvInput::Get
+    }
+
+    fn footprint(&self, input: &KvInput, output: Option<&KvOutput>) -> Option<Footprint> {
+        match (*input, output) {
+            (KvInput::Get, Some(KvOutput::Value(v))) => Some(Footprint::Observe(u64::from(*v))),
+            (KvInput::Put(v), _) => Some(Footprint::Set(v.into())),
+            // An append makes values no single operation wrote: no reductions.
+            _ => None,
+        }
+    }
+
+    fn retarget(&self, input: &KvInput, value: u64) -> Option<KvInput> {
+        match *input {
+            KvInput::Put(_) => Some(KvInput::Put(u32::try_from(value).ok()?)),
+            _ => None,
+        }
+    }
+
+    fn state_value(&self, state: &u32) -> Option<u64> {
+        Some((*state).into())
     }
 
     fn show_state(&self, state: &u32) -> String {

@@ -24,6 +24,14 @@ pub(super) struct Entry<I, O> {
     pub ret: Option<u64>,
     /// Index into the whole history.
     pub index: usize,
+    /// One of a class of interchangeable unknown writes (see `reduce`): the search places
+    /// them in call order only.
+    pub twin: bool,
+    /// For an operation of unknown outcome that can only take effect when the state is one
+    /// value `x` that exactly one operation `w` sets (a compare-and-set from `x`):
+    /// `Some((w, x))`. Once `w` is placed and the state is no longer `x`, it can never take
+    /// effect, and the search's cache counts it as placed.
+    pub mortal: Option<(usize, u64)>,
 }
 
 pub(super) enum Found {
@@ -53,6 +61,8 @@ struct Seen<S> {
     words: usize,
     bits: Vec<u64>,
     states: Vec<S>,
+    /// Per entry: the fewest twins placed it was reached with.
+    twins: Vec<u32>,
     /// (the hash's high half, entry number + 1); 0 marks an empty slot. Eight bytes a slot:
     /// the probe is one cache miss into a table as small as it can be.
     table: Vec<(u32, u32)>,
@@ -67,14 +77,16 @@ impl<S: Eq + Clone> Seen<S> {
             words,
             bits: Vec::new(),
             states: Vec::new(),
+            twins: Vec::new(),
             table: vec![(0, 0); 1 << 12],
             hashes: Vec::new(),
             len: 0,
         }
     }
 
-    /// Adds the configuration; false if it was there already.
-    fn insert(&mut self, hash: u64, set: &[u64], state: &S) -> bool {
+    /// Adds the configuration; false if it was there already with no more twins placed
+    /// (`twins`: it is dominated, see `Search::advance`).
+    fn insert(&mut self, hash: u64, set: &[u64], state: &S, twins: u32) -> bool {
         let mask = self.table.len() - 1;
         let mut slot = (hash as usize) & mask;
         let tag = (hash >> 32) as u32;
@@ -87,12 +99,17 @@ impl<S: Eq + Clone> Seen<S> {
                 let i = (e - 1) as usize;
                 let stored = &self.bits[i * self.words..(i + 1) * self.words];
                 if self.states[i] == *state && stored.iter().zip(set).all(|(a, b)| a == b) {
-                    return false;
+                    if self.twins[i] <= twins {
+                        return false;
+                    }
+                    self.twins[i] = twins;
+                    return true;
                 }
             }
             slot = (slot + 1) & mask;
         }
         self.states.push(state.clone());
+        self.twins.push(twins);
         self.bits.extend_from_slice(set);
         self.hashes.push(hash);
         self.len += 1;
@@ -146,8 +163,23 @@ pub(super) struct Search<'a, M: Model> {
     cur: usize,
     /// Steps taken so far.
     pub steps: u64,
+    /// Per operation: its rank among the twins by call order (`u32::MAX` if not a twin).
+    twin_rank: Vec<u32>,
+    /// Twins placed: always the first ones by rank.
+    twins_placed: u32,
+    /// (operation, the one operation that can set the value it needs, that value) for the
+    /// mortal operations (see `Entry::mortal`).
+    mortals: Vec<(usize, usize, u64)>,
+    /// A copy of `set` to mark mortal operations in.
+    scratch: Vec<u64>,
+    /// Whether `stop` ended the last `advance`.
+    pub stopped: bool,
     done: Option<bool>,
 }
+
+/// How often (in steps) the search asks its caller whether to stop: rarely enough to cost
+/// nothing, often enough (well under a millisecond) to stop on time.
+pub(super) const STOP_EVERY: u64 = 1 << 14;
 
 impl<'a, M: Model> Search<'a, M> {
     pub(super) fn new(model: &mut M, ops: &'a [Entry<M::Input, M::Output>]) -> Self {
@@ -178,6 +210,15 @@ impl<'a, M: Model> Search<'a, M> {
             }
         }
         let words = n.div_ceil(64).max(1);
+        // Twins ranked in the order their calls appear in the event list.
+        let mut twin_rank = vec![u32::MAX; n];
+        let mut rank = 0;
+        for &(_, kind, i) in &events {
+            if kind == 0 && ops[i].twin {
+                twin_rank[i] = rank;
+                rank += 1;
+            }
+        }
         Search {
             ops,
             end,
@@ -200,6 +241,15 @@ impl<'a, M: Model> Search<'a, M> {
                 .collect(),
             best: Vec::new(),
             steps: 0,
+            twin_rank,
+            twins_placed: 0,
+            mortals: ops
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.mortal.map(|(w, x)| (i, w, x)))
+                .collect(),
+            scratch: Vec::with_capacity(words),
+            stopped: false,
             done: None,
         }
     }
@@ -216,8 +266,28 @@ impl<'a, M: Model> Search<'a, M> {
         self.prev[n] = x;
     }
 
-    /// Runs until the answer is known (`Some`) or `budget` more steps are spent (`None`).
-    pub(super) fn advance(&mut self, model: &mut M, budget: u64) -> Option<Found> {
+    /// What the search has learnt so far: the longest order of operations the model
+    /// accepted (partition indexes), the state after it, and the operations that would have
+    /// to come next.
+    pub(super) fn learnt(&self, model: &mut M) -> (Vec<usize>, String, Vec<usize>) {
+        match stuck(model, self.ops, &self.best) {
+            Found::Stuck {
+                prefix,
+                state,
+                stuck,
+            } => (prefix, state, stuck.into_iter().map(|(i, _)| i).collect()),
+            Found::Linearizable => unreachable!("stuck always describes a prefix"),
+        }
+    }
+
+    /// Runs until the answer is known (`Some`), `budget` more steps are spent, or `stop`
+    /// says so (`None`). `stop` is asked every [`STOP_EVERY`] steps.
+    pub(super) fn advance(
+        &mut self,
+        model: &mut M,
+        budget: u64,
+        stop: &dyn Fn() -> bool,
+    ) -> Option<Found> {
         if let Some(ok) = self.done {
             return Some(if ok {
                 Found::Linearizable
@@ -240,20 +310,60 @@ impl<'a, M: Model> Search<'a, M> {
                     return None;
                 }
                 self.steps += 1;
+                if self.steps % STOP_EVERY == 0 && stop() {
+                    self.stopped = true;
+                    return None;
+                }
                 let (after, out) = model.step(&self.state, &ops[i].input);
                 let fits = ops[i].output.as_ref().is_none_or(|want| *want == out);
-                if !fits {
+                // An operation that may never have happened, placed where it changes
+                // nothing, explains nothing that leaving it out would not: skip it. So is a
+                // twin (see `Entry::twin`) that is not the next of its class.
+                let idle = ops[i].ret.is_none() && after == self.state;
+                let queued = ops[i].twin && self.twin_rank[i] != self.twins_placed;
+                if !fits || idle || queued {
                     self.cur = self.next[cur];
                     continue;
                 }
-                self.set[i / 64] |= 1 << (i % 64);
-                let h = self.set_hash ^ self.keys[i];
-                if self
-                    .seen
-                    .insert(h ^ mix(model.hash_state(&after)), &self.set, &after)
-                {
+                // Twins are left out of the set: a configuration is the set of the other
+                // operations placed and the state, and one reached with fewer twins placed
+                // (more of them left, since they are placed in rank order) dominates it.
+                let twins = self.twins_placed + u32::from(ops[i].twin);
+                let h = if ops[i].twin {
+                    self.set_hash
+                } else {
+                    self.set[i / 64] |= 1 << (i % 64);
+                    self.set_hash ^ self.keys[i]
+                };
+                // Mortal operations (see `Entry::mortal`) that can no longer happen count as
+                // placed: whether they were makes no difference from here on.
+                let mut probe_hash = h;
+                let probe: &[u64] = if self.mortals.is_empty() {
+                    &self.set
+                } else {
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(&self.set);
+                    let value = model.state_value(&after);
+                    for &(c, w, x) in &self.mortals {
+                        let bit = |set: &[u64], k: usize| set[k / 64] >> (k % 64) & 1 == 1;
+                        if !bit(&self.scratch, c) && bit(&self.scratch, w) && value != Some(x) {
+                            self.scratch[c / 64] |= 1 << (c % 64);
+                            probe_hash ^= self.keys[c];
+                        }
+                    }
+                    &self.scratch
+                };
+                if self.seen.insert(
+                    probe_hash ^ mix(model.hash_state(&after)),
+                    probe,
+                    &after,
+                    twins,
+                ) {
                     self.set_hash = h;
                     let before = std::mem::replace(&mut self.state, after);
+                    if ops[i].twin {
+                        self.twins_placed += 1;
+                    }
                     self.stack.push((i, before, self.read_only[i]));
                     self.unlink(self.call_node[i]);
                     self.unlink(self.ret_node[i]);
@@ -264,7 +374,9 @@ impl<'a, M: Model> Search<'a, M> {
                     self.cur = self.next[0];
                     continue;
                 }
-                self.set[i / 64] &= !(1 << (i % 64));
+                if !ops[i].twin {
+                    self.set[i / 64] &= !(1 << (i % 64));
+                }
                 if !self.read_only[i] {
                     self.cur = self.next[cur];
                     continue;
@@ -285,9 +397,13 @@ impl<'a, M: Model> Search<'a, M> {
                 };
                 self.relink(self.ret_node[j]);
                 self.relink(self.call_node[j]);
-                self.set[j / 64] &= !(1 << (j % 64));
-                self.set_hash ^= self.keys[j];
                 self.state = before;
+                if ops[j].twin {
+                    self.twins_placed -= 1;
+                } else {
+                    self.set[j / 64] &= !(1 << (j % 64));
+                    self.set_hash ^= self.keys[j];
+                }
                 if !forced {
                     self.cur = self.next[self.call_node[j]];
                     break;
