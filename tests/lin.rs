@@ -278,16 +278,26 @@ fn the_checker_agrees_with_brute_force_on_generated_histories() {
         } else {
             ModelKind::Register
         };
-        let brute = brute_force(&ops);
-        let fast = match verdict_of(&ops, model) {
-            LinVerdict::Linearizable => true,
-            LinVerdict::NotLinearizable(_) => false,
-            LinVerdict::Inconclusive(_) => panic!("tiny history inconclusive"),
-        };
-        assert_eq!(fast, brute, "round {round}: {ops:#?}");
+        let brute = agrees_with_brute_force(&ops, model, round);
         seen[usize::from(kv)][usize::from(brute)] += 1;
     }
-    // Both verdicts, for both models, came up often enough to mean something.
+    both_verdicts_for_both_models(&seen);
+}
+
+/// The checker's verdict on a tiny history equals the brute-force one; returns it.
+fn agrees_with_brute_force(ops: &[Op], model: ModelKind, round: u64) -> bool {
+    let brute = brute_force(ops);
+    let fast = match verdict_of(ops, model) {
+        LinVerdict::Linearizable => true,
+        LinVerdict::NotLinearizable(_) => false,
+        LinVerdict::Inconclusive(_) => panic!("tiny history inconclusive"),
+    };
+    assert_eq!(fast, brute, "round {round}: {ops:#?}");
+    brute
+}
+
+/// Both verdicts, for both models (register, kv), came up often enough to mean something.
+fn both_verdicts_for_both_models(seen: &[[u32; 2]; 2]) {
     for (m, counts) in seen.iter().enumerate() {
         for (v, &c) in counts.iter().enumerate() {
             assert!(c >= 100, "model {m} verdict {v}: only {c} histories");
@@ -1094,20 +1104,10 @@ fn generated_histories_with_many_unknowns_agree_with_brute_force() {
                 });
             }
         }
-        let brute = brute_force(&ops);
-        let fast = match verdict_of(&ops, model_of(spec.object)) {
-            LinVerdict::Linearizable => true,
-            LinVerdict::NotLinearizable(_) => false,
-            LinVerdict::Inconclusive(_) => panic!("tiny history inconclusive"),
-        };
-        assert_eq!(fast, brute, "round {round}: {ops:#?}");
+        let brute = agrees_with_brute_force(&ops, model_of(spec.object), round);
         seen[usize::from(kv)][usize::from(brute)] += 1;
     }
-    for (m, counts) in seen.iter().enumerate() {
-        for (v, &c) in counts.iter().enumerate() {
-            assert!(c >= 100, "model {m} verdict {v}: only {c} histories");
-        }
-    }
+    both_verdicts_for_both_models(&seen);
 }
 
 /// Medium generated histories (the big ones are in `cargo bench --bench lin_hard`) get the

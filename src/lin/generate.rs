@@ -284,8 +284,7 @@ fn break_one_read(drafts: &mut [Draft], draw: &mut Draw, object: Object) -> Stri
         }
     }
     let unknown_read = known.len();
-    for w in 0..n {
-        let d = &drafts[w];
+    for (w, d) in drafts.iter().enumerate().take(n) {
         if d.kind == 1 && !d.unknown {
             known.push((w, d.ret, false));
         }
