@@ -611,6 +611,7 @@ pub fn check_with_limits<M: Model>(
                         index: i,
                         twin: false,
                         mortal: None,
+                        written: None,
                     });
                 }
                 None => stats.ignored += 1,

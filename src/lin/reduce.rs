@@ -136,7 +136,8 @@ pub(super) fn reduce<M: Model>(
             let Some(input) = model.retarget(&e.input, b) else {
                 continue;
             };
-            e.input = input;
+            // The counterexample replays what the history wrote, not the stand-in.
+            e.written = Some(std::mem::replace(&mut e.input, input));
             done.merged += 1;
         }
         // 4. Unknown writes of it are interchangeable.

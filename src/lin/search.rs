@@ -32,6 +32,16 @@ pub(super) struct Entry<I, O> {
     /// `Some((w, x))`. Once `w` is placed and the state is no longer `x`, it can never take
     /// effect, and the search's cache counts it as placed.
     pub mortal: Option<(usize, u64)>,
+    /// The input as the history wrote it, when the reductions gave the search a stand-in
+    /// value instead: the counterexample replays this one, so it shows the history's values.
+    pub written: Option<I>,
+}
+
+impl<I, O> Entry<I, O> {
+    /// The input as the history wrote it.
+    fn as_written(&self) -> &I {
+        self.written.as_ref().unwrap_or(&self.input)
+    }
 }
 
 pub(super) enum Found {
@@ -415,12 +425,14 @@ impl<'a, M: Model> Search<'a, M> {
 
 /// Builds the counterexample from the longest accepted prefix: the operations that would
 /// have to come next (every one invoked before the earliest return among those left) and
-/// what the model says of each.
+/// what the model says of each. It replays the operations as the history wrote them: the
+/// values the reductions merged are read by nobody, so the prefix is accepted the same way,
+/// and the state it shows is the one the history's own values give.
 fn stuck<M: Model>(model: &mut M, ops: &[Entry<M::Input, M::Output>], best: &[usize]) -> Found {
     let mut state = model.init();
     let mut placed = vec![false; ops.len()];
     for &i in best {
-        state = model.step(&state, &ops[i].input).0;
+        state = model.step(&state, ops[i].as_written()).0;
         placed[i] = true;
     }
     let deadline = (0..ops.len())
@@ -430,7 +442,7 @@ fn stuck<M: Model>(model: &mut M, ops: &[Entry<M::Input, M::Output>], best: &[us
         .unwrap_or(u64::MAX);
     let mut why = Vec::new();
     for i in (0..ops.len()).filter(|&i| !placed[i] && ops[i].call <= deadline) {
-        let (_, out) = model.step(&state, &ops[i].input);
+        let (_, out) = model.step(&state, ops[i].as_written());
         let text = match &ops[i].output {
             Some(want) if *want != out => format!(
                 "here it would return {}, not {}",
